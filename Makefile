@@ -1,0 +1,143 @@
+# smtpauth: smtpauthd (the server) and smtpauth (the tester).
+# Plain GNU make; libraries found with pkg-config.  Objects go under build/.
+
+CC ?= cc
+PKGS := openssl libevent libevent_pthreads libcrypt libcares
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+BUILD ?= build
+CFLAGS ?= -O2 -g
+WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread
+SAN_FLAGS :=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+COMMON_SRC := $(wildcard src/common/*.c)
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+CLIENT_SRC := $(filter-out src/client/main.c,$(wildcard src/client/*.c))
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PROGS := $(BUILD)/smtpauthd
+ifneq ($(wildcard src/client/main.c),)
+PROGS += $(BUILD)/smtpauth
+endif
+
+PYTEST := /usr/bin/python3 -m pytest
+
+.PHONY: all deps check check-unit check-e2e check-asan demo fuzz install \
+	clean lint-man
+
+all: $(PROGS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libserver.a: $(SERVER_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libclient.a: $(CLIENT_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/smtpauthd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/smtpauth: $(BUILD)/src/client/main.o $(BUILD)/libclient.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link against both libraries; cmocka is the framework.
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
+		$(shell pkg-config --cflags cmocka) -o $@ $< \
+		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
+		$(shell pkg-config --libs cmocka) $(LDLIBS)
+
+deps:
+	@scripts/install-deps
+
+check: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory check-unit
+	@$(MAKE) --no-print-directory lint-man
+	@$(MAKE) --no-print-directory check-e2e
+
+unit-bins: $(UNIT_BIN)
+
+check-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do \
+		echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t; done
+
+check-e2e: $(PROGS)
+	SMTPAUTH_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/e2e
+
+# The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer,
+# in its own build directory.
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="-O1 -g" \
+		SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		all unit-bins
+	@$(MAKE) --no-print-directory BUILD=build/asan check-unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		SMTPAUTH_BUILD=$(abspath build/asan) SMTPAUTH_SANITIZED=1 \
+		$(PYTEST) -q -p no:cacheprovider tests/e2e
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+# libFuzzer harnesses (clang), each run briefly over its committed corpus.
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang CFLAGS="-O1 -g" \
+		SAN_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+		$(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
+	@set -e; for f in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
+		echo "== $$f"; \
+		mkdir -p build/fuzz/corpus/$$f; \
+		build/fuzz/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-20} \
+			build/fuzz/corpus/$$f tests/fuzz/corpus/$$f; done
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< \
+		$(BUILD)/libserver.a $(BUILD)/libcommon.a $(LDLIBS)
+
+lint-man:
+	@if ls doc/*.[1-8] >/dev/null 2>&1; then \
+		out=$$(mandoc -Tlint -W warning doc/*.[1-8] 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+		echo "mandoc -Tlint: clean"; fi
+
+demo: deps all
+	@scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(BUILD)/smtpauthd $(DESTDIR)$(PREFIX)/sbin/smtpauthd
+	if [ -f $(BUILD)/smtpauth ]; then \
+		install -d $(DESTDIR)$(PREFIX)/share/man/man1; \
+		install -m 755 $(BUILD)/smtpauth $(DESTDIR)$(PREFIX)/bin/smtpauth; fi
+	for m in doc/*.[1-8]; do s=$${m##*.}; \
+		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

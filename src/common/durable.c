@@ -1,0 +1,124 @@
+/*
+ * The durable-write helper (INTERNALS.md, "Every write goes through one
+ * helper").
+ */
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "common/durable.h"
+
+int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+fsync_close(int fd)
+{
+	int	saved;
+
+	if (fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+int
+fsync_dirfd(int dirfd)
+{
+	return fsync(dirfd);
+}
+
+int
+fsync_dir(const char *path)
+{
+	int	fd, saved, r;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+static int
+writev_all(int fd, const struct iovec *iov, int iovcnt)
+{
+	int	i;
+
+	/* Small envelopes: one write per piece is fine and simple. */
+	for (i = 0; i < iovcnt; i++)
+		if (write_all(fd, iov[i].iov_base, iov[i].iov_len) == -1)
+			return -1;
+	return 0;
+}
+
+int
+durable_create(int dirfd, const char *name, const struct iovec *iov,
+    int iovcnt)
+{
+	int	fd, saved;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		return -1;
+	if (writev_all(fd, iov, iovcnt) == -1) {
+		saved = errno;
+		close(fd);
+		goto fail;
+	}
+	if (fsync_close(fd) == -1) {
+		saved = errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	unlinkat(dirfd, name, 0);
+	errno = saved;
+	return -1;
+}
+
+int
+durable_replace(int dirfd, const char *tmpname, const char *name,
+    const struct iovec *iov, int iovcnt)
+{
+	int	saved;
+
+	/* A temporary left by a crash is garbage: take its name. */
+	if (unlinkat(dirfd, tmpname, 0) == -1 && errno != ENOENT)
+		return -1;
+	if (durable_create(dirfd, tmpname, iov, iovcnt) == -1)
+		return -1;
+	if (renameat(dirfd, tmpname, dirfd, name) == -1) {
+		saved = errno;
+		unlinkat(dirfd, tmpname, 0);
+		errno = saved;
+		return -1;
+	}
+	return fsync_dirfd(dirfd);
+}

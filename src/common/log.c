@@ -1,0 +1,168 @@
+/*
+ * Logging to syslog or stderr.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static int		 log_foreground = 1;
+static const char	*log_ident = "smtpauth";
+static const char	*log_proc = NULL;
+static int		 log_verbose = 0;
+
+static void	vlog(int, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
+void
+log_init(const char *ident, int foreground)
+{
+	log_ident = ident;
+	log_foreground = foreground;
+	log_verbose = getenv("SMTPAUTH_DEBUG") != NULL;
+	if (!foreground)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	tzset();
+}
+
+void
+log_setproc(const char *procname)
+{
+	log_proc = procname;
+}
+
+static void
+vlog(int pri, const char *fmt, va_list ap)
+{
+	char	 line[4096];
+	int	 n;
+
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	if (log_foreground) {
+		struct timespec	ts;
+		struct tm	tm;
+		char		stamp[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		/* One write per line so that processes do not interleave. */
+		dprintf(STDERR_FILENO, "%s.%03ld %s[%ld]: %s%s%s\n", stamp,
+		    ts.tv_nsec / 1000000, log_ident, (long)getpid(),
+		    log_proc ? log_proc : "", log_proc ? ": " : "", line);
+	} else
+		syslog(pri, "%s%s%s", log_proc ? log_proc : "",
+		    log_proc ? ": " : "", line);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	char	buf[2048];
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+		buf[0] = '\0';
+	va_end(ap);
+	log_warnx("%s: %s", buf, strerror(saved));
+	errno = saved;
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	char	buf[2048];
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+		buf[0] = '\0';
+	va_end(ap);
+	fatalx("%s: %s", buf, strerror(saved));
+}
+
+char *
+log_escape(const char *s, size_t len, char *buf, size_t bufsz)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			i, o = 0;
+	unsigned char		c;
+
+	if (bufsz == 0)
+		return buf;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		/* Room for this character's escape, "..." and the NUL. */
+		if (o + 4 + 3 + 1 > bufsz) {
+			if (bufsz >= 4) {
+				o = o > bufsz - 4 ? bufsz - 4 : o;
+				memcpy(buf + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			buf[o++] = (char)c;
+		else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0xf];
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}

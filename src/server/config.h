@@ -1,0 +1,116 @@
+/*
+ * smtpauthd configuration: the parsed form of smtpauthd.conf(5).
+ *
+ * The parser knows every directive pinned in DESIGN.md, so later features
+ * only add behaviour.  Errors are reported as "FILE:LINE: reason".
+ */
+#ifndef SMTPAUTHD_CONFIG_H
+#define SMTPAUTHD_CONFIG_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum listen_mode {
+	LISTEN_SMTP,		/* port-25 style: local mail from anyone */
+	LISTEN_SUBMISSION,	/* STARTTLS, AUTH required before MAIL */
+	LISTEN_SMTPS,		/* implicit TLS, AUTH required before MAIL */
+};
+
+struct listen_conf {
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			 text[80];	/* "127.0.0.1:25", "[::1]:587" */
+	enum listen_mode	 mode;
+	int			 proxy;		/* expects a PROXY v1/v2 header */
+};
+
+/* One CIDR block, for auth-exempt. */
+struct cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	unsigned	prefix;
+};
+
+#define CONF_TLS_MAX	4	/* certificate/key pairs */
+
+struct config {
+	char			*path;		/* the file read */
+
+	char			*hostname;
+	struct listen_conf	*listens;
+	size_t			 nlistens;
+
+	/* Pairs in order: the n-th tls-cert goes with the n-th tls-key
+	 * (an ECDSA and an RSA certificate may both be configured). */
+	char			*tls_cert[CONF_TLS_MAX];
+	char			*tls_key[CONF_TLS_MAX];
+	size_t			 ntls_cert;
+	size_t			 ntls_key;
+	char			*users;
+	char			**local_domains;	/* lower-cased */
+	size_t			 nlocal_domains;
+	char			*mailbox_root;
+	char			*spool;
+	char			*relay_host;	/* "host" or "host:port"; NULL: MX */
+	char			*relay_name;	/* host part: no brackets, lower case */
+	uint16_t		 relay_port;	/* 25 unless given; 0: no relay */
+
+	int			 auth_over_plaintext;
+	uint64_t		 max_message_size;
+	unsigned		 auth_max_failures;
+	unsigned		 auth_window;		/* seconds */
+	unsigned		 auth_ban;		/* seconds */
+	unsigned		 auth_failure_delay;	/* milliseconds */
+	struct cidr		*auth_exempt;
+	size_t			 nauth_exempt;
+	int			 sender_login_match;
+	unsigned		 workers;
+	char			*user;
+
+	/* Limits of our own (smtpauthd.conf(5)). */
+	unsigned		 max_recipients;	/* per message (100) */
+	unsigned		 max_errors;		/* protocol errors (10) */
+	unsigned		 max_sessions;		/* per worker (1000) */
+	unsigned		 max_sessions_per_ip;	/* all workers (20) */
+	unsigned		 command_timeout;	/* seconds (300) */
+	unsigned		 data_timeout;		/* seconds (600) */
+};
+
+/* Default values, as in smtpauthd.conf(5). */
+#define CONF_DEFAULT_MAX_MESSAGE_SIZE	35882577ULL
+#define CONF_DEFAULT_AUTH_MAX_FAILURES	5
+#define CONF_DEFAULT_AUTH_WINDOW	600
+#define CONF_DEFAULT_AUTH_BAN		900
+#define CONF_DEFAULT_AUTH_FAILURE_DELAY	1000
+#define CONF_DEFAULT_MAX_RECIPIENTS	100
+#define CONF_DEFAULT_MAX_ERRORS		10
+#define CONF_DEFAULT_MAX_SESSIONS	1000
+#define CONF_DEFAULT_MAX_SESSIONS_PER_IP 20
+#define CONF_DEFAULT_COMMAND_TIMEOUT	300
+#define CONF_DEFAULT_DATA_TIMEOUT	600
+
+/*
+ * Parse the file at path.  On success return a new config and 0.  On error
+ * return NULL and write "FILE:LINE: reason" (or "FILE: reason") into err.
+ * Semantic checks that need no file system access (required directives,
+ * at least one listener, ranges) are done here too.
+ */
+struct config	*config_load(const char *path, char *err, size_t errlen);
+
+/* Same, from a string (for tests); name is used in error messages. */
+struct config	*config_parse(const char *name, const char *text, char *err,
+		    size_t errlen);
+
+void		 config_free(struct config *);
+
+/* Is domain (any case) one of local-domains? */
+int		 config_is_local_domain(const struct config *, const char *);
+
+const char	*listen_mode_name(enum listen_mode);
+
+/* Does the address match one of the CIDR blocks? */
+int		 cidr_match(const struct cidr *, size_t,
+		    const struct sockaddr *);
+
+#endif

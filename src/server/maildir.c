@@ -1,0 +1,199 @@
+/*
+ * Maildir delivery: tmp/NAME, fsync, rename to new/NAME, fsync new/.
+ */
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/durable.h"
+#include "server/maildir.h"
+
+static int	crlf_to_lf(int, char *, size_t, int *);
+static int	mkdir_at(int, const char *);
+static int	open_maildir(const char *, const char *, const char *);
+static void	unique_name(const char *, char *, size_t);
+
+static atomic_uint	delivery_count;
+
+/*
+ * Write buf with each CRLF as LF, the Maildir convention (the spool keeps
+ * the wire form).  A CR at the end of buf is held back in *held_cr until
+ * the next byte is known.  Returns 0 or -1.
+ */
+static int
+crlf_to_lf(int fd, char *buf, size_t len, int *held_cr)
+{
+	size_t	i, o = 0;
+
+	if (*held_cr) {
+		*held_cr = 0;
+		if (len > 0 && buf[0] != '\n' && write_all(fd, "\r", 1) == -1)
+			return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '\r') {
+			if (i + 1 == len) {
+				*held_cr = 1;
+				break;
+			}
+			if (buf[i + 1] == '\n')
+				continue;
+		}
+		buf[o++] = buf[i];
+	}
+	return write_all(fd, buf, o);
+}
+
+static int
+mkdir_at(int dirfd, const char *name)
+{
+	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+}
+
+/* Open (creating as needed) root/domain/local; returns its fd or -1. */
+static int
+open_maildir(const char *root, const char *domain, const char *local)
+{
+	int	rootfd, dfd, mfd, fd, saved;
+
+	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	dfd = mkdir_at(rootfd, domain);
+	saved = errno;
+	close(rootfd);
+	if (dfd == -1) {
+		errno = saved;
+		return -1;
+	}
+	mfd = mkdir_at(dfd, local);
+	saved = errno;
+	close(dfd);
+	if (mfd == -1) {
+		errno = saved;
+		return -1;
+	}
+	if ((fd = mkdir_at(mfd, "tmp")) == -1 ||
+	    close(fd) == -1 || (fd = mkdir_at(mfd, "new")) == -1 ||
+	    close(fd) == -1 || (fd = mkdir_at(mfd, "cur")) == -1 ||
+	    close(fd) == -1) {
+		saved = errno;
+		close(mfd);
+		errno = saved;
+		return -1;
+	}
+	return mfd;
+}
+
+/* time.M<usec>P<pid>Q<n>R<random>.host, '/' and ':' in host escaped. */
+static void
+unique_name(const char *hostname, char *buf, size_t len)
+{
+	struct timeval	tv;
+	char		host[256];
+	size_t		o = 0;
+	const char	*h;
+
+	for (h = hostname; *h && o + 5 < sizeof(host); h++) {
+		if (*h == '/') {
+			memcpy(host + o, "\\057", 4);
+			o += 4;
+		} else if (*h == ':') {
+			memcpy(host + o, "\\072", 4);
+			o += 4;
+		} else
+			host[o++] = *h;
+	}
+	host[o] = '\0';
+	gettimeofday(&tv, NULL);
+	snprintf(buf, len, "%lld.M%ldP%ldQ%uR%08x.%s", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, (long)getpid(),
+	    atomic_fetch_add(&delivery_count, 1) + 1, arc4random(), host);
+}
+
+int
+maildir_deliver(const char *root, const char *rcpt, const char *hostname,
+    int msgfd, const char *prefix, size_t prefixlen, char *path,
+    size_t pathlen)
+{
+	char		 local[128], domain[256], name[512], tmpname[600];
+	char		 newname[600], buf[65536];
+	const char	*at;
+	int		 mfd, fd = -1, newfd, saved;
+	ssize_t		 n;
+	off_t		 off = 0;
+	int		 held_cr = 0;
+
+	if ((at = strrchr(rcpt, '@')) == NULL ||
+	    (size_t)(at - rcpt) >= sizeof(local) ||
+	    strlen(at + 1) >= sizeof(domain) || at == rcpt ||
+	    at[1] == '\0' || strchr(rcpt, '/') != NULL || rcpt[0] == '.' ||
+	    at[1] == '.')
+		return 0;
+	memcpy(local, rcpt, (size_t)(at - rcpt));
+	local[at - rcpt] = '\0';
+	snprintf(domain, sizeof(domain), "%s", at + 1);
+
+	if ((mfd = open_maildir(root, domain, local)) == -1)
+		return -1;
+	unique_name(hostname, name, sizeof(name));
+	snprintf(tmpname, sizeof(tmpname), "tmp/%s", name);
+	snprintf(newname, sizeof(newname), "new/%s", name);
+	fd = openat(mfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		goto fail;
+	if (write_all(fd, prefix, prefixlen) == -1)
+		goto fail;
+	for (;;) {
+		n = pread(msgfd, buf, sizeof(buf), off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		off += n;
+		if (crlf_to_lf(fd, buf, (size_t)n, &held_cr) == -1)
+			goto fail;
+	}
+	if (held_cr && write_all(fd, "\r", 1) == -1)
+		goto fail;
+	if (fsync_close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (renameat(mfd, tmpname, mfd, newname) == -1)
+		goto fail;
+	if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		goto fail;
+	if (fsync_dirfd(newfd) == -1) {
+		saved = errno;
+		close(newfd);
+		errno = saved;
+		goto fail;
+	}
+	close(newfd);
+	close(mfd);
+	snprintf(path, pathlen, "%s/%s/%s", domain, local, newname);
+	return 1;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	unlinkat(mfd, tmpname, 0);
+	close(mfd);
+	errno = saved;
+	return -1;
+}

@@ -1,0 +1,146 @@
+/*
+ * smtpauthd: a small, secure SMTP server.  main() only reads the command
+ * line, loads and checks the configuration, and hands over to the parent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/config.h"
+#include "server/parent.h"
+#include "server/users.h"
+
+static void	usage(void) __attribute__((noreturn));
+static int	resolve(char **, const char *);
+static void	daemonize(void);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: smtpauthd [-dn] -f file\n"
+	    "  -d       stay in the foreground, log to stderr\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -f file  the configuration file (smtpauthd.conf(5))\n");
+	exit(1);
+}
+
+/* A relative path in the config is relative to the config's directory. */
+static int
+resolve(char **path, const char *conffile)
+{
+	char		 dir[PATH_MAX], *abs, *slash;
+	const char	*base;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	char		 cwd[PATH_MAX];
+	int		 n;
+
+	if (conffile[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s", conffile);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return -1;
+		n = snprintf(dir, sizeof(dir), "%s/%s", cwd, conffile);
+	}
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -1;
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	base = dir[0] ? dir : "/";
+	if (asprintf(&abs, "%s/%s", base, *path) == -1)
+		return -1;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+static void
+daemonize(void)
+{
+	int	fd;
+
+	switch (fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		break;
+	default:
+		_exit(0);
+	}
+	if (setsid() == -1)
+		fatal("setsid");
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") == -1)
+		fatal("chdir /");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*conf;
+	struct userset	 users;
+	const char	*file = NULL;
+	char		 err[1024];
+	size_t		 i;
+	int		 ch, foreground = 0, check = 0, bad;
+
+	while ((ch = getopt(argc, argv, "dnf:")) != -1) {
+		switch (ch) {
+		case 'd':
+			foreground = 1;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (file == NULL || optind != argc)
+		usage();
+	log_init("smtpauthd", foreground || check);
+
+	if ((conf = config_load(file, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	bad = resolve(&conf->spool, file) == -1 ||
+	    resolve(&conf->mailbox_root, file) == -1 ||
+	    resolve(&conf->users, file) == -1;
+	for (i = 0; i < conf->ntls_cert; i++)
+		bad |= resolve(&conf->tls_cert[i], file) == -1 ||
+		    resolve(&conf->tls_key[i], file) == -1;
+	if (bad) {
+		fprintf(stderr, "%s: path too long\n", file);
+		return 1;
+	}
+	if (parent_load_users(conf, &users, check) == -1) {
+		if (check)
+			fprintf(stderr, "%s: users file has errors\n", file);
+		return 1;
+	}
+	if (check) {
+		fprintf(stderr, "%s: configuration OK\n", file);
+		users_free(&users);
+		config_free(conf);
+		return 0;
+	}
+	if (!foreground)
+		daemonize();
+	return parent_main(file, conf, &users);
+}

@@ -1,0 +1,536 @@
+/*
+ * The parent: the only root process.  It never reads a client byte.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "server/iplimit.h"
+#include "server/parent.h"
+#include "server/queue.h"
+#include "server/spool.h"
+#include "server/worker.h"
+
+#define MAX_CHILDREN	(2 * 256 + 2)
+#define STOP_SECONDS	40
+#define RESTART_DELAY	2
+
+enum child_kind { CHILD_WORKER, CHILD_QUEUE };
+
+struct child {
+	pid_t		 pid;
+	enum child_kind	 kind;
+	unsigned	 index;		/* worker number in its generation */
+	unsigned	 slot;		/* iplimit slot */
+	unsigned	 gen;
+	time_t		 started;
+};
+
+/* The sockets of one generation: [listen][worker]. */
+struct sockets {
+	int	*fd;
+	size_t	 nlistens;
+	unsigned workers;
+};
+
+struct parent {
+	const char		*conffile;
+	struct config		*conf;
+	struct userset		 users;
+	struct sockets		 socks;
+	int			 notify[2];	/* [0] queue, [1] workers */
+	struct child		 children[MAX_CHILDREN];
+	unsigned		 gen;
+	int			 stopping;
+	int			 queue_wanted;	/* start one when none runs */
+	unsigned char		 slots[IPLIMIT_SLOTS];
+	time_t			 restart_at[256 + 1];	/* per worker index */
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 drop;
+	char			*username;
+};
+
+static struct parent	P;
+
+static int	bind_all(const struct config *, struct sockets *, char *,
+		    size_t);
+static void	close_sockets(struct sockets *);
+static int	same_sockets(const struct config *, const struct config *);
+static void	start_worker(unsigned);
+static void	start_queue(void);
+static void	child_setup(void);
+static void	reap(void);
+static void	reload(void);
+static void	stop_all(void);
+static struct child *child_slot(void);
+static int	worker_running(unsigned, unsigned);
+static int	queue_running(void);
+static void	log_users_warning(const char *);
+
+static void
+log_users_warning(const char *msg)
+{
+	log_warnx("%s", msg);
+}
+
+int
+parent_load_users(const struct config *conf, struct userset *us, int strict)
+{
+	char	err[512];
+	size_t	nbad;
+
+	us->addrs = NULL;
+	us->n = 0;
+	if (conf->users == NULL)
+		return 0;
+	if (users_load(conf->users, us, &nbad, log_users_warning, err,
+	    sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (strict && nbad > 0) {
+		users_free(us);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bind_all(const struct config *conf, struct sockets *sk, char *err,
+    size_t errlen)
+{
+	const struct listen_conf	*lc;
+	size_t				 i;
+	unsigned			 w;
+	int				 fd, one = 1;
+
+	sk->nlistens = conf->nlistens;
+	sk->workers = conf->workers;
+	sk->fd = calloc(sk->nlistens * sk->workers, sizeof(int));
+	if (sk->fd == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < sk->nlistens * sk->workers; i++)
+		sk->fd[i] = -1;
+	for (i = 0; i < conf->nlistens; i++) {
+		lc = &conf->listens[i];
+		/* One socket per worker: the kernel spreads connections. */
+		for (w = 0; w < conf->workers; w++) {
+			fd = socket(lc->addr.ss_family, SOCK_STREAM |
+			    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (fd == -1)
+				goto fail;
+			sk->fd[i * sk->workers + w] = fd;
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+			    sizeof(one));
+			if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+			    sizeof(one)) == -1)
+				goto fail;
+			if (lc->addr.ss_family == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				    sizeof(one));
+			if (bind(fd, (const struct sockaddr *)&lc->addr,
+			    lc->addrlen) == -1 || listen(fd, SOMAXCONN) == -1)
+				goto fail;
+		}
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "listen %s: %s", lc->text, strerror(errno));
+	close_sockets(sk);
+	return -1;
+}
+
+static void
+close_sockets(struct sockets *sk)
+{
+	size_t	i;
+
+	if (sk->fd == NULL)
+		return;
+	for (i = 0; i < sk->nlistens * sk->workers; i++)
+		if (sk->fd[i] != -1)
+			close(sk->fd[i]);
+	free(sk->fd);
+	sk->fd = NULL;
+}
+
+/* Can the new config keep the sockets of the old one? */
+static int
+same_sockets(const struct config *a, const struct config *b)
+{
+	size_t	i;
+
+	if (a->nlistens != b->nlistens || a->workers != b->workers)
+		return 0;
+	for (i = 0; i < a->nlistens; i++)
+		if (a->listens[i].addrlen != b->listens[i].addrlen ||
+		    memcmp(&a->listens[i].addr, &b->listens[i].addr,
+		    a->listens[i].addrlen) != 0)
+			return 0;
+	return 1;
+}
+
+static struct child *
+child_slot(void)
+{
+	size_t	i;
+
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid == 0)
+			return &P.children[i];
+	return NULL;
+}
+
+static int
+worker_running(unsigned gen, unsigned index)
+{
+	size_t	i;
+
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0 &&
+		    P.children[i].kind == CHILD_WORKER &&
+		    P.children[i].gen == gen && P.children[i].index == index)
+			return 1;
+	return 0;
+}
+
+static int
+queue_running(void)
+{
+	size_t	i;
+
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0 &&
+		    P.children[i].kind == CHILD_QUEUE)
+			return 1;
+	return 0;
+}
+
+/* In a new child: default signals, fewer privileges. */
+static void
+child_setup(void)
+{
+	sigset_t	none;
+
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (P.drop) {
+		if (setgroups(1, &P.gid) == -1 ||
+		    setresgid(P.gid, P.gid, P.gid) == -1 ||
+		    setresuid(P.uid, P.uid, P.uid) == -1)
+			fatal("cannot drop privileges to %s", P.username);
+		if (setuid(0) != -1)
+			fatalx("privileges were not dropped");
+	}
+}
+
+static void
+start_worker(unsigned index)
+{
+	struct worker_listener	*ls;
+	struct child		*c;
+	unsigned		 slot;
+	size_t			 i, j;
+	pid_t			 pid;
+
+	for (slot = 0; slot < IPLIMIT_SLOTS && P.slots[slot]; slot++)
+		;
+	if (slot == IPLIMIT_SLOTS || (c = child_slot()) == NULL) {
+		log_warnx("too many processes");
+		return;
+	}
+	iplimit_clear_slot(slot);
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return;
+	}
+	if (pid == 0) {
+		child_setup();
+		ls = calloc(P.socks.nlistens, sizeof(*ls));
+		if (ls == NULL)
+			fatalx("out of memory");
+		for (i = 0; i < P.socks.nlistens; i++) {
+			ls[i].fd = P.socks.fd[i * P.socks.workers + index];
+			ls[i].lc = &P.conf->listens[i];
+			/* The other workers' sockets are theirs. */
+			for (j = 0; j < P.socks.workers; j++)
+				if (j != index)
+					close(P.socks.fd[i * P.socks.workers +
+					    j]);
+		}
+		close(P.notify[0]);
+		worker_main(P.conf, &P.users, ls, P.socks.nlistens,
+		    P.notify[1], slot);
+	}
+	P.slots[slot] = 1;
+	c->pid = pid;
+	c->kind = CHILD_WORKER;
+	c->index = index;
+	c->slot = slot;
+	c->gen = P.gen;
+	c->started = time(NULL);
+	log_info("started worker=%u pid=%ld", index, (long)pid);
+}
+
+static void
+start_queue(void)
+{
+	struct child	*c;
+	pid_t		 pid;
+	size_t		 i;
+
+	if ((c = child_slot()) == NULL)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return;
+	}
+	if (pid == 0) {
+		child_setup();
+		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
+			close(P.socks.fd[i]);
+		close(P.notify[1]);
+		queue_main(P.conf, P.notify[0]);
+	}
+	P.queue_wanted = 0;
+	c->pid = pid;
+	c->kind = CHILD_QUEUE;
+	c->gen = P.gen;
+	c->started = time(NULL);
+	log_info("started queue pid=%ld", (long)pid);
+}
+
+static void
+reap(void)
+{
+	struct child	*c;
+	pid_t		 pid;
+	size_t		 i;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0, c = NULL; i < MAX_CHILDREN; i++)
+			if (P.children[i].pid == pid)
+				c = &P.children[i];
+		if (c == NULL)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warnx("%s pid=%ld killed by signal %d",
+			    c->kind == CHILD_QUEUE ? "queue" : "worker",
+			    (long)pid, WTERMSIG(status));
+		else if (WEXITSTATUS(status) != 0 || (!P.stopping &&
+		    c->gen == P.gen))
+			log_warnx("%s pid=%ld exited with status %d",
+			    c->kind == CHILD_QUEUE ? "queue" : "worker",
+			    (long)pid, WEXITSTATUS(status));
+		c->pid = 0;
+		if (c->kind == CHILD_WORKER) {
+			iplimit_clear_slot(c->slot);
+			P.slots[c->slot] = 0;
+			/* A crash loop is slowed down, not stopped. */
+			if (c->gen == P.gen && c->index < 256)
+				P.restart_at[c->index] = time(NULL) -
+				    c->started < RESTART_DELAY ?
+				    time(NULL) + RESTART_DELAY : 0;
+		} else {
+			if (c->gen == P.gen && time(NULL) - c->started <
+			    RESTART_DELAY)
+				P.restart_at[256] = time(NULL) + RESTART_DELAY;
+			else
+				P.restart_at[256] = 0;
+			P.queue_wanted = 1;
+		}
+	}
+}
+
+static void
+reload(void)
+{
+	struct config	*conf;
+	struct userset	 users;
+	struct sockets	 socks = { NULL, 0, 0 };
+	char		 err[512];
+	size_t		 i;
+
+	log_info("reloading %s", P.conffile);
+	if ((conf = config_load(P.conffile, err, sizeof(err))) == NULL) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		return;
+	}
+	if (parent_load_users(conf, &users, 0) == -1) {
+		log_warnx("reload failed: users file");
+		config_free(conf);
+		return;
+	}
+	if (!same_sockets(P.conf, conf)) {
+		if (bind_all(conf, &socks, err, sizeof(err)) == -1) {
+			log_warnx("reload failed: %s", err);
+			users_free(&users);
+			config_free(conf);
+			return;
+		}
+	}
+	/* The old generation drains; the new one starts now. */
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0)
+			kill(P.children[i].pid, SIGTERM);
+	config_free(P.conf);
+	users_free(&P.users);
+	P.conf = conf;
+	P.users = users;
+	if (socks.fd != NULL) {
+		close_sockets(&P.socks);
+		P.socks = socks;
+	}
+	P.gen++;
+	memset(P.restart_at, 0, sizeof(P.restart_at));
+	for (i = 0; i < conf->workers; i++)
+		start_worker((unsigned)i);
+	/* One queue at a time: the new one starts when the old one ends. */
+	P.queue_wanted = 1;
+	log_info("reloaded users=%zu workers=%u", P.users.n, conf->workers);
+}
+
+static void
+stop_all(void)
+{
+	sigset_t	 set;
+	siginfo_t	 info;
+	struct timespec	 ts = { 1, 0 };
+	time_t		 deadline = time(NULL) + STOP_SECONDS;
+	size_t		 i;
+	int		 alive;
+
+	log_info("stopping");
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0)
+			kill(P.children[i].pid, SIGTERM);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (;;) {
+		reap();
+		for (i = 0, alive = 0; i < MAX_CHILDREN; i++)
+			alive += P.children[i].pid != 0;
+		if (alive == 0)
+			break;
+		if (time(NULL) >= deadline) {
+			for (i = 0; i < MAX_CHILDREN; i++)
+				if (P.children[i].pid != 0)
+					kill(P.children[i].pid, SIGKILL);
+			deadline = time(NULL) + 5;
+		}
+		sigtimedwait(&set, &info, &ts);
+	}
+	log_info("stopped");
+}
+
+int
+parent_main(const char *conffile, struct config *conf, struct userset *users)
+{
+	struct passwd	*pw;
+	sigset_t	 set;
+	siginfo_t	 info;
+	struct timespec	 ts = { 1, 0 };
+	char		 err[512];
+	unsigned	 i;
+	int		 sig;
+
+	log_setproc("parent");
+	P.conffile = conffile;
+	P.conf = conf;
+	P.users = *users;
+	if (geteuid() == 0) {
+		if (conf->user == NULL)
+			fatalx("%s: refusing to run as root without a "
+			    "\"user\" directive", conffile);
+		if ((pw = getpwnam(conf->user)) == NULL)
+			fatalx("%s: user: unknown user \"%s\"", conffile,
+			    conf->user);
+		if (pw->pw_uid == 0)
+			fatalx("%s: user: \"%s\" is root", conffile,
+			    conf->user);
+		P.uid = pw->pw_uid;
+		P.gid = pw->pw_gid;
+		P.drop = 1;
+		P.username = strdup(conf->user);
+	}
+	if (spool_setup(conf->spool, P.drop ? (long)P.uid : -1,
+	    P.drop ? (long)P.gid : -1, err, sizeof(err)) == -1)
+		fatalx("spool: %s", err);
+	if (conf->mailbox_root != NULL && mkdir(conf->mailbox_root, 0700) ==
+	    0 && P.drop && chown(conf->mailbox_root, P.uid, P.gid) == -1)
+		fatal("chown %s", conf->mailbox_root);
+	if (iplimit_init() == -1)
+		fatal("iplimit");
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)
+		fatal("socketpair");
+	if (fcntl(P.notify[1], F_SETFL, O_NONBLOCK) == -1)
+		fatal("fcntl");
+	if (bind_all(conf, &P.socks, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (i = 0; i < conf->workers; i++)
+		start_worker(i);
+	start_queue();
+	log_info("ready hostname=%s listeners=%zu workers=%u users=%zu",
+	    conf->hostname, conf->nlistens, conf->workers, P.users.n);
+
+	while (!P.stopping) {
+		sig = sigtimedwait(&set, &info, &ts);
+		switch (sig) {
+		case SIGHUP:
+			reload();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			P.stopping = 1;
+			continue;
+		case SIGCHLD:
+		default:
+			break;
+		}
+		reap();
+		for (i = 0; i < P.conf->workers; i++)
+			if (!worker_running(P.gen, i) &&
+			    time(NULL) >= P.restart_at[i])
+				start_worker(i);
+		if (P.queue_wanted && !queue_running() &&
+		    time(NULL) >= P.restart_at[256])
+			start_queue();
+	}
+	stop_all();
+	close_sockets(&P.socks);
+	users_free(&P.users);
+	config_free(P.conf);
+	free(P.username);
+	return 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * The relay and recipient policy.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/policy.h"
+
+int
+policy_mail(const struct config *conf, const struct policy_client *cl,
+    const struct mailaddr *from, const char **reply)
+{
+	char	addr[ADDR_PATH_MAX + 1];
+
+	if (cl->auth_user == NULL && cl->mode != LISTEN_SMTP) {
+		*reply = "530 5.7.0 Authentication required";
+		return 0;
+	}
+	if (cl->auth_user != NULL && conf->sender_login_match &&
+	    from->domain[0] != '\0') {
+		if (addr_format(from, addr, sizeof(addr)) == -1 ||
+		    strcasecmp(addr, cl->auth_user) != 0) {
+			*reply = "553 5.7.1 Sender address not owned by user";
+			return 0;
+		}
+	}
+	return 1;
+}
+
+enum policy_verdict
+policy_rcpt(const struct config *conf, const struct userset *users,
+    const struct policy_client *cl, const struct mailaddr *to,
+    char *canon, size_t canonlen, const char **reply)
+{
+	struct mailaddr	 a = *to;
+	char		 addr[ADDR_PATH_MAX + 1];
+
+	if (a.domain[0] == '\0') {
+		/* RFC 5321 4.5.1: <postmaster> must be accepted. */
+		if (conf->nlocal_domains == 0) {
+			*reply = "550 5.1.1 Recipient unknown";
+			return POLICY_REJECT;
+		}
+		snprintf(a.domain, sizeof(a.domain), "%s",
+		    conf->local_domains[0]);
+	}
+	if (addr_format(&a, addr, sizeof(addr)) == -1) {
+		*reply = "501 5.1.3 Bad recipient address syntax";
+		return POLICY_REJECT;
+	}
+	if (config_is_local_domain(conf, a.domain)) {
+		if (!users_contains(users, addr)) {
+			*reply = "550 5.1.1 Recipient unknown";
+			return POLICY_REJECT;
+		}
+		if (addr_lower(addr, canon, canonlen) == -1) {
+			*reply = "501 5.1.3 Bad recipient address syntax";
+			return POLICY_REJECT;
+		}
+		return POLICY_LOCAL;
+	}
+	if (cl->auth_user == NULL) {
+		*reply = "550 5.7.1 Relay access denied";
+		return POLICY_REJECT;
+	}
+	if ((size_t)snprintf(canon, canonlen, "%s", addr) >= canonlen) {
+		*reply = "501 5.1.3 Bad recipient address syntax";
+		return POLICY_REJECT;
+	}
+	return POLICY_RELAY;
+}

@@ -1,0 +1,1202 @@
+/*
+ * The SMTP session state machine.
+ *
+ * Input is read into s->in and processed line by line through the command
+ * table (check, then proceed), or byte-wise while a DATA body or BDAT chunk
+ * arrives.  Replies are appended to s->out and written when no complete
+ * line is left to process, so a pipelined group of commands is answered
+ * with one write (RFC 2920).  Work that blocks (the spool commit with its
+ * fsyncs) runs on the worker's thread pool; the session waits in
+ * STATE_SPOOLING without reading further commands.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/proxy.h"
+#include "common/workq.h"
+#include "server/envelope.h"
+#include "server/iplimit.h"
+#include "server/policy.h"
+#include "server/session.h"
+#include "server/worker.h"
+
+#define READ_CHUNK	16384
+#define IN_MAX		(128 * 1024)	/* stop reading above this */
+#define OUT_MAX		(64 * 1024)	/* stop processing above this */
+#define BODY_FLUSH	(64 * 1024)	/* write the body out from here */
+
+struct command {
+	enum smtp_verb	 verb;
+	int		(*check)(struct session *, const struct smtp_command *);
+	void		(*proceed)(struct session *,
+			    const struct smtp_command *);
+};
+
+static void	session_set_state(struct session *, enum session_state);
+static void	session_set_peer(struct session *, const struct sockaddr *,
+		    socklen_t);
+static void	session_greet(struct session *);
+static int	session_proxy_input(struct session *);
+static void	reply(struct session *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static void	reject(struct session *, const struct smtp_command *,
+		    const char *);
+static void	session_read(int, short, void *);
+static void	session_write(int, short, void *);
+static void	session_timeout(int, short, void *);
+static void	session_process(struct session *);
+static void	session_flush(struct session *);
+static void	session_settle(struct session *);
+static void	session_arm_timer(struct session *);
+static void	session_close(struct session *, const char *);
+static void	session_free(struct session *);
+static int	session_getline(struct session *, char *, size_t, size_t *);
+static void	session_line(struct session *, char *, size_t);
+static void	session_data_input(struct session *);
+static void	session_bdat_input(struct session *);
+static void	txn_reset(struct session *);
+static int	txn_open_message(struct session *);
+static void	txn_body_flush(struct session *);
+static void	txn_finish(struct session *, unsigned);
+static void	commit_work(void *);
+static void	commit_done(void *);
+static const char *session_protocol(const struct session *);
+static void	session_quit_now(struct session *, const char *,
+		    const char *);
+
+static int	check_helo(struct session *, const struct smtp_command *);
+static int	check_mail(struct session *, const struct smtp_command *);
+static int	check_rcpt(struct session *, const struct smtp_command *);
+static int	check_data(struct session *, const struct smtp_command *);
+static int	check_noargs(struct session *, const struct smtp_command *);
+static int	check_vrfy(struct session *, const struct smtp_command *);
+static int	check_any(struct session *, const struct smtp_command *);
+static void	proceed_helo(struct session *, const struct smtp_command *);
+static void	proceed_ehlo(struct session *, const struct smtp_command *);
+static void	proceed_mail(struct session *, const struct smtp_command *);
+static void	proceed_rcpt(struct session *, const struct smtp_command *);
+static void	proceed_data(struct session *, const struct smtp_command *);
+static void	proceed_bdat(struct session *, const struct smtp_command *);
+static void	proceed_rset(struct session *, const struct smtp_command *);
+static void	proceed_noop(struct session *, const struct smtp_command *);
+static void	proceed_quit(struct session *, const struct smtp_command *);
+static void	proceed_vrfy(struct session *, const struct smtp_command *);
+static void	proceed_expn(struct session *, const struct smtp_command *);
+static void	proceed_help(struct session *, const struct smtp_command *);
+static void	proceed_starttls(struct session *,
+		    const struct smtp_command *);
+static void	proceed_auth(struct session *, const struct smtp_command *);
+static void	proceed_http(struct session *, const struct smtp_command *);
+static void	proceed_unknown(struct session *,
+		    const struct smtp_command *);
+
+/* Every verb: is it legal now (replies if not), then do it. */
+static const struct command commands[] = {
+	{ VERB_HELO,		check_helo,	proceed_helo },
+	{ VERB_EHLO,		check_helo,	proceed_ehlo },
+	{ VERB_MAIL,		check_mail,	proceed_mail },
+	{ VERB_RCPT,		check_rcpt,	proceed_rcpt },
+	{ VERB_DATA,		check_data,	proceed_data },
+	{ VERB_BDAT,		check_any,	proceed_bdat },
+	{ VERB_RSET,		check_noargs,	proceed_rset },
+	{ VERB_NOOP,		check_any,	proceed_noop },
+	{ VERB_QUIT,		check_any,	proceed_quit },
+	{ VERB_VRFY,		check_vrfy,	proceed_vrfy },
+	{ VERB_EXPN,		check_any,	proceed_expn },
+	{ VERB_HELP,		check_any,	proceed_help },
+	{ VERB_STARTTLS,	check_any,	proceed_starttls },
+	{ VERB_AUTH,		check_any,	proceed_auth },
+	{ VERB_HTTP,		check_any,	proceed_http },
+	{ VERB_UNKNOWN,		check_any,	proceed_unknown },
+};
+
+static const char *state_names[STATE_COUNT] = {
+	[STATE_INIT] = "INIT",
+	[STATE_PROXY] = "PROXY",
+	[STATE_CONNECTED] = "CONNECTED",
+	[STATE_HELO] = "HELO",
+	[STATE_MAIL] = "MAIL",
+	[STATE_RCPT] = "RCPT",
+	[STATE_DATA] = "DATA",
+	[STATE_BDAT] = "BDAT",
+	[STATE_BDAT_WAIT] = "BDAT_WAIT",
+	[STATE_SPOOLING] = "SPOOLING",
+	[STATE_QUIT] = "QUIT",
+};
+
+const char *
+session_state_name(enum session_state st)
+{
+	return st < STATE_COUNT ? state_names[st] : "?";
+}
+
+static void
+session_set_state(struct session *s, enum session_state st)
+{
+	if (s->state != st)
+		log_debug("session=%s state %s -> %s", s->id,
+		    session_state_name(s->state), session_state_name(st));
+	s->state = st;
+}
+
+/* The client's address, for logs, Received: and the policy. */
+static void
+session_set_peer(struct session *s, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	memset(&s->peer, 0, sizeof(s->peer));
+	memcpy(&s->peer, sa, salen < sizeof(s->peer) ? salen :
+	    sizeof(s->peer));
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
+			    s->peerip, sizeof(s->peerip));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, s->peerip,
+			    sizeof(s->peerip));
+		s->peerport = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, s->peerip,
+		    sizeof(s->peerip));
+		s->peerport = ntohs(s4->sin_port);
+	}
+}
+
+int
+session_new(struct worker *w, const struct listen_conf *lc, int fd,
+    const struct sockaddr *sa, socklen_t salen, int counted)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -1;
+	s->w = w;
+	s->lc = lc;
+	s->fd = fd;
+	s->msg.fd = -1;
+	if (counted)
+		s->flags |= SF_IPCOUNTED;
+	session_set_peer(s, sa, salen);
+	spool_new_id(s->id);
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	s->in = evbuffer_new();
+	s->out = evbuffer_new();
+	s->body = evbuffer_new();
+	s->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST,
+	    session_read, s);
+	s->ev_write = event_new(w->base, fd, EV_WRITE, session_write, s);
+	s->ev_timer = evtimer_new(w->base, session_timeout, s);
+	if (s->in == NULL || s->out == NULL || s->body == NULL ||
+	    s->ev_read == NULL || s->ev_write == NULL || s->ev_timer == NULL) {
+		if (s->in)
+			evbuffer_free(s->in);
+		if (s->out)
+			evbuffer_free(s->out);
+		if (s->body)
+			evbuffer_free(s->body);
+		if (s->ev_read)
+			event_free(s->ev_read);
+		if (s->ev_write)
+			event_free(s->ev_write);
+		if (s->ev_timer)
+			event_free(s->ev_timer);
+		free(s);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	w->nsessions++;
+	log_info("session=%s connect ip=%s port=%u listen=%s mode=%s", s->id,
+	    s->peerip, s->peerport, lc->text, listen_mode_name(lc->mode));
+
+	if (lc->proxy)
+		session_set_state(s, STATE_PROXY);
+	else
+		session_greet(s);
+	event_add(s->ev_read, NULL);
+	session_arm_timer(s);
+	session_flush(s);
+	session_settle(s);
+	return 0;
+}
+
+static void
+session_greet(struct session *s)
+{
+	reply(s, "220 %s ESMTP", s->w->conf->hostname);
+	session_set_state(s, STATE_CONNECTED);
+}
+
+/*
+ * The PROXY header of a proxy listener: the real client address replaces
+ * the balancer's before anything else happens.  Returns 1 when the session
+ * may go on to the greeting, 0 when more input is needed, -1 when it was
+ * closed.
+ */
+static int
+session_proxy_input(struct session *s)
+{
+	struct proxy_result	 pr;
+	size_t			 avail = evbuffer_get_length(s->in);
+	size_t			 n = avail < PROXY_V2_MAX ? avail :
+				    PROXY_V2_MAX;
+	unsigned char		*p;
+	int			 r;
+
+	if ((p = evbuffer_pullup(s->in, (ssize_t)n)) == NULL)
+		return 0;
+	if ((r = proxy_parse(p, n, &pr)) == 0)
+		return 0;
+	if (r == -1) {
+		log_info("session=%s reject reason=bad-proxy-header", s->id);
+		session_close(s, "bad-proxy-header");
+		return -1;
+	}
+	evbuffer_drain(s->in, (size_t)r);
+	if (!pr.local) {
+		char	old[sizeof(s->peerip)];
+
+		snprintf(old, sizeof(old), "%s", s->peerip);
+		session_set_peer(s, (struct sockaddr *)&pr.src, pr.srclen);
+		log_info("session=%s proxy ip=%s port=%u via=%s", s->id,
+		    s->peerip, s->peerport, old);
+	}
+	if (iplimit_acquire((struct sockaddr *)&s->peer,
+	    s->w->conf->max_sessions_per_ip) == -1) {
+		log_info("session=%s refuse reason=max-sessions-per-ip",
+		    s->id);
+		session_quit_now(s, "421 4.7.0 %s Error: too many "
+		    "connections from your address", "max-sessions-per-ip");
+		return -1;
+	}
+	s->flags |= SF_IPCOUNTED;
+	session_greet(s);
+	return 1;
+}
+
+/*
+ * Queue a reply line.  Every 5xx counts against the session's error
+ * budget (checked after each command).
+ */
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(s->out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(s->out, "\r\n", 2);
+	if (fmt[0] == '5')
+		s->errors++;
+}
+
+/* A refusal: the reply, and a log line with the command's verb. */
+static void
+reject(struct session *s, const struct smtp_command *cmd, const char *line)
+{
+	char	arg[128];
+
+	reply(s, "%s", line);
+	log_info("session=%s reject cmd=%s arg=\"%s\" reply=\"%s\"", s->id,
+	    cmdparse_verb_name(cmd->verb),
+	    log_escape(cmd->args, cmd->argslen, arg, sizeof(arg)), line);
+}
+
+static void
+session_arm_timer(struct session *s)
+{
+	struct timeval	tv = { 0, 0 };
+
+	if (s->flags & SF_BUSY) {
+		evtimer_del(s->ev_timer);
+		return;
+	}
+	tv.tv_sec = (s->state == STATE_DATA || s->state == STATE_BDAT) ?
+	    s->w->conf->data_timeout : s->w->conf->command_timeout;
+	evtimer_add(s->ev_timer, &tv);
+}
+
+static void
+session_timeout(int fd, short events, void *arg)
+{
+	struct session	*s = arg;
+
+	session_quit_now(s, "421 4.4.2 %s Error: timeout exceeded",
+	    "timeout");
+	session_settle(s);
+}
+
+/*
+ * Say 421 (fmt has one %s for the host name) and close: for timeouts,
+ * too many errors and shutdown.
+ */
+static void
+session_quit_now(struct session *s, const char *fmt, const char *why)
+{
+	evbuffer_add_printf(s->out, fmt, s->w->conf->hostname);
+	evbuffer_add(s->out, "\r\n", 2);
+	s->flags |= SF_CLOSING;
+	if (s->state == STATE_DATA || s->state == STATE_BDAT)
+		log_info("session=%s abort-data reason=%s", s->id, why);
+	session_set_state(s, STATE_QUIT);
+	session_close(s, why);
+}
+
+static void
+session_read(int fd, short events, void *arg)
+{
+	struct session	*s = arg;
+	int		 n;
+
+	n = evbuffer_read(s->in, fd, READ_CHUNK);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		session_close(s, "read-error");
+	} else if (n == 0)
+		session_close(s, "disconnect");
+	else {
+		session_arm_timer(s);
+		session_process(s);
+	}
+	session_settle(s);
+}
+
+/*
+ * Process buffered input until it is used up, the session waits for a
+ * job, or the client is not reading our replies; then write.
+ */
+static void
+session_process(struct session *s)
+{
+	char	line[SMTP_LINE_MAX + 1];
+	size_t	len;
+
+	while (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
+	    evbuffer_get_length(s->out) < OUT_MAX) {
+		if (s->state == STATE_PROXY) {
+			if (session_proxy_input(s) != 1)
+				break;
+		} else if (s->state == STATE_DATA) {
+			if (evbuffer_get_length(s->in) == 0)
+				break;
+			session_data_input(s);
+		} else if (s->state == STATE_BDAT) {
+			if (evbuffer_get_length(s->in) == 0 &&
+			    s->bdat_left > 0)
+				break;
+			session_bdat_input(s);
+		} else if (session_getline(s, line, sizeof(line), &len))
+			session_line(s, line, len);
+		else
+			break;
+		if (s->errors >= s->w->conf->max_errors &&
+		    !(s->flags & SF_CLOSING)) {
+			session_quit_now(s, "421 4.7.0 %s Error: too many "
+			    "errors", "too-many-errors");
+			return;
+		}
+	}
+	if (s->flags & SF_DEAD)
+		return;
+	if ((s->flags & SF_DRAIN) && !(s->flags & (SF_BUSY | SF_CLOSING)) &&
+	    s->state != STATE_DATA && s->state != STATE_BDAT) {
+		session_quit_now(s, "421 4.3.2 %s Service shutting down",
+		    "shutdown");
+		return;
+	}
+	/* Back-pressure on a client that sends without reading. */
+	if (evbuffer_get_length(s->in) >= IN_MAX) {
+		if (!(s->flags & SF_READ_OFF)) {
+			event_del(s->ev_read);
+			s->flags |= SF_READ_OFF;
+		}
+	} else if (s->flags & SF_READ_OFF) {
+		event_add(s->ev_read, NULL);
+		s->flags &= ~SF_READ_OFF;
+	}
+	session_flush(s);
+}
+
+/* Write what can be written now; the rest when the socket allows. */
+static void
+session_flush(struct session *s)
+{
+	int	n;
+
+	while (evbuffer_get_length(s->out) > 0 && !(s->flags & SF_WERR)) {
+		n = evbuffer_write(s->out, s->fd);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				event_add(s->ev_write, NULL);
+				return;
+			}
+			s->flags |= SF_WERR;
+			session_close(s, "write-error");
+		}
+	}
+}
+
+/*
+ * The end of every callback: a closed session is freed here, and only
+ * here, once its job is done and its last replies are written.
+ */
+static void
+session_settle(struct session *s)
+{
+	if (!(s->flags & SF_DEAD) || (s->flags & SF_BUSY))
+		return;
+	if ((s->flags & SF_CLOSING) && !(s->flags & SF_WERR) &&
+	    evbuffer_get_length(s->out) > 0)
+		return;		/* session_write comes back */
+	session_free(s);
+}
+
+static void
+session_write(int fd, short events, void *arg)
+{
+	struct session	*s = arg;
+
+	session_flush(s);
+	/* Replies drained: resume input held back by OUT_MAX. */
+	if (evbuffer_get_length(s->out) == 0 &&
+	    !(s->flags & (SF_CLOSING | SF_DEAD)) &&
+	    evbuffer_get_length(s->in) > 0)
+		session_process(s);
+	session_settle(s);
+}
+
+/*
+ * Close the session: log it and stop reading.  With SF_CLOSING the pending
+ * replies are still written; session_settle() frees it.
+ */
+static void
+session_close(struct session *s, const char *reason)
+{
+	struct timespec	now;
+	long		ms;
+
+	if (s->flags & SF_DEAD)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - s->start.tv_sec) * 1000 +
+	    (now.tv_nsec - s->start.tv_nsec) / 1000000;
+	if ((s->state == STATE_DATA || s->state == STATE_BDAT ||
+	    s->state == STATE_BDAT_WAIT) && !(s->flags & SF_CLOSING))
+		log_info("session=%s abort-data reason=%s", s->id, reason);
+	log_info("session=%s disconnect reason=%s messages=%u "
+	    "duration_ms=%ld", s->id, reason, s->nmessages, ms);
+	s->flags |= SF_DEAD;
+	event_del(s->ev_read);
+	evtimer_del(s->ev_timer);
+	if (s->flags & SF_CLOSING)
+		session_flush(s);
+}
+
+static void
+session_free(struct session *s)
+{
+	struct worker	*w = s->w;
+
+	txn_reset(s);
+	event_free(s->ev_read);
+	event_free(s->ev_write);
+	event_free(s->ev_timer);
+	evbuffer_free(s->in);
+	evbuffer_free(s->out);
+	evbuffer_free(s->body);
+	close(s->fd);
+	if (s->flags & SF_IPCOUNTED)
+		iplimit_release((struct sockaddr *)&s->peer);
+	TAILQ_REMOVE(&w->sessions, s, entry);
+	w->nsessions--;
+	free(s);
+	worker_session_gone(w, NULL);
+}
+
+void
+session_drain(struct session *s)
+{
+	s->flags |= SF_DRAIN;
+	if (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
+	    s->state != STATE_DATA && s->state != STATE_BDAT)
+		session_quit_now(s, "421 4.3.2 %s Service shutting down",
+		    "shutdown");
+	session_settle(s);
+}
+
+/*
+ * Take one command line out of the input.  Returns 1 with the line (CR and
+ * LF removed) in buf, or 0 when no complete line is buffered.  A line
+ * longer than SMTP_LINE_MAX is answered here and skipped up to its end.
+ */
+static int
+session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
+{
+	struct evbuffer_ptr	end, found;
+	size_t			avail, scan, n;
+
+	while ((avail = evbuffer_get_length(s->in)) > 0) {
+		if (s->flags & SF_DISCARD) {
+			found = evbuffer_search(s->in, "\n", 1, NULL);
+			if (found.pos == -1) {
+				evbuffer_drain(s->in, avail);
+				return 0;
+			}
+			evbuffer_drain(s->in, (size_t)found.pos + 1);
+			s->flags &= ~SF_DISCARD;
+			continue;
+		}
+		scan = avail < SMTP_LINE_MAX ? avail : SMTP_LINE_MAX;
+		evbuffer_ptr_set(s->in, &end, scan, EVBUFFER_PTR_SET);
+		found = evbuffer_search_range(s->in, "\n", 1, NULL, &end);
+		if (found.pos == -1) {
+			if (avail < SMTP_LINE_MAX)
+				return 0;
+			reply(s, "500 5.5.6 Line too long");
+			log_info("session=%s reject reason=line-too-long",
+			    s->id);
+			s->flags |= SF_DISCARD;
+			continue;
+		}
+		n = (size_t)found.pos;
+		if (n + 1 > bufsz)
+			return 0;	/* cannot happen: n < SMTP_LINE_MAX */
+		evbuffer_remove(s->in, buf, n + 1);
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+		buf[n] = '\0';
+		*len = n;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+session_line(struct session *s, char *line, size_t len)
+{
+	struct smtp_command	 cmd;
+	const struct command	*c;
+	size_t			 i;
+
+	if (cmdparse_line(line, len, &cmd) == -1) {
+		reply(s, "500 5.5.2 Error: empty command");
+		return;
+	}
+	c = &commands[sizeof(commands) / sizeof(commands[0]) - 1];
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].verb == cmd.verb) {
+			c = &commands[i];
+			break;
+		}
+	if (c->check(s, &cmd))
+		c->proceed(s, &cmd);
+}
+
+/* The transaction: forget it, and any message being received. */
+static void
+txn_reset(struct session *s)
+{
+	if (s->msg_open) {
+		spool_msg_abort(&s->msg);
+		s->msg_open = 0;
+	}
+	evbuffer_drain(s->body, evbuffer_get_length(s->body));
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	memset(&s->mail, 0, sizeof(s->mail));
+	free(s->envbuf);
+	s->envbuf = NULL;
+	s->bdat_size = s->bdat_left = 0;
+	s->bdat_last = s->bdat_discard = 0;
+	s->bdat_errors = 0;
+}
+
+/* "with" of the Received: header (RFC 3848, RFC 6531). */
+static const char *
+session_protocol(const struct session *s)
+{
+	if (!(s->flags & SF_EHLO))
+		return "SMTP";
+	return s->mail.smtputf8 ? "UTF8SMTP" : "ESMTP";
+}
+
+/*
+ * Create the spool file and start the body with our Received: header
+ * (RFC 5321 4.4).
+ */
+static int
+txn_open_message(struct session *s)
+{
+	char		 date[64], ip[80];
+	struct tm	 tm;
+	time_t		 now;
+
+	if (spool_msg_create(&s->w->spool, &s->msg) == -1) {
+		log_warn("session=%s spool create", s->id);
+		return -1;
+	}
+	s->msg_open = 1;
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (strchr(s->peerip, ':') != NULL)
+		snprintf(ip, sizeof(ip), "IPv6:%s", s->peerip);
+	else
+		snprintf(ip, sizeof(ip), "%s", s->peerip);
+	evbuffer_add_printf(s->body, "Received: from %s ([%s])\r\n"
+	    "\tby %s with %s id %s", s->helo, ip, s->w->conf->hostname,
+	    session_protocol(s), s->msg.id);
+	/* Name the recipient only when there is one (no list leaks). */
+	if (s->nrcpts == 1)
+		evbuffer_add_printf(s->body, "\r\n\tfor <%s>", s->rcpts[0].addr);
+	evbuffer_add_printf(s->body, "; %s\r\n", date);
+	return 0;
+}
+
+/* Move buffered body bytes to the spool file (page cache, no fsync). */
+static void
+txn_body_flush(struct session *s)
+{
+	struct evbuffer_iovec	v[8];
+	int			n, i;
+
+	while (evbuffer_get_length(s->body) > 0) {
+		n = evbuffer_peek(s->body, -1, NULL, v, 8);
+		if (n > 8)
+			n = 8;
+		for (i = 0; i < n; i++) {
+			spool_msg_write(&s->msg, v[i].iov_base, v[i].iov_len);
+			evbuffer_drain(s->body, v[i].iov_len);
+		}
+	}
+}
+
+static void
+session_data_input(struct session *s)
+{
+	struct evbuffer_iovec	in, out;
+	size_t			used, outlen;
+
+	while (!s->dp.done && evbuffer_peek(s->in, -1, NULL, &in, 1) > 0) {
+		if (evbuffer_reserve_space(s->body, in.iov_len, &out, 1) < 1) {
+			session_close(s, "out-of-memory");
+			return;
+		}
+		used = dataparse_feed(&s->dp, in.iov_base, in.iov_len,
+		    out.iov_base, &outlen);
+		out.iov_len = outlen;
+		evbuffer_commit_space(s->body, &out, 1);
+		evbuffer_drain(s->in, used);
+		if (evbuffer_get_length(s->body) >= BODY_FLUSH)
+			txn_body_flush(s);
+	}
+	if (s->dp.done)
+		txn_finish(s, s->dp.errors);
+}
+
+static void
+session_bdat_input(struct session *s)
+{
+	size_t	avail, n;
+
+	avail = evbuffer_get_length(s->in);
+	n = avail < s->bdat_left ? avail : (size_t)s->bdat_left;
+	if (n > 0) {
+		if (s->bdat_discard || s->bdat_errors)
+			evbuffer_drain(s->in, n);
+		else {
+			evbuffer_remove_buffer(s->in, s->body, n);
+			if (evbuffer_get_length(s->body) >= BODY_FLUSH)
+				txn_body_flush(s);
+		}
+		s->bdat_left -= n;
+	}
+	if (s->bdat_left > 0)
+		return;
+	if (s->bdat_discard) {
+		/* The refused chunk is skipped; answer now. */
+		s->bdat_discard = 0;
+		session_set_state(s, s->nrcpts > 0 ? STATE_BDAT_WAIT :
+		    (s->mail.from.local[0] || s->mail.from.domain[0] ||
+		    s->state == STATE_MAIL) ? STATE_MAIL : STATE_HELO);
+		return;
+	}
+	if (!s->bdat_last) {
+		reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
+		    s->bdat_size);
+		session_set_state(s, STATE_BDAT_WAIT);
+		session_arm_timer(s);
+		return;
+	}
+	txn_finish(s, s->bdat_errors);
+}
+
+/*
+ * The end of the message: refuse it, or commit it on the thread pool and
+ * answer when that is done.
+ */
+static void
+txn_finish(struct session *s, unsigned errors)
+{
+	struct envelope	env;
+	size_t		i;
+	int		r = 0;
+
+	if (errors) {
+		const char *why;
+
+		if (errors & DATA_ESIZE)
+			why = "552 5.3.4 Message size exceeds limit";
+		else if (errors & DATA_EBARELF)
+			why = "554 5.6.0 Bare LF not allowed";
+		else if (errors & DATA_EBARECR)
+			why = "554 5.6.0 Bare CR not allowed";
+		else
+			why = "500 5.5.6 Line too long";
+		reply(s, "%s", why);
+		log_info("session=%s reject cmd=DATA reply=\"%s\"", s->id, why);
+		txn_reset(s);
+		session_set_state(s, STATE_HELO);
+		session_arm_timer(s);
+		return;
+	}
+
+	memset(&env, 0, sizeof(env));
+	memcpy(env.id, s->msg.id, sizeof(env.id));
+	env.time = time(NULL);
+	snprintf(env.ip, sizeof(env.ip), "%s", s->peerip);
+	snprintf(env.helo, sizeof(env.helo), "%s", s->helo);
+	if (addr_format(&s->mail.from, env.from, sizeof(env.from)) == -1)
+		r = -1;
+	env.body8bit = s->mail.body == BODY_8BITMIME;
+	env.smtputf8 = s->mail.smtputf8;
+	for (i = 0; r == 0 && i < s->nrcpts; i++)
+		r = envelope_add_rcpt(&env, s->rcpts[i].addr,
+		    s->rcpts[i].remote);
+	if (r == 0)
+		r = envelope_format(&env, &s->envbuf, &s->envlen);
+	envelope_free(&env);
+	if (r == -1 || workq_submit(s->w->wq, commit_work, commit_done,
+	    s) == -1) {
+		log_warn("session=%s envelope", s->id);
+		reply(s, "451 4.3.0 Error: queue file write error");
+		txn_reset(s);
+		session_set_state(s, STATE_HELO);
+		return;
+	}
+	s->flags |= SF_BUSY;
+	session_set_state(s, STATE_SPOOLING);
+	evtimer_del(s->ev_timer);
+}
+
+/* On a pool thread: nothing else touches s->msg and s->body meanwhile. */
+static void
+commit_work(void *arg)
+{
+	struct session	*s = arg;
+
+	txn_body_flush(s);
+	s->commit_result = spool_msg_commit(&s->msg, s->envbuf, s->envlen);
+	s->commit_errno = errno;
+}
+
+static void
+commit_done(void *arg)
+{
+	struct session	*s = arg;
+	char		 from[ADDR_PATH_MAX + 1], esc[ADDR_PATH_MAX * 4 + 1];
+
+	s->flags &= ~SF_BUSY;
+	s->msg_open = 0;
+	if (s->commit_result == 0) {
+		if (addr_format(&s->mail.from, from, sizeof(from)) == -1)
+			from[0] = '\0';
+		log_info("session=%s queued id=%s from=<%s> nrcpt=%zu "
+		    "size=%" PRIu64, s->id, s->msg.id,
+		    log_escape(from, strlen(from), esc, sizeof(esc)),
+		    s->nrcpts, s->msg.size);
+		worker_notify_queue(s->w, s->msg.id);
+		s->nmessages++;
+		if (!(s->flags & SF_DEAD))
+			reply(s, "250 2.0.0 Ok: queued as %s", s->msg.id);
+	} else {
+		errno = s->commit_errno;
+		log_warn("session=%s spool commit id=%s", s->id, s->msg.id);
+		if (!(s->flags & SF_DEAD))
+			reply(s, "451 4.3.0 Error: queue file write error");
+	}
+	txn_reset(s);
+	if (!(s->flags & SF_DEAD)) {
+		session_set_state(s, STATE_HELO);
+		session_arm_timer(s);
+		session_process(s);
+	}
+	session_settle(s);
+}
+
+/* The commands. */
+
+static int
+check_any(struct session *s, const struct smtp_command *cmd)
+{
+	return 1;
+}
+
+static int
+check_noargs(struct session *s, const struct smtp_command *cmd)
+{
+	if (cmd->argslen > 0) {
+		reject(s, cmd, "501 5.5.4 Syntax error, no parameters "
+		    "allowed");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_helo(struct session *s, const struct smtp_command *cmd)
+{
+	size_t	i, n;
+
+	/* The first word: "ehlo testing NO UCE" says "testing". */
+	for (n = 0; n < cmd->argslen && cmd->args[n] != ' '; n++)
+		;
+	if (n == 0) {
+		reject(s, cmd, cmd->verb == VERB_EHLO ?
+		    "501 5.5.4 Syntax: EHLO hostname" :
+		    "501 5.5.4 Syntax: HELO hostname");
+		return 0;
+	}
+	if (n >= sizeof(s->helo)) {
+		reject(s, cmd, "501 5.5.4 Invalid hostname");
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)cmd->args[i] <= 0x20 ||
+		    (unsigned char)cmd->args[i] >= 0x7f) {
+			reject(s, cmd, "501 5.5.4 Invalid hostname");
+			return 0;
+		}
+	return 1;
+}
+
+static void
+helo_common(struct session *s, const struct smtp_command *cmd)
+{
+	size_t	n;
+
+	for (n = 0; n < cmd->argslen && cmd->args[n] != ' '; n++)
+		;
+	memcpy(s->helo, cmd->args, n);
+	s->helo[n] = '\0';
+	/* RFC 5321 4.1.4: HELO/EHLO resets any transaction. */
+	txn_reset(s);
+	session_set_state(s, STATE_HELO);
+}
+
+static void
+proceed_helo(struct session *s, const struct smtp_command *cmd)
+{
+	helo_common(s, cmd);
+	s->flags &= ~SF_EHLO;
+	reply(s, "250 %s", s->w->conf->hostname);
+}
+
+static void
+proceed_ehlo(struct session *s, const struct smtp_command *cmd)
+{
+	const struct config	*conf = s->w->conf;
+
+	helo_common(s, cmd);
+	s->flags |= SF_EHLO;
+	reply(s, "250-%s Hello %s [%s]", conf->hostname, s->helo, s->peerip);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %" PRIu64, conf->max_message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250-SMTPUTF8");
+	reply(s, "250 CHUNKING");
+}
+
+static int
+check_mail(struct session *s, const struct smtp_command *cmd)
+{
+	switch (s->state) {
+	case STATE_CONNECTED:
+		reject(s, cmd, "503 5.5.1 Error: send HELO/EHLO first");
+		return 0;
+	case STATE_MAIL:
+	case STATE_RCPT:
+	case STATE_BDAT_WAIT:
+		reject(s, cmd, "503 5.5.1 Error: nested MAIL command");
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void
+proceed_mail(struct session *s, const struct smtp_command *cmd)
+{
+	struct policy_client	 pc;
+	struct cmd_error	 err;
+	const char		*why;
+
+	memset(&s->mail, 0, sizeof(s->mail));
+	if (cmdparse_mail(cmd->args, cmd->argslen, &s->mail, &err) == -1) {
+		reject(s, cmd, err.reply);
+		return;
+	}
+	if (s->mail.has_size && s->mail.size > s->w->conf->max_message_size) {
+		reject(s, cmd, "552 5.3.4 Message size exceeds limit");
+		return;
+	}
+	pc.mode = s->lc->mode;
+	pc.auth_user = NULL;
+	if (!policy_mail(s->w->conf, &pc, &s->mail.from, &why)) {
+		reject(s, cmd, why);
+		return;
+	}
+	session_set_state(s, STATE_MAIL);
+	reply(s, "250 2.1.0 Ok");
+}
+
+static int
+check_rcpt(struct session *s, const struct smtp_command *cmd)
+{
+	if (s->state == STATE_BDAT_WAIT) {
+		reject(s, cmd, "503 5.5.1 Error: RCPT after BDAT");
+		return 0;
+	}
+	if (s->state != STATE_MAIL && s->state != STATE_RCPT) {
+		reject(s, cmd, "503 5.5.1 Error: need MAIL command");
+		return 0;
+	}
+	if (s->nrcpts >= s->w->conf->max_recipients) {
+		reject(s, cmd, "452 4.5.3 Error: too many recipients");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_rcpt(struct session *s, const struct smtp_command *cmd)
+{
+	struct policy_client	 pc;
+	struct rcpt_args	 ra;
+	struct cmd_error	 err;
+	struct txn_rcpt		*r;
+	enum policy_verdict	 v;
+	const char		*why;
+	char			 canon[ADDR_PATH_MAX + 1];
+
+	if (cmdparse_rcpt(cmd->args, cmd->argslen, s->mail.smtputf8, &ra,
+	    &err) == -1) {
+		reject(s, cmd, err.reply);
+		return;
+	}
+	pc.mode = s->lc->mode;
+	pc.auth_user = NULL;
+	v = policy_rcpt(s->w->conf, s->w->users, &pc, &ra.to, canon,
+	    sizeof(canon), &why);
+	if (v == POLICY_REJECT) {
+		reject(s, cmd, why);
+		return;
+	}
+	r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r));
+	if (r == NULL) {
+		reject(s, cmd, "452 4.3.0 Error: out of memory");
+		return;
+	}
+	s->rcpts = r;
+	snprintf(r[s->nrcpts].addr, sizeof(r[s->nrcpts].addr), "%s", canon);
+	r[s->nrcpts].remote = v == POLICY_RELAY;
+	s->nrcpts++;
+	session_set_state(s, STATE_RCPT);
+	reply(s, "250 2.1.5 Ok");
+}
+
+static int
+check_data(struct session *s, const struct smtp_command *cmd)
+{
+	if (s->state == STATE_BDAT_WAIT) {
+		reject(s, cmd, "503 5.5.1 Error: DATA after BDAT");
+		return 0;
+	}
+	if (s->state == STATE_MAIL) {
+		reject(s, cmd, "554 5.5.1 Error: no valid recipients");
+		return 0;
+	}
+	if (s->state != STATE_RCPT) {
+		reject(s, cmd, "503 5.5.1 Error: need RCPT command");
+		return 0;
+	}
+	if (cmd->argslen > 0) {
+		reject(s, cmd, "501 5.5.4 Syntax: DATA");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_data(struct session *s, const struct smtp_command *cmd)
+{
+	if (txn_open_message(s) == -1) {
+		reply(s, "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	dataparse_init(&s->dp, s->w->conf->max_message_size);
+	session_set_state(s, STATE_DATA);
+	session_arm_timer(s);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+proceed_bdat(struct session *s, const struct smtp_command *cmd)
+{
+	uint64_t	size;
+	int		last;
+
+	if (cmdparse_bdat(cmd->args, cmd->argslen, &size, &last) == -1) {
+		/* Without a size the chunk cannot be skipped: close. */
+		reject(s, cmd, "501 5.5.4 Syntax: BDAT size [LAST]");
+		session_quit_now(s, "421 4.7.0 %s Error: cannot recover from "
+		    "bad BDAT", "bad-bdat");
+		return;
+	}
+	if (s->state != STATE_RCPT && s->state != STATE_BDAT_WAIT) {
+		/* RFC 3030: the chunk is read and thrown away. */
+		reject(s, cmd, s->state == STATE_MAIL ?
+		    "554 5.5.1 Error: no valid recipients" :
+		    "503 5.5.1 Error: need RCPT command");
+		s->bdat_discard = 1;
+		s->bdat_left = size;
+		session_set_state(s, STATE_BDAT);
+		return;
+	}
+	if (s->state == STATE_RCPT) {
+		if (txn_open_message(s) == -1) {
+			reject(s, cmd, "451 4.3.0 Error: queue file write "
+			    "error");
+			s->bdat_discard = 1;
+			s->bdat_left = size;
+			session_set_state(s, STATE_BDAT);
+			return;
+		}
+		s->bdat_size = 0;
+		s->bdat_errors = 0;
+	}
+	if (size > s->w->conf->max_message_size ||
+	    s->bdat_size > s->w->conf->max_message_size - size)
+		s->bdat_errors |= DATA_ESIZE;
+	s->bdat_size += size;
+	s->bdat_left = size;
+	s->bdat_last = last;
+	session_set_state(s, STATE_BDAT);
+	session_arm_timer(s);
+}
+
+static void
+proceed_rset(struct session *s, const struct smtp_command *cmd)
+{
+	txn_reset(s);
+	if (s->state != STATE_CONNECTED)
+		session_set_state(s, STATE_HELO);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+proceed_noop(struct session *s, const struct smtp_command *cmd)
+{
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+proceed_quit(struct session *s, const struct smtp_command *cmd)
+{
+	reply(s, "221 2.0.0 %s closing connection", s->w->conf->hostname);
+	s->flags |= SF_CLOSING;
+	session_set_state(s, STATE_QUIT);
+	session_close(s, "quit");
+}
+
+static int
+check_vrfy(struct session *s, const struct smtp_command *cmd)
+{
+	if (cmd->argslen == 0) {
+		reject(s, cmd, "501 5.5.4 Syntax: VRFY address");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+proceed_vrfy(struct session *s, const struct smtp_command *cmd)
+{
+	/* No user enumeration (RFC 5321 3.5.3). */
+	reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
+	    "attempt delivery");
+}
+
+static void
+proceed_expn(struct session *s, const struct smtp_command *cmd)
+{
+	reject(s, cmd, "502 5.5.1 EXPN not available");
+}
+
+static void
+proceed_help(struct session *s, const struct smtp_command *cmd)
+{
+	reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET "
+	    "NOOP QUIT VRFY HELP");
+}
+
+static void
+proceed_starttls(struct session *s, const struct smtp_command *cmd)
+{
+	reject(s, cmd, "502 5.5.1 STARTTLS not available");
+}
+
+static void
+proceed_auth(struct session *s, const struct smtp_command *cmd)
+{
+	reject(s, cmd, "502 5.5.1 AUTH not available");
+}
+
+static void
+proceed_http(struct session *s, const struct smtp_command *cmd)
+{
+	/* ALPACA and friends: an HTTP client on the SMTP port. */
+	log_info("session=%s reject reason=http-request", s->id);
+	session_quit_now(s, "421 4.7.0 %s Error: this is an SMTP server",
+	    "http-request");
+}
+
+static void
+proceed_unknown(struct session *s, const struct smtp_command *cmd)
+{
+	reject(s, cmd, "500 5.5.1 Unknown command");
+}

@@ -1,0 +1,106 @@
+/*
+ * One SMTP session: the state machine of smtpauthd.
+ */
+#ifndef SMTPAUTHD_SESSION_H
+#define SMTPAUTHD_SESSION_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <time.h>
+
+#include "server/cmdparse.h"
+#include "server/dataparse.h"
+#include "server/spool.h"
+
+struct worker;
+struct listen_conf;
+
+enum session_state {
+	STATE_INIT,		/* greeting not sent yet */
+	STATE_PROXY,		/* waiting for the PROXY header */
+	STATE_CONNECTED,	/* waiting for HELO/EHLO */
+	STATE_HELO,		/* no transaction */
+	STATE_MAIL,		/* MAIL given */
+	STATE_RCPT,		/* at least one RCPT accepted */
+	STATE_DATA,		/* reading the DATA body */
+	STATE_BDAT,		/* reading a BDAT chunk */
+	STATE_BDAT_WAIT,	/* between BDAT chunks */
+	STATE_SPOOLING,		/* waiting for the spool commit */
+	STATE_QUIT,		/* reply flushing, then close */
+	STATE_COUNT
+};
+
+struct txn_rcpt {
+	char	addr[ADDR_PATH_MAX + 1];
+	int	remote;
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;
+	struct worker		*w;
+	const struct listen_conf *lc;
+	char			 id[SPOOL_ID_LEN + 1];
+	int			 fd;
+	struct sockaddr_storage	 peer;
+	char			 peerip[64];
+	unsigned		 peerport;
+	struct timespec		 start;
+
+	struct event		*ev_read;
+	struct event		*ev_write;
+	struct event		*ev_timer;
+	struct evbuffer		*in;
+	struct evbuffer		*out;
+
+	enum session_state	 state;
+	unsigned		 flags;
+	unsigned		 errors;
+	unsigned		 nmessages;
+	char			 helo[256];
+
+	/* The transaction. */
+	struct mail_args	 mail;
+	struct txn_rcpt		*rcpts;
+	size_t			 nrcpts;
+	struct dataparse	 dp;
+	struct spool_msg	 msg;
+	int			 msg_open;
+	struct evbuffer		*body;		/* waiting to be written */
+	uint64_t		 bdat_left;	/* octets of this chunk */
+	uint64_t		 bdat_size;	/* octets of all chunks */
+	int			 bdat_last;
+	int			 bdat_discard;	/* chunk refused: skip it */
+	unsigned		 bdat_errors;	/* DATA_E* for BDAT */
+	char			*envbuf;	/* envelope being committed */
+	size_t			 envlen;
+	int			 commit_result;
+	int			 commit_errno;
+};
+
+/* Session flags. */
+#define SF_EHLO		0x01	/* EHLO (not HELO) was used */
+#define SF_DISCARD	0x02	/* skipping the rest of an over-long line */
+#define SF_CLOSING	0x04	/* close once the output is flushed */
+#define SF_BUSY		0x08	/* a job is running for this session */
+#define SF_DEAD		0x10	/* the connection is gone; free when idle */
+#define SF_READ_OFF	0x20	/* input paused (buffer full) */
+#define SF_DRAIN	0x40	/* worker stopping: 421 at the next chance */
+#define SF_WERR		0x80	/* the socket failed: nothing more is written */
+#define SF_IPCOUNTED	0x100	/* counted in iplimit */
+
+/*
+ * Take over an accepted connection and send the greeting (after the PROXY
+ * header on a proxy listener).  counted says the address was counted in
+ * iplimit.  Returns 0 (the session owns fd and the count), or -1 when out
+ * of memory.
+ */
+int		 session_new(struct worker *, const struct listen_conf *,
+		    int fd, const struct sockaddr *, socklen_t, int counted);
+/* The worker is stopping: close idle sessions, others after their reply. */
+void		 session_drain(struct session *);
+
+const char	*session_state_name(enum session_state);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * The smtp worker process.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "common/workq.h"
+#include "server/iplimit.h"
+#include "server/session.h"
+#include "server/worker.h"
+
+#define ACCEPT_BATCH	64
+#define DRAIN_SECONDS	30
+#define SPOOL_THREADS	4
+
+static void	worker_accept(int, short, void *);
+static void	worker_sigterm(int, short, void *);
+static void	worker_deadline(int, short, void *);
+static void	worker_resume(int, short, void *);
+static void	worker_listen(struct worker *, int);
+static void	refuse(int, const char *, const char *);
+
+static struct worker	the_worker;
+
+void
+worker_main(const struct config *conf, const struct userset *users,
+    struct worker_listener *ls, size_t nls, int notify_fd, unsigned slot)
+{
+	struct worker	*w = &the_worker;
+	char		 name[32];
+	size_t		 i;
+
+	snprintf(name, sizeof(name), "worker %u", slot);
+	log_setproc(strdup(name));
+	signal(SIGPIPE, SIG_IGN);
+	iplimit_set_slot(slot);
+
+	w->conf = conf;
+	w->users = users;
+	w->listeners = ls;
+	w->nlisteners = nls;
+	w->notify_fd = notify_fd;
+	TAILQ_INIT(&w->sessions);
+	if ((w->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if (spool_open(&w->spool, conf->spool) == -1)
+		fatal("spool %s", conf->spool);
+	if ((w->wq = workq_new(w->base, SPOOL_THREADS)) == NULL)
+		fatalx("workq_new");
+	for (i = 0; i < nls; i++) {
+		ls[i].ev = event_new(w->base, ls[i].fd, EV_READ | EV_PERSIST,
+		    worker_accept, w);
+		if (ls[i].ev == NULL)
+			fatalx("event_new");
+	}
+	worker_listen(w, 1);
+	w->ev_sigterm = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
+	w->ev_deadline = evtimer_new(w->base, worker_deadline, w);
+	w->ev_resume = evtimer_new(w->base, worker_resume, w);
+	if (w->ev_sigterm == NULL || w->ev_deadline == NULL ||
+	    w->ev_resume == NULL || evsignal_add(w->ev_sigterm, NULL) == -1)
+		fatalx("worker events");
+
+	event_base_dispatch(w->base);
+
+	/* Let commits in flight finish: their clients wait for a reply. */
+	workq_free(w->wq);
+	log_info("stopped sessions=%u", w->nsessions);
+	exit(0);
+}
+
+static void
+worker_listen(struct worker *w, int on)
+{
+	size_t	i;
+
+	for (i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].ev == NULL)
+			continue;
+		if (on)
+			event_add(w->listeners[i].ev, NULL);
+		else
+			event_del(w->listeners[i].ev);
+	}
+}
+
+/* A short refusal to a connection we will not serve; best effort. */
+static void
+refuse(int fd, const char *host, const char *why)
+{
+	char	buf[512];
+	int	n;
+
+	n = snprintf(buf, sizeof(buf), "421 4.7.0 %s %s\r\n", host, why);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		(void)send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+static void
+worker_accept(int lfd, short events, void *arg)
+{
+	struct worker		*w = arg;
+	struct worker_listener	*l = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	size_t			 i;
+	int			 fd, n, one = 1;
+
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i].fd == lfd)
+			l = &w->listeners[i];
+	if (l == NULL || w->draining)
+		return;
+	for (n = 0; n < ACCEPT_BATCH; n++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE) {
+				struct timeval tv = { 1, 0 };
+
+				log_warn("accept");
+				worker_listen(w, 0);
+				evtimer_add(w->ev_resume, &tv);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		/* Replies are batched by us: no Nagle delays. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (w->nsessions >= w->conf->max_sessions) {
+			log_info("refuse reason=max-sessions");
+			refuse(fd, w->conf->hostname,
+			    "Error: too many sessions, try later");
+			continue;
+		}
+		/* Behind a balancer the client is known after PROXY. */
+		if (!l->lc->proxy && iplimit_acquire((struct sockaddr *)&ss,
+		    w->conf->max_sessions_per_ip) == -1) {
+			log_info("refuse reason=max-sessions-per-ip");
+			refuse(fd, w->conf->hostname,
+			    "Error: too many connections from your address");
+			continue;
+		}
+		if (session_new(w, l->lc, fd, (struct sockaddr *)&ss,
+		    len, !l->lc->proxy) == -1) {
+			log_warnx("session_new: out of memory");
+			if (!l->lc->proxy)
+				iplimit_release((struct sockaddr *)&ss);
+			close(fd);
+		}
+	}
+}
+
+static void
+worker_resume(int fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+
+	if (!w->draining)
+		worker_listen(w, 1);
+}
+
+void
+worker_notify_queue(struct worker *w, const char *id)
+{
+	/* A hint only: the queue also scans the spool. */
+	if (send(w->notify_fd, id, SPOOL_ID_LEN, MSG_DONTWAIT) == -1 &&
+	    errno != EAGAIN)
+		log_warn("notify queue");
+}
+
+void
+worker_session_gone(struct worker *w, struct session *s)
+{
+	if (w->draining && w->nsessions == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_sigterm(int sig, short events, void *arg)
+{
+	struct worker	*w = arg;
+	struct session	*s, *next;
+	struct timeval	 tv = { DRAIN_SECONDS, 0 };
+	size_t		 i;
+
+	if (w->draining)
+		return;
+	w->draining = 1;
+	log_info("stopping sessions=%u", w->nsessions);
+	/* New connections go to the other workers or the next generation. */
+	for (i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].ev != NULL) {
+			event_free(w->listeners[i].ev);
+			w->listeners[i].ev = NULL;
+		}
+		close(w->listeners[i].fd);
+		w->listeners[i].fd = -1;
+	}
+	evtimer_del(w->ev_resume);
+	evtimer_add(w->ev_deadline, &tv);
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		session_drain(s);
+	}
+	if (w->nsessions == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_deadline(int fd, short events, void *arg)
+{
+	struct worker	*w = arg;
+
+	log_info("drain deadline reached sessions=%u", w->nsessions);
+	event_base_loopexit(w->base, NULL);
+}

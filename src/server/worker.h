@@ -1,0 +1,51 @@
+/*
+ * An smtp worker process: accepts connections on its listeners and runs
+ * the sessions on one libevent loop.
+ */
+#ifndef SMTPAUTHD_WORKER_H
+#define SMTPAUTHD_WORKER_H
+
+#include <sys/queue.h>
+
+#include "server/config.h"
+#include "server/spool.h"
+#include "server/users.h"
+
+struct session;
+struct event;
+
+struct worker_listener {
+	int			 fd;
+	const struct listen_conf *lc;
+	struct event		*ev;
+};
+
+struct worker {
+	struct event_base	*base;
+	const struct config	*conf;
+	const struct userset	*users;
+	struct spool		 spool;
+	struct workq		*wq;
+	int			 notify_fd;	/* datagrams to the queue */
+	struct worker_listener	*listeners;
+	size_t			 nlisteners;
+	unsigned		 nsessions;
+	int			 draining;
+	struct event		*ev_sigterm;
+	struct event		*ev_deadline;
+	struct event		*ev_resume;	/* accept again after EMFILE */
+	TAILQ_HEAD(, session)	 sessions;
+};
+
+/* Start the worker in this (child) process; never returns. */
+void	worker_main(const struct config *, const struct userset *,
+	    struct worker_listener *, size_t nlisteners, int notify_fd,
+	    unsigned slot) __attribute__((noreturn));
+
+/* Tell the queue process that a message was committed. */
+void	worker_notify_queue(struct worker *, const char *id);
+
+/* A session is gone (called by the session code). */
+void	worker_session_gone(struct worker *, struct session *);
+
+#endif
