@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "server/config.h"
 #include "server/parent.h"
 #include "server/users.h"
@@ -135,6 +136,14 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check) {
+		struct tls_ctx	*tls;
+
+		/* A missing or mismatched key is a configuration error. */
+		if (parent_load_tls(conf, NULL, &tls, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s: %s\n", file, err);
+			return 1;
+		}
+		tls_ctx_free(tls);
 		fprintf(stderr, "%s: configuration OK\n", file);
 		users_free(&users);
 		config_free(conf);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "server/iplimit.h"
 #include "server/parent.h"
 #include "server/queue.h"
@@ -50,6 +51,9 @@ struct parent {
 	const char		*conffile;
 	struct config		*conf;
 	struct userset		 users;
+	struct tls_ctx		*tls;
+	struct tls_ticket_keys	*tickets;
+	time_t			 rotated;
 	struct sockets		 socks;
 	int			 notify[2];	/* [0] queue, [1] workers */
 	struct child		 children[MAX_CHILDREN];
@@ -80,6 +84,29 @@ static struct child *child_slot(void);
 static int	worker_running(unsigned, unsigned);
 static int	queue_running(void);
 static void	log_users_warning(const char *);
+static time_t	mono_now(void);
+
+int
+parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
+    struct tls_ctx **ctx, char *err, size_t errlen)
+{
+	*ctx = NULL;
+	if (conf->ntls_cert == 0)
+		return 0;
+	*ctx = tls_server_new((const char *const *)conf->tls_cert,
+	    (const char *const *)conf->tls_key, conf->ntls_cert, tickets,
+	    err, errlen);
+	return *ctx == NULL ? -1 : 0;
+}
+
+static time_t
+mono_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 static void
 log_users_warning(const char *msg)
@@ -279,7 +306,7 @@ start_worker(unsigned index)
 					    j]);
 		}
 		close(P.notify[0]);
-		worker_main(P.conf, &P.users, ls, P.socks.nlistens,
+		worker_main(P.conf, &P.users, P.tls, ls, P.socks.nlistens,
 		    P.notify[1], slot);
 	}
 	P.slots[slot] = 1;
@@ -368,6 +395,7 @@ reload(void)
 {
 	struct config	*conf;
 	struct userset	 users;
+	struct tls_ctx	*tls;
 	struct sockets	 socks = { NULL, 0, 0 };
 	char		 err[512];
 	size_t		 i;
@@ -383,9 +411,17 @@ reload(void)
 		config_free(conf);
 		return;
 	}
+	/* Certificates are re-read too: a renewed one takes effect. */
+	if (parent_load_tls(conf, P.tickets, &tls, err, sizeof(err)) == -1) {
+		log_warnx("reload failed: %s", err);
+		users_free(&users);
+		config_free(conf);
+		return;
+	}
 	if (!same_sockets(P.conf, conf)) {
 		if (bind_all(conf, &socks, err, sizeof(err)) == -1) {
 			log_warnx("reload failed: %s", err);
+			tls_ctx_free(tls);
 			users_free(&users);
 			config_free(conf);
 			return;
@@ -397,8 +433,10 @@ reload(void)
 			kill(P.children[i].pid, SIGTERM);
 	config_free(P.conf);
 	users_free(&P.users);
+	tls_ctx_free(P.tls);
 	P.conf = conf;
 	P.users = users;
+	P.tls = tls;
 	if (socks.fd != NULL) {
 		close_sockets(&P.socks);
 		P.socks = socks;
@@ -489,6 +527,12 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 		fatal("fcntl");
 	if (bind_all(conf, &P.socks, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* Keys are read as root, before any child drops privileges. */
+	if ((P.tickets = tls_ticket_keys_new()) == NULL)
+		fatalx("tls: cannot make session ticket keys");
+	P.rotated = mono_now();
+	if (parent_load_tls(conf, P.tickets, &P.tls, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -519,6 +563,10 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 			break;
 		}
 		reap();
+		if (mono_now() - P.rotated >= TLS_TICKET_ROTATE_SECS) {
+			tls_ticket_keys_rotate(P.tickets);
+			P.rotated = mono_now();
+		}
 		for (i = 0; i < P.conf->workers; i++)
 			if (!worker_running(P.gen, i) &&
 			    time(NULL) >= P.restart_at[i])
@@ -528,6 +576,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 			start_queue();
 	}
 	stop_all();
+	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
 	users_free(&P.users);
 	config_free(P.conf);

@@ -28,6 +28,7 @@
 
 #include "common/log.h"
 #include "common/proxy.h"
+#include "common/tls.h"
 #include "common/workq.h"
 #include "server/envelope.h"
 #include "server/iplimit.h"
@@ -51,7 +52,11 @@ static void	session_set_state(struct session *, enum session_state);
 static void	session_set_peer(struct session *, const struct sockaddr *,
 		    socklen_t);
 static void	session_greet(struct session *);
-static int	session_proxy_input(struct session *);
+static void	session_tls_start(struct session *);
+static void	session_tls_handshake(struct session *);
+static int	session_io_read(struct session *);
+static int	session_may_starttls(const struct session *);
+static void	session_proxy_input(struct session *);
 static void	reply(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	reject(struct session *, const struct smtp_command *,
@@ -86,6 +91,8 @@ static int	check_data(struct session *, const struct smtp_command *);
 static int	check_noargs(struct session *, const struct smtp_command *);
 static int	check_vrfy(struct session *, const struct smtp_command *);
 static int	check_any(struct session *, const struct smtp_command *);
+static int	check_starttls(struct session *,
+		    const struct smtp_command *);
 static void	proceed_helo(struct session *, const struct smtp_command *);
 static void	proceed_ehlo(struct session *, const struct smtp_command *);
 static void	proceed_mail(struct session *, const struct smtp_command *);
@@ -119,7 +126,7 @@ static const struct command commands[] = {
 	{ VERB_VRFY,		check_vrfy,	proceed_vrfy },
 	{ VERB_EXPN,		check_any,	proceed_expn },
 	{ VERB_HELP,		check_any,	proceed_help },
-	{ VERB_STARTTLS,	check_any,	proceed_starttls },
+	{ VERB_STARTTLS,	check_starttls,	proceed_starttls },
 	{ VERB_AUTH,		check_any,	proceed_auth },
 	{ VERB_HTTP,		check_any,	proceed_http },
 	{ VERB_UNKNOWN,		check_any,	proceed_unknown },
@@ -128,6 +135,7 @@ static const struct command commands[] = {
 static const char *state_names[STATE_COUNT] = {
 	[STATE_INIT] = "INIT",
 	[STATE_PROXY] = "PROXY",
+	[STATE_TLS] = "TLS",
 	[STATE_CONNECTED] = "CONNECTED",
 	[STATE_HELO] = "HELO",
 	[STATE_MAIL] = "MAIL",
@@ -229,6 +237,8 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 
 	if (lc->proxy)
 		session_set_state(s, STATE_PROXY);
+	else if (lc->mode == LISTEN_SMTPS)
+		session_tls_start(s);
 	else
 		session_greet(s);
 	event_add(s->ev_read, NULL);
@@ -247,30 +257,52 @@ session_greet(struct session *s)
 
 /*
  * The PROXY header of a proxy listener: the real client address replaces
- * the balancer's before anything else happens.  Returns 1 when the session
- * may go on to the greeting, 0 when more input is needed, -1 when it was
- * closed.
+ * the balancer's before anything else happens.  It is read from the socket
+ * with MSG_PEEK first so that not one byte after it is consumed: on an
+ * smtps listener those bytes are the client's TLS handshake.  Until the
+ * header is complete every byte seen belongs to it and is kept in s->in.
  */
-static int
+static void
 session_proxy_input(struct session *s)
 {
 	struct proxy_result	 pr;
-	size_t			 avail = evbuffer_get_length(s->in);
-	size_t			 n = avail < PROXY_V2_MAX ? avail :
-				    PROXY_V2_MAX;
-	unsigned char		*p;
+	unsigned char		 buf[PROXY_V2_MAX];
+	size_t			 have = evbuffer_get_length(s->in);
+	ssize_t			 n;
 	int			 r;
 
-	if ((p = evbuffer_pullup(s->in, (ssize_t)n)) == NULL)
-		return 0;
-	if ((r = proxy_parse(p, n, &pr)) == 0)
-		return 0;
-	if (r == -1) {
+	if (have >= sizeof(buf)) {
+		session_close(s, "bad-proxy-header");
+		return;
+	}
+	evbuffer_copyout(s->in, buf, have);
+	n = recv(s->fd, buf + have, sizeof(buf) - have, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		session_close(s, n == 0 ? "disconnect" : "read-error");
+		return;
+	}
+	r = proxy_parse(buf, have + (size_t)n, &pr);
+	if (r == 0 && have + (size_t)n < sizeof(buf)) {
+		if (recv(s->fd, buf + have, (size_t)n, 0) != n) {
+			session_close(s, "read-error");
+			return;
+		}
+		evbuffer_add(s->in, buf + have, (size_t)n);
+		return;
+	}
+	if (r <= 0) {
 		log_info("session=%s reject reason=bad-proxy-header", s->id);
 		session_close(s, "bad-proxy-header");
-		return -1;
+		return;
 	}
-	evbuffer_drain(s->in, (size_t)r);
+	n = (ssize_t)((size_t)r - have);
+	if (recv(s->fd, buf + have, (size_t)n, 0) != n) {
+		session_close(s, "read-error");
+		return;
+	}
+	evbuffer_drain(s->in, have);
 	if (!pr.local) {
 		char	old[sizeof(s->peerip)];
 
@@ -285,11 +317,134 @@ session_proxy_input(struct session *s)
 		    s->id);
 		session_quit_now(s, "421 4.7.0 %s Error: too many "
 		    "connections from your address", "max-sessions-per-ip");
-		return -1;
+		return;
 	}
 	s->flags |= SF_IPCOUNTED;
-	session_greet(s);
-	return 1;
+	if (s->lc->mode == LISTEN_SMTPS)
+		session_tls_start(s);
+	else {
+		session_greet(s);
+		session_process(s);
+	}
+}
+
+/*
+ * STARTTLS is offered on smtp and submission listeners when a certificate
+ * is configured, and only before TLS.  The same predicate decides what
+ * EHLO says and what STARTTLS accepts.
+ */
+static int
+session_may_starttls(const struct session *s)
+{
+	return s->w->tls != NULL && s->tls == NULL &&
+	    s->lc->mode != LISTEN_SMTPS;
+}
+
+/*
+ * Begin the handshake.  Nothing read before it counts: for STARTTLS the
+ * client's bytes after the command are dropped (RFC 3207, CVE-2011-0411),
+ * for smtps there are none yet except after a PROXY header.
+ */
+static void
+session_tls_start(struct session *s)
+{
+	s->flags &= ~SF_STARTTLS;
+	evbuffer_drain(s->in, evbuffer_get_length(s->in));
+	event_add(s->ev_read, NULL);
+	if ((s->tls = tls_accept_fd(s->w->tls, s->fd)) == NULL) {
+		log_warnx("session=%s tls: out of memory", s->id);
+		session_close(s, "tls-error");
+		return;
+	}
+	session_set_state(s, STATE_TLS);
+	session_arm_timer(s);
+	session_tls_handshake(s);
+}
+
+static void
+session_tls_handshake(struct session *s)
+{
+	int	r;
+
+	r = tls_handshake(s->tls);
+	if (r == TLS_WANT_POLLIN)
+		return;		/* ev_read is always armed */
+	if (r == TLS_WANT_POLLOUT) {
+		event_add(s->ev_write, NULL);
+		return;
+	}
+	if (r == -1) {
+		char	why[256];
+
+		log_info("session=%s tls-failed reason=\"%s\"", s->id,
+		    log_escape(tls_error(s->tls), strlen(tls_error(s->tls)),
+		    why, sizeof(why)));
+		session_close(s, "tls-failed");
+		return;
+	}
+	snprintf(s->tls_info, sizeof(s->tls_info), "%s:%s:%d",
+	    tls_conn_version(s->tls), tls_conn_cipher(s->tls),
+	    tls_conn_cipher_bits(s->tls));
+	log_info("session=%s tls version=%s cipher=%s bits=%d resumed=%s",
+	    s->id, tls_conn_version(s->tls), tls_conn_cipher(s->tls),
+	    tls_conn_cipher_bits(s->tls),
+	    tls_conn_resumed(s->tls) ? "yes" : "no");
+	/* A clean slate: the client must say EHLO again. */
+	txn_reset(s);
+	s->helo[0] = '\0';
+	s->flags &= ~SF_EHLO;
+	if (s->lc->mode == LISTEN_SMTPS)
+		session_greet(s);
+	else
+		session_set_state(s, STATE_CONNECTED);
+	session_arm_timer(s);
+	session_process(s);
+}
+
+/*
+ * Read what the connection has into s->in.  Returns the bytes read, 0 at
+ * the end of the stream, -1 on an error, -2 when nothing is there yet.
+ * TLS may hold decrypted data that no socket event announces, so it is
+ * read until the library wants the socket.
+ */
+static int
+session_io_read(struct session *s)
+{
+	struct evbuffer_iovec	v;
+	ssize_t			n;
+	int			total = 0;
+
+	if (s->tls == NULL) {
+		n = evbuffer_read(s->in, s->fd, READ_CHUNK);
+		if (n == -1)
+			return errno == EAGAIN || errno == EINTR ? -2 : -1;
+		return (int)n;
+	}
+	s->flags &= ~SF_TLS_RW;
+	while (evbuffer_get_length(s->in) < IN_MAX) {
+		if (evbuffer_reserve_space(s->in, READ_CHUNK, &v, 1) < 1)
+			return -1;
+		n = tls_read(s->tls, v.iov_base, v.iov_len);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(s->in, &v, 1);
+			total += (int)n;
+			continue;
+		}
+		v.iov_len = 0;
+		evbuffer_commit_space(s->in, &v, 1);
+		if (n == TLS_WANT_POLLIN)
+			break;
+		if (n == TLS_WANT_POLLOUT) {
+			s->flags |= SF_TLS_RW;
+			event_add(s->ev_write, NULL);
+			break;
+		}
+		if (total > 0)
+			break;	/* report the end on the next call */
+		return n == 0 ? 0 : -1;
+	}
+	return total > 0 ? total : -2;
 }
 
 /*
@@ -367,14 +522,28 @@ session_read(int fd, short events, void *arg)
 	struct session	*s = arg;
 	int		 n;
 
-	n = evbuffer_read(s->in, fd, READ_CHUNK);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
+	if (s->state == STATE_PROXY) {
+		session_proxy_input(s);
+		session_settle(s);
+		return;
+	}
+	if (s->state == STATE_TLS) {
+		if (s->tls != NULL)
+			session_tls_handshake(s);
+		session_settle(s);
+		return;
+	}
+	if (s->flags & SF_TLS_WR) {
+		/* A TLS write was waiting for input. */
+		s->flags &= ~SF_TLS_WR;
+		session_flush(s);
+	}
+	n = session_io_read(s);
+	if (n == -1)
 		session_close(s, "read-error");
-	} else if (n == 0)
+	else if (n == 0)
 		session_close(s, "disconnect");
-	else {
+	else if (n > 0) {
 		session_arm_timer(s);
 		session_process(s);
 	}
@@ -393,10 +562,9 @@ session_process(struct session *s)
 
 	while (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
 	    evbuffer_get_length(s->out) < OUT_MAX) {
-		if (s->state == STATE_PROXY) {
-			if (session_proxy_input(s) != 1)
-				break;
-		} else if (s->state == STATE_DATA) {
+		if (s->state == STATE_PROXY || s->state == STATE_TLS)
+			break;
+		if (s->state == STATE_DATA) {
 			if (evbuffer_get_length(s->in) == 0)
 				break;
 			session_data_input(s);
@@ -430,9 +598,12 @@ session_process(struct session *s)
 			event_del(s->ev_read);
 			s->flags |= SF_READ_OFF;
 		}
-	} else if (s->flags & SF_READ_OFF) {
+	} else if ((s->flags & SF_READ_OFF) && !(s->flags & SF_STARTTLS)) {
 		event_add(s->ev_read, NULL);
 		s->flags &= ~SF_READ_OFF;
+		/* TLS may hold records no socket event will announce. */
+		if (s->tls != NULL)
+			event_active(s->ev_read, EV_READ, 0);
 	}
 	session_flush(s);
 }
@@ -441,21 +612,44 @@ session_process(struct session *s)
 static void
 session_flush(struct session *s)
 {
-	int	n;
+	struct evbuffer_iovec	v;
+	ssize_t			n;
 
 	while (evbuffer_get_length(s->out) > 0 && !(s->flags & SF_WERR)) {
-		n = evbuffer_write(s->out, s->fd);
-		if (n == -1) {
+		if (s->tls != NULL) {
+			if (evbuffer_peek(s->out, -1, NULL, &v, 1) < 1)
+				break;
+			n = tls_write(s->tls, v.iov_base, v.iov_len);
+			if (n > 0) {
+				evbuffer_drain(s->out, (size_t)n);
+				continue;
+			}
+			if (n == TLS_WANT_POLLOUT) {
+				event_add(s->ev_write, NULL);
+				return;
+			}
+			if (n == TLS_WANT_POLLIN) {
+				s->flags |= SF_TLS_WR;
+				return;
+			}
+		} else {
+			n = evbuffer_write(s->out, s->fd);
+			if (n >= 0)
+				continue;
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
 				event_add(s->ev_write, NULL);
 				return;
 			}
-			s->flags |= SF_WERR;
-			session_close(s, "write-error");
 		}
+		s->flags |= SF_WERR;
+		session_close(s, "write-error");
 	}
+	/* The 220 to STARTTLS is out: now the handshake (RFC 3207). */
+	if ((s->flags & SF_STARTTLS) && evbuffer_get_length(s->out) == 0 &&
+	    !(s->flags & SF_DEAD))
+		session_tls_start(s);
 }
 
 /*
@@ -478,6 +672,16 @@ session_write(int fd, short events, void *arg)
 {
 	struct session	*s = arg;
 
+	if (s->state == STATE_TLS) {
+		session_tls_handshake(s);
+		session_settle(s);
+		return;
+	}
+	if (s->flags & SF_TLS_RW) {
+		/* A TLS read was waiting for the socket to be writable. */
+		session_read(fd, EV_READ, s);
+		return;
+	}
 	session_flush(s);
 	/* Replies drained: resume input held back by OUT_MAX. */
 	if (evbuffer_get_length(s->out) == 0 &&
@@ -526,6 +730,11 @@ session_free(struct session *s)
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
 	evbuffer_free(s->body);
+	if (s->tls != NULL) {
+		if (!(s->flags & SF_WERR))
+			tls_close(s->tls);
+		tls_free(s->tls);
+	}
 	close(s->fd);
 	if (s->flags & SF_IPCOUNTED)
 		iplimit_release((struct sockaddr *)&s->peer);
@@ -638,9 +847,15 @@ txn_reset(struct session *s)
 static const char *
 session_protocol(const struct session *s)
 {
+	static const char *const names[2][2][2] = {
+		/* [utf8][tls][auth] */
+		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
+	};
+
 	if (!(s->flags & SF_EHLO))
 		return "SMTP";
-	return s->mail.smtputf8 ? "UTF8SMTP" : "ESMTP";
+	return names[s->mail.smtputf8 != 0][s->tls != NULL][0];
 }
 
 /*
@@ -667,8 +882,11 @@ txn_open_message(struct session *s)
 	else
 		snprintf(ip, sizeof(ip), "%s", s->peerip);
 	evbuffer_add_printf(s->body, "Received: from %s ([%s])\r\n"
-	    "\tby %s with %s id %s", s->helo, ip, s->w->conf->hostname,
-	    session_protocol(s), s->msg.id);
+	    "\tby %s with %s", s->helo, ip, s->w->conf->hostname,
+	    session_protocol(s));
+	if (s->tls != NULL)
+		evbuffer_add_printf(s->body, " (%s)", s->tls_info);
+	evbuffer_add_printf(s->body, " id %s", s->msg.id);
 	/* Name the recipient only when there is one (no list leaks). */
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->body, "\r\n\tfor <%s>", s->rcpts[0].addr);
@@ -938,6 +1156,8 @@ proceed_ehlo(struct session *s, const struct smtp_command *cmd)
 	reply(s, "250-8BITMIME");
 	reply(s, "250-ENHANCEDSTATUSCODES");
 	reply(s, "250-SMTPUTF8");
+	if (session_may_starttls(s))
+		reply(s, "250-STARTTLS");
 	reply(s, "250 CHUNKING");
 }
 
@@ -1174,10 +1394,37 @@ proceed_help(struct session *s, const struct smtp_command *cmd)
 	    "NOOP QUIT VRFY HELP");
 }
 
+static int
+check_starttls(struct session *s, const struct smtp_command *cmd)
+{
+	if (s->tls != NULL) {
+		reject(s, cmd, "503 5.5.1 TLS already active");
+		return 0;
+	}
+	if (!session_may_starttls(s)) {
+		reject(s, cmd, "502 5.5.1 STARTTLS not available");
+		return 0;
+	}
+	if (cmd->argslen > 0) {
+		reject(s, cmd, "501 5.5.4 Syntax: STARTTLS");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 proceed_starttls(struct session *s, const struct smtp_command *cmd)
 {
-	reject(s, cmd, "502 5.5.1 STARTTLS not available");
+	reply(s, "220 2.0.0 Ready to start TLS");
+	/*
+	 * Whatever the client pipelined after STARTTLS is not read, and
+	 * nothing more is read until the handshake: the next bytes on the
+	 * socket must be the client's hello.
+	 */
+	evbuffer_drain(s->in, evbuffer_get_length(s->in));
+	event_del(s->ev_read);
+	s->flags |= SF_STARTTLS;
+	session_set_state(s, STATE_TLS);
 }
 
 static void

@@ -16,10 +16,12 @@
 
 struct worker;
 struct listen_conf;
+struct tls;
 
 enum session_state {
 	STATE_INIT,		/* greeting not sent yet */
 	STATE_PROXY,		/* waiting for the PROXY header */
+	STATE_TLS,		/* TLS handshake (implicit or STARTTLS) */
 	STATE_CONNECTED,	/* waiting for HELO/EHLO */
 	STATE_HELO,		/* no transaction */
 	STATE_MAIL,		/* MAIL given */
@@ -53,6 +55,8 @@ struct session {
 	struct event		*ev_timer;
 	struct evbuffer		*in;
 	struct evbuffer		*out;
+	struct tls		*tls;		/* NULL: clear text */
+	char			 tls_info[96];	/* "TLSv1.3:CIPHER:256" */
 
 	enum session_state	 state;
 	unsigned		 flags;
@@ -89,6 +93,9 @@ struct session {
 #define SF_DRAIN	0x40	/* worker stopping: 421 at the next chance */
 #define SF_WERR		0x80	/* the socket failed: nothing more is written */
 #define SF_IPCOUNTED	0x100	/* counted in iplimit */
+#define SF_STARTTLS	0x200	/* handshake once the 220 is written */
+#define SF_TLS_RW	0x400	/* a TLS read waits for the socket to write */
+#define SF_TLS_WR	0x800	/* a TLS write waits for the socket to read */
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY

@@ -35,7 +35,8 @@ static struct worker	the_worker;
 
 void
 worker_main(const struct config *conf, const struct userset *users,
-    struct worker_listener *ls, size_t nls, int notify_fd, unsigned slot)
+    struct tls_ctx *tls, struct worker_listener *ls, size_t nls,
+    int notify_fd, unsigned slot)
 {
 	struct worker	*w = &the_worker;
 	char		 name[32];
@@ -48,6 +49,7 @@ worker_main(const struct config *conf, const struct userset *users,
 
 	w->conf = conf;
 	w->users = users;
+	w->tls = tls;
 	w->listeners = ls;
 	w->nlisteners = nls;
 	w->notify_fd = notify_fd;

@@ -13,6 +13,7 @@
 
 struct session;
 struct event;
+struct tls_ctx;
 
 struct worker_listener {
 	int			 fd;
@@ -26,6 +27,7 @@ struct worker {
 	const struct userset	*users;
 	struct spool		 spool;
 	struct workq		*wq;
+	struct tls_ctx		*tls;		/* NULL: no certificate */
 	int			 notify_fd;	/* datagrams to the queue */
 	struct worker_listener	*listeners;
 	size_t			 nlisteners;
@@ -39,8 +41,8 @@ struct worker {
 
 /* Start the worker in this (child) process; never returns. */
 void	worker_main(const struct config *, const struct userset *,
-	    struct worker_listener *, size_t nlisteners, int notify_fd,
-	    unsigned slot) __attribute__((noreturn));
+	    struct tls_ctx *, struct worker_listener *, size_t nlisteners,
+	    int notify_fd, unsigned slot) __attribute__((noreturn));
 
 /* Tell the queue process that a message was committed. */
 void	worker_notify_queue(struct worker *, const char *id);

@@ -1,0 +1,37 @@
+/*
+ * The worker's side of the auth protocol: asks the auth process over its
+ * unix socket and calls back on the worker's event loop.
+ */
+#ifndef SMTPAUTHD_AUTHCLIENT_H
+#define SMTPAUTHD_AUTHCLIENT_H
+
+#include <stdint.h>
+
+#include "server/authproto.h"
+
+struct event_base;
+struct authclient;
+
+typedef void (*authclient_cb)(void *arg, const struct auth_answer *);
+
+/*
+ * sockpath: the auth process's socket.  Connects lazily and again after a
+ * failure; while the auth process is down every request is answered
+ * AUTH_TEMPFAIL at once.  A request not answered within timeout_ms gets
+ * AUTH_TEMPFAIL too.
+ */
+struct authclient *authclient_new(struct event_base *, const char *sockpath,
+		    unsigned timeout_ms);
+void		   authclient_free(struct authclient *);
+
+/*
+ * Ask.  The password in req is wiped by this call.  cb is called exactly
+ * once, later, on the loop (never from inside authclient_verify), unless
+ * the request is cancelled first.  Returns a handle (never 0).
+ */
+uint32_t	   authclient_verify(struct authclient *, struct auth_request *,
+		    authclient_cb cb, void *arg);
+/* The session went away: cb will not be called. */
+void		   authclient_cancel(struct authclient *, uint32_t handle);
+
+#endif
