@@ -94,7 +94,8 @@ main(int argc, char *argv[])
 	struct userset	 users;
 	const char	*file = NULL;
 	char		 err[1024];
-	size_t		 i;
+	char		*text = NULL;
+	size_t		 i, textlen = 0;
 	int		 ch, foreground = 0, check = 0, bad;
 
 	while ((ch = getopt(argc, argv, "dnf:")) != -1) {
@@ -130,7 +131,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "%s: path too long\n", file);
 		return 1;
 	}
-	if (parent_load_users(conf, &users, check) == -1) {
+	if (parent_load_users(conf, &users, &text, &textlen, check) == -1) {
 		if (check)
 			fprintf(stderr, "%s: users file has errors\n", file);
 		return 1;
@@ -144,6 +145,10 @@ main(int argc, char *argv[])
 			return 1;
 		}
 		tls_ctx_free(tls);
+		if (text != NULL) {
+			explicit_bzero(text, textlen);
+			free(text);
+		}
 		fprintf(stderr, "%s: configuration OK\n", file);
 		users_free(&users);
 		config_free(conf);
@@ -151,5 +156,5 @@ main(int argc, char *argv[])
 	}
 	if (!foreground)
 		daemonize();
-	return parent_main(file, conf, &users);
+	return parent_main(file, conf, &users, text, textlen);
 }

@@ -19,6 +19,8 @@
 
 #include "common/log.h"
 #include "common/tls.h"
+#include "server/authd.h"
+#include "server/banlist.h"
 #include "server/iplimit.h"
 #include "server/parent.h"
 #include "server/queue.h"
@@ -29,7 +31,11 @@
 #define STOP_SECONDS	40
 #define RESTART_DELAY	2
 
-enum child_kind { CHILD_WORKER, CHILD_QUEUE };
+enum child_kind { CHILD_WORKER, CHILD_QUEUE, CHILD_AUTH, CHILD_KINDS };
+
+static const char *const kind_names[CHILD_KINDS] = {
+	"worker", "queue", "auth"
+};
 
 struct child {
 	pid_t		 pid;
@@ -59,9 +65,13 @@ struct parent {
 	struct child		 children[MAX_CHILDREN];
 	unsigned		 gen;
 	int			 stopping;
-	int			 queue_wanted;	/* start one when none runs */
+	int			 wanted[CHILD_KINDS];	/* queue, auth */
+	time_t			 single_restart[CHILD_KINDS];
 	unsigned char		 slots[IPLIMIT_SLOTS];
-	time_t			 restart_at[256 + 1];	/* per worker index */
+	time_t			 restart_at[256];	/* per worker index */
+	char			*users_text;	/* for the auth process */
+	size_t			 users_len;
+	char			 authsock[108];	/* "" without users */
 	uid_t			 uid;
 	gid_t			 gid;
 	int			 drop;
@@ -82,8 +92,11 @@ static void	reload(void);
 static void	stop_all(void);
 static struct child *child_slot(void);
 static int	worker_running(unsigned, unsigned);
-static int	queue_running(void);
+static int	single_running(enum child_kind, unsigned);
+static void	start_auth(void);
+static void	free_users_text(void);
 static void	log_users_warning(const char *);
+static void	set_authsock(void);
 static time_t	mono_now(void);
 
 int
@@ -115,25 +128,53 @@ log_users_warning(const char *msg)
 }
 
 int
-parent_load_users(const struct config *conf, struct userset *us, int strict)
+parent_load_users(const struct config *conf, struct userset *us,
+    char **text, size_t *len, int strict)
 {
 	char	err[512];
 	size_t	nbad;
 
 	us->addrs = NULL;
 	us->n = 0;
+	*text = NULL;
+	*len = 0;
 	if (conf->users == NULL)
 		return 0;
-	if (users_load(conf->users, us, &nbad, log_users_warning, err,
-	    sizeof(err)) == -1) {
+	/* Read once: the workers' addresses and the auth process's
+	 * hashes come from the same text. */
+	if (users_read(conf->users, text, len, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		return -1;
 	}
-	if (strict && nbad > 0) {
+	if (users_load_text(conf->users, *text, *len, us, &nbad,
+	    log_users_warning, err, sizeof(err)) == -1 ||
+	    (strict && nbad > 0)) {
+		if (nbad == 0)
+			log_warnx("%s", err);
+		explicit_bzero(*text, *len);
+		free(*text);
+		*text = NULL;
+		*len = 0;
 		users_free(us);
 		return -1;
 	}
 	return 0;
+}
+
+/* The auth socket lives in the spool's private run directory. */
+static void
+set_authsock(void)
+{
+	int	n;
+
+	P.authsock[0] = '\0';
+	if (P.conf->users == NULL)
+		return;
+	n = snprintf(P.authsock, sizeof(P.authsock), "%s/run/auth.sock",
+	    P.conf->spool);
+	if (n < 0 || (size_t)n >= sizeof(P.authsock))
+		fatalx("spool path too long for the auth socket: %s",
+		    P.conf->spool);
 }
 
 static int
@@ -238,13 +279,13 @@ worker_running(unsigned gen, unsigned index)
 }
 
 static int
-queue_running(void)
+single_running(enum child_kind kind, unsigned gen)
 {
 	size_t	i;
 
 	for (i = 0; i < MAX_CHILDREN; i++)
-		if (P.children[i].pid != 0 &&
-		    P.children[i].kind == CHILD_QUEUE)
+		if (P.children[i].pid != 0 && P.children[i].kind == kind &&
+		    P.children[i].gen == gen)
 			return 1;
 	return 0;
 }
@@ -306,7 +347,9 @@ start_worker(unsigned index)
 					    j]);
 		}
 		close(P.notify[0]);
-		worker_main(P.conf, &P.users, P.tls, ls, P.socks.nlistens,
+		free_users_text();
+		worker_main(P.conf, &P.users, P.tls,
+		    P.authsock[0] ? P.authsock : NULL, ls, P.socks.nlistens,
 		    P.notify[1], slot);
 	}
 	P.slots[slot] = 1;
@@ -337,14 +380,67 @@ start_queue(void)
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
 		close(P.notify[1]);
+		free_users_text();
 		queue_main(P.conf, P.notify[0]);
 	}
-	P.queue_wanted = 0;
+	P.wanted[CHILD_QUEUE] = 0;
 	c->pid = pid;
 	c->kind = CHILD_QUEUE;
 	c->gen = P.gen;
 	c->started = time(NULL);
 	log_info("started queue pid=%ld", (long)pid);
+}
+
+static void
+free_users_text(void)
+{
+	if (P.users_text != NULL) {
+		explicit_bzero(P.users_text, P.users_len);
+		free(P.users_text);
+	}
+	P.users_text = NULL;
+	P.users_len = 0;
+}
+
+/*
+ * The auth process gets a copy of the users file as read by the parent
+ * (as root): the file may be readable by root only.
+ */
+static void
+start_auth(void)
+{
+	struct child	*c;
+	char		*text = NULL;
+	pid_t		 pid;
+	size_t		 i;
+
+	P.wanted[CHILD_AUTH] = 0;
+	if (P.authsock[0] == '\0' || (c = child_slot()) == NULL)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		P.wanted[CHILD_AUTH] = 1;
+		return;
+	}
+	if (pid == 0) {
+		child_setup();
+		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
+			close(P.socks.fd[i]);
+		close(P.notify[0]);
+		close(P.notify[1]);
+		if (P.users_len > 0 && (text = malloc(P.users_len)) == NULL)
+			fatalx("out of memory");
+		if (text != NULL)
+			memcpy(text, P.users_text, P.users_len);
+		i = P.users_len;
+		free_users_text();
+		authd_main(P.conf, text, text ? i : 0, P.authsock);
+	}
+	c->pid = pid;
+	c->kind = CHILD_AUTH;
+	c->gen = P.gen;
+	c->started = time(NULL);
+	log_info("started auth pid=%ld", (long)pid);
 }
 
 static void
@@ -363,13 +459,12 @@ reap(void)
 			continue;
 		if (WIFSIGNALED(status))
 			log_warnx("%s pid=%ld killed by signal %d",
-			    c->kind == CHILD_QUEUE ? "queue" : "worker",
-			    (long)pid, WTERMSIG(status));
+			    kind_names[c->kind], (long)pid, WTERMSIG(status));
 		else if (WEXITSTATUS(status) != 0 || (!P.stopping &&
 		    c->gen == P.gen))
 			log_warnx("%s pid=%ld exited with status %d",
-			    c->kind == CHILD_QUEUE ? "queue" : "worker",
-			    (long)pid, WEXITSTATUS(status));
+			    kind_names[c->kind], (long)pid,
+			    WEXITSTATUS(status));
 		c->pid = 0;
 		if (c->kind == CHILD_WORKER) {
 			iplimit_clear_slot(c->slot);
@@ -379,13 +474,13 @@ reap(void)
 				P.restart_at[c->index] = time(NULL) -
 				    c->started < RESTART_DELAY ?
 				    time(NULL) + RESTART_DELAY : 0;
-		} else {
-			if (c->gen == P.gen && time(NULL) - c->started <
-			    RESTART_DELAY)
-				P.restart_at[256] = time(NULL) + RESTART_DELAY;
-			else
-				P.restart_at[256] = 0;
-			P.queue_wanted = 1;
+		} else if (c->kind == CHILD_QUEUE ||
+		    (c->kind == CHILD_AUTH && c->gen == P.gen)) {
+			/* One queue at a time; the auth of this generation. */
+			P.single_restart[c->kind] = c->gen == P.gen &&
+			    time(NULL) - c->started < RESTART_DELAY ?
+			    time(NULL) + RESTART_DELAY : 0;
+			P.wanted[c->kind] = 1;
 		}
 	}
 }
@@ -397,8 +492,8 @@ reload(void)
 	struct userset	 users;
 	struct tls_ctx	*tls;
 	struct sockets	 socks = { NULL, 0, 0 };
-	char		 err[512];
-	size_t		 i;
+	char		 err[512], *text;
+	size_t		 i, textlen;
 
 	log_info("reloading %s", P.conffile);
 	if ((conf = config_load(P.conffile, err, sizeof(err))) == NULL) {
@@ -406,7 +501,7 @@ reload(void)
 		    "%s", err);
 		return;
 	}
-	if (parent_load_users(conf, &users, 0) == -1) {
+	if (parent_load_users(conf, &users, &text, &textlen, 0) == -1) {
 		log_warnx("reload failed: users file");
 		config_free(conf);
 		return;
@@ -414,6 +509,10 @@ reload(void)
 	/* Certificates are re-read too: a renewed one takes effect. */
 	if (parent_load_tls(conf, P.tickets, &tls, err, sizeof(err)) == -1) {
 		log_warnx("reload failed: %s", err);
+		if (text != NULL) {
+			explicit_bzero(text, textlen);
+			free(text);
+		}
 		users_free(&users);
 		config_free(conf);
 		return;
@@ -422,6 +521,10 @@ reload(void)
 		if (bind_all(conf, &socks, err, sizeof(err)) == -1) {
 			log_warnx("reload failed: %s", err);
 			tls_ctx_free(tls);
+			if (text != NULL) {
+				explicit_bzero(text, textlen);
+				free(text);
+			}
 			users_free(&users);
 			config_free(conf);
 			return;
@@ -437,16 +540,22 @@ reload(void)
 	P.conf = conf;
 	P.users = users;
 	P.tls = tls;
+	free_users_text();
+	P.users_text = text;
+	P.users_len = textlen;
+	set_authsock();
 	if (socks.fd != NULL) {
 		close_sockets(&P.socks);
 		P.socks = socks;
 	}
 	P.gen++;
 	memset(P.restart_at, 0, sizeof(P.restart_at));
+	/* The new auth process takes over the socket at once. */
+	start_auth();
 	for (i = 0; i < conf->workers; i++)
 		start_worker((unsigned)i);
 	/* One queue at a time: the new one starts when the old one ends. */
-	P.queue_wanted = 1;
+	P.wanted[CHILD_QUEUE] = 1;
 	log_info("reloaded users=%zu workers=%u", P.users.n, conf->workers);
 }
 
@@ -484,7 +593,8 @@ stop_all(void)
 }
 
 int
-parent_main(const char *conffile, struct config *conf, struct userset *users)
+parent_main(const char *conffile, struct config *conf, struct userset *users,
+    char *users_text, size_t users_len)
 {
 	struct passwd	*pw;
 	sigset_t	 set;
@@ -498,6 +608,9 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 	P.conffile = conffile;
 	P.conf = conf;
 	P.users = *users;
+	P.users_text = users_text;
+	P.users_len = users_len;
+	set_authsock();
 	if (geteuid() == 0) {
 		if (conf->user == NULL)
 			fatalx("%s: refusing to run as root without a "
@@ -519,8 +632,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 	if (conf->mailbox_root != NULL && mkdir(conf->mailbox_root, 0700) ==
 	    0 && P.drop && chown(conf->mailbox_root, P.uid, P.gid) == -1)
 		fatal("chown %s", conf->mailbox_root);
-	if (iplimit_init() == -1)
-		fatal("iplimit");
+	if (iplimit_init() == -1 || banlist_init() == -1)
+		fatal("shared tables");
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)
 		fatal("socketpair");
 	if (fcntl(P.notify[1], F_SETFL, O_NONBLOCK) == -1)
@@ -542,6 +655,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	start_auth();
 	for (i = 0; i < conf->workers; i++)
 		start_worker(i);
 	start_queue();
@@ -571,11 +685,16 @@ parent_main(const char *conffile, struct config *conf, struct userset *users)
 			if (!worker_running(P.gen, i) &&
 			    time(NULL) >= P.restart_at[i])
 				start_worker(i);
-		if (P.queue_wanted && !queue_running() &&
-		    time(NULL) >= P.restart_at[256])
+		if (P.wanted[CHILD_QUEUE] && !single_running(CHILD_QUEUE,
+		    P.gen) && !single_running(CHILD_QUEUE, P.gen - 1) &&
+		    time(NULL) >= P.single_restart[CHILD_QUEUE])
 			start_queue();
+		if (P.wanted[CHILD_AUTH] && !single_running(CHILD_AUTH,
+		    P.gen) && time(NULL) >= P.single_restart[CHILD_AUTH])
+			start_auth();
 	}
 	stop_all();
+	free_users_text();
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
 	users_free(&P.users);

@@ -7,8 +7,12 @@
 #include "server/config.h"
 #include "server/users.h"
 
-/* Runs until SIGTERM/SIGINT; returns the exit status. */
-int	parent_main(const char *conffile, struct config *, struct userset *);
+/*
+ * Runs until SIGTERM/SIGINT; returns the exit status.  users_text is the
+ * users file as parent_load_users() read it (taken over and wiped).
+ */
+int	parent_main(const char *conffile, struct config *, struct userset *,
+	    char *users_text, size_t users_len);
 
 struct tls_ctx;
 struct tls_ticket_keys;
@@ -20,7 +24,12 @@ struct tls_ticket_keys;
 int	parent_load_tls(const struct config *, struct tls_ticket_keys *,
 	    struct tls_ctx **, char *err, size_t errlen);
 
-/* Load the users file named by the config (empty set when none). */
-int	parent_load_users(const struct config *, struct userset *, int strict);
+/*
+ * Read the users file named by the config (empty when none): its addresses
+ * into the set, its whole text (for the auth process) into *text.  strict:
+ * a bad line is an error (for -n).
+ */
+int	parent_load_users(const struct config *, struct userset *,
+	    char **text, size_t *len, int strict);
 
 #endif

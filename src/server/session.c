@@ -28,8 +28,10 @@
 
 #include "common/log.h"
 #include "common/proxy.h"
+#include "common/sasl.h"
 #include "common/tls.h"
 #include "common/workq.h"
+#include "server/authclient.h"
 #include "server/envelope.h"
 #include "server/iplimit.h"
 #include "server/policy.h"
@@ -40,6 +42,8 @@
 #define IN_MAX		(128 * 1024)	/* stop reading above this */
 #define OUT_MAX		(64 * 1024)	/* stop processing above this */
 #define BODY_FLUSH	(64 * 1024)	/* write the body out from here */
+#define SASL_LINE_MAX	12288	/* RFC 4954 4: an AUTH line, CRLF included */
+#define AUTH_MAX_FAILS	3	/* RFC 4954 9: close after the third */
 
 struct command {
 	enum smtp_verb	 verb;
@@ -56,6 +60,14 @@ static void	session_tls_start(struct session *);
 static void	session_tls_handshake(struct session *);
 static int	session_io_read(struct session *);
 static int	session_may_starttls(const struct session *);
+static int	session_may_auth(const struct session *);
+static int	session_in_sasl(const struct session *);
+static void	session_sasl_line(struct session *, char *, size_t);
+static void	auth_ask(struct session *, const char *, size_t, const char *,
+		    size_t);
+static void	auth_answered(void *, const struct auth_answer *);
+static void	auth_delay_done(int, short, void *);
+static void	auth_finish(struct session *, const char *);
 static void	session_proxy_input(struct session *);
 static void	reply(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -93,6 +105,7 @@ static int	check_vrfy(struct session *, const struct smtp_command *);
 static int	check_any(struct session *, const struct smtp_command *);
 static int	check_starttls(struct session *,
 		    const struct smtp_command *);
+static int	check_auth(struct session *, const struct smtp_command *);
 static void	proceed_helo(struct session *, const struct smtp_command *);
 static void	proceed_ehlo(struct session *, const struct smtp_command *);
 static void	proceed_mail(struct session *, const struct smtp_command *);
@@ -127,7 +140,7 @@ static const struct command commands[] = {
 	{ VERB_EXPN,		check_any,	proceed_expn },
 	{ VERB_HELP,		check_any,	proceed_help },
 	{ VERB_STARTTLS,	check_starttls,	proceed_starttls },
-	{ VERB_AUTH,		check_any,	proceed_auth },
+	{ VERB_AUTH,		check_auth,	proceed_auth },
 	{ VERB_HTTP,		check_any,	proceed_http },
 	{ VERB_UNKNOWN,		check_any,	proceed_unknown },
 };
@@ -143,6 +156,10 @@ static const char *state_names[STATE_COUNT] = {
 	[STATE_DATA] = "DATA",
 	[STATE_BDAT] = "BDAT",
 	[STATE_BDAT_WAIT] = "BDAT_WAIT",
+	[STATE_AUTH_PLAIN] = "AUTH_PLAIN",
+	[STATE_AUTH_LOGIN_USER] = "AUTH_LOGIN_USER",
+	[STATE_AUTH_LOGIN_PASS] = "AUTH_LOGIN_PASS",
+	[STATE_AUTH_WAIT] = "AUTH_WAIT",
 	[STATE_SPOOLING] = "SPOOLING",
 	[STATE_QUIT] = "QUIT",
 };
@@ -391,6 +408,8 @@ session_tls_handshake(struct session *s)
 	    tls_conn_resumed(s->tls) ? "yes" : "no");
 	/* A clean slate: the client must say EHLO again. */
 	txn_reset(s);
+	free(s->auth_user);
+	s->auth_user = NULL;
 	s->helo[0] = '\0';
 	s->flags &= ~SF_EHLO;
 	if (s->lc->mode == LISTEN_SMTPS)
@@ -468,12 +487,18 @@ reply(struct session *s, const char *fmt, ...)
 static void
 reject(struct session *s, const struct smtp_command *cmd, const char *line)
 {
-	char	arg[128];
+	char	 arg[128];
+	size_t	 len = cmd->argslen;
 
+	/* An AUTH line carries credentials: only its mechanism is logged. */
+	if (cmd->verb == VERB_AUTH)
+		for (len = 0; len < cmd->argslen && cmd->args[len] != ' ';
+		    len++)
+			;
 	reply(s, "%s", line);
 	log_info("session=%s reject cmd=%s arg=\"%s\" reply=\"%s\"", s->id,
 	    cmdparse_verb_name(cmd->verb),
-	    log_escape(cmd->args, cmd->argslen, arg, sizeof(arg)), line);
+	    log_escape(cmd->args, len, arg, sizeof(arg)), line);
 }
 
 static void
@@ -557,10 +582,10 @@ session_read(int fd, short events, void *arg)
 static void
 session_process(struct session *s)
 {
-	char	line[SMTP_LINE_MAX + 1];
+	char	line[SASL_LINE_MAX + 1];
 	size_t	len;
 
-	while (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
+	while (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD | SF_AUTHWAIT)) &&
 	    evbuffer_get_length(s->out) < OUT_MAX) {
 		if (s->state == STATE_PROXY || s->state == STATE_TLS)
 			break;
@@ -573,9 +598,13 @@ session_process(struct session *s)
 			    s->bdat_left > 0)
 				break;
 			session_bdat_input(s);
-		} else if (session_getline(s, line, sizeof(line), &len))
-			session_line(s, line, len);
-		else
+		} else if (session_getline(s, line, sizeof(line), &len)) {
+			if (session_in_sasl(s))
+				session_sasl_line(s, line, len);
+			else
+				session_line(s, line, len);
+			explicit_bzero(line, len);
+		} else
 			break;
 		if (s->errors >= s->w->conf->max_errors &&
 		    !(s->flags & SF_CLOSING)) {
@@ -724,6 +753,12 @@ session_free(struct session *s)
 	struct worker	*w = s->w;
 
 	txn_reset(s);
+	if (s->auth_req != 0)
+		authclient_cancel(s->w->auth, s->auth_req);
+	if (s->ev_auth != NULL)
+		event_free(s->ev_auth);
+	explicit_bzero(s->auth_login, sizeof(s->auth_login));
+	free(s->auth_user);
 	event_free(s->ev_read);
 	event_free(s->ev_write);
 	event_free(s->ev_timer);
@@ -764,9 +799,20 @@ static int
 session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
 {
 	struct evbuffer_ptr	end, found;
-	size_t			avail, scan, n;
+	size_t			avail, scan, n, limit;
+	char			verb[5];
 
 	while ((avail = evbuffer_get_length(s->in)) > 0) {
+		/*
+		 * RFC 4954 4: an AUTH command with its initial response and
+		 * every SASL answer may be 12288 octets long.
+		 */
+		limit = SMTP_LINE_MAX;
+		if (session_in_sasl(s))
+			limit = SASL_LINE_MAX;
+		else if (evbuffer_copyout(s->in, verb, sizeof(verb)) ==
+		    sizeof(verb) && strncasecmp(verb, "AUTH ", 5) == 0)
+			limit = SASL_LINE_MAX;
 		if (s->flags & SF_DISCARD) {
 			found = evbuffer_search(s->in, "\n", 1, NULL);
 			if (found.pos == -1) {
@@ -777,16 +823,22 @@ session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
 			s->flags &= ~SF_DISCARD;
 			continue;
 		}
-		scan = avail < SMTP_LINE_MAX ? avail : SMTP_LINE_MAX;
+		scan = avail < limit ? avail : limit;
 		evbuffer_ptr_set(s->in, &end, scan, EVBUFFER_PTR_SET);
 		found = evbuffer_search_range(s->in, "\n", 1, NULL, &end);
 		if (found.pos == -1) {
-			if (avail < SMTP_LINE_MAX)
+			if (avail < limit)
 				return 0;
-			reply(s, "500 5.5.6 Line too long");
 			log_info("session=%s reject reason=line-too-long",
 			    s->id);
 			s->flags |= SF_DISCARD;
+			if (limit == SASL_LINE_MAX) {
+				reply(s, "500 5.5.6 Authentication exchange "
+				    "line is too long");
+				if (session_in_sasl(s))
+					auth_finish(s, NULL);
+			} else
+				reply(s, "500 5.5.6 Line too long");
 			continue;
 		}
 		n = (size_t)found.pos;
@@ -855,7 +907,7 @@ session_protocol(const struct session *s)
 
 	if (!(s->flags & SF_EHLO))
 		return "SMTP";
-	return names[s->mail.smtputf8 != 0][s->tls != NULL][0];
+	return names[s->mail.smtputf8 != 0][s->tls != NULL][s->auth_user != NULL];
 }
 
 /*
@@ -1158,6 +1210,8 @@ proceed_ehlo(struct session *s, const struct smtp_command *cmd)
 	reply(s, "250-SMTPUTF8");
 	if (session_may_starttls(s))
 		reply(s, "250-STARTTLS");
+	if (session_may_auth(s))
+		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250 CHUNKING");
 }
 
@@ -1195,7 +1249,7 @@ proceed_mail(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	pc.mode = s->lc->mode;
-	pc.auth_user = NULL;
+	pc.auth_user = s->auth_user;
 	if (!policy_mail(s->w->conf, &pc, &s->mail.from, &why)) {
 		reject(s, cmd, why);
 		return;
@@ -1239,7 +1293,7 @@ proceed_rcpt(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	pc.mode = s->lc->mode;
-	pc.auth_user = NULL;
+	pc.auth_user = s->auth_user;
 	v = policy_rcpt(s->w->conf, s->w->users, &pc, &ra.to, canon,
 	    sizeof(canon), &why);
 	if (v == POLICY_REJECT) {
@@ -1427,10 +1481,261 @@ proceed_starttls(struct session *s, const struct smtp_command *cmd)
 	session_set_state(s, STATE_TLS);
 }
 
+/*
+ * AUTH is offered on a TLS session, or in clear text only when the
+ * configuration says so, and only when there are users.  The same
+ * predicate decides what EHLO says and what AUTH accepts.
+ */
+static int
+session_may_auth(const struct session *s)
+{
+	return s->w->auth != NULL &&
+	    (s->tls != NULL || s->w->conf->auth_over_plaintext);
+}
+
+static int
+session_in_sasl(const struct session *s)
+{
+	return s->state == STATE_AUTH_PLAIN ||
+	    s->state == STATE_AUTH_LOGIN_USER ||
+	    s->state == STATE_AUTH_LOGIN_PASS;
+}
+
+static int
+check_auth(struct session *s, const struct smtp_command *cmd)
+{
+	if (s->w->auth == NULL) {
+		reject(s, cmd, "502 5.5.1 AUTH not available");
+		return 0;
+	}
+	if (!session_may_auth(s)) {
+		/* Refused before any password is looked at (RFC 4954 4). */
+		reject(s, cmd, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return 0;
+	}
+	if (s->state == STATE_CONNECTED) {
+		reject(s, cmd, "503 5.5.1 Error: send EHLO first");
+		return 0;
+	}
+	if (s->auth_user != NULL) {
+		reject(s, cmd, "503 5.5.1 Error: already authenticated");
+		return 0;
+	}
+	if (s->state != STATE_HELO) {
+		reject(s, cmd, "503 5.5.1 Error: AUTH not allowed during a "
+		    "mail transaction");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 proceed_auth(struct session *s, const struct smtp_command *cmd)
 {
-	reject(s, cmd, "502 5.5.1 AUTH not available");
+	const char	*mech = cmd->args, *ir = NULL;
+	size_t		 mechlen, irlen = 0;
+
+	for (mechlen = 0; mechlen < cmd->argslen &&
+	    mech[mechlen] != ' '; mechlen++)
+		;
+	if (mechlen < cmd->argslen) {
+		ir = mech + mechlen + 1;
+		irlen = cmd->argslen - mechlen - 1;
+	}
+	s->auth_return = s->state;
+	if (mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0) {
+		s->auth_mech = AUTH_MECH_PLAIN;
+		if (ir == NULL) {
+			reply(s, "334 ");
+			session_set_state(s, STATE_AUTH_PLAIN);
+			return;
+		}
+		session_set_state(s, STATE_AUTH_PLAIN);
+		session_sasl_line(s, (char *)ir, irlen);
+	} else if (mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0) {
+		s->auth_mech = AUTH_MECH_LOGIN;
+		session_set_state(s, STATE_AUTH_LOGIN_USER);
+		if (ir == NULL) {
+			reply(s, "334 %s", SASL_LOGIN_CHALLENGE_USER);
+			return;
+		}
+		session_sasl_line(s, (char *)ir, irlen);
+	} else
+		reject(s, cmd, "504 5.5.4 Unrecognized authentication type");
+}
+
+/* One SASL answer of the client (after a 334, or an initial response). */
+static void
+session_sasl_line(struct session *s, char *line, size_t len)
+{
+	struct sasl_plain	plain;
+	char			pass[SASL_FIELD_MAX + 1];
+	size_t			passlen;
+	enum sasl_error		e;
+
+	if (len == 1 && line[0] == '*') {
+		reply(s, "501 5.7.0 Authentication cancelled");
+		auth_finish(s, NULL);
+		return;
+	}
+	/* RFC 4954 4: "=" is an empty initial response. */
+	if (len == 1 && line[0] == '=')
+		len = 0;
+	switch (s->state) {
+	case STATE_AUTH_PLAIN:
+		e = sasl_plain_decode_b64(line, len, &plain);
+		if (e == SASL_EAUTHZID) {
+			/* No proxy authorisation: a credential failure. */
+			reply(s, "535 5.7.8 Authentication credentials invalid");
+			auth_finish(s, NULL);
+			return;
+		}
+		if (e != SASL_OK)
+			break;
+		auth_ask(s, plain.authcid, plain.authcidlen, plain.passwd,
+		    plain.passwdlen);
+		sasl_plain_wipe(&plain);
+		return;
+	case STATE_AUTH_LOGIN_USER:
+		e = sasl_login_decode_b64(line, len, s->auth_login,
+		    sizeof(s->auth_login), &s->auth_loginlen);
+		if (e != SASL_OK)
+			break;
+		reply(s, "334 %s", SASL_LOGIN_CHALLENGE_PASS);
+		session_set_state(s, STATE_AUTH_LOGIN_PASS);
+		return;
+	case STATE_AUTH_LOGIN_PASS:
+		e = sasl_login_decode_b64(line, len, pass, sizeof(pass),
+		    &passlen);
+		if (e != SASL_OK)
+			break;
+		auth_ask(s, s->auth_login, s->auth_loginlen, pass, passlen);
+		explicit_bzero(pass, sizeof(pass));
+		explicit_bzero(s->auth_login, sizeof(s->auth_login));
+		return;
+	default:
+		return;
+	}
+	reply(s, "501 5.5.2 Cannot decode response");
+	auth_finish(s, NULL);
+}
+
+/* Hand the credentials to the auth process and wait for its verdict. */
+static void
+auth_ask(struct session *s, const char *user, size_t userlen,
+    const char *pass, size_t passlen)
+{
+	struct auth_request	req;
+
+	memset(&req, 0, sizeof(req));
+	memcpy(&req.client, &s->peer, sizeof(req.client));
+	req.tls = s->tls != NULL;
+	req.mech = s->auth_mech;
+	req.userlen = userlen;
+	memcpy(req.user, user, userlen);
+	req.passlen = passlen;
+	memcpy(req.pass, pass, passlen);
+	s->flags |= SF_AUTHWAIT;
+	session_set_state(s, STATE_AUTH_WAIT);
+	evtimer_del(s->ev_timer);
+	/* The request keeps the user name for the 235 bookkeeping. */
+	snprintf(s->auth_login, sizeof(s->auth_login), "%.*s", (int)userlen,
+	    user);
+	clock_gettime(CLOCK_MONOTONIC, &s->auth_sent);
+	s->auth_req = authclient_verify(s->w->auth, &req, auth_answered, s);
+	explicit_bzero(&req, sizeof(req));
+}
+
+static void
+auth_answered(void *arg, const struct auth_answer *a)
+{
+	struct session	*s = arg;
+	struct timeval	 tv;
+	struct timespec	 now;
+	long long	 left;
+
+	s->auth_req = 0;
+	s->auth_result = a->result;
+	s->auth_banned = a->banned;
+	/*
+	 * The delay runs from the request, not the answer: how long the hash
+	 * took (unknown user or not) does not show in when the 535 comes.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (long long)a->delay_ms -
+	    ((long long)(now.tv_sec - s->auth_sent.tv_sec) * 1000 +
+	    (now.tv_nsec - s->auth_sent.tv_nsec) / 1000000);
+	if (a->result == AUTH_OK || left <= 0 || (s->ev_auth ==
+	    NULL && (s->ev_auth = evtimer_new(s->w->base, auth_delay_done,
+	    s)) == NULL)) {
+		auth_delay_done(-1, 0, s);
+		session_settle(s);
+		return;
+	}
+	/* A failure is answered later, on a timer: never a sleep. */
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(s->ev_auth, &tv);
+}
+
+static void
+auth_delay_done(int fd, short events, void *arg)
+{
+	struct session	*s = arg;
+	char		 esc[ADDR_PATH_MAX * 4 + 1];
+
+	s->flags &= ~SF_AUTHWAIT;
+	switch (s->auth_result) {
+	case AUTH_OK:
+		s->auth_user = strdup(s->auth_login);
+		if (s->auth_user == NULL) {
+			reply(s, "454 4.7.0 Temporary authentication failure");
+			auth_finish(s, NULL);
+			break;
+		}
+		log_info("session=%s authenticated user=\"%s\"", s->id,
+		    log_escape(s->auth_login, strlen(s->auth_login), esc,
+		    sizeof(esc)));
+		reply(s, "235 2.7.0 Authentication successful");
+		auth_finish(s, NULL);
+		break;
+	case AUTH_FAIL:
+		s->auth_failures++;
+		reply(s, "535 5.7.8 Authentication credentials invalid");
+		if (s->auth_banned)
+			auth_finish(s, "421 4.7.0 %s too many failed "
+			    "authentications, try later");
+		else if (s->auth_failures >= AUTH_MAX_FAILS)
+			auth_finish(s, "421 4.7.0 %s Error: too many failed "
+			    "authentications");
+		else
+			auth_finish(s, NULL);
+		break;
+	default:
+		reply(s, "454 4.7.0 Temporary authentication failure");
+		auth_finish(s, NULL);
+		break;
+	}
+	explicit_bzero(s->auth_login, sizeof(s->auth_login));
+	if (!(s->flags & SF_DEAD))
+		session_process(s);
+	/* From the timer this is a callback of its own. */
+	if (fd != -1)
+		session_settle(s);
+}
+
+/* Leave the SASL exchange; quit (a 421 format with %s) closes. */
+static void
+auth_finish(struct session *s, const char *quit)
+{
+	explicit_bzero(s->auth_login, sizeof(s->auth_login));
+	s->auth_loginlen = 0;
+	session_set_state(s, s->auth_return == STATE_CONNECTED ?
+	    STATE_CONNECTED : STATE_HELO);
+	session_arm_timer(s);
+	if (quit != NULL)
+		session_quit_now(s, quit, "auth-failures");
 }
 
 static void

@@ -29,6 +29,10 @@ enum session_state {
 	STATE_DATA,		/* reading the DATA body */
 	STATE_BDAT,		/* reading a BDAT chunk */
 	STATE_BDAT_WAIT,	/* between BDAT chunks */
+	STATE_AUTH_PLAIN,	/* 334 sent, waiting for the PLAIN response */
+	STATE_AUTH_LOGIN_USER,	/* 334 Username: sent */
+	STATE_AUTH_LOGIN_PASS,	/* 334 Password: sent */
+	STATE_AUTH_WAIT,	/* asking the auth process, or its delay */
 	STATE_SPOOLING,		/* waiting for the spool commit */
 	STATE_QUIT,		/* reply flushing, then close */
 	STATE_COUNT
@@ -64,6 +68,19 @@ struct session {
 	unsigned		 nmessages;
 	char			 helo[256];
 
+	/* Authentication (RFC 4954). */
+	char			*auth_user;	/* NULL until 235 */
+	enum session_state	 auth_return;	/* state after AUTH */
+	unsigned		 auth_failures;
+	int			 auth_mech;	/* enum auth_mech */
+	char			 auth_login[256];	/* LOGIN user name */
+	size_t			 auth_loginlen;
+	uint32_t		 auth_req;	/* authclient handle, 0 none */
+	struct event		*ev_auth;	/* failure delay */
+	struct timespec		 auth_sent;	/* the delay counts from here */
+	int			 auth_result;
+	int			 auth_banned;
+
 	/* The transaction. */
 	struct mail_args	 mail;
 	struct txn_rcpt		*rcpts;
@@ -96,6 +113,7 @@ struct session {
 #define SF_STARTTLS	0x200	/* handshake once the 220 is written */
 #define SF_TLS_RW	0x400	/* a TLS read waits for the socket to write */
 #define SF_TLS_WR	0x800	/* a TLS write waits for the socket to read */
+#define SF_AUTHWAIT	0x1000	/* waiting for the auth process or a delay */
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY

@@ -50,6 +50,10 @@ spool_setup(const char *path, long uid, long gid, char *err, size_t errlen)
 	if ((size_t)snprintf(sub, sizeof(sub), "%s/queue", path) >=
 	    sizeof(sub) || make_dir(sub, uid, gid, err, errlen) == -1)
 		return -1;
+	/* The auth process's socket: only the server's user gets in. */
+	if ((size_t)snprintf(sub, sizeof(sub), "%s/run", path) >=
+	    sizeof(sub) || make_dir(sub, uid, gid, err, errlen) == -1)
+		return -1;
 	return 0;
 }
 

@@ -15,7 +15,7 @@ struct spool {
 	int	queue_fd;	/* spool/queue/ */
 };
 
-/* Create spool/, incoming/ and queue/ (0700) when missing; owner uid/gid
+/* Create spool/, incoming/, queue/ and run/ (0700) when missing; owner uid/gid
  * when they are not -1.  Returns 0 or -1 with err set. */
 int	spool_setup(const char *path, long uid, long gid, char *err,
 	    size_t errlen);

@@ -1,17 +1,22 @@
 /*
- * Loading the addresses of the users file.
+ * The users file: one parser for the parent (addresses only) and the auth
+ * process (addresses and hashes).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/addr.h"
 #include "server/users.h"
 
 static int	users_cmp(const void *, const void *);
 static int	valid_local(const char *, size_t);
+static int	users_add(void *, const char *, const char *, size_t);
 
 static int
 users_cmp(const void *a, const void *b)
@@ -45,80 +50,184 @@ valid_local(const char *s, size_t len)
 	return 1;
 }
 
-int
-users_load(const char *path, struct userset *us, size_t *nbad,
-    void (*warn)(const char *), char *err, size_t errlen)
-{
-	FILE		*fp;
-	char		*line = NULL, *colon, *at, **grown;
-	char		 msg[512], addr[ADDR_PATH_MAX + 1];
-	size_t		 cap = 0, lineno = 0, alloc = 0, len, i, j;
-	ssize_t		 n;
-	const char	*why;
+/* A users line: an address (at most 256), ':', a crypt hash (~60-130). */
+#define USERS_LINE_MAX	1024
 
-	us->addrs = NULL;
-	us->n = 0;
+int
+users_parse(const char *name, const char *text, size_t len,
+    int (*cb)(void *, const char *, const char *, size_t), void *arg,
+    size_t *nbad, void (*warn)(const char *))
+{
+	char		 line[USERS_LINE_MAX + 1], addr[ADDR_PATH_MAX + 1];
+	char		 msg[512], *colon, *at;
+	const char	*p = text, *end = text != NULL ? text + len : NULL;
+	const char	*nl, *why;
+	size_t		 lineno = 0, n;
+	int		 rc = 0;
+
 	*nbad = 0;
-	if ((fp = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	while ((n = getline(&line, &cap, fp)) != -1) {
+	if (text == NULL)
+		return 0;
+	while (p < end) {
 		lineno++;
-		len = (size_t)n;
-		while (len > 0 && (line[len - 1] == '\n' ||
-		    line[len - 1] == '\r'))
-			line[--len] = '\0';
-		if (len == 0 || line[0] == '#')
-			continue;
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		n = (size_t)(nl - p);
 		why = NULL;
-		if ((colon = memchr(line, ':', len)) == NULL)
-			why = "expected address:hash";
-		else if (colon - line > ADDR_PATH_MAX)
-			why = "address too long";
+		if (n > USERS_LINE_MAX)
+			why = "line too long";
 		else {
-			*colon = '\0';
-			at = strrchr(line, '@');
-			if (at == NULL || !valid_local(line,
-			    (size_t)(at - line)))
-				why = "bad local part";
-			else if (!addr_valid_domain(at + 1, strlen(at + 1), 1))
-				why = "bad domain";
-			else if (addr_lower(line, addr, sizeof(addr)) == -1)
+			memcpy(line, p, n);
+			line[n] = '\0';
+		}
+		p = nl < end ? nl + 1 : end;
+		if (why == NULL) {
+			while (n > 0 && line[n - 1] == '\r')
+				line[--n] = '\0';
+			if (n == 0 || line[0] == '#')
+				continue;
+			if (memchr(line, '\0', n) != NULL)
+				why = "NUL byte in line";
+			else if ((colon = memchr(line, ':', n)) == NULL)
+				why = "expected address:hash";
+			else if (colon - line > ADDR_PATH_MAX)
 				why = "address too long";
+			else {
+				*colon = '\0';
+				at = strrchr(line, '@');
+				if (at == NULL || !valid_local(line,
+				    (size_t)(at - line)))
+					why = "bad local part";
+				else if (!addr_valid_domain(at + 1,
+				    strlen(at + 1), 1))
+					why = "bad domain";
+				else if (addr_lower(line, addr,
+				    sizeof(addr)) == -1)
+					why = "address too long";
+				else if (cb(arg, addr, colon + 1,
+				    lineno) == -1) {
+					rc = -1;
+					break;
+				}
+			}
 		}
 		if (why != NULL) {
-			snprintf(msg, sizeof(msg), "%s:%zu: %s", path, lineno,
+			snprintf(msg, sizeof(msg), "%s:%zu: %s", name, lineno,
 			    why);
 			if (warn)
 				warn(msg);
 			(*nbad)++;
-			continue;
 		}
-		if (us->n == alloc) {
-			alloc = alloc ? alloc * 2 : 16;
-			grown = reallocarray(us->addrs, alloc, sizeof(char *));
-			if (grown == NULL)
-				goto nomem;
-			us->addrs = grown;
-		}
-		if ((us->addrs[us->n] = strdup(addr)) == NULL)
-			goto nomem;
-		us->n++;
 	}
-	/* The lines held password hashes. */
-	if (line != NULL)
-		explicit_bzero(line, cap);
-	free(line);
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: read error", path);
-		fclose(fp);
-		users_free(us);
+	/* The line held a password hash. */
+	explicit_bzero(line, sizeof(line));
+	return rc;
+}
+
+int
+users_read(const char *path, char **text, size_t *len, char *err,
+    size_t errlen)
+{
+	char	*buf = NULL, *grown;
+	size_t	 cap = 0, used = 0;
+	ssize_t	 n;
+	int	 fd;
+
+	*text = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
 		return -1;
 	}
-	fclose(fp);
-	qsort(us->addrs, us->n, sizeof(char *), users_cmp);
+	for (;;) {
+		if (cap - used < 4096 + 1) {
+			/* Grow by copying, so no unwiped copy is left. */
+			if (cap > SIZE_MAX / 2 - 8192 ||
+			    (grown = malloc(cap * 2 + 8192)) == NULL) {
+				snprintf(err, errlen, "%s: out of memory",
+				    path);
+				goto fail;
+			}
+			if (buf != NULL) {
+				memcpy(grown, buf, used);
+				explicit_bzero(buf, cap);
+				free(buf);
+			}
+			buf = grown;
+			cap = cap * 2 + 8192;
+		}
+		n = read(fd, buf + used, cap - used - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: read error: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	close(fd);
+	buf[used] = '\0';
+	*text = buf;
+	*len = used;
+	return 0;
+fail:
+	if (buf != NULL) {
+		explicit_bzero(buf, cap);
+		free(buf);
+	}
+	close(fd);
+	return -1;
+}
+
+struct load_ctx {
+	struct userset	*us;
+	size_t		 alloc;
+};
+
+static int
+users_add(void *arg, const char *addr, const char *hash, size_t lineno)
+{
+	struct load_ctx	 *ctx = arg;
+	struct userset	 *us = ctx->us;
+	char		**grown;
+
+	if (us->n == ctx->alloc) {
+		ctx->alloc = ctx->alloc ? ctx->alloc * 2 : 16;
+		grown = reallocarray(us->addrs, ctx->alloc, sizeof(char *));
+		if (grown == NULL)
+			return -1;
+		us->addrs = grown;
+	}
+	if ((us->addrs[us->n] = strdup(addr)) == NULL)
+		return -1;
+	us->n++;
+	return 0;
+}
+
+int
+users_load_text(const char *name, const char *text, size_t len,
+    struct userset *us, size_t *nbad, void (*warn)(const char *),
+    char *err, size_t errlen)
+{
+	struct load_ctx	ctx;
+	size_t		i, j;
+
+	us->addrs = NULL;
+	us->n = 0;
+	ctx.us = us;
+	ctx.alloc = 0;
+	if (users_parse(name, text, len, users_add, &ctx, nbad,
+	    warn) == -1) {
+		users_free(us);
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	if (us->n > 0)
+		qsort(us->addrs, us->n, sizeof(char *), users_cmp);
 	/* Drop duplicates: the first line of an address wins for auth. */
 	for (i = j = 0; i < us->n; i++) {
 		if (j > 0 && strcmp(us->addrs[j - 1], us->addrs[i]) == 0) {
@@ -129,14 +238,25 @@ users_load(const char *path, struct userset *us, size_t *nbad,
 	}
 	us->n = j;
 	return 0;
-nomem:
-	if (line != NULL)
-		explicit_bzero(line, cap);
-	free(line);
-	fclose(fp);
-	users_free(us);
-	snprintf(err, errlen, "%s: out of memory", path);
-	return -1;
+}
+
+int
+users_load(const char *path, struct userset *us, size_t *nbad,
+    void (*warn)(const char *), char *err, size_t errlen)
+{
+	char	*text;
+	size_t	 len;
+	int	 rc;
+
+	us->addrs = NULL;
+	us->n = 0;
+	*nbad = 0;
+	if (users_read(path, &text, &len, err, errlen) == -1)
+		return -1;
+	rc = users_load_text(path, text, len, us, nbad, warn, err, errlen);
+	explicit_bzero(text, len);
+	free(text);
+	return rc;
 }
 
 int

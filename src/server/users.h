@@ -21,6 +21,33 @@ struct userset {
  */
 int	users_load(const char *path, struct userset *, size_t *nbad,
 	    void (*warn)(const char *), char *err, size_t errlen);
+/* The same from text already read (name for messages); -1 out of memory. */
+int	users_load_text(const char *name, const char *text, size_t len,
+	    struct userset *, size_t *nbad, void (*warn)(const char *),
+	    char *err, size_t errlen);
+
+/*
+ * Read the whole file at path into a new buffer (*text, *len octets, plus
+ * a NUL that *len does not count).  It holds password hashes: wipe it
+ * (explicit_bzero) before free.  Returns 0, or -1 with "FILE: reason" in
+ * err.
+ */
+int	users_read(const char *path, char **text, size_t *len, char *err,
+	    size_t errlen);
+
+/*
+ * The one parser of the users file format.  For each valid line, call
+ * cb with the address (lower-cased), the hash (the rest of the line, as
+ * written) and the line number; a callback returning -1 stops the parse,
+ * which then returns -1.  Comments ('#') and empty lines are skipped; a
+ * malformed line is reported through warn as "NAME:LINE: reason", counted
+ * in *nbad and skipped.  Returns 0.  The line buffer passed to cb (and
+ * with it the hash) is wiped after each call.
+ */
+int	users_parse(const char *name, const char *text, size_t len,
+	    int (*cb)(void *arg, const char *addr, const char *hash,
+	    size_t lineno), void *arg, size_t *nbad,
+	    void (*warn)(const char *));
 int	users_contains(const struct userset *, const char *addr);
 void	users_free(struct userset *);
 

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 #include "common/log.h"
 #include "common/workq.h"
+#include "server/authclient.h"
+#include "server/banlist.h"
 #include "server/iplimit.h"
 #include "server/session.h"
 #include "server/worker.h"
@@ -23,6 +26,7 @@
 #define ACCEPT_BATCH	64
 #define DRAIN_SECONDS	30
 #define SPOOL_THREADS	4
+#define AUTH_TIMEOUT_MS	30000	/* slow hashes wait in the auth queue */
 
 static void	worker_accept(int, short, void *);
 static void	worker_sigterm(int, short, void *);
@@ -30,13 +34,14 @@ static void	worker_deadline(int, short, void *);
 static void	worker_resume(int, short, void *);
 static void	worker_listen(struct worker *, int);
 static void	refuse(int, const char *, const char *);
+static const char *sockaddr_ip(const struct sockaddr *, char *, size_t);
 
 static struct worker	the_worker;
 
 void
 worker_main(const struct config *conf, const struct userset *users,
-    struct tls_ctx *tls, struct worker_listener *ls, size_t nls,
-    int notify_fd, unsigned slot)
+    struct tls_ctx *tls, const char *authsock, struct worker_listener *ls,
+    size_t nls, int notify_fd, unsigned slot)
 {
 	struct worker	*w = &the_worker;
 	char		 name[32];
@@ -60,6 +65,10 @@ worker_main(const struct config *conf, const struct userset *users,
 		fatal("spool %s", conf->spool);
 	if ((w->wq = workq_new(w->base, SPOOL_THREADS)) == NULL)
 		fatalx("workq_new");
+	if (authsock != NULL &&
+	    (w->auth = authclient_new(w->base, authsock, AUTH_TIMEOUT_MS)) ==
+	    NULL)
+		fatalx("authclient_new");
 	for (i = 0; i < nls; i++) {
 		ls[i].ev = event_new(w->base, ls[i].fd, EV_READ | EV_PERSIST,
 		    worker_accept, w);
@@ -78,6 +87,8 @@ worker_main(const struct config *conf, const struct userset *users,
 
 	/* Let commits in flight finish: their clients wait for a reply. */
 	workq_free(w->wq);
+	if (w->auth != NULL)
+		authclient_free(w->auth);
 	log_info("stopped sessions=%u", w->nsessions);
 	exit(0);
 }
@@ -108,6 +119,20 @@ refuse(int fd, const char *host, const char *why)
 	if (n > 0 && (size_t)n < sizeof(buf))
 		(void)send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
+}
+
+static const char *
+sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void	*a;
+
+	if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	if (inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "?");
+	return buf;
 }
 
 static void
@@ -143,6 +168,16 @@ worker_accept(int lfd, short events, void *arg)
 		}
 		/* Replies are batched by us: no Nagle delays. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* The guard: banned addresses are turned away at once. */
+		if (banlist_check((struct sockaddr *)&ss, NULL)) {
+			char	ip[64];
+
+			log_info("refuse reason=banned ip=%s",
+			    sockaddr_ip((struct sockaddr *)&ss, ip, sizeof(ip)));
+			refuse(fd, w->conf->hostname,
+			    "too many failed authentications, try later");
+			continue;
+		}
 		if (w->nsessions >= w->conf->max_sessions) {
 			log_info("refuse reason=max-sessions");
 			refuse(fd, w->conf->hostname,

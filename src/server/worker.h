@@ -14,6 +14,7 @@
 struct session;
 struct event;
 struct tls_ctx;
+struct authclient;
 
 struct worker_listener {
 	int			 fd;
@@ -28,6 +29,7 @@ struct worker {
 	struct spool		 spool;
 	struct workq		*wq;
 	struct tls_ctx		*tls;		/* NULL: no certificate */
+	struct authclient	*auth;		/* NULL: no users, no AUTH */
 	int			 notify_fd;	/* datagrams to the queue */
 	struct worker_listener	*listeners;
 	size_t			 nlisteners;
@@ -41,8 +43,9 @@ struct worker {
 
 /* Start the worker in this (child) process; never returns. */
 void	worker_main(const struct config *, const struct userset *,
-	    struct tls_ctx *, struct worker_listener *, size_t nlisteners,
-	    int notify_fd, unsigned slot) __attribute__((noreturn));
+	    struct tls_ctx *, const char *authsock,
+	    struct worker_listener *, size_t nlisteners, int notify_fd,
+	    unsigned slot) __attribute__((noreturn));
 
 /* Tell the queue process that a message was committed. */
 void	worker_notify_queue(struct worker *, const char *id);

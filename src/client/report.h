@@ -1,0 +1,75 @@
+/*
+ * What the tester prints: check results as text (coloured on a terminal
+ * unless NO_COLOR is set) or JSON, and transcripts of the wire with every
+ * credential shown as <redacted>.
+ */
+#ifndef SMTPAUTH_REPORT_H
+#define SMTPAUTH_REPORT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum check_status {
+	CHECK_UNSET = 0,	/* not decided yet (printed as skip) */
+	CHECK_PASS,
+	CHECK_WARN,
+	CHECK_FAIL,
+	CHECK_SKIP,
+};
+
+#define REPORT_SUMMARY_MAX	512
+
+struct check_result {
+	const char		*id;
+	enum check_status	 status;
+	char			 summary[REPORT_SUMMARY_MAX];
+};
+
+/* "pass", "warn", "fail", "skip". */
+const char	*report_status_name(enum check_status);
+/* Colour on fp: a terminal, and NO_COLOR unset or empty. */
+int		 report_use_color(FILE *fp);
+
+/*
+ * Untrusted octets for a terminal or a summary: printable ASCII is kept,
+ * anything else becomes \xHH, and text too long for buf is cut with "...".
+ * Returns buf (always NUL-terminated when size > 0).
+ */
+char		*report_escape(const char *s, size_t len, char *buf,
+		    size_t size);
+
+/* One line per check, then the result line. */
+void		 report_text(FILE *, const char *target,
+		    const struct check_result *, size_t n, int color);
+/* {"target":..., "checks":[{"id","status","summary"}...], "result":...} */
+void		 report_json(FILE *, const char *target,
+		    const struct check_result *, size_t n);
+/* Any check failed? */
+int		 report_failed(const struct check_result *, size_t n);
+
+/*
+ * Transcripts: a trace callback for smtpclient.h.  The transcript style
+ * prefixes "C: ", "S: " and "* "; the session style prints replies as they
+ * came (a 334 challenge followed by its decoded text), sent lines after
+ * "> " (only those not typed at a terminal) and notes after "*** ".
+ */
+#define TRACE_TRANSCRIPT	0
+#define TRACE_SESSION		1
+
+struct trace_out {
+	FILE	*fp;
+	int	 style;
+	int	 echo_sent;	/* session: show the lines we send */
+};
+
+void		 report_trace(void *arg, int kind, const char *text,
+		    size_t len);
+/*
+ * What a trace line looks like once credentials are taken out: secret
+ * lines become "AUTH MECH <redacted>", "NNN <redacted>" or "<redacted>",
+ * and any "AUTH MECH payload" line is redacted even when not marked.
+ */
+void		 report_redact(int kind, const char *text, size_t len,
+		    char *buf, size_t size);
+
+#endif

@@ -1,0 +1,750 @@
+/*
+ * A blocking SMTP client connection with a timeout on every step.  The
+ * socket is non-blocking underneath and every wait is a poll() against a
+ * CLOCK_MONOTONIC deadline, so a silent server costs at most the timeout.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/reply.h"
+#include "common/tls.h"
+#include "client/smtpclient.h"
+
+#define RBUF_SIZE		16384
+#define LINE_MAX_SEND		4096	/* a command line we build */
+#define DEFAULT_TIMEOUT_MS	30000
+
+#define FILL_EOF	0
+#define FILL_ERROR	-1
+#define FILL_TIMEOUT	-2
+
+struct smtpc {
+	int			 fd;
+	struct tls		*tls;
+	int			 alive;
+	int			 timeout_ms;
+	int			 secret;	/* 334s are secret */
+	struct reply_parser	 parser;
+	char			 rbuf[RBUF_SIZE];
+	size_t			 rstart, rend;
+	size_t			 discarded;
+	smtpc_trace_fn		*trace;
+	void			*trace_arg;
+	struct sockaddr_storage	 local_ss;
+	char			 peer[NI_MAXHOST];
+	char			 peerport[NI_MAXSERV];
+	char			 local[NI_MAXHOST];
+	char			 err[256];
+};
+
+static int64_t	now_ms(void);
+static int	wait_fd(struct smtpc *, short, int64_t);
+static void	set_error(struct smtpc *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+static int	connect_one(const struct addrinfo *, int, char *, size_t);
+static int	fill(struct smtpc *, int64_t);
+static void	trace_reply(struct smtpc *, const struct reply *);
+static int	write_all(struct smtpc *, const void *, size_t);
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+set_error(struct smtpc *c, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(c->err, sizeof(c->err), fmt, ap) < 0)
+		(void)snprintf(c->err, sizeof(c->err), "error");
+	va_end(ap);
+}
+
+/* Poll the socket for events until the deadline: 1 ready, 0 timeout, -1. */
+static int
+wait_fd(struct smtpc *c, short events, int64_t deadline)
+{
+	struct pollfd	pfd;
+	int64_t		left;
+	int		n;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left < 0)
+			left = 0;
+		pfd.fd = c->fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, (int)(left > INT32_MAX ? INT32_MAX : left));
+		if (n > 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Connect one address with a deadline; a connected non-blocking socket or
+ * -1 with the reason in err.
+ */
+static int
+connect_one(const struct addrinfo *ai, int timeout_ms, char *err,
+    size_t errlen)
+{
+	struct pollfd	pfd;
+	socklen_t	sl;
+	int64_t		deadline, left;
+	int		fd, n, soerr = 0;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		(void)snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno != EINPROGRESS) {
+		(void)snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	deadline = now_ms() + timeout_ms;
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0) {
+			(void)snprintf(err, errlen, "connection timed out");
+			close(fd);
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		n = poll(&pfd, 1, (int)left);
+		if (n > 0)
+			break;
+		if (n == -1 && errno != EINTR) {
+			(void)snprintf(err, errlen, "poll: %s",
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	sl = sizeof(soerr);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
+		soerr = errno;
+	if (soerr != 0) {
+		(void)snprintf(err, errlen, "%s", strerror(soerr));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct smtpc *
+smtpc_connect(const char *host, const char *port,
+    const struct smtpc_opts *o, char *err, size_t errlen)
+{
+	struct addrinfo		 hints, *res = NULL, *ai;
+	struct smtpc		*c;
+	socklen_t		 sl;
+	char			 name[NI_MAXHOST], why[160], addr[NI_MAXHOST];
+	size_t			 n;
+	int			 fd = -1, gai, timeout;
+
+	timeout = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	/* "[::1]" as well as "::1". */
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		if (n - 2 >= sizeof(name)) {
+			(void)snprintf(err, errlen, "host name too long");
+			return NULL;
+		}
+		memcpy(name, host + 1, n - 2);
+		name[n - 2] = '\0';
+	} else if ((size_t)snprintf(name, sizeof(name), "%s", host) >=
+	    sizeof(name)) {
+		(void)snprintf(err, errlen, "host name too long");
+		return NULL;
+	}
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = o->family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	if ((gai = getaddrinfo(name, port, &hints, &res)) != 0) {
+		(void)snprintf(err, errlen, "%s: %s", name,
+		    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+		return NULL;
+	}
+	why[0] = '\0';
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
+		    sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+			(void)snprintf(addr, sizeof(addr), "?");
+		if (o->trace != NULL) {
+			char	line[NI_MAXHOST + 64];
+			int	l;
+
+			l = snprintf(line, sizeof(line), "connecting to %s "
+			    "port %s", addr, port);
+			if (l > 0 && (size_t)l < sizeof(line))
+				o->trace(o->trace_arg, SMTPC_INFO, line,
+				    (size_t)l);
+		}
+		if ((fd = connect_one(ai, timeout, why, sizeof(why))) != -1)
+			break;
+		(void)snprintf(err, errlen, "%s port %s: %s", addr, port, why);
+	}
+	if (fd == -1) {
+		if (res == NULL)
+			(void)snprintf(err, errlen, "%s: no address", name);
+		freeaddrinfo(res);
+		return NULL;
+	}
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		close(fd);
+		freeaddrinfo(res);
+		return NULL;
+	}
+	c->fd = fd;
+	c->alive = 1;
+	c->timeout_ms = timeout;
+	c->trace = o->trace;
+	c->trace_arg = o->trace_arg;
+	reply_parser_init(&c->parser);
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, c->peer, sizeof(c->peer),
+	    c->peerport, sizeof(c->peerport),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		(void)snprintf(c->peer, sizeof(c->peer), "?");
+		(void)snprintf(c->peerport, sizeof(c->peerport), "%s", port);
+	}
+	freeaddrinfo(res);
+	sl = sizeof(c->local_ss);
+	if (getsockname(fd, (struct sockaddr *)&c->local_ss, &sl) == -1 ||
+	    getnameinfo((struct sockaddr *)&c->local_ss, sl, c->local,
+	    sizeof(c->local), NULL, 0, NI_NUMERICHOST) != 0)
+		(void)snprintf(c->local, sizeof(c->local), "?");
+	smtpc_trace(c, SMTPC_INFO, "connected to %s port %s from %s",
+	    c->peer, c->peerport, c->local);
+	return c;
+}
+
+void
+smtpc_close(struct smtpc *c)
+{
+	if (c == NULL)
+		return;
+	if (c->tls != NULL) {
+		if (c->alive)
+			tls_close(c->tls);
+		tls_free(c->tls);
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	reply_parser_free(&c->parser);
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+}
+
+/*
+ * Read what is there into rbuf, waiting until the deadline: the number of
+ * octets, FILL_EOF, FILL_ERROR or FILL_TIMEOUT.
+ */
+static int
+fill(struct smtpc *c, int64_t deadline)
+{
+	ssize_t	n;
+	short	ev = POLLIN;
+	int	w;
+
+	if (!c->alive) {
+		if (c->err[0] == '\0')
+			set_error(c, "connection closed");
+		return FILL_ERROR;
+	}
+	if (c->rstart == c->rend)
+		c->rstart = c->rend = 0;
+	else if (c->rend == sizeof(c->rbuf) && c->rstart > 0) {
+		memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+		c->rend -= c->rstart;
+		c->rstart = 0;
+	}
+	if (c->rend == sizeof(c->rbuf)) {
+		set_error(c, "receive buffer full");
+		return FILL_ERROR;
+	}
+	for (;;) {
+		if (c->tls != NULL) {
+			n = tls_read(c->tls, c->rbuf + c->rend,
+			    sizeof(c->rbuf) - c->rend);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				ev = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+				n = -2;
+			} else if (n == -1) {
+				set_error(c, "%s", tls_error(c->tls));
+				c->alive = 0;
+				return FILL_ERROR;
+			}
+		} else {
+			n = recv(c->fd, c->rbuf + c->rend,
+			    sizeof(c->rbuf) - c->rend, 0);
+			if (n == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK || errno == EINTR)) {
+				ev = POLLIN;
+				n = -2;
+			} else if (n == -1) {
+				set_error(c, "read: %s", strerror(errno));
+				c->alive = 0;
+				return FILL_ERROR;
+			}
+		}
+		if (n == 0) {
+			set_error(c, "connection closed by the server");
+			c->alive = 0;
+			return FILL_EOF;
+		}
+		if (n > 0) {
+			c->rend += (size_t)n;
+			return (int)n;
+		}
+		w = wait_fd(c, ev, deadline);
+		if (w == 0)
+			return FILL_TIMEOUT;
+		if (w == -1) {
+			set_error(c, "poll: %s", strerror(errno));
+			c->alive = 0;
+			return FILL_ERROR;
+		}
+	}
+}
+
+static void
+trace_reply(struct smtpc *c, const struct reply *r)
+{
+	const char	*t;
+	char		 line[REPLY_LINE_MAX + 8];
+	size_t		 i, n;
+	int		 kind, l;
+
+	if (c->trace == NULL)
+		return;
+	kind = SMTPC_RECEIVED;
+	if (c->secret && r->code == 334)
+		kind |= SMTPC_SECRET;
+	for (i = 0; i < r->nlines; i++) {
+		t = reply_line(r, i, &n);
+		l = snprintf(line, sizeof(line), "%03d%c%.*s", r->code,
+		    i + 1 < r->nlines ? '-' : ' ', (int)n, t);
+		if (l < 0)
+			continue;
+		if ((size_t)l >= sizeof(line))
+			l = (int)sizeof(line) - 1;
+		/* A final "250" alone has no separator. */
+		if (n == 0 && i + 1 == r->nlines)
+			l = 3;
+		c->trace(c->trace_arg, kind, line, (size_t)l);
+	}
+}
+
+int
+smtpc_read_reply(struct smtpc *c, const struct reply **r)
+{
+	enum reply_status	st;
+	int64_t			deadline;
+	size_t			used;
+	int			n;
+
+	*r = NULL;
+	deadline = now_ms() + c->timeout_ms;
+	for (;;) {
+		if (c->rstart < c->rend) {
+			st = reply_parse(&c->parser, c->rbuf + c->rstart,
+			    c->rend - c->rstart, &used);
+			c->rstart += used;
+			if (st == REPLY_DONE) {
+				*r = &c->parser.reply;
+				trace_reply(c, *r);
+				return 0;
+			}
+			if (st == REPLY_ERROR) {
+				set_error(c, "%s",
+				    reply_parser_error(&c->parser));
+				c->alive = 0;
+				return -1;
+			}
+		}
+		n = fill(c, deadline);
+		if (n == FILL_TIMEOUT) {
+			set_error(c, "timed out waiting for a reply");
+			c->alive = 0;
+			return -1;
+		}
+		if (n == FILL_EOF || n == FILL_ERROR) {
+			if (n == FILL_EOF && reply_parser_partial(&c->parser))
+				set_error(c, "connection closed in the middle "
+				    "of a reply");
+			return -1;
+		}
+	}
+}
+
+static int
+write_all(struct smtpc *c, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+	int64_t		 deadline;
+	short		 ev;
+	int		 w;
+
+	if (!c->alive) {
+		if (c->err[0] == '\0')
+			set_error(c, "connection closed");
+		return -1;
+	}
+	deadline = now_ms() + c->timeout_ms;
+	while (len > 0) {
+		ev = POLLOUT;
+		if (c->tls != NULL) {
+			n = tls_write(c->tls, p, len);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				ev = n == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+				n = 0;
+			} else if (n == -1) {
+				set_error(c, "%s", tls_error(c->tls));
+				c->alive = 0;
+				return -1;
+			}
+		} else {
+			n = send(c->fd, p, len, MSG_NOSIGNAL);
+			if (n == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK || errno == EINTR))
+				n = 0;
+			else if (n == -1) {
+				set_error(c, "write: %s", strerror(errno));
+				c->alive = 0;
+				return -1;
+			}
+		}
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		w = wait_fd(c, ev, deadline);
+		if (w == 0) {
+			set_error(c, "timed out sending");
+			c->alive = 0;
+			return -1;
+		}
+		if (w == -1) {
+			set_error(c, "poll: %s", strerror(errno));
+			c->alive = 0;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+smtpc_write(struct smtpc *c, const void *buf, size_t len)
+{
+	return write_all(c, buf, len);
+}
+
+int
+smtpc_send_line(struct smtpc *c, int secret, const char *line, size_t len)
+{
+	char	*buf;
+	int	 rv;
+
+	if (memchr(line, '\r', len) != NULL ||
+	    memchr(line, '\n', len) != NULL) {
+		set_error(c, "refusing to send a line with CR or LF inside");
+		return -1;
+	}
+	if ((buf = malloc(len + 2)) == NULL) {
+		set_error(c, "out of memory");
+		return -1;
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\r';
+	buf[len + 1] = '\n';
+	if (c->trace != NULL)
+		c->trace(c->trace_arg, SMTPC_SENT |
+		    (secret ? SMTPC_SECRET : 0), line, len);
+	rv = write_all(c, buf, len + 2);
+	explicit_bzero(buf, len + 2);
+	free(buf);
+	return rv;
+}
+
+int
+smtpc_cmd(struct smtpc *c, const struct reply **r, const char *fmt, ...)
+{
+	char	line[LINE_MAX_SEND];
+	va_list	ap;
+	int	n;
+
+	*r = NULL;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		set_error(c, "command line too long");
+		return -1;
+	}
+	if (smtpc_send_line(c, 0, line, (size_t)n) == -1)
+		return -1;
+	return smtpc_read_reply(c, r);
+}
+
+int
+smtpc_data(struct smtpc *c, const char *msg, size_t len)
+{
+	char	*out;
+	size_t	 i, o = 0, lines = 0, size;
+	int	 bol = 1, rv;
+
+	/* Worst case: every octet a line of its own, stuffed, with CRLF. */
+	if (len > (SIZE_MAX - 8) / 3) {
+		set_error(c, "message too large");
+		return -1;
+	}
+	size = len * 3 + 8;
+	if ((out = malloc(size)) == NULL) {
+		set_error(c, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if (bol && msg[i] == '.')
+			out[o++] = '.';
+		bol = 0;
+		if (msg[i] == '\r' || msg[i] == '\n') {
+			if (msg[i] == '\r' && i + 1 < len && msg[i + 1] == '\n')
+				i++;
+			out[o++] = '\r';
+			out[o++] = '\n';
+			bol = 1;
+			lines++;
+			continue;
+		}
+		out[o++] = msg[i];
+	}
+	if (!bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+		lines++;
+	}
+	memcpy(out + o, ".\r\n", 3);
+	o += 3;
+	smtpc_trace(c, SMTPC_SENT, "<message: %zu lines, %zu octets>", lines,
+	    o - 3);
+	smtpc_trace(c, SMTPC_SENT, ".");
+	rv = write_all(c, out, o);
+	free(out);
+	return rv;
+}
+
+int
+smtpc_tls(struct smtpc *c, struct tls_ctx *ctx, const char *servername)
+{
+	int64_t	deadline;
+	short	ev;
+	int	r, w;
+
+	if (!c->alive) {
+		set_error(c, "connection closed");
+		return -1;
+	}
+	if (c->tls != NULL) {
+		set_error(c, "TLS is already on");
+		return -1;
+	}
+	/* RFC 3207 4.2: nothing received in clear counts after this. */
+	c->discarded = c->rend - c->rstart;
+	c->rstart = c->rend = 0;
+	reply_parser_reset(&c->parser);
+
+	if ((c->tls = tls_connect_fd(ctx, c->fd, servername)) == NULL) {
+		set_error(c, "TLS: %s", strerror(errno));
+		c->alive = 0;
+		return -1;
+	}
+	deadline = now_ms() + c->timeout_ms;
+	for (;;) {
+		r = tls_handshake(c->tls);
+		if (r == 0)
+			break;
+		if (r == -1) {
+			set_error(c, "TLS %s", tls_error(c->tls));
+			c->alive = 0;
+			return -1;
+		}
+		ev = r == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+		w = wait_fd(c, ev, deadline);
+		if (w == 0) {
+			set_error(c, "TLS handshake timed out");
+			c->alive = 0;
+			return -1;
+		}
+		if (w == -1) {
+			set_error(c, "poll: %s", strerror(errno));
+			c->alive = 0;
+			return -1;
+		}
+	}
+	smtpc_trace(c, SMTPC_INFO, "TLS: %s, %s (%d bits), certificate %s%s",
+	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
+	    tls_conn_cipher_bits(c->tls),
+	    tls_peer_verified(c->tls) ? "verified" : "NOT verified: ",
+	    tls_peer_verified(c->tls) ? "" : tls_peer_verify_error(c->tls));
+	return 0;
+}
+
+int
+smtpc_starttls(struct smtpc *c, struct tls_ctx *ctx, const char *servername,
+    const struct reply **r)
+{
+	if (smtpc_cmd(c, r, "STARTTLS") == -1)
+		return -1;
+	if ((*r)->code != 220)
+		return 0;
+	if (smtpc_tls(c, ctx, servername) == -1)
+		return -1;
+	return 1;
+}
+
+int
+smtpc_wait(struct smtpc *c, int ms)
+{
+	int	n;
+
+	if (c->rstart < c->rend)
+		return 1;
+	if (!c->alive)
+		return -1;
+	n = fill(c, now_ms() + ms);
+	if (n > 0)
+		return 1;
+	if (n == FILL_TIMEOUT)
+		return 0;
+	return -1;
+}
+
+size_t
+smtpc_pending(const struct smtpc *c)
+{
+	return c->rend - c->rstart +
+	    (reply_parser_partial(&c->parser) ? 1 : 0);
+}
+
+size_t
+smtpc_discarded(const struct smtpc *c)
+{
+	return c->discarded;
+}
+
+void
+smtpc_set_secret(struct smtpc *c, int on)
+{
+	c->secret = on;
+}
+
+void
+smtpc_trace(struct smtpc *c, int kind, const char *fmt, ...)
+{
+	char	line[1024];
+	va_list	ap;
+	int	n;
+
+	if (c->trace == NULL)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
+	c->trace(c->trace_arg, kind, line, (size_t)n);
+}
+
+const char *
+smtpc_error(const struct smtpc *c)
+{
+	return c->err[0] != '\0' ? c->err : "no error";
+}
+
+int
+smtpc_alive(const struct smtpc *c)
+{
+	return c != NULL && c->alive;
+}
+
+int
+smtpc_fd(const struct smtpc *c)
+{
+	return c->fd;
+}
+
+struct tls *
+smtpc_tls_conn(const struct smtpc *c)
+{
+	return c->tls;
+}
+
+const char *
+smtpc_peer_addr(const struct smtpc *c)
+{
+	return c->peer;
+}
+
+const char *
+smtpc_peer_port(const struct smtpc *c)
+{
+	return c->peerport;
+}
+
+const char *
+smtpc_local_addr(const struct smtpc *c)
+{
+	return c->local;
+}
+
+const struct sockaddr_storage *
+smtpc_local_sockaddr(const struct smtpc *c)
+{
+	return &c->local_ss;
+}
+
+void
+smtpc_set_timeout(struct smtpc *c, int ms)
+{
+	c->timeout_ms = ms > 0 ? ms : DEFAULT_TIMEOUT_MS;
+}

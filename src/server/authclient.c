@@ -1,0 +1,442 @@
+/*
+ * The worker's side of the auth protocol.
+ *
+ * One SOCK_SEQPACKET connection to the auth process, made when it is
+ * first needed and made again after it broke.  Every request has an id
+ * and a timer event; the timer is the request's timeout while it waits for
+ * the auth process, and fires at once when the request must be answered
+ * by us (auth process down, connection broken), so that a callback is
+ * never called from inside authclient_verify().  Answers from the socket
+ * call back from the read event.
+ *
+ * A request's password is in exactly two places, each wiped when done
+ * with: the caller's struct (wiped by authclient_verify) and the encoded
+ * message (wiped once sent; a copy waits in the request only while the
+ * socket is full).
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/ipc.h"
+#include "common/log.h"
+#include "server/authclient.h"
+#include "server/authproto.h"
+
+#define NBUCKETS	64	/* requests in flight hash by id */
+#define READ_BATCH	64	/* messages read per wake-up */
+
+struct acreq {
+	struct authclient	*ac;
+	uint32_t		 id;
+	authclient_cb		 cb;
+	void			*arg;
+	struct event		*ev;		/* timeout or answer-now */
+	int			 local;		/* answered by us: answer */
+	struct auth_answer	 answer;
+	uint8_t			*out;		/* encoded, not yet sent */
+	size_t			 outlen;
+	struct acreq		*hnext;
+	TAILQ_ENTRY(acreq)	 sendq;
+};
+
+TAILQ_HEAD(acreq_list, acreq);
+
+struct authclient {
+	struct event_base	*base;
+	struct sockaddr_un	 sun;
+	unsigned		 timeout_ms;
+	int			 fd;
+	struct event		*rev;
+	struct event		*wev;
+	uint32_t		 nextid;
+	size_t			 nreq;
+	struct acreq		*bucket[NBUCKETS];
+	struct acreq_list	 sendq;		/* waiting for the socket */
+	int			 down;		/* logged as unreachable */
+	int			 dispatching;	/* in the read callback */
+	int			 freed;		/* freed meanwhile */
+};
+
+static struct acreq	**req_link(struct authclient *, uint32_t);
+static struct acreq	 *req_find(struct authclient *, uint32_t);
+static void		  req_unlink(struct authclient *, struct acreq *);
+static void		  req_free(struct acreq *);
+static void		  req_answer_later(struct acreq *, enum auth_result);
+static void		  req_timer(int, short, void *);
+static int		  ac_connect(struct authclient *);
+static void		  ac_broken(struct authclient *, const char *);
+static void		  ac_read(int, short, void *);
+static void		  ac_write(int, short, void *);
+static void		  ac_destroy(struct authclient *);
+
+static struct acreq **
+req_link(struct authclient *ac, uint32_t id)
+{
+	struct acreq	**pp;
+
+	pp = &ac->bucket[id % NBUCKETS];
+	while (*pp != NULL && (*pp)->id != id)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static struct acreq *
+req_find(struct authclient *ac, uint32_t id)
+{
+	return *req_link(ac, id);
+}
+
+static void
+req_unlink(struct authclient *ac, struct acreq *r)
+{
+	struct acreq	**pp;
+
+	pp = req_link(ac, r->id);
+	if (*pp == r) {
+		*pp = r->hnext;
+		ac->nreq--;
+	}
+	if (r->out != NULL)
+		TAILQ_REMOVE(&ac->sendq, r, sendq);
+}
+
+/* r is no longer in the table. */
+static void
+req_free(struct acreq *r)
+{
+	if (r->out != NULL) {
+		explicit_bzero(r->out, r->outlen);
+		free(r->out);
+	}
+	if (r->ev != NULL)
+		event_free(r->ev);
+	free(r);
+}
+
+/* Answer r ourselves, from the loop, as soon as it runs. */
+static void
+req_answer_later(struct acreq *r, enum auth_result result)
+{
+	static const struct timeval	now = { 0, 0 };
+
+	if (r->out != NULL) {
+		TAILQ_REMOVE(&r->ac->sendq, r, sendq);
+		explicit_bzero(r->out, r->outlen);
+		free(r->out);
+		r->out = NULL;
+	}
+	if (r->local)
+		return;
+	r->local = 1;
+	memset(&r->answer, 0, sizeof(r->answer));
+	r->answer.result = result;
+	event_del(r->ev);
+	event_add(r->ev, &now);
+}
+
+static void
+req_timer(int fd, short events, void *arg)
+{
+	struct acreq		*r = arg;
+	struct authclient	*ac = r->ac;
+	struct auth_answer	 a;
+	authclient_cb		 cb = r->cb;
+	void			*cbarg = r->arg;
+
+	if (r->local)
+		a = r->answer;
+	else {
+		log_warnx("auth: no answer from the auth process within "
+		    "%u ms", ac->timeout_ms);
+		memset(&a, 0, sizeof(a));
+		a.result = AUTH_TEMPFAIL;
+	}
+	req_unlink(ac, r);
+	req_free(r);
+	cb(cbarg, &a);
+}
+
+struct authclient *
+authclient_new(struct event_base *base, const char *sockpath,
+    unsigned timeout_ms)
+{
+	struct authclient	*ac;
+
+	if ((ac = calloc(1, sizeof(*ac))) == NULL)
+		return NULL;
+	ac->sun.sun_family = AF_UNIX;
+	if (strlen(sockpath) >= sizeof(ac->sun.sun_path)) {
+		free(ac);
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	strcpy(ac->sun.sun_path, sockpath);	/* length checked */
+	ac->base = base;
+	ac->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+	ac->fd = -1;
+	TAILQ_INIT(&ac->sendq);
+	return ac;
+}
+
+static void
+ac_destroy(struct authclient *ac)
+{
+	struct acreq	*r;
+	size_t		 i;
+
+	for (i = 0; i < NBUCKETS; i++)
+		while ((r = ac->bucket[i]) != NULL) {
+			req_unlink(ac, r);
+			req_free(r);
+		}
+	if (ac->rev != NULL)
+		event_free(ac->rev);
+	if (ac->wev != NULL)
+		event_free(ac->wev);
+	if (ac->fd != -1)
+		close(ac->fd);
+	free(ac);
+}
+
+void
+authclient_free(struct authclient *ac)
+{
+	if (ac == NULL)
+		return;
+	if (ac->dispatching) {
+		ac->freed = 1;	/* ac_read finishes the job */
+		return;
+	}
+	ac_destroy(ac);
+}
+
+static int
+ac_connect(struct authclient *ac)
+{
+	int	fd;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		log_warn("auth: socket");
+		return -1;
+	}
+	/*
+	 * A unix socket connects at once or not at all (EAGAIN: the auth
+	 * process's backlog is full, it is overloaded).
+	 */
+	if (connect(fd, (struct sockaddr *)&ac->sun, sizeof(ac->sun)) == -1) {
+		if (!ac->down)
+			log_warn("auth: cannot connect to %s",
+			    ac->sun.sun_path);
+		ac->down = 1;
+		close(fd);
+		return -1;
+	}
+	ac->rev = event_new(ac->base, fd, EV_READ | EV_PERSIST, ac_read, ac);
+	ac->wev = event_new(ac->base, fd, EV_WRITE | EV_PERSIST, ac_write,
+	    ac);
+	if (ac->rev == NULL || ac->wev == NULL ||
+	    event_add(ac->rev, NULL) == -1) {
+		log_warnx("auth: out of memory");
+		if (ac->rev != NULL)
+			event_free(ac->rev);
+		if (ac->wev != NULL)
+			event_free(ac->wev);
+		ac->rev = ac->wev = NULL;
+		close(fd);
+		return -1;
+	}
+	if (ac->down)
+		log_info("auth: connected to %s", ac->sun.sun_path);
+	ac->down = 0;
+	ac->fd = fd;
+	return 0;
+}
+
+/*
+ * The connection is gone: every request still waiting for the auth
+ * process gets AUTH_TEMPFAIL (from the loop); the next request connects
+ * again.
+ */
+static void
+ac_broken(struct authclient *ac, const char *why)
+{
+	struct acreq	*r;
+	size_t		 i;
+
+	if (ac->fd == -1)
+		return;
+	log_warnx("auth: connection to the auth process %s", why);
+	event_free(ac->rev);
+	event_free(ac->wev);
+	ac->rev = ac->wev = NULL;
+	close(ac->fd);
+	ac->fd = -1;
+	for (i = 0; i < NBUCKETS; i++)
+		for (r = ac->bucket[i]; r != NULL; r = r->hnext)
+			req_answer_later(r, AUTH_TEMPFAIL);
+}
+
+uint32_t
+authclient_verify(struct authclient *ac, struct auth_request *req,
+    authclient_cb cb, void *arg)
+{
+	struct timeval	 tv;
+	struct acreq	*r;
+	uint8_t		 buf[IPC_MAX_PAYLOAD];
+	int		 n, attempt;
+
+	n = authproto_encode_request(req, buf, sizeof(buf));
+	explicit_bzero(req->pass, sizeof(req->pass));
+	req->passlen = 0;
+
+	/* Without a request and its event the callback cannot be kept. */
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->ev = event_new(ac->base, -1, 0, req_timer, r)) == NULL)
+		fatalx("auth: out of memory");
+	r->ac = ac;
+	r->cb = cb;
+	r->arg = arg;
+	do {
+		if (++ac->nextid == 0)
+			ac->nextid = 1;
+	} while (req_find(ac, ac->nextid) != NULL);
+	r->id = ac->nextid;
+
+	if (n == -1) {
+		log_warnx("auth: request cannot be encoded");
+		goto tempfail;
+	}
+	/*
+	 * A second attempt on a new connection when the first one turns
+	 * out to be broken: the auth process was restarted and the loop
+	 * has not seen the end of the old connection yet.
+	 */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (ac->fd == -1 && ac_connect(ac) == -1)
+			goto tempfail;
+		if (!TAILQ_EMPTY(&ac->sendq))
+			goto queue;	/* keep the order */
+		if (ipc_send(ac->fd, AUTH_MSG_VERIFY, r->id, buf,
+		    (size_t)n) == 0)
+			goto sent;
+		if (errno == EAGAIN || errno == ENOBUFS)
+			goto queue;
+		/* r is not in the table yet: only the others fail. */
+		ac_broken(ac, strerror(errno));
+	}
+	goto tempfail;
+
+queue:
+	if ((r->out = malloc((size_t)n)) == NULL) {
+		log_warnx("auth: out of memory");
+		goto tempfail;
+	}
+	memcpy(r->out, buf, (size_t)n);
+	r->outlen = (size_t)n;
+	TAILQ_INSERT_TAIL(&ac->sendq, r, sendq);
+	event_add(ac->wev, NULL);
+	/* FALLTHROUGH */
+sent:
+	tv.tv_sec = ac->timeout_ms / 1000;
+	tv.tv_usec = (ac->timeout_ms % 1000) * 1000;
+	event_add(r->ev, &tv);
+	goto insert;
+tempfail:
+	req_answer_later(r, AUTH_TEMPFAIL);
+insert:
+	r->hnext = ac->bucket[r->id % NBUCKETS];
+	ac->bucket[r->id % NBUCKETS] = r;
+	ac->nreq++;
+	explicit_bzero(buf, sizeof(buf));
+	return r->id;
+}
+
+void
+authclient_cancel(struct authclient *ac, uint32_t handle)
+{
+	struct acreq	*r;
+
+	if (handle == 0 || (r = req_find(ac, handle)) == NULL)
+		return;
+	/* An answer that arrives later is for no one and is dropped. */
+	req_unlink(ac, r);
+	req_free(r);
+}
+
+static void
+ac_write(int fd, short events, void *arg)
+{
+	struct authclient	*ac = arg;
+	struct acreq		*r;
+
+	while ((r = TAILQ_FIRST(&ac->sendq)) != NULL) {
+		if (ipc_send(fd, AUTH_MSG_VERIFY, r->id, r->out,
+		    r->outlen) == -1) {
+			if (errno == EAGAIN || errno == ENOBUFS)
+				return;
+			ac_broken(ac, strerror(errno));
+			return;
+		}
+		TAILQ_REMOVE(&ac->sendq, r, sendq);
+		explicit_bzero(r->out, r->outlen);
+		free(r->out);
+		r->out = NULL;
+	}
+	event_del(ac->wev);
+}
+
+static void
+ac_read(int fd, short events, void *arg)
+{
+	struct authclient	*ac = arg;
+	struct ipc_hdr		 h;
+	struct auth_answer	 a;
+	struct acreq		*r;
+	uint8_t			 buf[IPC_MAX_PAYLOAD];
+	authclient_cb		 cb;
+	void			*cbarg;
+	int			 i, n;
+
+	ac->dispatching = 1;
+	for (i = 0; i < READ_BATCH && ac->fd == fd && !ac->freed; i++) {
+		n = ipc_recv(fd, &h, buf);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n == -1) {
+			ac_broken(ac, strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			ac_broken(ac, "closed");
+			break;
+		}
+		if (n == -2 || h.type != AUTH_MSG_ANSWER ||
+		    authproto_decode_answer(buf, h.len, &a) == -1) {
+			ac_broken(ac, "sent a malformed message");
+			break;
+		}
+		/* Unknown: cancelled or timed out meanwhile. */
+		if ((r = req_find(ac, h.id)) == NULL || r->local ||
+		    r->out != NULL)
+			continue;
+		cb = r->cb;
+		cbarg = r->arg;
+		req_unlink(ac, r);
+		req_free(r);
+		cb(cbarg, &a);
+	}
+	ac->dispatching = 0;
+	if (ac->freed)
+		ac_destroy(ac);
+}

@@ -1,0 +1,910 @@
+/*
+ * The auth process.
+ *
+ * It holds the password hashes and nothing that talks to a client.  The
+ * workers connect to its unix socket and send verification requests; a
+ * request's hash is computed on a thread pool (crypt_r is slow on purpose)
+ * and the answer goes back with the delay the worker must wait before it
+ * tells the client.
+ *
+ * Timing: an unknown user is verified against a dummy hash made with the
+ * same method and cost as the first usable hash of the file, and a user
+ * whose hash cannot be used is verified against it too, so the three
+ * kinds of failure cost the same and get the same answer; only the log
+ * tells them apart.
+ *
+ * Guessing: two failure ledgers over auth-window.  Per client address
+ * (keyed like the ban list: IPv4, or the /64 of IPv6): auth-max-failures
+ * failures ban it for auth-ban seconds in the shared ban list, unless it
+ * is in auth-exempt.  Per account (from any address): each recent failure
+ * adds FAIL_SLOWDOWN_MS to the next failed answer's delay, at most
+ * FAIL_SLOWDOWN_MAX_MS; a correct password is never made to fail.
+ */
+#include <sys/prctl.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <crypt.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "common/addr.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/workq.h"
+#include "server/authd.h"
+#include "server/authproto.h"
+#include "server/banlist.h"
+#include "server/config.h"
+#include "server/ledger.h"
+#include "server/users.h"
+
+#define FAIL_SLOWDOWN_MS	250	/* per recent failure of the account */
+#define FAIL_SLOWDOWN_MAX_MS	5000
+#define LEDGER_ENTRIES		16384	/* addresses, and accounts, tracked */
+#define MAX_JOBS		256	/* hashes queued or running */
+#define MAX_CONNS		1024	/* worker connections */
+#define MAX_OUTQ		1024	/* answers waiting for one worker */
+#define MAX_THREADS		8
+#define READ_BATCH		64
+#define STOP_FLUSH_MS		1000	/* to send the last answers */
+
+struct user {
+	struct user	*next;
+	char		*hash;
+	char		 addr[];
+};
+
+struct outmsg {
+	TAILQ_ENTRY(outmsg)	 entry;
+	uint32_t		 id;
+	size_t			 len;
+	uint8_t			 buf[16];
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	int			 fd;
+	struct event		*rev;
+	struct event		*wev;
+	unsigned		 jobs;		/* in flight, refer to us */
+	int			 closed;
+	size_t			 noutq;
+	TAILQ_HEAD(, outmsg)	 outq;
+};
+
+struct job {
+	struct conn		*conn;
+	uint32_t		 id;
+	struct auth_request	 req;
+	char			 account[AUTH_FIELD_MAX + 1];
+	const char		*hash;
+	int			 known;
+	enum auth_result	 result;
+	const char		*reason;
+};
+
+static struct {
+	const struct config	*conf;
+	const char		*sockpath;
+	struct event_base	*base;
+	struct workq		*wq;
+	struct ledger		*addrs;
+	struct ledger		*accounts;
+	struct user		**users;
+	size_t			 usermask;
+	size_t			 nusers;
+	char			*dummy;		/* for unknown users */
+	int			 lfd;
+	dev_t			 sockdev;	/* the path we bound, to */
+	ino_t			 sockino;	/* unlink only our own */
+	struct event		*lev;
+	struct event		*tick;
+	struct event		*sigterm;
+	TAILQ_HEAD(, conn)	 conns;
+	size_t			 nconns;
+	unsigned		 jobs;
+	int			 stopping;
+} A;
+
+struct load_ctx {
+	const char	*name;
+	struct user	*first;		/* in file order, for the dummy */
+};
+
+static uint64_t	 fnv1a(const char *);
+static int	 user_add(void *, const char *, const char *, size_t);
+static struct user *user_find(const char *);
+static void	 users_warn(const char *);
+static void	 load_users(char *, size_t);
+static void	 make_dummy(void);
+static int	 open_socket(const char *);
+static void	 accept_cb(int, short, void *);
+static void	 conn_read(int, short, void *);
+static void	 conn_write(int, short, void *);
+static void	 conn_close(struct conn *);
+static void	 conn_unref(struct conn *);
+static void	 conn_answer(struct conn *, uint32_t, const struct auth_answer *);
+static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
+static void	 job_work(void *);
+static void	 job_done(void *);
+static void	 job_verdict(struct job *, struct auth_answer *);
+static void	 log_attempt(const struct job *);
+static void	 unban_cb(const struct sockaddr *);
+static void	 tick_cb(int, short, void *);
+static void	 sigterm_cb(int, short, void *);
+static void	 flush_and_exit(void) __attribute__((noreturn));
+static const char *fmt_addr(const struct sockaddr *, char *, size_t,
+		    unsigned *);
+static const char *fmt_bankey(const struct sockaddr *, char *, size_t);
+static uint64_t	 now_mono(void);
+static time_t	 now_real(void);
+
+/* Users: a chained hash table (the keys are the administrator's). */
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static struct user *
+user_find(const char *addr)
+{
+	struct user	*u;
+
+	if (A.users == NULL)
+		return NULL;
+	for (u = A.users[fnv1a(addr) & A.usermask]; u != NULL; u = u->next)
+		if (strcmp(u->addr, addr) == 0)
+			return u;
+	return NULL;
+}
+
+static int
+user_add(void *arg, const char *addr, const char *hash, size_t lineno)
+{
+	struct load_ctx	*ctx = arg;
+	struct user	*u;
+	size_t		 alen = strlen(addr) + 1;
+	int		 check;
+
+	if (user_find(addr) != NULL) {
+		log_warnx("%s:%zu: %s given again, the first line counts",
+		    ctx->name, lineno, addr);
+		return 0;
+	}
+	switch ((check = crypt_checksalt(hash))) {
+	case CRYPT_SALT_OK:
+		break;
+	case CRYPT_SALT_METHOD_LEGACY:
+		log_warnx("%s:%zu: %s: a legacy hash method, consider a new "
+		    "hash", ctx->name, lineno, addr);
+		break;
+#ifdef CRYPT_SALT_TOO_CHEAP
+	case CRYPT_SALT_TOO_CHEAP:
+		log_warnx("%s:%zu: %s: the hash is too cheap to compute",
+		    ctx->name, lineno, addr);
+		break;
+#endif
+	default:
+		log_warnx("%s:%zu: %s: hash not usable by crypt(3), this "
+		    "user cannot log in", ctx->name, lineno, addr);
+		break;
+	}
+	if ((u = calloc(1, sizeof(*u) + alen)) == NULL ||
+	    (u->hash = strdup(hash)) == NULL) {
+		free(u);
+		return -1;
+	}
+	memcpy(u->addr, addr, alen);
+	u->next = A.users[fnv1a(addr) & A.usermask];
+	A.users[fnv1a(addr) & A.usermask] = u;
+	A.nusers++;
+	if (ctx->first == NULL && (check == CRYPT_SALT_OK ||
+	    check == CRYPT_SALT_METHOD_LEGACY))
+		ctx->first = u;
+	return 0;
+}
+
+static void
+users_warn(const char *msg)
+{
+	log_warnx("%s", msg);
+}
+
+static void
+load_users(char *text, size_t len)
+{
+	struct load_ctx	 ctx;
+	const char	*p, *end;
+	size_t		 nlines = 0, nb = 16, nbad;
+
+	/* Size the table from the number of lines: at most that many. */
+	if (text == NULL)
+		len = 0;
+	else
+		for (p = text, end = text + len; p < end; p++)
+			if (*p == '\n')
+				nlines++;
+	while (nb < 2 * (nlines + 1) && nb < ((size_t)1 << 24))
+		nb <<= 1;
+	if ((A.users = calloc(nb, sizeof(*A.users))) == NULL)
+		fatalx("out of memory");
+	A.usermask = nb - 1;
+
+	ctx.name = A.conf->users != NULL ? A.conf->users : "users";
+	ctx.first = NULL;
+	if (users_parse(ctx.name, text, len, user_add, &ctx, &nbad,
+	    users_warn) == -1)
+		fatalx("out of memory");
+	if (text != NULL) {
+		explicit_bzero(text, len);
+		free(text);
+	}
+
+	/* The first usable hash sets the method and cost of the dummy. */
+	if (ctx.first != NULL) {
+		struct crypt_data	*cd;
+		char			 pw[33], *out;
+		uint8_t			 rnd[16];
+		size_t			 i;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			fatal("getrandom");
+		for (i = 0; i < sizeof(rnd); i++)
+			snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
+		if ((cd = calloc(1, sizeof(*cd))) == NULL)
+			fatalx("out of memory");
+		/* Same salt and parameters, a password no one knows. */
+		out = crypt_r(pw, ctx.first->hash, cd);
+		if (out != NULL && out[0] != '*' &&
+		    (A.dummy = strdup(out)) == NULL)
+			fatalx("out of memory");
+		explicit_bzero(pw, sizeof(pw));
+		explicit_bzero(rnd, sizeof(rnd));
+		explicit_bzero(cd, sizeof(*cd));
+		free(cd);
+	}
+	if (A.dummy == NULL)
+		make_dummy();
+	log_info("users loaded=%zu bad=%zu", A.nusers, nbad);
+}
+
+/*
+ * A dummy hash with a fresh salt, yescrypt at its default cost, for a
+ * users file without one usable hash.
+ */
+static void
+make_dummy(void)
+{
+	struct crypt_data	*cd;
+	char			 setting[CRYPT_GENSALT_OUTPUT_SIZE], pw[33];
+	char			*out;
+	uint8_t			 rnd[16];
+	size_t			 i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		fatal("getrandom");
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
+	    sizeof(setting)) == NULL)
+		fatal("crypt_gensalt_rn");
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		fatalx("out of memory");
+	out = crypt_r(pw, setting, cd);
+	if (out == NULL || out[0] == '*')
+		fatalx("crypt_r cannot hash with yescrypt");
+	if ((A.dummy = strdup(out)) == NULL)
+		fatalx("out of memory");
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(rnd, sizeof(rnd));
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+}
+
+static int
+open_socket(const char *path)
+{
+	struct sockaddr_un	sun;
+	struct stat		st;
+	mode_t			old;
+	int			fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("%s: socket path too long", path);
+	strcpy(sun.sun_path, path);	/* length checked */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			fatalx("%s: exists and is not a socket", path);
+		if (unlink(path) == -1)
+			fatal("unlink %s", path);
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		fatal("socket");
+	/* Created 0600: no window in which others could connect. */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		fatal("bind %s", path);
+	umask(old);
+	if (chmod(path, 0600) == -1)
+		fatal("chmod %s", path);
+	if (listen(fd, 128) == -1)
+		fatal("listen %s", path);
+	if (lstat(path, &st) == -1)
+		fatal("%s", path);
+	A.sockdev = st.st_dev;
+	A.sockino = st.st_ino;
+	return fd;
+}
+
+static void
+accept_cb(int lfd, short events, void *arg)
+{
+	struct ucred	 cred;
+	socklen_t	 clen = sizeof(cred);
+	struct conn	*c;
+	int		 fd;
+
+	while ((fd = accept4(lfd, NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+		memset(&cred, 0, sizeof(cred));
+		clen = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+		    &clen) == -1 || cred.uid != geteuid()) {
+			log_warnx("refused a connection from uid %ld pid %ld",
+			    (long)cred.uid, (long)cred.pid);
+			close(fd);
+			continue;
+		}
+		if (A.nconns >= MAX_CONNS || A.stopping ||
+		    (c = calloc(1, sizeof(*c))) == NULL) {
+			log_warnx("refused a worker connection: too many");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		TAILQ_INIT(&c->outq);
+		c->rev = event_new(A.base, fd, EV_READ | EV_PERSIST,
+		    conn_read, c);
+		c->wev = event_new(A.base, fd, EV_WRITE | EV_PERSIST,
+		    conn_write, c);
+		if (c->rev == NULL || c->wev == NULL ||
+		    event_add(c->rev, NULL) == -1) {
+			log_warnx("out of memory");
+			if (c->rev)
+				event_free(c->rev);
+			if (c->wev)
+				event_free(c->wev);
+			close(fd);
+			free(c);
+			continue;
+		}
+		TAILQ_INSERT_TAIL(&A.conns, c, entry);
+		A.nconns++;
+		log_debug("worker connected pid=%ld", (long)cred.pid);
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+	    errno != ECONNABORTED)
+		log_warn("accept");
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct outmsg	*m;
+
+	if (c->closed)
+		return;
+	c->closed = 1;
+	event_free(c->rev);
+	event_free(c->wev);
+	close(c->fd);
+	c->fd = -1;
+	while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
+		TAILQ_REMOVE(&c->outq, m, entry);
+		free(m);
+	}
+	TAILQ_REMOVE(&A.conns, c, entry);
+	A.nconns--;
+	if (c->jobs == 0)
+		free(c);
+}
+
+/* A job that referred to c is done. */
+static void
+conn_unref(struct conn *c)
+{
+	if (--c->jobs == 0 && c->closed)
+		free(c);
+}
+
+static void
+conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
+{
+	struct outmsg	*m;
+	uint8_t		 buf[16];
+	int		 n;
+
+	if (c->closed)
+		return;
+	if ((n = authproto_encode_answer(a, buf, sizeof(buf))) == -1) {
+		log_warnx("cannot encode an answer");
+		return;
+	}
+	if (TAILQ_EMPTY(&c->outq)) {
+		if (ipc_send(c->fd, AUTH_MSG_ANSWER, id, buf, (size_t)n) == 0)
+			return;
+		if (errno != EAGAIN && errno != ENOBUFS) {
+			log_debug("worker connection: %s", strerror(errno));
+			conn_close(c);
+			return;
+		}
+	}
+	if (c->noutq >= MAX_OUTQ || (m = calloc(1, sizeof(*m))) == NULL) {
+		log_warnx("a worker does not read its answers");
+		conn_close(c);
+		return;
+	}
+	m->id = id;
+	m->len = (size_t)n;
+	memcpy(m->buf, buf, (size_t)n);
+	TAILQ_INSERT_TAIL(&c->outq, m, entry);
+	c->noutq++;
+	event_add(c->wev, NULL);
+}
+
+static void
+conn_write(int fd, short events, void *arg)
+{
+	struct conn	*c = arg;
+	struct outmsg	*m;
+
+	while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
+		if (ipc_send(fd, AUTH_MSG_ANSWER, m->id, m->buf,
+		    m->len) == -1) {
+			if (errno == EAGAIN || errno == ENOBUFS)
+				return;
+			conn_close(c);
+			return;
+		}
+		TAILQ_REMOVE(&c->outq, m, entry);
+		c->noutq--;
+		free(m);
+	}
+	event_del(c->wev);
+}
+
+static void
+conn_read(int fd, short events, void *arg)
+{
+	struct conn	*c = arg;
+	struct ipc_hdr	 h;
+	uint8_t		 buf[IPC_MAX_PAYLOAD];
+	int		 i, n;
+
+	for (i = 0; i < READ_BATCH && !c->closed; i++) {
+		n = ipc_recv(fd, &h, buf);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n == -1 || n == 0) {
+			if (n == -1)
+				log_warn("worker connection");
+			conn_close(c);
+			break;
+		}
+		if (n == -2 || h.type != AUTH_MSG_VERIFY) {
+			log_warnx("malformed message from a worker");
+			conn_close(c);
+			break;
+		}
+		handle_request(c, h.id, buf, h.len);
+		explicit_bzero(buf, h.len);
+	}
+}
+
+static void
+handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	struct auth_answer	 a;
+	struct user		*u;
+	struct job		*j;
+
+	memset(&a, 0, sizeof(a));
+	a.result = AUTH_TEMPFAIL;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warnx("auth result=tempfail reason=out-of-memory");
+		conn_answer(c, id, &a);
+		return;
+	}
+	if (authproto_decode_request(buf, len, &j->req) == -1) {
+		log_warnx("auth result=tempfail reason=bad-request");
+		free(j);
+		conn_answer(c, id, &a);
+		return;
+	}
+	j->conn = c;
+	j->id = id;
+	/* Addresses are kept lower-cased; look the user up the same way. */
+	if (addr_lower(j->req.user, j->account, sizeof(j->account)) == -1)
+		j->account[0] = '\0';
+	if ((u = user_find(j->account)) != NULL) {
+		j->hash = u->hash;
+		j->known = 1;
+	} else
+		j->hash = A.dummy;
+	if (A.jobs >= MAX_JOBS ||
+	    workq_submit(A.wq, job_work, job_done, j) == -1) {
+		j->result = AUTH_TEMPFAIL;
+		j->reason = "busy";
+		log_attempt(j);
+		explicit_bzero(j, sizeof(*j));
+		free(j);
+		conn_answer(c, id, &a);
+		return;
+	}
+	c->jobs++;
+	A.jobs++;
+}
+
+/* On a pool thread: nothing here may touch the loop's state. */
+static void
+job_work(void *arg)
+{
+	struct job		*j = arg;
+	struct crypt_data	*cd;
+	const char		*out;
+	size_t			 hlen;
+	int			 match = 0, unusable = 0, saved;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
+		j->result = AUTH_TEMPFAIL;
+		j->reason = "out-of-memory";
+		goto wipe;
+	}
+	errno = 0;
+	out = crypt_r(j->req.pass, j->hash, cd);
+	saved = errno;
+	hlen = strlen(j->hash);
+	if (out == NULL || out[0] == '*') {
+		unusable = 1;
+		/* Cost what a wrong password costs. */
+		if (j->known && saved != ENOMEM)
+			(void)crypt_r(j->req.pass, A.dummy, cd);
+	} else if (strlen(out) == hlen)
+		match = CRYPTO_memcmp(out, j->hash, hlen) == 0;
+
+	if (unusable && saved == ENOMEM) {
+		j->result = AUTH_TEMPFAIL;
+		j->reason = "out-of-memory";
+	} else if (!j->known) {
+		j->result = AUTH_FAIL;
+		j->reason = "unknown-user";
+	} else if (unusable) {
+		j->result = AUTH_FAIL;
+		j->reason = "unusable-hash";
+	} else if (!match) {
+		j->result = AUTH_FAIL;
+		j->reason = "bad-password";
+	} else {
+		j->result = AUTH_OK;
+		j->reason = NULL;
+	}
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+wipe:
+	explicit_bzero(j->req.pass, sizeof(j->req.pass));
+	j->req.passlen = 0;
+}
+
+/* The failure ledgers and the ban list, on the loop. */
+static void
+job_verdict(struct job *j, struct auth_answer *a)
+{
+	const struct config	*conf = A.conf;
+	const struct sockaddr	*sa = (const struct sockaddr *)&j->req.client;
+	uint8_t			 key[16];
+	unsigned		 recent, n;
+	uint64_t		 mono = now_mono(), slow;
+	time_t			 until;
+	char			 who[INET6_ADDRSTRLEN + 8], when[32];
+	struct tm		 tm;
+
+	memset(a, 0, sizeof(*a));
+	a->result = j->result;
+	if (j->result != AUTH_FAIL)
+		return;
+
+	/* The account, from anywhere: slower failures, never a refusal. */
+	recent = ledger_count(A.accounts, j->account, strlen(j->account),
+	    mono);
+	(void)ledger_fail(A.accounts, j->account, strlen(j->account), mono);
+	slow = (uint64_t)recent * FAIL_SLOWDOWN_MS;
+	if (slow > FAIL_SLOWDOWN_MAX_MS)
+		slow = FAIL_SLOWDOWN_MAX_MS;
+	a->delay_ms = conf->auth_failure_delay + (uint32_t)slow;
+
+	/* The address: a ban after too many. */
+	if (banlist_key(sa, key) == -1 ||
+	    cidr_match(conf->auth_exempt, conf->nauth_exempt, sa))
+		return;
+	n = ledger_fail(A.addrs, key, sizeof(key), mono);
+	if (conf->auth_max_failures > 0 && n >= conf->auth_max_failures) {
+		until = now_real() + (time_t)conf->auth_ban;
+		fmt_bankey(sa, who, sizeof(who));
+		if (banlist_add(sa, until) == -1) {
+			log_warnx("ban list full: cannot ban ip=%s", who);
+			return;
+		}
+		ledger_clear(A.addrs, key, sizeof(key));
+		gmtime_r(&until, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		log_info("ban ip=%s failures=%u until=%s", who, n, when);
+		a->banned = 1;
+	} else if (banlist_check(sa, NULL))
+		a->banned = 1;
+}
+
+static void
+job_done(void *arg)
+{
+	struct job		*j = arg;
+	struct auth_answer	 a;
+
+	job_verdict(j, &a);
+	log_attempt(j);
+	if (!j->conn->closed)
+		conn_answer(j->conn, j->id, &a);
+	conn_unref(j->conn);
+	A.jobs--;
+	explicit_bzero(j, sizeof(*j));
+	free(j);
+}
+
+static void
+log_attempt(const struct job *j)
+{
+	char		ip[INET6_ADDRSTRLEN], user[AUTH_FIELD_MAX * 4 + 8];
+	const char	*result;
+	unsigned	port;
+
+	switch (j->result) {
+	case AUTH_OK:
+		result = "ok";
+		break;
+	case AUTH_FAIL:
+		result = "fail";
+		break;
+	default:
+		result = "tempfail";
+		break;
+	}
+	fmt_addr((const struct sockaddr *)&j->req.client, ip, sizeof(ip),
+	    &port);
+	log_escape(j->req.user, j->req.userlen, user, sizeof(user));
+	log_info("auth result=%s ip=%s port=%u tls=%s mech=%s user=\"%s\"%s%s",
+	    result, ip, port, j->req.tls ? "yes" : "no",
+	    j->req.mech == AUTH_MECH_LOGIN ? "LOGIN" : "PLAIN", user,
+	    j->reason ? " reason=" : "", j->reason ? j->reason : "");
+}
+
+static const char *
+fmt_addr(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
+{
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+
+	*port = 0;
+	switch (sa->sa_family) {
+	case AF_INET:
+		memcpy(&sin, sa, sizeof(sin));
+		*port = ntohs(sin.sin_port);
+		if (inet_ntop(AF_INET, &sin.sin_addr, buf, len) != NULL)
+			return buf;
+		break;
+	case AF_INET6:
+		memcpy(&sin6, sa, sizeof(sin6));
+		*port = ntohs(sin6.sin6_port);
+		if (inet_ntop(AF_INET6, &sin6.sin6_addr, buf, len) != NULL)
+			return buf;
+		break;
+	}
+	snprintf(buf, len, "unknown");
+	return buf;
+}
+
+/* What a ban covers: "192.0.2.1", "2001:db8:1:2::/64". */
+static const char *
+fmt_bankey(const struct sockaddr *sa, char *buf, size_t len)
+{
+	uint8_t		key[16];
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+			    0xff, 0xff };
+	char		tmp[INET6_ADDRSTRLEN];
+
+	if (banlist_key(sa, key) == -1) {
+		snprintf(buf, len, "unknown");
+		return buf;
+	}
+	if (memcmp(key, v4mapped, sizeof(v4mapped)) == 0) {
+		if (inet_ntop(AF_INET, key + 12, buf, len) == NULL)
+			snprintf(buf, len, "unknown");
+		return buf;
+	}
+	if (inet_ntop(AF_INET6, key, tmp, sizeof(tmp)) == NULL)
+		snprintf(buf, len, "unknown");
+	else
+		snprintf(buf, len, "%s/64", tmp);
+	return buf;
+}
+
+static void
+unban_cb(const struct sockaddr *sa)
+{
+	char	who[INET6_ADDRSTRLEN + 8];
+
+	log_info("unban ip=%s", fmt_bankey(sa, who, sizeof(who)));
+}
+
+static void
+tick_cb(int fd, short events, void *arg)
+{
+	uint64_t	mono = now_mono();
+
+	banlist_expire(unban_cb);
+	ledger_expire(A.addrs, mono);
+	ledger_expire(A.accounts, mono);
+}
+
+static void
+sigterm_cb(int sig, short events, void *arg)
+{
+	struct conn	*c;
+	struct stat	 st;
+
+	log_info("stopping: %u verification(s) in flight", A.jobs);
+	A.stopping = 1;
+	/* Take no new work; what was accepted is finished and answered. */
+	event_del(A.lev);
+	close(A.lfd);
+	A.lfd = -1;
+	/* A new auth process may have bound the path already: not ours. */
+	if (lstat(A.sockpath, &st) == 0 && st.st_dev == A.sockdev &&
+	    st.st_ino == A.sockino)
+		unlink(A.sockpath);
+	TAILQ_FOREACH(c, &A.conns, entry)
+		event_del(c->rev);
+	event_base_loopbreak(A.base);
+}
+
+static void
+flush_and_exit(void)
+{
+	struct conn	*c, *next;
+	struct outmsg	*m;
+	struct pollfd	 pfd;
+	struct timespec	 start, now;
+	long		 left;
+
+	/* Runs every job's done(): their answers are queued or sent. */
+	workq_free(A.wq);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (c = TAILQ_FIRST(&A.conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
+			if (ipc_send(c->fd, AUTH_MSG_ANSWER, m->id, m->buf,
+			    m->len) == 0) {
+				TAILQ_REMOVE(&c->outq, m, entry);
+				free(m);
+				continue;
+			}
+			if (errno != EAGAIN && errno != ENOBUFS)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = STOP_FLUSH_MS -
+			    ((now.tv_sec - start.tv_sec) * 1000 +
+			    (now.tv_nsec - start.tv_nsec) / 1000000);
+			if (left <= 0)
+				break;
+			pfd.fd = c->fd;
+			pfd.events = POLLOUT;
+			(void)poll(&pfd, 1, (int)left);
+		}
+		conn_close(c);
+	}
+	log_info("stopped");
+	exit(0);
+}
+
+static uint64_t
+now_mono(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+static time_t
+now_real(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+void
+authd_main(const struct config *conf, char *users_text, size_t len,
+    const char *sockpath)
+{
+	static const struct timeval	 second = { 1, 0 };
+	long				 ncpu;
+
+	log_setproc("auth");
+	/* Same-uid workers must not read our memory (ptrace, /proc). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl(PR_SET_DUMPABLE)");
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&A, 0, sizeof(A));
+	A.conf = conf;
+	A.sockpath = sockpath;
+	A.lfd = -1;
+	TAILQ_INIT(&A.conns);
+
+	load_users(users_text, len);
+
+	A.addrs = ledger_new(conf->auth_window, LEDGER_ENTRIES);
+	A.accounts = ledger_new(conf->auth_window, LEDGER_ENTRIES);
+	if (A.addrs == NULL || A.accounts == NULL)
+		fatalx("out of memory");
+	if ((A.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (ncpu > MAX_THREADS)
+		ncpu = MAX_THREADS;
+	if ((A.wq = workq_new(A.base, (unsigned)ncpu)) == NULL)
+		fatalx("workq_new");
+
+	A.lfd = open_socket(sockpath);
+	A.lev = event_new(A.base, A.lfd, EV_READ | EV_PERSIST, accept_cb,
+	    NULL);
+	A.tick = event_new(A.base, -1, EV_PERSIST, tick_cb, NULL);
+	A.sigterm = evsignal_new(A.base, SIGTERM, sigterm_cb, NULL);
+	if (A.lev == NULL || A.tick == NULL || A.sigterm == NULL ||
+	    event_add(A.lev, NULL) == -1 || event_add(A.tick, &second) == -1 ||
+	    event_add(A.sigterm, NULL) == -1)
+		fatalx("cannot set up the event loop");
+	log_info("ready socket=%s threads=%ld", sockpath, ncpu);
+
+	event_base_dispatch(A.base);
+	flush_and_exit();
+}

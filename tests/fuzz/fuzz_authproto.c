@@ -1,0 +1,59 @@
+/*
+ * libFuzzer harness for the worker <-> auth messages: any octets decode
+ * as a request, an answer, both or neither, never a crash; whatever
+ * decodes encodes back to exactly the same octets (one encoding per
+ * message), and decodes again to the same message.
+ */
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/ipc.h"
+#include "server/authproto.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static void
+same_request(const struct auth_request *a, const struct auth_request *b)
+{
+	assert(a->client.ss_family == b->client.ss_family);
+	assert(memcmp(&a->client, &b->client, sizeof(a->client)) == 0);
+	assert(a->tls == b->tls && a->mech == b->mech);
+	assert(a->userlen == b->userlen && a->userlen <= AUTH_FIELD_MAX);
+	assert(memcmp(a->user, b->user, a->userlen + 1) == 0);
+	assert(a->passlen == b->passlen && a->passlen <= AUTH_FIELD_MAX);
+	assert(memcmp(a->pass, b->pass, a->passlen + 1) == 0);
+	assert(memchr(a->user, '\0', a->userlen) == NULL);
+	assert(memchr(a->pass, '\0', a->passlen) == NULL);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct auth_request	req, req2;
+	struct auth_answer	ans, ans2;
+	uint8_t			buf[IPC_MAX_PAYLOAD];
+	int			n;
+
+	if (authproto_decode_request(data, size, &req) == 0) {
+		n = authproto_encode_request(&req, buf, sizeof(buf));
+		assert(n >= 0 && (size_t)n == size);
+		assert(memcmp(buf, data, size) == 0);
+		/* One octet less room than needed: refused, no overflow. */
+		assert(authproto_encode_request(&req, buf, size - 1) == -1);
+		assert(authproto_decode_request(buf, (size_t)n, &req2) == 0);
+		same_request(&req, &req2);
+	}
+	if (authproto_decode_answer(data, size, &ans) == 0) {
+		n = authproto_encode_answer(&ans, buf, sizeof(buf));
+		assert(n >= 0 && (size_t)n == size);
+		assert(memcmp(buf, data, size) == 0);
+		assert(authproto_decode_answer(buf, (size_t)n, &ans2) == 0);
+		assert(ans.result == ans2.result &&
+		    ans.delay_ms == ans2.delay_ms && ans.banned == ans2.banned);
+		assert(ans.result == AUTH_OK || ans.result == AUTH_FAIL ||
+		    ans.result == AUTH_TEMPFAIL);
+	}
+	return 0;
+}
