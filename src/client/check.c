@@ -16,6 +16,7 @@
  * TLS contexts here never fail a handshake on a bad certificate: the
  * result of the verification is recorded and judged by tls-cert.
  */
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -27,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/ssl.h>
@@ -135,7 +135,7 @@ static void	set(struct checker *, int, enum check_status, const char *,
 static void	skip_unset(struct checker *, const char *);
 static int	is_set(const struct checker *, int);
 static char	*brief(const struct reply *, char *, size_t);
-static enum check_status judge(const struct checker *, const struct reply *,
+static enum check_status judge(const struct checker *, const char *,
 		    const char *, char *, size_t);
 static void	smtpc_opts_for(struct checker *, struct smtpc_opts *);
 static struct smtpc *open_session(struct checker *, struct tls_ctx *, int,
@@ -225,15 +225,15 @@ brief(const struct reply *r, char *buf, size_t size)
  * warn; a server without enhanced codes is judged on the code alone.
  */
 static enum check_status
-judge(const struct checker *ck, const struct reply *r, const char *want,
+judge(const struct checker *ck, const char *enhanced, const char *want,
     char *note, size_t size)
 {
 	note[0] = '\0';
-	if (r->enhanced[0] != '\0') {
-		if (strcmp(r->enhanced, want) == 0)
+	if (enhanced[0] != '\0') {
+		if (strcmp(enhanced, want) == 0)
 			return CHECK_PASS;
 		(void)snprintf(note, size, " (enhanced code %s, expected %s)",
-		    r->enhanced, want);
+		    enhanced, want);
 		return CHECK_WARN;
 	}
 	if (ck->esc) {
@@ -553,7 +553,7 @@ check_auth_refused(struct checker *ck)
 			    "%s", b);
 		return;
 	}
-	st = judge(ck, r, want, note, sizeof(note));
+	st = judge(ck, r->enhanced, want, note, sizeof(note));
 	set(ck, C_AUTH_REFUSED, st, "refused without TLS: %s%s", b, note);
 	return;
  lost:
@@ -802,7 +802,7 @@ check_relay_denied(struct checker *ck)
 	brief(r, b, sizeof(b));
 	if (r->code == 530) {
 		ck->submission = 1;
-		st = judge(ck, r, "5.7.0", note, sizeof(note));
+		st = judge(ck, r->enhanced, "5.7.0", note, sizeof(note));
 		set(ck, C_RELAY_DENIED, st, "refused at MAIL FROM without "
 		    "AUTH: %s%s", b, note);
 		goto rset;
@@ -819,10 +819,10 @@ check_relay_denied(struct checker *ck)
 		set(ck, C_RELAY_DENIED, CHECK_FAIL, "OPEN RELAY: RCPT TO:<%s> "
 		    "accepted without AUTH (%s)", ck->relay_to, b);
 	else if (r->code == 550) {
-		st = judge(ck, r, "5.7.1", note, sizeof(note));
+		st = judge(ck, r->enhanced, "5.7.1", note, sizeof(note));
 		set(ck, C_RELAY_DENIED, st, "refused: %s%s", b, note);
 	} else if (r->code == 530) {
-		st = judge(ck, r, "5.7.0", note, sizeof(note));
+		st = judge(ck, r->enhanced, "5.7.0", note, sizeof(note));
 		set(ck, C_RELAY_DENIED, st, "refused, AUTH required: %s%s", b,
 		    note);
 		ck->submission = 1;
@@ -924,7 +924,7 @@ check_auth_bad(struct checker *ck)
 	user = ck->o.user != NULL ? ck->o.user : PROBE_USER;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0x5a, sizeof(rnd));
-	i = (size_t)snprintf(wrong, sizeof(wrong), "smtpauth-wrong-");
+	(void)snprintf(wrong, sizeof(wrong), "smtpauth-wrong-");
 	for (i = 0; i < sizeof(rnd); i++)
 		(void)snprintf(wrong + 15 + 2 * i, sizeof(wrong) - 15 - 2 * i,
 		    "%02x", rnd[i]);
@@ -959,14 +959,7 @@ check_auth_bad(struct checker *ck)
 		ck->c_authed = 1;
 		return;
 	case 535:
-		st = judge(ck, &(struct reply){ .code = ar.code }, "5.7.8",
-		    note, sizeof(note));
-		if (ar.enhanced[0] != '\0') {
-			st = strcmp(ar.enhanced, "5.7.8") == 0 ? CHECK_PASS :
-			    CHECK_WARN;
-			(void)snprintf(note, sizeof(note), "%s", st ==
-			    CHECK_PASS ? "" : " (expected 5.7.8)");
-		}
+		st = judge(ck, ar.enhanced, "5.7.8", note, sizeof(note));
 		set(ck, C_AUTH_BAD, st, "wrong password refused (%s): %s%s%s",
 		    who, ar.text, note, smtpc_alive(ck->c) ? "" :
 		    "; the server then closed the connection");
@@ -988,7 +981,7 @@ check_auth_good(struct checker *ck)
 {
 	struct auth_cred	 cr;
 	struct auth_result	 ar;
-	char			 why[160], note[100];
+	char			 why[160], note[200];
 	const char		*why_not;
 	enum auth_mech		 m;
 	enum check_status	 st;
@@ -1031,16 +1024,7 @@ check_auth_good(struct checker *ck)
 		return;
 	}
 	ck->c_authed = ck->authed = 1;
-	note[0] = '\0';
-	st = CHECK_PASS;
-	if (ar.enhanced[0] != '\0' && strcmp(ar.enhanced, "2.7.0") != 0) {
-		st = CHECK_WARN;
-		(void)snprintf(note, sizeof(note), " (expected 2.7.0)");
-	} else if (ar.enhanced[0] == '\0' && ck->esc) {
-		st = CHECK_WARN;
-		(void)snprintf(note, sizeof(note), " (no enhanced code, "
-		    "expected 2.7.0)");
-	}
+	st = judge(ck, ar.enhanced, "2.7.0", note, sizeof(note));
 	if ((m == AUTH_MECH_SCRAM_SHA1 || m == AUTH_MECH_SCRAM_SHA256) &&
 	    !ar.scram_verified) {
 		st = CHECK_WARN;

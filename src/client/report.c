@@ -92,7 +92,11 @@ report_escape(const char *s, size_t len, char *buf, size_t size)
 			}
 			break;
 		}
-		if (c >= 0x20 && c < 0x7f)
+		if (c == '\\') {
+			/* Doubled, so that "\\x41" is not taken for 'A'. */
+			buf[o++] = '\\';
+			buf[o++] = '\\';
+		} else if (c >= 0x20 && c < 0x7f)
 			buf[o++] = (char)c;
 		else {
 			buf[o++] = '\\';

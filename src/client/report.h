@@ -31,9 +31,12 @@ const char	*report_status_name(enum check_status);
 int		 report_use_color(FILE *fp);
 
 /*
- * Untrusted octets for a terminal or a summary: printable ASCII is kept,
- * anything else becomes \xHH, and text too long for buf is cut with "...".
- * Returns buf (always NUL-terminated when size > 0).
+ * Untrusted octets for a terminal or a summary: printable ASCII is kept
+ * (quotes too: decode shows passwords as they are), a backslash is
+ * doubled, anything else becomes \xHH, and text too long for buf is cut
+ * with "...".  Unlike log_escape(), whose output is framed for log lines,
+ * this one is unambiguous for a reader.  Returns buf (always
+ * NUL-terminated when size > 0).
  */
 char		*report_escape(const char *s, size_t len, char *buf,
 		    size_t size);

@@ -67,6 +67,7 @@ static void	auth_ask(struct session *, const char *, size_t, const char *,
 		    size_t);
 static void	auth_answered(void *, const struct auth_answer *);
 static void	auth_delay_done(int, short, void *);
+static void	auth_reply(struct session *);
 static void	auth_finish(struct session *, const char *);
 static void	session_proxy_input(struct session *);
 static void	reply(struct session *, const char *, ...)
@@ -1610,9 +1611,15 @@ session_sasl_line(struct session *s, char *line, size_t len)
 		    &passlen);
 		if (e != SASL_OK)
 			break;
-		auth_ask(s, s->auth_login, s->auth_loginlen, pass, passlen);
+		{
+			char	user[sizeof(s->auth_login)];
+			size_t	userlen = s->auth_loginlen;
+
+			memcpy(user, s->auth_login, userlen);
+			auth_ask(s, user, userlen, pass, passlen);
+			explicit_bzero(user, sizeof(user));
+		}
 		explicit_bzero(pass, sizeof(pass));
-		explicit_bzero(s->auth_login, sizeof(s->auth_login));
 		return;
 	default:
 		return;
@@ -1669,7 +1676,7 @@ auth_answered(void *arg, const struct auth_answer *a)
 	if (a->result == AUTH_OK || left <= 0 || (s->ev_auth ==
 	    NULL && (s->ev_auth = evtimer_new(s->w->base, auth_delay_done,
 	    s)) == NULL)) {
-		auth_delay_done(-1, 0, s);
+		auth_reply(s);
 		session_settle(s);
 		return;
 	}
@@ -1683,7 +1690,16 @@ static void
 auth_delay_done(int fd, short events, void *arg)
 {
 	struct session	*s = arg;
-	char		 esc[ADDR_PATH_MAX * 4 + 1];
+
+	auth_reply(s);
+	session_settle(s);
+}
+
+/* The verdict, told to the client. */
+static void
+auth_reply(struct session *s)
+{
+	char	esc[ADDR_PATH_MAX * 4 + 1];
 
 	s->flags &= ~SF_AUTHWAIT;
 	switch (s->auth_result) {
@@ -1720,9 +1736,6 @@ auth_delay_done(int fd, short events, void *arg)
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
 	if (!(s->flags & SF_DEAD))
 		session_process(s);
-	/* From the timer this is a callback of its own. */
-	if (fd != -1)
-		session_settle(s);
 }
 
 /* Leave the SASL exchange; quit (a 421 format with %s) closes. */
