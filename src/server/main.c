@@ -96,7 +96,7 @@ main(int argc, char *argv[])
 	char		 err[1024];
 	char		*text = NULL;
 	size_t		 i, textlen = 0;
-	int		 ch, foreground = 0, check = 0, bad;
+	int		 ch, foreground = 0, check = 0, bad, status;
 
 	while ((ch = getopt(argc, argv, "dnf:")) != -1) {
 		switch (ch) {
@@ -129,11 +129,13 @@ main(int argc, char *argv[])
 		    resolve(&conf->tls_key[i], file) == -1;
 	if (bad) {
 		fprintf(stderr, "%s: path too long\n", file);
+		config_free(conf);
 		return 1;
 	}
 	if (parent_load_users(conf, &users, &text, &textlen, check) == -1) {
 		if (check)
 			fprintf(stderr, "%s: users file has errors\n", file);
+		config_free(conf);
 		return 1;
 	}
 	if (check) {
@@ -142,17 +144,19 @@ main(int argc, char *argv[])
 		/* A missing or mismatched key is a configuration error. */
 		if (parent_load_tls(conf, NULL, &tls, err, sizeof(err)) == -1) {
 			fprintf(stderr, "%s: %s\n", file, err);
-			return 1;
+			status = 1;
+		} else {
+			tls_ctx_free(tls);
+			fprintf(stderr, "%s: configuration OK\n", file);
+			status = 0;
 		}
-		tls_ctx_free(tls);
 		if (text != NULL) {
 			explicit_bzero(text, textlen);
 			free(text);
 		}
-		fprintf(stderr, "%s: configuration OK\n", file);
 		users_free(&users);
 		config_free(conf);
-		return 0;
+		return status;
 	}
 	if (!foreground)
 		daemonize();
