@@ -25,6 +25,14 @@ struct listen_conf {
 	int			 proxy;		/* expects a PROXY v1/v2 header */
 };
 
+/* relay-tls: how outbound connections use TLS. */
+enum relay_tls {
+	RELAY_TLS_OPPORTUNISTIC,	/* STARTTLS when offered, unverified */
+	RELAY_TLS_REQUIRED,		/* STARTTLS, verified, or no delivery */
+	RELAY_TLS_IMPLICIT,		/* TLS from the first byte, verified */
+	RELAY_TLS_NONE,			/* never */
+};
+
 /* One CIDR block, for auth-exempt. */
 struct cidr {
 	int		family;		/* AF_INET or AF_INET6 */
@@ -55,6 +63,19 @@ struct config {
 	char			*relay_host;	/* "host" or "host:port"; NULL: MX */
 	char			*relay_name;	/* host part: no brackets, lower case */
 	uint16_t		 relay_port;	/* 25 unless given; 0: no relay */
+	int			 relay_port_given;
+
+	/* Outbound delivery (smtpauthd.conf(5), "Relay"). */
+	enum relay_tls		 relay_tls;
+	char			*relay_ca_file;	/* NULL: the system store */
+	char			*relay_auth;	/* "user:password" file */
+	uint16_t		 mx_port;	/* relay-port: MX hosts' port */
+	char			*resolver;	/* "ADDR:PORT"; NULL: resolv.conf */
+	unsigned		 relay_max_connections;
+	unsigned		 relay_max_per_domain;
+	unsigned		 retry_min;		/* seconds */
+	unsigned		 retry_max;		/* seconds */
+	unsigned		 queue_lifetime;	/* seconds */
 
 	int			 auth_over_plaintext;
 	uint64_t		 max_message_size;
@@ -86,9 +107,15 @@ struct config {
 #define CONF_DEFAULT_MAX_RECIPIENTS	100
 #define CONF_DEFAULT_MAX_ERRORS		10
 #define CONF_DEFAULT_MAX_SESSIONS	1000
-#define CONF_DEFAULT_MAX_SESSIONS_PER_IP 20
+#define CONF_DEFAULT_MAX_SESSIONS_PER_IP 50
 #define CONF_DEFAULT_COMMAND_TIMEOUT	300
 #define CONF_DEFAULT_DATA_TIMEOUT	600
+#define CONF_DEFAULT_MX_PORT		25
+#define CONF_DEFAULT_RELAY_MAX_CONNECTIONS 20
+#define CONF_DEFAULT_RELAY_MAX_PER_DOMAIN 4
+#define CONF_DEFAULT_RETRY_MIN		300
+#define CONF_DEFAULT_RETRY_MAX		14400
+#define CONF_DEFAULT_QUEUE_LIFETIME	432000
 
 /*
  * Parse the file at path.  On success return a new config and 0.  On error
@@ -108,6 +135,7 @@ void		 config_free(struct config *);
 int		 config_is_local_domain(const struct config *, const char *);
 
 const char	*listen_mode_name(enum listen_mode);
+const char	*relay_tls_name(enum relay_tls);
 
 /* Does the address match one of the CIDR blocks? */
 int		 cidr_match(const struct cidr *, size_t,

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,51 @@
 #include "server/spool.h"
 
 static int	make_dir(const char *, long, long, char *, size_t);
+static int	group_fsync(int);
+
+/*
+ * Group commit of the queue directory: a commit whose rename happened
+ * before an fsync of the directory started is covered by that fsync, so
+ * concurrent commits on the pool threads share one.  The counters are
+ * generations: `done` covers every rename up to it.
+ */
+static pthread_mutex_t	gc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	gc_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long	gc_requested, gc_done;
+static int		gc_running, gc_error;
+
+static int
+group_fsync(int dirfd)
+{
+	unsigned long	mine, target;
+	int		r = 0;
+
+	pthread_mutex_lock(&gc_lock);
+	mine = ++gc_requested;
+	while (gc_done < mine) {
+		if (gc_running) {
+			pthread_cond_wait(&gc_cond, &gc_lock);
+			continue;
+		}
+		/* Lead an fsync for everything renamed so far. */
+		gc_running = 1;
+		target = gc_requested;
+		pthread_mutex_unlock(&gc_lock);
+		r = fsync_dirfd(dirfd);
+		pthread_mutex_lock(&gc_lock);
+		gc_running = 0;
+		gc_error = r == -1 ? errno : 0;
+		gc_done = target;
+		pthread_cond_broadcast(&gc_cond);
+	}
+	/* The fsync that covered us failed: so did our commit. */
+	if (gc_error != 0 && r == 0) {
+		errno = gc_error;
+		r = -1;
+	}
+	pthread_mutex_unlock(&gc_lock);
+	return r;
+}
 
 static int
 make_dir(const char *path, long uid, long gid, char *err, size_t errlen)
@@ -171,9 +217,12 @@ spool_msg_commit(struct spool_msg *m, const char *env, size_t envlen)
 		errno = saved;
 		return -1;
 	}
-	/* Step 6: both directory entries durable. */
-	if (fsync_dirfd(sp->queue_fd) == -1 ||
-	    fsync_dirfd(sp->incoming_fd) == -1) {
+	/*
+	 * Step 6: the new directory entries durable.  One fsync of queue/
+	 * commits the renames (the journal holds both directories' sides);
+	 * concurrent commits share it.
+	 */
+	if (group_fsync(sp->queue_fd) == -1) {
 		saved = errno;
 		unlinkat(sp->queue_fd, envname, 0);
 		unlinkat(sp->queue_fd, msgname, 0);
