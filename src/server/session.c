@@ -474,13 +474,20 @@ session_io_read(struct session *s)
 static void
 reply(struct session *s, const char *fmt, ...)
 {
+	char	line[SMTP_LINE_MAX];
 	va_list	ap;
+	int	n;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(s->out, fmt, ap);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
-	evbuffer_add(s->out, "\r\n", 2);
-	if (fmt[0] == '5')
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;	/* replies are ours: never */
+	memcpy(line + n, "\r\n", 2);
+	evbuffer_add(s->out, line, (size_t)n + 2);
+	if (line[0] == '5')
 		s->errors++;
 }
 
@@ -567,9 +574,16 @@ session_read(int fd, short events, void *arg)
 	n = session_io_read(s);
 	if (n == -1)
 		session_close(s, "read-error");
-	else if (n == 0)
-		session_close(s, "disconnect");
-	else if (n > 0) {
+	else if (n == 0) {
+		/*
+		 * The client may have written a whole session and shut down
+		 * its side (printf ... | nc -N): what is buffered is still
+		 * processed and answered before the session closes.
+		 */
+		s->flags |= SF_EOF;
+		event_del(s->ev_read);
+		session_process(s);
+	} else if (n > 0) {
 		session_arm_timer(s);
 		session_process(s);
 	}
@@ -616,6 +630,12 @@ session_process(struct session *s)
 	}
 	if (s->flags & SF_DEAD)
 		return;
+	if ((s->flags & SF_EOF) &&
+	    !(s->flags & (SF_BUSY | SF_AUTHWAIT | SF_CLOSING))) {
+		s->flags |= SF_CLOSING;
+		session_close(s, "disconnect");
+		return;
+	}
 	if ((s->flags & SF_DRAIN) && !(s->flags & (SF_BUSY | SF_CLOSING)) &&
 	    s->state != STATE_DATA && s->state != STATE_BDAT) {
 		session_quit_now(s, "421 4.3.2 %s Service shutting down",
@@ -628,7 +648,8 @@ session_process(struct session *s)
 			event_del(s->ev_read);
 			s->flags |= SF_READ_OFF;
 		}
-	} else if ((s->flags & SF_READ_OFF) && !(s->flags & SF_STARTTLS)) {
+	} else if ((s->flags & SF_READ_OFF) &&
+	    !(s->flags & (SF_STARTTLS | SF_EOF))) {
 		event_add(s->ev_read, NULL);
 		s->flags &= ~SF_READ_OFF;
 		/* TLS may hold records no socket event will announce. */
@@ -736,8 +757,8 @@ session_close(struct session *s, const char *reason)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - s->start.tv_sec) * 1000 +
 	    (now.tv_nsec - s->start.tv_nsec) / 1000000;
-	if ((s->state == STATE_DATA || s->state == STATE_BDAT ||
-	    s->state == STATE_BDAT_WAIT) && !(s->flags & SF_CLOSING))
+	if (s->state == STATE_DATA || s->state == STATE_BDAT ||
+	    s->state == STATE_BDAT_WAIT)
 		log_info("session=%s abort-data reason=%s", s->id, reason);
 	log_info("session=%s disconnect reason=%s messages=%u "
 	    "duration_ms=%ld", s->id, reason, s->nmessages, ms);

@@ -114,6 +114,7 @@ struct session {
 #define SF_TLS_RW	0x400	/* a TLS read waits for the socket to write */
 #define SF_TLS_WR	0x800	/* a TLS write waits for the socket to read */
 #define SF_AUTHWAIT	0x1000	/* waiting for the auth process or a delay */
+#define SF_EOF		0x2000	/* the client shut down its side */
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY
