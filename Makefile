@@ -98,6 +98,8 @@ check-asan: deps
 		$(PYTEST) -q -p no:cacheprovider tests/e2e
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+# Seeds written by other mail projects, read in place when present.
+PEER_SEEDS := ../shared/peer-suites/fuzz-seeds
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 # libFuzzer harnesses (clang), each run briefly over its committed corpus.
@@ -108,8 +110,14 @@ fuzz: deps
 	@set -e; for f in $(FUZZ_SRC:tests/fuzz/%.c=%); do \
 		echo "== $$f"; \
 		mkdir -p build/fuzz/corpus/$$f; \
+		peer=""; \
+		case $$f in \
+		fuzz_session) peer=$(PEER_SEEDS)/smtp-sessions ;; \
+		fuzz_sasl) peer=$(PEER_SEEDS)/sasl-responses ;; \
+		esac; \
+		[ -n "$$peer" ] && [ -d "$$peer" ] || peer=""; \
 		build/fuzz/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-20} \
-			build/fuzz/corpus/$$f tests/fuzz/corpus/$$f; done
+			build/fuzz/corpus/$$f tests/fuzz/corpus/$$f $$peer; done
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)

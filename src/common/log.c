@@ -15,6 +15,7 @@ static int		 log_foreground = 1;
 static const char	*log_ident = "smtpauth";
 static const char	*log_proc = NULL;
 static int		 log_verbose = 0;
+static int		 log_quiet = 0;
 
 static void	vlog(int, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
@@ -31,6 +32,12 @@ log_init(const char *ident, int foreground)
 }
 
 void
+log_set_quiet(int quiet)
+{
+	log_quiet = quiet;
+}
+
+void
 log_setproc(const char *procname)
 {
 	log_proc = procname;
@@ -42,6 +49,8 @@ vlog(int pri, const char *fmt, va_list ap)
 	char	 line[4096];
 	int	 n;
 
+	if (log_quiet && pri > LOG_CRIT)
+		return;
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		return;

@@ -10,6 +10,8 @@
 
 void	log_init(const char *ident, int foreground);
 void	log_setproc(const char *procname);	/* "parent", "worker", ... */
+/* Drop everything but fatal messages (fuzzing harnesses). */
+void	log_set_quiet(int);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* With ": strerror(errno)" appended. */

@@ -44,6 +44,7 @@ struct child {
 	unsigned	 slot;		/* iplimit slot */
 	unsigned	 gen;
 	time_t		 started;
+	int		 stopped;	/* we sent it SIGTERM */
 };
 
 /* The sockets of one generation: [listen][worker]. */
@@ -354,6 +355,7 @@ start_worker(unsigned index)
 	}
 	P.slots[slot] = 1;
 	c->pid = pid;
+	c->stopped = 0;
 	c->kind = CHILD_WORKER;
 	c->index = index;
 	c->slot = slot;
@@ -385,6 +387,7 @@ start_queue(void)
 	}
 	P.wanted[CHILD_QUEUE] = 0;
 	c->pid = pid;
+	c->stopped = 0;
 	c->kind = CHILD_QUEUE;
 	c->gen = P.gen;
 	c->started = time(NULL);
@@ -437,6 +440,7 @@ start_auth(void)
 		authd_main(P.conf, text, text ? i : 0, P.authsock);
 	}
 	c->pid = pid;
+	c->stopped = 0;
 	c->kind = CHILD_AUTH;
 	c->gen = P.gen;
 	c->started = time(NULL);
@@ -457,7 +461,12 @@ reap(void)
 				c = &P.children[i];
 		if (c == NULL)
 			continue;
-		if (WIFSIGNALED(status))
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM &&
+		    c->stopped)
+			/* Asked to stop before it had set its handler up. */
+			log_info("%s pid=%ld stopped", kind_names[c->kind],
+			    (long)pid);
+		else if (WIFSIGNALED(status))
 			log_warnx("%s pid=%ld killed by signal %d",
 			    kind_names[c->kind], (long)pid, WTERMSIG(status));
 		else if (WEXITSTATUS(status) != 0 || (!P.stopping &&
@@ -532,8 +541,10 @@ reload(void)
 	}
 	/* The old generation drains; the new one starts now. */
 	for (i = 0; i < MAX_CHILDREN; i++)
-		if (P.children[i].pid != 0)
+		if (P.children[i].pid != 0) {
 			kill(P.children[i].pid, SIGTERM);
+			P.children[i].stopped = 1;
+		}
 	config_free(P.conf);
 	users_free(&P.users);
 	tls_ctx_free(P.tls);
@@ -571,8 +582,10 @@ stop_all(void)
 
 	log_info("stopping");
 	for (i = 0; i < MAX_CHILDREN; i++)
-		if (P.children[i].pid != 0)
+		if (P.children[i].pid != 0) {
 			kill(P.children[i].pid, SIGTERM);
+			P.children[i].stopped = 1;
+		}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	for (;;) {
