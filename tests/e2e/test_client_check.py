@@ -1,0 +1,269 @@
+"""smtpauth check against servers that misbehave on purpose.
+
+Each misbehaviour must turn exactly its check ids to "fail" (exit 1); a
+well-behaved server (TLS, AUTH only after TLS, 535 for a wrong password,
+relay only when authenticated) gives exit 0 with every check pass or skip,
+but for the source-address warning every run from 127.0.0.1 gets.
+Transcripts and reports never show a credential.
+"""
+import json
+
+import pytest
+
+from clientlib import (FakeServer, PASSWORD, QUEUE_ID, USER, free_port,
+                       make_pki, run, secret_forms)
+from e2elib import ipv6_available
+
+PINNED = ["connect", "banner", "ehlo", "auth-hidden-plaintext",
+          "auth-refused-plaintext", "starttls", "starttls-injection",
+          "tls-version", "tls-cert", "auth-advertised", "auth-bad-password",
+          "auth-good", "relay-denied-unauth", "local-accepted-unauth",
+          "relay-allowed-auth", "send", "quit"]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+class Attempts:
+    """Every PLAIN/LOGIN credential a server was given, with its TLS
+    state: the tester must never give the real password in clear."""
+
+    def __init__(self, srv):
+        self.seen = []
+        orig = srv.authenticate
+
+        def record(server, session, envelope, mechanism, auth_data):
+            self.seen.append((mechanism, auth_data.login.decode(),
+                              auth_data.password.decode(),
+                              session.ssl is not None))
+            return orig(server, session, envelope, mechanism, auth_data)
+        srv.controller.SMTP_kwargs["authenticator"] = record
+
+
+def check(srv, pki, *extra, password=PASSWORD, user=USER, ca=True):
+    args = ["check", "--json", "--to", USER]
+    if user:
+        args += ["--user", user]
+    if ca:
+        args += ["--ca-file", pki["ca"]]
+    p = run(args + list(extra) + [srv.target],
+            env={"SMTPAUTH_PASSWORD": password} if password else None)
+    p.json = json.loads(p.out)
+    p.status = {c["id"]: c["status"] for c in p.json["checks"]}
+    p.summary = {c["id"]: c["summary"] for c in p.json["checks"]}
+    return p
+
+
+def failed(p):
+    return {k for k, v in p.status.items() if v == "fail"}
+
+
+def assert_no_secrets(text, extra=()):
+    for s in list(secret_forms()) + list(extra):
+        assert s not in text, "secret %r in output" % s
+
+
+def test_good_server_passes(pki):
+    with FakeServer(pki["good"]) as srv:
+        p = check(srv, pki)
+    assert p.returncode == 0, (p.out, p.err)
+    ids = [c["id"] for c in p.json["checks"]]
+    # The pinned ids, in their order (more may be between them).
+    assert [i for i in ids if i in PINNED] == PINNED
+    assert len(ids) == len(set(ids))
+    assert p.json["target"] == srv.target
+    assert p.json["result"] == "pass"
+    bad = {k: v for k, v in p.status.items()
+           if v not in ("pass", "skip") and k != "source-address"}
+    assert not bad, p.out
+    assert p.status["source-address"] == "warn"     # 127.0.0.1: loopback
+    for k in ("connect", "banner", "ehlo", "auth-hidden-plaintext",
+              "auth-refused-plaintext", "starttls", "starttls-injection",
+              "tls-version", "tls-cert", "auth-advertised",
+              "auth-bad-password", "auth-good", "relay-denied-unauth",
+              "local-accepted-unauth", "relay-allowed-auth", "quit"):
+        assert p.status[k] == "pass", (k, p.summary[k])
+    assert p.status["send"] == "skip"
+    assert "538" in p.summary["auth-refused-plaintext"]
+    assert "535" in p.summary["auth-bad-password"]
+    assert "-STARTTLS" in p.summary["ehlo-tls"]
+    assert "+AUTH" in p.summary["ehlo-tls"]
+    # The best mechanism offered was used, and it proved itself.
+    assert "SCRAM-SHA-256" in p.summary["auth-good"]
+
+
+@pytest.mark.parametrize("name,kw,cert,fails", [
+    ("auth in clear", dict(auth_in_clear=True), "good",
+     {"auth-hidden-plaintext", "auth-refused-plaintext"}),
+    ("any password", dict(any_password=True), "good",
+     {"auth-bad-password"}),
+    ("503 to AUTH", dict(auth_503=True), "good",
+     {"auth-bad-password", "auth-good"}),
+    ("open relay", dict(open_relay=True), "good",
+     {"relay-denied-unauth"}),
+    ("no STARTTLS", dict(starttls=False), None, {"starttls"}),
+    ("expired certificate", {}, "expired", {"tls-cert"}),
+    ("wrong host", {}, "wronghost", {"tls-cert"}),
+    ("STARTTLS injection", dict(vulnerable=True), "good",
+     {"starttls-injection"}),
+])
+def test_misbehaving_server(pki, name, kw, cert, fails):
+    with FakeServer(pki[cert] if cert else None, **kw) as srv:
+        p = check(srv, pki)
+    assert failed(p) == fails, (name, p.out)
+    assert p.returncode == 1
+    assert p.json["result"] == "fail"
+
+
+def test_any_password_summary(pki):
+    with FakeServer(pki["good"], any_password=True) as srv:
+        p = check(srv, pki, "--mech", "plain")
+    assert failed(p) == {"auth-bad-password"}
+    assert "CRITICAL" in p.summary["auth-bad-password"]
+
+
+def test_clear_auth_never_gets_the_password(pki):
+    """Against a server that takes AUTH in clear: the probe in clear uses
+    a made-up credential; the real one only goes under TLS; at most one
+    wrong password per run."""
+    with FakeServer(pki["good"], auth_in_clear=True) as srv:
+        a = Attempts(srv)
+        p = check(srv, pki, "--mech", "plain", "-v")
+    assert failed(p) == {"auth-hidden-plaintext", "auth-refused-plaintext"}
+    assert a.seen, "no AUTH reached the server"
+    for mech, login, pw, tls in a.seen:
+        assert tls or pw != PASSWORD, a.seen
+    assert any(tls and pw == PASSWORD for _, _, pw, tls in a.seen)
+    wrong = [s for s in a.seen if s[1] == USER and s[2] != PASSWORD]
+    assert len(wrong) == 1, a.seen
+    assert_no_secrets(p.out + p.err)
+
+
+def test_no_bad_auth(pki):
+    with FakeServer(pki["good"]) as srv:
+        a = Attempts(srv)
+        p = check(srv, pki, "--no-bad-auth", "--mech", "login")
+    assert p.returncode == 0
+    assert p.status["auth-bad-password"] == "skip"
+    assert [s[2] for s in a.seen] == [PASSWORD]
+
+
+@pytest.mark.parametrize("mech", [None, "plain", "login", "cram-md5",
+                                  "scram-sha-256"])
+def test_transcript_redacted(pki, mech):
+    extra = ["-v"] + (["--mech", mech] if mech else [])
+    with FakeServer(pki["good"]) as srv:
+        p = check(srv, pki, *extra)
+        sent = list(srv.handler.received_auth)
+    assert p.returncode == 0, (p.out, p.err)
+    assert p.status["auth-good"] == "pass", p.summary["auth-good"]
+    text = p.out + p.err
+    assert "C: AUTH " in p.err
+    assert "<redacted>" in p.err
+    assert_no_secrets(text, sent)
+
+
+def test_password_file_and_prompt_free(pki, tmp_path):
+    f = tmp_path / "pw"
+    f.write_text(PASSWORD + "\n")
+    with FakeServer(pki["good"]) as srv:
+        p = check(srv, pki, "--password-file", f, password=None)
+    assert p.returncode == 0, p.out
+    assert p.status["auth-good"] == "pass"
+
+
+def test_password_from_stdin(pki):
+    with FakeServer(pki["good"]) as srv:
+        p = run(["check", "--json", "--ca-file", pki["ca"], "--user", USER,
+                 srv.target], input=PASSWORD + "\n")
+    assert p.returncode == 0, p.out
+    assert json.loads(p.out)["result"] == "pass"
+
+
+def test_send(pki):
+    with FakeServer(pki["good"]) as srv:
+        p = check(srv, pki, "--send")
+        msgs = srv.handler.messages
+    assert p.returncode == 0
+    assert p.status["send"] == "pass"
+    assert QUEUE_ID in p.summary["send"]
+    assert len(msgs) == 1 and msgs[0].rcpt_tos == [USER]
+    # Relay probes never reach DATA: the one message is --send's.
+    assert b"Subject: smtpauth check" in msgs[0].content
+
+
+def test_implicit_tls(pki):
+    with FakeServer(pki["good"], implicit=True) as srv:
+        p = check(srv, pki, "--tls", "implicit")
+    assert p.returncode == 0, p.out
+    assert p.status["starttls"] == "pass"
+    assert p.status["tls-cert"] == "pass"
+    assert p.status["auth-good"] == "pass"
+    for k in ("auth-hidden-plaintext", "auth-refused-plaintext",
+              "starttls-injection"):
+        assert p.status[k] == "skip"
+
+
+def test_insecure_goes_on(pki):
+    with FakeServer(pki["expired"]) as srv:
+        p = check(srv, pki, "--insecure")
+    assert p.returncode == 0, p.out
+    assert p.status["tls-cert"] == "warn"
+    assert "expired" in p.summary["tls-cert"]
+    assert p.status["auth-good"] == "pass"
+
+
+def test_unverified_certificate_keeps_the_password(pki):
+    with FakeServer(pki["good"]) as srv:
+        a = Attempts(srv)
+        p = check(srv, pki, "--mech", "plain", ca=False)
+    assert failed(p) == {"tls-cert"}
+    assert p.status["auth-good"] == "skip"
+    assert all(pw != PASSWORD for _, _, pw, _ in a.seen), a.seen
+
+
+def test_tls_none_never_sends_the_password(pki):
+    with FakeServer(pki["good"], auth_in_clear=True) as srv:
+        a = Attempts(srv)
+        p = check(srv, pki, "--tls", "none")
+    assert "not used" in p.err
+    assert p.status["auth-good"] == "skip"
+    assert p.status["starttls"] == "skip"
+    assert failed(p) == {"auth-hidden-plaintext", "auth-refused-plaintext"}
+    assert all(pw != PASSWORD for _, _, pw, _ in a.seen), a.seen
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+def test_ipv6(pki):
+    with FakeServer(pki["good"], host="::1") as srv:
+        p = check(srv, pki, "-6")
+    assert p.returncode == 0, p.out
+    assert p.json["target"] == srv.target
+    assert "::1" in p.summary["connect"]
+    assert p.status["tls-cert"] == "pass"       # the certificate's ::1
+    assert p.status["auth-good"] == "pass"
+
+
+def test_connection_refused():
+    port = free_port()
+    p = run(["check", "--json", "127.0.0.1:%d" % port])
+    assert p.returncode == 2
+    r = json.loads(p.out)
+    st = {c["id"]: c["status"] for c in r["checks"]}
+    assert st["connect"] == "fail"
+    assert r["result"] == "fail"
+    assert all(v == "skip" for k, v in st.items() if k != "connect")
+
+
+def test_text_output(pki):
+    with FakeServer(pki["good"]) as srv:
+        p = run(["check", "--ca-file", pki["ca"], "--user", USER,
+                 srv.target], env={"SMTPAUTH_PASSWORD": PASSWORD})
+    assert p.returncode == 0
+    lines = p.out.splitlines()
+    assert lines[0] == "smtpauth check " + srv.target
+    assert lines[-1].startswith("result: PASS")
+    assert "\033[" not in p.out             # NO_COLOR, and not a tty
+    assert any(l.split()[:2] == ["pass", "auth-good"] for l in lines)

@@ -1,0 +1,273 @@
+"""The server as a set of processes: crashes, restarts, reload, stop, and
+the configuration check."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from e2elib import (SMTPAUTHD, Closed, T, as_stored, crlf, split_delivered,
+                    wait_until)
+
+
+def _deliver_raw(srv, rcpt, msg):
+    """One message on a new connection; the queue id from the 250."""
+    return srv.send_message("s@example.com", [rcpt], msg)
+
+
+def test_kill9_after_250_loses_nothing(server):
+    """INTERNALS.md: 250 is sent only once the message is committed; a
+    crash of everything right after it loses nothing and the restarted
+    server delivers the message exactly once."""
+    srv = server()
+    queue = srv.queue_pid()
+    os.kill(queue, signal.SIGSTOP)
+    try:
+        msg = crlf("Subject: durable\n\nsurvives kill -9\n")
+        qid = _deliver_raw(srv, "user@example.org", msg)
+        assert (srv.spool / "queue" / (qid + ".env")).is_file()
+        assert (srv.spool / "queue" / (qid + ".msg")).is_file()
+        assert srv.messages("user@example.org") == []
+    finally:
+        srv.kill_group()        # SIGKILL to all, the stopped queue included
+    assert srv.messages("user@example.org") == []
+    assert (srv.spool / "queue" / (qid + ".env")).is_file()
+
+    mark = len(srv.log())
+    srv.start()
+    [raw] = srv.wait_messages("user@example.org", 1)
+    d = split_delivered(raw)
+    assert d["body"] == as_stored(msg)
+    assert re.search(r"\tby mx\.test with ESMTP id %s\n" % qid,
+                     raw.decode())
+    srv.wait_queue_empty()
+    # Give a duplicate delivery every chance to show up.
+    time.sleep(0.5)
+    assert len(srv.messages("user@example.org")) == 1
+    assert len(re.findall(r"delivery id=%s to=<user@example.org> "
+                          r"result=delivered" % qid, srv.log()[mark:])) == 1
+
+
+def test_killed_worker_is_restarted(server):
+    srv = server()
+    srv.allow_crash = True      # "killed by signal 9" is what we do here
+    workers = srv.worker_pids()
+    assert sorted(workers) == [0, 1], srv.log()
+    victim = workers[0]
+    mark = len(srv.log())
+    os.kill(victim, signal.SIGKILL)
+    m = srv.wait_log(r"started worker=0 pid=(\d+)", timeout=15, after=mark)
+    assert int(m.group(1)) != victim
+    assert re.search(r"worker pid=%d killed by signal 9" % victim, srv.log())
+    wait_until(lambda: not os.path.exists("/proc/%d/status" % victim) or
+               "\nState:\tZ" in open("/proc/%d/status" % victim).read(),
+               T(5), what="the old worker to be gone")
+    # Service goes on, whichever worker the kernel hands a connection to.
+    msg = crlf("Subject: after restart\n\nstill here\n")
+    for _ in range(10):
+        _deliver_raw(srv, "user@example.org", msg)
+    msgs = srv.wait_messages("user@example.org", 10)
+    assert len(msgs) == 10
+    assert all(split_delivered(m)["body"] == as_stored(msg) for m in msgs)
+
+
+def test_killed_queue_is_restarted(server):
+    srv = server()
+    srv.allow_crash = True
+    victim = srv.queue_pid()
+    mark = len(srv.log())
+    os.kill(victim, signal.SIGKILL)
+    m = srv.wait_log(r"started queue pid=(\d+)", timeout=15, after=mark)
+    assert int(m.group(1)) != victim
+    _deliver_raw(srv, "user@example.org", crlf("Subject: q\n\nq\n"))
+    srv.wait_messages("user@example.org", 1)
+
+
+def test_sighup_reloads_users(server):
+    srv = server()
+    with srv.connect() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<s@example.com>").code == 250
+        r = c.cmd("RCPT TO:<newcomer@example.org>")
+        assert r.line == "550 5.1.1 Recipient unknown", r
+    srv.add_user("newcomer@example.org")
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reloaded users=4", after=mark)
+
+    def accepted(strict):
+        replies = []
+        try:
+            with srv.connect() as c:
+                for line in ("EHLO reload.test", "MAIL FROM:<s@example.com>",
+                             "RCPT TO:<newcomer@example.org>"):
+                    replies.append(c.cmd(line))
+                    if replies[-1].code != 250:
+                        break
+        except (Closed, OSError) as e:
+            replies.append(e)
+        ok = [getattr(r, "code", None) for r in replies] == [250, 250, 250]
+        # A session the old generation took just before the reload may be
+        # told "421 4.3.2 Service shutting down" and closed: try again.
+        assert ok or not strict, replies
+        return ok
+    wait_until(lambda: accepted(False), T(10), interval=0.1,
+               what="the new user to be accepted")
+    # From now on, every session knows the user (the old generation has
+    # stopped taking connections).
+    for _ in range(5):
+        assert accepted(True)
+    msg = crlf("Subject: welcome\n\nhello newcomer\n")
+    _deliver_raw(srv, "newcomer@example.org", msg)
+    [raw] = srv.wait_messages("newcomer@example.org", 1)
+    assert split_delivered(raw)["body"] == as_stored(msg)
+    # A bad file on reload keeps the running configuration.
+    srv.conf_path.write_text(srv.config_text() + "bogus-directive 1\n")
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reload failed", after=mark)
+    assert srv.running()
+    _deliver_raw(srv, "newcomer@example.org", msg)
+    srv.wait_messages("newcomer@example.org", 2)
+
+
+def test_sigterm_stops_cleanly(server):
+    srv = server()
+    idle = srv.connect()
+    idle.ehlo()
+    pids = srv.group_pids()
+    assert len(pids) >= 4, pids     # parent, 2 workers, queue
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    # An idle session is told, then closed.
+    idle.settimeout(T(10))
+    r = idle.reply()
+    assert r.code == 421, r
+    assert idle.read_until_closed() == b""
+    rc = srv.proc.wait(T(15))
+    assert rc == 0, srv.log()
+    assert srv.group_pids(include_zombies=True) == []
+    assert "parent: stopped" in srv.log()
+
+
+def _check(conf_path):
+    return subprocess.run([str(SMTPAUTHD), "-n", "-f", str(conf_path)],
+                          capture_output=True, text=True, timeout=T(10))
+
+
+def test_config_check_good(server):
+    srv = server(start=False, extra=[
+        "max-message-size 50M", "max-recipients 50", "max-errors 5",
+        "command-timeout 60", "data-timeout 60", "max-sessions 10",
+        "max-sessions-per-ip 5", "auth-max-failures 3", "auth-window 60",
+        "auth-ban 60", "auth-failure-delay 0", "auth-over-plaintext no",
+        "sender-login-match yes", "auth-exempt 10.0.0.0/8 2001:db8::/32 "
+        "192.0.2.1", "relay-host [2001:db8::25]:587",
+        "listen 127.0.0.1:1 submission   # trailing comment",
+        "# a comment line", ""])
+    p = _check(srv.conf_path)
+    assert p.returncode == 0, p.stderr
+    # The check neither starts a server nor creates the spool.
+    assert not srv.spool.exists()
+
+
+# (directives added to a good file, the line they land on is reported)
+BAD_LINES = [
+    ("frobnicate yes", "unknown directive"),
+    ("workers", "missing argument"),
+    ("workers 0", None),
+    ("workers 257", None),
+    ("workers two", None),
+    ("workers -1", None),
+    ("workers 2 3", None),
+    ("max-message-size 0", None),
+    ("max-message-size 10X", None),
+    ("max-recipients 0", None),
+    ("command-timeout 0", None),
+    ("auth-over-plaintext maybe", None),
+    ("listen 127.0.0.1 smtp", None),
+    ("listen 127.0.0.1:0 smtp", None),
+    ("listen 127.0.0.1:70000 smtp", None),
+    ("listen 127.0.0.1:2525 pop3", None),
+    ("listen ::1:2525 smtp", None),
+    ("listen 127.0.0.1:2525 smtp proxyy", None),
+    ("listen localhost:2525 smtp", None),
+    ("hostname bad_host!name", None),
+    ("local-domains -bad-", None),
+    ("auth-exempt 10.0.0.0/33", None),
+    ("relay-host [::1", None),
+    ("spool /tmp/other-spool", "already given"),
+    ("hostname a.test", "already given"),
+    ("Workers 2", "unknown directive"),
+    ("workers 2\x01", "control character"),
+]
+
+
+@pytest.mark.parametrize("line,why", BAD_LINES,
+                         ids=[repr(b[0]) for b in BAD_LINES])
+def test_config_check_bad_line(server, line, why):
+    srv = server(start=False, workers=None)
+    good = srv.config_text()
+    text = good + line + "\n"
+    srv.conf_path.write_text(text)
+    lineno = text.count("\n")
+    p = _check(srv.conf_path)
+    assert p.returncode == 1, (line, p.stderr)
+    prefix = "%s:%d: " % (srv.conf_path, lineno)
+    assert p.stderr.startswith(prefix), (line, p.stderr)
+    # By default the reason names the directive.
+    assert (why or line.split()[0] + ":") in p.stderr, p.stderr
+
+
+def test_config_check_bad_line_in_the_middle(server):
+    srv = server(start=False, workers=None)
+    lines = srv.config_text().splitlines()
+    lines.insert(3, "workers 0")
+    srv.conf_path.write_text("\n".join(lines) + "\n")
+    p = _check(srv.conf_path)
+    assert p.returncode == 1
+    assert p.stderr.startswith("%s:4: " % srv.conf_path), p.stderr
+
+
+# Whole-file rules are reported as "FILE: reason", without a line.
+def _drop(prefix):
+    def edit(lines):
+        return [l for l in lines if not l.startswith(prefix)]
+    return edit
+
+
+BAD_FILES = [
+    ("no listen", _drop("listen ")),
+    ("no spool", _drop("spool ")),
+    ("local-domains without mailbox-root", _drop("mailbox-root ")),
+    ("local-domains without users", _drop("users ")),
+    ("tls-cert without tls-key", lambda l: l + ["tls-cert /nonexistent.pem"]),
+    ("tls-key without tls-cert", lambda l: l + ["tls-key /nonexistent.key"]),
+    ("smtps without tls-cert", lambda l: l + ["listen 127.0.0.1:4650 smtps"]),
+]
+
+
+@pytest.mark.parametrize("name,edit", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_config_check_bad_file(server, name, edit):
+    srv = server(start=False)
+    srv.conf_path.write_text(
+        "\n".join(edit(srv.config_text().splitlines())) + "\n")
+    p = _check(srv.conf_path)
+    assert p.returncode == 1, (name, p.stderr)
+    assert p.stderr.startswith("%s: " % srv.conf_path), (name, p.stderr)
+
+
+def test_config_check_missing_file(tmp_path):
+    p = _check(tmp_path / "nonexistent.conf")
+    assert p.returncode == 1
+    assert str(tmp_path / "nonexistent.conf") in p.stderr
+
+
+def test_bad_config_does_not_start(server):
+    srv = server(start=False, extra=["workers 0"])
+    p = subprocess.run([str(SMTPAUTHD), "-d", "-f", str(srv.conf_path)],
+                       capture_output=True, text=True, timeout=T(10),
+                       start_new_session=True)
+    assert p.returncode == 1
+    assert p.stderr.startswith("%s:" % srv.conf_path), p.stderr
