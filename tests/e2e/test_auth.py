@@ -543,3 +543,57 @@ def test_many_parallel_auths_all_answered(server, pki):
     for t in threads:
         t.join()
     assert results == ["235 2.7.0 Authentication successful"] * 30
+
+
+def test_curl_smtps_with_user_delivers(server, pki, tmp_path):
+    srv = auth_server(server, pki)
+    mail = tmp_path / "m.txt"
+    mail.write_bytes(b"Subject: curl smtps\r\n\r\nvia curl smtps://\r\n")
+    r = subprocess.run(
+        ["curl", "-sS", "--cacert", str(pki / "ca.pem"),
+         "--resolve", "%s:%d:127.0.0.1" % (HOSTNAME, srv.smtps_port),
+         "smtps://%s:%d/c.test" % (HOSTNAME, srv.smtps_port),
+         "--user", "user@example.org:%s" % PASSWORD,
+         "--mail-from", "user@example.org",
+         "--mail-rcpt", "other@example.org", "--upload-file", str(mail)],
+        capture_output=True, text=True, timeout=T(60))
+    assert r.returncode == 0, r.stderr
+    (m,) = srv.wait_messages("other@example.org", 1)
+    assert b"via curl smtps://" in m
+
+
+def test_account_attacked_from_many_addresses_owner_still_logs_in(
+        server, pki):
+    """Failures against one account from many addresses slow that
+    account's failed answers, but never lock its owner out."""
+    srv = auth_server(server, pki, extra=["auth-max-failures 3",
+                                          "auth-failure-delay 50"])
+    delays = []
+    for i in range(2, 10):
+        # Two failures from each address: under its own ban limit.
+        src = "127.0.0.%d" % i
+        raw = socket.create_connection(("127.0.0.1", srv.smtps_port), T(10),
+                                       source_address=(src, 0))
+        t = ctx_for(pki).wrap_socket(raw, server_hostname=HOSTNAME)
+        f = t.makefile("rb")
+        f.readline()
+        t.sendall(b"EHLO c.test\r\n")
+        while f.readline()[3:4] != b" ":
+            pass
+        for _ in range(2):
+            t0 = time.monotonic()
+            t.sendall(("AUTH PLAIN %s\r\n" % plain("user@example.org",
+                                                   "guess")).encode())
+            assert f.readline().startswith(b"535")
+            delays.append(time.monotonic() - t0)
+        t.close()
+    assert "ban ip=" not in srv.log()
+    # The attacked account's failures are answered ever more slowly ...
+    assert delays[-1] > delays[0] + 0.5, delays
+    # ... and its owner, with the right password, gets in at once.
+    c = TLSClient(srv, pki)
+    t0 = time.monotonic()
+    assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) == \
+        "235 2.7.0 Authentication successful"
+    assert time.monotonic() - t0 < 2 * T(1)
+    c.close()
