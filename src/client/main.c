@@ -7,6 +7,7 @@
 
 #include "client/check.h"
 #include "client/encode.h"
+#include "client/load.h"
 #include "client/send.h"
 #include "client/session.h"
 
@@ -20,6 +21,7 @@ static const struct {
 	{ "check", cmd_check },
 	{ "session", cmd_session },
 	{ "send", cmd_send },
+	{ "load", cmd_load },
 };
 
 static const char usage[] =
@@ -37,6 +39,8 @@ static const char usage[] =
 "                       an interactive, SMTP-aware session\n"
 "  send [OPTIONS] --from ADDR --to ADDR HOST[:PORT]\n"
 "                       send one test message\n"
+"  load [OPTIONS] HOST[:PORT]\n"
+"                       a load generator: sessions/s with TLS and AUTH\n"
 "smtpauth COMMAND --help describes each; see smtpauth(1).\n";
 
 int

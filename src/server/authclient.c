@@ -33,6 +33,8 @@
 
 #define NBUCKETS	64	/* requests in flight hash by id */
 #define READ_BATCH	64	/* messages read per wake-up */
+#define RETRY_MS	100	/* connect again after this */
+#define GRACE_MS	3000	/* ... for so long before AUTH_TEMPFAIL */
 
 struct acreq {
 	struct authclient	*ac;
@@ -57,6 +59,7 @@ struct authclient {
 	int			 fd;
 	struct event		*rev;
 	struct event		*wev;
+	struct event		*ev_retry;	/* connect again */
 	uint32_t		 nextid;
 	size_t			 nreq;
 	struct acreq		*bucket[NBUCKETS];
@@ -77,6 +80,8 @@ static void		  ac_broken(struct authclient *, const char *);
 static void		  ac_read(int, short, void *);
 static void		  ac_write(int, short, void *);
 static void		  ac_destroy(struct authclient *);
+static void		  ac_retry(int, short, void *);
+static void		  ms_to_tv(unsigned, struct timeval *);
 
 static struct acreq **
 req_link(struct authclient *ac, uint32_t id)
@@ -155,8 +160,11 @@ req_timer(int fd, short events, void *arg)
 	if (r->local)
 		a = r->answer;
 	else {
-		log_warnx("auth: no answer from the auth process within "
-		    "%u ms", ac->timeout_ms);
+		if (r->out != NULL)
+			log_warnx("auth: the auth process cannot be reached");
+		else
+			log_warnx("auth: no answer from the auth process "
+			    "within %u ms", ac->timeout_ms);
 		memset(&a, 0, sizeof(a));
 		a.result = AUTH_TEMPFAIL;
 	}
@@ -184,7 +192,38 @@ authclient_new(struct event_base *base, const char *sockpath,
 	ac->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
 	ac->fd = -1;
 	TAILQ_INIT(&ac->sendq);
+	if ((ac->ev_retry = evtimer_new(base, ac_retry, ac)) == NULL) {
+		free(ac);
+		return NULL;
+	}
 	return ac;
+}
+
+static void
+ms_to_tv(unsigned ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/*
+ * The auth process is starting or being restarted: requests wait (up to
+ * GRACE_MS) while we connect again every RETRY_MS.
+ */
+static void
+ac_retry(int fd, short events, void *arg)
+{
+	struct authclient	*ac = arg;
+	struct timeval		 tv;
+
+	if (ac->fd != -1 || TAILQ_EMPTY(&ac->sendq))
+		return;
+	if (ac_connect(ac) == 0) {
+		event_add(ac->wev, NULL);
+		return;
+	}
+	ms_to_tv(RETRY_MS, &tv);
+	evtimer_add(ac->ev_retry, &tv);
 }
 
 static void
@@ -202,6 +241,7 @@ ac_destroy(struct authclient *ac)
 		event_free(ac->rev);
 	if (ac->wev != NULL)
 		event_free(ac->wev);
+	event_free(ac->ev_retry);
 	if (ac->fd != -1)
 		close(ac->fd);
 	free(ac);
@@ -324,7 +364,7 @@ authclient_verify(struct authclient *ac, struct auth_request *req,
 	 */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (ac->fd == -1 && ac_connect(ac) == -1)
-			goto tempfail;
+			goto wait;
 		if (!TAILQ_EMPTY(&ac->sendq))
 			goto queue;	/* keep the order */
 		if (ipc_send(ac->fd, AUTH_MSG_VERIFY, r->id, buf,
@@ -337,6 +377,22 @@ authclient_verify(struct authclient *ac, struct auth_request *req,
 	}
 	goto tempfail;
 
+wait:
+	/* Not connected: keep the request while we try again. */
+	if ((r->out = malloc((size_t)n)) == NULL) {
+		log_warnx("auth: out of memory");
+		goto tempfail;
+	}
+	memcpy(r->out, buf, (size_t)n);
+	r->outlen = (size_t)n;
+	TAILQ_INSERT_TAIL(&ac->sendq, r, sendq);
+	if (!evtimer_pending(ac->ev_retry, NULL)) {
+		ms_to_tv(RETRY_MS, &tv);
+		evtimer_add(ac->ev_retry, &tv);
+	}
+	ms_to_tv(GRACE_MS < ac->timeout_ms ? GRACE_MS : ac->timeout_ms, &tv);
+	event_add(r->ev, &tv);
+	goto insert;
 queue:
 	if ((r->out = malloc((size_t)n)) == NULL) {
 		log_warnx("auth: out of memory");
@@ -348,8 +404,7 @@ queue:
 	event_add(ac->wev, NULL);
 	/* FALLTHROUGH */
 sent:
-	tv.tv_sec = ac->timeout_ms / 1000;
-	tv.tv_usec = (ac->timeout_ms % 1000) * 1000;
+	ms_to_tv(ac->timeout_ms, &tv);
 	event_add(r->ev, &tv);
 	goto insert;
 tempfail:
@@ -392,6 +447,14 @@ ac_write(int fd, short events, void *arg)
 		explicit_bzero(r->out, r->outlen);
 		free(r->out);
 		r->out = NULL;
+		/* Sent: it now has the whole answer timeout. */
+		if (!r->local) {
+			struct timeval	tv;
+
+			ms_to_tv(ac->timeout_ms, &tv);
+			event_del(r->ev);
+			event_add(r->ev, &tv);
+		}
 	}
 	event_del(ac->wev);
 }

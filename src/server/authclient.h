@@ -16,9 +16,10 @@ typedef void (*authclient_cb)(void *arg, const struct auth_answer *);
 
 /*
  * sockpath: the auth process's socket.  Connects lazily and again after a
- * failure; while the auth process is down every request is answered
- * AUTH_TEMPFAIL at once.  A request not answered within timeout_ms gets
- * AUTH_TEMPFAIL too.
+ * failure.  While the auth process cannot be reached (it is starting or
+ * being restarted), a request waits up to 3 seconds while the client
+ * connects again every 100 ms, then gets AUTH_TEMPFAIL.  A request not
+ * answered within timeout_ms gets AUTH_TEMPFAIL too.
  */
 struct authclient *authclient_new(struct event_base *, const char *sockpath,
 		    unsigned timeout_ms);

@@ -19,6 +19,18 @@
  * is in auth-exempt.  Per account (from any address): each recent failure
  * adds FAIL_SLOWDOWN_MS to the next failed answer's delay, at most
  * FAIL_SLOWDOWN_MAX_MS; a correct password is never made to fail.
+ *
+ * Cache (auth-cache-ttl): a client that logs in every few minutes should
+ * not pay yescrypt each time.  After a successful verification the auth
+ * process remembers HMAC-SHA256(key, account NUL password) for the TTL,
+ * with a random key made at start; a request whose keyed hash is there is
+ * answered at once.  Only successes are kept, and only as that hash: no
+ * password and nothing that can be tested offline without the key, which
+ * never leaves this process's memory and dies with it (on reload the auth
+ * process is restarted, so a changed password takes effect then).  A wrong
+ * password never matches, so it costs the full hash and goes through the
+ * ledgers, the ban list and the failure delay as before.  A hit does not
+ * extend the entry: the hash is computed again at least once a TTL.
  */
 #include <sys/prctl.h>
 #include <sys/queue.h>
@@ -42,6 +54,8 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "common/addr.h"
 #include "common/ipc.h"
@@ -63,11 +77,19 @@
 #define MAX_THREADS		8
 #define READ_BATCH		64
 #define STOP_FLUSH_MS		1000	/* to send the last answers */
+#define CACHE_SETS		1024	/* of CACHE_WAYS logins each */
+#define CACHE_WAYS		4
+#define CACHE_MAC_LEN		32	/* HMAC-SHA256 */
 
 struct user {
 	struct user	*next;
 	char		*hash;
 	char		 addr[];
+};
+
+struct cache_entry {
+	uint8_t		mac[CACHE_MAC_LEN];
+	uint64_t	expires;	/* monotonic ms; 0: empty */
 };
 
 struct outmsg {
@@ -97,6 +119,9 @@ struct job {
 	int			 known;
 	enum auth_result	 result;
 	const char		*reason;
+	int			 have_mac;
+	int			 cached;	/* answered from the cache */
+	uint8_t			 mac[CACHE_MAC_LEN];
 };
 
 static struct {
@@ -120,6 +145,8 @@ static struct {
 	size_t			 nconns;
 	unsigned		 jobs;
 	int			 stopping;
+	struct cache_entry	*cache;		/* NULL: no cache */
+	uint8_t			 cache_key[32];
 } A;
 
 struct load_ctx {
@@ -144,6 +171,12 @@ static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static void	 job_work(void *);
 static void	 job_done(void *);
 static void	 job_verdict(struct job *, struct auth_answer *);
+static void	 cache_init(void);
+static int	 cache_mac(const struct job *, uint8_t *);
+static struct cache_entry *cache_set(const uint8_t *);
+static int	 cache_lookup(const uint8_t *);
+static void	 cache_insert(const uint8_t *);
+static uint64_t	 now_ms(void);
 static void	 log_attempt(const struct job *);
 static void	 unban_cb(const struct sockaddr *);
 static void	 tick_cb(int, short, void *);
@@ -558,6 +591,22 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 		j->known = 1;
 	} else
 		j->hash = A.dummy;
+	/* Every request pays the keyed hash: known or not, same cost. */
+	if (A.cache != NULL && cache_mac(j, j->mac) == 0)
+		j->have_mac = 1;
+	if (j->have_mac && j->known && cache_lookup(j->mac)) {
+		j->result = AUTH_OK;
+		j->reason = NULL;
+		j->cached = 1;
+		explicit_bzero(j->req.pass, sizeof(j->req.pass));
+		j->req.passlen = 0;
+		job_verdict(j, &a);
+		log_attempt(j);
+		explicit_bzero(j, sizeof(*j));
+		free(j);
+		conn_answer(c, id, &a);
+		return;
+	}
 	if (A.jobs >= MAX_JOBS ||
 	    workq_submit(A.wq, job_work, job_done, j) == -1) {
 		j->result = AUTH_TEMPFAIL;
@@ -677,6 +726,8 @@ job_done(void *arg)
 	struct auth_answer	 a;
 
 	job_verdict(j, &a);
+	if (j->result == AUTH_OK && j->have_mac)
+		cache_insert(j->mac);
 	log_attempt(j);
 	if (!j->conn->closed)
 		conn_answer(j->conn, j->id, &a);
@@ -707,10 +758,96 @@ log_attempt(const struct job *j)
 	fmt_addr((const struct sockaddr *)&j->req.client, ip, sizeof(ip),
 	    &port);
 	log_escape(j->req.user, j->req.userlen, user, sizeof(user));
-	log_info("auth result=%s ip=%s port=%u tls=%s mech=%s user=\"%s\"%s%s",
-	    result, ip, port, j->req.tls ? "yes" : "no",
+	log_info("auth result=%s ip=%s port=%u tls=%s mech=%s "
+	    "user=\"%s\"%s%s%s", result, ip, port, j->req.tls ? "yes" : "no",
 	    j->req.mech == AUTH_MECH_LOGIN ? "LOGIN" : "PLAIN", user,
-	    j->reason ? " reason=" : "", j->reason ? j->reason : "");
+	    j->reason ? " reason=" : "", j->reason ? j->reason : "",
+	    j->cached ? " cache=hit" : "");
+}
+
+/*
+ * The login cache: CACHE_SETS sets of CACHE_WAYS entries, a set chosen by
+ * the first octets of the keyed hash (uniform, and unknown to clients).
+ */
+static void
+cache_init(void)
+{
+	if (A.conf->auth_cache_ttl == 0)
+		return;
+	if (getrandom(A.cache_key, sizeof(A.cache_key), 0) !=
+	    (ssize_t)sizeof(A.cache_key))
+		fatal("getrandom");
+	if ((A.cache = calloc((size_t)CACHE_SETS * CACHE_WAYS,
+	    sizeof(*A.cache))) == NULL)
+		fatalx("out of memory");
+}
+
+/* HMAC-SHA256(key, account NUL password); 0 or -1. */
+static int
+cache_mac(const struct job *j, uint8_t *mac)
+{
+	uint8_t		buf[2 * (AUTH_FIELD_MAX + 1)];
+	size_t		alen = strlen(j->account);
+	unsigned int	mlen = CACHE_MAC_LEN;
+	int		rv = 0;
+
+	if (alen + 1 + j->req.passlen > sizeof(buf))
+		return -1;
+	memcpy(buf, j->account, alen);
+	buf[alen] = '\0';
+	memcpy(buf + alen + 1, j->req.pass, j->req.passlen);
+	if (HMAC(EVP_sha256(), A.cache_key, (int)sizeof(A.cache_key), buf,
+	    alen + 1 + j->req.passlen, mac, &mlen) == NULL ||
+	    mlen != CACHE_MAC_LEN)
+		rv = -1;
+	explicit_bzero(buf, sizeof(buf));
+	return rv;
+}
+
+static struct cache_entry *
+cache_set(const uint8_t *mac)
+{
+	uint32_t	h;
+
+	memcpy(&h, mac, sizeof(h));
+	return &A.cache[(size_t)(h % CACHE_SETS) * CACHE_WAYS];
+}
+
+/* Is this (account, password) a success of the last TTL?  1 or 0. */
+static int
+cache_lookup(const uint8_t *mac)
+{
+	struct cache_entry	*e = cache_set(mac);
+	uint64_t		 now = now_ms();
+	int			 i, hit = 0;
+
+	/* Look at every way, so a hit costs what a miss costs. */
+	for (i = 0; i < CACHE_WAYS; i++)
+		if (e[i].expires > now &&
+		    CRYPTO_memcmp(e[i].mac, mac, CACHE_MAC_LEN) == 0)
+			hit = 1;
+	return hit;
+}
+
+static void
+cache_insert(const uint8_t *mac)
+{
+	struct cache_entry	*e = cache_set(mac), *victim = NULL;
+	uint64_t		 now = now_ms();
+	int			 i;
+
+	for (i = 0; i < CACHE_WAYS; i++) {
+		/* The same login again: a new TTL from now. */
+		if (CRYPTO_memcmp(e[i].mac, mac, CACHE_MAC_LEN) == 0) {
+			victim = &e[i];
+			break;
+		}
+		/* Else an empty or expired way, else the oldest. */
+		if (victim == NULL || e[i].expires < victim->expires)
+			victim = &e[i];
+	}
+	memcpy(victim->mac, mac, CACHE_MAC_LEN);
+	victim->expires = now + (uint64_t)A.conf->auth_cache_ttl * 1000;
 }
 
 static const char *
@@ -837,6 +974,10 @@ flush_and_exit(void)
 		}
 		conn_close(c);
 	}
+	if (A.cache != NULL)
+		explicit_bzero(A.cache, (size_t)CACHE_SETS * CACHE_WAYS *
+		    sizeof(*A.cache));
+	explicit_bzero(A.cache_key, sizeof(A.cache_key));
 	log_info("stopped");
 	exit(0);
 }
@@ -848,6 +989,15 @@ now_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static time_t
@@ -879,6 +1029,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	TAILQ_INIT(&A.conns);
 
 	load_users(users_text, len);
+	cache_init();
 
 	A.addrs = ledger_new(conf->auth_window, LEDGER_ENTRIES);
 	A.accounts = ledger_new(conf->auth_window, LEDGER_ENTRIES);
@@ -903,7 +1054,8 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	    event_add(A.lev, NULL) == -1 || event_add(A.tick, &second) == -1 ||
 	    event_add(A.sigterm, NULL) == -1)
 		fatalx("cannot set up the event loop");
-	log_info("ready socket=%s threads=%ld", sockpath, ncpu);
+	log_info("ready socket=%s threads=%ld cache-ttl=%u", sockpath, ncpu,
+	    conf->auth_cache_ttl);
 
 	event_base_dispatch(A.base);
 	flush_and_exit();

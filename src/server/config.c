@@ -92,6 +92,12 @@ static int	 conf_auth_exempt(struct parser *, const struct directive *,
 		    int, char **);
 static int	 conf_tls_file(struct parser *, const struct directive *,
 		    int, char **);
+static int	 conf_relay_tls(struct parser *, const struct directive *,
+		    int, char **);
+static int	 conf_mx_port(struct parser *, const struct directive *,
+		    int, char **);
+static int	 conf_resolver(struct parser *, const struct directive *,
+		    int, char **);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -114,6 +120,8 @@ static const struct directive directives[] = {
 	{ "auth-ban", conf_number, 1, 1, 0, F(auth_ban), 1, 31536000 },
 	{ "auth-failure-delay", conf_number, 1, 1, 0,
 	    F(auth_failure_delay), 0, 60000 },
+	{ "auth-cache-ttl", conf_number, 1, 1, 0, F(auth_cache_ttl), 0,
+	    86400 },
 	{ "auth-exempt", conf_auth_exempt, 1, -1, 1, 0, 0, 0 },
 	{ "sender-login-match", conf_yesno, 1, 1, 0,
 	    F(sender_login_match), 0, 0 },
@@ -128,6 +136,19 @@ static const struct directive directives[] = {
 	{ "command-timeout", conf_number, 1, 1, 0,
 	    F(command_timeout), 1, 86400 },
 	{ "data-timeout", conf_number, 1, 1, 0, F(data_timeout), 1, 86400 },
+	{ "relay-tls", conf_relay_tls, 1, 1, 0, 0, 0, 0 },
+	{ "relay-ca-file", conf_string, 1, 1, 0, F(relay_ca_file), 0, 0 },
+	{ "relay-auth", conf_string, 1, 1, 0, F(relay_auth), 0, 0 },
+	{ "relay-port", conf_mx_port, 1, 1, 0, 0, 0, 0 },
+	{ "resolver", conf_resolver, 1, 1, 0, 0, 0, 0 },
+	{ "relay-max-connections", conf_number, 1, 1, 0,
+	    F(relay_max_connections), 1, 10000 },
+	{ "relay-max-per-domain", conf_number, 1, 1, 0,
+	    F(relay_max_per_domain), 1, 10000 },
+	{ "retry-min", conf_number, 1, 1, 0, F(retry_min), 1, 31536000 },
+	{ "retry-max", conf_number, 1, 1, 0, F(retry_max), 1, 31536000 },
+	{ "queue-lifetime", conf_number, 1, 1, 0, F(queue_lifetime), 1,
+	    31536000 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
@@ -227,6 +248,9 @@ config_free(struct config *conf)
 	free(conf->spool);
 	free(conf->relay_host);
 	free(conf->relay_name);
+	free(conf->relay_ca_file);
+	free(conf->relay_auth);
+	free(conf->resolver);
 	free(conf->auth_exempt);
 	free(conf->user);
 	free(conf);
@@ -243,6 +267,22 @@ config_is_local_domain(const struct config *conf, const char *domain)
 		if (ascii_casecmp(conf->local_domains[i], domain) == 0)
 			return 1;
 	return 0;
+}
+
+const char *
+relay_tls_name(enum relay_tls t)
+{
+	switch (t) {
+	case RELAY_TLS_OPPORTUNISTIC:
+		return "opportunistic";
+	case RELAY_TLS_REQUIRED:
+		return "required";
+	case RELAY_TLS_IMPLICIT:
+		return "implicit";
+	case RELAY_TLS_NONE:
+		return "none";
+	}
+	return "unknown";
 }
 
 const char *
@@ -490,6 +530,35 @@ check_conf(struct parser *p)
 		perr(p, "tls-key requires tls-cert");
 		return -1;
 	}
+	if (conf->retry_min > conf->retry_max) {
+		perr(p, "retry-min %u is above retry-max %u", conf->retry_min,
+		    conf->retry_max);
+		return -1;
+	}
+	if (conf->relay_tls == RELAY_TLS_IMPLICIT && conf->relay_host ==
+	    NULL) {
+		perr(p, "relay-tls implicit requires relay-host");
+		return -1;
+	}
+	/* Credentials never travel in clear, nor to an unverified peer. */
+	if (conf->relay_auth != NULL && conf->relay_host == NULL) {
+		perr(p, "relay-auth requires relay-host");
+		return -1;
+	}
+	if (conf->relay_auth != NULL &&
+	    conf->relay_tls != RELAY_TLS_REQUIRED &&
+	    conf->relay_tls != RELAY_TLS_IMPLICIT) {
+		perr(p, "relay-auth requires relay-tls required or implicit");
+		return -1;
+	}
+	if (conf->relay_host != NULL && p->seen[find_directive("relay-port") -
+	    directives] != 0) {
+		perr(p, "relay-port is for MX hosts: with relay-host, give "
+		    "the port there");
+		return -1;
+	}
+	if (conf->relay_tls == RELAY_TLS_IMPLICIT && !conf->relay_port_given)
+		conf->relay_port = 465;
 	for (i = 0; i < conf->nlistens; i++) {
 		if (conf->listens[i].mode == LISTEN_SMTPS &&
 		    conf->ntls_cert == 0) {
@@ -513,6 +582,7 @@ set_defaults(struct config *conf)
 	conf->auth_window = CONF_DEFAULT_AUTH_WINDOW;
 	conf->auth_ban = CONF_DEFAULT_AUTH_BAN;
 	conf->auth_failure_delay = CONF_DEFAULT_AUTH_FAILURE_DELAY;
+	conf->auth_cache_ttl = CONF_DEFAULT_AUTH_CACHE_TTL;
 	conf->sender_login_match = 1;
 	conf->max_recipients = CONF_DEFAULT_MAX_RECIPIENTS;
 	conf->max_errors = CONF_DEFAULT_MAX_ERRORS;
@@ -521,6 +591,13 @@ set_defaults(struct config *conf)
 	conf->command_timeout = CONF_DEFAULT_COMMAND_TIMEOUT;
 	conf->data_timeout = CONF_DEFAULT_DATA_TIMEOUT;
 	conf->relay_port = 0;
+	conf->relay_tls = RELAY_TLS_OPPORTUNISTIC;
+	conf->mx_port = CONF_DEFAULT_MX_PORT;
+	conf->relay_max_connections = CONF_DEFAULT_RELAY_MAX_CONNECTIONS;
+	conf->relay_max_per_domain = CONF_DEFAULT_RELAY_MAX_PER_DOMAIN;
+	conf->retry_min = CONF_DEFAULT_RETRY_MIN;
+	conf->retry_max = CONF_DEFAULT_RETRY_MAX;
+	conf->queue_lifetime = CONF_DEFAULT_QUEUE_LIFETIME;
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
@@ -1059,6 +1136,89 @@ conf_relay_host(struct parser *p, const struct directive *d, int argc,
 	lower(name);
 	conf->relay_name = name;
 	conf->relay_port = port;
+	conf->relay_port_given = colon != NULL;
+	return 0;
+}
+
+static int
+conf_relay_tls(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	static const struct {
+		const char	*name;
+		enum relay_tls	 v;
+	} modes[] = {
+		{ "opportunistic", RELAY_TLS_OPPORTUNISTIC },
+		{ "required", RELAY_TLS_REQUIRED },
+		{ "implicit", RELAY_TLS_IMPLICIT },
+		{ "none", RELAY_TLS_NONE },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(argv[0], modes[i].name) == 0) {
+			p->conf->relay_tls = modes[i].v;
+			return 0;
+		}
+	perr(p, "relay-tls: expected opportunistic, required, implicit or "
+	    "none, got \"%s\"", argv[0]);
+	return -1;
+}
+
+static int
+conf_mx_port(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	if (parse_port(argv[0], &p->conf->mx_port) == -1) {
+		perr(p, "relay-port: bad port \"%s\"", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* A literal address and a port: "192.0.2.53:53" or "[2001:db8::53]:53". */
+static int
+conf_resolver(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct in6_addr	 in6;
+	struct in_addr	 in4;
+	const char	*arg = argv[0], *colon, *rb;
+	char		 host[INET6_ADDRSTRLEN + 1];
+	uint16_t	 port;
+	size_t		 hlen;
+	int		 ok;
+
+	if (arg[0] == '[') {
+		rb = strchr(arg, ']');
+		colon = rb != NULL && rb[1] == ':' ? rb + 1 : NULL;
+		hlen = rb != NULL ? (size_t)(rb - arg - 1) : 0;
+		if (hlen < sizeof(host))
+			memcpy(host, arg + 1, hlen);
+	} else {
+		colon = strchr(arg, ':');
+		hlen = colon != NULL ? (size_t)(colon - arg) : 0;
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			colon = NULL;
+		if (hlen < sizeof(host))
+			memcpy(host, arg, hlen);
+	}
+	if (colon == NULL || hlen == 0 || hlen >= sizeof(host)) {
+		perr(p, "resolver: expected ADDRESS:PORT (an IPv6 address in "
+		    "brackets), got \"%s\"", arg);
+		return -1;
+	}
+	host[hlen] = '\0';
+	ok = arg[0] == '[' ? inet_pton(AF_INET6, host, &in6) == 1 :
+	    inet_pton(AF_INET, host, &in4) == 1;
+	if (!ok || parse_port(colon + 1, &port) == -1) {
+		perr(p, "resolver: bad address or port \"%s\"", arg);
+		return -1;
+	}
+	if ((p->conf->resolver = strdup(arg)) == NULL) {
+		perr(p, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 

@@ -83,6 +83,7 @@ struct config {
 	unsigned		 auth_window;		/* seconds */
 	unsigned		 auth_ban;		/* seconds */
 	unsigned		 auth_failure_delay;	/* milliseconds */
+	unsigned		 auth_cache_ttl;	/* seconds; 0: no cache */
 	struct cidr		*auth_exempt;
 	size_t			 nauth_exempt;
 	int			 sender_login_match;
@@ -104,6 +105,7 @@ struct config {
 #define CONF_DEFAULT_AUTH_WINDOW	600
 #define CONF_DEFAULT_AUTH_BAN		900
 #define CONF_DEFAULT_AUTH_FAILURE_DELAY	1000
+#define CONF_DEFAULT_AUTH_CACHE_TTL	300
 #define CONF_DEFAULT_MAX_RECIPIENTS	100
 #define CONF_DEFAULT_MAX_ERRORS		10
 #define CONF_DEFAULT_MAX_SESSIONS	1000

@@ -14,6 +14,7 @@
 #include "common/tls.h"
 #include "server/config.h"
 #include "server/parent.h"
+#include "server/queuectl.h"
 #include "server/users.h"
 
 static void	usage(void) __attribute__((noreturn));
@@ -23,10 +24,12 @@ static void	daemonize(void);
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtpauthd [-dn] -f file\n"
+	fprintf(stderr, "usage: smtpauthd [-dn] -f file [queue | flush]\n"
 	    "  -d       stay in the foreground, log to stderr\n"
 	    "  -n       check the configuration and exit\n"
-	    "  -f file  the configuration file (smtpauthd.conf(5))\n");
+	    "  -f file  the configuration file (smtpauthd.conf(5))\n"
+	    "  queue    list the queued messages and exit\n"
+	    "  flush    make the running server retry every message now\n");
 	exit(1);
 }
 
@@ -92,7 +95,7 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	struct userset	 users;
-	const char	*file = NULL;
+	const char	*file = NULL, *cmd = NULL;
 	char		 err[1024];
 	char		*text = NULL;
 	size_t		 i, textlen = 0;
@@ -113,6 +116,9 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
+	if (optind == argc - 1 && queuectl_known(argv[optind]) && !check &&
+	    !foreground)
+		cmd = argv[optind++];
 	if (file == NULL || optind != argc)
 		usage();
 	log_init("smtpauthd", foreground || check);
@@ -123,7 +129,9 @@ main(int argc, char *argv[])
 	}
 	bad = resolve(&conf->spool, file) == -1 ||
 	    resolve(&conf->mailbox_root, file) == -1 ||
-	    resolve(&conf->users, file) == -1;
+	    resolve(&conf->users, file) == -1 ||
+	    resolve(&conf->relay_auth, file) == -1 ||
+	    resolve(&conf->relay_ca_file, file) == -1;
 	for (i = 0; i < conf->ntls_cert; i++)
 		bad |= resolve(&conf->tls_cert[i], file) == -1 ||
 		    resolve(&conf->tls_key[i], file) == -1;
@@ -131,6 +139,11 @@ main(int argc, char *argv[])
 		fprintf(stderr, "%s: path too long\n", file);
 		config_free(conf);
 		return 1;
+	}
+	if (cmd != NULL) {
+		bad = queuectl_run(conf, cmd);
+		config_free(conf);
+		return bad;
 	}
 	if (parent_load_users(conf, &users, &text, &textlen, check) == -1) {
 		if (check)

@@ -378,6 +378,8 @@ start_queue(void)
 		return;
 	}
 	if (pid == 0) {
+		/* Still root: relay-auth and relay-ca-file may be 0600. */
+		queue_prepare(P.conf);
 		child_setup();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
