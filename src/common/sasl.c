@@ -92,7 +92,7 @@ sasl_strerror(enum sasl_error e)
 	case SASL_ECHAR:
 		return "character not allowed by the mechanism";
 	case SASL_ESASLPREP:
-		return "SCRAM needs printable ASCII (SASLprep not implemented)";
+		return "SCRAM here takes printable ASCII only (no SASLprep)";
 	case SASL_ESERVER:
 		return "malformed or unacceptable SCRAM server message";
 	case SASL_EREJECTED:
