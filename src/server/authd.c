@@ -35,6 +35,7 @@
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +45,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,6 +82,7 @@
 #define CACHE_SETS		1024	/* of CACHE_WAYS logins each */
 #define CACHE_WAYS		4
 #define CACHE_MAC_LEN		32	/* HMAC-SHA256 */
+#define HASH_NICE		10	/* of the pool threads */
 
 struct user {
 	struct user	*next;
@@ -168,6 +171,7 @@ static void	 conn_close(struct conn *);
 static void	 conn_unref(struct conn *);
 static void	 conn_answer(struct conn *, uint32_t, const struct auth_answer *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
+static void	 lower_priority(void);
 static void	 job_work(void *);
 static void	 job_done(void *);
 static void	 job_verdict(struct job *, struct auth_answer *);
@@ -621,6 +625,28 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	A.jobs++;
 }
 
+/*
+ * On a pool thread, once: hashing is bulk work that may take every core
+ * for seconds (yescrypt on purpose), while the workers' event loops answer
+ * every session and need the CPU the moment they wake up.  A batch,
+ * low-priority thread lets them preempt it; the hashes still get all the
+ * CPU nobody else wants.
+ */
+static void
+lower_priority(void)
+{
+	static _Thread_local int	done;
+	struct sched_param		sp;
+
+	if (done)
+		return;
+	done = 1;
+	memset(&sp, 0, sizeof(sp));
+	/* On Linux both apply to the calling thread only. */
+	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HASH_NICE);
+}
+
 /* On a pool thread: nothing here may touch the loop's state. */
 static void
 job_work(void *arg)
@@ -631,6 +657,7 @@ job_work(void *arg)
 	size_t			 hlen;
 	int			 match = 0, unusable = 0, saved;
 
+	lower_priority();
 	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
 		j->result = AUTH_TEMPFAIL;
 		j->reason = "out-of-memory";

@@ -16,12 +16,12 @@
 #include "server/spool.h"
 
 static int	make_dir(const char *, long, long, char *, size_t);
-static int	group_fsync(int);
+static int	group_fsync(const struct spool *);
 
 /*
- * Group commit of the queue directory: a commit whose rename happened
- * before an fsync of the directory started is covered by that fsync, so
- * concurrent commits on the pool threads share one.  The counters are
+ * Group commit of the spool directories: a commit whose renames happened
+ * before the fsyncs of queue/ and incoming/ started is covered by them, so
+ * concurrent commits on the pool threads share one pair.  The counters are
  * generations: `done` covers every rename up to it.
  */
 static pthread_mutex_t	gc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,7 +30,7 @@ static unsigned long	gc_requested, gc_done;
 static int		gc_running, gc_error;
 
 static int
-group_fsync(int dirfd)
+group_fsync(const struct spool *sp)
 {
 	unsigned long	mine, target;
 	int		r = 0;
@@ -46,7 +46,11 @@ group_fsync(int dirfd)
 		gc_running = 1;
 		target = gc_requested;
 		pthread_mutex_unlock(&gc_lock);
-		r = fsync_dirfd(dirfd);
+		/* The new entries, then the old ones' removal (a file
+		 * system without a journal needs both). */
+		r = fsync_dirfd(sp->queue_fd);
+		if (r == 0)
+			r = fsync_dirfd(sp->incoming_fd);
 		pthread_mutex_lock(&gc_lock);
 		gc_running = 0;
 		gc_error = r == -1 ? errno : 0;
@@ -218,11 +222,10 @@ spool_msg_commit(struct spool_msg *m, const char *env, size_t envlen)
 		return -1;
 	}
 	/*
-	 * Step 6: the new directory entries durable.  One fsync of queue/
-	 * commits the renames (the journal holds both directories' sides);
-	 * concurrent commits share it.
+	 * Step 6: both directories' entries durable; concurrent commits
+	 * share the fsyncs (group commit).
 	 */
-	if (group_fsync(sp->queue_fd) == -1) {
+	if (group_fsync(sp) == -1) {
 		saved = errno;
 		unlinkat(sp->queue_fd, envname, 0);
 		unlinkat(sp->queue_fd, msgname, 0);
