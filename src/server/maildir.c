@@ -54,6 +54,13 @@ crlf_to_lf(int fd, char *buf, size_t len, int *held_cr)
 static int
 mkdir_at(int dirfd, const char *name)
 {
+	int	fd;
+
+	/* Mostly it is there already: open first, create only if not. */
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (fd != -1 || errno != ENOENT)
+		return fd;
 	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
 		return -1;
 	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
@@ -81,6 +88,12 @@ open_maildir(const char *root, const char *domain, const char *local)
 	if (mfd == -1) {
 		errno = saved;
 		return -1;
+	}
+	/* A complete Maildir has cur/, made last: then nothing is missing. */
+	if ((fd = openat(mfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) != -1) {
+		close(fd);
+		return mfd;
 	}
 	if ((fd = mkdir_at(mfd, "tmp")) == -1 ||
 	    close(fd) == -1 || (fd = mkdir_at(mfd, "new")) == -1 ||
