@@ -1476,11 +1476,8 @@ cmd_check(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (optind + 1 != argc) {
-		rv = bad_usage("give one HOST[:PORT]");
-		goto done;
-	}
-	if (cliopt_target(&ck->o, argv[optind], err, sizeof(err)) == -1) {
+	if (cliopt_operand(&ck->o, argc, argv, optind, err,
+	    sizeof(err)) == -1) {
 		rv = bad_usage(err);
 		goto done;
 	}

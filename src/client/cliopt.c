@@ -131,6 +131,17 @@ cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
 }
 
 int
+cliopt_operand(struct cliopts *o, int argc, char **argv, int ind, char *err,
+    size_t errlen)
+{
+	if (ind + 1 != argc) {
+		(void)snprintf(err, errlen, "give one HOST[:PORT]");
+		return -1;
+	}
+	return cliopt_target(o, argv[ind], err, errlen);
+}
+
+int
 cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 {
 	const char	*colon, *close, *port = DEFAULT_PORT;

@@ -84,6 +84,9 @@ int	cliopt_parse(struct cliopts *, int ch, const char *arg, char *err,
  * HOST, HOST:PORT, [IPv6] or [IPv6]:PORT (a bare IPv6 address has no
  * port); then the TLS mode's default.  0 or -1.
  */
+/* The one HOST[:PORT] operand after the options: cliopt_target() on it. */
+int	cliopt_operand(struct cliopts *, int argc, char **argv, int optind,
+	    char *err, size_t errlen);
 int	cliopt_target(struct cliopts *, const char *, char *err,
 	    size_t errlen);
 /* Connection options with the timeout and family, and a trace. */

@@ -1862,11 +1862,8 @@ cmd_load(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (optind + 1 != argc) {
-		rv = bad_usage("give one HOST[:PORT]");
-		goto done;
-	}
-	if (cliopt_target(&L->o, argv[optind], err, sizeof(err)) == -1) {
+	if (cliopt_operand(&L->o, argc, argv, optind, err,
+	    sizeof(err)) == -1) {
 		rv = bad_usage(err);
 		goto done;
 	}

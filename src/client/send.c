@@ -499,11 +499,8 @@ cmd_send(int argc, char **argv)
 			goto done;
 		}
 	}
-	if (optind + 1 != argc) {
-		rv = bad_usage("give one HOST[:PORT]");
-		goto done;
-	}
-	if (cliopt_target(&s->o, argv[optind], err, sizeof(err)) == -1) {
+	if (cliopt_operand(&s->o, argc, argv, optind, err,
+	    sizeof(err)) == -1) {
 		rv = bad_usage(err);
 		goto done;
 	}

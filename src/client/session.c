@@ -442,11 +442,8 @@ cmd_session(int argc, char **argv)
 			rv = bad_usage(NULL);
 		goto done;
 	}
-	if (optind + 1 != argc) {
-		rv = bad_usage("give one HOST[:PORT]");
-		goto done;
-	}
-	if (cliopt_target(&s->o, argv[optind], err, sizeof(err)) == -1) {
+	if (cliopt_operand(&s->o, argc, argv, optind, err,
+	    sizeof(err)) == -1) {
 		rv = bad_usage(err);
 		goto done;
 	}

@@ -45,6 +45,17 @@
 #define SASL_LINE_MAX	12288	/* RFC 4954 4: an AUTH line, CRLF included */
 #define AUTH_MAX_FAILS	3	/* RFC 4954 9: close after the third */
 
+/* Replies said in more than one place (DESIGN.md has the table). */
+#define R_QUEUE_ERROR	"451 4.3.0 Error: queue file write error"
+#define R_NO_RCPTS	"554 5.5.1 Error: no valid recipients"
+#define R_TOO_BIG	"552 5.3.4 Message size exceeds limit"
+#define R_AUTH_FAILED	"535 5.7.8 Authentication credentials invalid"
+#define R_NEED_RCPT	"503 5.5.1 Error: need RCPT command"
+#define R_BAD_HOSTNAME	"501 5.5.4 Invalid hostname"
+#define R_LINE_TOO_LONG	"500 5.5.6 Line too long"
+#define R_AUTH_TEMPFAIL	"454 4.7.0 Temporary authentication failure"
+#define R_SHUTDOWN	"421 4.3.2 %s Service shutting down"
+
 struct command {
 	enum smtp_verb	 verb;
 	int		(*check)(struct session *, const struct smtp_command *);
@@ -638,7 +649,7 @@ session_process(struct session *s)
 	}
 	if ((s->flags & SF_DRAIN) && !(s->flags & (SF_BUSY | SF_CLOSING)) &&
 	    s->state != STATE_DATA && s->state != STATE_BDAT) {
-		session_quit_now(s, "421 4.3.2 %s Service shutting down",
+		session_quit_now(s, R_SHUTDOWN,
 		    "shutdown");
 		return;
 	}
@@ -807,7 +818,7 @@ session_drain(struct session *s)
 	s->flags |= SF_DRAIN;
 	if (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
 	    s->state != STATE_DATA && s->state != STATE_BDAT)
-		session_quit_now(s, "421 4.3.2 %s Service shutting down",
+		session_quit_now(s, R_SHUTDOWN,
 		    "shutdown");
 	session_settle(s);
 }
@@ -860,7 +871,7 @@ session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
 				if (session_in_sasl(s))
 					auth_finish(s, NULL);
 			} else
-				reply(s, "500 5.5.6 Line too long");
+				reply(s, R_LINE_TOO_LONG);
 			continue;
 		}
 		n = (size_t)found.pos;
@@ -1061,13 +1072,13 @@ txn_finish(struct session *s, unsigned errors)
 		const char *why;
 
 		if (errors & DATA_ESIZE)
-			why = "552 5.3.4 Message size exceeds limit";
+			why = R_TOO_BIG;
 		else if (errors & DATA_EBARELF)
 			why = "554 5.6.0 Bare LF not allowed";
 		else if (errors & DATA_EBARECR)
 			why = "554 5.6.0 Bare CR not allowed";
 		else
-			why = "500 5.5.6 Line too long";
+			why = R_LINE_TOO_LONG;
 		reply(s, "%s", why);
 		log_info("session=%s reject cmd=DATA reply=\"%s\"", s->id, why);
 		txn_reset(s);
@@ -1094,7 +1105,7 @@ txn_finish(struct session *s, unsigned errors)
 	if (r == -1 || workq_submit(s->w->wq, commit_work, commit_done,
 	    s) == -1) {
 		log_warn("session=%s envelope", s->id);
-		reply(s, "451 4.3.0 Error: queue file write error");
+		reply(s, R_QUEUE_ERROR);
 		txn_reset(s);
 		session_set_state(s, STATE_HELO);
 		return;
@@ -1138,7 +1149,7 @@ commit_done(void *arg)
 		errno = s->commit_errno;
 		log_warn("session=%s spool commit id=%s", s->id, s->msg.id);
 		if (!(s->flags & SF_DEAD))
-			reply(s, "451 4.3.0 Error: queue file write error");
+			reply(s, R_QUEUE_ERROR);
 	}
 	txn_reset(s);
 	if (!(s->flags & SF_DEAD)) {
@@ -1183,13 +1194,13 @@ check_helo(struct session *s, const struct smtp_command *cmd)
 		return 0;
 	}
 	if (n >= sizeof(s->helo)) {
-		reject(s, cmd, "501 5.5.4 Invalid hostname");
+		reject(s, cmd, R_BAD_HOSTNAME);
 		return 0;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)cmd->args[i] <= 0x20 ||
 		    (unsigned char)cmd->args[i] >= 0x7f) {
-			reject(s, cmd, "501 5.5.4 Invalid hostname");
+			reject(s, cmd, R_BAD_HOSTNAME);
 			return 0;
 		}
 	return 1;
@@ -1267,7 +1278,7 @@ proceed_mail(struct session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (s->mail.has_size && s->mail.size > s->w->conf->max_message_size) {
-		reject(s, cmd, "552 5.3.4 Message size exceeds limit");
+		reject(s, cmd, R_TOO_BIG);
 		return;
 	}
 	pc.mode = s->lc->mode;
@@ -1343,11 +1354,11 @@ check_data(struct session *s, const struct smtp_command *cmd)
 		return 0;
 	}
 	if (s->state == STATE_MAIL) {
-		reject(s, cmd, "554 5.5.1 Error: no valid recipients");
+		reject(s, cmd, R_NO_RCPTS);
 		return 0;
 	}
 	if (s->state != STATE_RCPT) {
-		reject(s, cmd, "503 5.5.1 Error: need RCPT command");
+		reject(s, cmd, R_NEED_RCPT);
 		return 0;
 	}
 	if (cmd->argslen > 0) {
@@ -1361,7 +1372,7 @@ static void
 proceed_data(struct session *s, const struct smtp_command *cmd)
 {
 	if (txn_open_message(s) == -1) {
-		reply(s, "451 4.3.0 Error: queue file write error");
+		reply(s, R_QUEUE_ERROR);
 		return;
 	}
 	dataparse_init(&s->dp, s->w->conf->max_message_size);
@@ -1386,8 +1397,8 @@ proceed_bdat(struct session *s, const struct smtp_command *cmd)
 	if (s->state != STATE_RCPT && s->state != STATE_BDAT_WAIT) {
 		/* RFC 3030: the chunk is read and thrown away. */
 		reject(s, cmd, s->state == STATE_MAIL ?
-		    "554 5.5.1 Error: no valid recipients" :
-		    "503 5.5.1 Error: need RCPT command");
+		    R_NO_RCPTS :
+		    R_NEED_RCPT);
 		s->bdat_discard = 1;
 		s->bdat_left = size;
 		session_set_state(s, STATE_BDAT);
@@ -1609,7 +1620,7 @@ session_sasl_line(struct session *s, char *line, size_t len)
 		e = sasl_plain_decode_b64(line, len, &plain);
 		if (e == SASL_EAUTHZID) {
 			/* No proxy authorisation: a credential failure. */
-			reply(s, "535 5.7.8 Authentication credentials invalid");
+			reply(s, R_AUTH_FAILED);
 			auth_finish(s, NULL);
 			return;
 		}
@@ -1727,7 +1738,7 @@ auth_reply(struct session *s)
 	case AUTH_OK:
 		s->auth_user = strdup(s->auth_login);
 		if (s->auth_user == NULL) {
-			reply(s, "454 4.7.0 Temporary authentication failure");
+			reply(s, R_AUTH_TEMPFAIL);
 			auth_finish(s, NULL);
 			break;
 		}
@@ -1739,7 +1750,7 @@ auth_reply(struct session *s)
 		break;
 	case AUTH_FAIL:
 		s->auth_failures++;
-		reply(s, "535 5.7.8 Authentication credentials invalid");
+		reply(s, R_AUTH_FAILED);
 		if (s->auth_banned)
 			auth_finish(s, "421 4.7.0 %s too many failed "
 			    "authentications, try later");
@@ -1750,7 +1761,7 @@ auth_reply(struct session *s)
 			auth_finish(s, NULL);
 		break;
 	default:
-		reply(s, "454 4.7.0 Temporary authentication failure");
+		reply(s, R_AUTH_TEMPFAIL);
 		auth_finish(s, NULL);
 		break;
 	}
