@@ -135,7 +135,7 @@ unique_name(const char *hostname, char *buf, size_t len)
 
 int
 maildir_deliver(const char *root, const char *rcpt, const char *hostname,
-    int msgfd, const char *prefix, size_t prefixlen, char *path,
+    int msgfd, off_t msgoff, const char *prefix, size_t prefixlen, char *path,
     size_t pathlen)
 {
 	char		 local[128], domain[256], name[512], tmpname[600];
@@ -143,7 +143,7 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 	const char	*at;
 	int		 mfd, fd = -1, newfd, saved;
 	ssize_t		 n;
-	off_t		 off = 0;
+	off_t		 off = msgoff;
 	int		 held_cr = 0;
 
 	if ((at = strrchr(rcpt, '@')) == NULL ||

@@ -44,7 +44,6 @@
 #define QUEUE_THREADS		4
 #define SCAN_SECONDS		60
 #define HASH_SIZE		4096
-#define ENV_MAX			(1024 * 1024)
 #define MAX_ACTIVE		2000	/* envelopes held in memory */
 #define STOP_GRACE		10	/* seconds for deliveries under way */
 #define DNS_REUSE		300	/* seconds a route keeps its answer */
@@ -66,6 +65,7 @@ struct qentry {
 	struct event	*timer;		/* the next attempt */
 	struct envelope	*env;		/* while active */
 	uint64_t	 size;
+	off_t		 body_off;	/* where the message starts */
 	int		 active;
 	int		 waiting;
 	int		 loading;	/* a pool thread reads and delivers */
@@ -124,6 +124,7 @@ struct loadjob {
 	struct qentry	*e;
 	struct envelope	*env;
 	uint64_t	 size;
+	off_t		 body_off;
 	time_t		 now;
 	int		 flush;
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
@@ -227,7 +228,6 @@ static void		 on_ctl(int, short, void *);
 static void		 on_scan(int, short, void *);
 static void		 on_sigterm(int, short, void *);
 static void		 on_grace(int, short, void *);
-static ssize_t		 read_small(int, const char *, char *, size_t);
 static int		 read_credentials(const char *);
 
 static time_t
@@ -758,7 +758,7 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 	struct dirent	*de;
 	struct stat	 st;
 	DIR		*dir;
-	char		 env[SPOOL_ID_LEN + 8];
+	char		 msg[SPOOL_ID_LEN + 8];
 	time_t		 limit = time(NULL) - 2 * (time_t)q->conf->data_timeout;
 	size_t		 len;
 	int		 fd;
@@ -775,17 +775,19 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 		if (len < SPOOL_ID_LEN + 4 || !valid_id(de->d_name,
 		    SPOOL_ID_LEN))
 			continue;
+		/* In queue/, a message is committed. */
 		if (is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
-		    SPOOL_ENV_SUFFIX) == 0)
+		    SPOOL_MSG_SUFFIX) == 0)
 			continue;
+		/* The queue's envelope of a message that is gone: a crash
+		 * between the two unlinks.  Any other file once it is old. */
 		if (is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
-		    SPOOL_MSG_SUFFIX) == 0) {
-			snprintf(env, sizeof(env), "%.*s" SPOOL_ENV_SUFFIX,
+		    SPOOL_ENV_SUFFIX) == 0) {
+			snprintf(msg, sizeof(msg), "%.*s" SPOOL_MSG_SUFFIX,
 			    SPOOL_ID_LEN, de->d_name);
-			if (fstatat(dirfd, env, &st, 0) == 0)
+			if (fstatat(dirfd, msg, &st, 0) == 0 || errno != ENOENT)
 				continue;
-		}
-		if (fstatat(dirfd, de->d_name, &st, 0) == -1 ||
+		} else if (fstatat(dirfd, de->d_name, &st, 0) == -1 ||
 		    st.st_mtime > limit)
 			continue;
 		log_info("cleanup remove=%s/%s", is_queue ? "queue" :
@@ -819,7 +821,7 @@ queue_scan(struct queue *q, int cleanup, int flush)
 	while ((de = readdir(dir)) != NULL) {
 		len = strlen(de->d_name);
 		if (len != SPOOL_ID_LEN + 4 ||
-		    strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_ENV_SUFFIX) != 0 ||
+		    strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_MSG_SUFFIX) != 0 ||
 		    !valid_id(de->d_name, SPOOL_ID_LEN))
 			continue;
 		memcpy(id, de->d_name, SPOOL_ID_LEN);
@@ -833,34 +835,6 @@ queue_scan(struct queue *q, int cleanup, int flush)
  * Loading: the envelope, and local delivery of the recipients due.
  */
 
-/* Read a whole small file; returns its length or -1. */
-static ssize_t
-read_small(int dirfd, const char *name, char *buf, size_t len)
-{
-	ssize_t	n, total = 0;
-	int	fd;
-
-	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	while ((size_t)total < len) {
-		n = read(fd, buf + total, len - (size_t)total);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == -1)
-				total = -1;
-			break;
-		}
-		total += n;
-	}
-	close(fd);
-	if ((size_t)total == len) {
-		errno = EFBIG;
-		return -1;
-	}
-	return total;
-}
-
 /* On a pool thread. */
 static void
 load_work(void *arg)
@@ -869,43 +843,24 @@ load_work(void *arg)
 	const struct config	*conf = j->q->conf;
 	struct spool		*sp = &j->q->spool;
 	struct env_rcpt		*r;
-	struct stat		 st;
-	char			*buf, name[SPOOL_ID_LEN + 8], err[128];
+	char			 err[128];
 	char			 prefix[2 * ADDR_PATH_MAX + 64], path[1024];
-	ssize_t			 n;
 	size_t			 i, plen;
 	int			 msgfd;
 
 	j->result = -1;
-	if ((buf = malloc(ENV_MAX)) == NULL ||
-	    (j->env = calloc(1, sizeof(*j->env))) == NULL) {
-		free(buf);
+	if ((j->env = calloc(1, sizeof(*j->env))) == NULL)
 		return;
-	}
-	snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, j->e->id);
-	if ((n = read_small(sp->queue_fd, name, buf, ENV_MAX)) == -1) {
-		free(buf);
+	if ((msgfd = spool_open_queued(sp->queue_fd, j->e->id, j->env,
+	    &j->body_off, &j->size, err, sizeof(err))) == -1) {
+		free(j->env);
+		j->env = NULL;
 		if (errno == ENOENT)
 			j->result = 0;	/* delivered meanwhile */
 		else
-			log_warn("id=%s read envelope", j->e->id);
+			log_warnx("id=%s cannot read it: %s", j->e->id, err);
 		return;
 	}
-	if (envelope_parse(buf, (size_t)n, j->env, err, sizeof(err)) == -1) {
-		free(buf);
-		log_warnx("id=%s bad envelope: %s", j->e->id, err);
-		return;
-	}
-	free(buf);
-	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, j->e->id);
-	if ((msgfd = openat(sp->queue_fd, name, O_RDONLY | O_CLOEXEC)) ==
-	    -1 || fstat(msgfd, &st) == -1) {
-		log_warn("id=%s open message", j->e->id);
-		if (msgfd != -1)
-			close(msgfd);
-		return;
-	}
-	j->size = (uint64_t)st.st_size;
 	if ((j->local = calloc(j->env->nrcpts + 1, 1)) == NULL ||
 	    (j->errnos = calloc(j->env->nrcpts + 1, sizeof(int))) == NULL) {
 		close(msgfd);
@@ -924,8 +879,8 @@ load_work(void *arg)
 			prefix[0] = '\0';
 		}
 		j->local[i] = (signed char)maildir_deliver(conf->mailbox_root,
-		    r->addr, conf->hostname, msgfd, prefix, plen, path,
-		    sizeof(path));
+		    r->addr, conf->hostname, msgfd, j->body_off, prefix, plen,
+		    path, sizeof(path));
 		j->errnos[i] = errno;
 		if (j->local[i] == 1)
 			log_info("delivery id=%s to=<%s> result=delivered "
@@ -964,6 +919,7 @@ load_done(void *arg)
 	}
 	e->env = j->env;
 	e->size = j->size;
+	e->body_off = j->body_off;
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
@@ -1122,6 +1078,7 @@ dispatch_remote(struct qentry *e, time_t now)
 		j->txn.rcpts = j->rr;
 		j->txn.nrcpts = j->n;
 		j->txn.msgfd = -1;
+		j->txn.msgoff = e->body_off;
 		j->txn.size = e->size;
 		j->txn.body8bit = e->env->body8bit;
 		j->txn.smtputf8 = e->env->smtputf8;
@@ -1672,7 +1629,6 @@ write_bounce(struct queue *q, struct writejob *w)
 	struct spool_msg	 m;
 	struct envelope		 benv;
 	struct dsn		 d;
-	struct stat		 st;
 	char			*hdr = NULL, *text = NULL, *envtext = NULL;
 	char			 name[SPOOL_ID_LEN + 8];
 	const char		*at;
@@ -1686,8 +1642,7 @@ write_bounce(struct queue *q, struct writejob *w)
 		return -1;
 	if ((fd = openat(q->spool.queue_fd, name, O_RDONLY | O_CLOEXEC)) !=
 	    -1) {
-		if (fstat(fd, &st) == 0)
-			n = pread(fd, hdr, DSN_HEADERS_MAX, 0);
+		n = pread(fd, hdr, DSN_HEADERS_MAX, w->e->body_off);
 		close(fd);
 	}
 	if (n < 0)
@@ -1710,7 +1665,6 @@ write_bounce(struct queue *q, struct writejob *w)
 	memset(&benv, 0, sizeof(benv));
 	if (dsn_build(&d, &text, &textlen) == -1)
 		goto done;
-	spool_msg_write(&m, text, textlen);
 	memcpy(benv.id, m.id, sizeof(benv.id));
 	benv.time = d.now;
 	snprintf(benv.ip, sizeof(benv.ip), "127.0.0.1");
@@ -1723,8 +1677,10 @@ write_bounce(struct queue *q, struct writejob *w)
 	    !config_is_local_domain(conf, at + 1)) == -1 ||
 	    envelope_format(&benv, &envtext, &envlen) == -1)
 		goto done;
-	if (spool_msg_commit(&m, envtext, envlen) == -1) {
-		m.id[0] = '\0';		/* commit removed its files */
+	spool_msg_envelope(&m, envtext, envlen);
+	spool_msg_write(&m, text, textlen);
+	if (spool_msg_commit(&m) == -1) {
+		m.id[0] = '\0';		/* commit removed its file */
 		goto done;
 	}
 	memcpy(w->bounce_id, m.id, sizeof(w->bounce_id));
@@ -1753,20 +1709,24 @@ write_work(void *arg)
 		log_warn("id=%s cannot write a bounce", w->e->id);
 		return;
 	}
-	snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, w->e->id);
 	if (w->empty) {
-		/* The envelope first, then the message (INTERNALS.md). */
+		/*
+		 * The message (and the envelope in it) first, then the
+		 * queue's copy of the envelope (INTERNALS.md).
+		 */
+		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, w->e->id);
 		if (unlinkat(sp->queue_fd, name, 0) == -1 && errno != ENOENT) {
-			log_warn("id=%s unlink envelope", w->e->id);
+			log_warn("id=%s unlink message", w->e->id);
 			return;
 		}
-		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, w->e->id);
+		snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, w->e->id);
 		if (unlinkat(sp->queue_fd, name, 0) == -1 && errno != ENOENT)
-			log_warn("id=%s unlink message", w->e->id);
+			log_warn("id=%s unlink envelope", w->e->id);
 		log_info("id=%s removed", w->e->id);
 		w->result = 0;
 		return;
 	}
+	snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, w->e->id);
 	snprintf(tmp, sizeof(tmp), "%s" SPOOL_TMP_SUFFIX, w->e->id);
 	iov.iov_base = w->envtext;
 	iov.iov_len = w->envlen;

@@ -21,7 +21,6 @@
 #include "server/queuectl.h"
 #include "server/spool.h"
 
-#define ENV_MAX	(1024 * 1024)
 
 struct listed {
 	char		id[SPOOL_ID_LEN + 1];
@@ -85,36 +84,23 @@ static int
 list_one(FILE *fp, int qfd, const char *id, time_t now, size_t *nrcpts)
 {
 	struct envelope	 env;
-	struct stat	 st;
-	char		*buf, name[SPOOL_ID_LEN + 8], err[128], age[32];
-	char		 next[32];
-	ssize_t		 n;
-	size_t		 i, total = 0;
+	char		 err[128], age[32], next[32];
+	off_t		 off;
+	uint64_t	 size;
+	size_t		 i;
 	int		 fd;
 
-	snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, id);
-	if ((fd = openat(qfd, name, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	if ((buf = malloc(ENV_MAX)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while ((n = read(fd, buf + total, ENV_MAX - total)) > 0)
-		total += (size_t)n;
-	close(fd);
-	if (n == -1 || total == ENV_MAX || envelope_parse(buf, total, &env,
-	    err, sizeof(err)) == -1) {
-		free(buf);
-		fprintf(fp, "%s  (unreadable envelope)\n", id);
+	if ((fd = spool_open_queued(qfd, id, &env, &off, &size, err,
+	    sizeof(err))) == -1) {
+		if (errno == ENOENT)
+			return -1;
+		fprintf(fp, "%s  (unreadable: %s)\n", id, err);
 		return 0;
 	}
-	free(buf);
-	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, id);
-	if (fstatat(qfd, name, &st, 0) == -1)
-		st.st_size = 0;
+	close(fd);
 	span(age, sizeof(age), (long long)(now - env.time));
-	fprintf(fp, "%-16s  %7s  %9lld  <%s>\n", id, age,
-	    (long long)st.st_size, env.from);
+	fprintf(fp, "%-16s  %7s  %9llu  <%s>\n", id, age,
+	    (unsigned long long)size, env.from);
 	for (i = 0; i < env.nrcpts; i++) {
 		const struct env_rcpt *r = &env.rcpts[i];
 
@@ -163,14 +149,14 @@ queuectl_list(FILE *fp, const char *spool, time_t now)
 
 		len = strlen(de->d_name);
 		if (len != SPOOL_ID_LEN + 4 ||
-		    strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_ENV_SUFFIX) != 0)
+		    strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_MSG_SUFFIX) != 0)
 			continue;
 		if ((nids = reallocarray(ids, n + 1, sizeof(*ids))) == NULL)
 			break;
 		ids = nids;
 		memcpy(ids[n].id, de->d_name, SPOOL_ID_LEN);
 		ids[n].id[SPOOL_ID_LEN] = '\0';
-		/* Oldest first, by when the envelope was committed. */
+		/* Oldest first, by when the message was committed. */
 		memcpy(name, de->d_name, len + 1);	/* len checked above */
 		ids[n].time = fstatat(qfd, name, &st, 0) == 0 ?
 		    st.st_mtime : 0;

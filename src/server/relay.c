@@ -892,7 +892,7 @@ conn_reply(struct relay_conn *c, const struct reply *r)
 			break;
 		}
 		memset(&c->stuff, 0, sizeof(c->stuff));
-		c->body_off = 0;
+		c->body_off = c->txn->msgoff;
 		c->body_eof = 0;
 		conn_set_state(c, C_BODY);
 		conn_arm_timer(c, c->p.data_timeout);

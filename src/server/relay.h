@@ -12,6 +12,8 @@
 #ifndef SMTPAUTHD_RELAY_H
 #define SMTPAUTHD_RELAY_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +50,7 @@ struct relay_txn {
 	struct relay_rcpt	*rcpts;
 	size_t			 nrcpts;
 	int			 msgfd;		/* the spooled message */
+	off_t			 msgoff;	/* where it starts in msgfd */
 	uint64_t		 size;
 	int			 body8bit;
 	int			 smtputf8;

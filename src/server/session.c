@@ -921,8 +921,6 @@ txn_reset(struct session *s)
 	s->rcpts = NULL;
 	s->nrcpts = 0;
 	memset(&s->mail, 0, sizeof(s->mail));
-	free(s->envbuf);
-	s->envbuf = NULL;
 	s->bdat_size = s->bdat_left = 0;
 	s->bdat_last = s->bdat_discard = 0;
 	s->bdat_errors = 0;
@@ -944,8 +942,41 @@ session_protocol(const struct session *s)
 }
 
 /*
- * Create the spool file and start the body with our Received: header
- * (RFC 5321 4.4).
+ * The envelope, at the head of the spool file: every recipient is known
+ * when the message starts.
+ */
+static int
+txn_write_envelope(struct session *s, time_t now)
+{
+	struct envelope	 env;
+	char		*text = NULL;
+	size_t		 i, len;
+	int		 r = 0;
+
+	memset(&env, 0, sizeof(env));
+	memcpy(env.id, s->msg.id, sizeof(env.id));
+	env.time = now;
+	snprintf(env.ip, sizeof(env.ip), "%s", s->peerip);
+	snprintf(env.helo, sizeof(env.helo), "%s", s->helo);
+	if (addr_format(&s->mail.from, env.from, sizeof(env.from)) == -1)
+		r = -1;
+	env.body8bit = s->mail.body == BODY_8BITMIME;
+	env.smtputf8 = s->mail.smtputf8;
+	for (i = 0; r == 0 && i < s->nrcpts; i++)
+		r = envelope_add_rcpt(&env, s->rcpts[i].addr,
+		    s->rcpts[i].remote);
+	if (r == 0)
+		r = envelope_format(&env, &text, &len);
+	envelope_free(&env);
+	if (r == 0)
+		spool_msg_envelope(&s->msg, text, len);
+	free(text);
+	return r;
+}
+
+/*
+ * Create the spool file: the envelope, then our Received: header (RFC 5321
+ * 4.4) to start the message.
  */
 static int
 txn_open_message(struct session *s)
@@ -960,6 +991,12 @@ txn_open_message(struct session *s)
 	}
 	s->msg_open = 1;
 	now = time(NULL);
+	if (txn_write_envelope(s, now) == -1) {
+		log_warn("session=%s envelope", s->id);
+		spool_msg_abort(&s->msg);
+		s->msg_open = 0;
+		return -1;
+	}
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	if (strchr(s->peerip, ':') != NULL)
@@ -1064,10 +1101,6 @@ session_bdat_input(struct session *s)
 static void
 txn_finish(struct session *s, unsigned errors)
 {
-	struct envelope	env;
-	size_t		i;
-	int		r = 0;
-
 	if (errors) {
 		const char *why;
 
@@ -1087,24 +1120,8 @@ txn_finish(struct session *s, unsigned errors)
 		return;
 	}
 
-	memset(&env, 0, sizeof(env));
-	memcpy(env.id, s->msg.id, sizeof(env.id));
-	env.time = time(NULL);
-	snprintf(env.ip, sizeof(env.ip), "%s", s->peerip);
-	snprintf(env.helo, sizeof(env.helo), "%s", s->helo);
-	if (addr_format(&s->mail.from, env.from, sizeof(env.from)) == -1)
-		r = -1;
-	env.body8bit = s->mail.body == BODY_8BITMIME;
-	env.smtputf8 = s->mail.smtputf8;
-	for (i = 0; r == 0 && i < s->nrcpts; i++)
-		r = envelope_add_rcpt(&env, s->rcpts[i].addr,
-		    s->rcpts[i].remote);
-	if (r == 0)
-		r = envelope_format(&env, &s->envbuf, &s->envlen);
-	envelope_free(&env);
-	if (r == -1 || workq_submit(s->w->wq, commit_work, commit_done,
-	    s) == -1) {
-		log_warn("session=%s envelope", s->id);
+	if (workq_submit(s->w->wq, commit_work, commit_done, s) == -1) {
+		log_warn("session=%s commit", s->id);
 		reply(s, R_QUEUE_ERROR);
 		txn_reset(s);
 		session_set_state(s, STATE_HELO);
@@ -1122,7 +1139,7 @@ commit_work(void *arg)
 	struct session	*s = arg;
 
 	txn_body_flush(s);
-	s->commit_result = spool_msg_commit(&s->msg, s->envbuf, s->envlen);
+	s->commit_result = spool_msg_commit(&s->msg);
 	s->commit_errno = errno;
 }
 

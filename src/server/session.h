@@ -94,8 +94,6 @@ struct session {
 	int			 bdat_last;
 	int			 bdat_discard;	/* chunk refused: skip it */
 	unsigned		 bdat_errors;	/* DATA_E* for BDAT */
-	char			*envbuf;	/* envelope being committed */
-	size_t			 envlen;
 	int			 commit_result;
 	int			 commit_errno;
 };

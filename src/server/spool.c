@@ -175,6 +175,18 @@ spool_msg_create(struct spool *sp, struct spool_msg *m)
 }
 
 void
+spool_msg_envelope(struct spool_msg *m, const char *env, size_t len)
+{
+	if (m->error != 0 || m->fd == -1)
+		return;
+	if (len + 1 > SPOOL_ENV_MAX || m->size != 0)
+		m->error = EFBIG;
+	else if (write_all(m->fd, env, len) == -1 ||
+	    write_all(m->fd, "\n", 1) == -1)
+		m->error = errno;
+}
+
+void
 spool_msg_write(struct spool_msg *m, const void *data, size_t len)
 {
 	if (m->error != 0 || m->fd == -1)
@@ -186,49 +198,33 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len)
 }
 
 int
-spool_msg_commit(struct spool_msg *m, const char *env, size_t envlen)
+spool_msg_commit(struct spool_msg *m)
 {
 	struct spool	*sp = m->spool;
-	struct iovec	 iov;
-	char		 msgname[SPOOL_ID_LEN + 8], envname[SPOOL_ID_LEN + 8];
+	char		 name[SPOOL_ID_LEN + 8];
 	int		 saved;
 
-	snprintf(msgname, sizeof(msgname), "%s" SPOOL_MSG_SUFFIX, m->id);
-	snprintf(envname, sizeof(envname), "%s" SPOOL_ENV_SUFFIX, m->id);
+	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
 	if (m->error != 0) {
 		errno = m->error;
 		goto fail;
 	}
-	/* Steps 2 and 3: the message, then its envelope, on disk. */
+	/* Step 2: the file on disk. */
 	if (fsync_close(m->fd) == -1) {
 		m->fd = -1;
 		goto fail;
 	}
 	m->fd = -1;
-	iov.iov_base = (void *)(uintptr_t)env;
-	iov.iov_len = envlen;
-	if (durable_create(sp->incoming_fd, envname, &iov, 1) == -1)
+	/* Step 3: the commit point. */
+	if (renameat(sp->incoming_fd, name, sp->queue_fd, name) == -1)
 		goto fail;
-	/* Step 4: the message first, so that an envelope never points at
-	 * nothing. */
-	if (renameat(sp->incoming_fd, msgname, sp->queue_fd, msgname) == -1)
-		goto fail;
-	/* Step 5: the commit point. */
-	if (renameat(sp->incoming_fd, envname, sp->queue_fd, envname) == -1) {
-		saved = errno;
-		unlinkat(sp->queue_fd, msgname, 0);
-		unlinkat(sp->incoming_fd, envname, 0);
-		errno = saved;
-		return -1;
-	}
 	/*
-	 * Step 6: both directories' entries durable; concurrent commits
-	 * share the fsyncs (group commit).
+	 * Step 4: the rename durable in both directories; concurrent
+	 * commits share the fsyncs (group commit).
 	 */
 	if (group_fsync(sp) == -1) {
 		saved = errno;
-		unlinkat(sp->queue_fd, envname, 0);
-		unlinkat(sp->queue_fd, msgname, 0);
+		unlinkat(sp->queue_fd, name, 0);
 		errno = saved;
 		return -1;
 	}
@@ -236,7 +232,6 @@ spool_msg_commit(struct spool_msg *m, const char *env, size_t envlen)
 fail:
 	saved = errno;
 	spool_msg_abort(m);
-	unlinkat(sp->incoming_fd, envname, 0);
 	errno = saved;
 	return -1;
 }
@@ -255,4 +250,141 @@ spool_msg_abort(struct spool_msg *m)
 		unlinkat(m->spool->incoming_fd, name, 0);
 	}
 	m->id[0] = '\0';
+}
+
+/* Read all of dirfd/name (a queue envelope) into a new buffer. */
+static char *
+read_envelope_file(int dirfd, const char *name, size_t *lenp)
+{
+	char	*buf;
+	ssize_t	 n;
+	size_t	 len = 0;
+	int	 fd, saved;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((buf = malloc(SPOOL_ENV_MAX)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	while (len < SPOOL_ENV_MAX) {
+		n = read(fd, buf + len, SPOOL_ENV_MAX - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				break;
+			saved = errno;
+			free(buf);
+			close(fd);
+			errno = saved;
+			return NULL;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len == SPOOL_ENV_MAX) {
+		free(buf);
+		errno = EFBIG;
+		return NULL;
+	}
+	*lenp = len;
+	return buf;
+}
+
+/*
+ * The envelope part of a spool file: read until the empty line that ends
+ * it.  Returns the buffer (the envelope is its first *envlen octets) or
+ * NULL with errno set.
+ */
+static char *
+read_envelope_part(int fd, size_t *envlen)
+{
+	char	*buf = NULL, *nb, *end;
+	size_t	 cap = 16384, len = 0, from;
+	ssize_t	 n;
+
+	for (;;) {
+		if (cap > SPOOL_ENV_MAX + 1)
+			cap = SPOOL_ENV_MAX + 1;
+		if ((nb = realloc(buf, cap)) == NULL)
+			break;
+		buf = nb;
+		n = pread(fd, buf + len, cap - len, (off_t)len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		/* The "\n\n" may straddle the previous read. */
+		from = len > 0 ? len - 1 : 0;
+		len += (size_t)n;
+		if (len > 0 && (end = memmem(buf + from, len - from, "\n\n",
+		    2)) != NULL) {
+			*envlen = (size_t)(end - buf) + 1;
+			return buf;
+		}
+		if (n == 0 || len > SPOOL_ENV_MAX) {
+			errno = EINVAL;
+			break;
+		}
+		if (len == cap)
+			cap *= 2;
+	}
+	free(buf);
+	return NULL;
+}
+
+int
+spool_open_queued(int queue_fd, const char *id, struct envelope *env,
+    off_t *body_off, uint64_t *size, char *err, size_t errlen)
+{
+	struct stat	 st;
+	char		 name[SPOOL_ID_LEN + 8], *hdr = NULL, *own = NULL;
+	size_t		 hdrlen = 0, ownlen = 0;
+	int		 fd, saved;
+
+	snprintf(err, errlen, "%s", strerror(EINVAL));
+	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, id);
+	if ((fd = openat(queue_fd, name, O_RDONLY | O_CLOEXEC)) == -1)
+		goto fail;
+	if (fstat(fd, &st) == -1 || (hdr = read_envelope_part(fd,
+	    &hdrlen)) == NULL) {
+		if (errno == EINVAL)
+			snprintf(err, errlen, "no end of the envelope");
+		goto fail;
+	}
+	*body_off = (off_t)hdrlen + 1;
+	*size = st.st_size > *body_off ? (uint64_t)(st.st_size - *body_off) :
+	    0;
+	if (env != NULL) {
+		/* The queue's later copy, if it wrote one, supersedes. */
+		snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, id);
+		if ((own = read_envelope_file(queue_fd, name, &ownlen)) ==
+		    NULL && errno != ENOENT)
+			goto fail;
+		if (envelope_parse(own != NULL ? own : hdr, own != NULL ?
+		    ownlen : hdrlen, env, err, errlen) == -1) {
+			errno = EINVAL;
+			goto fail;
+		}
+		if (strcmp(env->id, id) != 0) {
+			snprintf(err, errlen, "the envelope is of %s", env->id);
+			envelope_free(env);
+			errno = EINVAL;
+			goto fail;
+		}
+	}
+	free(own);
+	free(hdr);
+	return fd;
+fail:
+	saved = errno;
+	if (errno != EINVAL)
+		snprintf(err, errlen, "%s", strerror(errno));
+	if (fd != -1)
+		close(fd);
+	free(own);
+	free(hdr);
+	errno = saved;
+	return -1;
 }

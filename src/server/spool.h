@@ -4,6 +4,8 @@
 #ifndef SMTPAUTHD_SPOOL_H
 #define SMTPAUTHD_SPOOL_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,26 +28,47 @@ void	spool_close(struct spool *);
 /* A new random queue id (SPOOL_ID_LEN hex digits). */
 void	spool_new_id(char id[SPOOL_ID_LEN + 1]);
 
+/*
+ * A spool file is the envelope (envelope_format()), an empty line, then the
+ * message.  The envelope part is at most SPOOL_ENV_MAX octets.
+ */
+#define SPOOL_ENV_MAX	(1024 * 1024)
+
 struct spool_msg {
 	struct spool	*spool;
 	char		 id[SPOOL_ID_LEN + 1];
 	int		 fd;		/* incoming/ID.msg, -1 when closed */
 	int		 error;		/* errno of the first failure */
-	uint64_t	 size;		/* octets written */
+	uint64_t	 size;		/* octets of the message written */
 };
 
 /* Create incoming/ID.msg with a fresh id.  Returns 0 or -1 (errno). */
 int	spool_msg_create(struct spool *, struct spool_msg *);
-/* Append; a failure is remembered and reported by commit. */
+/*
+ * Write the envelope (with m->id in it) first, before any of the message.
+ * A failure is remembered and reported by commit.
+ */
+void	spool_msg_envelope(struct spool_msg *, const char *env, size_t len);
+/* Append to the message; a failure is remembered and reported by commit. */
 void	spool_msg_write(struct spool_msg *, const void *, size_t);
 /*
- * Blocking (run it off the event loop): make the message and its envelope
- * durable and commit them to queue/.  Returns 0, or -1 with errno set and
- * every file removed.
+ * Blocking (run it off the event loop): make the file durable and commit
+ * it to queue/ (one rename).  Returns 0, or -1 with errno set and the file
+ * removed.
  */
-int	spool_msg_commit(struct spool_msg *, const char *env, size_t envlen);
+int	spool_msg_commit(struct spool_msg *);
 /* Forget an uncommitted message. */
 void	spool_msg_abort(struct spool_msg *);
+
+/*
+ * Blocking: open the committed message queue/ID.msg.  Returns its
+ * descriptor, with *body_off where the message starts and *size its
+ * length; or -1 with errno set (ENOENT: no such message; EINVAL: a bad
+ * file, err says why).  When env is not NULL it gets the envelope: the
+ * queue's own copy queue/ID.env if there is one, else the file's.
+ */
+int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
+	    off_t *body_off, uint64_t *size, char *err, size_t errlen);
 
 /* Names inside the spool directories. */
 #define SPOOL_MSG_SUFFIX	".msg"

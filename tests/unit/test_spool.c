@@ -1,0 +1,260 @@
+/*
+ * Unit tests for src/server/spool.c: a message written the way the workers
+ * write it (envelope, empty line, message; commit = one rename) reads back
+ * with spool_open_queued(), the queue's own envelope supersedes the file's,
+ * an envelope larger than the first read still ends where it should, and a
+ * file without the end of its envelope is refused.
+ */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "server/envelope.h"
+#include "server/spool.h"
+
+struct fixture {
+	char		dir[64];
+	struct spool	sp;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture	*f = calloc(1, sizeof(*f));
+	char		 err[256];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_spool.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(spool_setup(f->dir, -1, -1, err, sizeof(err)), 0);
+	assert_int_equal(spool_open(&f->sp, f->dir), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*f = *state;
+	char		 cmd[128];
+
+	spool_close(&f->sp);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Spool a message to nrcpts recipients; returns its id in id. */
+static void
+spool_one(struct fixture *f, size_t nrcpts, const char *body,
+    char id[SPOOL_ID_LEN + 1])
+{
+	struct spool_msg	 m;
+	struct envelope		 env;
+	char			*text, addr[300];
+	size_t			 len, i;
+
+	assert_int_equal(spool_msg_create(&f->sp, &m), 0);
+	memset(&env, 0, sizeof(env));
+	memcpy(env.id, m.id, sizeof(env.id));
+	env.time = 1700000000;
+	snprintf(env.ip, sizeof(env.ip), "192.0.2.1");
+	snprintf(env.helo, sizeof(env.helo), "client.example");
+	snprintf(env.from, sizeof(env.from), "a@example.org");
+	for (i = 0; i < nrcpts; i++) {
+		/* Long addresses: the envelope outgrows the first read. */
+		snprintf(addr, sizeof(addr), "%0200zu@example.net", i);
+		assert_int_equal(envelope_add_rcpt(&env, addr, 1), 0);
+	}
+	assert_int_equal(envelope_format(&env, &text, &len), 0);
+	envelope_free(&env);
+	spool_msg_envelope(&m, text, len);
+	free(text);
+	spool_msg_write(&m, body, strlen(body));
+	assert_int_equal(m.size, strlen(body));
+	assert_int_equal(spool_msg_commit(&m), 0);
+	memcpy(id, m.id, SPOOL_ID_LEN + 1);
+}
+
+static void
+read_body(int fd, off_t off, uint64_t size, const char *want)
+{
+	char	buf[256];
+
+	assert_int_equal(size, strlen(want));
+	assert_int_equal(pread(fd, buf, sizeof(buf), off), (ssize_t)size);
+	assert_memory_equal(buf, want, size);
+}
+
+static void
+test_round_trip(void **state)
+{
+	struct fixture	*f = *state;
+	struct envelope	 env;
+	struct stat	 st;
+	char		 id[SPOOL_ID_LEN + 1], name[128], err[128];
+	const char	*body = "Subject: x\r\n\r\nhello\r\n";
+	off_t		 off;
+	uint64_t	 size;
+	int		 fd;
+
+	spool_one(f, 1, body, id);
+	/* Committed: queue/ID.msg only, incoming/ empty. */
+	snprintf(name, sizeof(name), "%s/incoming/%s.msg", f->dir, id);
+	assert_int_equal(stat(name, &st), -1);
+	snprintf(name, sizeof(name), "%s/queue/%s.env", f->dir, id);
+	assert_int_equal(stat(name, &st), -1);
+	fd = spool_open_queued(f->sp.queue_fd, id, &env, &off, &size, err,
+	    sizeof(err));
+	assert_true(fd >= 0);
+	assert_string_equal(env.id, id);
+	assert_string_equal(env.from, "a@example.org");
+	assert_int_equal(env.nrcpts, 1);
+	read_body(fd, off, size, body);
+	envelope_free(&env);
+	close(fd);
+	/* Without an envelope wanted, the offset alone. */
+	fd = spool_open_queued(f->sp.queue_fd, id, NULL, &off, &size, err,
+	    sizeof(err));
+	assert_true(fd >= 0);
+	read_body(fd, off, size, body);
+	close(fd);
+}
+
+static void
+test_queue_envelope_supersedes(void **state)
+{
+	struct fixture	*f = *state;
+	struct envelope	 env;
+	char		 id[SPOOL_ID_LEN + 1], name[128], err[128], text[256];
+	off_t		 off;
+	uint64_t	 size;
+	FILE		*fp;
+	int		 fd;
+
+	spool_one(f, 2, "x\r\n", id);
+	snprintf(name, sizeof(name), "%s/queue/%s.env", f->dir, id);
+	snprintf(text, sizeof(text), "v 1\nid %s\ntime 1700000000\n"
+	    "ip 192.0.2.1\nhelo c.example\nfrom b@example.org\nbody 7BIT\n"
+	    "smtputf8 0\nremote z@example.net\nretry 2 1700000600\n", id);
+	assert_non_null(fp = fopen(name, "w"));
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	fd = spool_open_queued(f->sp.queue_fd, id, &env, &off, &size, err,
+	    sizeof(err));
+	assert_true(fd >= 0);
+	assert_string_equal(env.from, "b@example.org");
+	assert_int_equal(env.nrcpts, 1);
+	assert_int_equal(env.rcpts[0].attempts, 2);
+	read_body(fd, off, size, "x\r\n");
+	envelope_free(&env);
+	close(fd);
+}
+
+/* 200 recipients of 200 octets: about 45 KB of envelope. */
+static void
+test_large_envelope(void **state)
+{
+	struct fixture	*f = *state;
+	struct envelope	 env;
+	char		 id[SPOOL_ID_LEN + 1], err[128];
+	off_t		 off;
+	uint64_t	 size;
+	int		 fd;
+
+	spool_one(f, 200, "big\r\n", id);
+	fd = spool_open_queued(f->sp.queue_fd, id, &env, &off, &size, err,
+	    sizeof(err));
+	assert_true(fd >= 0);
+	assert_true(off > 40000);
+	assert_int_equal(env.nrcpts, 200);
+	read_body(fd, off, size, "big\r\n");
+	envelope_free(&env);
+	close(fd);
+}
+
+static void
+test_bad_files(void **state)
+{
+	struct fixture	*f = *state;
+	struct envelope	 env;
+	char		 name[128], err[128];
+	off_t		 off;
+	uint64_t	 size;
+	FILE		*fp;
+
+	/* Gone. */
+	assert_int_equal(spool_open_queued(f->sp.queue_fd,
+	    "0123456789ABCDEF", NULL, &off, &size, err, sizeof(err)), -1);
+	assert_int_equal(errno, ENOENT);
+	/* No empty line: the envelope never ends. */
+	snprintf(name, sizeof(name), "%s/queue/0123456789ABCDEF.msg", f->dir);
+	assert_non_null(fp = fopen(name, "w"));
+	fputs("v 1\nid 0123456789ABCDEF\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(spool_open_queued(f->sp.queue_fd,
+	    "0123456789ABCDEF", NULL, &off, &size, err, sizeof(err)), -1);
+	assert_int_equal(errno, EINVAL);
+	/* An envelope of another message. */
+	assert_non_null(fp = fopen(name, "w"));
+	fputs("v 1\nid FEDCBA9876543210\ntime 1\nip 192.0.2.1\nhelo h\n"
+	    "from \nbody 7BIT\nsmtputf8 0\nlocal a@b.example\n\nbody\r\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(spool_open_queued(f->sp.queue_fd,
+	    "0123456789ABCDEF", &env, &off, &size, err, sizeof(err)), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "FEDCBA9876543210"));
+}
+
+/* A failed write or a too large envelope is reported by commit, and the
+ * file is gone. */
+static void
+test_commit_reports_errors(void **state)
+{
+	struct fixture		*f = *state;
+	struct spool_msg	 m;
+	struct stat		 st;
+	char			 name[128], *big;
+
+	assert_int_equal(spool_msg_create(&f->sp, &m), 0);
+	assert_non_null(big = malloc(SPOOL_ENV_MAX));
+	memset(big, 'x', SPOOL_ENV_MAX);
+	spool_msg_envelope(&m, big, SPOOL_ENV_MAX);
+	free(big);
+	snprintf(name, sizeof(name), "%s/incoming/%s.msg", f->dir, m.id);
+	assert_int_equal(stat(name, &st), 0);
+	assert_int_equal(spool_msg_commit(&m), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(stat(name, &st), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_queue_envelope_supersedes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_envelope, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_bad_files, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_reports_errors,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
