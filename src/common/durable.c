@@ -122,3 +122,43 @@ durable_replace(int dirfd, const char *tmpname, const char *name,
 	}
 	return fsync_dirfd(dirfd);
 }
+
+int
+group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
+{
+	unsigned long	mine, target;
+	int		r = 0, led = 0;
+
+	pthread_mutex_lock(&g->lock);
+	mine = ++g->requested;
+	while (g->done < mine) {
+		if (g->running) {
+			pthread_cond_wait(&g->cond, &g->lock);
+			continue;
+		}
+		/* Lead a run for every request made so far. */
+		g->running = 1;
+		target = g->requested;
+		pthread_mutex_unlock(&g->lock);
+		r = fn(arg);
+		led = 1;
+		pthread_mutex_lock(&g->lock);
+		g->running = 0;
+		if (r == -1) {
+			g->error = errno;
+			g->failed = target;
+		}
+		g->done = target;
+		pthread_cond_broadcast(&g->cond);
+	}
+	/*
+	 * The run that covered us failed, or a later one did (we cannot
+	 * tell them apart once it has run: failing is the safe answer).
+	 */
+	if (!led && g->failed >= mine) {
+		errno = g->error;
+		r = -1;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}

@@ -7,6 +7,8 @@
 #define SMTPAUTH_DURABLE_H
 
 #include <sys/uio.h>
+
+#include <pthread.h>
 #include <stddef.h>
 
 /* write(2) until everything is written or an error other than EINTR. */
@@ -32,5 +34,26 @@ int	durable_create(int dirfd, const char *name, const struct iovec *,
  */
 int	durable_replace(int dirfd, const char *tmpname, const char *name,
 	    const struct iovec *, int iovcnt);
+
+/*
+ * Group commit: threads that each need the same sync (say, fsync of a
+ * directory after their rename) share one.  A call returns once a run of
+ * fn that started after the call began has finished, and with its result;
+ * calls that arrive while one runs wait for the next, which one of them
+ * leads for all.  Counters are generations: `done` covers every request up
+ * to it.
+ */
+struct group_sync {
+	pthread_mutex_t	lock;
+	pthread_cond_t	cond;
+	unsigned long	requested, done;
+	unsigned long	failed;		/* the last failed run covered up to */
+	int		running, error;	/* error: its errno */
+};
+#define GROUP_SYNC_INITIALIZER \
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0 }
+
+/* fn returns 0, or -1 with errno set; so does group_sync(). */
+int	group_sync(struct group_sync *, int (*fn)(void *), void *arg);
 
 #endif

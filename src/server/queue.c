@@ -1710,18 +1710,12 @@ write_work(void *arg)
 		return;
 	}
 	if (w->empty) {
-		/*
-		 * The message (and the envelope in it) first, then the
-		 * queue's copy of the envelope (INTERNALS.md).
-		 */
-		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, w->e->id);
-		if (unlinkat(sp->queue_fd, name, 0) == -1 && errno != ENOENT) {
-			log_warn("id=%s unlink message", w->e->id);
+		/* The message (and the envelope in it) first, then the
+		 * queue's copy of the envelope (INTERNALS.md). */
+		if (spool_remove(sp, w->e->id) == -1) {
+			log_warn("id=%s remove", w->e->id);
 			return;
 		}
-		snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, w->e->id);
-		if (unlinkat(sp->queue_fd, name, 0) == -1 && errno != ENOENT)
-			log_warn("id=%s unlink envelope", w->e->id);
 		log_info("id=%s removed", w->e->id);
 		w->result = 0;
 		return;

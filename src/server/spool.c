@@ -4,66 +4,53 @@
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/durable.h"
 #include "server/spool.h"
 
 static int	make_dir(const char *, long, long, char *, size_t);
-static int	group_fsync(const struct spool *);
+static int	sync_both(void *);
+static int	sync_queue(void *);
+static void	to_free(struct spool *, const char *);
+static int	take_free(struct spool *, const char *);
 
 /*
- * Group commit of the spool directories: a commit whose renames happened
- * before the fsyncs of queue/ and incoming/ started is covered by them, so
- * concurrent commits on the pool threads share one pair.  The counters are
- * generations: `done` covers every rename up to it.
+ * Group commit of the spool directories (durable.h): the commits of one
+ * moment share the fsyncs of queue/ and incoming/, the removals those of
+ * queue/.
  */
-static pthread_mutex_t	gc_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	gc_cond = PTHREAD_COND_INITIALIZER;
-static unsigned long	gc_requested, gc_done;
-static int		gc_running, gc_error;
+static struct group_sync	commit_sync = GROUP_SYNC_INITIALIZER;
+static struct group_sync	remove_sync = GROUP_SYNC_INITIALIZER;
+/* Picks the next free.K name (any thread). */
+static atomic_uint		free_next;
 
 static int
-group_fsync(const struct spool *sp)
+sync_both(void *arg)
 {
-	unsigned long	mine, target;
-	int		r = 0;
+	const struct spool	*sp = arg;
 
-	pthread_mutex_lock(&gc_lock);
-	mine = ++gc_requested;
-	while (gc_done < mine) {
-		if (gc_running) {
-			pthread_cond_wait(&gc_cond, &gc_lock);
-			continue;
-		}
-		/* Lead an fsync for everything renamed so far. */
-		gc_running = 1;
-		target = gc_requested;
-		pthread_mutex_unlock(&gc_lock);
-		/* The new entries, then the old ones' removal (a file
-		 * system without a journal needs both). */
-		r = fsync_dirfd(sp->queue_fd);
-		if (r == 0)
-			r = fsync_dirfd(sp->incoming_fd);
-		pthread_mutex_lock(&gc_lock);
-		gc_running = 0;
-		gc_error = r == -1 ? errno : 0;
-		gc_done = target;
-		pthread_cond_broadcast(&gc_cond);
-	}
-	/* The fsync that covered us failed: so did our commit. */
-	if (gc_error != 0 && r == 0) {
-		errno = gc_error;
-		r = -1;
-	}
-	pthread_mutex_unlock(&gc_lock);
-	return r;
+	/* The new entries, then the old ones' removal (a file system
+	 * without a journal needs both). */
+	if (fsync_dirfd(sp->queue_fd) == -1)
+		return -1;
+	return fsync_dirfd(sp->incoming_fd);
+}
+
+static int
+sync_queue(void *arg)
+{
+	const struct spool	*sp = arg;
+
+	return fsync_dirfd(sp->queue_fd);
 }
 
 static int
@@ -152,6 +139,115 @@ spool_new_id(char id[SPOOL_ID_LEN + 1])
 	id[SPOOL_ID_LEN] = '\0';
 }
 
+void
+spool_set_share(struct spool *sp, unsigned share, unsigned nshares)
+{
+	sp->share = share;
+	sp->nshares = nshares;
+	sp->ncache = 0;
+	sp->skip = 0;
+}
+
+/* free.K -> K, or -1 for any other name. */
+static int
+free_number(const char *name)
+{
+	const char	*p;
+	unsigned	 k = 0;
+
+	if (strncmp(name, SPOOL_FREE_PREFIX, strlen(SPOOL_FREE_PREFIX)) != 0)
+		return -1;
+	p = name + strlen(SPOOL_FREE_PREFIX);
+	if (*p == '\0' || strlen(p) > 3)
+		return -1;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		k = k * 10 + (unsigned)(*p - '0');
+	}
+	return k < SPOOL_FREE_MAX ? (int)k : -1;
+}
+
+/*
+ * Refill the cache from incoming/.  After a scan that found nothing the
+ * next SPOOL_FREE_SKIP messages get new files without one.
+ */
+static void
+scan_free(struct spool *sp)
+{
+	char		 buf[8192];
+	struct dirent64	*de;
+	ssize_t		 n, off;
+	int		 fd, k;
+
+	if (sp->skip > 0) {
+		sp->skip--;
+		return;
+	}
+	if ((fd = openat(sp->dirfd, "incoming", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	while (sp->ncache < SPOOL_FREE_CACHE &&
+	    (n = getdents64(fd, buf, sizeof(buf))) > 0)
+		for (off = 0; off < n && sp->ncache < SPOOL_FREE_CACHE;
+		    off += de->d_reclen) {
+			de = (struct dirent64 *)(void *)(buf + off);
+			if ((k = free_number(de->d_name)) != -1 &&
+			    (unsigned)k % sp->nshares == sp->share)
+				sp->cache[sp->ncache++] = (unsigned)k;
+		}
+	close(fd);
+	if (sp->ncache == 0)
+		sp->skip = SPOOL_FREE_SKIP;
+}
+
+/* Take a recycled file as incoming/name.  Returns 0 or -1. */
+static int
+take_free(struct spool *sp, const char *name)
+{
+	char	from[32];
+
+	if (sp->nshares == 0)
+		return -1;
+	for (;;) {
+		if (sp->ncache == 0)
+			scan_free(sp);
+		if (sp->ncache == 0)
+			return -1;
+		snprintf(from, sizeof(from), SPOOL_FREE_PREFIX "%u",
+		    sp->cache[--sp->ncache]);
+		if (renameat2(sp->incoming_fd, from, sp->incoming_fd, name,
+		    RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != ENOENT)	/* EEXIST: the id is taken */
+			return -1;
+		/* ENOENT: another process took it first. */
+	}
+}
+
+/*
+ * Make incoming/name free.K, for some K not in use; unlink it if every
+ * one tried is.
+ */
+static void
+to_free(struct spool *sp, const char *name)
+{
+	char		to[32];
+	unsigned	k;
+	int		tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		k = atomic_fetch_add(&free_next, 1) % SPOOL_FREE_MAX;
+		snprintf(to, sizeof(to), SPOOL_FREE_PREFIX "%u", k);
+		if (renameat2(sp->incoming_fd, name, sp->incoming_fd, to,
+		    RENAME_NOREPLACE) == 0)
+			return;
+		if (errno != EEXIST)
+			break;
+	}
+	unlinkat(sp->incoming_fd, name, 0);
+}
+
 int
 spool_msg_create(struct spool *sp, struct spool_msg *m)
 {
@@ -164,6 +260,16 @@ spool_msg_create(struct spool *sp, struct spool_msg *m)
 	for (tries = 0; tries < 8; tries++) {
 		spool_new_id(m->id);
 		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
+		if (take_free(sp, name) == 0) {
+			/* Written over from the start, cut at commit. */
+			m->fd = openat(sp->incoming_fd, name, O_WRONLY |
+			    O_CLOEXEC);
+			if (m->fd != -1) {
+				m->recycled = 1;
+				return 0;
+			}
+			unlinkat(sp->incoming_fd, name, 0);
+		}
 		m->fd = openat(sp->incoming_fd, name,
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (m->fd != -1)
@@ -184,6 +290,8 @@ spool_msg_envelope(struct spool_msg *m, const char *env, size_t len)
 	else if (write_all(m->fd, env, len) == -1 ||
 	    write_all(m->fd, "\n", 1) == -1)
 		m->error = errno;
+	else
+		m->written += len + 1;
 }
 
 void
@@ -193,8 +301,10 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len)
 		return;
 	if (write_all(m->fd, data, len) == -1)
 		m->error = errno;
-	else
+	else {
 		m->size += len;
+		m->written += len;
+	}
 }
 
 int
@@ -209,7 +319,9 @@ spool_msg_commit(struct spool_msg *m)
 		errno = m->error;
 		goto fail;
 	}
-	/* Step 2: the file on disk. */
+	/* Step 2: the file on disk (a recycled one cut to its length). */
+	if (m->recycled && ftruncate(m->fd, (off_t)m->written) == -1)
+		goto fail;		/* abort closes m->fd */
 	if (fsync_close(m->fd) == -1) {
 		m->fd = -1;
 		goto fail;
@@ -222,7 +334,7 @@ spool_msg_commit(struct spool_msg *m)
 	 * Step 4: the rename durable in both directories; concurrent
 	 * commits share the fsyncs (group commit).
 	 */
-	if (group_fsync(sp) == -1) {
+	if (group_sync(&commit_sync, sync_both, sp) == -1) {
 		saved = errno;
 		unlinkat(sp->queue_fd, name, 0);
 		errno = saved;
@@ -247,9 +359,37 @@ spool_msg_abort(struct spool_msg *m)
 	}
 	if (m->spool != NULL && m->id[0] != '\0') {
 		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
-		unlinkat(m->spool->incoming_fd, name, 0);
+		/* Never in queue/: nothing refers to it, reuse it at once. */
+		to_free(m->spool, name);
 	}
 	m->id[0] = '\0';
+}
+
+int
+spool_remove(struct spool *sp, const char *id)
+{
+	char	msg[SPOOL_ID_LEN + 8], dead[SPOOL_ID_LEN + 8];
+	char	env[SPOOL_ID_LEN + 8];
+
+	snprintf(msg, sizeof(msg), "%s" SPOOL_MSG_SUFFIX, id);
+	snprintf(dead, sizeof(dead), "%s" SPOOL_DEAD_SUFFIX, id);
+	snprintf(env, sizeof(env), "%s" SPOOL_ENV_SUFFIX, id);
+	if (renameat(sp->queue_fd, msg, sp->incoming_fd, dead) == -1) {
+		if (errno != ENOENT)
+			return -1;
+	} else {
+		/*
+		 * Its name must be gone from queue/ on disk before its
+		 * inode holds another message: else a crash could bring
+		 * ID.msg back with a stranger's bytes in it.
+		 */
+		if (group_sync(&remove_sync, sync_queue, sp) == -1)
+			return -1;
+		to_free(sp, dead);
+	}
+	if (unlinkat(sp->queue_fd, env, 0) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
 }
 
 /* Read all of dirfd/name (a queue envelope) into a new buffer. */

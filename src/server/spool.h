@@ -11,10 +11,29 @@
 
 #include "server/envelope.h"
 
+/*
+ * A delivered message's file is not unlinked but kept in incoming/ as
+ * free.K (K < SPOOL_FREE_MAX) for a new message to take: creating and
+ * deleting files is what costs most on ext4 (INTERNALS.md, "Recycled
+ * files").
+ */
+#define SPOOL_FREE_MAX		256
+#define SPOOL_FREE_PREFIX	"free."
+#define SPOOL_FREE_CACHE	64
+#define SPOOL_FREE_SKIP		16
+
 struct spool {
-	int	dirfd;		/* spool/ */
-	int	incoming_fd;	/* spool/incoming/ */
-	int	queue_fd;	/* spool/queue/ */
+	int		 dirfd;		/* spool/ */
+	int		 incoming_fd;	/* spool/incoming/ */
+	int		 queue_fd;	/* spool/queue/ */
+	/*
+	 * Taking recycled files: only when nshares > 0 (one thread per
+	 * struct), and only free.K with K % nshares == share.
+	 */
+	unsigned	 share, nshares;
+	unsigned	 cache[SPOOL_FREE_CACHE];	/* K of free.K seen */
+	size_t		 ncache;
+	unsigned	 skip;		/* creates left before the next scan */
 };
 
 /* Create spool/, incoming/, queue/ and run/ (0700) when missing; owner uid/gid
@@ -24,6 +43,11 @@ int	spool_setup(const char *path, long uid, long gid, char *err,
 /* Open the directories.  Returns 0 or -1 (errno). */
 int	spool_open(struct spool *, const char *path);
 void	spool_close(struct spool *);
+/*
+ * Let spool_msg_create() take recycled files: this process is share of
+ * nshares (the workers).  The caller creates messages from one thread.
+ */
+void	spool_set_share(struct spool *, unsigned share, unsigned nshares);
 
 /* A new random queue id (SPOOL_ID_LEN hex digits). */
 void	spool_new_id(char id[SPOOL_ID_LEN + 1]);
@@ -39,10 +63,15 @@ struct spool_msg {
 	char		 id[SPOOL_ID_LEN + 1];
 	int		 fd;		/* incoming/ID.msg, -1 when closed */
 	int		 error;		/* errno of the first failure */
+	int		 recycled;	/* a free.K taken: may be longer */
 	uint64_t	 size;		/* octets of the message written */
+	uint64_t	 written;	/* octets in the file, envelope too */
 };
 
-/* Create incoming/ID.msg with a fresh id.  Returns 0 or -1 (errno). */
+/*
+ * Create incoming/ID.msg with a fresh id, or take a recycled file for it.
+ * Returns 0 or -1 (errno).
+ */
 int	spool_msg_create(struct spool *, struct spool_msg *);
 /*
  * Write the envelope (with m->id in it) first, before any of the message.
@@ -61,6 +90,12 @@ int	spool_msg_commit(struct spool_msg *);
 void	spool_msg_abort(struct spool_msg *);
 
 /*
+ * Blocking: the message is delivered; remove queue/ID.msg (its file is
+ * recycled) and then queue/ID.env.  Returns 0 or -1 (errno).
+ */
+int	spool_remove(struct spool *, const char *id);
+
+/*
  * Blocking: open the committed message queue/ID.msg.  Returns its
  * descriptor, with *body_off where the message starts and *size its
  * length; or -1 with errno set (ENOENT: no such message; EINVAL: a bad
@@ -74,5 +109,6 @@ int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 #define SPOOL_MSG_SUFFIX	".msg"
 #define SPOOL_ENV_SUFFIX	".env"
 #define SPOOL_TMP_SUFFIX	".tmp"
+#define SPOOL_DEAD_SUFFIX	".dead"	/* incoming/: removed, to recycle */
 
 #endif

@@ -63,6 +63,9 @@ worker_main(const struct config *conf, const struct userset *users,
 		fatalx("event_base_new");
 	if (spool_open(&w->spool, conf->spool) == -1)
 		fatal("spool %s", conf->spool);
+	/* Messages are created on this loop only: take recycled files. */
+	spool_set_share(&w->spool, slot, conf->workers > 0 ? conf->workers :
+	    1);
 	if ((w->wq = workq_new(w->base, SPOOL_THREADS)) == NULL)
 		fatalx("workq_new");
 	if (authsock != NULL &&

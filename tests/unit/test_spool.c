@@ -2,8 +2,9 @@
  * Unit tests for src/server/spool.c: a message written the way the workers
  * write it (envelope, empty line, message; commit = one rename) reads back
  * with spool_open_queued(), the queue's own envelope supersedes the file's,
- * an envelope larger than the first read still ends where it should, and a
- * file without the end of its envelope is refused.
+ * an envelope larger than the first read still ends where it should, a
+ * file without the end of its envelope is refused, and delivered or
+ * aborted messages' files are recycled.
  */
 #include <sys/stat.h>
 
@@ -218,6 +219,87 @@ test_bad_files(void **state)
 	assert_non_null(strstr(err, "FEDCBA9876543210"));
 }
 
+static int
+count_free(struct fixture *f)
+{
+	char		 name[128];
+	struct stat	 st;
+	int		 k, n = 0;
+
+	for (k = 0; k < SPOOL_FREE_MAX; k++) {
+		snprintf(name, sizeof(name), "%s/incoming/free.%d", f->dir, k);
+		if (stat(name, &st) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A delivered message's file is recycled: spool_remove() leaves it as
+ * incoming/free.K, the next message takes it (same inode), and a shorter
+ * message is cut to its own length.
+ */
+static void
+test_recycle(void **state)
+{
+	struct fixture	*f = *state;
+	struct stat	 st;
+	char		 id[SPOOL_ID_LEN + 1], id2[SPOOL_ID_LEN + 1];
+	char		 name[128], err[128], big[200];
+	ino_t		 ino;
+	off_t		 off;
+	uint64_t	 size;
+	int		 fd;
+
+	spool_set_share(&f->sp, 0, 1);
+	memset(big, 'b', sizeof(big) - 3);
+	memcpy(big + sizeof(big) - 3, "\r\n", 3);
+	spool_one(f, 3, big, id);
+	snprintf(name, sizeof(name), "%s/queue/%s.msg", f->dir, id);
+	assert_int_equal(stat(name, &st), 0);
+	ino = st.st_ino;
+	assert_int_equal(spool_remove(&f->sp, id), 0);
+	assert_int_equal(stat(name, &st), -1);
+	assert_int_equal(count_free(f), 1);
+	/* Removing it again is no error: it is gone. */
+	assert_int_equal(spool_remove(&f->sp, id), 0);
+
+	/* The first create found none: the next ones would not look for a
+	 * while (SPOOL_FREE_SKIP).  Start again. */
+	spool_set_share(&f->sp, 0, 1);
+	spool_one(f, 1, "short\r\n", id2);
+	assert_int_equal(count_free(f), 0);
+	snprintf(name, sizeof(name), "%s/queue/%s.msg", f->dir, id2);
+	assert_int_equal(stat(name, &st), 0);
+	assert_int_equal(st.st_ino, ino);
+	fd = spool_open_queued(f->sp.queue_fd, id2, NULL, &off, &size, err,
+	    sizeof(err));
+	assert_true(fd >= 0);
+	read_body(fd, off, size, "short\r\n");
+	assert_int_equal(st.st_size, off + (off_t)size);
+	close(fd);
+}
+
+/* An aborted message's file is free at once; a process without a share
+ * (the queue) never takes one. */
+static void
+test_abort_recycles(void **state)
+{
+	struct fixture		*f = *state;
+	struct spool_msg	 m;
+	char			 id[SPOOL_ID_LEN + 1];
+
+	assert_int_equal(spool_msg_create(&f->sp, &m), 0);
+	spool_msg_write(&m, "x", 1);
+	spool_msg_abort(&m);
+	assert_int_equal(count_free(f), 1);
+	spool_one(f, 1, "new\r\n", id);	/* no share: a new file */
+	assert_int_equal(count_free(f), 1);
+	spool_set_share(&f->sp, 0, 1);
+	spool_one(f, 1, "new\r\n", id);
+	assert_int_equal(count_free(f), 0);
+}
+
 /* A failed write or a too large envelope is reported by commit, and the
  * file is gone. */
 static void
@@ -254,6 +336,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_commit_reports_errors,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recycle, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_abort_recycles, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
