@@ -42,6 +42,7 @@
 #include "server/spool.h"
 
 #define QUEUE_THREADS		4
+#define RECYCLE_MS		50	/* a removed file waits at most */
 #define SCAN_SECONDS		60
 #define HASH_SIZE		4096
 #define MAX_ACTIVE		2000	/* envelopes held in memory */
@@ -166,6 +167,8 @@ struct queue {
 	struct event		*ev_scan;
 	struct event		*ev_sigterm;
 	struct event		*ev_grace;
+	struct event		*ev_recycle;
+	int			 recycling;	/* a spool_recycle() job runs */
 
 	/* Made by queue_prepare() as root. */
 	struct tls_ctx		*tls_verify;
@@ -191,6 +194,10 @@ static void		 queue_scan(struct queue *, int, int);
 static void		 queue_flush(struct queue *);
 static void		 queue_cleanup_dir(struct queue *, int, int);
 static void		 queue_check_stop(struct queue *);
+static void		 queue_recycle(struct queue *);
+static void		 on_recycle(int, short, void *);
+static void		 recycle_work(void *);
+static void		 recycle_done(void *);
 static void		 load_work(void *);
 static void		 load_done(void *);
 static void		 write_start(struct qentry *);
@@ -601,8 +608,10 @@ queue_main(const struct config *conf, int notify_fd)
 	q->ev_scan = event_new(q->base, -1, EV_PERSIST, on_scan, q);
 	q->ev_sigterm = evsignal_new(q->base, SIGTERM, on_sigterm, q);
 	q->ev_grace = evtimer_new(q->base, on_grace, q);
+	q->ev_recycle = evtimer_new(q->base, on_recycle, q);
 	if (q->ev_notify == NULL || q->ev_scan == NULL ||
 	    q->ev_sigterm == NULL || q->ev_grace == NULL ||
+	    q->ev_recycle == NULL ||
 	    event_add(q->ev_notify, NULL) == -1 ||
 	    event_add(q->ev_scan, &tv) == -1 ||
 	    evsignal_add(q->ev_sigterm, NULL) == -1)
@@ -685,6 +694,7 @@ on_sigterm(int sig, short events, void *arg)
 	if (q->stopping)
 		return;
 	q->stopping = 1;
+	queue_recycle(q);
 	log_info("stopping: %u relay connection%s", q->nconns,
 	    q->nconns == 1 ? "" : "s");
 	event_del(q->ev_notify);
@@ -731,6 +741,65 @@ on_grace(int fd, short events, void *arg)
 			relay_abort(c->rc);
 }
 
+/*
+ * Removed messages' files are recycled in batches: one fsync of queue/ for
+ * all of them (INTERNALS.md, "Recycled files"), at once when a batch is
+ * full, else within RECYCLE_MS.
+ */
+static void
+queue_recycle(struct queue *q)
+{
+	struct timeval	tv = { 0, RECYCLE_MS * 1000 };
+	size_t		n;
+
+	if (q->recycling || (n = spool_dead(&q->spool)) == 0)
+		return;
+	if (n < SPOOL_RECYCLE_BATCH && !q->stopping) {
+		if (!evtimer_pending(q->ev_recycle, NULL))
+			evtimer_add(q->ev_recycle, &tv);
+		return;
+	}
+	evtimer_del(q->ev_recycle);
+	q->recycling = 1;
+	if (workq_submit(q->wq, recycle_work, recycle_done, q) == -1) {
+		q->recycling = 0;
+		evtimer_add(q->ev_recycle, &tv);
+	}
+}
+
+static void
+on_recycle(int fd, short events, void *arg)
+{
+	struct queue	*q = arg;
+	struct timeval	 tv = { 0, RECYCLE_MS * 1000 };
+
+	if (q->recycling || spool_dead(&q->spool) == 0)
+		return;
+	q->recycling = 1;
+	if (workq_submit(q->wq, recycle_work, recycle_done, q) == -1) {
+		q->recycling = 0;
+		evtimer_add(q->ev_recycle, &tv);
+	}
+}
+
+static void
+recycle_work(void *arg)
+{
+	struct queue	*q = arg;
+
+	spool_recycle(&q->spool);
+}
+
+static void
+recycle_done(void *arg)
+{
+	struct queue	*q = arg;
+
+	q->recycling = 0;
+	queue_recycle(q);
+	queue_check_stop(q);
+}
+
 /* Stopping, and nothing left to finish or write: leave the loop. */
 static void
 queue_check_stop(struct queue *q)
@@ -775,6 +844,12 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 		if (len < SPOOL_ID_LEN + 4 || !valid_id(de->d_name,
 		    SPOOL_ID_LEN))
 			continue;
+		/* A removed message's file that was never recycled. */
+		if (!is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
+		    SPOOL_DEAD_SUFFIX) == 0) {
+			unlinkat(dirfd, de->d_name, 0);
+			continue;
+		}
 		/* In queue/, a message is committed. */
 		if (is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
 		    SPOOL_MSG_SUFFIX) == 0)
@@ -1748,8 +1823,10 @@ write_done(void *arg)
 			    w->bounce_id, e->id, w->orig.from, w->nbounces);
 			queue_schedule(e->q, w->bounce_id, 0);
 		}
-		if (w->empty)
+		if (w->empty) {
 			e->removed = 1;
+			queue_recycle(q);
+		}
 	} else {
 		/* The disk keeps the old state: try again later. */
 		e->write_failed = 1;

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +20,14 @@
 
 static int	make_dir(const char *, long, long, char *, size_t);
 static int	sync_both(void *);
-static int	sync_queue(void *);
 static void	to_free(struct spool *, const char *);
 static int	take_free(struct spool *, const char *);
 
 /*
  * Group commit of the spool directories (durable.h): the commits of one
- * moment share the fsyncs of queue/ and incoming/, the removals those of
- * queue/.
+ * moment share the fsyncs of queue/ and incoming/.
  */
 static struct group_sync	commit_sync = GROUP_SYNC_INITIALIZER;
-static struct group_sync	remove_sync = GROUP_SYNC_INITIALIZER;
 /* Picks the next free.K name (any thread). */
 static atomic_uint		free_next;
 
@@ -43,14 +41,6 @@ sync_both(void *arg)
 	if (fsync_dirfd(sp->queue_fd) == -1)
 		return -1;
 	return fsync_dirfd(sp->incoming_fd);
-}
-
-static int
-sync_queue(void *arg)
-{
-	const struct spool	*sp = arg;
-
-	return fsync_dirfd(sp->queue_fd);
 }
 
 static int
@@ -97,6 +87,8 @@ spool_setup(const char *path, long uid, long gid, char *err, size_t errlen)
 int
 spool_open(struct spool *sp, const char *path)
 {
+	memset(sp, 0, sizeof(*sp));
+	pthread_mutex_init(&sp->dead_lock, NULL);
 	sp->incoming_fd = sp->queue_fd = -1;
 	sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dirfd == -1)
@@ -370,6 +362,7 @@ spool_remove(struct spool *sp, const char *id)
 {
 	char	msg[SPOOL_ID_LEN + 8], dead[SPOOL_ID_LEN + 8];
 	char	env[SPOOL_ID_LEN + 8];
+	int	listed = 0;
 
 	snprintf(msg, sizeof(msg), "%s" SPOOL_MSG_SUFFIX, id);
 	snprintf(dead, sizeof(dead), "%s" SPOOL_DEAD_SUFFIX, id);
@@ -378,18 +371,61 @@ spool_remove(struct spool *sp, const char *id)
 		if (errno != ENOENT)
 			return -1;
 	} else {
-		/*
-		 * Its name must be gone from queue/ on disk before its
-		 * inode holds another message: else a crash could bring
-		 * ID.msg back with a stranger's bytes in it.
-		 */
-		if (group_sync(&remove_sync, sync_queue, sp) == -1)
-			return -1;
-		to_free(sp, dead);
+		pthread_mutex_lock(&sp->dead_lock);
+		if (sp->ndead < SPOOL_FREE_MAX) {
+			memcpy(sp->dead[sp->ndead++], id, SPOOL_ID_LEN + 1);
+			listed = 1;
+		}
+		pthread_mutex_unlock(&sp->dead_lock);
+		/* No room to wait: not recycled, gone. */
+		if (!listed)
+			unlinkat(sp->incoming_fd, dead, 0);
 	}
 	if (unlinkat(sp->queue_fd, env, 0) == -1 && errno != ENOENT)
 		return -1;
 	return 0;
+}
+
+size_t
+spool_dead(struct spool *sp)
+{
+	size_t	n;
+
+	pthread_mutex_lock(&sp->dead_lock);
+	n = sp->ndead;
+	pthread_mutex_unlock(&sp->dead_lock);
+	return n;
+}
+
+void
+spool_recycle(struct spool *sp)
+{
+	char	(*ids)[SPOOL_ID_LEN + 1];
+	char	 dead[SPOOL_ID_LEN + 8];
+	size_t	 n, i;
+	int	 ok;
+
+	if ((ids = malloc(sizeof(sp->dead))) == NULL)
+		return;
+	pthread_mutex_lock(&sp->dead_lock);
+	n = sp->ndead;
+	memcpy(ids, sp->dead, n * sizeof(*ids));
+	sp->ndead = 0;
+	pthread_mutex_unlock(&sp->dead_lock);
+	/*
+	 * A file holds a new message only once its old name in queue/ is
+	 * gone on disk: else a crash could bring ID.msg back with a
+	 * stranger's bytes in it.  Without that, it is only deleted.
+	 */
+	ok = n == 0 || fsync_dirfd(sp->queue_fd) == 0;
+	for (i = 0; i < n; i++) {
+		snprintf(dead, sizeof(dead), "%s" SPOOL_DEAD_SUFFIX, ids[i]);
+		if (ok)
+			to_free(sp, dead);
+		else
+			unlinkat(sp->incoming_fd, dead, 0);
+	}
+	free(ids);
 }
 
 /* Read all of dirfd/name (a queue envelope) into a new buffer. */

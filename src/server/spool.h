@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,10 @@ struct spool {
 	unsigned	 cache[SPOOL_FREE_CACHE];	/* K of free.K seen */
 	size_t		 ncache;
 	unsigned	 skip;		/* creates left before the next scan */
+	/* Removed messages (incoming/ID.dead) waiting for spool_recycle(). */
+	pthread_mutex_t	 dead_lock;
+	char		 dead[SPOOL_FREE_MAX][SPOOL_ID_LEN + 1];
+	size_t		 ndead;
 };
 
 /* Create spool/, incoming/, queue/ and run/ (0700) when missing; owner uid/gid
@@ -90,10 +95,19 @@ int	spool_msg_commit(struct spool_msg *);
 void	spool_msg_abort(struct spool_msg *);
 
 /*
- * Blocking: the message is delivered; remove queue/ID.msg (its file is
- * recycled) and then queue/ID.env.  Returns 0 or -1 (errno).
+ * Blocking, any thread: the message is delivered; remove queue/ID.msg and
+ * then queue/ID.env.  Its file waits as incoming/ID.dead for
+ * spool_recycle().  Returns 0 or -1 (errno).
  */
 int	spool_remove(struct spool *, const char *id);
+/* Removed files waiting; at SPOOL_RECYCLE_BATCH, recycle them at once. */
+size_t	spool_dead(struct spool *);
+#define SPOOL_RECYCLE_BATCH	64
+/*
+ * Blocking, one call at a time: make the removals so far durable (one
+ * fsync of queue/) and turn their files into free.K.
+ */
+void	spool_recycle(struct spool *);
 
 /*
  * Blocking: open the committed message queue/ID.msg.  Returns its

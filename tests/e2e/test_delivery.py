@@ -15,7 +15,7 @@ import pytest
 
 from e2elib import (HOSTNAME, PEER_SUITES, QUEUE_ID_RE, T, Client,
                     as_stored, crlf, dot_stuff, ipv6_available, received_id,
-                    split_delivered)
+                    split_delivered, wait_until)
 
 
 def test_smtplib_message_delivered_exactly(server):
@@ -313,9 +313,12 @@ def test_log_lines_and_maildir_layout(server):
     assert sorted(p.name for p in md.iterdir()) == ["cur", "new", "tmp"]
     assert list((md / "tmp").iterdir()) == []
     srv.wait_queue_empty()
-    # The spool file is kept for the next message (INTERNALS.md).
-    assert [p.name for p in (srv.spool / "incoming").iterdir()
-            if not p.name.startswith("free.")] == []
+    # The spool file is kept for the next message (INTERNALS.md): it
+    # waits as ID.dead for the next recycling, then becomes free.K.
+    def recycled():
+        names = [p.name for p in (srv.spool / "incoming").iterdir()]
+        return names and all(n.startswith("free.") for n in names)
+    wait_until(recycled, T(5), what="incoming/ holding free.K only")
 
 
 DOT_STUFFING = PEER_SUITES / "dot-stuffing.txt"

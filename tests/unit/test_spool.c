@@ -235,8 +235,8 @@ count_free(struct fixture *f)
 }
 
 /*
- * A delivered message's file is recycled: spool_remove() leaves it as
- * incoming/free.K, the next message takes it (same inode), and a shorter
+ * A delivered message's file is recycled: spool_remove() and then
+ * spool_recycle() leave it as incoming/free.K, the next message takes it (same inode), and a shorter
  * message is cut to its own length.
  */
 static void
@@ -260,9 +260,18 @@ test_recycle(void **state)
 	ino = st.st_ino;
 	assert_int_equal(spool_remove(&f->sp, id), 0);
 	assert_int_equal(stat(name, &st), -1);
+	/* It waits as ID.dead until a recycle makes the removal durable. */
+	assert_int_equal(spool_dead(&f->sp), 1);
+	assert_int_equal(count_free(f), 0);
+	snprintf(name, sizeof(name), "%s/incoming/%s.dead", f->dir, id);
+	assert_int_equal(stat(name, &st), 0);
+	spool_recycle(&f->sp);
+	assert_int_equal(spool_dead(&f->sp), 0);
+	assert_int_equal(stat(name, &st), -1);
 	assert_int_equal(count_free(f), 1);
 	/* Removing it again is no error: it is gone. */
 	assert_int_equal(spool_remove(&f->sp, id), 0);
+	assert_int_equal(spool_dead(&f->sp), 0);
 
 	/* The first create found none: the next ones would not look for a
 	 * while (SPOOL_FREE_SKIP).  Start again. */
