@@ -81,7 +81,8 @@ struct parent {
 
 static struct parent	P;
 
-static int	bind_all(const struct config *, struct sockets *, char *,
+static int	probe_free(const struct listen_conf *);
+static int	bind_all(const struct config *, struct sockets *, int, char *,
 		    size_t);
 static void	close_sockets(struct sockets *);
 static int	same_sockets(const struct config *, const struct config *);
@@ -178,9 +179,35 @@ set_authsock(void)
 		    P.conf->spool);
 }
 
+/*
+ * Is the address free?  SO_REUSEPORT would let us share it with anyone
+ * else's listener bound the same way (another smtpauthd started by
+ * mistake), who would then get part of the connections.  A socket
+ * without it cannot be bound next to such a listener.  Returns 0, or -1
+ * with errno set (EADDRINUSE).
+ */
 static int
-bind_all(const struct config *conf, struct sockets *sk, char *err,
-    size_t errlen)
+probe_free(const struct listen_conf *lc)
+{
+	int	fd, one = 1, r, saved;
+
+	fd = socket(lc->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lc->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	r = bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+/* probe: at start, refuse an address someone already listens on. */
+static int
+bind_all(const struct config *conf, struct sockets *sk, int probe,
+    char *err, size_t errlen)
 {
 	const struct listen_conf	*lc;
 	size_t				 i;
@@ -198,6 +225,13 @@ bind_all(const struct config *conf, struct sockets *sk, char *err,
 		sk->fd[i] = -1;
 	for (i = 0; i < conf->nlistens; i++) {
 		lc = &conf->listens[i];
+		if (probe && probe_free(lc) == -1) {
+			snprintf(err, errlen, "listen %s: %s%s", lc->text,
+			    strerror(errno), errno == EADDRINUSE ?
+			    " (is another smtpauthd running?)" : "");
+			close_sockets(sk);
+			return -1;
+		}
 		/* One socket per worker: the kernel spreads connections. */
 		for (w = 0; w < conf->workers; w++) {
 			fd = socket(lc->addr.ss_family, SOCK_STREAM |
@@ -529,7 +563,7 @@ reload(void)
 		return;
 	}
 	if (!same_sockets(P.conf, conf)) {
-		if (bind_all(conf, &socks, err, sizeof(err)) == -1) {
+		if (bind_all(conf, &socks, 0, err, sizeof(err)) == -1) {
 			log_warnx("reload failed: %s", err);
 			tls_ctx_free(tls);
 			if (text != NULL) {
@@ -653,7 +687,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		fatal("socketpair");
 	if (fcntl(P.notify[1], F_SETFL, O_NONBLOCK) == -1)
 		fatal("fcntl");
-	if (bind_all(conf, &P.socks, err, sizeof(err)) == -1)
+	if (bind_all(conf, &P.socks, 1, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	/* Keys are read as root, before any child drops privileges. */
 	if ((P.tickets = tls_ticket_keys_new()) == NULL)

@@ -103,6 +103,27 @@ def test_restart_cleans_what_a_crash_left_in_queue(server):
     broken.unlink()
 
 
+def test_second_instance_on_the_same_address_is_refused(server):
+    """Listeners use SO_REUSEPORT (a socket per worker), which would let a
+    second smtpauthd started by mistake on the same address take part of
+    the connections.  It must refuse to start instead, and the first goes
+    on serving every connection."""
+    a = server()
+    b = server(start=False)
+    b.port = a.port
+    b.write_config()
+    r = subprocess.run([str(SMTPAUTHD), "-d", "-f", str(b.conf_path)],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=T(10))
+    assert r.returncode != 0
+    assert re.search(r"listen 127\.0\.0\.1:%d: Address already in use "
+                     r"\(is another smtpauthd running\?\)" % a.port,
+                     r.stderr), r.stderr
+    for _ in range(20):
+        with a.connect() as c:
+            assert c.greeting.code == 220
+
+
 def test_killed_queue_is_restarted(server):
     srv = server()
     srv.allow_crash = True
