@@ -162,3 +162,72 @@ group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
 	pthread_mutex_unlock(&g->lock);
 	return r;
 }
+
+/*
+ * fsync_dir_shared(): a small table of the directories being synced, each
+ * with its group_sync.  A slot is taken while any thread uses it; when all
+ * are taken the sync is not shared.
+ */
+#define DIRSYNC_SLOTS	16
+
+struct dirsync {
+	dev_t			dev;
+	ino_t			ino;
+	unsigned		users;
+	struct group_sync	g;
+};
+
+static struct dirsync	dirsync[DIRSYNC_SLOTS];
+static pthread_mutex_t	dirsync_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t	dirsync_once = PTHREAD_ONCE_INIT;
+
+static void
+dirsync_init(void)
+{
+	static const struct group_sync	init = GROUP_SYNC_INITIALIZER;
+	size_t				i;
+
+	for (i = 0; i < DIRSYNC_SLOTS; i++)
+		dirsync[i].g = init;
+}
+
+static int
+dirsync_run(void *arg)
+{
+	/* Any descriptor of the directory will do: it is one inode. */
+	return fsync_dirfd(*(const int *)arg);
+}
+
+int
+fsync_dir_shared(int dirfd)
+{
+	struct dirsync	*d = NULL;
+	struct stat	 st;
+	size_t		 i;
+	int		 r;
+
+	if (fstat(dirfd, &st) == -1)
+		return fsync_dirfd(dirfd);
+	pthread_once(&dirsync_once, dirsync_init);
+	pthread_mutex_lock(&dirsync_lock);
+	for (i = 0; i < DIRSYNC_SLOTS && d == NULL; i++)
+		if (dirsync[i].users > 0 && dirsync[i].dev == st.st_dev &&
+		    dirsync[i].ino == st.st_ino)
+			d = &dirsync[i];
+	for (i = 0; i < DIRSYNC_SLOTS && d == NULL; i++)
+		if (dirsync[i].users == 0) {
+			d = &dirsync[i];
+			d->dev = st.st_dev;
+			d->ino = st.st_ino;
+		}
+	if (d != NULL)
+		d->users++;
+	pthread_mutex_unlock(&dirsync_lock);
+	if (d == NULL)
+		return fsync_dirfd(dirfd);
+	r = group_sync(&d->g, dirsync_run, &dirfd);
+	pthread_mutex_lock(&dirsync_lock);
+	d->users--;
+	pthread_mutex_unlock(&dirsync_lock);
+	return r;
+}

@@ -56,4 +56,10 @@ struct group_sync {
 /* fn returns 0, or -1 with errno set; so does group_sync(). */
 int	group_sync(struct group_sync *, int (*fn)(void *), void *arg);
 
+/*
+ * fsync_dirfd(), shared (group_sync()) with the other threads of the
+ * process that sync the same directory at the same moment.
+ */
+int	fsync_dir_shared(int dirfd);
+
 #endif

@@ -191,7 +191,8 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 	if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
 		goto fail;
-	if (fsync_dirfd(newfd) == -1) {
+	/* Deliveries to this Maildir at the same moment share it. */
+	if (fsync_dir_shared(newfd) == -1) {
 		saved = errno;
 		close(newfd);
 		errno = saved;

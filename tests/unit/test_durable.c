@@ -1,0 +1,188 @@
+/*
+ * Unit tests for the group commit in src/common/durable.c: group_sync()
+ * runs fn for many callers at once, never returns before a run that began
+ * after the call, and passes a failure to every caller it covered;
+ * fsync_dir_shared() syncs directories from many threads.
+ */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/durable.h"
+
+#define NTHREADS	8
+#define NCALLS		50
+
+static struct group_sync	gs = GROUP_SYNC_INITIALIZER;
+static pthread_mutex_t		count_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long		runs;		/* fn runs so far */
+static unsigned long		started;	/* runs begun */
+static int			fail_runs;	/* fn fails while set */
+
+static int
+slow_fn(void *arg)
+{
+	struct timespec	ts = { 0, 200000 };	/* 0.2 ms, like an fsync */
+
+	pthread_mutex_lock(&count_lock);
+	started++;
+	pthread_mutex_unlock(&count_lock);
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&count_lock);
+	runs++;
+	pthread_mutex_unlock(&count_lock);
+	if (fail_runs) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+static void *
+caller(void *arg)
+{
+	int	i, *bad = arg;
+	unsigned long	before, after;
+
+	for (i = 0; i < NCALLS; i++) {
+		pthread_mutex_lock(&count_lock);
+		before = started;
+		pthread_mutex_unlock(&count_lock);
+		if (group_sync(&gs, slow_fn, NULL) != 0)
+			(*bad)++;
+		/* A run that began after our call has finished. */
+		pthread_mutex_lock(&count_lock);
+		after = runs;
+		pthread_mutex_unlock(&count_lock);
+		if (after <= before)
+			(*bad)++;
+	}
+	return NULL;
+}
+
+static void
+test_group_sync_shares(void **state)
+{
+	pthread_t	t[NTHREADS];
+	int		bad[NTHREADS] = { 0 };
+	int		i;
+
+	runs = started = 0;
+	for (i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, caller, &bad[i]),
+		    0);
+	for (i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(bad[i], 0);
+	}
+	/* Shared: fewer runs than calls (each run covers the waiters). */
+	assert_true(runs < NTHREADS * NCALLS);
+	assert_true(runs >= NCALLS);
+}
+
+static void *
+failing_caller(void *arg)
+{
+	int	*got = arg;
+
+	*got = group_sync(&gs, slow_fn, NULL) == -1 && errno == EIO;
+	return NULL;
+}
+
+static void
+test_group_sync_failure_reaches_everyone(void **state)
+{
+	pthread_t	t[NTHREADS];
+	int		got[NTHREADS];
+	int		i;
+
+	fail_runs = 1;
+	for (i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, failing_caller,
+		    &got[i]), 0);
+	for (i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_true(got[i]);
+	}
+	fail_runs = 0;
+	/* Later calls succeed again. */
+	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
+}
+
+struct dirjob {
+	int	fd;
+	int	bad;
+};
+
+static void *
+dir_caller(void *arg)
+{
+	struct dirjob	*j = arg;
+	int		 i;
+
+	for (i = 0; i < NCALLS; i++)
+		if (fsync_dir_shared(j->fd) != 0)
+			j->bad++;
+	return NULL;
+}
+
+static void
+test_fsync_dir_shared(void **state)
+{
+	char		 dir[2][32];
+	struct dirjob	 j[NTHREADS];
+	pthread_t	 t[NTHREADS];
+	int		 fd[2], i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(dir[i], sizeof(dir[i]), "/tmp/test_durable.XXXXXX");
+		assert_non_null(mkdtemp(dir[i]));
+		fd[i] = open(dir[i], O_RDONLY | O_DIRECTORY);
+		assert_true(fd[i] >= 0);
+	}
+	/* Two directories, each from several threads and descriptors. */
+	for (i = 0; i < NTHREADS; i++) {
+		j[i].fd = open(dir[i % 2], O_RDONLY | O_DIRECTORY);
+		j[i].bad = 0;
+		assert_true(j[i].fd >= 0);
+		assert_int_equal(pthread_create(&t[i], NULL, dir_caller, &j[i]),
+		    0);
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(j[i].bad, 0);
+		close(j[i].fd);
+	}
+	/* Not a directory descriptor: the error comes back. */
+	assert_int_equal(fsync_dir_shared(-1), -1);
+	assert_int_equal(errno, EBADF);
+	for (i = 0; i < 2; i++) {
+		close(fd[i]);
+		assert_int_equal(rmdir(dir[i]), 0);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_group_sync_shares),
+		cmocka_unit_test(test_group_sync_failure_reaches_everyone),
+		cmocka_unit_test(test_fsync_dir_shared),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
