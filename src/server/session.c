@@ -188,6 +188,18 @@ session_set_state(struct session *s, enum session_state st)
 	if (s->state != st)
 		log_debug("session=%s state %s -> %s", s->id,
 		    session_state_name(s->state), session_state_name(st));
+	/*
+	 * A TLS handshake is the costliest step of a session: its events
+	 * run after those of sessions in the SMTP dialogue, a few at a time
+	 * (worker.c), so a burst of new clients does not hold up a NOOP.
+	 * (Fails only for an event active right now: it keeps its place.)
+	 */
+	if ((st == STATE_TLS) != (s->state == STATE_TLS)) {
+		event_priority_set(s->ev_read, st == STATE_TLS ?
+		    WORKER_PRI_HANDSHAKE : WORKER_PRI_SESSION);
+		event_priority_set(s->ev_write, st == STATE_TLS ?
+		    WORKER_PRI_HANDSHAKE : WORKER_PRI_SESSION);
+	}
 	s->state = st;
 }
 
@@ -242,6 +254,10 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 	    session_read, s);
 	s->ev_write = event_new(w->base, fd, EV_WRITE, session_write, s);
 	s->ev_timer = evtimer_new(w->base, session_timeout, s);
+	if (s->ev_read != NULL && s->ev_write != NULL) {
+		event_priority_set(s->ev_read, WORKER_PRI_SESSION);
+		event_priority_set(s->ev_write, WORKER_PRI_SESSION);
+	}
 	if (s->in == NULL || s->out == NULL || s->body == NULL ||
 	    s->ev_read == NULL || s->ev_write == NULL || s->ev_timer == NULL) {
 		if (s->in)

@@ -43,9 +43,10 @@ worker_main(const struct config *conf, const struct userset *users,
     struct tls_ctx *tls, const char *authsock, struct worker_listener *ls,
     size_t nls, int notify_fd, unsigned slot)
 {
-	struct worker	*w = &the_worker;
-	char		 name[32];
-	size_t		 i;
+	struct worker		*w = &the_worker;
+	struct event_config	*cfg;
+	char			 name[32];
+	size_t			 i;
 
 	snprintf(name, sizeof(name), "worker %u", slot);
 	log_setproc(strdup(name));
@@ -59,8 +60,13 @@ worker_main(const struct config *conf, const struct userset *users,
 	w->nlisteners = nls;
 	w->notify_fd = notify_fd;
 	TAILQ_INIT(&w->sessions);
-	if ((w->base = event_base_new()) == NULL)
+	if ((cfg = event_config_new()) == NULL ||
+	    event_config_set_max_dispatch_interval(cfg, NULL,
+	    WORKER_BULK_BURST, WORKER_PRI_DEFAULT) == -1 ||
+	    (w->base = event_base_new_with_config(cfg)) == NULL ||
+	    event_base_priority_init(w->base, WORKER_NPRI) == -1)
 		fatalx("event_base_new");
+	event_config_free(cfg);
 	if (spool_open(&w->spool, conf->spool) == -1)
 		fatal("spool %s", conf->spool);
 	/* Messages are created on this loop only: take recycled files. */
@@ -75,7 +81,8 @@ worker_main(const struct config *conf, const struct userset *users,
 	for (i = 0; i < nls; i++) {
 		ls[i].ev = event_new(w->base, ls[i].fd, EV_READ | EV_PERSIST,
 		    worker_accept, w);
-		if (ls[i].ev == NULL)
+		if (ls[i].ev == NULL ||
+		    event_priority_set(ls[i].ev, WORKER_PRI_HANDSHAKE) == -1)
 			fatalx("event_new");
 	}
 	worker_listen(w, 1);

@@ -22,6 +22,18 @@ struct worker_listener {
 	struct event		*ev;
 };
 
+/*
+ * Event priorities of a worker's loop (libevent: 0 runs first): sessions
+ * in the SMTP dialogue, then everything else (timers, the auth process,
+ * finished commits), then new connections and TLS handshakes, at most
+ * WORKER_BULK_BURST of those before the loop looks for other events.
+ */
+#define WORKER_PRI_SESSION	0
+#define WORKER_PRI_DEFAULT	1
+#define WORKER_PRI_HANDSHAKE	2
+#define WORKER_NPRI		3
+#define WORKER_BULK_BURST	8
+
 struct worker {
 	struct event_base	*base;
 	const struct config	*conf;
