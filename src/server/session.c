@@ -974,6 +974,10 @@ txn_write_envelope(struct session *s, time_t now)
 	env.time = now;
 	snprintf(env.ip, sizeof(env.ip), "%s", s->peerip);
 	snprintf(env.helo, sizeof(env.helo), "%s", s->helo);
+	if (s->auth_user != NULL &&
+	    (size_t)snprintf(env.auth, sizeof(env.auth), "%s", s->auth_user) >=
+	    sizeof(env.auth))
+		r = -1;
 	if (addr_format(&s->mail.from, env.from, sizeof(env.from)) == -1)
 		r = -1;
 	env.body8bit = s->mail.body == BODY_8BITMIME;

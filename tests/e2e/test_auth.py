@@ -145,13 +145,17 @@ def test_smtplib_login_plain_and_login_then_relay(server, pki):
                        b"Subject: relay %s\r\n\r\nhi\r\n" % mech.encode())
     msgs = srv.wait_messages("other@example.org", 2)
     assert all(b"with ESMTPSA" in m for m in msgs)
-    # The foreign recipient waits in the spool for the relay.
-    envs = list((srv.spool / "queue").glob("*.env"))
-    assert len(envs) == 2
-    for e in envs:
+    # The foreign recipient waits in the spool for the relay: the queue's
+    # own envelope (ID.env) lists it alone once the local copy is out.
+    q = srv.spool / "queue"
+    wait_until(lambda: len(list(q.glob("*.env"))) == 2, T(10),
+               what="two queue envelopes")
+    for e in q.glob("*.env"):
         text = e.read_text()
         assert "remote friend@elsewhere.example" in text
         assert "local other@example.org" not in text
+        # Who submitted it, from the envelope the worker wrote.
+        assert "\nauth user@example.org\n" in text
 
 
 def test_seed_example_string(server, pki):
