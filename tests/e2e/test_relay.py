@@ -557,7 +557,11 @@ def test_null_mx_and_nxdomain_bounce_servfail_waits(server, dns):
     a.wait_log(r"relay id=%s to=<z@servfail\.example> host=- tls=no "
                r"result=deferred reply=\"4\.4\.3 servfail\.example: MX "
                r"lookup failed" % qid)
-    env = (a.spool / "queue" / (qid + ".env")).read_text()
+    # The queue writes its envelope once the other results are in.
+    envf = a.spool / "queue" / (qid + ".env")
+    wait_until(lambda: envf.exists() and "\nretry 1 " in envf.read_text(),
+               T(10), what="the queue's envelope with the retry")
+    env = envf.read_text()
     assert "remote z@servfail.example\nretry 1 " in env
     assert "nullmx" not in env and "nx.example" not in env
 
