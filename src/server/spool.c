@@ -351,8 +351,12 @@ spool_msg_abort(struct spool_msg *m)
 	}
 	if (m->spool != NULL && m->id[0] != '\0') {
 		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
-		/* Never in queue/: nothing refers to it, reuse it at once. */
-		to_free(m->spool, name);
+		/* Never in queue/: nothing refers to it, reuse it at once
+		 * (unless it is large). */
+		if (m->written <= SPOOL_FREE_KEEP)
+			to_free(m->spool, name);
+		else
+			unlinkat(m->spool->incoming_fd, name, 0);
 	}
 	m->id[0] = '\0';
 }
@@ -400,10 +404,11 @@ spool_dead(struct spool *sp)
 void
 spool_recycle(struct spool *sp)
 {
-	char	(*ids)[SPOOL_ID_LEN + 1];
-	char	 dead[SPOOL_ID_LEN + 8];
-	size_t	 n, i;
-	int	 ok;
+	char		(*ids)[SPOOL_ID_LEN + 1];
+	char		 dead[SPOOL_ID_LEN + 8];
+	struct stat	 st;
+	size_t		 n, i;
+	int		 ok;
 
 	if ((ids = malloc(sizeof(sp->dead))) == NULL)
 		return;
@@ -420,7 +425,8 @@ spool_recycle(struct spool *sp)
 	ok = n == 0 || fsync_dirfd(sp->queue_fd) == 0;
 	for (i = 0; i < n; i++) {
 		snprintf(dead, sizeof(dead), "%s" SPOOL_DEAD_SUFFIX, ids[i]);
-		if (ok)
+		if (ok && fstatat(sp->incoming_fd, dead, &st, 0) == 0 &&
+		    st.st_size <= SPOOL_FREE_KEEP)
 			to_free(sp, dead);
 		else
 			unlinkat(sp->incoming_fd, dead, 0);

@@ -22,6 +22,8 @@
 #define SPOOL_FREE_PREFIX	"free."
 #define SPOOL_FREE_CACHE	64
 #define SPOOL_FREE_SKIP		16
+/* A larger file is deleted, not kept: the pool holds at most 16 MiB. */
+#define SPOOL_FREE_KEEP		(64 * 1024)
 
 struct spool {
 	int		 dirfd;		/* spool/ */

@@ -289,6 +289,27 @@ test_recycle(void **state)
 	close(fd);
 }
 
+/* A large message's file is deleted, not kept (the pool stays small). */
+static void
+test_large_not_kept(void **state)
+{
+	struct fixture	*f = *state;
+	struct stat	 st;
+	char		 id[SPOOL_ID_LEN + 1], name[128], *big;
+
+	assert_non_null(big = malloc(SPOOL_FREE_KEEP + 2));
+	memset(big, 'x', SPOOL_FREE_KEEP);
+	memcpy(big + SPOOL_FREE_KEEP - 2, "\r\n", 3);
+	spool_set_share(&f->sp, 0, 1);
+	spool_one(f, 1, big, id);
+	free(big);
+	assert_int_equal(spool_remove(&f->sp, id), 0);
+	spool_recycle(&f->sp);
+	assert_int_equal(count_free(f), 0);
+	snprintf(name, sizeof(name), "%s/incoming/%s.dead", f->dir, id);
+	assert_int_equal(stat(name, &st), -1);
+}
+
 /* An aborted message's file is free at once; a process without a share
  * (the queue) never takes one. */
 static void
@@ -348,6 +369,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_recycle, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_abort_recycles, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_large_not_kept, setup,
 		    teardown),
 	};
 
