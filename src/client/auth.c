@@ -171,6 +171,36 @@ send_secret(struct smtpc *c, const char *prefix, const char *secret)
 	return rv;
 }
 
+/*
+ * Send prefix + b64 (a secret: wiped and freed here, whatever happens),
+ * then read the reply.  Returns 0, or -1 when the connection is lost.
+ */
+static int
+exchange_secret(struct smtpc *c, struct auth_result *res, const char *prefix,
+    char *b64, size_t size, const struct reply **r)
+{
+	int	rv;
+
+	rv = send_secret(c, prefix, b64);
+	explicit_bzero(b64, size);
+	free(b64);
+	if (rv == -1 || smtpc_read_reply(c, r) == -1)
+		return lost(res, c);
+	return 0;
+}
+
+/* An initial response that could not be encoded: nothing was sent. */
+static int
+encode_failed(struct auth_result *res, char *b64, size_t size,
+    enum sasl_error e)
+{
+	explicit_bzero(b64, size);
+	free(b64);
+	(void)snprintf(res->detail, sizeof(res->detail), "%s",
+	    sasl_strerror(e));
+	return res->outcome = -1;
+}
+
 /* Stop the exchange with "*" (RFC 4954 section 4); why goes to detail. */
 static int
 cancel(struct smtpc *c, struct auth_result *res, const char *why)
@@ -207,22 +237,11 @@ run_plain(struct smtpc *c, const struct auth_cred *cr,
 	}
 	e = sasl_plain_encode(cr->authzid, cr->authzidlen, cr->user,
 	    cr->userlen, cr->pass, cr->passlen, b64, size);
-	if (e != SASL_OK) {
-		explicit_bzero(b64, size);
-		free(b64);
-		(void)snprintf(res->detail, sizeof(res->detail), "%s",
-		    sasl_strerror(e));
-		return res->outcome = -1;
-	}
+	if (e != SASL_OK)
+		return encode_failed(res, b64, size, e);
 	/* The initial response (RFC 4954 section 4) saves a round trip. */
-	if (send_secret(c, "AUTH PLAIN ", b64) == -1 ||
-	    smtpc_read_reply(c, &r) == -1) {
-		explicit_bzero(b64, size);
-		free(b64);
-		return lost(res, c);
-	}
-	explicit_bzero(b64, size);
-	free(b64);
+	if (exchange_secret(c, res, "AUTH PLAIN ", b64, size, &r) == -1)
+		return -1;
 	if (r->code == 334) {
 		res->challenged = 1;
 		return cancel(c, res, "the server asked again after the "
@@ -257,14 +276,8 @@ run_login(struct smtpc *c, const struct auth_cred *cr,
 		if ((b64 = malloc(size)) == NULL)
 			return cancel(c, res, "out of memory");
 		(void)base64_encode(field[i], flen[i], b64, size, NULL);
-		if (send_secret(c, "", b64) == -1 ||
-		    smtpc_read_reply(c, &r) == -1) {
-			explicit_bzero(b64, size);
-			free(b64);
-			return lost(res, c);
-		}
-		explicit_bzero(b64, size);
-		free(b64);
+		if (exchange_secret(c, res, "", b64, size, &r) == -1)
+			return -1;
 	}
 	if (r->code == 334)
 		return cancel(c, res, "the server asked for more than a user "
@@ -299,13 +312,8 @@ run_cram(struct smtpc *c, const struct auth_cred *cr,
 		free(b64);
 		return cancel(c, res, sasl_strerror(e));
 	}
-	if (send_secret(c, "", b64) == -1 || smtpc_read_reply(c, &r) == -1) {
-		explicit_bzero(b64, size);
-		free(b64);
-		return lost(res, c);
-	}
-	explicit_bzero(b64, size);
-	free(b64);
+	if (exchange_secret(c, res, "", b64, size, &r) == -1)
+		return -1;
 	if (r->code == 334)
 		return cancel(c, res, "unexpected second CRAM-MD5 challenge");
 	return finish(res, r);
@@ -408,21 +416,10 @@ run_xoauth2(struct smtpc *c, const struct auth_cred *cr,
 	}
 	e = sasl_xoauth2_encode(cr->user, cr->userlen, cr->token,
 	    cr->tokenlen, b64, size);
-	if (e != SASL_OK) {
-		explicit_bzero(b64, size);
-		free(b64);
-		(void)snprintf(res->detail, sizeof(res->detail), "%s",
-		    sasl_strerror(e));
-		return res->outcome = -1;
-	}
-	if (send_secret(c, "AUTH XOAUTH2 ", b64) == -1 ||
-	    smtpc_read_reply(c, &r) == -1) {
-		explicit_bzero(b64, size);
-		free(b64);
-		return lost(res, c);
-	}
-	explicit_bzero(b64, size);
-	free(b64);
+	if (e != SASL_OK)
+		return encode_failed(res, b64, size, e);
+	if (exchange_secret(c, res, "AUTH XOAUTH2 ", b64, size, &r) == -1)
+		return -1;
 	if (r->code == 334) {
 		/* An error in JSON; an empty line gets the final reply. */
 		res->challenged = 1;

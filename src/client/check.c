@@ -784,6 +784,41 @@ check_auth_advertised(struct checker *ck)
 		    report_escape(adv, n, esc, sizeof(esc)));
 }
 
+/*
+ * A probe transaction: MAIL FROM:<--from> and, when that is accepted,
+ * RCPT TO:<rcpt>.  Returns PROBE_RCPT with the RCPT reply in *r,
+ * PROBE_MAIL with a refused MAIL's reply, or PROBE_LOST (check id then
+ * says so); b gets the reply in brief.  The caller judges the reply, then
+ * calls probe_end().
+ */
+enum { PROBE_LOST = -1, PROBE_MAIL = 1, PROBE_RCPT = 2 };
+
+static int
+probe_txn(struct checker *ck, int id, const char *rcpt,
+    const struct reply **r, char *b, size_t blen)
+{
+	if (smtpc_cmd(ck->c, r, "MAIL FROM:<%s>", ck->from) == -1)
+		goto lost;
+	brief(*r, b, blen);
+	if (reply_class(*r) != 2)
+		return PROBE_MAIL;
+	if (smtpc_cmd(ck->c, r, "RCPT TO:<%s>", rcpt) == -1)
+		goto lost;
+	brief(*r, b, blen);
+	return PROBE_RCPT;
+ lost:
+	set(ck, id, CHECK_WARN, "connection lost: %s", smtpc_error(ck->c));
+	return PROBE_LOST;
+}
+
+static void
+probe_end(struct checker *ck)
+{
+	const struct reply	*r;
+
+	(void)smtpc_cmd(ck->c, &r, "RSET");
+}
+
 /* Without AUTH an outside recipient must be refused at RCPT. */
 static void
 check_relay_denied(struct checker *ck)
@@ -791,31 +826,25 @@ check_relay_denied(struct checker *ck)
 	const struct reply	*r;
 	char			 b[200], note[100];
 	enum check_status	 st;
+	int			 got;
 
 	if (need_conn(ck, 0) == -1) {
 		set(ck, C_RELAY_DENIED, CHECK_SKIP, "cannot connect again: %s",
 		    ck->connerr);
 		return;
 	}
-	if (smtpc_cmd(ck->c, &r, "MAIL FROM:<%s>", ck->from) == -1)
-		goto lost;
-	brief(r, b, sizeof(b));
-	if (r->code == 530) {
+	got = probe_txn(ck, C_RELAY_DENIED, ck->relay_to, &r, b, sizeof(b));
+	if (got == PROBE_LOST)
+		return;
+	if (got == PROBE_MAIL && r->code == 530) {
 		ck->submission = 1;
 		st = judge(ck, r->enhanced, "5.7.0", note, sizeof(note));
 		set(ck, C_RELAY_DENIED, st, "refused at MAIL FROM without "
 		    "AUTH: %s%s", b, note);
-		goto rset;
-	}
-	if (reply_class(r) != 2) {
+	} else if (got == PROBE_MAIL)
 		set(ck, C_RELAY_DENIED, CHECK_WARN, "MAIL FROM:<%s> refused "
 		    "(%s): relaying not probed (try --from)", ck->from, b);
-		goto rset;
-	}
-	if (smtpc_cmd(ck->c, &r, "RCPT TO:<%s>", ck->relay_to) == -1)
-		goto lost;
-	brief(r, b, sizeof(b));
-	if (reply_class(r) == 2)
+	else if (reply_class(r) == 2)
 		set(ck, C_RELAY_DENIED, CHECK_FAIL, "OPEN RELAY: RCPT TO:<%s> "
 		    "accepted without AUTH (%s)", ck->relay_to, b);
 	else if (r->code == 550) {
@@ -832,12 +861,7 @@ check_relay_denied(struct checker *ck)
 	else
 		set(ck, C_RELAY_DENIED, CHECK_WARN, "temporarily refused (%s): "
 		    "cannot tell", b);
- rset:
-	(void)smtpc_cmd(ck->c, &r, "RSET");
-	return;
- lost:
-	set(ck, C_RELAY_DENIED, CHECK_WARN, "connection lost: %s",
-	    smtpc_error(ck->c));
+	probe_end(ck);
 }
 
 /* Port-25 style: a local recipient is accepted without AUTH. */
@@ -846,6 +870,7 @@ check_local_accepted(struct checker *ck)
 {
 	const struct reply	*r;
 	char			 b[200];
+	int			 got;
 
 	if (ck->to == NULL) {
 		set(ck, C_LOCAL_ACCEPTED, CHECK_SKIP, "no local recipient "
@@ -862,41 +887,26 @@ check_local_accepted(struct checker *ck)
 		    "%s", ck->connerr);
 		return;
 	}
-	if (smtpc_cmd(ck->c, &r, "MAIL FROM:<%s>", ck->from) == -1)
-		goto lost;
-	brief(r, b, sizeof(b));
-	if (r->code == 530) {
+	got = probe_txn(ck, C_LOCAL_ACCEPTED, ck->to, &r, b, sizeof(b));
+	if (got == PROBE_LOST)
+		return;
+	if (r->code == 530)
 		set(ck, C_LOCAL_ACCEPTED, CHECK_SKIP, "the server wants AUTH "
 		    "before mail (%s)", b);
-		goto rset;
-	}
-	if (reply_class(r) != 2) {
+	else if (got == PROBE_MAIL)
 		set(ck, C_LOCAL_ACCEPTED, reply_class(r) == 4 ? CHECK_WARN :
 		    CHECK_FAIL, "MAIL FROM:<%s> refused without AUTH: %s",
 		    ck->from, b);
-		goto rset;
-	}
-	if (smtpc_cmd(ck->c, &r, "RCPT TO:<%s>", ck->to) == -1)
-		goto lost;
-	brief(r, b, sizeof(b));
-	if (reply_class(r) == 2)
+	else if (reply_class(r) == 2)
 		set(ck, C_LOCAL_ACCEPTED, CHECK_PASS, "RCPT TO:<%s> accepted "
 		    "without AUTH: %s", ck->to, b);
-	else if (r->code == 530)
-		set(ck, C_LOCAL_ACCEPTED, CHECK_SKIP, "the server wants AUTH "
-		    "before mail (%s)", b);
 	else if (reply_class(r) == 4)
 		set(ck, C_LOCAL_ACCEPTED, CHECK_WARN, "temporarily refused: "
 		    "%s", b);
 	else
 		set(ck, C_LOCAL_ACCEPTED, CHECK_FAIL, "RCPT TO:<%s> refused "
 		    "without AUTH: %s", ck->to, b);
- rset:
-	(void)smtpc_cmd(ck->c, &r, "RSET");
-	return;
- lost:
-	set(ck, C_LOCAL_ACCEPTED, CHECK_WARN, "connection lost: %s",
-	    smtpc_error(ck->c));
+	probe_end(ck);
 }
 
 /* One wrong password, the only one this run tries: 535. */
@@ -1040,23 +1050,19 @@ check_relay_allowed(struct checker *ck)
 {
 	const struct reply	*r;
 	char			 b[200];
+	int			 got;
 
 	if (!ck->authed || !smtpc_alive(ck->c)) {
 		set(ck, C_RELAY_ALLOWED, CHECK_SKIP, "not authenticated");
 		return;
 	}
-	if (smtpc_cmd(ck->c, &r, "MAIL FROM:<%s>", ck->from) == -1)
-		goto lost;
-	brief(r, b, sizeof(b));
-	if (reply_class(r) != 2) {
+	got = probe_txn(ck, C_RELAY_ALLOWED, ck->relay_to, &r, b, sizeof(b));
+	if (got == PROBE_LOST)
+		return;
+	if (got == PROBE_MAIL)
 		set(ck, C_RELAY_ALLOWED, CHECK_FAIL, "MAIL FROM:<%s> refused "
 		    "after AUTH: %s (try --from)", ck->from, b);
-		goto rset;
-	}
-	if (smtpc_cmd(ck->c, &r, "RCPT TO:<%s>", ck->relay_to) == -1)
-		goto lost;
-	brief(r, b, sizeof(b));
-	if (reply_class(r) == 2)
+	else if (reply_class(r) == 2)
 		set(ck, C_RELAY_ALLOWED, CHECK_PASS, "RCPT TO:<%s> accepted "
 		    "after AUTH: %s", ck->relay_to, b);
 	else if (reply_class(r) == 4)
@@ -1068,12 +1074,7 @@ check_relay_allowed(struct checker *ck)
 	else
 		set(ck, C_RELAY_ALLOWED, CHECK_FAIL, "relaying refused after "
 		    "AUTH: %s", b);
- rset:
-	(void)smtpc_cmd(ck->c, &r, "RSET");
-	return;
- lost:
-	set(ck, C_RELAY_ALLOWED, CHECK_WARN, "connection lost: %s",
-	    smtpc_error(ck->c));
+	probe_end(ck);
 }
 
 /* --send: one real message. */

@@ -280,6 +280,7 @@ static void	 start_more(struct load *);
 static void	 check_done(struct load *);
 static void	 check_all_open(struct load *);
 static void	 conn_start(struct load *, int);
+static void	 conn_free(struct lconn *);
 static void	 conn_end(struct lconn *);
 static void	 conn_fail(struct lconn *, const char *);
 static void	 reply_fail(struct lconn *, int);
@@ -727,6 +728,32 @@ conn_start(struct load *L, int probe)
 	conn_end(lc);
 }
 
+/* Release a session: TLS, events, socket, secrets (AUTH lines, SCRAM). */
+static void
+conn_free(struct lconn *lc)
+{
+	if (lc->tls != NULL)
+		tls_free(lc->tls);
+	if (lc->rev != NULL)
+		event_free(lc->rev);
+	if (lc->wev != NULL)
+		event_free(lc->wev);
+	if (lc->tmo != NULL)
+		event_free(lc->tmo);
+	if (lc->timer != NULL)
+		event_free(lc->timer);
+	if (lc->fd != -1)
+		close(lc->fd);
+	if (lc->scram != NULL) {
+		sasl_scram_wipe(lc->scram);
+		free(lc->scram);
+	}
+	reply_parser_free(&lc->rp);
+	TAILQ_REMOVE(&lc->L->conns, lc, entry);
+	explicit_bzero(lc, sizeof(*lc));
+	free(lc);
+}
+
 /* The session is over: count it, free it, start the next. */
 static void
 conn_end(struct lconn *lc)
@@ -749,29 +776,9 @@ conn_end(struct lconn *lc)
 			L->failed++;
 		L->t_last = now;
 	}
-	if (lc->tls != NULL) {
-		if (lc->fin == FIN_OK)
-			tls_close(lc->tls);
-		tls_free(lc->tls);
-	}
-	if (lc->rev != NULL)
-		event_free(lc->rev);
-	if (lc->wev != NULL)
-		event_free(lc->wev);
-	if (lc->tmo != NULL)
-		event_free(lc->tmo);
-	if (lc->timer != NULL)
-		event_free(lc->timer);
-	if (lc->fd != -1)
-		close(lc->fd);
-	if (lc->scram != NULL) {
-		sasl_scram_wipe(lc->scram);
-		free(lc->scram);
-	}
-	reply_parser_free(&lc->rp);
-	TAILQ_REMOVE(&L->conns, lc, entry);
-	explicit_bzero(lc->wbuf, sizeof(lc->wbuf));	/* AUTH lines */
-	free(lc);
+	if (lc->tls != NULL && lc->fin == FIN_OK)
+		tls_close(lc->tls);
+	conn_free(lc);
 	check_all_open(L);
 	start_more(L);
 }
@@ -1684,28 +1691,8 @@ load_free(struct load *L)
 	struct lconn	*lc;
 	unsigned	 k;
 
-	while ((lc = TAILQ_FIRST(&L->conns)) != NULL) {
-		if (lc->tls != NULL)
-			tls_free(lc->tls);
-		if (lc->rev != NULL)
-			event_free(lc->rev);
-		if (lc->wev != NULL)
-			event_free(lc->wev);
-		if (lc->tmo != NULL)
-			event_free(lc->tmo);
-		if (lc->timer != NULL)
-			event_free(lc->timer);
-		if (lc->fd != -1)
-			close(lc->fd);
-		if (lc->scram != NULL) {
-			sasl_scram_wipe(lc->scram);
-			free(lc->scram);
-		}
-		reply_parser_free(&lc->rp);
-		TAILQ_REMOVE(&L->conns, lc, entry);
-		explicit_bzero(lc, sizeof(*lc));
-		free(lc);
-	}
+	while ((lc = TAILQ_FIRST(&L->conns)) != NULL)
+		conn_free(lc);
 	if (L->kick != NULL)
 		event_free(L->kick);
 	if (L->deadline != NULL)
