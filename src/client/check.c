@@ -166,14 +166,12 @@ static void	check_quit(struct checker *);
 static void	check_injection(struct checker *);
 static int	run(struct checker *);
 
+static const struct cliopt_cmd	check_cmd = { "check", check_usage, NULL, NULL };
+
 static int
 bad_usage(const char *msg)
 {
-	if (msg != NULL)
-		fprintf(stderr, "smtpauth: check: %s\n", msg);
-	fputs(check_usage, stderr);
-	fputs(cliopt_usage, stderr);
-	return 2;
+	return cliopt_bad_usage(&check_cmd, msg);
 }
 
 static void
@@ -1413,6 +1411,35 @@ run(struct checker *ck)
 	return 0;
 }
 
+/* check's own options (cliopt_args()). */
+static int
+check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
+{
+	struct checker	*ck = ctx;
+
+	switch (ch) {
+	case OPT_TO:
+		ck->to = arg;
+		return 0;
+	case OPT_RELAY_TO:
+		ck->relay_to = arg;
+		return 0;
+	case OPT_FROM:
+		ck->from_opt = arg;
+		return 0;
+	case OPT_SEND:
+		ck->send = 1;
+		return 0;
+	case OPT_NO_BAD_AUTH:
+		ck->no_bad_auth = 1;
+		return 0;
+	case OPT_JSON:
+		ck->json = 1;
+		return 0;
+	}
+	return -1;
+}
+
 int
 cmd_check(int argc, char **argv)
 {
@@ -1426,10 +1453,11 @@ cmd_check(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct checker	*ck;
-	char		 err[256], prompt[400];
-	size_t		 i;
-	int		 ch, rv = 2, need_secret;
+	struct checker		*ck;
+	struct cliopt_cmd	 cmd;
+	char			 err[256], prompt[400];
+	size_t			 i;
+	int			 rv = 2, need_secret;
 
 	if ((ck = calloc(1, sizeof(*ck))) == NULL)
 		return 2;
@@ -1439,49 +1467,13 @@ cmd_check(int argc, char **argv)
 	ck->tout.style = TRACE_TRANSCRIPT;
 	for (i = 0; i < C_COUNT; i++)
 		ck->res[i].id = check_ids[i];
-	while ((ch = getopt_long(argc, argv, CLIOPT_SHORT, longopts,
-	    NULL)) != -1) {
-		switch (cliopt_parse(&ck->o, ch, optarg, err, sizeof(err))) {
-		case 1:
-			continue;
-		case -1:
-			rv = bad_usage(err);
-			goto done;
-		}
-		switch (ch) {
-		case OPT_TO:
-			ck->to = optarg;
-			break;
-		case OPT_RELAY_TO:
-			ck->relay_to = optarg;
-			break;
-		case OPT_FROM:
-			ck->from_opt = optarg;
-			break;
-		case OPT_SEND:
-			ck->send = 1;
-			break;
-		case OPT_NO_BAD_AUTH:
-			ck->no_bad_auth = 1;
-			break;
-		case OPT_JSON:
-			ck->json = 1;
-			break;
-		case 'h':
-			fputs(check_usage, stdout);
-			fputs(cliopt_usage, stdout);
-			rv = 0;
-			goto done;
-		default:
-			rv = bad_usage(NULL);
-			goto done;
-		}
-	}
-	if (cliopt_operand(&ck->o, argc, argv, optind, err,
-	    sizeof(err)) == -1) {
-		rv = bad_usage(err);
+	cmd = check_cmd;
+	cmd.option = check_option;
+	cmd.ctx = ck;
+	if ((rv = cliopt_args(&ck->o, &cmd, argc, argv, longopts)) !=
+	    CLIOPT_GO)
 		goto done;
-	}
+	rv = 2;
 	if ((ck->to != NULL && !cliopt_is_address(ck->to)) ||
 	    !cliopt_is_address(ck->relay_to) || (ck->from_opt != NULL &&
 	    ck->from_opt[0] != '\0' && !cliopt_is_address(ck->from_opt))) {

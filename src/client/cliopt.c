@@ -131,14 +131,42 @@ cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
 }
 
 int
-cliopt_operand(struct cliopts *o, int argc, char **argv, int ind, char *err,
-    size_t errlen)
+cliopt_bad_usage(const struct cliopt_cmd *cmd, const char *msg)
 {
-	if (ind + 1 != argc) {
-		(void)snprintf(err, errlen, "give one HOST[:PORT]");
-		return -1;
+	if (msg != NULL)
+		fprintf(stderr, "smtpauth: %s: %s\n", cmd->name, msg);
+	fputs(cmd->usage, stderr);
+	fputs(cliopt_usage, stderr);
+	return 2;
+}
+
+int
+cliopt_args(struct cliopts *o, const struct cliopt_cmd *cmd, int argc,
+    char **argv, const struct option *longopts)
+{
+	char	err[256];
+	int	ch, r;
+
+	while ((ch = getopt_long(argc, argv, CLIOPT_SHORT, longopts,
+	    NULL)) != -1) {
+		err[0] = '\0';
+		if ((r = cliopt_parse(o, ch, optarg, err, sizeof(err))) == 1)
+			continue;
+		if (r == 0 && ch == 'h') {
+			fputs(cmd->usage, stdout);
+			fputs(cliopt_usage, stdout);
+			return 0;
+		}
+		if (r == -1 || ch == '?' || cmd->option == NULL ||
+		    cmd->option(cmd->ctx, ch, optarg, err, sizeof(err)) == -1)
+			return cliopt_bad_usage(cmd, err[0] != '\0' ? err :
+			    NULL);
 	}
-	return cliopt_target(o, argv[ind], err, errlen);
+	if (optind + 1 != argc)
+		return cliopt_bad_usage(cmd, "give one HOST[:PORT]");
+	if (cliopt_target(o, argv[optind], err, sizeof(err)) == -1)
+		return cliopt_bad_usage(cmd, err);
+	return CLIOPT_GO;
 }
 
 int

@@ -84,9 +84,29 @@ int	cliopt_parse(struct cliopts *, int ch, const char *arg, char *err,
  * HOST, HOST:PORT, [IPv6] or [IPv6]:PORT (a bare IPv6 address has no
  * port); then the TLS mode's default.  0 or -1.
  */
-/* The one HOST[:PORT] operand after the options: cliopt_target() on it. */
-int	cliopt_operand(struct cliopts *, int argc, char **argv, int optind,
-	    char *err, size_t errlen);
+/* A command, for its messages and its --help. */
+struct cliopt_cmd {
+	const char	*name;		/* "check" */
+	const char	*usage;		/* its own lines; cliopt_usage follows */
+	/* One of its own options: 0 taken, -1 bad (err says why, or is
+	 * left empty for an unknown option). */
+	int		(*option)(void *ctx, int ch, const char *arg, char *err,
+			    size_t errlen);
+	void		*ctx;
+};
+
+/* "smtpauth: NAME: msg" (when msg is not NULL) and the usage on stderr;
+ * returns 2, the exit status of a usage error. */
+int	cliopt_bad_usage(const struct cliopt_cmd *, const char *msg);
+/*
+ * The whole command line: the shared options, the command's own
+ * (cmd->option), -h, and the one HOST[:PORT] operand (cliopt_target()).
+ * Returns CLIOPT_GO to go on, else the exit status: 0 after --help, 2
+ * after a usage error (already printed).
+ */
+#define CLIOPT_GO	(-1)
+int	cliopt_args(struct cliopts *, const struct cliopt_cmd *, int argc,
+	    char **argv, const struct option *longopts);
 int	cliopt_target(struct cliopts *, const char *, char *err,
 	    size_t errlen);
 /* Connection options with the timeout and family, and a trace. */

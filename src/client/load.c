@@ -319,14 +319,12 @@ static void	 report_load_json(struct load *);
 static void	 json_string(FILE *, const char *);
 static void	 load_free(struct load *);
 
+static const struct cliopt_cmd	load_cmd = { "load", load_usage, NULL, NULL };
+
 static int
 bad_usage(const char *msg)
 {
-	if (msg != NULL)
-		fprintf(stderr, "smtpauth: load: %s\n", msg);
-	fputs(load_usage, stderr);
-	fputs(cliopt_usage, stderr);
-	return 2;
+	return cliopt_bad_usage(&load_cmd, msg);
 }
 
 static int
@@ -1728,6 +1726,92 @@ load_free(struct load *L)
 	free(L);
 }
 
+/* A number option: arg within [min, max] into *v, else err = what. */
+static int
+number(const char *arg, unsigned long min, unsigned long max,
+    unsigned long *v, const char *what, char *err, size_t errlen)
+{
+	if (parse_uint(arg, min, max, v) == 0)
+		return 0;
+	(void)snprintf(err, errlen, "%s", what);
+	return -1;
+}
+
+/* load's own options (cliopt_args()). */
+static int
+load_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
+{
+	struct load	*L = ctx;
+	unsigned long	 v;
+
+	switch (ch) {
+	case OPT_CONCURRENCY:
+		if (number(arg, 1, MAX_CONCURRENCY, &v,
+		    "--concurrency: 1 to 1000000", err, errlen) == -1)
+			return -1;
+		L->concurrency = (unsigned)v;
+		return 0;
+	case OPT_SESSIONS:
+		if (number(arg, 1, ULONG_MAX / 2, &v,
+		    "--sessions: a positive number", err, errlen) == -1)
+			return -1;
+		L->sessions = v;
+		return 0;
+	case OPT_DURATION:
+		if (number(arg, 1, 31536000, &v,
+		    "--duration: 1 to 31536000 seconds", err, errlen) == -1)
+			return -1;
+		L->duration = (unsigned)v;
+		return 0;
+	case OPT_MESSAGES:
+		if (number(arg, 0, MAX_MESSAGES, &v,
+		    "--messages: 0 to 1000000", err, errlen) == -1)
+			return -1;
+		L->messages = (unsigned)v;
+		return 0;
+	case OPT_SIZE:
+		if (number(arg, 1, MAX_SIZE, &v,
+		    "--size: 1 to 67108864 bytes", err, errlen) == -1)
+			return -1;
+		L->size = v;
+		return 0;
+	case OPT_FROM:
+		L->from = arg;
+		return 0;
+	case OPT_TO:
+		L->to = arg;
+		return 0;
+	case OPT_JSON:
+		L->json = 1;
+		return 0;
+	case OPT_RESUME:
+		L->resume = 1;
+		return 0;
+	case OPT_IDLE:
+		L->idle = 1;
+		return 0;
+	case OPT_NOOP_EVERY:
+		if (number(arg, 1, 86400, &v,
+		    "--noop-every: 1 to 86400 seconds", err, errlen) == -1)
+			return -1;
+		L->noop_every = (unsigned)v;
+		return 0;
+	case OPT_PROBE_NOOP:
+		if (number(arg, 1, 60000, &v, "--probe-noop: 1 to 60000 ms",
+		    err, errlen) == -1)
+			return -1;
+		L->probe_ms = (unsigned)v;
+		return 0;
+	case OPT_RAMP:
+		if (number(arg, 1, MAX_CONCURRENCY, &v,
+		    "--ramp: 1 to 1000000", err, errlen) == -1)
+			return -1;
+		L->ramp = (unsigned)v;
+		return 0;
+	}
+	return -1;
+}
+
 int
 cmd_load(int argc, char **argv)
 {
@@ -1749,14 +1833,14 @@ cmd_load(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct load		*L;
+	struct cliopt_cmd	 cmd;
 	struct event_config	*cfg = NULL;
 	struct rlimit		 rl;
 	struct timeval		 tv;
-	unsigned long		 v;
 	unsigned		 k;
 	const char		*why;
 	char			 err[256], prompt[300];
-	int			 ch, rv = 2, have_sessions = 0;
+	int			 rv = 2;
 
 	if ((L = calloc(1, sizeof(*L))) == NULL)
 		return 2;
@@ -1767,117 +1851,24 @@ cmd_load(int argc, char **argv)
 	L->size = DEFAULT_SIZE;
 	L->noop_every = DEFAULT_NOOP_EVERY;
 	L->ramp = DEFAULT_RAMP;
-	while ((ch = getopt_long(argc, argv, CLIOPT_SHORT, longopts,
-	    NULL)) != -1) {
-		switch (cliopt_parse(&L->o, ch, optarg, err, sizeof(err))) {
-		case 1:
-			continue;
-		case -1:
-			rv = bad_usage(err);
-			goto done;
-		}
-		switch (ch) {
-		case OPT_CONCURRENCY:
-			if (parse_uint(optarg, 1, MAX_CONCURRENCY, &v) == -1) {
-				rv = bad_usage("--concurrency: 1 to 1000000");
-				goto done;
-			}
-			L->concurrency = (unsigned)v;
-			break;
-		case OPT_SESSIONS:
-			if (parse_uint(optarg, 1, ULONG_MAX / 2, &v) == -1) {
-				rv = bad_usage("--sessions: a positive "
-				    "number");
-				goto done;
-			}
-			L->sessions = v;
-			have_sessions = 1;
-			break;
-		case OPT_DURATION:
-			if (parse_uint(optarg, 1, 31536000, &v) == -1) {
-				rv = bad_usage("--duration: 1 to 31536000 "
-				    "seconds");
-				goto done;
-			}
-			L->duration = (unsigned)v;
-			break;
-		case OPT_MESSAGES:
-			if (parse_uint(optarg, 0, MAX_MESSAGES, &v) == -1) {
-				rv = bad_usage("--messages: 0 to 1000000");
-				goto done;
-			}
-			L->messages = (unsigned)v;
-			break;
-		case OPT_SIZE:
-			if (parse_uint(optarg, 1, MAX_SIZE, &v) == -1) {
-				rv = bad_usage("--size: 1 to 67108864 bytes");
-				goto done;
-			}
-			L->size = v;
-			break;
-		case OPT_FROM:
-			L->from = optarg;
-			break;
-		case OPT_TO:
-			L->to = optarg;
-			break;
-		case OPT_JSON:
-			L->json = 1;
-			break;
-		case OPT_RESUME:
-			L->resume = 1;
-			break;
-		case OPT_IDLE:
-			L->idle = 1;
-			break;
-		case OPT_NOOP_EVERY:
-			if (parse_uint(optarg, 1, 86400, &v) == -1) {
-				rv = bad_usage("--noop-every: 1 to 86400 "
-				    "seconds");
-				goto done;
-			}
-			L->noop_every = (unsigned)v;
-			break;
-		case OPT_PROBE_NOOP:
-			if (parse_uint(optarg, 1, 60000, &v) == -1) {
-				rv = bad_usage("--probe-noop: 1 to 60000 ms");
-				goto done;
-			}
-			L->probe_ms = (unsigned)v;
-			break;
-		case OPT_RAMP:
-			if (parse_uint(optarg, 1, MAX_CONCURRENCY, &v) == -1) {
-				rv = bad_usage("--ramp: 1 to 1000000");
-				goto done;
-			}
-			L->ramp = (unsigned)v;
-			break;
-		case 'h':
-			fputs(load_usage, stdout);
-			fputs(cliopt_usage, stdout);
-			rv = 0;
-			goto done;
-		default:
-			rv = bad_usage(NULL);
-			goto done;
-		}
-	}
-	if (cliopt_operand(&L->o, argc, argv, optind, err,
-	    sizeof(err)) == -1) {
-		rv = bad_usage(err);
+	cmd = load_cmd;
+	cmd.option = load_option;
+	cmd.ctx = L;
+	if ((rv = cliopt_args(&L->o, &cmd, argc, argv, longopts)) !=
+	    CLIOPT_GO)
 		goto done;
-	}
+	rv = 2;
 	if (L->idle) {
 		if (L->duration == 0) {
 			rv = bad_usage("--idle needs --duration");
 			goto done;
 		}
-		if (have_sessions) {
+		if (L->sessions > 0) {
 			rv = bad_usage("--idle holds --concurrency sessions; "
 			    "no --sessions");
 			goto done;
 		}
-	} else if (!have_sessions && L->duration == 0)
+	} else if (L->sessions == 0 && L->duration == 0)
 		L->sessions = DEFAULT_SESSIONS;
 	if (L->from == NULL && L->o.user != NULL &&
 	    cliopt_is_address(L->o.user))

@@ -78,14 +78,12 @@ static int	refused(struct sender *, const char *, const struct reply *);
 static int	ehlo(struct sender *);
 static int	run(struct sender *);
 
+static const struct cliopt_cmd	send_cmd = { "send", send_usage, NULL, NULL };
+
 static int
 bad_usage(const char *msg)
 {
-	if (msg != NULL)
-		fprintf(stderr, "smtpauth: send: %s\n", msg);
-	fputs(send_usage, stderr);
-	fputs(cliopt_usage, stderr);
-	return 2;
+	return cliopt_bad_usage(&send_cmd, msg);
 }
 
 static int
@@ -439,6 +437,33 @@ run(struct sender *s)
 	return 0;
 }
 
+/* send's own options (cliopt_args()). */
+static int
+send_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
+{
+	struct sender	*s = ctx;
+
+	switch (ch) {
+	case OPT_FROM:
+		s->from = arg;
+		return 0;
+	case OPT_TO:
+		if (s->nto == MAX_RCPTS) {
+			(void)snprintf(err, errlen, "too many --to");
+			return -1;
+		}
+		s->to[s->nto++] = arg;
+		return 0;
+	case OPT_SUBJECT:
+		s->subject = arg;
+		return 0;
+	case OPT_BODY_FILE:
+		s->body_file = arg;
+		return 0;
+	}
+	return -1;
+}
+
 int
 cmd_send(int argc, char **argv)
 {
@@ -450,11 +475,12 @@ cmd_send(int argc, char **argv)
 		{ "body-file", required_argument, NULL, OPT_BODY_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sender	*s;
-	const char	*pwfrom;
-	char		 err[256];
-	size_t		 i;
-	int		 ch, fd, rv;
+	struct sender		*s;
+	struct cliopt_cmd	 cmd;
+	const char		*pwfrom;
+	char			 err[256];
+	size_t			 i;
+	int			 fd, rv;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return 2;
@@ -463,47 +489,13 @@ cmd_send(int argc, char **argv)
 	s->tout.fp = stderr;
 	s->tout.style = TRACE_TRANSCRIPT;
 	rv = 2;
-	while ((ch = getopt_long(argc, argv, CLIOPT_SHORT, longopts,
-	    NULL)) != -1) {
-		switch (cliopt_parse(&s->o, ch, optarg, err, sizeof(err))) {
-		case 1:
-			continue;
-		case -1:
-			rv = bad_usage(err);
-			goto done;
-		}
-		switch (ch) {
-		case OPT_FROM:
-			s->from = optarg;
-			break;
-		case OPT_TO:
-			if (s->nto == MAX_RCPTS) {
-				rv = bad_usage("too many --to");
-				goto done;
-			}
-			s->to[s->nto++] = optarg;
-			break;
-		case OPT_SUBJECT:
-			s->subject = optarg;
-			break;
-		case OPT_BODY_FILE:
-			s->body_file = optarg;
-			break;
-		case 'h':
-			fputs(send_usage, stdout);
-			fputs(cliopt_usage, stdout);
-			rv = 0;
-			goto done;
-		default:
-			rv = bad_usage(NULL);
-			goto done;
-		}
-	}
-	if (cliopt_operand(&s->o, argc, argv, optind, err,
-	    sizeof(err)) == -1) {
-		rv = bad_usage(err);
+	cmd = send_cmd;
+	cmd.option = send_option;
+	cmd.ctx = s;
+	if ((rv = cliopt_args(&s->o, &cmd, argc, argv, longopts)) !=
+	    CLIOPT_GO)
 		goto done;
-	}
+	rv = 2;
 	if (s->from == NULL || s->nto == 0) {
 		rv = bad_usage("--from and --to are required");
 		goto done;

@@ -68,7 +68,6 @@ struct session {
 	int			 ineof;
 };
 
-static int	bad_usage(const char *);
 static int	next_line(struct session *, char *, size_t, size_t *);
 static int	server_spoke(struct session *);
 static int	cmd_line(struct session *, const char *, size_t);
@@ -79,15 +78,7 @@ static int	do_ehlo(struct session *, const char *);
 static int	start(struct session *);
 static int	verb_is(const char *, size_t, const char *);
 
-static int
-bad_usage(const char *msg)
-{
-	if (msg != NULL)
-		fprintf(stderr, "smtpauth: session: %s\n", msg);
-	fputs(session_usage, stderr);
-	fputs(cliopt_usage, stderr);
-	return 2;
-}
+static const struct cliopt_cmd	session_cmd = { "session", session_usage, NULL, NULL };
 
 /* Is the line's first word verb (any case), alone or before a space? */
 static int
@@ -418,35 +409,17 @@ cmd_session(int argc, char **argv)
 	const struct reply *r;
 	char		 err[256], line[INPUT_MAX + 1];
 	size_t		 len;
-	int		 ch, rv = 2;
+	int		 rv = 2;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return 2;
 	cliopt_init(&s->o);
 	s->tout.fp = stdout;
 	s->tout.style = TRACE_SESSION;
-	while ((ch = getopt_long(argc, argv, CLIOPT_SHORT, longopts,
-	    NULL)) != -1) {
-		switch (cliopt_parse(&s->o, ch, optarg, err, sizeof(err))) {
-		case 1:
-			continue;
-		case -1:
-			rv = bad_usage(err);
-			goto done;
-		}
-		if (ch == 'h') {
-			fputs(session_usage, stdout);
-			fputs(cliopt_usage, stdout);
-			rv = 0;
-		} else
-			rv = bad_usage(NULL);
+	if ((rv = cliopt_args(&s->o, &session_cmd, argc, argv, longopts)) !=
+	    CLIOPT_GO)
 		goto done;
-	}
-	if (cliopt_operand(&s->o, argc, argv, optind, err,
-	    sizeof(err)) == -1) {
-		rv = bad_usage(err);
-		goto done;
-	}
+	rv = 2;
 	s->interactive = isatty(STDIN_FILENO);
 	if ((s->tctx = tls_client_new(s->o.ca_file, s->o.insecure, 0, 0, err,
 	    sizeof(err))) == NULL) {
