@@ -162,6 +162,7 @@ static int	 user_add(void *, const char *, const char *, size_t);
 static struct user *user_find(const char *);
 static void	 users_warn(const char *);
 static void	 load_users(char *, size_t);
+static int	 set_dummy(const char *);
 static void	 make_dummy(void);
 static int	 open_socket(const char *);
 static void	 accept_cb(int, short, void *);
@@ -301,31 +302,43 @@ load_users(char *text, size_t len)
 	}
 
 	/* The first usable hash sets the method and cost of the dummy. */
-	if (ctx.first != NULL) {
-		struct crypt_data	*cd;
-		char			 pw[33], *out;
-		uint8_t			 rnd[16];
-		size_t			 i;
-
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			fatal("getrandom");
-		for (i = 0; i < sizeof(rnd); i++)
-			snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
-		if ((cd = calloc(1, sizeof(*cd))) == NULL)
-			fatalx("out of memory");
-		/* Same salt and parameters, a password no one knows. */
-		out = crypt_r(pw, ctx.first->hash, cd);
-		if (out != NULL && out[0] != '*' &&
-		    (A.dummy = strdup(out)) == NULL)
-			fatalx("out of memory");
-		explicit_bzero(pw, sizeof(pw));
-		explicit_bzero(rnd, sizeof(rnd));
-		explicit_bzero(cd, sizeof(*cd));
-		free(cd);
-	}
+	if (ctx.first != NULL)
+		(void)set_dummy(ctx.first->hash);
 	if (A.dummy == NULL)
 		make_dummy();
 	log_info("users loaded=%zu bad=%zu", A.nusers, nbad);
+}
+
+/*
+ * A.dummy: the hash of a random password no one knows, with the method,
+ * cost and salt of setting.  Returns 0, or -1 if crypt(3) refuses it.
+ */
+static int
+set_dummy(const char *setting)
+{
+	struct crypt_data	*cd;
+	char			 pw[33], *out;
+	uint8_t			 rnd[16];
+	size_t			 i;
+	int			 rv = -1;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		fatal("getrandom");
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		fatalx("out of memory");
+	out = crypt_r(pw, setting, cd);
+	if (out != NULL && out[0] != '*') {
+		if ((A.dummy = strdup(out)) == NULL)
+			fatalx("out of memory");
+		rv = 0;
+	}
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(rnd, sizeof(rnd));
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return rv;
 }
 
 /*
@@ -335,30 +348,13 @@ load_users(char *text, size_t len)
 static void
 make_dummy(void)
 {
-	struct crypt_data	*cd;
-	char			 setting[CRYPT_GENSALT_OUTPUT_SIZE], pw[33];
-	char			*out;
-	uint8_t			 rnd[16];
-	size_t			 i;
+	char	setting[CRYPT_GENSALT_OUTPUT_SIZE];
 
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		fatal("getrandom");
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
 	    sizeof(setting)) == NULL)
 		fatal("crypt_gensalt_rn");
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
-		fatalx("out of memory");
-	out = crypt_r(pw, setting, cd);
-	if (out == NULL || out[0] == '*')
+	if (set_dummy(setting) == -1)
 		fatalx("crypt_r cannot hash with yescrypt");
-	if ((A.dummy = strdup(out)) == NULL)
-		fatalx("out of memory");
-	explicit_bzero(pw, sizeof(pw));
-	explicit_bzero(rnd, sizeof(rnd));
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
 }
 
 static int
