@@ -127,6 +127,22 @@ req_free(struct acreq *r)
 	free(r);
 }
 
+/* Keep r's encoded request (it holds the password: req_free() wipes it)
+ * on the send queue.  Returns 0 or -1. */
+static int
+req_keep(struct authclient *ac, struct acreq *r, const uint8_t *buf,
+    size_t len)
+{
+	if ((r->out = malloc(len)) == NULL) {
+		log_warnx("auth: out of memory");
+		return -1;
+	}
+	memcpy(r->out, buf, len);
+	r->outlen = len;
+	TAILQ_INSERT_TAIL(&ac->sendq, r, sendq);
+	return 0;
+}
+
 /* Answer r ourselves, from the loop, as soon as it runs. */
 static void
 req_answer_later(struct acreq *r, enum auth_result result)
@@ -379,13 +395,8 @@ authclient_verify(struct authclient *ac, struct auth_request *req,
 
 wait:
 	/* Not connected: keep the request while we try again. */
-	if ((r->out = malloc((size_t)n)) == NULL) {
-		log_warnx("auth: out of memory");
+	if (req_keep(ac, r, buf, (size_t)n) == -1)
 		goto tempfail;
-	}
-	memcpy(r->out, buf, (size_t)n);
-	r->outlen = (size_t)n;
-	TAILQ_INSERT_TAIL(&ac->sendq, r, sendq);
 	if (!evtimer_pending(ac->ev_retry, NULL)) {
 		ms_to_tv(RETRY_MS, &tv);
 		evtimer_add(ac->ev_retry, &tv);
@@ -394,13 +405,8 @@ wait:
 	event_add(r->ev, &tv);
 	goto insert;
 queue:
-	if ((r->out = malloc((size_t)n)) == NULL) {
-		log_warnx("auth: out of memory");
+	if (req_keep(ac, r, buf, (size_t)n) == -1)
 		goto tempfail;
-	}
-	memcpy(r->out, buf, (size_t)n);
-	r->outlen = (size_t)n;
-	TAILQ_INSERT_TAIL(&ac->sendq, r, sendq);
 	event_add(ac->wev, NULL);
 	/* FALLTHROUGH */
 sent:

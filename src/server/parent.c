@@ -552,28 +552,12 @@ reload(void)
 		return;
 	}
 	/* Certificates are re-read too: a renewed one takes effect. */
-	if (parent_load_tls(conf, P.tickets, &tls, err, sizeof(err)) == -1) {
-		log_warnx("reload failed: %s", err);
-		if (text != NULL) {
-			explicit_bzero(text, textlen);
-			free(text);
-		}
-		users_free(&users);
-		config_free(conf);
-		return;
-	}
-	if (!same_sockets(P.conf, conf)) {
-		if (bind_all(conf, &socks, 0, err, sizeof(err)) == -1) {
-			log_warnx("reload failed: %s", err);
-			tls_ctx_free(tls);
-			if (text != NULL) {
-				explicit_bzero(text, textlen);
-				free(text);
-			}
-			users_free(&users);
-			config_free(conf);
-			return;
-		}
+	if (parent_load_tls(conf, P.tickets, &tls, err, sizeof(err)) == -1)
+		goto fail;
+	if (!same_sockets(P.conf, conf) &&
+	    bind_all(conf, &socks, 0, err, sizeof(err)) == -1) {
+		tls_ctx_free(tls);
+		goto fail;
 	}
 	/* The old generation drains; the new one starts now. */
 	for (i = 0; i < MAX_CHILDREN; i++)
@@ -604,6 +588,15 @@ reload(void)
 	/* One queue at a time: the new one starts when the old one ends. */
 	P.wanted[CHILD_QUEUE] = 1;
 	log_info("reloaded users=%zu workers=%u", P.users.n, conf->workers);
+	return;
+fail:
+	log_warnx("reload failed: %s", err);
+	if (text != NULL) {
+		explicit_bzero(text, textlen);
+		free(text);
+	}
+	users_free(&users);
+	config_free(conf);
 }
 
 static void

@@ -294,15 +294,21 @@ conn_connect(struct relay_conn *c)
 
 /* Why this address did not work out, for the log and relay_error(). */
 static void
+vtarget_failed(struct relay_conn *c, const char *fmt, va_list ap)
+{
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	log_info("relay-conn host=%s port=%u result=failed reason=\"%s\"",
+	    c->host, (unsigned)c->p.port, c->error);
+}
+
+static void
 target_failed(struct relay_conn *c, const char *fmt, ...)
 {
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	vtarget_failed(c, fmt, ap);
 	va_end(ap);
-	log_info("relay-conn host=%s port=%u result=failed reason=\"%s\"",
-	    c->host, (unsigned)c->p.port, c->error);
 }
 
 static void
@@ -336,10 +342,8 @@ conn_next_target(struct relay_conn *c, const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	vtarget_failed(c, fmt, ap);
 	va_end(ap);
-	log_info("relay-conn host=%s port=%u result=failed reason=\"%s\"",
-	    c->host, (unsigned)c->p.port, c->error);
 	conn_close_socket(c);
 	if (c->ready_once || c->quit_wanted) {
 		c->dead = 1;
