@@ -91,6 +91,17 @@ warn_plain(const char *z, size_t zlen, const char *u, size_t ulen,
 		    "should refuse this\n", sasl_strerror(e));
 }
 
+/* --mech of encode and decode: 0 plain, 1 login, -1 neither. */
+static int
+mech_is_login(const char *arg)
+{
+	if (strcasecmp(arg, "plain") == 0)
+		return 0;
+	if (strcasecmp(arg, "login") == 0)
+		return 1;
+	return -1;
+}
+
 int
 cmd_encode(int argc, char **argv)
 {
@@ -113,11 +124,7 @@ cmd_encode(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_MECH:
-			if (strcasecmp(optarg, "plain") == 0)
-				login = 0;
-			else if (strcasecmp(optarg, "login") == 0)
-				login = 1;
-			else
+			if ((login = mech_is_login(optarg)) == -1)
 				return bad_usage(encode_usage,
 				    "--mech: plain or login");
 			break;
@@ -246,11 +253,7 @@ cmd_decode(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_MECH:
-			if (strcasecmp(optarg, "plain") == 0)
-				login = 0;
-			else if (strcasecmp(optarg, "login") == 0)
-				login = 1;
-			else
+			if ((login = mech_is_login(optarg)) == -1)
 				return bad_usage(decode_usage,
 				    "--mech: plain or login");
 			break;
