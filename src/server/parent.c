@@ -30,6 +30,9 @@
 #define MAX_CHILDREN	(2 * 256 + 2)
 #define STOP_SECONDS	40
 #define RESTART_DELAY	2
+/* A child that exits with an error this many times in a row, each time
+ * within RESTART_DELAY of its start, cannot start: give up. */
+#define START_FAILURES	5
 
 enum child_kind { CHILD_WORKER, CHILD_QUEUE, CHILD_AUTH, CHILD_KINDS };
 
@@ -70,6 +73,9 @@ struct parent {
 	time_t			 single_restart[CHILD_KINDS];
 	unsigned char		 slots[IPLIMIT_SLOTS];
 	time_t			 restart_at[256];	/* per worker index */
+	unsigned		 start_fails[256];	/* per worker index */
+	unsigned		 single_fails[CHILD_KINDS];
+	int			 failed;	/* gave up: exit 1 */
 	char			*users_text;	/* for the auth process */
 	size_t			 users_len;
 	char			 authsock[108];	/* "" without users */
@@ -100,6 +106,7 @@ static void	free_users_text(void);
 static void	log_users_warning(const char *);
 static void	set_authsock(void);
 static time_t	mono_now(void);
+static void	count_start_failure(const struct child *, int, unsigned *);
 
 int
 parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
@@ -515,10 +522,13 @@ reap(void)
 			iplimit_clear_slot(c->slot);
 			P.slots[c->slot] = 0;
 			/* A crash loop is slowed down, not stopped. */
-			if (c->gen == P.gen && c->index < 256)
+			if (c->gen == P.gen && c->index < 256) {
 				P.restart_at[c->index] = time(NULL) -
 				    c->started < RESTART_DELAY ?
 				    time(NULL) + RESTART_DELAY : 0;
+				count_start_failure(c, status,
+				    &P.start_fails[c->index]);
+			}
 		} else if (c->kind == CHILD_QUEUE ||
 		    (c->kind == CHILD_AUTH && c->gen == P.gen)) {
 			/* One queue at a time; the auth of this generation. */
@@ -526,8 +536,42 @@ reap(void)
 			    time(NULL) - c->started < RESTART_DELAY ?
 			    time(NULL) + RESTART_DELAY : 0;
 			P.wanted[c->kind] = 1;
+			if (c->gen == P.gen)
+				count_start_failure(c, status,
+				    &P.single_fails[c->kind]);
 		}
 	}
+}
+
+/*
+ * A child that exits with an error status soon after its start, again
+ * and again, cannot start at all (a spool it may not enter, a socket it
+ * cannot bind): restarting it forever would hide that behind a server
+ * that looks alive.  Like Postfix's master, give up and exit non-zero.
+ * A crash by a signal is only slowed down: a client that can crash a
+ * worker must not be able to stop the whole server that way.
+ */
+static void
+count_start_failure(const struct child *c, int status, unsigned *fails)
+{
+	if (c->stopped || P.stopping || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) == 0 ||
+	    time(NULL) - c->started >= RESTART_DELAY) {
+		*fails = 0;
+		return;
+	}
+	if (++*fails < START_FAILURES)
+		return;
+	if (c->kind == CHILD_WORKER)
+		log_warnx("worker=%u failed to start %d times in a row "
+		    "(exit status %d; its error is logged above): giving up",
+		    c->index, START_FAILURES, WEXITSTATUS(status));
+	else
+		log_warnx("%s failed to start %d times in a row "
+		    "(exit status %d; its error is logged above): giving up",
+		    kind_names[c->kind], START_FAILURES, WEXITSTATUS(status));
+	P.failed = 1;
+	P.stopping = 1;
 }
 
 static void
@@ -719,6 +763,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 			break;
 		}
 		reap();
+		if (P.stopping)
+			continue;
 		if (mono_now() - P.rotated >= TLS_TICKET_ROTATE_SECS) {
 			tls_ticket_keys_rotate(P.tickets);
 			P.rotated = mono_now();
@@ -742,5 +788,5 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	users_free(&P.users);
 	config_free(P.conf);
 	free(P.username);
-	return 0;
+	return P.failed ? 1 : 0;
 }

@@ -322,3 +322,31 @@ def test_bad_config_does_not_start(server):
                        start_new_session=True)
     assert p.returncode == 1
     assert p.stderr.startswith("%s:" % srv.conf_path), p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_children_that_cannot_start_make_the_server_exit(server):
+    # Started as root with "user nobody", the parent can make the spool in
+    # a directory that the children, once unprivileged, cannot enter:
+    # every child fails at start.  The server must say so and exit 1, not
+    # restart them forever.
+    srv = server(start=False)
+    os.chmod(srv.dir, 0o700)
+    p = subprocess.Popen([str(SMTPAUTHD), "-d", "-f", str(srv.conf_path)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    srv.pgid = p.pid
+    try:
+        _, err = p.communicate(timeout=T(30))
+    except subprocess.TimeoutExpired:
+        srv.kill_group()
+        pytest.fail("smtpauthd still restarting its children after %ss"
+                    % T(30))
+    assert p.returncode == 1, err
+    assert "Permission denied" in err, err
+    assert re.search(r"parent: (worker=\d+|queue|auth) failed to start "
+                     r"\d+ times in a row .*giving up", err), err
+    # Nothing is left running.
+    wait_until(lambda: not srv.group_pids(), T(10),
+               what="the children to be gone")
