@@ -2,9 +2,22 @@
 # Plain GNU make; libraries found with pkg-config.  Objects go under build/.
 
 CC ?= cc
+PKG_CONFIG ?= pkg-config
+INSTALL_DEPS ?= scripts/install-deps
 PKGS := openssl libevent libevent_pthreads libcrypt libcares
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# pkg-config runs when a recipe first needs its answer, not when this file
+# is read: "make demo" and "make check" install the libraries (deps) before
+# that, so either works as the first command on a fresh machine.  Each
+# answer is asked for once; a package pkg-config does not know stops make.
+pkgconf = $(call pkgconf_ok,$(shell $(PKG_CONFIG) $1 $2 2>/dev/null && \
+	echo :ok),$2)
+pkgconf_ok = $(if $(filter :ok,$1),$(filter-out :ok,$1),$(error \
+	pkg-config does not know $2: run "make deps" ($(INSTALL_DEPS))))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs,$(PKGS)))$(PKG_LIBS)
+CMOCKA_CFLAGS = $(eval CMOCKA_CFLAGS := $(call pkgconf,--cflags,cmocka))$(CMOCKA_CFLAGS)
+CMOCKA_LIBS = $(eval CMOCKA_LIBS := $(call pkgconf,--libs,cmocka))$(CMOCKA_LIBS)
 
 BUILD ?= build
 CFLAGS ?= -O2 -g
@@ -63,12 +76,12 @@ $(BUILD)/smtpauth: $(BUILD)/src/client/main.o $(BUILD)/libclient.a $(BUILD)/libc
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
-		$(shell pkg-config --cflags cmocka) -o $@ $< \
+		$(CMOCKA_CFLAGS) -o $@ $< \
 		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
-		$(shell pkg-config --libs cmocka) $(LDLIBS)
+		$(CMOCKA_LIBS) $(LDLIBS)
 
 deps:
-	@scripts/install-deps
+	@$(INSTALL_DEPS)
 
 check: deps
 	@$(MAKE) --no-print-directory all unit-bins
@@ -131,7 +144,10 @@ lint-man:
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 		echo "mandoc -Tlint: clean"; fi
 
-demo: deps all
+# The build runs in a make of its own, after deps: with -j it must not
+# start before the packages are there.
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
 install: all
