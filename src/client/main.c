@@ -10,6 +10,7 @@
 #include "client/load.h"
 #include "client/send.h"
 #include "client/session.h"
+#include "common/version.h"
 
 static const struct {
 	const char	*name;
@@ -41,6 +42,7 @@ static const char usage[] =
 "                       send one test message\n"
 "  load [OPTIONS] HOST[:PORT]\n"
 "                       a load generator: sessions/s with TLS and AUTH\n"
+"  --version            print the version\n"
 "smtpauth COMMAND --help describes each; see smtpauth(1).\n";
 
 int
@@ -57,6 +59,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("smtpauth %s\n", SMTPAUTH_VERSION);
 		return 0;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

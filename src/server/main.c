@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/tls.h"
+#include "common/version.h"
 #include "server/config.h"
 #include "server/parent.h"
 #include "server/queuectl.h"
@@ -25,11 +26,13 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: smtpauthd [-dn] -f file [queue | flush]\n"
+	    "       smtpauthd --version\n"
 	    "  -d       stay in the foreground, log to stderr\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -f file  the configuration file (smtpauthd.conf(5))\n"
 	    "  queue    list the queued messages and exit\n"
-	    "  flush    make the running server retry every message now\n");
+	    "  flush    make the running server retry every message now\n"
+	    "  --version  print the version and exit\n");
 	exit(1);
 }
 
@@ -101,6 +104,10 @@ main(int argc, char *argv[])
 	size_t		 i, textlen = 0;
 	int		 ch, foreground = 0, check = 0, bad, status;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("smtpauthd %s\n", SMTPAUTH_VERSION);
+		return 0;
+	}
 	while ((ch = getopt(argc, argv, "dnf:")) != -1) {
 		switch (ch) {
 		case 'd':
