@@ -661,3 +661,47 @@ def test_clean_stop_delivers_none_twice(server):
                                            if got.count(s) > 1)
     finally:
         sink.stop()
+
+
+# ----------------------------------------------------------------------
+# Nothing relayed carries a bare CR or LF
+
+BARE_RE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def test_spooled_bare_cr_lf_never_relayed(server):
+    """A message in the spool with bare CR and LF (as BDAT accepted them
+    before it applied DATA's rule) leaves with each of them as CRLF and
+    its dots stuffed: the sink gets one message, its smuggled commands
+    as text, and no bare CR or LF on the wire."""
+    sink = Sink().start()
+    try:
+        a = relay_server(server, extra=[
+            "relay-host 127.0.0.1:%d" % sink.port, "relay-tls none"])
+        a.stop()
+        qid = "0123456789ABCDEF"
+        body = (b"Received: from c.test ([127.0.0.1])\r\n\tby mx.test; x\r\n"
+                b"Subject: old\r\n\r\nbare\rCR\r.\rRSET\r\n"
+                b"bare\nLF\n.\nQUIT\nlast\r")
+        envelope = ("v 1\nid %s\ntime %d\nip 127.0.0.1\nhelo c.test\n"
+                    "auth %s\nfrom %s\nbody 7BIT\nsmtputf8 0\n"
+                    "remote bob@relay.example\n\n"
+                    % (qid, int(time.time()), SENDER, SENDER)).encode()
+        queue = a.spool / "queue"
+        path = queue / ("%s.msg" % qid)
+        path.write_bytes(envelope + body)
+        st = queue.stat()
+        os.chown(path, st.st_uid, st.st_gid)
+        os.chmod(path, 0o600)
+        start_server(a)
+        [(sender, rcpts, content)] = sink.wait(1)
+        assert (sender, rcpts) == (SENDER, ["bob@relay.example"])
+        assert BARE_RE.search(content) is None, content
+        assert content == (b"Received: from c.test ([127.0.0.1])\r\n"
+                           b"\tby mx.test; x\r\n"
+                           b"Subject: old\r\n\r\nbare\r\nCR\r\n.\r\nRSET\r\n"
+                           b"bare\r\nLF\r\n.\r\nQUIT\r\nlast\r\n")
+        a.wait_queue_empty()
+        assert sink.count() == 1
+    finally:
+        sink.stop()
