@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from e2elib import HOSTNAME, T, free_port, wait_until
+from e2elib import HOSTNAME, T, free_port, log_unescaped, wait_until
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
 PASSWORD = "correct horse"
@@ -401,12 +401,6 @@ def test_null_sender_not_owned_by_user(server, pki):
     c.close()
 
 
-def _unescape_log_value(v):
-    """The inverse of the log's escaping (smtpauthd(8), Logging)."""
-    return re.sub(rb"\\x([0-9a-f]{2})",
-                  lambda m: bytes([int(m.group(1), 16)]), v)
-
-
 FORGERS = [
     "x result=fail ip=10.6.6.6 y",
     'q" ip=10.6.6.6 user="z',
@@ -441,7 +435,7 @@ def test_log_values_cannot_forge_fields(server, pki):
         m = re.search(rb' user="([^"]*)"( |$)', line)
         assert m, line
         assert b" " not in m.group(1) and b"=" not in m.group(1), line
-        seen.append(_unescape_log_value(m.group(1)).decode("utf-8"))
+        seen.append(log_unescaped(m.group(1)).decode("utf-8"))
     assert seen == FORGERS + ["user@example.org"]
     # The session's own lines quote commands the same way.
     with srv.connect() as c:
