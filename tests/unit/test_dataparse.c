@@ -14,6 +14,8 @@
 
 #include "server/dataparse.h"
 
+#include "crlfstrings.h"
+
 #define S(x)	x, sizeof(x) - 1
 
 struct vec {
@@ -446,56 +448,40 @@ test_raw_vectors(void **state)
 static void
 test_raw_same_rule_as_data(void **state)
 {
-	static const char	abc[] = "\r\n.a";
 	struct dataparse	p;
-	char			in[8], wire[32], out[64];
-	size_t			len, i, n, code, o, w, outlen;
-	unsigned		bare, want, e;
+	char			in[CRLF_STRINGS_MAX + 1], wire[32], out[64];
+	size_t			len = 0, code = 0, i, o, w, outlen;
+	unsigned		want, e;
 
-	for (len = 0; len <= 7; len++) {
-		for (n = 1, i = 0; i < len; i++)
-			n *= 4;
-		for (code = 0; code < n; code++) {
-			for (i = 0, o = code; i < len; i++, o /= 4)
-				in[i] = abc[o % 4];
-			want = 0;
-			for (i = 0; i < len; i++) {
-				if (in[i] == '\r' && (i + 1 == len ||
-				    in[i + 1] != '\n'))
-					want |= DATA_EBARECR;
-				if (in[i] == '\n' && (i == 0 ||
-				    in[i - 1] != '\r'))
-					want |= DATA_EBARELF;
-			}
-			e = feed_raw(in, len, len / 2, 0, out, &outlen);
-			bare = e & (DATA_EBARECR | DATA_EBARELF);
-			if (bare != want)
-				fail_msg("raw %zu/%zu: %#x, want %#x", len,
-				    code, bare, want);
-			/*
-			 * The same content through DATA, stuffed and ended
-			 * (a final CR would stop being bare: not compared).
-			 */
-			if (len > 0 && in[len - 1] == '\r')
-				continue;
-			for (i = w = 0; i < len; i++) {
-				if (in[i] == '.' && (i == 0 || (i >= 2 &&
-				    in[i - 1] == '\n' && in[i - 2] == '\r')))
-					wire[w++] = '.';
-				wire[w++] = in[i];
-			}
-			memcpy(wire + w, "\r\n.\r\n", 5);
-			w += 5;
-			dataparse_init(&p, 0);
-			o = dataparse_feed(&p, wire, w, out, &outlen);
-			if ((p.errors & (DATA_EBARECR | DATA_EBARELF)) != want)
-				fail_msg("data %zu/%zu: %#x, want %#x", len,
-				    code, p.errors, want);
-			if (want == 0 && (!p.done || o != w ||
-			    outlen != len + 2 || memcmp(out, in, len) != 0))
-				fail_msg("data %zu/%zu: content differs", len,
-				    code);
+	while (crlf_string_next(in, &len, &code)) {
+		want = (crlf_bare(in, len) & 1 ? DATA_EBARECR : 0) |
+		    (crlf_bare(in, len) & 2 ? DATA_EBARELF : 0);
+		e = feed_raw(in, len, len / 2, 0, out, &outlen);
+		if ((e & (DATA_EBARECR | DATA_EBARELF)) != want)
+			fail_msg("raw %zu/%zu: %#x, want %#x", len, code, e,
+			    want);
+		/*
+		 * The same content through DATA, stuffed and ended (a final
+		 * CR would stop being bare: not compared).
+		 */
+		if (len > 0 && in[len - 1] == '\r')
+			continue;
+		for (i = w = 0; i < len; i++) {
+			if (in[i] == '.' && (i == 0 || (i >= 2 &&
+			    in[i - 1] == '\n' && in[i - 2] == '\r')))
+				wire[w++] = '.';
+			wire[w++] = in[i];
 		}
+		memcpy(wire + w, "\r\n.\r\n", 5);
+		w += 5;
+		dataparse_init(&p, 0);
+		o = dataparse_feed(&p, wire, w, out, &outlen);
+		if ((p.errors & (DATA_EBARECR | DATA_EBARELF)) != want)
+			fail_msg("data %zu/%zu: %#x, want %#x", len, code,
+			    p.errors, want);
+		if (want == 0 && (!p.done || o != w || outlen != len + 2 ||
+		    memcmp(out, in, len) != 0))
+			fail_msg("data %zu/%zu: content differs", len, code);
 	}
 }
 
