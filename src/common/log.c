@@ -19,6 +19,7 @@ static int		 log_quiet = 0;
 
 static void	vlog(int, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
+static int	log_plain(unsigned char);
 
 void
 log_init(const char *ident, int foreground)
@@ -143,27 +144,31 @@ fatal(const char *fmt, ...)
 	fatalx("%s: %s", buf, strerror(saved));
 }
 
+/* Is c kept as it is in a log value (see log_escape() in log.h)? */
+static int
+log_plain(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=';
+}
+
 char *
 log_escape(const char *s, size_t len, char *buf, size_t bufsz)
 {
 	static const char	hex[] = "0123456789abcdef";
-	size_t			i, o = 0;
+	size_t			i, o = 0, need = 0, room;
 	unsigned char		c;
 
 	if (bufsz == 0)
 		return buf;
+	for (i = 0; i < len && need < bufsz; i++)
+		need += log_plain((unsigned char)s[i]) ? 1 : 4;
+	/* Text that does not fit leaves room for "..." after the cut. */
+	room = need < bufsz ? bufsz - 1 : bufsz >= 4 ? bufsz - 4 : 0;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
-		/* Room for this character's escape, "..." and the NUL. */
-		if (o + 4 + 3 + 1 > bufsz) {
-			if (bufsz >= 4) {
-				o = o > bufsz - 4 ? bufsz - 4 : o;
-				memcpy(buf + o, "...", 3);
-				o += 3;
-			}
+		if (o + (log_plain(c) ? 1 : 4) > room)
 			break;
-		}
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+		if (log_plain(c))
 			buf[o++] = (char)c;
 		else {
 			buf[o++] = '\\';
@@ -172,6 +177,16 @@ log_escape(const char *s, size_t len, char *buf, size_t bufsz)
 			buf[o++] = hex[c & 0xf];
 		}
 	}
+	if (i < len && bufsz >= 4) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
 	buf[o] = '\0';
 	return buf;
+}
+
+char *
+log_escape_str(const char *s, char *buf, size_t bufsz)
+{
+	return log_escape(s, strlen(s), buf, bufsz);
 }

@@ -24,10 +24,15 @@ void	fatalx(const char *, ...)
 
 /*
  * Escape len bytes of untrusted text for a log line into buf (size bufsz,
- * always NUL-terminated): printable ASCII except '"' and '\\' is kept,
- * everything else becomes \xHH; over-long text is cut with "...".
- * Returns buf.
+ * always NUL-terminated).  The octets 0x21 to 0x7e are kept except '"',
+ * '\\' and '=', which, with every other octet (space, controls, 0x7f and
+ * above), become \xHH (lower-case hex).  So no client text can end a value,
+ * start another key=value field or break the line, however it is quoted,
+ * and the original is the value with each \xHH decoded.  Over-long text is
+ * cut with "..." (never inside an escape).  Returns buf.
  */
 char	*log_escape(const char *s, size_t len, char *buf, size_t bufsz);
+/* The same for a NUL-terminated string. */
+char	*log_escape_str(const char *s, char *buf, size_t bufsz);
 
 #endif

@@ -19,6 +19,10 @@
  * consumed; the stuffing dot and the end mark are never written.  So one
  * call never writes more than it consumes, whatever was left pending by the
  * call before.
+ *
+ * In raw mode (BDAT) a '.' at BOL is text like any other octet, so DOT and
+ * DOTCR are never reached and every octet is written: the rest is the same
+ * code, hence the same content rule for DATA and BDAT.
  */
 #include <stdint.h>
 #include <string.h>
@@ -93,7 +97,7 @@ step(struct dataparse *p, struct sink *k, unsigned char c)
 
 	switch (p->state) {
 	case S_BOL:
-		if (c == '.') {
+		if (c == '.' && !p->raw) {
 			wire(p, 1);
 			p->state = S_DOT;
 			return 0;
@@ -178,6 +182,22 @@ dataparse_init(struct dataparse *p, uint64_t maxsize)
 	memset(p, 0, sizeof(*p));
 	p->state = S_BOL;
 	p->maxsize = maxsize;
+}
+
+void
+dataparse_init_raw(struct dataparse *p, uint64_t maxsize)
+{
+	dataparse_init(p, maxsize);
+	p->raw = 1;
+}
+
+unsigned
+dataparse_end(struct dataparse *p)
+{
+	/* The CR was written, and no LF will follow. */
+	if (p->state == S_CR)
+		p->errors |= DATA_EBARECR;
+	return p->errors;
 }
 
 size_t

@@ -1,6 +1,6 @@
 /*
- * The DATA state machine: RFC 5321 4.5.2 dot-unstuffing over a byte stream
- * that arrives in arbitrary pieces.
+ * The content rule for a message, and the DATA state machine: RFC 5321
+ * 4.5.2 dot-unstuffing over a byte stream that arrives in arbitrary pieces.
  *
  * Only <CRLF>.<CRLF> ends a message.  A bare LF or bare CR anywhere in the
  * message is recorded (the SMTP smuggling defence rejects the message with
@@ -8,6 +8,11 @@
  * (500 5.5.6) and a body over the size limit (552 5.3.4).  After the first
  * error no more output is produced, but the input is still consumed up to
  * the real end so that the session stays in step with the client.
+ *
+ * BDAT chunks (RFC 3030) go through the same machine in raw mode: no dot is
+ * special and the chunk sizes, not the content, say where the message ends,
+ * but every content rule above is the same, so what smtpauthd accepts (and
+ * later relays) never holds a bare CR or LF whichever command carried it.
  */
 #ifndef SMTPAUTHD_DATAPARSE_H
 #define SMTPAUTHD_DATAPARSE_H
@@ -29,10 +34,18 @@ struct dataparse {
 	uint64_t	maxsize;	/* 0: no limit */
 	unsigned	errors;		/* DATA_E* seen so far */
 	int		done;		/* the final CRLF.CRLF was consumed */
+	int		raw;		/* BDAT: no dot-stuffing, no end mark */
 };
 
 /* The parser starts as if a CRLF had just been read (after "DATA\r\n"). */
 void	dataparse_init(struct dataparse *, uint64_t maxsize);
+/* The same for BDAT chunks: the output is the input, p->done is never set. */
+void	dataparse_init_raw(struct dataparse *, uint64_t maxsize);
+/*
+ * The sender says the message is complete (BDAT LAST): a CR it ends with
+ * is a bare CR.  Returns p->errors.
+ */
+unsigned	dataparse_end(struct dataparse *);
 
 /*
  * Consume up to len bytes of in.  Unstuffed message bytes go to out (which

@@ -17,13 +17,17 @@ policy_mail(const struct config *conf, const struct policy_client *cl,
 		*reply = "530 5.7.0 Authentication required";
 		return 0;
 	}
+	/*
+	 * The null sender formats as "", which is no one's login: an
+	 * authenticated user who gave it would send anonymously, and its
+	 * failures would never bounce (RFC 5321 4.5.5).  Bounces come from
+	 * servers, which do not authenticate, so nothing legitimate is lost.
+	 */
 	if (cl->auth_user != NULL && conf->sender_login_match &&
-	    from->domain[0] != '\0') {
-		if (addr_format(from, addr, sizeof(addr)) == -1 ||
-		    strcasecmp(addr, cl->auth_user) != 0) {
-			*reply = "553 5.7.1 Sender address not owned by user";
-			return 0;
-		}
+	    (addr_format(from, addr, sizeof(addr)) == -1 ||
+	    strcasecmp(addr, cl->auth_user) != 0)) {
+		*reply = "553 5.7.1 Sender address not owned by user";
+		return 0;
 	}
 	return 1;
 }

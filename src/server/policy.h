@@ -22,7 +22,8 @@ enum policy_verdict {
 
 /*
  * MAIL FROM.  Returns 1 (accept) or 0 with *reply set (530 on listeners
- * that require AUTH, 553 when an authenticated user sends as someone else).
+ * that require AUTH, 553 when an authenticated user sends as someone else
+ * or as <>, with sender-login-match).
  */
 int	policy_mail(const struct config *, const struct policy_client *,
 	    const struct mailaddr *from, const char **reply);

@@ -957,9 +957,15 @@ load_work(void *arg)
 		    r->addr, conf->hostname, msgfd, j->body_off, prefix, plen,
 		    path, sizeof(path));
 		j->errnos[i] = errno;
-		if (j->local[i] == 1)
+		if (j->local[i] == 1) {
+			char	to[ADDR_PATH_MAX * 4 + 1];
+			char	where[sizeof(path) * 4];
+
 			log_info("delivery id=%s to=<%s> result=delivered "
-			    "path=%s", j->e->id, r->addr, path);
+			    "path=%s", j->e->id,
+			    log_escape_str(r->addr, to, sizeof(to)),
+			    log_escape_str(path, where, sizeof(where)));
+		}
 	}
 	close(msgfd);
 	j->result = 1;
@@ -972,7 +978,7 @@ load_done(void *arg)
 	struct qentry	*e = j->e;
 	struct queue	*q = j->q;
 	struct env_rcpt	*r;
-	char		 text[128];
+	char		 text[128], to[ADDR_PATH_MAX * 4 + 1];
 	size_t		 i;
 	time_t		 now = time(NULL);
 
@@ -1007,7 +1013,8 @@ load_done(void *arg)
 			    strlen("5.1.3 bad mailbox name"));
 			r->done = RCPT_FAILED;
 			log_warnx("delivery id=%s to=<%s> result=bounced "
-			    "reason=\"bad mailbox name\"", e->id, r->addr);
+			    "reason=\"bad mailbox name\"", e->id,
+			    log_escape_str(r->addr, to, sizeof(to)));
 			e->dirty = 1;
 			break;
 		case -1:
@@ -1015,7 +1022,8 @@ load_done(void *arg)
 			    strerror(j->errnos[i]));
 			rcpt_defer(e, r, NULL, text);
 			log_warnx("delivery id=%s to=<%s> result=%s "
-			    "reason=\"%s\"", e->id, r->addr,
+			    "reason=\"%s\"", e->id,
+			    log_escape_str(r->addr, to, sizeof(to)),
 			    r->done == RCPT_FAILED ? "bounced" : "deferred",
 			    text);
 			e->dirty = 1;
@@ -1619,6 +1627,7 @@ write_start(struct qentry *e)
 	struct env_rcpt	*r;
 	size_t		 i, n = 0;
 	int		 bad;
+	char		 to[ADDR_PATH_MAX * 4 + 1];
 
 	e->dirty = 0;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
@@ -1648,7 +1657,8 @@ write_start(struct qentry *e)
 		/* A bounce never bounces (RFC 5321 6.1, 3464). */
 		if (e->env->from[0] == '\0') {
 			log_info("bounce id=%s to=<%s> result=discarded "
-			    "reason=\"the sender is <>\"", e->id, r->addr);
+			    "reason=\"the sender is <>\"", e->id,
+			    log_escape_str(r->addr, to, sizeof(to)));
 			r->reported = 1;
 			continue;
 		}
@@ -1813,6 +1823,7 @@ write_done(void *arg)
 	struct qentry	*e = w->e;
 	struct queue	*q = w->q;
 	size_t		 i;
+	char		 to[ADDR_PATH_MAX * 4 + 1];
 
 	e->writing = 0;
 	if (w->result == 0) {
@@ -1820,7 +1831,9 @@ write_done(void *arg)
 			e->env->rcpts[w->bidx[i]].reported = 1;
 		if (w->bounce_id[0] != '\0') {
 			log_info("bounce id=%s for=%s to=<%s> nrcpt=%zu",
-			    w->bounce_id, e->id, w->orig.from, w->nbounces);
+			    w->bounce_id, e->id,
+			    log_escape_str(w->orig.from, to, sizeof(to)),
+			    w->nbounces);
 			queue_schedule(e->q, w->bounce_id, 0);
 		}
 		if (w->empty) {

@@ -292,13 +292,28 @@ conn_connect(struct relay_conn *c)
 	c->dead = 1;		/* no address left */
 }
 
+/*
+ * The end of a connection or of one address, in the log: c->error quotes
+ * the remote server's replies, and the host name comes from the DNS, so
+ * both are escaped like client text.
+ */
+static void
+log_conn_end(const struct relay_conn *c, const char *result)
+{
+	char	host[RELAY_HOST_MAX * 4], why[RELAY_TEXT_MAX * 4 + 1];
+
+	log_info("relay-conn host=%s port=%u result=%s reason=\"%s\"",
+	    log_escape(c->host, strlen(c->host), host, sizeof(host)),
+	    (unsigned)c->p.port, result,
+	    log_escape(c->error, strlen(c->error), why, sizeof(why)));
+}
+
 /* Why this address did not work out, for the log and relay_error(). */
 static void
 vtarget_failed(struct relay_conn *c, const char *fmt, va_list ap)
 {
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
-	log_info("relay-conn host=%s port=%u result=failed reason=\"%s\"",
-	    c->host, (unsigned)c->p.port, c->error);
+	log_conn_end(c, "failed");
 }
 
 static void
@@ -365,8 +380,7 @@ conn_kill(struct relay_conn *c, const char *fmt, ...)
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
 	if (c->state != C_QUIT)
-		log_info("relay-conn host=%s port=%u result=closed "
-		    "reason=\"%s\"", c->host, (unsigned)c->p.port, c->error);
+		log_conn_end(c, "closed");
 	conn_close_socket(c);
 	c->dead = 1;
 	conn_kick(c);
@@ -1222,6 +1236,12 @@ relay_caps_parse(const struct reply *r, struct relay_caps *caps)
 	}
 }
 
+/*
+ * A CR is held back until the next octet says whether it is bare; a bare
+ * CR, like a bare LF, is sent as CRLF, and a '.' after either is stuffed,
+ * so the next hop reads exactly the lines we do, whatever is in the spool
+ * (mail accepted before BDAT refused bare CR and LF, or a bounce).
+ */
 size_t
 relay_dotstuff(struct relay_stuffer *s, const char *in, size_t len,
     char *out)
@@ -1233,13 +1253,29 @@ relay_dotstuff(struct relay_stuffer *s, const char *in, size_t len,
 		s->bol = 1;
 	}
 	for (i = 0; i < len; i++) {
+		if (s->cr) {
+			/* CRLF as it was, or a bare CR made a line end. */
+			out[o++] = '\r';
+			out[o++] = '\n';
+			s->cr = 0;
+			s->bol = 1;
+			if (in[i] == '\n')
+				continue;
+		}
+		if (in[i] == '\r') {
+			s->cr = 1;
+			continue;
+		}
+		if (in[i] == '\n') {
+			out[o++] = '\r';
+			out[o++] = '\n';
+			s->bol = 1;
+			continue;
+		}
 		if (s->bol && in[i] == '.')
 			out[o++] = '.';
-		if (in[i] == '\n' && !s->cr)
-			out[o++] = '\r';
 		out[o++] = in[i];
-		s->cr = in[i] == '\r';
-		s->bol = in[i] == '\n';
+		s->bol = 0;
 	}
 	return o;
 }
@@ -1247,10 +1283,13 @@ relay_dotstuff(struct relay_stuffer *s, const char *in, size_t len,
 size_t
 relay_dotstuff_end(struct relay_stuffer *s, char *out)
 {
-	if (s->started && !s->bol) {
-		memcpy(out, "\r\n.\r\n", 5);
-		return 5;
+	size_t	o = 0;
+
+	if (s->cr || (s->started && !s->bol)) {
+		memcpy(out, "\r\n", 2);
+		o = 2;
 	}
-	memcpy(out, ".\r\n", 3);
-	return 3;
+	s->cr = 0;
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
 }

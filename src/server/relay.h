@@ -128,14 +128,16 @@ void		 relay_caps_parse(const struct reply *, struct relay_caps *);
 
 /*
  * Dot-stuffing (RFC 5321 4.5.2) of the spooled message as it is read in
- * pieces: a '.' at the start of a line gets another, a bare LF becomes
- * CRLF.  out has room for 2 * len octets; returns the octets written.
- * relay_dotstuff_end() writes the end of DATA (at most 5 octets).
+ * pieces: a '.' at the start of a line gets another, and a bare LF or a
+ * bare CR becomes CRLF, so what is sent never holds either (the SMTP
+ * smuggling defence on the way out).  out has room for 2 * len + 2
+ * octets; returns the octets written.  relay_dotstuff_end() writes the
+ * end of DATA (at most 5 octets).
  */
 struct relay_stuffer {
 	int	started;
 	int	bol;		/* at the beginning of a line */
-	int	cr;		/* the last octet was a CR */
+	int	cr;		/* a CR is held back: is it bare? */
 };
 
 size_t		 relay_dotstuff(struct relay_stuffer *, const char *in,

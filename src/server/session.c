@@ -56,11 +56,31 @@
 #define R_AUTH_TEMPFAIL	"454 4.7.0 Temporary authentication failure"
 #define R_SHUTDOWN	"421 4.3.2 %s Service shutting down"
 
+/* What a command's check parsed, for its proceed. */
+struct checked {
+	struct mail_args	 mail;		/* MAIL */
+	char			 canon[ADDR_PATH_MAX + 1];	/* RCPT */
+	enum policy_verdict	 verdict;
+	uint64_t		 bdat_size;	/* BDAT */
+	int			 bdat_last;
+	int			 bdat_ok;	/* the size could be read */
+	int			 mech;		/* AUTH: enum auth_mech */
+	const char		*ir;		/* initial response, or NULL */
+	size_t			 irlen;
+};
+
+/*
+ * A row of the command table.  check may not change the session (it gets
+ * it const): NULL lets the command proceed, anything else is the reply
+ * that refuses it.  proceed is NULL for a verb its check always refuses.
+ */
 struct command {
 	enum smtp_verb	 verb;
-	int		(*check)(struct session *, const struct smtp_command *);
+	const char	*(*check)(const struct session *,
+			    const struct smtp_command *, struct checked *);
 	void		(*proceed)(struct session *,
-			    const struct smtp_command *);
+			    const struct smtp_command *,
+			    const struct checked *);
 };
 
 static void	session_set_state(struct session *, enum session_state);
@@ -108,53 +128,86 @@ static const char *session_protocol(const struct session *);
 static void	session_quit_now(struct session *, const char *,
 		    const char *);
 
-static int	check_helo(struct session *, const struct smtp_command *);
-static int	check_mail(struct session *, const struct smtp_command *);
-static int	check_rcpt(struct session *, const struct smtp_command *);
-static int	check_data(struct session *, const struct smtp_command *);
-static int	check_noargs(struct session *, const struct smtp_command *);
-static int	check_vrfy(struct session *, const struct smtp_command *);
-static int	check_any(struct session *, const struct smtp_command *);
-static int	check_starttls(struct session *,
-		    const struct smtp_command *);
-static int	check_auth(struct session *, const struct smtp_command *);
-static void	proceed_helo(struct session *, const struct smtp_command *);
-static void	proceed_ehlo(struct session *, const struct smtp_command *);
-static void	proceed_mail(struct session *, const struct smtp_command *);
-static void	proceed_rcpt(struct session *, const struct smtp_command *);
-static void	proceed_data(struct session *, const struct smtp_command *);
-static void	proceed_bdat(struct session *, const struct smtp_command *);
-static void	proceed_rset(struct session *, const struct smtp_command *);
-static void	proceed_noop(struct session *, const struct smtp_command *);
-static void	proceed_quit(struct session *, const struct smtp_command *);
-static void	proceed_vrfy(struct session *, const struct smtp_command *);
-static void	proceed_expn(struct session *, const struct smtp_command *);
-static void	proceed_help(struct session *, const struct smtp_command *);
+static const char *check_any(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_noargs(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_helo(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_mail(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_rcpt(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_data(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_bdat(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_vrfy(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_expn(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_starttls(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_auth(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static const char *check_unknown(const struct session *,
+		    const struct smtp_command *, struct checked *);
+static void	proceed_helo(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_ehlo(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_mail(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_rcpt(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_data(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_bdat(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_rset(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_noop(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_quit(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_vrfy(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_help(struct session *,
+		    const struct smtp_command *, const struct checked *);
 static void	proceed_starttls(struct session *,
-		    const struct smtp_command *);
-static void	proceed_auth(struct session *, const struct smtp_command *);
-static void	proceed_http(struct session *, const struct smtp_command *);
-static void	proceed_unknown(struct session *,
-		    const struct smtp_command *);
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_auth(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	proceed_http(struct session *,
+		    const struct smtp_command *, const struct checked *);
+static void	helo_common(struct session *, const struct smtp_command *);
+static int	helo_is_peer_literal(const struct session *);
+static void	policy_client_of(const struct session *,
+		    struct policy_client *);
+static void	refuse(struct session *, const struct smtp_command *,
+		    const struct checked *, const char *);
+static int	session_mid_message(const struct session *);
+static int	session_body_input(struct session *, uint64_t *);
+static void	session_skip_input(struct session *);
 
-/* Every verb: is it legal now (replies if not), then do it. */
+/* Every verb: is it legal now (else the refusal), then do it. */
 static const struct command commands[] = {
 	{ VERB_HELO,		check_helo,	proceed_helo },
 	{ VERB_EHLO,		check_helo,	proceed_ehlo },
 	{ VERB_MAIL,		check_mail,	proceed_mail },
 	{ VERB_RCPT,		check_rcpt,	proceed_rcpt },
 	{ VERB_DATA,		check_data,	proceed_data },
-	{ VERB_BDAT,		check_any,	proceed_bdat },
+	{ VERB_BDAT,		check_bdat,	proceed_bdat },
 	{ VERB_RSET,		check_noargs,	proceed_rset },
 	{ VERB_NOOP,		check_any,	proceed_noop },
 	{ VERB_QUIT,		check_any,	proceed_quit },
 	{ VERB_VRFY,		check_vrfy,	proceed_vrfy },
-	{ VERB_EXPN,		check_any,	proceed_expn },
+	{ VERB_EXPN,		check_expn,	NULL },
 	{ VERB_HELP,		check_any,	proceed_help },
 	{ VERB_STARTTLS,	check_starttls,	proceed_starttls },
 	{ VERB_AUTH,		check_auth,	proceed_auth },
 	{ VERB_HTTP,		check_any,	proceed_http },
-	{ VERB_UNKNOWN,		check_any,	proceed_unknown },
+	{ VERB_UNKNOWN,		check_unknown,	NULL },
 };
 
 static const char *state_names[STATE_COUNT] = {
@@ -536,6 +589,14 @@ reject(struct session *s, const struct smtp_command *cmd, const char *line)
 	    log_escape(cmd->args, len, arg, sizeof(arg)), line);
 }
 
+/* Is the client sending message octets (or a refused chunk) now? */
+static int
+session_mid_message(const struct session *s)
+{
+	return s->state == STATE_DATA || s->state == STATE_BDAT ||
+	    s->skip > 0;
+}
+
 static void
 session_arm_timer(struct session *s)
 {
@@ -545,7 +606,7 @@ session_arm_timer(struct session *s)
 		evtimer_del(s->ev_timer);
 		return;
 	}
-	tv.tv_sec = (s->state == STATE_DATA || s->state == STATE_BDAT) ?
+	tv.tv_sec = session_mid_message(s) ?
 	    s->w->conf->data_timeout : s->w->conf->command_timeout;
 	evtimer_add(s->ev_timer, &tv);
 }
@@ -631,7 +692,11 @@ session_process(struct session *s)
 	    evbuffer_get_length(s->out) < OUT_MAX) {
 		if (s->state == STATE_PROXY || s->state == STATE_TLS)
 			break;
-		if (s->state == STATE_DATA) {
+		if (s->skip > 0) {
+			if (evbuffer_get_length(s->in) == 0)
+				break;
+			session_skip_input(s);
+		} else if (s->state == STATE_DATA) {
 			if (evbuffer_get_length(s->in) == 0)
 				break;
 			session_data_input(s);
@@ -664,7 +729,7 @@ session_process(struct session *s)
 		return;
 	}
 	if ((s->flags & SF_DRAIN) && !(s->flags & (SF_BUSY | SF_CLOSING)) &&
-	    s->state != STATE_DATA && s->state != STATE_BDAT) {
+	    !session_mid_message(s)) {
 		session_quit_now(s, R_SHUTDOWN,
 		    "shutdown");
 		return;
@@ -833,7 +898,7 @@ session_drain(struct session *s)
 {
 	s->flags |= SF_DRAIN;
 	if (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
-	    s->state != STATE_DATA && s->state != STATE_BDAT)
+	    !session_mid_message(s))
 		session_quit_now(s, R_SHUTDOWN,
 		    "shutdown");
 	session_settle(s);
@@ -907,7 +972,9 @@ static void
 session_line(struct session *s, char *line, size_t len)
 {
 	struct smtp_command	 cmd;
+	struct checked		 ck;
 	const struct command	*c;
+	const char		*why;
 	size_t			 i;
 
 	if (cmdparse_line(line, len, &cmd) == -1) {
@@ -920,8 +987,31 @@ session_line(struct session *s, char *line, size_t len)
 			c = &commands[i];
 			break;
 		}
-	if (c->check(s, &cmd))
-		c->proceed(s, &cmd);
+	memset(&ck, 0, sizeof(ck));
+	if ((why = c->check(s, &cmd, &ck)) != NULL)
+		refuse(s, &cmd, &ck, why);
+	else
+		c->proceed(s, &cmd, &ck);
+}
+
+/*
+ * A command its check refused: the reply and the log line, nothing else.
+ * Only a refused BDAT leaves something to do, since its chunk follows
+ * whatever the reply: it is skipped (or, when its size cannot be read and
+ * so the chunk cannot be found, the session ends).
+ */
+static void
+refuse(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck, const char *why)
+{
+	reject(s, cmd, why);
+	if (cmd->verb != VERB_BDAT)
+		return;
+	if (!ck->bdat_ok)
+		session_quit_now(s, "421 4.7.0 %s Error: cannot recover from "
+		    "bad BDAT", "bad-bdat");
+	else
+		s->skip = ck->bdat_size;
 }
 
 /* The transaction: forget it, and any message being received. */
@@ -938,8 +1028,7 @@ txn_reset(struct session *s)
 	s->nrcpts = 0;
 	memset(&s->mail, 0, sizeof(s->mail));
 	s->bdat_size = s->bdat_left = 0;
-	s->bdat_last = s->bdat_discard = 0;
-	s->bdat_errors = 0;
+	s->bdat_last = 0;
 }
 
 /* "with" of the Received: header (RFC 3848, RFC 6531). */
@@ -1054,56 +1143,51 @@ txn_body_flush(struct session *s)
 	}
 }
 
-static void
-session_data_input(struct session *s)
+/*
+ * Message bytes of DATA or of a BDAT chunk (at most *left octets of it,
+ * counted down; NULL for DATA) through the content rule into the body.
+ * Returns -1 when the session had to be closed.
+ */
+static int
+session_body_input(struct session *s, uint64_t *left)
 {
 	struct evbuffer_iovec	in, out;
-	size_t			used, outlen;
+	size_t			n, used, outlen;
 
-	while (!s->dp.done && evbuffer_peek(s->in, -1, NULL, &in, 1) > 0) {
-		if (evbuffer_reserve_space(s->body, in.iov_len, &out, 1) < 1) {
+	while (!s->dp.done && (left == NULL || *left > 0) &&
+	    evbuffer_peek(s->in, -1, NULL, &in, 1) > 0) {
+		n = in.iov_len;
+		if (left != NULL && n > *left)
+			n = (size_t)*left;
+		if (evbuffer_reserve_space(s->body, n, &out, 1) < 1) {
 			session_close(s, "out-of-memory");
-			return;
+			return -1;
 		}
-		used = dataparse_feed(&s->dp, in.iov_base, in.iov_len,
-		    out.iov_base, &outlen);
+		used = dataparse_feed(&s->dp, in.iov_base, n, out.iov_base,
+		    &outlen);
 		out.iov_len = outlen;
 		evbuffer_commit_space(s->body, &out, 1);
 		evbuffer_drain(s->in, used);
+		if (left != NULL)
+			*left -= used;
 		if (evbuffer_get_length(s->body) >= BODY_FLUSH)
 			txn_body_flush(s);
 	}
-	if (s->dp.done)
+	return 0;
+}
+
+static void
+session_data_input(struct session *s)
+{
+	if (session_body_input(s, NULL) == 0 && s->dp.done)
 		txn_finish(s, s->dp.errors);
 }
 
 static void
 session_bdat_input(struct session *s)
 {
-	size_t	avail, n;
-
-	avail = evbuffer_get_length(s->in);
-	n = avail < s->bdat_left ? avail : (size_t)s->bdat_left;
-	if (n > 0) {
-		if (s->bdat_discard || s->bdat_errors)
-			evbuffer_drain(s->in, n);
-		else {
-			evbuffer_remove_buffer(s->in, s->body, n);
-			if (evbuffer_get_length(s->body) >= BODY_FLUSH)
-				txn_body_flush(s);
-		}
-		s->bdat_left -= n;
-	}
-	if (s->bdat_left > 0)
+	if (session_body_input(s, &s->bdat_left) == -1 || s->bdat_left > 0)
 		return;
-	if (s->bdat_discard) {
-		/* The refused chunk is skipped; answer now. */
-		s->bdat_discard = 0;
-		session_set_state(s, s->nrcpts > 0 ? STATE_BDAT_WAIT :
-		    (s->mail.from.local[0] || s->mail.from.domain[0] ||
-		    s->state == STATE_MAIL) ? STATE_MAIL : STATE_HELO);
-		return;
-	}
 	if (!s->bdat_last) {
 		reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
 		    s->bdat_size);
@@ -1111,7 +1195,19 @@ session_bdat_input(struct session *s)
 		session_arm_timer(s);
 		return;
 	}
-	txn_finish(s, s->bdat_errors);
+	txn_finish(s, dataparse_end(&s->dp));
+}
+
+/* The chunk of a refused BDAT: read and thrown away (RFC 3030 2). */
+static void
+session_skip_input(struct session *s)
+{
+	size_t	n = evbuffer_get_length(s->in);
+
+	if (n > s->skip)
+		n = (size_t)s->skip;
+	evbuffer_drain(s->in, n);
+	s->skip -= n;
 }
 
 /*
@@ -1133,7 +1229,8 @@ txn_finish(struct session *s, unsigned errors)
 		else
 			why = R_LINE_TOO_LONG;
 		reply(s, "%s", why);
-		log_info("session=%s reject cmd=DATA reply=\"%s\"", s->id, why);
+		log_info("session=%s reject cmd=%s reply=\"%s\"", s->id,
+		    s->state == STATE_BDAT ? "BDAT" : "DATA", why);
 		txn_reset(s);
 		session_set_state(s, STATE_HELO);
 		session_arm_timer(s);
@@ -1197,50 +1294,50 @@ commit_done(void *arg)
 	session_settle(s);
 }
 
-/* The commands. */
+/*
+ * The commands.  A check looks at the session (const: it cannot change
+ * it) and returns NULL or the reply that refuses the command; what it
+ * parsed goes to the proceed through struct checked, so nothing is parsed
+ * twice.  Only a proceed changes the session, so a refused command leaves
+ * the state, the transaction and the authentication as they were.
+ */
 
-static int
-check_any(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_any(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	return 1;
+	return NULL;
 }
 
-static int
-check_noargs(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_noargs(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	if (cmd->argslen > 0) {
-		reject(s, cmd, "501 5.5.4 Syntax error, no parameters "
-		    "allowed");
-		return 0;
-	}
-	return 1;
+	if (cmd->argslen > 0)
+		return "501 5.5.4 Syntax error, no parameters allowed";
+	return NULL;
 }
 
-static int
-check_helo(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_helo(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
 	size_t	i, n;
 
 	/* The first word: "ehlo testing NO UCE" says "testing". */
 	for (n = 0; n < cmd->argslen && cmd->args[n] != ' '; n++)
 		;
-	if (n == 0) {
-		reject(s, cmd, cmd->verb == VERB_EHLO ?
+	if (n == 0)
+		return cmd->verb == VERB_EHLO ?
 		    "501 5.5.4 Syntax: EHLO hostname" :
-		    "501 5.5.4 Syntax: HELO hostname");
-		return 0;
-	}
-	if (n >= sizeof(s->helo)) {
-		reject(s, cmd, R_BAD_HOSTNAME);
-		return 0;
-	}
+		    "501 5.5.4 Syntax: HELO hostname";
+	if (n >= sizeof(s->helo))
+		return R_BAD_HOSTNAME;
 	for (i = 0; i < n; i++)
 		if ((unsigned char)cmd->args[i] <= 0x20 ||
-		    (unsigned char)cmd->args[i] >= 0x7f) {
-			reject(s, cmd, R_BAD_HOSTNAME);
-			return 0;
-		}
-	return 1;
+		    (unsigned char)cmd->args[i] >= 0x7f)
+			return R_BAD_HOSTNAME;
+	return NULL;
 }
 
 static void
@@ -1258,21 +1355,55 @@ helo_common(struct session *s, const struct smtp_command *cmd)
 }
 
 static void
-proceed_helo(struct session *s, const struct smtp_command *cmd)
+proceed_helo(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	helo_common(s, cmd);
 	s->flags &= ~SF_EHLO;
 	reply(s, "250 %s", s->w->conf->hostname);
 }
 
+/*
+ * Does the HELO name, an address literal (RFC 5321 4.1.3), name the
+ * client's own address?  Then the EHLO reply shows it once.
+ */
+static int
+helo_is_peer_literal(const struct session *s)
+{
+	char		 text[sizeof(s->helo)];
+	unsigned char	 a[16], b[16];
+	const char	*p = s->helo + 1;
+	size_t		 n = strlen(s->helo);
+	int		 af = AF_INET;
+
+	if (n < 3 || s->helo[0] != '[' || s->helo[n - 1] != ']')
+		return 0;
+	if (strncasecmp(p, "IPv6:", 5) == 0) {
+		af = AF_INET6;
+		p += 5;
+	}
+	snprintf(text, sizeof(text), "%.*s", (int)(s->helo + n - 1 - p), p);
+	if (inet_pton(af, text, a) != 1 ||
+	    inet_pton(strchr(s->peerip, ':') != NULL ? AF_INET6 : AF_INET,
+	    s->peerip, b) != 1)
+		return 0;
+	return (strchr(s->peerip, ':') != NULL) == (af == AF_INET6) &&
+	    memcmp(a, b, af == AF_INET6 ? 16 : 4) == 0;
+}
+
 static void
-proceed_ehlo(struct session *s, const struct smtp_command *cmd)
+proceed_ehlo(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	const struct config	*conf = s->w->conf;
 
 	helo_common(s, cmd);
 	s->flags |= SF_EHLO;
-	reply(s, "250-%s Hello %s [%s]", conf->hostname, s->helo, s->peerip);
+	if (helo_is_peer_literal(s))
+		reply(s, "250-%s Hello [%s]", conf->hostname, s->peerip);
+	else
+		reply(s, "250-%s Hello %s [%s]", conf->hostname, s->helo,
+		    s->peerip);
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %" PRIu64, conf->max_message_size);
 	reply(s, "250-8BITMIME");
@@ -1285,128 +1416,115 @@ proceed_ehlo(struct session *s, const struct smtp_command *cmd)
 	reply(s, "250 CHUNKING");
 }
 
-static int
-check_mail(struct session *s, const struct smtp_command *cmd)
+/* The policy's view of the session. */
+static void
+policy_client_of(const struct session *s, struct policy_client *pc)
 {
-	switch (s->state) {
-	case STATE_CONNECTED:
-		reject(s, cmd, "503 5.5.1 Error: send HELO/EHLO first");
-		return 0;
-	case STATE_MAIL:
-	case STATE_RCPT:
-	case STATE_BDAT_WAIT:
-		reject(s, cmd, "503 5.5.1 Error: nested MAIL command");
-		return 0;
-	default:
-		return 1;
-	}
+	pc->mode = s->lc->mode;
+	pc->auth_user = s->auth_user;
 }
 
-static void
-proceed_mail(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_mail(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
 	struct policy_client	 pc;
 	struct cmd_error	 err;
 	const char		*why;
 
-	memset(&s->mail, 0, sizeof(s->mail));
-	if (cmdparse_mail(cmd->args, cmd->argslen, &s->mail, &err) == -1) {
-		reject(s, cmd, err.reply);
-		return;
+	switch (s->state) {
+	case STATE_CONNECTED:
+		return "503 5.5.1 Error: send HELO/EHLO first";
+	case STATE_MAIL:
+	case STATE_RCPT:
+	case STATE_BDAT_WAIT:
+		return "503 5.5.1 Error: nested MAIL command";
+	default:
+		break;
 	}
-	if (s->mail.has_size && s->mail.size > s->w->conf->max_message_size) {
-		reject(s, cmd, R_TOO_BIG);
-		return;
-	}
-	pc.mode = s->lc->mode;
-	pc.auth_user = s->auth_user;
-	if (!policy_mail(s->w->conf, &pc, &s->mail.from, &why)) {
-		reject(s, cmd, why);
-		return;
-	}
+	if (cmdparse_mail(cmd->args, cmd->argslen, &ck->mail, &err) == -1)
+		return err.reply;
+	if (ck->mail.has_size && ck->mail.size > s->w->conf->max_message_size)
+		return R_TOO_BIG;
+	policy_client_of(s, &pc);
+	if (!policy_mail(s->w->conf, &pc, &ck->mail.from, &why))
+		return why;
+	return NULL;
+}
+
+static void
+proceed_mail(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
+{
+	s->mail = ck->mail;
 	session_set_state(s, STATE_MAIL);
 	reply(s, "250 2.1.0 Ok");
 }
 
-static int
-check_rcpt(struct session *s, const struct smtp_command *cmd)
-{
-	if (s->state == STATE_BDAT_WAIT) {
-		reject(s, cmd, "503 5.5.1 Error: RCPT after BDAT");
-		return 0;
-	}
-	if (s->state != STATE_MAIL && s->state != STATE_RCPT) {
-		reject(s, cmd, "503 5.5.1 Error: need MAIL command");
-		return 0;
-	}
-	if (s->nrcpts >= s->w->conf->max_recipients) {
-		reject(s, cmd, "452 4.5.3 Error: too many recipients");
-		return 0;
-	}
-	return 1;
-}
-
-static void
-proceed_rcpt(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_rcpt(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
 	struct policy_client	 pc;
 	struct rcpt_args	 ra;
 	struct cmd_error	 err;
-	struct txn_rcpt		*r;
-	enum policy_verdict	 v;
 	const char		*why;
-	char			 canon[ADDR_PATH_MAX + 1];
 
+	if (s->state == STATE_BDAT_WAIT)
+		return "503 5.5.1 Error: RCPT after BDAT";
+	if (s->state != STATE_MAIL && s->state != STATE_RCPT)
+		return "503 5.5.1 Error: need MAIL command";
+	if (s->nrcpts >= s->w->conf->max_recipients)
+		return "452 4.5.3 Error: too many recipients";
 	if (cmdparse_rcpt(cmd->args, cmd->argslen, s->mail.smtputf8, &ra,
-	    &err) == -1) {
-		reject(s, cmd, err.reply);
-		return;
-	}
-	pc.mode = s->lc->mode;
-	pc.auth_user = s->auth_user;
-	v = policy_rcpt(s->w->conf, s->w->users, &pc, &ra.to, canon,
-	    sizeof(canon), &why);
-	if (v == POLICY_REJECT) {
-		reject(s, cmd, why);
-		return;
-	}
+	    &err) == -1)
+		return err.reply;
+	policy_client_of(s, &pc);
+	ck->verdict = policy_rcpt(s->w->conf, s->w->users, &pc, &ra.to,
+	    ck->canon, sizeof(ck->canon), &why);
+	if (ck->verdict == POLICY_REJECT)
+		return why;
+	return NULL;
+}
+
+static void
+proceed_rcpt(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
+{
+	struct txn_rcpt	*r;
+
 	r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r));
 	if (r == NULL) {
 		reject(s, cmd, "452 4.3.0 Error: out of memory");
 		return;
 	}
 	s->rcpts = r;
-	snprintf(r[s->nrcpts].addr, sizeof(r[s->nrcpts].addr), "%s", canon);
-	r[s->nrcpts].remote = v == POLICY_RELAY;
+	snprintf(r[s->nrcpts].addr, sizeof(r[s->nrcpts].addr), "%s",
+	    ck->canon);
+	r[s->nrcpts].remote = ck->verdict == POLICY_RELAY;
 	s->nrcpts++;
 	session_set_state(s, STATE_RCPT);
 	reply(s, "250 2.1.5 Ok");
 }
 
-static int
-check_data(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_data(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	if (s->state == STATE_BDAT_WAIT) {
-		reject(s, cmd, "503 5.5.1 Error: DATA after BDAT");
-		return 0;
-	}
-	if (s->state == STATE_MAIL) {
-		reject(s, cmd, R_NO_RCPTS);
-		return 0;
-	}
-	if (s->state != STATE_RCPT) {
-		reject(s, cmd, R_NEED_RCPT);
-		return 0;
-	}
-	if (cmd->argslen > 0) {
-		reject(s, cmd, "501 5.5.4 Syntax: DATA");
-		return 0;
-	}
-	return 1;
+	if (s->state == STATE_BDAT_WAIT)
+		return "503 5.5.1 Error: DATA after BDAT";
+	if (s->state == STATE_MAIL)
+		return R_NO_RCPTS;
+	if (s->state != STATE_RCPT)
+		return R_NEED_RCPT;
+	if (cmd->argslen > 0)
+		return "501 5.5.4 Syntax: DATA";
+	return NULL;
 }
 
 static void
-proceed_data(struct session *s, const struct smtp_command *cmd)
+proceed_data(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	if (txn_open_message(s) == -1) {
 		reply(s, R_QUEUE_ERROR);
@@ -1418,53 +1536,54 @@ proceed_data(struct session *s, const struct smtp_command *cmd)
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
-static void
-proceed_bdat(struct session *s, const struct smtp_command *cmd)
+/*
+ * A refused BDAT is still followed by its chunk (RFC 3030 2), which
+ * session_line() has skipped: that is why a BDAT check parses the size
+ * first.
+ */
+static const char *
+check_bdat(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	uint64_t	size;
-	int		last;
+	if (cmdparse_bdat(cmd->args, cmd->argslen, &ck->bdat_size,
+	    &ck->bdat_last) == -1)
+		return "501 5.5.4 Syntax: BDAT size [LAST]";
+	ck->bdat_ok = 1;
+	if (s->state == STATE_MAIL)
+		return R_NO_RCPTS;
+	if (s->state != STATE_RCPT && s->state != STATE_BDAT_WAIT)
+		return R_NEED_RCPT;
+	return NULL;
+}
 
-	if (cmdparse_bdat(cmd->args, cmd->argslen, &size, &last) == -1) {
-		/* Without a size the chunk cannot be skipped: close. */
-		reject(s, cmd, "501 5.5.4 Syntax: BDAT size [LAST]");
-		session_quit_now(s, "421 4.7.0 %s Error: cannot recover from "
-		    "bad BDAT", "bad-bdat");
-		return;
-	}
-	if (s->state != STATE_RCPT && s->state != STATE_BDAT_WAIT) {
-		/* RFC 3030: the chunk is read and thrown away. */
-		reject(s, cmd, s->state == STATE_MAIL ?
-		    R_NO_RCPTS :
-		    R_NEED_RCPT);
-		s->bdat_discard = 1;
-		s->bdat_left = size;
-		session_set_state(s, STATE_BDAT);
-		return;
-	}
+static void
+proceed_bdat(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
+{
+	uint64_t	max = s->w->conf->max_message_size;
+
 	if (s->state == STATE_RCPT) {
 		if (txn_open_message(s) == -1) {
-			reject(s, cmd, "451 4.3.0 Error: queue file write "
-			    "error");
-			s->bdat_discard = 1;
-			s->bdat_left = size;
-			session_set_state(s, STATE_BDAT);
+			reply(s, R_QUEUE_ERROR);
+			s->skip = ck->bdat_size;
 			return;
 		}
+		dataparse_init_raw(&s->dp, max);
 		s->bdat_size = 0;
-		s->bdat_errors = 0;
 	}
-	if (size > s->w->conf->max_message_size ||
-	    s->bdat_size > s->w->conf->max_message_size - size)
-		s->bdat_errors |= DATA_ESIZE;
-	s->bdat_size += size;
-	s->bdat_left = size;
-	s->bdat_last = last;
+	/* Refused at the end, like DATA; the chunk is still read. */
+	if (ck->bdat_size > max || s->bdat_size > max - ck->bdat_size)
+		s->dp.errors |= DATA_ESIZE;
+	s->bdat_size += ck->bdat_size;
+	s->bdat_left = ck->bdat_size;
+	s->bdat_last = ck->bdat_last;
 	session_set_state(s, STATE_BDAT);
 	session_arm_timer(s);
 }
 
 static void
-proceed_rset(struct session *s, const struct smtp_command *cmd)
+proceed_rset(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	txn_reset(s);
 	if (s->state != STATE_CONNECTED)
@@ -1473,13 +1592,15 @@ proceed_rset(struct session *s, const struct smtp_command *cmd)
 }
 
 static void
-proceed_noop(struct session *s, const struct smtp_command *cmd)
+proceed_noop(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	reply(s, "250 2.0.0 Ok");
 }
 
 static void
-proceed_quit(struct session *s, const struct smtp_command *cmd)
+proceed_quit(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	reply(s, "221 2.0.0 %s closing connection", s->w->conf->hostname);
 	s->flags |= SF_CLOSING;
@@ -1487,57 +1608,55 @@ proceed_quit(struct session *s, const struct smtp_command *cmd)
 	session_close(s, "quit");
 }
 
-static int
-check_vrfy(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_vrfy(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	if (cmd->argslen == 0) {
-		reject(s, cmd, "501 5.5.4 Syntax: VRFY address");
-		return 0;
-	}
-	return 1;
+	if (cmd->argslen == 0)
+		return "501 5.5.4 Syntax: VRFY address";
+	return NULL;
 }
 
 static void
-proceed_vrfy(struct session *s, const struct smtp_command *cmd)
+proceed_vrfy(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	/* No user enumeration (RFC 5321 3.5.3). */
 	reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
 	    "attempt delivery");
 }
 
-static void
-proceed_expn(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_expn(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	reject(s, cmd, "502 5.5.1 EXPN not available");
+	return "502 5.5.1 EXPN not available";
 }
 
 static void
-proceed_help(struct session *s, const struct smtp_command *cmd)
+proceed_help(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET "
 	    "NOOP QUIT VRFY HELP");
 }
 
-static int
-check_starttls(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_starttls(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	if (s->tls != NULL) {
-		reject(s, cmd, "503 5.5.1 TLS already active");
-		return 0;
-	}
-	if (!session_may_starttls(s)) {
-		reject(s, cmd, "502 5.5.1 STARTTLS not available");
-		return 0;
-	}
-	if (cmd->argslen > 0) {
-		reject(s, cmd, "501 5.5.4 Syntax: STARTTLS");
-		return 0;
-	}
-	return 1;
+	if (s->tls != NULL)
+		return "503 5.5.1 TLS already active";
+	if (!session_may_starttls(s))
+		return "502 5.5.1 STARTTLS not available";
+	if (cmd->argslen > 0)
+		return "501 5.5.4 Syntax: STARTTLS";
+	return NULL;
 }
 
 static void
-proceed_starttls(struct session *s, const struct smtp_command *cmd)
+proceed_starttls(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	reply(s, "220 2.0.0 Ready to start TLS");
 	/*
@@ -1571,68 +1690,63 @@ session_in_sasl(const struct session *s)
 	    s->state == STATE_AUTH_LOGIN_PASS;
 }
 
-static int
-check_auth(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_auth(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	if (s->w->auth == NULL) {
-		reject(s, cmd, "502 5.5.1 AUTH not available");
-		return 0;
-	}
-	if (!session_may_auth(s)) {
+	const char	*mech = cmd->args;
+	size_t		 mechlen;
+
+	if (s->w->auth == NULL)
+		return "502 5.5.1 AUTH not available";
+	if (!session_may_auth(s))
 		/* Refused before any password is looked at (RFC 4954 4). */
-		reject(s, cmd, "538 5.7.11 Encryption required for requested "
-		    "authentication mechanism");
-		return 0;
+		return "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism";
+	if (s->state == STATE_CONNECTED)
+		return "503 5.5.1 Error: send EHLO first";
+	if (s->auth_user != NULL)
+		return "503 5.5.1 Error: already authenticated";
+	if (s->state != STATE_HELO)
+		return "503 5.5.1 Error: AUTH not allowed during a mail "
+		    "transaction";
+	for (mechlen = 0; mechlen < cmd->argslen && mech[mechlen] != ' ';
+	    mechlen++)
+		;
+	if (mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0)
+		ck->mech = AUTH_MECH_PLAIN;
+	else if (mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0)
+		ck->mech = AUTH_MECH_LOGIN;
+	else
+		return "504 5.5.4 Unrecognized authentication type";
+	if (mechlen < cmd->argslen) {
+		ck->ir = mech + mechlen + 1;
+		ck->irlen = cmd->argslen - mechlen - 1;
 	}
-	if (s->state == STATE_CONNECTED) {
-		reject(s, cmd, "503 5.5.1 Error: send EHLO first");
-		return 0;
-	}
-	if (s->auth_user != NULL) {
-		reject(s, cmd, "503 5.5.1 Error: already authenticated");
-		return 0;
-	}
-	if (s->state != STATE_HELO) {
-		reject(s, cmd, "503 5.5.1 Error: AUTH not allowed during a "
-		    "mail transaction");
-		return 0;
-	}
-	return 1;
+	return NULL;
 }
 
 static void
-proceed_auth(struct session *s, const struct smtp_command *cmd)
+proceed_auth(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
-	const char	*mech = cmd->args, *ir = NULL;
-	size_t		 mechlen, irlen = 0;
-
-	for (mechlen = 0; mechlen < cmd->argslen &&
-	    mech[mechlen] != ' '; mechlen++)
-		;
-	if (mechlen < cmd->argslen) {
-		ir = mech + mechlen + 1;
-		irlen = cmd->argslen - mechlen - 1;
-	}
 	s->auth_return = s->state;
-	if (mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0) {
-		s->auth_mech = AUTH_MECH_PLAIN;
-		if (ir == NULL) {
+	s->auth_mech = ck->mech;
+	if (ck->mech == AUTH_MECH_PLAIN) {
+		session_set_state(s, STATE_AUTH_PLAIN);
+		if (ck->ir == NULL) {
 			reply(s, "334 ");
-			session_set_state(s, STATE_AUTH_PLAIN);
 			return;
 		}
-		session_set_state(s, STATE_AUTH_PLAIN);
-		session_sasl_line(s, (char *)ir, irlen);
-	} else if (mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0) {
-		s->auth_mech = AUTH_MECH_LOGIN;
+	} else {
 		session_set_state(s, STATE_AUTH_LOGIN_USER);
-		if (ir == NULL) {
+		if (ck->ir == NULL) {
 			reply(s, "334 %s", SASL_LOGIN_CHALLENGE_USER);
 			return;
 		}
-		session_sasl_line(s, (char *)ir, irlen);
-	} else
-		reject(s, cmd, "504 5.5.4 Unrecognized authentication type");
+	}
+	/* The initial response is in the line session_process() wipes. */
+	session_sasl_line(s, (char *)ck->ir, ck->irlen);
 }
 
 /* One SASL answer of the client (after a 334, or an initial response). */
@@ -1821,7 +1935,8 @@ auth_finish(struct session *s, const char *quit)
 }
 
 static void
-proceed_http(struct session *s, const struct smtp_command *cmd)
+proceed_http(struct session *s, const struct smtp_command *cmd,
+    const struct checked *ck)
 {
 	/* ALPACA and friends: an HTTP client on the SMTP port. */
 	log_info("session=%s reject reason=http-request", s->id);
@@ -1829,8 +1944,9 @@ proceed_http(struct session *s, const struct smtp_command *cmd)
 	    "http-request");
 }
 
-static void
-proceed_unknown(struct session *s, const struct smtp_command *cmd)
+static const char *
+check_unknown(const struct session *s, const struct smtp_command *cmd,
+    struct checked *ck)
 {
-	reject(s, cmd, "500 5.5.1 Unknown command");
+	return "500 5.5.1 Unknown command";
 }

@@ -92,8 +92,9 @@ struct session {
 	uint64_t		 bdat_left;	/* octets of this chunk */
 	uint64_t		 bdat_size;	/* octets of all chunks */
 	int			 bdat_last;
-	int			 bdat_discard;	/* chunk refused: skip it */
-	unsigned		 bdat_errors;	/* DATA_E* for BDAT */
+	/* Octets of a refused BDAT chunk still to be thrown away; not the
+	 * transaction's, and no state: a refused command changes none. */
+	uint64_t		 skip;
 	int			 commit_result;
 	int			 commit_errno;
 };

@@ -95,6 +95,19 @@ def dot_stuff(data):
     return b"\r\n".join(out)
 
 
+def log_escaped(text):
+    """A value as smtpauthd(8) logs it: octets outside 0x21-0x7e, '"',
+    '=' and '\\' as \\xHH (str in, str out)."""
+    return "".join(chr(b) if 0x21 <= b <= 0x7e and b not in b'"=\\'
+                   else "\\x%02x" % b for b in text.encode("utf-8"))
+
+
+def log_unescaped(value):
+    """The text a logged value stands for (bytes in, bytes out)."""
+    return re.sub(rb"\\x([0-9a-f]{2})",
+                  lambda m: bytes([int(m.group(1), 16)]), value)
+
+
 def as_stored(data):
     """What the Maildir holds for a message sent as data (CRLF -> LF)."""
     return data.replace(b"\r\n", b"\n")

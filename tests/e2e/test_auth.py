@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from e2elib import HOSTNAME, T, free_port, wait_until
+from e2elib import HOSTNAME, T, free_port, log_unescaped, wait_until
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
 PASSWORD = "correct horse"
@@ -359,22 +359,94 @@ def test_third_failure_closes_the_session(server, pki):
     assert c.closed()
 
 
-def test_sender_login_match(server, pki):
-    srv = auth_server(server, pki)
+def logged_in(srv, pki):
+    """A STARTTLS session authenticated as user@example.org."""
     c = TLSClient(srv, pki)
     assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) \
         .startswith("235")
+    return c
+
+
+def test_sender_login_match(server, pki):
+    srv = auth_server(server, pki)
+    c = logged_in(srv, pki)
     assert c.cmd("MAIL FROM:<other@example.org>") == \
         "553 5.7.1 Sender address not owned by user"
-    assert c.cmd("MAIL FROM:<>").startswith("250")
-    assert c.cmd("RSET").startswith("250")
     assert c.cmd("MAIL FROM:<USER@Example.ORG> AUTH=<>").startswith("250")
     c.close()
-    srv2 = auth_server(server, pki, extra=["sender-login-match no"])
-    c = TLSClient(srv2, pki)
-    c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD))
+    c = logged_in(auth_server(server, pki, extra=["sender-login-match no"]),
+                  pki)
     assert c.cmd("MAIL FROM:<other@example.org>").startswith("250")
     c.close()
+
+
+def test_null_sender_not_owned_by_user(server, pki):
+    """An authenticated user cannot send as <> (anonymous, and never
+    bounced) unless sender-login-match is off; a client that did not
+    authenticate still may (bounces from other servers)."""
+    srv = auth_server(server, pki)
+    c = logged_in(srv, pki)
+    assert c.cmd("MAIL FROM:<>") == \
+        "553 5.7.1 Sender address not owned by user"
+    assert c.cmd("MAIL FROM:<> SIZE=10") == \
+        "553 5.7.1 Sender address not owned by user"
+    # Refused: no transaction began.
+    assert c.cmd("RCPT TO:<other@example.org>").startswith("503")
+    c.close()
+    with srv.connect() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<>").code == 250
+        assert c.cmd("RCPT TO:<other@example.org>").code == 250
+    c = logged_in(auth_server(server, pki, extra=["sender-login-match no"]),
+                  pki)
+    assert c.cmd("MAIL FROM:<>").startswith("250")
+    c.close()
+
+
+FORGERS = [
+    "x result=fail ip=10.6.6.6 y",
+    'q" ip=10.6.6.6 user="z',
+    "back\\slash ip=10.6.6.6\\",
+    "tab\tip=10.6.6.6\t",
+    "caf\u00e9 ip=10.6.6.6 \u2028",
+    "x\x1b[2K ip=10.6.6.6",
+]
+
+
+def test_log_values_cannot_forge_fields(server, pki):
+    """Whatever the user name, each auth line has one ip= field, the real
+    client's, a fail2ban-style greedy regex finds that one, and the
+    logged user name decodes to the one sent."""
+    srv = auth_server(server, pki, extra=["auth-max-failures 50",
+                                          "auth-failure-delay 0"])
+    for name in FORGERS + ["user@example.org"]:
+        c = TLSClient(srv, pki)
+        r = c.cmd("AUTH PLAIN " + plain(name, "not the password"))
+        assert r.startswith("535"), (name, r)
+        c.close()
+    srv.wait_log(r"auth result=fail .*user=\"user@example\.org\"")
+    lines = [l for l in srv.log_bytes().split(b"\n")
+             if b" auth result=" in l]
+    assert len(lines) == len(FORGERS) + 1, lines
+    seen = []
+    for line in lines:
+        assert re.findall(rb"(?:^| )ip=(\S*)", line) == [b"127.0.0.1"], line
+        assert re.search(rb"auth result=fail.*ip=(\S+)", line).group(1) \
+            == b"127.0.0.1", line
+        assert all(0x21 <= b < 0x7f or b == 0x20 for b in line), line
+        m = re.search(rb' user="([^"]*)"( |$)', line)
+        assert m, line
+        assert b" " not in m.group(1) and b"=" not in m.group(1), line
+        seen.append(log_unescaped(m.group(1)).decode("utf-8"))
+    assert seen == FORGERS + ["user@example.org"]
+    # The session's own lines quote commands the same way.
+    with srv.connect() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<a@example.com>").code == 250
+        assert c.cmd("RCPT TO:<a ip=10.6.6.6>").code == 501
+        assert c.cmd('FOO " ip=10.6.6.6 result=fail').code == 500
+    srv.wait_log(r"reject cmd=UNKNOWN")
+    assert re.search(rb"[^\x21-\x7e]ip=10\.6\.6\.6", srv.log_bytes()) is None
 
 
 def test_auth_over_plaintext_yes(server, pki):

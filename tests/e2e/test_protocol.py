@@ -351,3 +351,121 @@ def test_half_close_after_pipelined_quit(server):
     codes = [r.code for r in rs]
     assert codes == [250, 250, 250, 354, 250, 221], rs
     srv.wait_messages("user@example.org", 1)
+
+
+# ----------------------------------------------------------------------
+# A refused command never changes the session state
+
+def _to_state(c, state):
+    """Walk a fresh session to state (CONNECTED ... BDAT_WAIT)."""
+    steps = {
+        "CONNECTED": [],
+        "HELO": ["EHLO c.test"],
+        "MAIL": ["EHLO c.test", "MAIL FROM:<s@example.com>"],
+        "RCPT": ["EHLO c.test", "MAIL FROM:<s@example.com>",
+                 "RCPT TO:<user@example.org>"],
+        "BDAT_WAIT": ["EHLO c.test", "MAIL FROM:<s@example.com>",
+                      "RCPT TO:<user@example.org>", b"BDAT 3\r\nabc"],
+    }[state]
+    for step in steps:
+        if isinstance(step, bytes):
+            c.send(step)
+            r = c.reply()
+        else:
+            r = c.cmd(step)
+        assert r.code == 250, (state, step, r)
+
+
+def _state_of(c):
+    """Which state the session is in, from replies that tell them apart
+    (the last probe of RCPT, 354, leaves DATA: the session is closed)."""
+    r = c.cmd("DATA")
+    if r.code == 354:
+        return "RCPT"
+    if r.line == "554 5.5.1 Error: no valid recipients":
+        return "MAIL"
+    if r.line == "503 5.5.1 Error: DATA after BDAT":
+        return "BDAT_WAIT"
+    assert r.line == "503 5.5.1 Error: need RCPT command", r
+    r = c.cmd("MAIL FROM:<probe@example.com>")
+    if r.code == 250:
+        return "HELO"
+    assert r.line == "503 5.5.1 Error: send HELO/EHLO first", r
+    return "CONNECTED"
+
+
+STATES = ["CONNECTED", "HELO", "MAIL", "RCPT", "BDAT_WAIT"]
+# Refused in every one of those states (no certificate, no AUTH in clear).
+ALWAYS_REFUSED = [
+    "HELO", "EHLO", b"EHLO bad\x7fname", "EHLO " + "x" * 300,
+    "RSET now", "VRFY", "EXPN list", "FOO bar", "STARTTLS", "AUTH PLAIN",
+    "AUTH LOGIN", "MAIL FROM:<bad", "MAIL FROM:<a@example.com> FOO=1",
+    "MAIL FROM:<a@example.com> SIZE=999999999999",
+    "MAIL TO:<a@example.com>",
+    "RCPT TO:<bad", "RCPT TO:<x@elsewhere.test>",
+    "RCPT TO:<nobody@example.org>", "RCPT TO:<user@example.org> FOO=1",
+    "DATA now",
+]
+# Refused only in some states; the chunk of a refused BDAT is "RSET\r\n":
+# taken as a command it would answer 250 and end the transaction.
+SOMETIMES_REFUSED = [
+    ("DATA", ["CONNECTED", "HELO", "MAIL", "BDAT_WAIT"]),
+    ("MAIL FROM:<a@example.com>", ["CONNECTED", "MAIL", "RCPT",
+                                   "BDAT_WAIT"]),
+    ("RCPT TO:<user@example.org>", ["CONNECTED", "HELO", "BDAT_WAIT"]),
+    (b"BDAT 6\r\nRSET\r\n", ["CONNECTED", "HELO", "MAIL"]),
+    (b"BDAT 6 LAST\r\nRSET\r\n", ["CONNECTED", "HELO", "MAIL"]),
+]
+CASES = [(st, cmd) for st in STATES for cmd in ALWAYS_REFUSED] + \
+    [(st, cmd) for cmd, sts in SOMETIMES_REFUSED for st in sts]
+
+
+def test_refused_commands_never_change_state(shared):
+    """Every verb in every state where it is refused: the reply is 4xx or
+    5xx and the session is in the state it was in before."""
+    wrong = []
+    for state, cmd in CASES:
+        with shared.connect() as c:
+            _to_state(c, state)
+            if isinstance(cmd, bytes) and b"\r\n" in cmd:
+                c.send(cmd)
+                r = c.reply()
+            else:
+                r = c.cmd(cmd)
+            assert r.code >= 400, (state, cmd, r)
+            got = _state_of(c)
+            if got != state:
+                wrong.append("%s + %r -> %s" % (state, cmd, got))
+    assert wrong == []
+
+
+def test_refused_bdat_before_ehlo_greets_no_one(shared):
+    with shared.connect() as c:
+        c.send(b"BDAT 6\r\nRSET\r\n")
+        assert c.reply().line == "503 5.5.1 Error: need RCPT command"
+        r = c.cmd("MAIL FROM:<s@example.com>")
+        assert r.line == "503 5.5.1 Error: send HELO/EHLO first", r
+
+
+def test_refused_mail_leaves_no_sender_behind(shared):
+    """A MAIL refused after its sender was read (here for its SIZE) keeps
+    no part of it: a refused BDAT after it finds no transaction."""
+    with shared.connect() as c:
+        c.ehlo()
+        r = c.cmd("MAIL FROM:<a@example.com> SIZE=999999999999")
+        assert r.line == "552 5.3.4 Message size exceeds limit", r
+        c.send(b"BDAT 6\r\nRSET\r\n")
+        assert c.reply().line == "503 5.5.1 Error: need RCPT command"
+        assert _state_of(c) == "HELO"
+
+
+@pytest.mark.parametrize("name,hello", [
+    ("[127.0.0.1]", "Hello [127.0.0.1]"),
+    ("[10.1.2.3]", "Hello [10.1.2.3] [127.0.0.1]"),
+    ("[IPv6:::1]", "Hello [IPv6:::1] [127.0.0.1]"),
+    ("client.test", "Hello client.test [127.0.0.1]"),
+])
+def test_ehlo_address_literal_shown_once(shared, name, hello):
+    with shared.connect() as c:
+        r = c.ehlo(name)
+        assert r.lines[0] == "250-%s %s" % (HOSTNAME, hello), r

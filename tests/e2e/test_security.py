@@ -171,3 +171,63 @@ def test_client_text_escaped_in_log(server):
     bad = sorted(set(b for b in log if (b < 0x20 and b != 0x0a) or b == 0x7f))
     assert bad == [], "control octets in the log: %r" % bad
     assert b'cmd=RCPT arg="TO:<\\x01bad@example.org>"' in log
+
+
+# Message content that DATA refuses, with the reply; BDAT must say the same.
+BARE = [
+    (b"Subject: a\r\n\r\nbare\nLF\r\n", "554 5.6.0 Bare LF not allowed"),
+    (b"Subject: a\r\n\r\nbare\rCR\r\n", "554 5.6.0 Bare CR not allowed"),
+    (b"Subject: a\r\n\r\nx\r.\rRSET\r\n", "554 5.6.0 Bare CR not allowed"),
+    (b"Subject: a\r\n\r\nx\n.\nRSET\r\n", "554 5.6.0 Bare LF not allowed"),
+]
+
+
+def _transaction(c, rcpt):
+    assert c.cmd("MAIL FROM:<sender@example.com>").code == 250
+    assert c.cmd("RCPT TO:<%s>" % rcpt).code == 250
+
+
+@pytest.mark.parametrize("content,refusal", BARE,
+                         ids=["LF", "CR", "CR.CR", "LF.LF"])
+def test_bdat_refuses_bare_cr_lf_like_data(server, content, refusal):
+    """One content rule: DATA and BDAT refuse the same message with the
+    same reply, whole or in chunks cut anywhere, and deliver nothing."""
+    srv = server(extra=["max-errors 1000"])
+    with srv.connect() as c:
+        c.ehlo()
+        _transaction(c, "other@example.org")
+        assert c.cmd("DATA").code == 354
+        c.send(content + b".\r\n")
+        assert c.reply().line == refusal
+        for cut in range(len(content) + 1):
+            _transaction(c, "other@example.org")
+            a, b = content[:cut], content[cut:]
+            if a:
+                c.send(b"BDAT %d\r\n" % len(a) + a)
+                assert c.reply().code == 250
+            c.send(b"BDAT %d LAST\r\n" % len(b) + b)
+            assert c.reply().line == refusal, "cut at %d" % cut
+        # Refused like DATA: the transaction is over, the session goes on.
+        assert c.cmd("RCPT TO:<other@example.org>").code == 503
+        _transaction(c, "info@example.net")
+        c.send(b"BDAT 10 LAST\r\nsentinel\r\n")
+        qid = QUEUE_ID_RE.match(c.reply().line).group(1)
+    srv.wait_messages("info@example.net", 1)
+    srv.wait_queue_empty()
+    assert srv.messages("other@example.org") == []
+    assert re.findall(r"queued id=(\w+)", srv.log()) == [qid]
+    assert "reject cmd=BDAT reply=\"%s\"" % refusal in srv.log()
+
+
+def test_bdat_refuses_a_final_bare_cr(server):
+    """A CR that ends the last chunk has no LF after it: bare."""
+    srv = server()
+    with srv.connect() as c:
+        c.ehlo()
+        _transaction(c, "other@example.org")
+        c.send(b"BDAT 4\r\nab\r\n")
+        assert c.reply().code == 250
+        c.send(b"BDAT 3 LAST\r\ncd\r")
+        assert c.reply().line == "554 5.6.0 Bare CR not allowed"
+    srv.wait_queue_empty()
+    assert srv.messages("other@example.org") == []

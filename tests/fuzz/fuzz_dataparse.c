@@ -5,7 +5,10 @@
  * pieces the rest is fed in (cycled).  The same bytes are also fed in one
  * piece and one byte at a time; all three runs must agree exactly.  A simple
  * line-by-line reference decides where the message ends and, for a clean
- * message, what the unstuffed body is.
+ * message, what the unstuffed body is.  Then the same bytes as BDAT content
+ * (raw mode), in the same three ways: consumed whole, never "done", with a
+ * bare CR or LF flagged exactly when there is one, and a clean content
+ * passed on unchanged.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -25,8 +28,9 @@ struct run {
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static void	feed(const char *, size_t, uint64_t, const uint8_t *, size_t,
-		    struct run *);
+static void	feed(const char *, size_t, uint64_t, int, const uint8_t *,
+		    size_t, struct run *);
+static void	check_raw(const char *, size_t, uint64_t, const uint8_t *);
 static size_t	end_of_message(const char *, size_t);
 static void	check_clean(const char *, size_t, const struct run *);
 
@@ -36,8 +40,8 @@ static void	check_clean(const char *, size_t, const struct run *);
  * or write beyond the bounds the API promises is caught by ASan.
  */
 static void
-feed(const char *in, size_t len, uint64_t maxsize, const uint8_t *sizes,
-    size_t nsizes, struct run *r)
+feed(const char *in, size_t len, uint64_t maxsize, int raw,
+    const uint8_t *sizes, size_t nsizes, struct run *r)
 {
 	size_t	 pos = 0, k = 0, piece, n, o;
 	char	*buf, *out;
@@ -47,7 +51,10 @@ feed(const char *in, size_t len, uint64_t maxsize, const uint8_t *sizes,
 		abort();
 	r->outlen = 0;
 	r->used = 0;
-	dataparse_init(&r->p, maxsize);
+	if (raw)
+		dataparse_init_raw(&r->p, maxsize);
+	else
+		dataparse_init(&r->p, maxsize);
 	while (pos < len && !r->p.done) {
 		piece = nsizes ? (size_t)sizes[k++ % nsizes] + 1 : len;
 		if (piece > len - pos)
@@ -129,6 +136,43 @@ check_clean(const char *in, size_t used, const struct run *r)
 		abort();
 }
 
+/* BDAT: the content rule of DATA without its dots. */
+static void
+check_raw(const char *in, size_t len, uint64_t maxsize, const uint8_t *sizes)
+{
+	struct run	 a, b, c;
+	uint8_t		 ones[1] = { 0 };
+	unsigned	 want = 0;
+	size_t		 i;
+
+	feed(in, len, maxsize, 1, sizes, 4, &a);
+	feed(in, len, maxsize, 1, NULL, 0, &b);
+	feed(in, len, maxsize, 1, ones, 1, &c);
+	dataparse_end(&a.p);
+	dataparse_end(&b.p);
+	dataparse_end(&c.p);
+	if (a.p.errors != b.p.errors || c.p.errors != b.p.errors ||
+	    a.used != len || b.used != len || c.used != len || b.p.done ||
+	    a.outlen != b.outlen || c.outlen != b.outlen ||
+	    memcmp(a.out, b.out, b.outlen) != 0 ||
+	    memcmp(c.out, b.out, b.outlen) != 0)
+		abort();
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\r' && (i + 1 == len || in[i + 1] != '\n'))
+			want |= DATA_EBARECR;
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			want |= DATA_EBARELF;
+	}
+	if ((b.p.errors & (DATA_EBARECR | DATA_EBARELF)) != want)
+		abort();
+	if (b.p.errors == 0 && (b.outlen != len ||
+	    memcmp(b.out, in, len) != 0))
+		abort();
+	free(a.out);
+	free(b.out);
+	free(c.out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -145,9 +189,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = (const char *)data + HDR;
 	len = size - HDR;
 
-	feed(in, len, maxsize, data + 1, 4, &a);
-	feed(in, len, maxsize, NULL, 0, &b);
-	feed(in, len, maxsize, ones, 1, &c);
+	feed(in, len, maxsize, 0, data + 1, 4, &a);
+	feed(in, len, maxsize, 0, NULL, 0, &b);
+	feed(in, len, maxsize, 0, ones, 1, &c);
 
 	for (i = 0; i < 2; i++) {
 		const struct run	*x = i == 0 ? &a : &c;
@@ -173,5 +217,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(a.out);
 	free(b.out);
 	free(c.out);
+	check_raw(in, len, maxsize, data + 1);
 	return 0;
 }

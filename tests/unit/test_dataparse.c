@@ -14,6 +14,8 @@
 
 #include "server/dataparse.h"
 
+#include "crlfstrings.h"
+
 #define S(x)	x, sizeof(x) - 1
 
 struct vec {
@@ -371,6 +373,118 @@ test_peer_dot_stuffing(void **state)
 	free(xout);
 }
 
+/* Raw mode (BDAT): content fed in two pieces cut at `cut`, then the end. */
+static unsigned
+feed_raw(const char *in, size_t len, size_t cut, uint64_t maxsize,
+    char *out, size_t *outlen)
+{
+	struct dataparse	p;
+	size_t			o;
+
+	dataparse_init_raw(&p, maxsize);
+	assert_int_equal(dataparse_feed(&p, in, cut, out, &o), cut);
+	*outlen = o;
+	assert_int_equal(dataparse_feed(&p, in + cut, len - cut, out + o, &o),
+	    len - cut);
+	*outlen += o;
+	assert_false(p.done);
+	return dataparse_end(&p);
+}
+
+/* BDAT content: no dot is special, and the rules are those of DATA. */
+static void
+test_raw_vectors(void **state)
+{
+	static const struct {
+		const char	*in;
+		unsigned	 errors;
+	} table[] = {
+		{ "", 0 },
+		{ "a\r\n.\r\n..x\r\n.", 0 },	/* dots are text */
+		{ "no final CRLF", 0 },
+		{ "a\nb\r\n", DATA_EBARELF },
+		{ "a\rb\r\n", DATA_EBARECR },
+		{ "a\r\n.\n", DATA_EBARELF },
+		{ "a\r.\r", DATA_EBARECR },
+		{ "ends with CR\r", DATA_EBARECR },	/* no LF can follow */
+		{ "a\r\r\n", DATA_EBARECR },
+	};
+	char	out[64], *big;
+	size_t	i, cut, len, outlen;
+	unsigned e;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		len = strlen(table[i].in);
+		for (cut = 0; cut <= len; cut++) {
+			e = feed_raw(table[i].in, len, cut, 0, out, &outlen);
+			if (e != table[i].errors)
+				fail_msg("%zu cut %zu: errors %#x", i, cut, e);
+			if (e == 0 && (outlen != len ||
+			    memcmp(out, table[i].in, len) != 0))
+				fail_msg("%zu cut %zu: output differs", i,
+				    cut);
+		}
+	}
+	/* The line limit holds too: 1000 octets, CRLF included. */
+	big = malloc(1100);
+	assert_non_null(big);
+	make_line(998, 0);
+	assert_int_equal(feed_raw(line_in, 1000, 500, 0, big, &outlen) &
+	    DATA_ELINE, 0);
+	make_line(999, 0);
+	assert_int_equal(feed_raw(line_in, 1001, 500, 0, big, &outlen) &
+	    DATA_ELINE, DATA_ELINE);
+	free(big);
+	free(line_in);
+	line_in = NULL;
+}
+
+/*
+ * One rule for DATA and BDAT: for every content of up to 7 octets over
+ * CR, LF, '.' and 'a', raw mode flags a bare CR or LF exactly when the
+ * content has one, and DATA with the content dot-stuffed and ended says
+ * the same.
+ */
+static void
+test_raw_same_rule_as_data(void **state)
+{
+	struct dataparse	p;
+	char			in[CRLF_STRINGS_MAX + 1], wire[32], out[64];
+	size_t			len = 0, code = 0, i, o, w, outlen;
+	unsigned		want, e;
+
+	while (crlf_string_next(in, &len, &code)) {
+		want = (crlf_bare(in, len) & 1 ? DATA_EBARECR : 0) |
+		    (crlf_bare(in, len) & 2 ? DATA_EBARELF : 0);
+		e = feed_raw(in, len, len / 2, 0, out, &outlen);
+		if ((e & (DATA_EBARECR | DATA_EBARELF)) != want)
+			fail_msg("raw %zu/%zu: %#x, want %#x", len, code, e,
+			    want);
+		/*
+		 * The same content through DATA, stuffed and ended (a final
+		 * CR would stop being bare: not compared).
+		 */
+		if (len > 0 && in[len - 1] == '\r')
+			continue;
+		for (i = w = 0; i < len; i++) {
+			if (in[i] == '.' && (i == 0 || (i >= 2 &&
+			    in[i - 1] == '\n' && in[i - 2] == '\r')))
+				wire[w++] = '.';
+			wire[w++] = in[i];
+		}
+		memcpy(wire + w, "\r\n.\r\n", 5);
+		w += 5;
+		dataparse_init(&p, 0);
+		o = dataparse_feed(&p, wire, w, out, &outlen);
+		if ((p.errors & (DATA_EBARECR | DATA_EBARELF)) != want)
+			fail_msg("data %zu/%zu: %#x, want %#x", len, code,
+			    p.errors, want);
+		if (want == 0 && (!p.done || o != w || outlen != len + 2 ||
+		    memcmp(out, in, len) != 0))
+			fail_msg("data %zu/%zu: content differs", len, code);
+	}
+}
+
 int
 main(void)
 {
@@ -381,6 +495,8 @@ main(void)
 		cmocka_unit_test(test_size_counts),
 		cmocka_unit_test(test_output_bounded),
 		cmocka_unit_test(test_peer_dot_stuffing),
+		cmocka_unit_test(test_raw_vectors),
+		cmocka_unit_test(test_raw_same_rule_as_data),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,8 @@
 #include "server/config.h"
 #include "server/relay.h"
 
+#include "crlfstrings.h"
+
 /* Stuff in pieces cut at `cut` (0: whole), then the end of DATA. */
 static size_t
 stuff(const char *in, size_t len, size_t cut, char *out)
@@ -50,8 +52,13 @@ test_dotstuff(void **state)
 		{ "a\r\n.", "a\r\n..\r\n.\r\n" },
 		{ "no end", "no end\r\n.\r\n" },
 		{ "bare\nlf\n.x\n", "bare\r\nlf\r\n..x\r\n.\r\n" },
-		{ "cr\ronly\r\n", "cr\ronly\r\n.\r\n" },
 		{ "\r\n.\r\n", "\r\n..\r\n.\r\n" },
+		/* A bare CR, spooled before BDAT refused it, leaves as CRLF. */
+		{ "cr\ronly\r\n", "cr\r\nonly\r\n.\r\n" },
+		{ "a\r.\rb", "a\r\n..\r\nb\r\n.\r\n" },
+		{ "end\r", "end\r\n.\r\n" },
+		{ "\r\r\n\n\r", "\r\n\r\n\r\n\r\n.\r\n" },
+		{ "\r.\r\n", "\r\n..\r\n.\r\n" },
 	};
 	char	out[128];
 	size_t	i, cut, len;
@@ -67,22 +74,49 @@ test_dotstuff(void **state)
 	}
 }
 
-/* The worst case fits the documented bound of 2 * len. */
+/* The worst cases fit the documented bound of 2 * len + 2. */
 static void
 test_dotstuff_bound(void **state)
 {
+	static const char *const pairs[] = { ".\n", "\r.", "\n." };
 	struct relay_stuffer	s;
-	char			in[64], out[2 * sizeof(in)];
-	size_t			i, n;
+	char			in[64], out[2 * sizeof(in) + 2];
+	size_t			i, k, n;
 
-	for (i = 0; i < sizeof(in); i += 2) {
-		in[i] = '.';
-		in[i + 1] = '\n';
+	for (k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		for (i = 0; i < sizeof(in); i += 2)
+			memcpy(in + i, pairs[k], 2);
+		memset(&s, 0, sizeof(s));
+		/* A CR held back by the call before adds its CRLF. */
+		relay_dotstuff(&s, "\r", 1, out);
+		n = relay_dotstuff(&s, in, sizeof(in), out);
+		assert_true(n <= sizeof(out));
 	}
-	memset(&s, 0, sizeof(s));
-	n = relay_dotstuff(&s, in, sizeof(in), out);
-	assert_true(n <= sizeof(out));
-	assert_int_equal(n, 2 * sizeof(in));
+}
+
+/*
+ * Whatever the spool holds, the octets sent carry no bare CR or LF, and
+ * a line "." (the end of DATA) comes only at the end: every string of up
+ * to 7 octets over CR, LF, '.' and 'a', cut at every place.
+ */
+static void
+test_dotstuff_never_bare(void **state)
+{
+	char	in[CRLF_STRINGS_MAX + 1], out[64];
+	size_t	len = 0, code = 0, cut, o;
+
+	while (crlf_string_next(in, &len, &code)) {
+		for (cut = 0; cut <= len; cut++) {
+			o = stuff(in, len, cut, out);
+			if (crlf_bare(out, o) != 0)
+				fail_msg("a bare CR/LF sent");
+			assert_true(o >= 3 && memcmp(out + o - 3, ".\r\n", 3) == 0);
+			out[o - 3] = '\0';
+			if (strstr(out, "\r\n.\r\n") != NULL ||
+			    strncmp(out, ".\r\n", 3) == 0)
+				fail_msg("an early end of DATA");
+		}
+	}
 }
 
 static void
@@ -271,6 +305,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dotstuff),
 		cmocka_unit_test(test_dotstuff_bound),
+		cmocka_unit_test(test_dotstuff_never_bare),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_reply_text),
 		cmocka_unit_test(test_config),
