@@ -31,7 +31,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 COMMON_SRC := $(wildcard src/common/*.c)
-SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c src/server/*/*.c))
 CLIENT_SRC := $(filter-out src/client/main.c,$(wildcard src/client/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -87,6 +87,7 @@ check: deps
 	@$(MAKE) --no-print-directory all unit-bins
 	@$(MAKE) --no-print-directory check-unit
 	@$(MAKE) --no-print-directory lint-man
+	@scripts/check-layers
 	@$(MAKE) --no-print-directory check-e2e
 
 unit-bins: $(UNIT_BIN)

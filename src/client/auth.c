@@ -9,12 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/base64.h"
-#include "common/reply.h"
-#include "common/sasl.h"
 #include "client/auth.h"
 #include "client/report.h"
 #include "client/smtpclient.h"
+#include "common/base64.h"
+#include "common/reply.h"
+#include "common/sasl.h"
 
 static const struct {
 	enum auth_mech	 mech;

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "common/reply.h"
 #include "client/smtpclient.h"
+#include "common/reply.h"
 
 enum auth_mech {
 	AUTH_MECH_NONE = 0,

@@ -32,9 +32,6 @@
 
 #include <openssl/ssl.h>
 
-#include "common/reply.h"
-#include "common/sasl.h"
-#include "common/tls.h"
 #include "client/auth.h"
 #include "client/check.h"
 #include "client/cliopt.h"
@@ -42,6 +39,9 @@
 #include "client/report.h"
 #include "client/send.h"
 #include "client/smtpclient.h"
+#include "common/reply.h"
+#include "common/sasl.h"
+#include "common/tls.h"
 
 /*
  * An outside address for the relay probes: example.com (RFC 2606) is

@@ -13,10 +13,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "common/addr.h"
 #include "client/auth.h"
 #include "client/cliopt.h"
 #include "client/smtpclient.h"
+#include "common/addr.h"
 
 const char cliopt_usage[] =
 "  --tls starttls|implicit|none  TLS mode (default: implicit for port 465,\n"

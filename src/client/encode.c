@@ -11,11 +11,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "common/base64.h"
-#include "common/sasl.h"
 #include "client/encode.h"
 #include "client/password.h"
 #include "client/report.h"
+#include "common/base64.h"
+#include "common/sasl.h"
 
 enum { OPT_MECH = 0x100, OPT_AUTHZID, OPT_PASSWORD_FILE, OPT_METHOD };
 

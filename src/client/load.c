@@ -45,15 +45,15 @@
 
 #include <event2/event.h>
 
+#include "client/auth.h"
+#include "client/cliopt.h"
+#include "client/load.h"
+#include "client/password.h"
 #include "common/addr.h"
 #include "common/base64.h"
 #include "common/reply.h"
 #include "common/sasl.h"
 #include "common/tls.h"
-#include "client/auth.h"
-#include "client/cliopt.h"
-#include "client/load.h"
-#include "client/password.h"
 
 #define DEFAULT_CONCURRENCY	10
 #define DEFAULT_SESSIONS	100

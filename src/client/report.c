@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/base64.h"
 #include "client/report.h"
 #include "client/smtpclient.h"
+#include "common/base64.h"
 
 #define COLOR_PASS	"\033[32m"
 #define COLOR_WARN	"\033[33m"

@@ -18,16 +18,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/addr.h"
-#include "common/base64.h"
-#include "common/reply.h"
-#include "common/tls.h"
 #include "client/auth.h"
 #include "client/cliopt.h"
 #include "client/password.h"
 #include "client/report.h"
 #include "client/send.h"
 #include "client/smtpclient.h"
+#include "common/addr.h"
+#include "common/base64.h"
+#include "common/reply.h"
+#include "common/tls.h"
 
 #define MAX_RCPTS	100
 #define BODY_MAX	(64 * 1024 * 1024)

@@ -21,14 +21,14 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "common/reply.h"
-#include "common/tls.h"
 #include "client/auth.h"
 #include "client/cliopt.h"
 #include "client/password.h"
 #include "client/report.h"
 #include "client/session.h"
 #include "client/smtpclient.h"
+#include "common/reply.h"
+#include "common/tls.h"
 
 #define INPUT_MAX	8192	/* a typed line; longer ones are cut */
 

@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/smtpclient.h"
 #include "common/reply.h"
 #include "common/tls.h"
-#include "client/smtpclient.h"
 
 #define RBUF_SIZE		16384
 #define LINE_MAX_SEND		4096	/* a command line we build */

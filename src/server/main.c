@@ -13,10 +13,10 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/version.h"
-#include "server/config.h"
 #include "server/parent.h"
 #include "server/queuectl.h"
-#include "server/users.h"
+#include "server/shared/config.h"
+#include "server/shared/users.h"
 
 static void	usage(void) __attribute__((noreturn));
 static int	resolve(char **, const char *);

@@ -19,13 +19,13 @@
 
 #include "common/log.h"
 #include "common/tls.h"
-#include "server/authd.h"
-#include "server/banlist.h"
-#include "server/iplimit.h"
+#include "server/auth/authd.h"
 #include "server/parent.h"
-#include "server/queue.h"
-#include "server/spool.h"
-#include "server/worker.h"
+#include "server/queue/queue.h"
+#include "server/shared/banlist.h"
+#include "server/shared/iplimit.h"
+#include "server/shared/spool.h"
+#include "server/smtp/worker.h"
 
 #define MAX_CHILDREN	(2 * 256 + 2)
 #define STOP_SECONDS	40

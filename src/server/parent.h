@@ -4,8 +4,8 @@
 #ifndef SMTPAUTHD_PARENT_H
 #define SMTPAUTHD_PARENT_H
 
-#include "server/config.h"
-#include "server/users.h"
+#include "server/shared/config.h"
+#include "server/shared/users.h"
 
 /*
  * Runs until SIGTERM/SIGINT; returns the exit status.  users_text is the

@@ -16,10 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/envelope.h"
-#include "server/queue.h"
 #include "server/queuectl.h"
-#include "server/spool.h"
+#include "server/shared/envelope.h"
+#include "server/shared/spool.h"
 
 
 struct listed {

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "server/config.h"
+#include "server/shared/config.h"
 
 /* Is cmd one of ours? */
 int	queuectl_known(const char *cmd);

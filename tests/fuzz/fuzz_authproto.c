@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/ipc.h"
-#include "server/authproto.h"
+#include "server/shared/authproto.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

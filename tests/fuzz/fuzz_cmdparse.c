@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/addr.h"
-#include "server/cmdparse.h"
+#include "server/smtp/cmdparse.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

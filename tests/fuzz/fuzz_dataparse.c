@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dataparse.h"
+#include "server/smtp/dataparse.h"
 
 #define HDR	5
 

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/reply.h"
-#include "server/dsn.h"
-#include "server/relay.h"
+#include "server/queue/dsn.h"
+#include "server/queue/relay.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/envelope.h"
+#include "server/shared/envelope.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

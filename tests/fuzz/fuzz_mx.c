@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/dns.h"
+#include "server/queue/dns.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

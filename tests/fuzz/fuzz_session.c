@@ -23,10 +23,10 @@
 
 #include "common/log.h"
 #include "common/workq.h"
-#include "server/config.h"
-#include "server/session.h"
-#include "server/users.h"
-#include "server/worker.h"
+#include "server/shared/config.h"
+#include "server/shared/users.h"
+#include "server/smtp/session.h"
+#include "server/smtp/worker.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -26,10 +26,10 @@
 #include <cmocka.h>
 
 #include "common/log.h"
-#include "server/authclient.h"
-#include "server/authd.h"
-#include "server/banlist.h"
-#include "server/config.h"
+#include "server/auth/authd.h"
+#include "server/shared/banlist.h"
+#include "server/shared/config.h"
+#include "server/smtp/authclient.h"
 
 #define YPASS		"correct horse battery staple"
 #define SPASS		"Tr0ub4dor&3"

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "common/ipc.h"
-#include "server/authproto.h"
+#include "server/shared/authproto.h"
 
 static void
 mkreq(struct auth_request *r, int family, const char *ip, unsigned port,

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "server/banlist.h"
+#include "server/shared/banlist.h"
 
 static struct sockaddr_storage
 sa(const char *ip)

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "common/reply.h"
 #include "client/send.h"
+#include "common/reply.h"
 
 static void
 parse(struct reply_parser *p, const char *s)

@@ -24,11 +24,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "common/base64.h"
-#include "common/reply.h"
 #include "client/auth.h"
 #include "client/cliopt.h"
 #include "client/smtpclient.h"
+#include "common/base64.h"
+#include "common/reply.h"
 
 #define S(x)	x, sizeof(x) - 1
 

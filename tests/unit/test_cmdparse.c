@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "server/cmdparse.h"
+#include "server/smtp/cmdparse.h"
 
 #define S(x)	x, sizeof(x) - 1
 

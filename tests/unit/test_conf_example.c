@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "server/config.h"
+#include "server/shared/config.h"
 
 #define MINIMAL	"listen 127.0.0.1:2525 smtp\nspool /var/spool/smtpauthd\n"
 #define EXAMPLE	"etc/smtpauthd.conf"

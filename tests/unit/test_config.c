@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/server/config.c: good files, a table of bad files with
+ * Unit tests for src/server/shared/config.c: good files, a table of bad files with
  * their exact "name:LINE: reason" messages, and CIDR matching.
  */
 #include <sys/types.h>
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "server/config.h"
+#include "server/shared/config.h"
 
 /* The smallest valid file: one listener and a spool. */
 #define MINIMAL	"listen 127.0.0.1:2525 smtp\nspool /var/spool/smtpauthd\n"

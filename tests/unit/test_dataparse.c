@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "server/dataparse.h"
+#include "server/smtp/dataparse.h"
 
 #include "crlfstrings.h"
 

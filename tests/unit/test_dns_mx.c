@@ -1,5 +1,5 @@
 /*
- * Unit tests for the pure parts of src/server/dns.c: MX answers as they
+ * Unit tests for the pure parts of src/server/queue/dns.c: MX answers as they
  * come off the wire (normal, null MX, none, malformed) and the order the
  * hosts are tried in (by preference, equal ones shuffled).
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "server/dns.h"
+#include "server/queue/dns.h"
 
 struct pkt {
 	unsigned char	b[2048];

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/server/dsn.c: the bounce's structure (RFC 3464
+ * Unit tests for src/server/queue/dsn.c: the bounce's structure (RFC 3464
  * multipart/report with the three parts and the fields each needs), the
  * status codes taken from stored errors, and the header section cut.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "server/dsn.h"
+#include "server/queue/dsn.h"
 
 static const char headers[] =
     "Received: from c.test ([127.0.0.1])\r\n"

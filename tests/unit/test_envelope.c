@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/server/envelope.c: the format round trip, envelopes
+ * Unit tests for src/server/shared/envelope.c: the format round trip, envelopes
  * written before delivery state existed, the per-recipient state lines
  * ("retry", "error") and a table of envelopes the parser must refuse.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "server/envelope.h"
+#include "server/shared/envelope.h"
 
 #define HEAD	"v 1\nid 0123456789ABCDEF\ntime 1700000000\nip 192.0.2.1\n" \
 		"helo client.example\nfrom a@example.org\nbody 7BIT\n"       \

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "server/ledger.h"
+#include "server/auth/ledger.h"
 
 #define K(s)	(s), strlen(s)
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the pure parts of src/server/relay.c (dot-stuffing of the
+ * Unit tests for the pure parts of src/server/queue/relay.c (dot-stuffing of the
  * spooled message, cut at every byte; what an EHLO reply offers; a reply
  * as stored) and for the relay directives of smtpauthd.conf(5).
  */
@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "common/reply.h"
-#include "server/config.h"
-#include "server/relay.h"
+#include "server/queue/relay.h"
+#include "server/shared/config.h"
 
 #include "crlfstrings.h"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/server/spool.c: a message written the way the workers
+ * Unit tests for src/server/shared/spool.c: a message written the way the workers
  * write it (envelope, empty line, message; commit = one rename) reads back
  * with spool_open_queued(), the queue's own envelope supersedes the file's,
  * an envelope larger than the first read still ends where it should, a
@@ -21,8 +21,8 @@
 
 #include <cmocka.h>
 
-#include "server/envelope.h"
-#include "server/spool.h"
+#include "server/shared/envelope.h"
+#include "server/shared/spool.h"
 
 struct fixture {
 	char		dir[64];

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "server/users.h"
+#include "server/shared/users.h"
 
 #define S(x)	x, sizeof(x) - 1
 

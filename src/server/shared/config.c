@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/config.h"
+#include "server/shared/config.h"
 
 #define CONF_MAX_LINE		4096		/* bytes, without the newline */
 #define CONF_MAX_FILE		(1024 * 1024)	/* bytes */

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "server/config.h"
+#include "server/shared/config.h"
 
 /*
  * The users file as read by the parent (as root): text of len octets,

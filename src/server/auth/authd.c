@@ -63,12 +63,12 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/workq.h"
-#include "server/authd.h"
-#include "server/authproto.h"
-#include "server/banlist.h"
-#include "server/config.h"
-#include "server/ledger.h"
-#include "server/users.h"
+#include "server/auth/authd.h"
+#include "server/auth/ledger.h"
+#include "server/shared/authproto.h"
+#include "server/shared/banlist.h"
+#include "server/shared/config.h"
+#include "server/shared/users.h"
 
 #define FAIL_SLOWDOWN_MS	250	/* per recent failure of the account */
 #define FAIL_SLOWDOWN_MAX_MS	5000

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/addr.h"
-#include "server/users.h"
+#include "server/shared/users.h"
 
 static int	users_cmp(const void *, const void *);
 static int	valid_local(const char *, size_t);

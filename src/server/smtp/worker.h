@@ -7,9 +7,9 @@
 
 #include <sys/queue.h>
 
-#include "server/config.h"
-#include "server/spool.h"
-#include "server/users.h"
+#include "server/shared/config.h"
+#include "server/shared/spool.h"
+#include "server/shared/users.h"
 
 struct session;
 struct event;

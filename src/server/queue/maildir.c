@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/durable.h"
-#include "server/maildir.h"
+#include "server/queue/maildir.h"
 
 static int	crlf_to_lf(int, char *, size_t, int *);
 static int	mkdir_at(int, const char *);

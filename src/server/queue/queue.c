@@ -33,13 +33,13 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/workq.h"
-#include "server/dns.h"
-#include "server/dsn.h"
-#include "server/envelope.h"
-#include "server/maildir.h"
-#include "server/queue.h"
-#include "server/relay.h"
-#include "server/spool.h"
+#include "server/queue/dns.h"
+#include "server/queue/dsn.h"
+#include "server/queue/maildir.h"
+#include "server/queue/queue.h"
+#include "server/queue/relay.h"
+#include "server/shared/envelope.h"
+#include "server/shared/spool.h"
 
 #define QUEUE_THREADS		4
 #define RECYCLE_MS		50	/* a removed file waits at most */

@@ -6,11 +6,7 @@
 #ifndef SMTPAUTHD_QUEUE_H
 #define SMTPAUTHD_QUEUE_H
 
-#include "server/config.h"
-
-/* The queue's control socket, relative to the spool: "FLUSH" datagrams. */
-#define QUEUE_SOCK	"run/queue.sock"
-#define QUEUE_FLUSH_MSG	"FLUSH"
+#include "server/shared/config.h"
 
 /*
  * In the new queue child, before it drops privileges: read what only

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/cmdparse.h"
+#include "server/smtp/cmdparse.h"
 
 #define REPLY_MAIL_SYNTAX	"501 5.5.4 Syntax: MAIL FROM:<address>"
 #define REPLY_RCPT_SYNTAX	"501 5.5.4 Syntax: RCPT TO:<address>"

@@ -17,11 +17,11 @@
 
 #include "common/log.h"
 #include "common/workq.h"
-#include "server/authclient.h"
-#include "server/banlist.h"
-#include "server/iplimit.h"
-#include "server/session.h"
-#include "server/worker.h"
+#include "server/shared/banlist.h"
+#include "server/shared/iplimit.h"
+#include "server/smtp/authclient.h"
+#include "server/smtp/session.h"
+#include "server/smtp/worker.h"
 
 #define ACCEPT_BATCH	64
 #define DRAIN_SECONDS	30

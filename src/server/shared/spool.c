@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/durable.h"
-#include "server/spool.h"
+#include "server/shared/spool.h"
 
 static int	make_dir(const char *, long, long, char *, size_t);
 static int	sync_both(void *);

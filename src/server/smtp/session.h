@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "server/cmdparse.h"
-#include "server/dataparse.h"
-#include "server/spool.h"
+#include "server/shared/spool.h"
+#include "server/smtp/cmdparse.h"
+#include "server/smtp/dataparse.h"
 
 struct worker;
 struct listen_conf;

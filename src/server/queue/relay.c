@@ -25,7 +25,7 @@
 #include "common/log.h"
 #include "common/sasl.h"
 #include "common/tls.h"
-#include "server/relay.h"
+#include "server/queue/relay.h"
 
 #define READ_CHUNK	16384
 #define BODY_CHUNK	16384

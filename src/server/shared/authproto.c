@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "server/authproto.h"
+#include "server/shared/authproto.h"
 
 #define FAM_NONE	0
 #define FAM_INET	4

@@ -18,8 +18,8 @@
 #include <stdint.h>
 
 #include "common/reply.h"
-#include "server/config.h"
-#include "server/dns.h"
+#include "server/queue/dns.h"
+#include "server/shared/config.h"
 
 struct event_base;
 struct tls_ctx;

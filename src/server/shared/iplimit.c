@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/iplimit.h"
+#include "server/shared/iplimit.h"
 
 #define BUCKETS		16384
 

@@ -31,12 +31,12 @@
 #include "common/sasl.h"
 #include "common/tls.h"
 #include "common/workq.h"
-#include "server/authclient.h"
-#include "server/envelope.h"
-#include "server/iplimit.h"
-#include "server/policy.h"
-#include "server/session.h"
-#include "server/worker.h"
+#include "server/shared/envelope.h"
+#include "server/shared/iplimit.h"
+#include "server/smtp/authclient.h"
+#include "server/smtp/policy.h"
+#include "server/smtp/session.h"
+#include "server/smtp/worker.h"
 
 #define READ_CHUNK	16384
 #define IN_MAX		(128 * 1024)	/* stop reading above this */

@@ -5,8 +5,8 @@
 #define SMTPAUTHD_POLICY_H
 
 #include "common/addr.h"
-#include "server/config.h"
-#include "server/users.h"
+#include "server/shared/config.h"
+#include "server/shared/users.h"
 
 /* What the policy knows about the session asking. */
 struct policy_client {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/ledger.h"
+#include "server/auth/ledger.h"
 
 struct mark {
 	uint64_t	t;

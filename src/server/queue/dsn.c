@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "common/reply.h"
-#include "server/dsn.h"
+#include "server/queue/dsn.h"
 
 static void	put_clean(FILE *, const char *);
 static void	put_mta(FILE *, const char *);

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "server/authproto.h"
+#include "server/shared/authproto.h"
 
 struct event_base;
 struct authclient;

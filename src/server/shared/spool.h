@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/envelope.h"
+#include "server/shared/envelope.h"
 
 /*
  * A delivered message's file is not unlinked but kept in incoming/ as
@@ -18,6 +18,13 @@
  * deleting files is what costs most on ext4 (INTERNALS.md, "Recycled
  * files").
  */
+/*
+ * The queue's control socket, relative to the spool: the command line
+ * (`smtpauthd flush`) sends it "FLUSH" datagrams.
+ */
+#define QUEUE_SOCK	"run/queue.sock"
+#define QUEUE_FLUSH_MSG	"FLUSH"
+
 #define SPOOL_FREE_MAX		256
 #define SPOOL_FREE_PREFIX	"free."
 #define SPOOL_FREE_CACHE	64

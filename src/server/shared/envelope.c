@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/envelope.h"
+#include "server/shared/envelope.h"
 
 static int	field_ok(const char *);
 static int	copy_field(char *, size_t, const char *, size_t);

@@ -18,7 +18,7 @@
 #include <event2/event.h>
 
 #include "common/log.h"
-#include "server/dns.h"
+#include "server/queue/dns.h"
 
 #define DNS_SOCKS	16
 #define DNS_TIMEOUT_MS	2000

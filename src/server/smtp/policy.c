@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/policy.h"
+#include "server/smtp/policy.h"
 
 int
 policy_mail(const struct config *conf, const struct policy_client *cl,

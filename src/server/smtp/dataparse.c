@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "server/dataparse.h"
+#include "server/smtp/dataparse.h"
 
 enum {
 	S_BOL = 0,

@@ -28,8 +28,8 @@
 
 #include "common/ipc.h"
 #include "common/log.h"
-#include "server/authclient.h"
-#include "server/authproto.h"
+#include "server/shared/authproto.h"
+#include "server/smtp/authclient.h"
 
 #define NBUCKETS	64	/* requests in flight hash by id */
 #define READ_BATCH	64	/* messages read per wake-up */

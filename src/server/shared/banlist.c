@@ -32,7 +32,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/banlist.h"
+#include "server/shared/banlist.h"
 
 #define BANLIST_SLOTS	(2 * BANLIST_SIZE)	/* a power of two */
 #define SLOT_MASK	(BANLIST_SLOTS - 1)
