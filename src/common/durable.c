@@ -78,49 +78,49 @@ writev_all(int fd, const struct iovec *iov, int iovcnt)
 }
 
 int
-durable_create(int dirfd, const char *name, const struct iovec *iov,
-    int iovcnt)
+durable_open(int dirfd, const char *name)
 {
-	int	fd, saved;
-
-	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	return openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
-	if (fd == -1)
-		return -1;
-	if (writev_all(fd, iov, iovcnt) == -1) {
-		saved = errno;
-		close(fd);
+}
+
+int
+durable_commit(int fd, int dirfd, const char *name, int todirfd,
+    const char *toname, int (*sync)(void *), void *arg)
+{
+	int	saved;
+
+	if (fsync_close(fd) == -1)
 		goto fail;
-	}
-	if (fsync_close(fd) == -1) {
-		saved = errno;
+	if (renameat(dirfd, name, todirfd, toname) == -1)
 		goto fail;
-	}
-	return 0;
+	return sync != NULL ? sync(arg) : fsync_dirfd(todirfd);
 fail:
+	saved = errno;
 	unlinkat(dirfd, name, 0);
 	errno = saved;
 	return -1;
 }
 
 int
-durable_replace(int dirfd, const char *tmpname, const char *name,
+durable_write(int dirfd, const char *tmpname, const char *name,
     const struct iovec *iov, int iovcnt)
 {
-	int	saved;
+	int	fd, saved;
 
 	/* A temporary left by a crash is garbage: take its name. */
 	if (unlinkat(dirfd, tmpname, 0) == -1 && errno != ENOENT)
 		return -1;
-	if (durable_create(dirfd, tmpname, iov, iovcnt) == -1)
+	if ((fd = durable_open(dirfd, tmpname)) == -1)
 		return -1;
-	if (renameat(dirfd, tmpname, dirfd, name) == -1) {
+	if (writev_all(fd, iov, iovcnt) == -1) {
 		saved = errno;
+		close(fd);
 		unlinkat(dirfd, tmpname, 0);
 		errno = saved;
 		return -1;
 	}
-	return fsync_dirfd(dirfd);
+	return durable_commit(fd, dirfd, tmpname, dirfd, name, NULL, NULL);
 }
 
 int

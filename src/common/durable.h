@@ -22,17 +22,31 @@ int	fsync_dirfd(int dirfd);
 int	fsync_dir(const char *path);
 
 /*
- * Create dirfd/name with O_CREAT|O_EXCL, mode 0600, write the iovecs,
- * fsync and close.  On failure the file is removed.
+ * The one commit sequence of every file that must survive a crash
+ * (INTERNALS.md, "Every write goes through one helper"), in two steps so
+ * that a file may be written while its data arrives:
+ *
+ * durable_open(): create dirfd/name with O_CREAT|O_EXCL, mode 0600; returns
+ * the descriptor or -1.
+ *
+ * durable_commit(): fsync and close fd (open as dirfd/name), rename it to
+ * todirfd/toname, and make the rename durable: sync(arg) when sync is not
+ * NULL (a group sync of the directories involved), else fsync(todirfd).
+ * fd is closed in every case.  A failure before the rename leaves
+ * nothing under either name; if only the sync fails, the file is under
+ * toname and the caller decides (a new name is removed, a replaced one
+ * stays: the old one is gone).
  */
-int	durable_create(int dirfd, const char *name, const struct iovec *,
-	    int iovcnt);
+int	durable_open(int dirfd, const char *name);
+int	durable_commit(int fd, int dirfd, const char *name, int todirfd,
+	    const char *toname, int (*sync)(void *), void *arg);
 
 /*
- * durable_create(dirfd, tmpname), then rename it over dirfd/name and fsync
- * the directory.
+ * Both steps in one directory for a small file: create dirfd/tmpname (a
+ * temporary left by a crash is removed first), write the iovecs, commit it
+ * as dirfd/name.
  */
-int	durable_replace(int dirfd, const char *tmpname, const char *name,
+int	durable_write(int dirfd, const char *tmpname, const char *name,
 	    const struct iovec *, int iovcnt);
 
 /*

@@ -2,9 +2,11 @@
  * Unit tests for the group commit in src/common/durable.c: group_sync()
  * runs fn for many callers at once, never returns before a run that began
  * after the call, and passes a failure to every caller it covered;
- * fsync_dir_shared() syncs directories from many threads.
+ * fsync_dir_shared() syncs directories from many threads; and the one
+ * commit sequence (durable_open(), durable_commit(), durable_write()).
  */
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +177,104 @@ test_fsync_dir_shared(void **state)
 	}
 }
 
+static int	syncs;
+
+static int
+count_sync(void *arg)
+{
+	syncs++;
+	return fsync_dirfd(*(int *)arg);
+}
+
+static void
+slurp(int dirfd, const char *name, char *buf, size_t len)
+{
+	struct stat	st;
+	ssize_t		n;
+	int		fd;
+
+	assert_int_not_equal(fd = openat(dirfd, name, O_RDONLY), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	n = read(fd, buf, len - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+}
+
+/* Two folders, as the spool's incoming/ and queue/. */
+static void
+test_durable_commit(void **state)
+{
+	char	dir[2][64], buf[64];
+	int	fd[2], f, i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(dir[i], sizeof(dir[i]), "/tmp/test_durable.c.%d.%d",
+		    (int)getpid(), i);
+		assert_int_equal(mkdir(dir[i], 0700), 0);
+		fd[i] = open(dir[i], O_RDONLY | O_DIRECTORY);
+		assert_int_not_equal(fd[i], -1);
+	}
+	assert_int_not_equal(f = durable_open(fd[0], "m"), -1);
+	/* Exclusive: a second writer of the same name is refused. */
+	assert_int_equal(durable_open(fd[0], "m"), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(write_all(f, "hail eris", 9), 0);
+	syncs = 0;
+	assert_int_equal(durable_commit(f, fd[0], "m", fd[1], "m",
+	    count_sync, &fd[1]), 0);
+	assert_int_equal(syncs, 1);
+	assert_int_equal(faccessat(fd[0], "m", F_OK, 0), -1);
+	slurp(fd[1], "m", buf, sizeof(buf));
+	assert_string_equal(buf, "hail eris");
+
+	/* A failure before the rename leaves nothing under either name. */
+	assert_int_not_equal(f = durable_open(fd[0], "n"), -1);
+	assert_int_equal(durable_commit(f, fd[0], "n", fd[1], "no/such",
+	    NULL, NULL), -1);
+	assert_int_equal(faccessat(fd[0], "n", F_OK, 0), -1);
+	assert_int_equal(faccessat(fd[1], "no/such", F_OK, 0), -1);
+
+	unlinkat(fd[1], "m", 0);
+	for (i = 0; i < 2; i++) {
+		close(fd[i]);
+		assert_int_equal(rmdir(dir[i]), 0);
+	}
+}
+
+/* The small-file form: a stale temporary is taken over, the file replaced. */
+static void
+test_durable_write(void **state)
+{
+	struct iovec	iov[2];
+	char		dir[64], buf[64];
+	int		fd, f;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_durable.c.%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_not_equal(fd = open(dir, O_RDONLY | O_DIRECTORY), -1);
+	assert_int_not_equal(f = openat(fd, "e.tmp", O_CREAT | O_WRONLY,
+	    0644), -1);
+	assert_int_equal(write_all(f, "crash leftover", 14), 0);
+	close(f);
+	iov[0].iov_base = "v 1\n";
+	iov[0].iov_len = 4;
+	iov[1].iov_base = "id X\n";
+	iov[1].iov_len = 5;
+	assert_int_equal(durable_write(fd, "e.tmp", "e", iov, 2), 0);
+	slurp(fd, "e", buf, sizeof(buf));
+	assert_string_equal(buf, "v 1\nid X\n");
+	iov[1].iov_base = "id Y\n";
+	assert_int_equal(durable_write(fd, "e.tmp", "e", iov, 2), 0);
+	slurp(fd, "e", buf, sizeof(buf));
+	assert_string_equal(buf, "v 1\nid Y\n");
+	assert_int_equal(faccessat(fd, "e.tmp", F_OK, 0), -1);
+	assert_int_equal(unlinkat(fd, "e", 0), 0);
+	close(fd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -182,6 +282,8 @@ main(void)
 		cmocka_unit_test(test_group_sync_shares),
 		cmocka_unit_test(test_group_sync_failure_reaches_everyone),
 		cmocka_unit_test(test_fsync_dir_shared),
+		cmocka_unit_test(test_durable_commit),
+		cmocka_unit_test(test_durable_write),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

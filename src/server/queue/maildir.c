@@ -19,6 +19,7 @@ static int	crlf_to_lf(int, char *, size_t, int *);
 static int	mkdir_at(int, const char *);
 static int	open_maildir(const char *, const char *, const char *);
 static void	unique_name(const char *, char *, size_t);
+static int	sync_new(void *);
 
 static atomic_uint	delivery_count;
 
@@ -108,6 +109,12 @@ open_maildir(const char *root, const char *domain, const char *local)
 }
 
 /* time.M<usec>P<pid>Q<n>R<random>.host, '/' and ':' in host escaped. */
+static int
+sync_new(void *newfd)
+{
+	return fsync_dir_shared(*(int *)newfd);
+}
+
 static void
 unique_name(const char *hostname, char *buf, size_t len)
 {
@@ -141,7 +148,7 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 	char		 local[128], domain[256], name[512], tmpname[600];
 	char		 newname[600], buf[65536];
 	const char	*at;
-	int		 mfd, fd = -1, newfd, saved;
+	int		 mfd, fd = -1, newfd = -1, saved, r;
 	ssize_t		 n;
 	off_t		 off = msgoff;
 	int		 held_cr = 0;
@@ -161,9 +168,10 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 	unique_name(hostname, name, sizeof(name));
 	snprintf(tmpname, sizeof(tmpname), "tmp/%s", name);
 	snprintf(newname, sizeof(newname), "new/%s", name);
-	fd = openat(mfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
-	if (fd == -1)
+	if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		goto fail;
+	if ((fd = durable_open(mfd, tmpname)) == -1)
 		goto fail;
 	if (write_all(fd, prefix, prefixlen) == -1)
 		goto fail;
@@ -181,23 +189,12 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 	}
 	if (held_cr && write_all(fd, "\r", 1) == -1)
 		goto fail;
-	if (fsync_close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
+	/* Deliveries to this Maildir at the same moment share the fsync
+	 * of new/. */
+	r = durable_commit(fd, mfd, tmpname, mfd, newname, sync_new, &newfd);
 	fd = -1;
-	if (renameat(mfd, tmpname, mfd, newname) == -1)
+	if (r == -1)
 		goto fail;
-	if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		goto fail;
-	/* Deliveries to this Maildir at the same moment share it. */
-	if (fsync_dir_shared(newfd) == -1) {
-		saved = errno;
-		close(newfd);
-		errno = saved;
-		goto fail;
-	}
 	close(newfd);
 	close(mfd);
 	snprintf(path, pathlen, "%s/%s/%s", domain, local, newname);
@@ -206,6 +203,8 @@ fail:
 	saved = errno;
 	if (fd != -1)
 		close(fd);
+	if (newfd != -1)
+		close(newfd);
 	unlinkat(mfd, tmpname, 0);
 	close(mfd);
 	errno = saved;

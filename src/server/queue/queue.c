@@ -8,7 +8,7 @@
  * loop then hands the remote ones, grouped by destination, to relay
  * connections; each result changes the envelope in memory, and a pool
  * thread writes it back (bounces first, then the envelope, with
- * durable_replace).  When nothing is in flight the envelope is dropped
+ * durable_write).  When nothing is in flight the envelope is dropped
  * and a timer waits for the earliest retry.  INTERNALS.md has the states.
  */
 #include <sys/socket.h>
@@ -1809,7 +1809,7 @@ write_work(void *arg)
 	snprintf(tmp, sizeof(tmp), "%s" SPOOL_TMP_SUFFIX, w->e->id);
 	iov.iov_base = w->envtext;
 	iov.iov_len = w->envlen;
-	if (durable_replace(sp->queue_fd, tmp, name, &iov, 1) == -1) {
+	if (durable_write(sp->queue_fd, tmp, name, &iov, 1) == -1) {
 		log_warn("id=%s rewrite envelope", w->e->id);
 		return;
 	}

@@ -20,6 +20,7 @@
 
 static int	make_dir(const char *, long, long, char *, size_t);
 static int	sync_both(void *);
+static int	commit_sync_both(void *);
 static void	to_free(struct spool *, const char *);
 static int	take_free(struct spool *, const char *);
 
@@ -41,6 +42,12 @@ sync_both(void *arg)
 	if (fsync_dirfd(sp->queue_fd) == -1)
 		return -1;
 	return fsync_dirfd(sp->incoming_fd);
+}
+
+static int
+commit_sync_both(void *sp)
+{
+	return group_sync(&commit_sync, sync_both, sp);
 }
 
 static int
@@ -262,8 +269,7 @@ spool_msg_create(struct spool *sp, struct spool_msg *m)
 			}
 			unlinkat(sp->incoming_fd, name, 0);
 		}
-		m->fd = openat(sp->incoming_fd, name,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		m->fd = durable_open(sp->incoming_fd, name);
 		if (m->fd != -1)
 			return 0;
 		if (errno != EEXIST)
@@ -304,7 +310,7 @@ spool_msg_commit(struct spool_msg *m)
 {
 	struct spool	*sp = m->spool;
 	char		 name[SPOOL_ID_LEN + 8];
-	int		 saved;
+	int		 fd, saved;
 
 	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
 	if (m->error != 0) {
@@ -314,21 +320,20 @@ spool_msg_commit(struct spool_msg *m)
 	/* Step 2: the file on disk (a recycled one cut to its length). */
 	if (m->recycled && ftruncate(m->fd, (off_t)m->written) == -1)
 		goto fail;		/* abort closes m->fd */
-	if (fsync_close(m->fd) == -1) {
-		m->fd = -1;
-		goto fail;
-	}
-	m->fd = -1;
-	/* Step 3: the commit point. */
-	if (renameat(sp->incoming_fd, name, sp->queue_fd, name) == -1)
-		goto fail;
 	/*
-	 * Step 4: the rename durable in both directories; concurrent
-	 * commits share the fsyncs (group commit).
+	 * Steps 3 and 4: the rename into queue/ is the commit point, made
+	 * durable in both directories; concurrent commits share the fsyncs
+	 * (group commit).
 	 */
-	if (group_sync(&commit_sync, sync_both, sp) == -1) {
+	fd = m->fd;
+	m->fd = -1;
+	if (durable_commit(fd, sp->incoming_fd, name, sp->queue_fd, name,
+	    commit_sync_both, sp) == -1) {
+		/* Nothing is left before the rename; after it, the message
+		 * is not known to be on disk and was never acknowledged. */
 		saved = errno;
 		unlinkat(sp->queue_fd, name, 0);
+		m->id[0] = '\0';
 		errno = saved;
 		return -1;
 	}
