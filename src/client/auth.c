@@ -442,6 +442,16 @@ auth_run(struct smtpc *c, enum auth_mech m, const struct auth_cred *cr,
 		(void)snprintf(res->detail, sizeof(res->detail), "%s", why);
 		return res->outcome = -1;
 	}
+	/*
+	 * The one gate every real credential passes, whatever command and
+	 * whichever connection of it: a reconnect gets no credit from the
+	 * connection before it.
+	 */
+	if (!cr->probe && (why = smtpc_credential_refused(c)) != NULL) {
+		(void)snprintf(res->detail, sizeof(res->detail), "the "
+		    "password is not sent: %s", why);
+		return res->outcome = -1;
+	}
 	/* LOGIN's prompts are harmless; other challenges are shown hidden. */
 	smtpc_set_secret(c, m != AUTH_MECH_LOGIN);
 	switch (m) {

@@ -31,6 +31,11 @@ struct auth_cred {
 	size_t		 passlen;
 	const char	*token;		/* XOAUTH2 */
 	size_t		 tokenlen;
+	/*
+	 * A probe's wrong password, not a secret worth keeping: it may go
+	 * where smtpc_credential_refused() keeps a real one from going.
+	 */
+	int		 probe;
 };
 
 struct auth_result {
@@ -61,6 +66,8 @@ const char	*auth_mech_unusable(enum auth_mech, const struct auth_cred *);
 /*
  * Run the exchange.  Returns res->outcome; res->text and res->detail say
  * what happened.  smtpc_alive() tells whether the connection survived.
+ * Unless cr->probe, nothing is sent (-1, the reason in res->detail) when
+ * smtpc_credential_refused() objects to this connection.
  */
 int		 auth_run(struct smtpc *, enum auth_mech,
 		    const struct auth_cred *, struct auth_result *res);

@@ -120,7 +120,6 @@ struct checker {
 	int			 have_plain, have_tls;
 	int			 esc;		/* ENHANCEDSTATUSCODES */
 	int			 tls_ok;	/* TLS worked on c */
-	int			 cert_ok;	/* ... and it verified */
 	int			 submission;	/* MAIL needs AUTH */
 	int			 authed;	/* auth-good passed on c */
 	struct password		 pw;
@@ -141,6 +140,7 @@ static void	smtpc_opts_for(struct checker *, struct smtpc_opts *);
 static struct smtpc *open_session(struct checker *, struct tls_ctx *, int,
 		    char *, size_t);
 static int	need_conn(struct checker *, int);
+static void	cert_again(struct checker *);
 static void	drop_conn(struct checker *);
 static const struct reply *auth_caps(const struct checker *);
 static const char *cannot_auth(const struct checker *);
@@ -344,7 +344,31 @@ need_conn(struct checker *ck, int authed_ok)
 	if (c == NULL)
 		return -1;
 	ck->c = c;
+	if (smtpc_tls_conn(c) != NULL)
+		cert_again(ck);
 	return 0;
+}
+
+/*
+ * A new connection's certificate is judged on its own: one that does not
+ * verify fails tls-cert even when the first connection's did (a server, or
+ * someone in between, that changes certificates between connections).
+ */
+static void
+cert_again(struct checker *ck)
+{
+	struct tls	*t = smtpc_tls_conn(ck->c);
+	char		 subj[256];
+
+	if (tls_peer_verified(t) || ck->res[C_TLS_CERT].status == CHECK_FAIL)
+		return;
+	if (tls_peer_cert_subject(t, subj, sizeof(subj)) == -1 &&
+	    subj[0] == '\0')
+		(void)snprintf(subj, sizeof(subj), "?");
+	set(ck, C_TLS_CERT, ck->o.insecure ? CHECK_WARN : CHECK_FAIL,
+	    "NOT verified on a later connection: %s (%s)%s",
+	    tls_peer_verify_error(t), subj, ck->o.insecure ? "; --insecure" :
+	    "");
 }
 
 /* The EHLO reply that says what AUTH offers where the password goes. */
@@ -624,7 +648,6 @@ tls_established(struct checker *ck)
 		(void)snprintf(when, sizeof(when), "no expiry date");
 
 	if (tls_peer_verified(t)) {
-		ck->cert_ok = 1;
 		if (days < EXPIRY_WARN_DAYS)
 			set(ck, C_TLS_CERT, CHECK_WARN, "verified (%s, issuer "
 			    "%s) but %s", subj, iss, when);
@@ -943,6 +966,7 @@ check_auth_bad(struct checker *ck)
 	cr.passlen = strlen(wrong);
 	cr.token = wrong;
 	cr.tokenlen = strlen(wrong);
+	cr.probe = 1;
 	if ((m = pick_mech(ck, &cr, why, sizeof(why))) == AUTH_MECH_NONE) {
 		set(ck, C_AUTH_BAD, CHECK_SKIP, "%s", why);
 		return;
@@ -1002,12 +1026,6 @@ check_auth_good(struct checker *ck)
 		set(ck, C_AUTH_GOOD, CHECK_SKIP, "%s", why_not);
 		return;
 	}
-	if (ck->o.tls != TLSMODE_NONE && !ck->cert_ok && !ck->o.insecure) {
-		set(ck, C_AUTH_GOOD, CHECK_SKIP, "the certificate did not "
-		    "verify: the password is not sent (--insecure sends it "
-		    "anyway)");
-		return;
-	}
 	memset(&cr, 0, sizeof(cr));
 	cr.user = ck->o.user;
 	cr.userlen = strlen(ck->o.user);
@@ -1023,6 +1041,12 @@ check_auth_good(struct checker *ck)
 	if (need_conn(ck, 0) == -1) {
 		set(ck, C_AUTH_GOOD, CHECK_SKIP, "cannot connect again: %s",
 		    ck->connerr);
+		return;
+	}
+	/* auth_run() would refuse too; this says so in the report. */
+	if ((why_not = smtpc_credential_refused(ck->c)) != NULL) {
+		set(ck, C_AUTH_GOOD, CHECK_SKIP, "the password is not sent: "
+		    "%s", why_not);
 		return;
 	}
 	if (auth_run(ck->c, m, &cr, &ar) != 1) {

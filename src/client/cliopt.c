@@ -227,6 +227,14 @@ cliopt_smtpc(const struct cliopts *o, smtpc_trace_fn *trace, void *arg,
 	so->timeout_ms = o->timeout * 1000;
 	so->trace = trace;
 	so->trace_arg = arg;
+	so->allow = cliopt_allow(o);
+}
+
+int
+cliopt_allow(const struct cliopts *o)
+{
+	return (o->insecure ? SMTPC_ALLOW_UNVERIFIED : 0) |
+	    (o->insecure_plaintext_auth ? SMTPC_ALLOW_PLAINTEXT : 0);
 }
 
 void

@@ -109,9 +109,15 @@ int	cliopt_args(struct cliopts *, const struct cliopt_cmd *, int argc,
 	    char **argv, const struct option *longopts);
 int	cliopt_target(struct cliopts *, const char *, char *err,
 	    size_t errlen);
-/* Connection options with the timeout and family, and a trace. */
+/*
+ * Connection options with the timeout and family, a trace, and where a
+ * credential may go (--insecure, --insecure-plaintext-auth): every
+ * connection a command opens gets them from here.
+ */
 void	cliopt_smtpc(const struct cliopts *, smtpc_trace_fn *, void *,
 	    struct smtpc_opts *);
+/* The SMTPC_ALLOW_* flags the options give. */
+int	cliopt_allow(const struct cliopts *);
 /*
  * The EHLO name: --helo, else the host name when it has a dot, else the
  * address literal of our end of the connection.

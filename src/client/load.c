@@ -168,6 +168,7 @@ struct lconn {
 	int			 probe;		/* the NOOP probe */
 	int			 failed;	/* an error was counted */
 	int			 tls_up;
+	int			 verified;	/* by this handshake */
 	int			 opening;	/* idle mode: not held yet */
 	int			 held;		/* idle mode: held */
 	int			 got_session;
@@ -808,7 +809,8 @@ reply_fail(struct lconn *lc, int code)
 	send_quit(lc);
 }
 
-/* Something we need is missing ("nostarttls", "noauth"): QUIT. */
+/* Something we need is missing ("nostarttls", "noauth", "unverified"):
+ * QUIT. */
 static void
 quit_fail(struct lconn *lc, const char *key)
 {
@@ -1112,6 +1114,7 @@ handshake_done(struct lconn *lc)
 	struct load	*L = lc->L;
 
 	lc->tls_up = 1;
+	lc->verified = tls_peer_verified(lc->tls);
 	L->handshakes++;
 	if (tls_conn_resumed(lc->tls))
 		L->resumed++;
@@ -1300,6 +1303,12 @@ start_auth(struct lconn *lc)
 
 	if (!lc->has_auth) {
 		quit_fail(lc, "noauth");
+		return;
+	}
+	/* Each connection on its own handshake, as smtpc_credential_refused. */
+	if (smtpc_credential_rule(lc->tls_up, lc->verified,
+	    cliopt_allow(&L->o)) != NULL) {
+		quit_fail(lc, "unverified");
 		return;
 	}
 	if (m == AUTH_MECH_NONE)

@@ -216,6 +216,7 @@ do_auth(struct session *s, char *args)
 	struct auth_result	 ar;
 	struct password		 pw, token;
 	char			*mechname, *user, err[256], prompt[400];
+	const char		*why;
 	enum auth_mech		 m;
 
 	mechname = strtok(args, " ");
@@ -233,9 +234,14 @@ do_auth(struct session *s, char *args)
 		    "--user\n", mechname);
 		return 0;
 	}
-	if (smtpc_tls_conn(s->c) == NULL && !s->o.insecure_plaintext_auth) {
-		printf("*** not sending a password without TLS: /starttls "
-		    "first (--insecure-plaintext-auth overrides)\n");
+	/* Asked before the prompt; auth_run() asks again before sending. */
+	if ((why = smtpc_credential_refused(s->c)) != NULL) {
+		if (smtpc_tls_conn(s->c) == NULL)
+			printf("*** not sending a password without TLS: "
+			    "/starttls first (--insecure-plaintext-auth "
+			    "overrides)\n");
+		else
+			printf("*** not sending a password: %s\n", why);
 		return 0;
 	}
 	memset(&pw, 0, sizeof(pw));

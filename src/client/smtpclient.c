@@ -36,6 +36,8 @@
 struct smtpc {
 	int			 fd;
 	struct tls		*tls;
+	int			 verified;	/* by tls's own handshake */
+	int			 allow;		/* SMTPC_ALLOW_* */
 	int			 alive;
 	int			 timeout_ms;
 	int			 secret;	/* 334s are secret */
@@ -234,6 +236,7 @@ smtpc_connect(const char *host, const char *port,
 	c->fd = fd;
 	c->alive = 1;
 	c->timeout_ms = timeout;
+	c->allow = o->allow;
 	c->trace = o->trace;
 	c->trace_arg = o->trace_arg;
 	reply_parser_init(&c->parser);
@@ -619,11 +622,16 @@ smtpc_tls(struct smtpc *c, struct tls_ctx *ctx, const char *servername)
 			return -1;
 		}
 	}
+	/*
+	 * Recorded here, from this handshake, and only here: a credential
+	 * goes out on the strength of this connection's certificate alone.
+	 */
+	c->verified = tls_peer_verified(c->tls);
 	smtpc_trace(c, SMTPC_INFO, "TLS: %s, %s (%d bits), certificate %s%s",
 	    tls_conn_version(c->tls), tls_conn_cipher(c->tls),
 	    tls_conn_cipher_bits(c->tls),
-	    tls_peer_verified(c->tls) ? "verified" : "NOT verified: ",
-	    tls_peer_verified(c->tls) ? "" : tls_peer_verify_error(c->tls));
+	    c->verified ? "verified" : "NOT verified: ",
+	    c->verified ? "" : tls_peer_verify_error(c->tls));
 	return 0;
 }
 
@@ -693,6 +701,27 @@ smtpc_trace(struct smtpc *c, int kind, const char *fmt, ...)
 	if ((size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 1;
 	c->trace(c->trace_arg, kind, line, (size_t)n);
+}
+
+const char *
+smtpc_credential_rule(int tls_up, int verified, int allow)
+{
+	if (!tls_up)
+		return (allow & SMTPC_ALLOW_PLAINTEXT) ? NULL : "no TLS on "
+		    "this connection (--insecure-plaintext-auth overrides)";
+	if (!verified)
+		return (allow & SMTPC_ALLOW_UNVERIFIED) ? NULL : "the "
+		    "certificate of this connection did not verify "
+		    "(--insecure overrides)";
+	return NULL;
+}
+
+const char *
+smtpc_credential_refused(const struct smtpc *c)
+{
+	/* A handshake that failed leaves tls set: alive says it is gone. */
+	return smtpc_credential_rule(c->tls != NULL && c->alive, c->verified,
+	    c->allow);
 }
 
 const char *

@@ -34,11 +34,19 @@
 typedef void	smtpc_trace_fn(void *arg, int kind, const char *text,
 		    size_t len);
 
+/*
+ * Where a credential may go (smtpc_opts.allow): by default only over TLS
+ * whose certificate verified in this connection's own handshake.
+ */
+#define SMTPC_ALLOW_UNVERIFIED	0x01	/* --insecure */
+#define SMTPC_ALLOW_PLAINTEXT	0x02	/* --insecure-plaintext-auth */
+
 struct smtpc_opts {
 	int		 family;	/* AF_UNSPEC, AF_INET or AF_INET6 */
 	int		 timeout_ms;	/* each step; <= 0: 30 s */
 	smtpc_trace_fn	*trace;		/* NULL: no trace */
 	void		*trace_arg;
+	int		 allow;		/* SMTPC_ALLOW_* */
 };
 
 struct smtpc;
@@ -107,6 +115,19 @@ void		 smtpc_set_secret(struct smtpc *, int);
 /* Add a line to the trace. */
 void		 smtpc_trace(struct smtpc *, int kind, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));
+
+/*
+ * May a real credential be sent on this connection?  NULL when it may,
+ * else why not.  The answer is this connection's own: whether TLS is up on
+ * it and whether the certificate verified in its handshake, never what an
+ * earlier connection to the same server found.
+ */
+const char	*smtpc_credential_refused(const struct smtpc *);
+/*
+ * The same rule for a connection that is not a struct smtpc (load's):
+ * tls_up, verified (its handshake's tls_peer_verified()), SMTPC_ALLOW_*.
+ */
+const char	*smtpc_credential_rule(int tls_up, int verified, int allow);
 
 const char	*smtpc_error(const struct smtpc *);
 int		 smtpc_alive(const struct smtpc *);

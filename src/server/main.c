@@ -21,6 +21,7 @@
 static void	usage(void) __attribute__((noreturn));
 static int	resolve(char **, const char *);
 static void	daemonize(void);
+static void	warn_line(const char *);
 
 static void
 usage(void)
@@ -93,6 +94,12 @@ daemonize(void)
 		fatal("chdir /");
 }
 
+static void
+warn_line(const char *msg)
+{
+	log_warnx("%s", msg);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -152,6 +159,12 @@ main(int argc, char *argv[])
 		config_free(conf);
 		return bad;
 	}
+	/* -n: what only a start would find, reported before it fails. */
+	status = 0;
+	if (check && config_check_user(conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		status = 1;
+	}
 	if (parent_load_users(conf, &users, &text, &textlen, check) == -1) {
 		if (check)
 			fprintf(stderr, "%s: users file has errors\n", file);
@@ -161,15 +174,19 @@ main(int argc, char *argv[])
 	if (check) {
 		struct tls_ctx	*tls;
 
+		if (text != NULL && users_check_hashes(conf->users, text,
+		    textlen, warn_line) != 0) {
+			fprintf(stderr, "%s: users file has errors\n", file);
+			status = 1;
+		}
 		/* A missing or mismatched key is a configuration error. */
 		if (parent_load_tls(conf, NULL, &tls, err, sizeof(err)) == -1) {
 			fprintf(stderr, "%s: %s\n", file, err);
 			status = 1;
-		} else {
+		} else
 			tls_ctx_free(tls);
+		if (status == 0)
 			fprintf(stderr, "%s: configuration OK\n", file);
-			status = 0;
-		}
 		if (text != NULL) {
 			explicit_bzero(text, textlen);
 			free(text);

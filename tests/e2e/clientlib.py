@@ -98,8 +98,9 @@ def _openssl(args, cwd):
 
 
 def make_pki(d):
-    """A CA and three server certificates in d: good (localhost and
-    127.0.0.1, a year), expired (2020), wronghost (other.example).
+    """A CA and four server certificates in d: good (localhost and
+    127.0.0.1, a year), expired (2020), wronghost (other.example), all
+    signed by the CA, and selfsigned (localhost, not signed by the CA).
     Returns a dict of paths."""
     d = Path(d)
     (d / "ca.cnf").write_text(CA_CONF)
@@ -122,6 +123,11 @@ def make_pki(d):
                   "-keyfile", "ca.key", "-in", name + ".csr", "-out",
                   name + ".pem", "-notext"] + dates, d)
         certs[name] = (d / (name + ".pem"), d / (name + ".key"))
+    # Right names, but signed by nobody the tester trusts.
+    _openssl(["req", "-x509"] + ec + ["-keyout", "selfsigned.key", "-out",
+             "selfsigned.pem", "-subj", "/CN=localhost", "-addext",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "30"], d)
+    certs["selfsigned"] = (d / "selfsigned.pem", d / "selfsigned.key")
     return certs
 
 
@@ -243,6 +249,22 @@ class AUTH503(SMTP):
         await self.push("503 5.5.1 Error: authentication not enabled")
 
 
+class HangUpOnBadAuth(SMTP):
+    """Under TLS, hangs up instead of answering 535 to a failed AUTH, and
+    tells the handler so (handler.hung_up): the FakeServer then serves its
+    later certificate to every new TLS connection, as someone in the
+    middle could."""
+
+    async def push(self, status):
+        if (status.startswith("535") and self.transport is not None
+                and self.transport.get_extra_info("ssl_object")
+                is not None):
+            self.event_handler.hung_up = True
+            self.transport.close()
+            return
+        await super().push(status)
+
+
 class TestController(Controller):
     def __init__(self, handler, smtp_class, **kw):
         self.smtp_class = smtp_class
@@ -271,19 +293,30 @@ class FakeServer:
     open_relay    relay for anyone
     vulnerable    commands sent in clear after STARTTLS are executed
                   inside TLS
+    later_cert    (certfile, keyfile): hang up on a failed AUTH under TLS
+                  instead of answering, and from then on every TLS handshake gets this
+                  certificate (later_conns counts them)
     """
 
     def __init__(self, cert, starttls=True, implicit=False,
                  auth_in_clear=False, any_password=False, auth_503=False,
                  open_relay=False, vulnerable=False, users=None,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", later_cert=None):
         self.handler = Handler(open_relay=open_relay, users=users)
         self.host = host
         self.port = free_port(host)
         self.any_password = any_password
         ctx = server_tls_context(*cert) if cert else None
         self.handler.any_password = any_password
-        if auth_503:
+        self.handler.hung_up = False
+        self.later_ctx = None
+        self.later_conns = 0
+        if later_cert:
+            self.later_ctx = server_tls_context(*later_cert)
+            ctx.sni_callback = self._pick_cert
+        if later_cert:
+            cls = HangUpOnBadAuth
+        elif auth_503:
             cls = AUTH503
         elif vulnerable:
             cls = InjectableSMTP
@@ -298,6 +331,17 @@ class FakeServer:
         elif starttls:
             kw["tls_context"] = ctx
         self.controller = TestController(self.handler, cls, **kw)
+
+    def _pick_cert(self, sslobj, server_name, ctx):
+        # OpenSSL asks with or without SNI (an address literal sends none).
+        if self.handler.hung_up:
+            sslobj.context = self.later_ctx
+            self.later_conns += 1
+
+    def on_later_cert(self, server):
+        """Is this connection (an SMTP instance) on the later certificate?"""
+        obj = server.transport.get_extra_info("ssl_object")
+        return obj is not None and obj.context is self.later_ctx
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         if not isinstance(auth_data, LoginPassword):

@@ -27,7 +27,9 @@ SLOW = 5.0 if SANITIZED else 1.0
 PEER_SUITES = REPO.parent / "shared" / "peer-suites"
 
 HOSTNAME = "mx.test"
-FAKE_HASH = "$6$x$y"  # hashes are not checked by these tests
+# A well-formed hash (smtpauthd -n checks that) of a password no test uses.
+FAKE_HASH = ("$6$x$waLWIlV1n0gbwy0CFA/rFeTpnnPvNdDDdvRK0yN/xnM2QOlBRELGjY."
+             "ovf5SpNkdxvtrB9qCtPSrO.9zy9DwC/")
 DEFAULT_DOMAINS = ("example.org", "example.net")
 DEFAULT_USERS = (
     "user@example.org",

@@ -32,12 +32,15 @@ class Attempts:
 
     def __init__(self, srv):
         self.seen = []
+        self.on_later_cert = []     # passwords given over later_cert
         orig = srv.authenticate
 
         def record(server, session, envelope, mechanism, auth_data):
             self.seen.append((mechanism, auth_data.login.decode(),
                               auth_data.password.decode(),
                               session.ssl is not None))
+            if srv.later_ctx is not None and srv.on_later_cert(server):
+                self.on_later_cert.append(auth_data.password.decode())
             return orig(server, session, envelope, mechanism, auth_data)
         srv.controller.SMTP_kwargs["authenticator"] = record
 
@@ -222,6 +225,30 @@ def test_unverified_certificate_keeps_the_password(pki):
     assert failed(p) == {"tls-cert"}
     assert p.status["auth-good"] == "skip"
     assert all(pw != PASSWORD for _, _, pw, _ in a.seen), a.seen
+
+
+@pytest.mark.parametrize("implicit", [False, True],
+                         ids=["starttls", "implicit"])
+@pytest.mark.parametrize("later", ["wronghost", "selfsigned"])
+def test_reconnect_verifies_its_own_certificate(pki, implicit, later):
+    # The first connection verifies; the server hangs up on the wrong
+    # password, and the connection the checklist opens for auth-good gets
+    # a certificate that does not verify.  The password must not go there.
+    with FakeServer(pki["good"], implicit=implicit,
+                    later_cert=pki[later]) as srv:
+        a = Attempts(srv)
+        p = check(srv, pki, "--mech", "plain",
+                  *(["--tls", "implicit"] if implicit else []))
+        later_conns, hung_up = srv.later_conns, srv.handler.hung_up
+    assert hung_up, "the wrong password never came"
+    assert later_conns >= 1, "the checklist never reconnected"
+    assert a.on_later_cert == [], a.seen
+    assert all(pw != PASSWORD for _, _, pw, _ in a.seen), a.seen
+    assert p.status["tls-cert"] == "fail", p.summary
+    assert "later connection" in p.summary["tls-cert"]
+    assert p.status["auth-good"] == "skip", p.summary
+    assert "did not verify" in p.summary["auth-good"]
+    assert p.returncode == 1
 
 
 def test_tls_none_never_sends_the_password(pki):

@@ -169,10 +169,11 @@ def test_usage_errors():
     assert run(["encode", "a", "b", "c"]).returncode == 2
 
 
-def _pty_run(args, answers, timeout=20):
+def _pty_run(args, answers, timeout=20, stdout=None):
     """Run smtpauth on a pseudo-terminal (its controlling terminal, so
     /dev/tty is it); answer each prompt; return all it wrote there and the
-    exit status."""
+    exit status.  stdout: a file descriptor to put its stdout on instead,
+    as in `echo "u:$(smtpauth hash)"`."""
     import os
     import pty
     import select
@@ -184,6 +185,8 @@ def _pty_run(args, answers, timeout=20):
     env = {k: v for k, v in os.environ.items() if k != "SMTPAUTH_PASSWORD"}
     pid, fd = pty.fork()
     if pid == 0:
+        if stdout is not None:
+            os.dup2(stdout, 1)
         os.execve(str(SMTPAUTH), [str(SMTPAUTH)] + args, env)
     out = b""
     deadline = time.monotonic() + T(timeout)
@@ -223,4 +226,29 @@ def test_hash_prompt_asks_twice():
     out, rc = _pty_run(["hash"], [(b"Password: ", b"pw1@x\n"),
                                   (b"Again: ", b"pw2@x\n")])
     assert rc == 2
+    assert b"do not match" in out
+
+
+@pytest.mark.parametrize("again", [b"pw2@x\n", b"\n"],
+                         ids=["different", "empty"])
+def test_hash_mismatch_prints_no_hash(again):
+    # stdout is a pipe, the prompts on the terminal: a command
+    # substitution must get no half-made line, and a failure status.
+    import os
+
+    r, w = os.pipe()
+    try:
+        out, rc = _pty_run(["hash"], [(b"Password: ", b"pw1@x\n"),
+                                      (b"Again: ", again)], stdout=w)
+        os.close(w)
+        w = None
+        with os.fdopen(r, "rb") as f:
+            r = None
+            printed = f.read()
+    finally:
+        for fd in (r, w):
+            if fd is not None:
+                os.close(fd)
+    assert rc != 0, out
+    assert printed == b""
     assert b"do not match" in out

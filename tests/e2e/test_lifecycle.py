@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from e2elib import (SMTPAUTHD, Closed, T, as_stored, crlf, split_delivered,
-                    wait_until)
+from e2elib import (FAKE_HASH, SMTPAUTHD, Closed, T, as_stored, crlf,
+                    split_delivered, wait_until)
 
 
 def _deliver_raw(srv, rcpt, msg):
@@ -279,6 +279,59 @@ def test_config_check_bad_line_in_the_middle(server):
     p = _check(srv.conf_path)
     assert p.returncode == 1
     assert p.stderr.startswith("%s:4: " % srv.conf_path), p.stderr
+
+
+def test_config_check_unknown_user(server):
+    srv = server(start=False, workers=None)
+    lines = [l for l in srv.config_text().splitlines()
+             if not l.startswith("user ")]
+    lines.append("user smtpauth-no-such-user")
+    srv.conf_path.write_text("\n".join(lines) + "\n")
+    p = _check(srv.conf_path)
+    assert p.returncode == 1, p.stderr
+    assert ("%s:%d: no such user smtpauth-no-such-user"
+            % (srv.conf_path, len(lines))) in p.stderr, p.stderr
+    assert "configuration OK" not in p.stderr
+
+
+# Users lines (after a good first one) whose hash crypt(3) cannot use: the
+# first three the server's own load finds, the last two only -n's crypt.
+BAD_HASHES = [
+    ("", "empty hash"),
+    ("*", "hash not usable by crypt(3)"),
+    ("!" + FAKE_HASH, "hash not usable by crypt(3)"),
+    (FAKE_HASH[:-6], "hash not usable by crypt(3)"),
+    ("$y$j9T$abc$def", "hash not usable by crypt(3)"),
+]
+
+
+@pytest.mark.parametrize("hash,why", BAD_HASHES,
+                         ids=["empty", "star", "bang", "truncated",
+                              "mangled"])
+def test_config_check_unusable_hash(server, hash, why):
+    srv = server(start=False, workers=None)
+    srv.users_path.write_text("user@example.org:%s\nbad@example.org:%s\n"
+                              % (FAKE_HASH, hash))
+    p = _check(srv.conf_path)
+    assert p.returncode == 1, p.stderr
+    assert ("%s:2: bad@example.org: %s" % (srv.users_path, why)
+            in p.stderr), p.stderr
+    assert "configuration OK" not in p.stderr
+
+
+def test_unusable_hashes_counted_by_the_server(server):
+    srv = server(start=False)
+    srv.users_path.write_text("user@example.org:%s\nempty@example.org:\n"
+                              "locked@example.org:*\n" % FAKE_HASH)
+    srv.start()
+    srv.wait_log(r"users loaded=3 bad=2")
+    assert ("%s:3: locked@example.org: hash not usable" % srv.users_path
+            in srv.log())
+    # The account is still there for mail; only its logins are refused.
+    with srv.connect() as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<s@example.com>").code == 250
+        assert c.cmd("RCPT TO:<locked@example.org>").code == 250
 
 
 # Whole-file rules are reported as "FILE: reason", without a line.

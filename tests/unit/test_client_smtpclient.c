@@ -39,8 +39,9 @@ struct pair {
 	char		 port[16];
 };
 
+/* A connection that may carry credentials in clear (SMTPC_ALLOW_*). */
 static void
-pair_open(struct pair *p, int timeout_ms)
+pair_open_allow(struct pair *p, int timeout_ms, int allow)
 {
 	struct sockaddr_in	 sin;
 	struct smtpc_opts	 o;
@@ -61,12 +62,20 @@ pair_open(struct pair *p, int timeout_ms)
 	memset(&o, 0, sizeof(o));
 	o.family = AF_INET;
 	o.timeout_ms = timeout_ms;
+	o.allow = allow;
 	p->c = smtpc_connect("127.0.0.1", p->port, &o, err, sizeof(err));
 	assert_non_null(p->c);
 	p->sfd = accept(p->lfd, NULL, NULL);
 	assert_true(p->sfd >= 0);
 	assert_string_equal(smtpc_peer_addr(p->c), "127.0.0.1");
 	assert_string_equal(smtpc_local_addr(p->c), "127.0.0.1");
+}
+
+/* The AUTH tests run in clear on loopback, as --insecure-plaintext-auth. */
+static void
+pair_open(struct pair *p, int timeout_ms)
+{
+	pair_open_allow(p, timeout_ms, SMTPC_ALLOW_PLAINTEXT);
 }
 
 static void
@@ -470,6 +479,46 @@ test_mechs(void **state)
 	assert_non_null(auth_mech_unusable(AUTH_MECH_PLAIN, &c));
 }
 
+/*
+ * The gate in auth_run(): a real credential goes only where this
+ * connection's own state allows, and nothing at all is sent otherwise.
+ */
+static void
+test_credential_gate(void **state)
+{
+	struct auth_cred	c = cred;
+	struct auth_result	res;
+	struct pair		p;
+	char			buf[16];
+
+	assert_null(smtpc_credential_rule(1, 1, 0));
+	assert_non_null(smtpc_credential_rule(1, 0, 0));
+	assert_non_null(smtpc_credential_rule(1, 0, SMTPC_ALLOW_PLAINTEXT));
+	assert_null(smtpc_credential_rule(1, 0, SMTPC_ALLOW_UNVERIFIED));
+	assert_non_null(smtpc_credential_rule(0, 0, 0));
+	assert_non_null(smtpc_credential_rule(0, 0, SMTPC_ALLOW_UNVERIFIED));
+	assert_null(smtpc_credential_rule(0, 0, SMTPC_ALLOW_PLAINTEXT));
+
+	pair_open_allow(&p, 1000, 0);
+	assert_non_null(smtpc_credential_refused(p.c));
+	assert_int_equal(auth_run(p.c, AUTH_MECH_PLAIN, &c, &res), -1);
+	assert_non_null(strstr(res.detail, "no TLS"));
+	assert_int_equal(auth_run(p.c, AUTH_MECH_LOGIN, &c, &res), -1);
+	/* Nothing reached the server: its end reads EOF at once. */
+	smtpc_close(p.c);
+	p.c = NULL;
+	assert_int_equal(read(p.sfd, buf, sizeof(buf)), 0);
+	pair_close(&p);
+
+	/* A probe's made-up password is not held back. */
+	pair_open_allow(&p, 1000, 0);
+	c.probe = 1;
+	put(p.sfd, "535 5.7.8 no\r\n");
+	assert_int_equal(auth_run(p.c, AUTH_MECH_PLAIN, &c, &res), 0);
+	assert_int_equal(res.code, 535);
+	pair_close(&p);
+}
+
 static void
 test_target(void **state)
 {
@@ -524,6 +573,7 @@ main(void)
 		cmocka_unit_test(test_auth_scram_failures),
 		cmocka_unit_test(test_auth_xoauth2),
 		cmocka_unit_test(test_mechs),
+		cmocka_unit_test(test_credential_gate),
 		cmocka_unit_test(test_target),
 	};
 

@@ -643,6 +643,33 @@ test_load_too_large(void **state)
 	free(text);
 }
 
+/* smtpauthd -n: the account of "user" must exist, named by its line. */
+static void
+test_check_user(void **state)
+{
+	struct config	*c;
+	char		 err[256];
+
+	c = config_parse("u.conf", L S "user root\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(config_check_user(c, err, sizeof(err)), 0);
+	config_free(c);
+
+	c = config_parse("u.conf", L S "\nuser smtpauth-no-such-user\n", err,
+	    sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(config_check_user(c, err, sizeof(err)), -1);
+	assert_string_equal(err, "u.conf:4: no such user "
+	    "smtpauth-no-such-user");
+	config_free(c);
+
+	/* Without the directive there is nothing to check. */
+	c = config_parse("u.conf", L S, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(config_check_user(c, err, sizeof(err)), 0);
+	config_free(c);
+}
+
 static void
 test_misc(void **state)
 {
@@ -766,6 +793,7 @@ main(void)
 		cmocka_unit_test(test_small_err),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_too_large),
+		cmocka_unit_test(test_check_user),
 		cmocka_unit_test(test_misc),
 		cmocka_unit_test(test_cidr_table),
 		cmocka_unit_test(test_cidr_edge),

@@ -2,6 +2,7 @@
  * Unit tests for the users file parser (one parser for the parent's
  * address list and the auth process's hashes).
  */
+#include <crypt.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -71,13 +72,21 @@ test_parse(void **state)
 	    "4 bob@example.org $6$rounds=5000$s$h:with:colons");
 	assert_string_equal(got[2], "10 carol@example.org ");
 	assert_string_equal(got[3], "11 dave@example.org $2b$10$last");
-	assert_int_equal(nbad, 5);
-	assert_int_equal(nwarned, 5);
-	assert_string_equal(warned[0], "users:5: expected address:hash");
-	assert_string_equal(warned[1], "users:6: bad local part");
-	assert_string_equal(warned[2], "users:7: bad local part");
-	assert_string_equal(warned[3], "users:8: bad domain");
-	assert_string_equal(warned[4], "users:9: NUL byte in line");
+	assert_int_equal(nbad, 7);
+	assert_int_equal(nwarned, 7);
+	/*
+	 * Bob's and Carol's hashes are no use to crypt(3) (a ':' is no hash
+	 * character; empty): reported and counted, but still users.
+	 */
+	assert_string_equal(warned[0], "users:4: bob@example.org: hash not "
+	    "usable by crypt(3), this user cannot log in");
+	assert_string_equal(warned[1], "users:5: expected address:hash");
+	assert_string_equal(warned[2], "users:6: bad local part");
+	assert_string_equal(warned[3], "users:7: bad local part");
+	assert_string_equal(warned[4], "users:8: bad domain");
+	assert_string_equal(warned[5], "users:9: NUL byte in line");
+	assert_string_equal(warned[6], "users:10: carol@example.org: empty "
+	    "hash, this user cannot log in");
 }
 
 static void
@@ -93,12 +102,12 @@ test_parse_limits(void **state)
 	p += sprintf(p, "long@example.org:");
 	memset(p, 'h', 1500);
 	p += 1500;
-	p += sprintf(p, "\nshort@example.org:h\n");
+	p += sprintf(p, "\nshort@example.org:$6$s$h\n");
 	reset();
 	assert_int_equal(users_parse("f", text, (size_t)(p - text), collect,
 	    NULL, &nbad, warn), 0);
 	assert_int_equal(ngot, 1);
-	assert_string_equal(got[0], "2 short@example.org h");
+	assert_string_equal(got[0], "2 short@example.org $6$s$h");
 	assert_int_equal(nbad, 1);
 	assert_string_equal(warned[0], "f:1: line too long");
 
@@ -166,6 +175,70 @@ test_load(void **state)
 	users_free(&us);
 }
 
+/*
+ * Hashes crypt(3) cannot use: the cheap check of every load finds the
+ * empty ones and unknown methods (locks like "*" and "!"); the thorough
+ * one of smtpauthd -n also finds hashes no password can match.
+ */
+static void
+test_unusable_hashes(void **state)
+{
+	struct crypt_data	*cd;
+	char			 text[1024], good[256];
+	const char		*h;
+	size_t			 nbad;
+	int			 n;
+
+	assert_non_null(cd = calloc(1, sizeof(*cd)));
+	h = crypt_r("secret", "$6$saltsaltsalt$", cd);
+	assert_true(h != NULL && h[0] == '$');
+	snprintf(good, sizeof(good), "%s", h);
+	free(cd);
+
+	n = snprintf(text, sizeof(text),
+	    "ok@example.org:%s\n"
+	    "empty@example.org:\n"
+	    "star@example.org:*\n"
+	    "bang@example.org:!%s\n"
+	    "short@example.org:%.*s\n"
+	    "mangled@example.org:$y$j9T$abc$def\n"
+	    "unknown@example.org:$9$whatever\n",
+	    good, good, (int)strlen(good) - 5, good);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+
+	reset();
+	assert_int_equal(users_parse("u", text, (size_t)n, collect, NULL,
+	    &nbad, warn), 0);
+	assert_int_equal(ngot, 7);		/* every one still a user */
+	assert_int_equal(nbad, 4);
+	assert_string_equal(warned[0], "u:2: empty@example.org: empty hash, "
+	    "this user cannot log in");
+	assert_string_equal(warned[1], "u:3: star@example.org: hash not "
+	    "usable by crypt(3), this user cannot log in");
+	assert_non_null(strstr(warned[2], "u:4: bang@example.org: hash not "
+	    "usable"));
+	assert_non_null(strstr(warned[3], "u:7: unknown@example.org: hash "
+	    "not usable"));
+
+	/* The thorough check adds the two that pass the cheap one. */
+	reset();
+	assert_int_equal(users_check_hashes("u", text, (size_t)n, warn), 2);
+	assert_int_equal(nwarned, 2);
+	assert_non_null(strstr(warned[0], "u:5: short@example.org: hash not "
+	    "usable by crypt(3)"));
+	assert_non_null(strstr(warned[1], "u:6: mangled@example.org: hash "
+	    "not usable by crypt(3)"));
+
+	/* A good file passes both. */
+	n = snprintf(text, sizeof(text), "ok@example.org:%s\n", good);
+	reset();
+	assert_int_equal(users_parse("u", text, (size_t)n, collect, NULL,
+	    &nbad, warn), 0);
+	assert_int_equal(nbad, 0);
+	assert_int_equal(users_check_hashes("u", text, (size_t)n, warn), 0);
+	assert_int_equal(nwarned, 0);
+}
+
 /* A file larger than the first read buffer. */
 static void
 test_read_large(void **state)
@@ -202,6 +275,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_unusable_hashes),
 		cmocka_unit_test(test_read_large),
 	};
 

@@ -246,8 +246,7 @@ user_add(void *arg, const char *addr, const char *hash, size_t lineno)
 		break;
 #endif
 	default:
-		log_warnx("%s:%zu: %s: hash not usable by crypt(3), this "
-		    "user cannot log in", ctx->name, lineno, addr);
+		/* users_parse() reported it and counted it in bad=. */
 		break;
 	}
 	if ((u = calloc(1, sizeof(*u) + alen)) == NULL ||

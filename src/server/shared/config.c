@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -226,6 +227,19 @@ config_parse(const char *name, const char *text, char *err, size_t errlen)
 	return parse(name, text, strlen(text), err, errlen);
 }
 
+int
+config_check_user(const struct config *conf, char *err, size_t errlen)
+{
+	if (conf->user == NULL)
+		return 0;
+	/* errno is not reliable here: "not found" may come as 0 or ENOENT. */
+	if (getpwnam(conf->user) != NULL)
+		return 0;
+	(void)snprintf(err, errlen, "%s:%u: no such user %s", conf->path,
+	    conf->user_line, conf->user);
+	return -1;
+}
+
 void
 config_free(struct config *conf)
 {
@@ -414,6 +428,7 @@ parse(const char *name, const char *text, size_t len, char *err,
 	p->lineno = 0;
 	if (check_conf(p) == -1)
 		goto fail;
+	conf->user_line = seen[find_directive("user") - directives];
 	free(p);
 	return conf;
 

@@ -89,6 +89,7 @@ struct config {
 	int			 sender_login_match;
 	unsigned		 workers;
 	char			*user;
+	unsigned		 user_line;	/* its line, for config_check_user() */
 
 	/* Limits of our own (smtpauthd.conf(5)). */
 	unsigned		 max_recipients;	/* per message (100) */
@@ -132,6 +133,15 @@ struct config	*config_parse(const char *name, const char *text, char *err,
 		    size_t errlen);
 
 void		 config_free(struct config *);
+
+/*
+ * For smtpauthd -n: does the "user" directive name an account of this
+ * system?  0 (also without the directive), or -1 with "FILE:LINE: no such
+ * user NAME" in err.  Not part of config_load(): the account matters only
+ * to a server started as root.
+ */
+int		 config_check_user(const struct config *, char *err,
+		    size_t errlen);
 
 /* Is domain (any case) one of local-domains? */
 int		 config_is_local_domain(const struct config *, const char *);

@@ -2,6 +2,7 @@
  * The users file: one parser for the parent (addresses only) and the auth
  * process (addresses and hashes).
  */
+#include <crypt.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,10 @@
 static int	users_cmp(const void *, const void *);
 static int	valid_local(const char *, size_t);
 static int	users_add(void *, const char *, const char *, size_t);
+static const char *hash_unusable(const char *);
+static void	unusable(const char *, size_t, const char *, const char *,
+		    size_t *, void (*)(const char *));
+static int	hash_try(void *, const char *, const char *, size_t);
 
 static int
 users_cmp(const void *a, const void *b)
@@ -48,6 +53,49 @@ valid_local(const char *s, size_t len)
 		return 0;
 	}
 	return 1;
+}
+
+/*
+ * The cheap check of a hash, for every load: empty, or a method or salt
+ * crypt(3) does not know ("*" and "!" locks included).  NULL when it may
+ * be usable.
+ */
+static const char *
+hash_unusable(const char *hash)
+{
+	int	check;
+
+	if (hash[0] == '\0')
+		return "empty hash";
+	check = crypt_checksalt(hash);
+	if (check == CRYPT_SALT_OK || check == CRYPT_SALT_METHOD_LEGACY)
+		return NULL;
+#ifdef CRYPT_SALT_TOO_CHEAP
+	if (check == CRYPT_SALT_TOO_CHEAP)
+		return NULL;
+#endif
+	return "hash not usable by crypt(3)";
+}
+
+/*
+ * A line whose hash cannot be used is reported and counted, but the user
+ * stays: the address still receives local mail, and the auth process
+ * refuses its logins (reason=unusable-hash), as for a locked account.
+ */
+static void
+unusable(const char *name, size_t lineno, const char *addr,
+    const char *hash, size_t *nbad, void (*warn)(const char *))
+{
+	const char	*why;
+	char		 msg[512];
+
+	if ((why = hash_unusable(hash)) == NULL)
+		return;
+	(void)snprintf(msg, sizeof(msg), "%s:%zu: %s: %s, this user cannot "
+	    "log in", name, lineno, addr, why);
+	if (warn != NULL)
+		warn(msg);
+	(*nbad)++;
 }
 
 /* A users line: an address (at most 256), ':', a crypt hash (~60-130). */
@@ -104,10 +152,14 @@ users_parse(const char *name, const char *text, size_t len,
 				else if (addr_lower(line, addr,
 				    sizeof(addr)) == -1)
 					why = "address too long";
-				else if (cb(arg, addr, colon + 1,
-				    lineno) == -1) {
-					rc = -1;
-					break;
+				else {
+					unusable(name, lineno, addr, colon +
+					    1, nbad, warn);
+					if (cb(arg, addr, colon + 1,
+					    lineno) == -1) {
+						rc = -1;
+						break;
+					}
 				}
 			}
 		}
@@ -181,6 +233,67 @@ fail:
 	}
 	close(fd);
 	return -1;
+}
+
+struct try_ctx {
+	const char	*name;
+	void		(*warn)(const char *);
+	size_t		 nbad;
+	int		 oom;
+};
+
+/*
+ * Hash a made-up password with the line's hash as the setting: crypt(3)
+ * fails ("*"), or gives a result of another length, for a hash that no
+ * password can ever match (a truncated or mangled one).
+ */
+static int
+hash_try(void *arg, const char *addr, const char *hash, size_t lineno)
+{
+	struct try_ctx		*ctx = arg;
+	struct crypt_data	*cd;
+	const char		*out;
+	char			 msg[512];
+	int			 bad;
+
+	/* users_parse() reported these already. */
+	if (hash_unusable(hash) != NULL)
+		return 0;
+	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
+		ctx->oom = 1;
+		return -1;
+	}
+	out = crypt_r("smtpauthd -n probe", hash, cd);
+	bad = out == NULL || out[0] == '*' || strlen(out) != strlen(hash);
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	if (bad) {
+		(void)snprintf(msg, sizeof(msg), "%s:%zu: %s: hash not usable "
+		    "by crypt(3) (no password can match it), this user cannot "
+		    "log in", ctx->name, lineno, addr);
+		if (ctx->warn != NULL)
+			ctx->warn(msg);
+		ctx->nbad++;
+	}
+	return 0;
+}
+
+int
+users_check_hashes(const char *name, const char *text, size_t len,
+    void (*warn)(const char *))
+{
+	struct try_ctx	ctx;
+	size_t		nbad;
+
+	ctx.name = name;
+	ctx.warn = warn;
+	ctx.nbad = 0;
+	ctx.oom = 0;
+	/* Malformed lines were reported by the load before: not again. */
+	if (users_parse(name, text, len, hash_try, &ctx, &nbad, NULL) == -1 &&
+	    ctx.oom)
+		return -1;
+	return ctx.nbad > INT32_MAX ? INT32_MAX : (int)ctx.nbad;
 }
 
 struct load_ctx {

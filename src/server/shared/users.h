@@ -41,12 +41,24 @@ int	users_read(const char *path, char **text, size_t *len, char *err,
  * written) and the line number; a callback returning -1 stops the parse,
  * which then returns -1.  Comments ('#') and empty lines are skipped; a
  * malformed line is reported through warn as "NAME:LINE: reason", counted
- * in *nbad and skipped.  Returns 0.  The line buffer passed to cb (and
- * with it the hash) is wiped after each call.
+ * in *nbad and skipped.  A line whose hash is empty or of a method or salt
+ * crypt(3) does not know (a cheap check, no hashing: "*" and "!" locks
+ * too) is reported and counted the same way, but still handed to cb: that
+ * user receives local mail and cannot log in.  Returns 0.  The line
+ * buffer passed to cb (and with it the hash) is wiped after each call.
  */
 int	users_parse(const char *name, const char *text, size_t len,
 	    int (*cb)(void *arg, const char *addr, const char *hash,
 	    size_t lineno), void *arg, size_t *nbad,
+	    void (*warn)(const char *));
+/*
+ * The thorough check of smtpauthd -n: each hash that users_parse() lets
+ * through is tried with crypt(3) on a made-up password, which also finds
+ * hashes no password can match (truncated or mangled); this costs one
+ * slow hash per user.  Each is reported through warn as "NAME:LINE: ADDR:
+ * reason".  Returns their number, or -1 out of memory.
+ */
+int	users_check_hashes(const char *name, const char *text, size_t len,
 	    void (*warn)(const char *));
 int	users_contains(const struct userset *, const char *addr);
 void	users_free(struct userset *);
