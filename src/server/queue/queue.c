@@ -41,6 +41,17 @@
 #define MAX_ACTIVE		2000	/* envelopes held in memory */
 #define STOP_GRACE		10	/* seconds for deliveries under way */
 
+/*
+ * Per recipient, what load_work() did with it: maildir_deliver()'s three
+ * outcomes (the same values), or nothing.
+ */
+enum local_mark {
+	LOCAL_DEFERRED = -1,	/* a temporary failure: retry */
+	LOCAL_BAD_MAILBOX = 0,	/* a bad mailbox name: it bounces */
+	LOCAL_DELIVERED = 1,
+	LOCAL_NOT_TRIED = 2,	/* remote, or not yet due */
+};
+
 /* A pool job: read the envelope and deliver locally. */
 struct loadjob {
 	struct queue	*q;
@@ -51,7 +62,7 @@ struct loadjob {
 	time_t		 now;
 	int		 flush;
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
-	signed char	*local;		/* per rcpt: 1, 0, -1, or 2 not tried */
+	signed char	*local;		/* per rcpt: an enum local_mark */
 	int		*errnos;
 };
 
@@ -562,7 +573,7 @@ load_work(void *arg)
 	}
 	for (i = 0; i < j->env->nrcpts; i++) {
 		r = &j->env->rcpts[i];
-		j->local[i] = 2;
+		j->local[i] = LOCAL_NOT_TRIED;
 		if (r->remote || (!j->flush && r->next_try > j->now))
 			continue;
 		plen = (size_t)snprintf(prefix, sizeof(prefix),
@@ -576,7 +587,7 @@ load_work(void *arg)
 		    r->addr, conf->hostname, msgfd, j->body_off, prefix, plen,
 		    path, sizeof(path));
 		j->errnos[i] = errno;
-		if (j->local[i] == 1) {
+		if (j->local[i] == LOCAL_DELIVERED) {
 			char	to[ADDR_PATH_MAX * 4 + 1];
 			char	where[sizeof(path) * 4];
 
@@ -623,11 +634,11 @@ load_done(void *arg)
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
-		case 1:
+		case LOCAL_DELIVERED:
 			r->done = RCPT_DELIVERED;
 			e->dirty = 1;
 			break;
-		case 0:
+		case LOCAL_BAD_MAILBOX:
 			envelope_set_error(r, NULL, "5.1.3 bad mailbox name",
 			    strlen("5.1.3 bad mailbox name"));
 			r->done = RCPT_FAILED;
@@ -636,7 +647,7 @@ load_done(void *arg)
 			    log_escape_str(r->addr, to, sizeof(to)));
 			e->dirty = 1;
 			break;
-		case -1:
+		case LOCAL_DEFERRED:
 			snprintf(text, sizeof(text), "4.2.0 maildir: %s",
 			    strerror(j->errnos[i]));
 			rcpt_defer(e, r, NULL, text);

@@ -28,6 +28,18 @@
 struct route;
 struct tls_ctx;
 
+/*
+ * The marks the queue keeps in a recipient's busy field, which no one
+ * else reads.  BUSY_HELD is a flag that write_start() sets and clears
+ * before it returns: the others are never seen together.
+ */
+enum rcpt_busy {
+	BUSY_NO = 0,
+	BUSY_RELAY = 1,		/* in a relay job under way */
+	BUSY_PICKED = 2,	/* chosen for the relay job being made */
+	BUSY_HELD = 4,		/* a failure written as pending, for now */
+};
+
 /* What queue_prepare() made as root, for the relay connections. */
 struct queue_cred {
 	struct tls_ctx	*tls_verify;

@@ -128,7 +128,8 @@ dispatch_remote(struct qentry *e, time_t now)
 
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
-		if (!r->remote || r->done != RCPT_PENDING || r->busy ||
+		if (!r->remote || r->done != RCPT_PENDING ||
+		    r->busy != BUSY_NO ||
 		    (now != 0 && r->next_try > now))
 			continue;
 		/* The destination of this one, then every other for it. */
@@ -148,13 +149,14 @@ dispatch_remote(struct qentry *e, time_t now)
 			struct env_rcpt *o = &e->env->rcpts[k];
 
 			if (!o->remote || o->done != RCPT_PENDING ||
-			    o->busy || (now != 0 && o->next_try > now))
+			    o->busy != BUSY_NO ||
+			    (now != 0 && o->next_try > now))
 				continue;
 			at = strrchr(o->addr, '@');
 			if (!smart && (at == NULL ||
 			    strcasecmp(at + 1, key) != 0))
 				continue;
-			o->busy = 2;	/* marked for this job */
+			o->busy = BUSY_PICKED;
 			n++;
 		}
 		if ((j = calloc(1, sizeof(*j))) == NULL ||
@@ -167,8 +169,8 @@ dispatch_remote(struct qentry *e, time_t now)
 				free(j);
 			}
 			for (k = i; k < e->env->nrcpts; k++)
-				if (e->env->rcpts[k].busy == 2)
-					e->env->rcpts[k].busy = 0;
+				if (e->env->rcpts[k].busy == BUSY_PICKED)
+					e->env->rcpts[k].busy = BUSY_NO;
 			log_warnx("id=%s out of memory: relay later", e->id);
 			e->write_failed = 1;
 			return;
@@ -177,9 +179,9 @@ dispatch_remote(struct qentry *e, time_t now)
 		for (k = i; k < e->env->nrcpts; k++) {
 			struct env_rcpt *o = &e->env->rcpts[k];
 
-			if (o->busy != 2)
+			if (o->busy != BUSY_PICKED)
 				continue;
-			o->busy = 1;
+			o->busy = BUSY_RELAY;
 			j->idx[j->n] = k;
 			j->rr[j->n].addr = o->addr;
 			j->n++;
@@ -577,7 +579,7 @@ job_finish(struct rjob *j, const char *host, int tls)
 	}
 	for (i = 0; i < j->n; i++) {
 		r = &e->env->rcpts[j->idx[i]];
-		r->busy = 0;
+		r->busy = BUSY_NO;
 		switch (j->rr[i].result) {
 		case RELAY_SENT:
 			r->done = RCPT_DELIVERED;
@@ -626,7 +628,7 @@ job_drop(struct rjob *j)
 	size_t		 i;
 
 	for (i = 0; i < j->n; i++)
-		e->env->rcpts[j->idx[i]].busy = 0;
+		e->env->rcpts[j->idx[i]].busy = BUSY_NO;
 	e->njobs--;
 	job_free(j);
 	entry_check(e);

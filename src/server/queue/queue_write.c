@@ -70,7 +70,7 @@ write_start(struct qentry *e)
 			r->done = RCPT_PENDING;
 		else
 			continue;
-		r->busy |= 4;		/* flipped back below */
+		r->busy |= BUSY_HELD;	/* flipped back below */
 	}
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
@@ -103,8 +103,8 @@ write_start(struct qentry *e)
 	    &w->envlen) == -1;
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
-		if (r->busy & 4) {
-			r->busy &= ~4;
+		if (r->busy & BUSY_HELD) {
+			r->busy &= ~BUSY_HELD;
 			r->done = RCPT_FAILED;
 		}
 	}
