@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,14 +55,37 @@ enum cstate {
 	C_DOT,
 	C_RSET,
 	C_QUIT,
+	C_NSTATES		/* not a state: how many there are */
 };
 
+/*
+ * For the trace and the errors.  Each name sits at its state, and the
+ * assertion stops a state added at the end without one.
+ */
 static const char *const state_names[] = {
-	"CONNECT", "TLS-IMPLICIT", "GREETING", "EHLO", "HELO", "STARTTLS",
-	"TLS", "EHLO-TLS", "AUTH-PLAIN", "AUTH-LOGIN", "AUTH-USER",
-	"AUTH-PASS", "READY", "MAIL", "RCPT", "DATA", "BODY", "DOT", "RSET",
-	"QUIT",
+	[C_CONNECT] = "CONNECT",
+	[C_TLS_IMPLICIT] = "TLS-IMPLICIT",
+	[C_GREETING] = "GREETING",
+	[C_EHLO] = "EHLO",
+	[C_HELO] = "HELO",
+	[C_STARTTLS] = "STARTTLS",
+	[C_TLS] = "TLS",
+	[C_EHLO_TLS] = "EHLO-TLS",
+	[C_AUTH_PLAIN] = "AUTH-PLAIN",
+	[C_AUTH_LOGIN] = "AUTH-LOGIN",
+	[C_AUTH_USER] = "AUTH-USER",
+	[C_AUTH_PASS] = "AUTH-PASS",
+	[C_READY] = "READY",
+	[C_MAIL] = "MAIL",
+	[C_RCPT] = "RCPT",
+	[C_DATA] = "DATA",
+	[C_BODY] = "BODY",
+	[C_DOT] = "DOT",
+	[C_RSET] = "RSET",
+	[C_QUIT] = "QUIT",
 };
+static_assert(sizeof(state_names) / sizeof(state_names[0]) == C_NSTATES,
+    "state_names: one name per enum cstate");
 
 struct relay_conn {
 	struct event_base	*base;
