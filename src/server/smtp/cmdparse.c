@@ -9,19 +9,7 @@
 #include <strings.h>
 
 #include "server/smtp/cmdparse.h"
-
-#define REPLY_MAIL_SYNTAX	"501 5.5.4 Syntax: MAIL FROM:<address>"
-#define REPLY_RCPT_SYNTAX	"501 5.5.4 Syntax: RCPT TO:<address>"
-#define REPLY_BAD_SENDER	"501 5.1.7 Bad sender address syntax"
-#define REPLY_BAD_RCPT		"501 5.1.3 Bad recipient address syntax"
-#define REPLY_NEED_UTF8		"553 5.6.7 Non-ASCII address requires SMTPUTF8"
-#define REPLY_PARAM_SYNTAX	"501 5.5.4 Syntax error in parameters"
-#define REPLY_PARAM_UNKNOWN	"555 5.5.4 Unsupported parameter"
-#define REPLY_PARAM_DUP		"501 5.5.4 Duplicate parameter"
-#define REPLY_BAD_SIZE		"501 5.5.4 Bad SIZE parameter"
-#define REPLY_BAD_BODY		"501 5.5.4 Bad BODY parameter"
-#define REPLY_BAD_SMTPUTF8	"501 5.5.4 Bad SMTPUTF8 parameter"
-#define REPLY_BAD_AUTH		"501 5.5.4 Bad AUTH parameter"
+#include "server/smtp/replies.h"
 
 /* MAIL parameters seen so far, to refuse a repeated one. */
 #define SEEN_SIZE	0x01
@@ -195,11 +183,11 @@ mail_param(void *arg, const char *key, size_t keylen, const char *val,
 	else if (key_is(key, keylen, "AUTH"))
 		bit = SEEN_AUTH;
 	else {
-		ctx->reply = REPLY_PARAM_UNKNOWN;
+		ctx->reply = R_PARAM_UNKNOWN;
 		return 1;
 	}
 	if (ctx->seen & bit) {
-		ctx->reply = REPLY_PARAM_DUP;
+		ctx->reply = R_PARAM_DUP;
 		return 1;
 	}
 	ctx->seen |= bit;
@@ -207,7 +195,7 @@ mail_param(void *arg, const char *key, size_t keylen, const char *val,
 	switch (bit) {
 	case SEEN_SIZE:
 		if (parse_u64(val, vallen, &m->size) == -1) {
-			ctx->reply = REPLY_BAD_SIZE;
+			ctx->reply = R_BAD_SIZE;
 			return 1;
 		}
 		m->has_size = 1;
@@ -218,13 +206,13 @@ mail_param(void *arg, const char *key, size_t keylen, const char *val,
 		else if (key_is(val, vallen, "8BITMIME"))
 			m->body = BODY_8BITMIME;
 		else {
-			ctx->reply = REPLY_BAD_BODY;
+			ctx->reply = R_BAD_BODY;
 			return 1;
 		}
 		break;
 	case SEEN_SMTPUTF8:
 		if (vallen != 0) {
-			ctx->reply = REPLY_BAD_SMTPUTF8;
+			ctx->reply = R_BAD_SMTPUTF8;
 			return 1;
 		}
 		m->smtputf8 = 1;
@@ -233,7 +221,7 @@ mail_param(void *arg, const char *key, size_t keylen, const char *val,
 		if (vallen == 0 ||
 		    xtext_decode(val, vallen, m->auth, sizeof(m->auth)) == -1) {
 			m->auth[0] = '\0';
-			ctx->reply = REPLY_BAD_AUTH;
+			ctx->reply = R_BAD_AUTH_PARAM;
 			return 1;
 		}
 		m->has_auth = 1;
@@ -312,7 +300,7 @@ cmdparse_mail(const char *args, size_t len, struct mail_args *m,
 	while (i < len && args[i] == ' ')
 		i++;
 	if (!has_prefix(args + i, len - i, "FROM:")) {
-		err->reply = REPLY_MAIL_SYNTAX;
+		err->reply = R_MAIL_SYNTAX;
 		return -1;
 	}
 	args += i + 5;
@@ -325,7 +313,7 @@ cmdparse_mail(const char *args, size_t len, struct mail_args *m,
 	 */
 	if ((e = addr_parse_path(args, len, flags, &a, &end)) != ADDR_OK ||
 	    (end < len && args[end] != ' ')) {
-		err->reply = REPLY_BAD_SENDER;
+		err->reply = R_BAD_SENDER;
 		return -1;
 	}
 
@@ -333,7 +321,7 @@ cmdparse_mail(const char *args, size_t len, struct mail_args *m,
 	ctx.m = m;
 	if ((r = addr_parse_params(args + end, len - end, mail_param,
 	    &ctx)) != 0) {
-		err->reply = r == -1 ? REPLY_PARAM_SYNTAX : ctx.reply;
+		err->reply = r == -1 ? R_PARAM_SYNTAX : ctx.reply;
 		return -1;
 	}
 
@@ -341,8 +329,8 @@ cmdparse_mail(const char *args, size_t len, struct mail_args *m,
 		flags &= ~ADDR_SMTPUTF8;
 	if ((e = addr_parse_path(args, len, flags, &m->from, &end)) !=
 	    ADDR_OK) {
-		err->reply = e == ADDR_EUTF8 ? REPLY_NEED_UTF8 :
-		    REPLY_BAD_SENDER;
+		err->reply = e == ADDR_EUTF8 ? R_NEED_SMTPUTF8 :
+		    R_BAD_SENDER;
 		return -1;
 	}
 	return 0;
@@ -362,7 +350,7 @@ cmdparse_rcpt(const char *args, size_t len, int smtputf8,
 	while (i < len && args[i] == ' ')
 		i++;
 	if (!has_prefix(args + i, len - i, "TO:")) {
-		err->reply = REPLY_RCPT_SYNTAX;
+		err->reply = R_RCPT_SYNTAX;
 		return -1;
 	}
 	args += i + 3;
@@ -375,7 +363,7 @@ cmdparse_rcpt(const char *args, size_t len, int smtputf8,
 		e = ADDR_ESYNTAX;
 	if (e != ADDR_OK) {
 		memset(r, 0, sizeof(*r));
-		err->reply = e == ADDR_EUTF8 ? REPLY_NEED_UTF8 : REPLY_BAD_RCPT;
+		err->reply = e == ADDR_EUTF8 ? R_NEED_SMTPUTF8 : R_BAD_RCPT;
 		return -1;
 	}
 
@@ -383,10 +371,10 @@ cmdparse_rcpt(const char *args, size_t len, int smtputf8,
 	case 0:
 		return 0;
 	case -1:
-		err->reply = REPLY_PARAM_SYNTAX;
+		err->reply = R_PARAM_SYNTAX;
 		break;
 	default:
-		err->reply = REPLY_PARAM_UNKNOWN;
+		err->reply = R_PARAM_UNKNOWN;
 		break;
 	}
 	memset(r, 0, sizeof(*r));

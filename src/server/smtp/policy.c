@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "server/smtp/policy.h"
+#include "server/smtp/replies.h"
 
 int
 policy_mail(const struct config *conf, const struct policy_client *cl,
@@ -14,7 +15,7 @@ policy_mail(const struct config *conf, const struct policy_client *cl,
 	char	addr[ADDR_PATH_MAX + 1];
 
 	if (cl->auth_user == NULL && cl->mode != LISTEN_SMTP) {
-		*reply = "530 5.7.0 Authentication required";
+		*reply = R_AUTH_REQUIRED;
 		return 0;
 	}
 	/*
@@ -26,7 +27,7 @@ policy_mail(const struct config *conf, const struct policy_client *cl,
 	if (cl->auth_user != NULL && conf->sender_login_match &&
 	    (addr_format(from, addr, sizeof(addr)) == -1 ||
 	    strcasecmp(addr, cl->auth_user) != 0)) {
-		*reply = "553 5.7.1 Sender address not owned by user";
+		*reply = R_SENDER_NOT_OWNED;
 		return 0;
 	}
 	return 1;
@@ -43,33 +44,33 @@ policy_rcpt(const struct config *conf, const struct userset *users,
 	if (a.domain[0] == '\0') {
 		/* RFC 5321 4.5.1: <postmaster> must be accepted. */
 		if (conf->nlocal_domains == 0) {
-			*reply = "550 5.1.1 Recipient unknown";
+			*reply = R_RCPT_UNKNOWN;
 			return POLICY_REJECT;
 		}
 		snprintf(a.domain, sizeof(a.domain), "%s",
 		    conf->local_domains[0]);
 	}
 	if (addr_format(&a, addr, sizeof(addr)) == -1) {
-		*reply = "501 5.1.3 Bad recipient address syntax";
+		*reply = R_BAD_RCPT;
 		return POLICY_REJECT;
 	}
 	if (config_is_local_domain(conf, a.domain)) {
 		if (!users_contains(users, addr)) {
-			*reply = "550 5.1.1 Recipient unknown";
+			*reply = R_RCPT_UNKNOWN;
 			return POLICY_REJECT;
 		}
 		if (addr_lower(addr, canon, canonlen) == -1) {
-			*reply = "501 5.1.3 Bad recipient address syntax";
+			*reply = R_BAD_RCPT;
 			return POLICY_REJECT;
 		}
 		return POLICY_LOCAL;
 	}
 	if (cl->auth_user == NULL) {
-		*reply = "550 5.7.1 Relay access denied";
+		*reply = R_RELAY_DENIED;
 		return POLICY_REJECT;
 	}
 	if ((size_t)snprintf(canon, canonlen, "%s", addr) >= canonlen) {
-		*reply = "501 5.1.3 Bad recipient address syntax";
+		*reply = R_BAD_RCPT;
 		return POLICY_REJECT;
 	}
 	return POLICY_RELAY;

@@ -35,6 +35,7 @@
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
 #include "server/smtp/policy.h"
+#include "server/smtp/replies.h"
 #include "server/smtp/session.h"
 #include "server/smtp/worker.h"
 
@@ -46,15 +47,6 @@
 #define AUTH_MAX_FAILS	3	/* RFC 4954 9: close after the third */
 
 /* Replies said in more than one place (DESIGN.md has the table). */
-#define R_QUEUE_ERROR	"451 4.3.0 Error: queue file write error"
-#define R_NO_RCPTS	"554 5.5.1 Error: no valid recipients"
-#define R_TOO_BIG	"552 5.3.4 Message size exceeds limit"
-#define R_AUTH_FAILED	"535 5.7.8 Authentication credentials invalid"
-#define R_NEED_RCPT	"503 5.5.1 Error: need RCPT command"
-#define R_BAD_HOSTNAME	"501 5.5.4 Invalid hostname"
-#define R_LINE_TOO_LONG	"500 5.5.6 Line too long"
-#define R_AUTH_TEMPFAIL	"454 4.7.0 Temporary authentication failure"
-#define R_SHUTDOWN	"421 4.3.2 %s Service shutting down"
 
 /* What a command's check parsed, for its proceed. */
 struct checked {
@@ -349,7 +341,7 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 static void
 session_greet(struct session *s)
 {
-	reply(s, "220 %s ESMTP", s->w->conf->hostname);
+	reply(s, R_GREETING, s->w->conf->hostname);
 	session_set_state(s, STATE_CONNECTED);
 }
 
@@ -413,8 +405,7 @@ session_proxy_input(struct session *s)
 	    s->w->conf->max_sessions_per_ip) == -1) {
 		log_info("session=%s refuse reason=max-sessions-per-ip",
 		    s->id);
-		session_quit_now(s, "421 4.7.0 %s Error: too many "
-		    "connections from your address", "max-sessions-per-ip");
+		session_quit_now(s, R_TOO_MANY_PER_IP, "max-sessions-per-ip");
 		return;
 	}
 	s->flags |= SF_IPCOUNTED;
@@ -616,7 +607,7 @@ session_timeout(int fd, short events, void *arg)
 {
 	struct session	*s = arg;
 
-	session_quit_now(s, "421 4.4.2 %s Error: timeout exceeded",
+	session_quit_now(s, R_TIMEOUT,
 	    "timeout");
 	session_settle(s);
 }
@@ -715,8 +706,7 @@ session_process(struct session *s)
 			break;
 		if (s->errors >= s->w->conf->max_errors &&
 		    !(s->flags & SF_CLOSING)) {
-			session_quit_now(s, "421 4.7.0 %s Error: too many "
-			    "errors", "too-many-errors");
+			session_quit_now(s, R_TOO_MANY_ERRORS, "too-many-errors");
 			return;
 		}
 	}
@@ -947,8 +937,7 @@ session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
 			    s->id);
 			s->flags |= SF_DISCARD;
 			if (limit == SASL_LINE_MAX) {
-				reply(s, "500 5.5.6 Authentication exchange "
-				    "line is too long");
+				reply(s, R_AUTH_LINE_TOO_LONG);
 				if (session_in_sasl(s))
 					auth_finish(s, NULL);
 			} else
@@ -978,7 +967,7 @@ session_line(struct session *s, char *line, size_t len)
 	size_t			 i;
 
 	if (cmdparse_line(line, len, &cmd) == -1) {
-		reply(s, "500 5.5.2 Error: empty command");
+		reply(s, R_EMPTY_COMMAND);
 		return;
 	}
 	c = &commands[sizeof(commands) / sizeof(commands[0]) - 1];
@@ -1008,8 +997,7 @@ refuse(struct session *s, const struct smtp_command *cmd,
 	if (cmd->verb != VERB_BDAT)
 		return;
 	if (!ck->bdat_ok)
-		session_quit_now(s, "421 4.7.0 %s Error: cannot recover from "
-		    "bad BDAT", "bad-bdat");
+		session_quit_now(s, R_BAD_BDAT_CLOSE, "bad-bdat");
 	else
 		s->skip = ck->bdat_size;
 }
@@ -1189,7 +1177,7 @@ session_bdat_input(struct session *s)
 	if (session_body_input(s, &s->bdat_left) == -1 || s->bdat_left > 0)
 		return;
 	if (!s->bdat_last) {
-		reply(s, "250 2.0.0 Ok: %" PRIu64 " octets received",
+		reply(s, R_BDAT_OK,
 		    s->bdat_size);
 		session_set_state(s, STATE_BDAT_WAIT);
 		session_arm_timer(s);
@@ -1223,9 +1211,9 @@ txn_finish(struct session *s, unsigned errors)
 		if (errors & DATA_ESIZE)
 			why = R_TOO_BIG;
 		else if (errors & DATA_EBARELF)
-			why = "554 5.6.0 Bare LF not allowed";
+			why = R_BARE_LF;
 		else if (errors & DATA_EBARECR)
-			why = "554 5.6.0 Bare CR not allowed";
+			why = R_BARE_CR;
 		else
 			why = R_LINE_TOO_LONG;
 		reply(s, "%s", why);
@@ -1278,7 +1266,7 @@ commit_done(void *arg)
 		worker_notify_queue(s->w, s->msg.id);
 		s->nmessages++;
 		if (!(s->flags & SF_DEAD))
-			reply(s, "250 2.0.0 Ok: queued as %s", s->msg.id);
+			reply(s, R_QUEUED, s->msg.id);
 	} else {
 		errno = s->commit_errno;
 		log_warn("session=%s spool commit id=%s", s->id, s->msg.id);
@@ -1314,7 +1302,7 @@ check_noargs(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
 	if (cmd->argslen > 0)
-		return "501 5.5.4 Syntax error, no parameters allowed";
+		return R_NO_PARAMETERS;
 	return NULL;
 }
 
@@ -1329,8 +1317,8 @@ check_helo(const struct session *s, const struct smtp_command *cmd,
 		;
 	if (n == 0)
 		return cmd->verb == VERB_EHLO ?
-		    "501 5.5.4 Syntax: EHLO hostname" :
-		    "501 5.5.4 Syntax: HELO hostname";
+		    R_EHLO_SYNTAX :
+		    R_HELO_SYNTAX;
 	if (n >= sizeof(s->helo))
 		return R_BAD_HOSTNAME;
 	for (i = 0; i < n; i++)
@@ -1400,9 +1388,9 @@ proceed_ehlo(struct session *s, const struct smtp_command *cmd,
 	helo_common(s, cmd);
 	s->flags |= SF_EHLO;
 	if (helo_is_peer_literal(s))
-		reply(s, "250-%s Hello [%s]", conf->hostname, s->peerip);
+		reply(s, R_HELLO_LITERAL, conf->hostname, s->peerip);
 	else
-		reply(s, "250-%s Hello %s [%s]", conf->hostname, s->helo,
+		reply(s, R_HELLO, conf->hostname, s->helo,
 		    s->peerip);
 	reply(s, "250-PIPELINING");
 	reply(s, "250-SIZE %" PRIu64, conf->max_message_size);
@@ -1434,11 +1422,11 @@ check_mail(const struct session *s, const struct smtp_command *cmd,
 
 	switch (s->state) {
 	case STATE_CONNECTED:
-		return "503 5.5.1 Error: send HELO/EHLO first";
+		return R_NEED_HELO;
 	case STATE_MAIL:
 	case STATE_RCPT:
 	case STATE_BDAT_WAIT:
-		return "503 5.5.1 Error: nested MAIL command";
+		return R_NESTED_MAIL;
 	default:
 		break;
 	}
@@ -1458,7 +1446,7 @@ proceed_mail(struct session *s, const struct smtp_command *cmd,
 {
 	s->mail = ck->mail;
 	session_set_state(s, STATE_MAIL);
-	reply(s, "250 2.1.0 Ok");
+	reply(s, R_MAIL_OK);
 }
 
 static const char *
@@ -1471,11 +1459,11 @@ check_rcpt(const struct session *s, const struct smtp_command *cmd,
 	const char		*why;
 
 	if (s->state == STATE_BDAT_WAIT)
-		return "503 5.5.1 Error: RCPT after BDAT";
+		return R_RCPT_AFTER_BDAT;
 	if (s->state != STATE_MAIL && s->state != STATE_RCPT)
-		return "503 5.5.1 Error: need MAIL command";
+		return R_NEED_MAIL;
 	if (s->nrcpts >= s->w->conf->max_recipients)
-		return "452 4.5.3 Error: too many recipients";
+		return R_TOO_MANY_RCPTS;
 	if (cmdparse_rcpt(cmd->args, cmd->argslen, s->mail.smtputf8, &ra,
 	    &err) == -1)
 		return err.reply;
@@ -1495,7 +1483,7 @@ proceed_rcpt(struct session *s, const struct smtp_command *cmd,
 
 	r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r));
 	if (r == NULL) {
-		reject(s, cmd, "452 4.3.0 Error: out of memory");
+		reject(s, cmd, R_NO_MEMORY);
 		return;
 	}
 	s->rcpts = r;
@@ -1504,7 +1492,7 @@ proceed_rcpt(struct session *s, const struct smtp_command *cmd,
 	r[s->nrcpts].remote = ck->verdict == POLICY_RELAY;
 	s->nrcpts++;
 	session_set_state(s, STATE_RCPT);
-	reply(s, "250 2.1.5 Ok");
+	reply(s, R_RCPT_OK);
 }
 
 static const char *
@@ -1512,13 +1500,13 @@ check_data(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
 	if (s->state == STATE_BDAT_WAIT)
-		return "503 5.5.1 Error: DATA after BDAT";
+		return R_DATA_AFTER_BDAT;
 	if (s->state == STATE_MAIL)
 		return R_NO_RCPTS;
 	if (s->state != STATE_RCPT)
 		return R_NEED_RCPT;
 	if (cmd->argslen > 0)
-		return "501 5.5.4 Syntax: DATA";
+		return R_DATA_SYNTAX;
 	return NULL;
 }
 
@@ -1533,7 +1521,7 @@ proceed_data(struct session *s, const struct smtp_command *cmd,
 	dataparse_init(&s->dp, s->w->conf->max_message_size);
 	session_set_state(s, STATE_DATA);
 	session_arm_timer(s);
-	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	reply(s, R_DATA_GO);
 }
 
 /*
@@ -1547,7 +1535,7 @@ check_bdat(const struct session *s, const struct smtp_command *cmd,
 {
 	if (cmdparse_bdat(cmd->args, cmd->argslen, &ck->bdat_size,
 	    &ck->bdat_last) == -1)
-		return "501 5.5.4 Syntax: BDAT size [LAST]";
+		return R_BDAT_SYNTAX;
 	ck->bdat_ok = 1;
 	if (s->state == STATE_MAIL)
 		return R_NO_RCPTS;
@@ -1588,21 +1576,21 @@ proceed_rset(struct session *s, const struct smtp_command *cmd,
 	txn_reset(s);
 	if (s->state != STATE_CONNECTED)
 		session_set_state(s, STATE_HELO);
-	reply(s, "250 2.0.0 Ok");
+	reply(s, R_DONE);
 }
 
 static void
 proceed_noop(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
-	reply(s, "250 2.0.0 Ok");
+	reply(s, R_DONE);
 }
 
 static void
 proceed_quit(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
-	reply(s, "221 2.0.0 %s closing connection", s->w->conf->hostname);
+	reply(s, R_QUIT, s->w->conf->hostname);
 	s->flags |= SF_CLOSING;
 	session_set_state(s, STATE_QUIT);
 	session_close(s, "quit");
@@ -1613,7 +1601,7 @@ check_vrfy(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
 	if (cmd->argslen == 0)
-		return "501 5.5.4 Syntax: VRFY address";
+		return R_VRFY_SYNTAX;
 	return NULL;
 }
 
@@ -1622,23 +1610,21 @@ proceed_vrfy(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
 	/* No user enumeration (RFC 5321 3.5.3). */
-	reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
-	    "attempt delivery");
+	reply(s, R_VRFY);
 }
 
 static const char *
 check_expn(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
-	return "502 5.5.1 EXPN not available";
+	return R_EXPN;
 }
 
 static void
 proceed_help(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
-	reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET "
-	    "NOOP QUIT VRFY HELP");
+	reply(s, R_HELP);
 }
 
 static const char *
@@ -1646,11 +1632,11 @@ check_starttls(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
 	if (s->tls != NULL)
-		return "503 5.5.1 TLS already active";
+		return R_TLS_ACTIVE;
 	if (!session_may_starttls(s))
-		return "502 5.5.1 STARTTLS not available";
+		return R_NO_STARTTLS;
 	if (cmd->argslen > 0)
-		return "501 5.5.4 Syntax: STARTTLS";
+		return R_STARTTLS_SYNTAX;
 	return NULL;
 }
 
@@ -1658,7 +1644,7 @@ static void
 proceed_starttls(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
-	reply(s, "220 2.0.0 Ready to start TLS");
+	reply(s, R_STARTTLS_GO);
 	/*
 	 * Whatever the client pipelined after STARTTLS is not read, and
 	 * nothing more is read until the handshake: the next bytes on the
@@ -1698,18 +1684,16 @@ check_auth(const struct session *s, const struct smtp_command *cmd,
 	size_t		 mechlen;
 
 	if (s->w->auth == NULL)
-		return "502 5.5.1 AUTH not available";
+		return R_NO_AUTH;
 	if (!session_may_auth(s))
 		/* Refused before any password is looked at (RFC 4954 4). */
-		return "538 5.7.11 Encryption required for requested "
-		    "authentication mechanism";
+		return R_AUTH_NEEDS_TLS;
 	if (s->state == STATE_CONNECTED)
-		return "503 5.5.1 Error: send EHLO first";
+		return R_NEED_EHLO;
 	if (s->auth_user != NULL)
-		return "503 5.5.1 Error: already authenticated";
+		return R_AUTH_TWICE;
 	if (s->state != STATE_HELO)
-		return "503 5.5.1 Error: AUTH not allowed during a mail "
-		    "transaction";
+		return R_AUTH_IN_MAIL;
 	for (mechlen = 0; mechlen < cmd->argslen && mech[mechlen] != ' ';
 	    mechlen++)
 		;
@@ -1718,7 +1702,7 @@ check_auth(const struct session *s, const struct smtp_command *cmd,
 	else if (mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0)
 		ck->mech = AUTH_MECH_LOGIN;
 	else
-		return "504 5.5.4 Unrecognized authentication type";
+		return R_AUTH_MECH_UNKNOWN;
 	if (mechlen < cmd->argslen) {
 		ck->ir = mech + mechlen + 1;
 		ck->irlen = cmd->argslen - mechlen - 1;
@@ -1759,7 +1743,7 @@ session_sasl_line(struct session *s, char *line, size_t len)
 	enum sasl_error		e;
 
 	if (len == 1 && line[0] == '*') {
-		reply(s, "501 5.7.0 Authentication cancelled");
+		reply(s, R_AUTH_CANCELLED);
 		auth_finish(s, NULL);
 		return;
 	}
@@ -1807,7 +1791,7 @@ session_sasl_line(struct session *s, char *line, size_t len)
 	default:
 		return;
 	}
-	reply(s, "501 5.5.2 Cannot decode response");
+	reply(s, R_AUTH_BAD_BASE64);
 	auth_finish(s, NULL);
 }
 
@@ -1896,18 +1880,16 @@ auth_reply(struct session *s)
 		log_info("session=%s authenticated user=\"%s\"", s->id,
 		    log_escape(s->auth_login, strlen(s->auth_login), esc,
 		    sizeof(esc)));
-		reply(s, "235 2.7.0 Authentication successful");
+		reply(s, R_AUTH_OK);
 		auth_finish(s, NULL);
 		break;
 	case AUTH_FAIL:
 		s->auth_failures++;
 		reply(s, R_AUTH_FAILED);
 		if (s->auth_banned)
-			auth_finish(s, "421 4.7.0 %s too many failed "
-			    "authentications, try later");
+			auth_finish(s, R_BANNED);
 		else if (s->auth_failures >= AUTH_MAX_FAILS)
-			auth_finish(s, "421 4.7.0 %s Error: too many failed "
-			    "authentications");
+			auth_finish(s, R_TOO_MANY_AUTH_FAILS);
 		else
 			auth_finish(s, NULL);
 		break;
@@ -1940,7 +1922,7 @@ proceed_http(struct session *s, const struct smtp_command *cmd,
 {
 	/* ALPACA and friends: an HTTP client on the SMTP port. */
 	log_info("session=%s reject reason=http-request", s->id);
-	session_quit_now(s, "421 4.7.0 %s Error: this is an SMTP server",
+	session_quit_now(s, R_HTTP_REQUEST,
 	    "http-request");
 }
 
@@ -1948,5 +1930,5 @@ static const char *
 check_unknown(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
-	return "500 5.5.1 Unknown command";
+	return R_UNKNOWN_COMMAND;
 }

@@ -20,6 +20,7 @@
 #include "server/shared/banlist.h"
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
+#include "server/smtp/replies.h"
 #include "server/smtp/session.h"
 #include "server/smtp/worker.h"
 
@@ -33,7 +34,8 @@ static void	worker_sigterm(int, short, void *);
 static void	worker_deadline(int, short, void *);
 static void	worker_resume(int, short, void *);
 static void	worker_listen(struct worker *, int);
-static void	refuse(int, const char *, const char *);
+static void	refuse(int, const char *, const char *)
+		    __attribute__((format(printf, 2, 0)));
 static const char *sockaddr_ip(const struct sockaddr *, char *, size_t);
 
 static struct worker	the_worker;
@@ -118,14 +120,21 @@ worker_listen(struct worker *w, int on)
 	}
 }
 
-/* A short refusal to a connection we will not serve; best effort. */
+/*
+ * A short refusal to a connection we will not serve (a reply of
+ * replies.h with the host name in it); best effort.
+ */
 static void
-refuse(int fd, const char *host, const char *why)
+refuse(int fd, const char *fmt, const char *host)
 {
 	char	buf[512];
 	int	n;
 
-	n = snprintf(buf, sizeof(buf), "421 4.7.0 %s %s\r\n", host, why);
+	n = snprintf(buf, sizeof(buf) - 2, fmt, host);
+	if (n > 0 && (size_t)n < sizeof(buf) - 2) {
+		memcpy(buf + n, "\r\n", 2);
+		n += 2;
+	}
 	if (n > 0 && (size_t)n < sizeof(buf))
 		(void)send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
@@ -184,22 +193,19 @@ worker_accept(int lfd, short events, void *arg)
 
 			log_info("refuse reason=banned ip=%s",
 			    sockaddr_ip((struct sockaddr *)&ss, ip, sizeof(ip)));
-			refuse(fd, w->conf->hostname,
-			    "too many failed authentications, try later");
+			refuse(fd, R_BANNED, w->conf->hostname);
 			continue;
 		}
 		if (w->nsessions >= w->conf->max_sessions) {
 			log_info("refuse reason=max-sessions");
-			refuse(fd, w->conf->hostname,
-			    "Error: too many sessions, try later");
+			refuse(fd, R_TOO_MANY_SESSIONS, w->conf->hostname);
 			continue;
 		}
 		/* Behind a balancer the client is known after PROXY. */
 		if (!l->lc->proxy && iplimit_acquire((struct sockaddr *)&ss,
 		    w->conf->max_sessions_per_ip) == -1) {
 			log_info("refuse reason=max-sessions-per-ip");
-			refuse(fd, w->conf->hostname,
-			    "Error: too many connections from your address");
+			refuse(fd, R_TOO_MANY_PER_IP, w->conf->hostname);
 			continue;
 		}
 		if (session_new(w, l->lc, fd, (struct sockaddr *)&ss,
