@@ -25,6 +25,8 @@ USERS = {
     "jms1@jms1.net": "not.my.real.password",
 }
 SEED_PLAIN = "AGptczFAam1zMS5uZXQAbm90Lm15LnJlYWwucGFzc3dvcmQ="
+# The log line of a connection turned away because its address is banned.
+REFUSED_BANNED = r"worker (\d): session=\w+ refuse reason=banned"
 
 
 def sha512crypt(password):
@@ -482,11 +484,9 @@ def test_ban_across_workers_and_expiry(server, pki):
         assert data.startswith(b"421 4.7.0 %s too many failed "
                                b"authentications" % HOSTNAME.encode()), data
         s.close()
-        if len(set(re.findall(r"worker (\d): refuse reason=banned",
-                              srv.log()))) == 2:
+        if len(set(re.findall(REFUSED_BANNED, srv.log()))) == 2:
             break
-    assert len(set(re.findall(r"worker (\d): refuse reason=banned",
-                              srv.log()))) == 2
+    assert len(set(re.findall(REFUSED_BANNED, srv.log()))) == 2
     # The ban ends by itself.
     srv.wait_log(r"auth: unban ip=127\.0\.0\.1", timeout=10)
     c = TLSClient(srv, pki)

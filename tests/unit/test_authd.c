@@ -419,16 +419,28 @@ test_ban(void **state)
 	assert_true(until >= now + (time_t)conf.auth_ban - 5);
 	assert_true(until <= now + (time_t)conf.auth_ban + 1);
 
-	/* A right password is still right; a wrong one says banned. */
+	/*
+	 * While banned no password gets a verdict, a right one (even one
+	 * in the login cache) included: a temporary refusal after the
+	 * failure delay, and no hash is computed.
+	 */
 	a = ask("198.51.100.7", "bob@example.org", SPASS);
-	assert_int_equal(a.result, AUTH_OK);
-	assert_int_equal(a.banned, 0);
+	assert_int_equal(a.result, AUTH_TEMPFAIL);
+	assert_int_equal(a.banned, 1);
+	assert_int_equal(a.delay_ms, DELAY);
 	a = ask("198.51.100.7", "bob@example.org", WRONG);
-	assert_int_equal(a.result, AUTH_FAIL);
+	assert_int_equal(a.result, AUTH_TEMPFAIL);
 	assert_int_equal(a.banned, 1);
+	assert_non_null(strstr(read_log(), "auth result=fail ip=198.51.100.7 "
+	    "port=40000 tls=yes mech=PLAIN user=\"bob@example.org\" "
+	    "reason=banned"));
 	/* Through an IPv4-mapped address too. */
-	a = ask("::ffff:198.51.100.7", "bob@example.org", WRONG);
+	a = ask("::ffff:198.51.100.7", "bob@example.org", SPASS);
+	assert_int_equal(a.result, AUTH_TEMPFAIL);
 	assert_int_equal(a.banned, 1);
+	/* Another address still logs in. */
+	a = ask("198.51.100.8", "bob@example.org", SPASS);
+	assert_int_equal(a.result, AUTH_OK);
 	/* Neighbours are not banned. */
 	sin.sin_addr.s_addr = htonl(ntohl(sin.sin_addr.s_addr) + 1);
 	assert_int_equal(banlist_check((struct sockaddr *)&sin, NULL), 0);
@@ -680,6 +692,7 @@ count_in_log(const char *needle)
 static void
 test_cache(void **state)
 {
+	struct sockaddr_in	sin;
 	struct auth_answer	a;
 	long			first, second, wrong;
 	unsigned		hits;
@@ -710,6 +723,17 @@ test_cache(void **state)
 	a = ask("203.0.113.22", "alice@example.org", SLOWPASS);
 	assert_int_equal(a.result, AUTH_FAIL);
 	assert_int_equal(count_in_log(" cache=hit"), hits + 1);
+	/* A banned address gets nothing from the cache either. */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "203.0.113.26", &sin.sin_addr);
+	assert_int_equal(banlist_add((struct sockaddr *)&sin,
+	    time(NULL) + 60), 0);
+	a = ask("203.0.113.26", "slowpoke@example.org", SLOWPASS);
+	assert_int_equal(a.result, AUTH_TEMPFAIL);
+	assert_int_equal(a.banned, 1);
+	assert_int_equal(count_in_log(" cache=hit"), hits + 1);
+	banlist_remove((struct sockaddr *)&sin);
 	stop_authd(SIGTERM);
 
 	/* A new auth process (a reload) starts with nothing cached. */

@@ -56,6 +56,9 @@ static const char full_conf[] =
     "max-sessions-per-ip 7\n"
     "command-timeout 30\n"
     "data-timeout 90 # seconds\n"
+    "proxy-from 192.0.2.10 2001:db8:5::/48\n"
+    "proxy-from 198.51.100.0/24\n"
+    "proxy-timeout 2\n"
     "#listen 127.0.0.2:25 smtp\n";
 
 static void
@@ -138,6 +141,12 @@ test_full(void **state)
 	assert_int_equal(c->max_sessions_per_ip, 7);
 	assert_int_equal(c->command_timeout, 30);
 	assert_int_equal(c->data_timeout, 90);
+	assert_int_equal(c->nproxy_from, 3);
+	assert_int_equal(c->proxy_from[0].prefix, 32);
+	assert_int_equal(c->proxy_from[1].family, AF_INET6);
+	assert_int_equal(c->proxy_from[1].prefix, 48);
+	assert_int_equal(c->proxy_from[2].prefix, 24);
+	assert_int_equal(c->proxy_timeout, 2);
 	config_free(c);
 }
 
@@ -193,6 +202,8 @@ test_defaults(void **state)
 	    CONF_DEFAULT_MAX_SESSIONS_PER_IP);
 	assert_int_equal(c->command_timeout, CONF_DEFAULT_COMMAND_TIMEOUT);
 	assert_int_equal(c->data_timeout, CONF_DEFAULT_DATA_TIMEOUT);
+	assert_int_equal(c->nproxy_from, 0);
+	assert_int_equal(c->proxy_timeout, CONF_DEFAULT_PROXY_TIMEOUT);
 	config_free(c);
 }
 
@@ -460,6 +471,15 @@ static const struct bad_case bad_cases[] = {
 	{ L S "tls-key /k\n", "bad.conf: tls-key requires tls-cert" },
 	{ L S "listen [::1]:465 smtps\n",
 	    "bad.conf: listen [::1]:465 smtps requires tls-cert" },
+	/* The line of the listener, though the check runs at the end. */
+	{ L S "listen 127.0.0.1:2525 submission proxy\nworkers 2\n",
+	    "bad.conf:3: listen 127.0.0.1:2525 submission proxy needs "
+	    "proxy-from" },
+	{ L S "proxy-from 10.0.0.0/33\n",
+	    "bad.conf:3: proxy-from: bad address or CIDR block "
+	    "\"10.0.0.0/33\"" },
+	{ L S "proxy-timeout 0\n",
+	    "bad.conf:3: proxy-timeout: expected a number from 1 to 3600" },
 };
 
 static void

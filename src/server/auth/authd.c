@@ -172,6 +172,7 @@ static void	 conn_close(struct conn *);
 static void	 conn_unref(struct conn *);
 static void	 conn_answer(struct conn *, uint32_t, const struct auth_answer *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
+static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 lower_priority(void);
 static void	 job_work(void *);
 static void	 job_done(void *);
@@ -582,6 +583,13 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	}
 	j->conn = c;
 	j->id = id;
+	if (refuse_banned(j, &a)) {
+		log_attempt(j);
+		explicit_bzero(j, sizeof(*j));
+		free(j);
+		conn_answer(c, id, &a);
+		return;
+	}
 	/* Addresses are kept lower-cased; look the user up the same way. */
 	if (addr_lower(j->req.user, j->account, sizeof(j->account)) == -1)
 		j->account[0] = '\0';
@@ -618,6 +626,34 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	}
 	c->jobs++;
 	A.jobs++;
+}
+
+/*
+ * A banned address gets no verdict on a password, not even from the cache:
+ * a session opened before its ban (or a race between the ban and an AUTH)
+ * must not log in with a password it guessed.  Nothing is hashed; the
+ * answer is temporary, so the worker closes with the ban's 421, and comes
+ * after the failure delay like any failure.  Returns 1 when refused (the
+ * answer in *a), else 0.
+ */
+static int
+refuse_banned(struct job *j, struct auth_answer *a)
+{
+	const struct config	*conf = A.conf;
+	const struct sockaddr	*sa = (const struct sockaddr *)&j->req.client;
+
+	if (cidr_match(conf->auth_exempt, conf->nauth_exempt, sa) ||
+	    !banlist_check(sa, NULL))
+		return 0;
+	explicit_bzero(j->req.pass, sizeof(j->req.pass));
+	j->req.passlen = 0;
+	j->result = AUTH_FAIL;		/* for the log: no login */
+	j->reason = "banned";
+	memset(a, 0, sizeof(*a));
+	a->result = AUTH_TEMPFAIL;
+	a->banned = 1;
+	a->delay_ms = conf->auth_failure_delay;
+	return 1;
 }
 
 /*

@@ -89,7 +89,7 @@ static int	 conf_relay_host(struct parser *, const struct directive *,
 		    int, char **);
 static int	 conf_max_message_size(struct parser *,
 		    const struct directive *, int, char **);
-static int	 conf_auth_exempt(struct parser *, const struct directive *,
+static int	 conf_cidrs(struct parser *, const struct directive *,
 		    int, char **);
 static int	 conf_tls_file(struct parser *, const struct directive *,
 		    int, char **);
@@ -123,7 +123,9 @@ static const struct directive directives[] = {
 	    F(auth_failure_delay), 0, 60000 },
 	{ "auth-cache-ttl", conf_number, 1, 1, 0, F(auth_cache_ttl), 0,
 	    86400 },
-	{ "auth-exempt", conf_auth_exempt, 1, -1, 1, 0, 0, 0 },
+	{ "auth-exempt", conf_cidrs, 1, -1, 1, 0, 0, 0 },
+	{ "proxy-from", conf_cidrs, 1, -1, 1, 0, 0, 0 },
+	{ "proxy-timeout", conf_number, 1, 1, 0, F(proxy_timeout), 1, 3600 },
 	{ "sender-login-match", conf_yesno, 1, 1, 0,
 	    F(sender_login_match), 0, 0 },
 	{ "workers", conf_number, 1, 1, 0, F(workers), 1, CONF_MAX_WORKERS },
@@ -266,6 +268,7 @@ config_free(struct config *conf)
 	free(conf->relay_auth);
 	free(conf->resolver);
 	free(conf->auth_exempt);
+	free(conf->proxy_from);
 	free(conf->user);
 	free(conf);
 }
@@ -575,6 +578,18 @@ check_conf(struct parser *p)
 	if (conf->relay_tls == RELAY_TLS_IMPLICIT && !conf->relay_port_given)
 		conf->relay_port = 465;
 	for (i = 0; i < conf->nlistens; i++) {
+		/*
+		 * Whoever may send a PROXY header chooses the client address
+		 * every check is keyed on, auth-exempt included: a proxy
+		 * listener names the balancers it believes.
+		 */
+		if (conf->listens[i].proxy && conf->nproxy_from == 0) {
+			p->lineno = conf->listens[i].line;
+			perr(p, "listen %s %s proxy needs proxy-from",
+			    conf->listens[i].text,
+			    listen_mode_name(conf->listens[i].mode));
+			return -1;
+		}
 		if (conf->listens[i].mode == LISTEN_SMTPS &&
 		    conf->ntls_cert == 0) {
 			perr(p, "listen %s smtps requires tls-cert",
@@ -605,6 +620,7 @@ set_defaults(struct config *conf)
 	conf->max_sessions_per_ip = CONF_DEFAULT_MAX_SESSIONS_PER_IP;
 	conf->command_timeout = CONF_DEFAULT_COMMAND_TIMEOUT;
 	conf->data_timeout = CONF_DEFAULT_DATA_TIMEOUT;
+	conf->proxy_timeout = CONF_DEFAULT_PROXY_TIMEOUT;
 	conf->relay_port = 0;
 	conf->relay_tls = RELAY_TLS_OPPORTUNISTIC;
 	conf->mx_port = CONF_DEFAULT_MX_PORT;
@@ -1046,6 +1062,7 @@ conf_listen(struct parser *p, const struct directive *d, int argc,
 		}
 		l.proxy = 1;
 	}
+	l.line = p->lineno;
 
 	for (i = 0; i < conf->nlistens; i++) {
 		if (strcmp(conf->listens[i].text, l.text) == 0) {
@@ -1253,27 +1270,35 @@ conf_max_message_size(struct parser *p, const struct directive *d, int argc,
 	return 0;
 }
 
+/* auth-exempt and proxy-from: CIDR blocks, added up over their lines. */
 static int
-conf_auth_exempt(struct parser *p, const struct directive *d, int argc,
+conf_cidrs(struct parser *p, const struct directive *d, int argc,
     char **argv)
 {
 	struct config	*conf = p->conf;
-	struct cidr	*nc, c;
+	struct cidr	**list, *nc, c;
+	size_t		*n;
 	int		 i;
 
+	if (strcmp(d->name, "proxy-from") == 0) {
+		list = &conf->proxy_from;
+		n = &conf->nproxy_from;
+	} else {
+		list = &conf->auth_exempt;
+		n = &conf->nauth_exempt;
+	}
 	for (i = 0; i < argc; i++) {
 		if (parse_cidr(argv[i], &c) == -1) {
-			perr(p, "auth-exempt: bad address or CIDR block \"%s\"",
-			    argv[i]);
+			perr(p, "%s: bad address or CIDR block \"%s\"",
+			    d->name, argv[i]);
 			return -1;
 		}
-		if ((nc = reallocarray(conf->auth_exempt,
-		    conf->nauth_exempt + 1, sizeof(*nc))) == NULL) {
+		if ((nc = reallocarray(*list, *n + 1, sizeof(*nc))) == NULL) {
 			perr(p, "out of memory");
 			return -1;
 		}
-		conf->auth_exempt = nc;
-		conf->auth_exempt[conf->nauth_exempt++] = c;
+		*list = nc;
+		(*list)[(*n)++] = c;
 	}
 	return 0;
 }

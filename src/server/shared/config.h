@@ -23,6 +23,7 @@ struct listen_conf {
 	char			 text[80];	/* "127.0.0.1:25", "[::1]:587" */
 	enum listen_mode	 mode;
 	int			 proxy;		/* expects a PROXY v1/v2 header */
+	unsigned		 line;		/* of its directive, for errors */
 };
 
 /* relay-tls: how outbound connections use TLS. */
@@ -33,7 +34,7 @@ enum relay_tls {
 	RELAY_TLS_NONE,			/* never */
 };
 
-/* One CIDR block, for auth-exempt. */
+/* One CIDR block, for auth-exempt and proxy-from. */
 struct cidr {
 	int		family;		/* AF_INET or AF_INET6 */
 	uint8_t		addr[16];
@@ -86,6 +87,9 @@ struct config {
 	unsigned		 auth_cache_ttl;	/* seconds; 0: no cache */
 	struct cidr		*auth_exempt;
 	size_t			 nauth_exempt;
+	struct cidr		*proxy_from;	/* may send PROXY headers */
+	size_t			 nproxy_from;
+	unsigned		 proxy_timeout;		/* seconds (5) */
 	int			 sender_login_match;
 	unsigned		 workers;
 	char			*user;
@@ -113,6 +117,7 @@ struct config {
 #define CONF_DEFAULT_MAX_SESSIONS_PER_IP 50
 #define CONF_DEFAULT_COMMAND_TIMEOUT	300
 #define CONF_DEFAULT_DATA_TIMEOUT	600
+#define CONF_DEFAULT_PROXY_TIMEOUT	5
 #define CONF_DEFAULT_MX_PORT		25
 #define CONF_DEFAULT_RELAY_MAX_CONNECTIONS 20
 #define CONF_DEFAULT_RELAY_MAX_PER_DOMAIN 4

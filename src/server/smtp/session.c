@@ -31,6 +31,8 @@
 #include "common/sasl.h"
 #include "common/tls.h"
 #include "common/workq.h"
+#include "server/shared/banlist.h"
+#include "server/shared/config.h"
 #include "server/shared/envelope.h"
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
@@ -45,8 +47,6 @@
 #define BODY_FLUSH	(64 * 1024)	/* write the body out from here */
 #define SASL_LINE_MAX	12288	/* RFC 4954 4: an AUTH line, CRLF included */
 #define AUTH_MAX_FAILS	3	/* RFC 4954 9: close after the third */
-
-/* Replies said in more than one place (DESIGN.md has the table). */
 
 /* What a command's check parsed, for its proceed. */
 struct checked {
@@ -78,6 +78,8 @@ struct command {
 static void	session_set_state(struct session *, enum session_state);
 static void	session_set_peer(struct session *, const struct sockaddr *,
 		    socklen_t);
+static int	session_set_client(struct session *, const struct sockaddr *,
+		    socklen_t, const char *);
 static void	session_greet(struct session *);
 static void	session_tls_start(struct session *);
 static void	session_tls_handshake(struct session *);
@@ -275,9 +277,54 @@ session_set_peer(struct session *s, const struct sockaddr *sa,
 	}
 }
 
+/*
+ * The one place that makes an address the session's client and applies
+ * what is keyed on it: auth-exempt, the ban (421 and close) and the
+ * sessions per address (the slot moves from the old address to the new).
+ * Called at accept, and on a proxy listener right after the PROXY header
+ * with the address it names (via: the balancer's, for the log).  Returns
+ * 0, or -1 when the session was refused and is closing.
+ */
+static int
+session_set_client(struct session *s, const struct sockaddr *sa,
+    socklen_t salen, const char *via)
+{
+	const struct config	*conf = s->w->conf;
+	struct sockaddr_storage	 ss;
+
+	/* sa may be s->peer itself. */
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, salen < sizeof(ss) ? salen : sizeof(ss));
+	if (s->flags & SF_IPCOUNTED) {
+		iplimit_release((struct sockaddr *)&s->peer);
+		s->flags &= ~SF_IPCOUNTED;
+	}
+	session_set_peer(s, (struct sockaddr *)&ss, sizeof(ss));
+	if (via != NULL)
+		log_info("session=%s proxy ip=%s port=%u via=%s", s->id,
+		    s->peerip, s->peerport, via);
+	s->exempt = cidr_match(conf->auth_exempt, conf->nauth_exempt,
+	    (struct sockaddr *)&s->peer);
+	if (!s->exempt && banlist_check((struct sockaddr *)&s->peer, NULL)) {
+		log_info("session=%s refuse reason=banned ip=%s", s->id,
+		    s->peerip);
+		session_quit_now(s, R_BANNED, "banned");
+		return -1;
+	}
+	if (iplimit_acquire((struct sockaddr *)&s->peer,
+	    conf->max_sessions_per_ip) == -1) {
+		log_info("session=%s refuse reason=max-sessions-per-ip ip=%s",
+		    s->id, s->peerip);
+		session_quit_now(s, R_TOO_MANY_PER_IP, "max-sessions-per-ip");
+		return -1;
+	}
+	s->flags |= SF_IPCOUNTED;
+	return 0;
+}
+
 int
 session_new(struct worker *w, const struct listen_conf *lc, int fd,
-    const struct sockaddr *sa, socklen_t salen, int counted)
+    const struct sockaddr *sa, socklen_t salen)
 {
 	struct session	*s;
 
@@ -287,8 +334,6 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 	s->lc = lc;
 	s->fd = fd;
 	s->msg.fd = -1;
-	if (counted)
-		s->flags |= SF_IPCOUNTED;
 	session_set_peer(s, sa, salen);
 	spool_new_id(s->id);
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
@@ -325,9 +370,14 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 	log_info("session=%s connect ip=%s port=%u listen=%s mode=%s", s->id,
 	    s->peerip, s->peerport, lc->text, listen_mode_name(lc->mode));
 
+	/* Behind a balancer the client is known after the header. */
 	if (lc->proxy)
 		session_set_state(s, STATE_PROXY);
-	else if (lc->mode == LISTEN_SMTPS)
+	else if (session_set_client(s, sa, salen, NULL) == -1) {
+		session_flush(s);
+		session_settle(s);
+		return 0;
+	} else if (lc->mode == LISTEN_SMTPS)
 		session_tls_start(s);
 	else
 		session_greet(s);
@@ -393,22 +443,21 @@ session_proxy_input(struct session *s)
 		return;
 	}
 	evbuffer_drain(s->in, have);
-	if (!pr.local) {
-		char	old[sizeof(s->peerip)];
+	/* A LOCAL header (a health check): the balancer is the client. */
+	if (pr.local)
+		r = session_set_client(s, (struct sockaddr *)&s->peer,
+		    sizeof(s->peer), NULL);
+	else {
+		char	via[sizeof(s->peerip)];
 
-		snprintf(old, sizeof(old), "%s", s->peerip);
-		session_set_peer(s, (struct sockaddr *)&pr.src, pr.srclen);
-		log_info("session=%s proxy ip=%s port=%u via=%s", s->id,
-		    s->peerip, s->peerport, old);
+		snprintf(via, sizeof(via), "%s", s->peerip);
+		r = session_set_client(s, (struct sockaddr *)&pr.src,
+		    pr.srclen, via);
 	}
-	if (iplimit_acquire((struct sockaddr *)&s->peer,
-	    s->w->conf->max_sessions_per_ip) == -1) {
-		log_info("session=%s refuse reason=max-sessions-per-ip",
-		    s->id);
-		session_quit_now(s, R_TOO_MANY_PER_IP, "max-sessions-per-ip");
+	if (r == -1)
 		return;
-	}
-	s->flags |= SF_IPCOUNTED;
+	/* From now on the command timeout, not proxy-timeout. */
+	session_arm_timer(s);
 	if (s->lc->mode == LISTEN_SMTPS)
 		session_tls_start(s);
 	else {
@@ -597,8 +646,12 @@ session_arm_timer(struct session *s)
 		evtimer_del(s->ev_timer);
 		return;
 	}
-	tv.tv_sec = session_mid_message(s) ?
-	    s->w->conf->data_timeout : s->w->conf->command_timeout;
+	if (s->state == STATE_PROXY)
+		tv.tv_sec = s->w->conf->proxy_timeout;
+	else if (session_mid_message(s))
+		tv.tv_sec = s->w->conf->data_timeout;
+	else
+		tv.tv_sec = s->w->conf->command_timeout;
 	evtimer_add(s->ev_timer, &tv);
 }
 
@@ -607,8 +660,13 @@ session_timeout(int fd, short events, void *arg)
 {
 	struct session	*s = arg;
 
-	session_quit_now(s, R_TIMEOUT,
-	    "timeout");
+	/* A balancer that sends no header gets no SMTP reply either. */
+	if (s->state == STATE_PROXY) {
+		log_info("session=%s reject reason=proxy-timeout", s->id);
+		session_close(s, "proxy-timeout");
+	} else
+		session_quit_now(s, R_TIMEOUT,
+		    "timeout");
 	session_settle(s);
 }
 
@@ -1894,6 +1952,16 @@ auth_reply(struct session *s)
 			auth_finish(s, NULL);
 		break;
 	default:
+		/*
+		 * Banned since the session began: the password was not
+		 * looked at, so neither 235 nor 535, but the ban's 421.
+		 */
+		if (s->auth_banned) {
+			log_info("session=%s refuse reason=banned ip=%s",
+			    s->id, s->peerip);
+			auth_finish(s, R_BANNED);
+			break;
+		}
 		reply(s, R_AUTH_TEMPFAIL);
 		auth_finish(s, NULL);
 		break;

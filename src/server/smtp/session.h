@@ -52,6 +52,7 @@ struct session {
 	struct sockaddr_storage	 peer;
 	char			 peerip[64];
 	unsigned		 peerport;
+	int			 exempt;	/* peer is in auth-exempt */
 	struct timespec		 start;
 
 	struct event		*ev_read;
@@ -117,12 +118,12 @@ struct session {
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY
- * header on a proxy listener).  counted says the address was counted in
- * iplimit.  Returns 0 (the session owns fd and the count), or -1 when out
- * of memory.
+ * header on a proxy listener).  The checks keyed on the client's address
+ * run first and may refuse it with a 421.  Returns 0 (the session owns
+ * fd), or -1 when out of memory.
  */
 int		 session_new(struct worker *, const struct listen_conf *,
-		    int fd, const struct sockaddr *, socklen_t, int counted);
+		    int fd, const struct sockaddr *, socklen_t);
 /* The worker is stopping: close idle sessions, others after their reply. */
 void		 session_drain(struct session *);
 

@@ -17,7 +17,7 @@
 
 #include "common/log.h"
 #include "common/workq.h"
-#include "server/shared/banlist.h"
+#include "server/shared/config.h"
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
 #include "server/smtp/replies.h"
@@ -187,13 +187,19 @@ worker_accept(int lfd, short events, void *arg)
 		}
 		/* Replies are batched by us: no Nagle delays. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		/* The guard: banned addresses are turned away at once. */
-		if (banlist_check((struct sockaddr *)&ss, NULL)) {
+		/*
+		 * Only the balancers of proxy-from may say who the client
+		 * is: anyone else could claim any address, an exempt one
+		 * too.  Nothing is read from such a connection.
+		 */
+		if (l->lc->proxy && !cidr_match(w->conf->proxy_from,
+		    w->conf->nproxy_from, (struct sockaddr *)&ss)) {
 			char	ip[64];
 
-			log_info("refuse reason=banned ip=%s",
-			    sockaddr_ip((struct sockaddr *)&ss, ip, sizeof(ip)));
-			refuse(fd, R_BANNED, w->conf->hostname);
+			log_info("refuse reason=proxy-not-allowed ip=%s "
+			    "listen=%s", sockaddr_ip((struct sockaddr *)&ss,
+			    ip, sizeof(ip)), l->lc->text);
+			close(fd);
 			continue;
 		}
 		if (w->nsessions >= w->conf->max_sessions) {
@@ -201,18 +207,14 @@ worker_accept(int lfd, short events, void *arg)
 			refuse(fd, R_TOO_MANY_SESSIONS, w->conf->hostname);
 			continue;
 		}
-		/* Behind a balancer the client is known after PROXY. */
-		if (!l->lc->proxy && iplimit_acquire((struct sockaddr *)&ss,
-		    w->conf->max_sessions_per_ip) == -1) {
-			log_info("refuse reason=max-sessions-per-ip");
-			refuse(fd, R_TOO_MANY_PER_IP, w->conf->hostname);
-			continue;
-		}
+		/*
+		 * What is keyed on the client's address (the ban, sessions
+		 * per address, auth-exempt) is the session's: at once here,
+		 * after the PROXY header behind a balancer.
+		 */
 		if (session_new(w, l->lc, fd, (struct sockaddr *)&ss,
-		    len, !l->lc->proxy) == -1) {
+		    len) == -1) {
 			log_warnx("session_new: out of memory");
-			if (!l->lc->proxy)
-				iplimit_release((struct sockaddr *)&ss);
 			close(fd);
 		}
 	}
