@@ -19,7 +19,6 @@
 #include "server/shared/users.h"
 
 static void	usage(void) __attribute__((noreturn));
-static int	resolve(char **, const char *);
 static void	daemonize(void);
 static void	warn_line(const char *);
 
@@ -35,37 +34,6 @@ usage(void)
 	    "  flush    make the running server retry every message now\n"
 	    "  --version  print the version and exit\n");
 	exit(1);
-}
-
-/* A relative path in the config is relative to the config's directory. */
-static int
-resolve(char **path, const char *conffile)
-{
-	char		 dir[PATH_MAX], *abs, *slash;
-	const char	*base;
-
-	if (*path == NULL || (*path)[0] == '/')
-		return 0;
-	char		 cwd[PATH_MAX];
-	int		 n;
-
-	if (conffile[0] == '/')
-		n = snprintf(dir, sizeof(dir), "%s", conffile);
-	else {
-		if (getcwd(cwd, sizeof(cwd)) == NULL)
-			return -1;
-		n = snprintf(dir, sizeof(dir), "%s/%s", cwd, conffile);
-	}
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return -1;
-	slash = strrchr(dir, '/');
-	*slash = '\0';
-	base = dir[0] ? dir : "/";
-	if (asprintf(&abs, "%s/%s", base, *path) == -1)
-		return -1;
-	free(*path);
-	*path = abs;
-	return 0;
 }
 
 static void
@@ -105,10 +73,10 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	struct userset	 users;
-	const char	*file = NULL, *cmd = NULL;
+	const char	*arg = NULL, *cmd = NULL;
 	char		 err[1024];
-	char		*text = NULL;
-	size_t		 i, textlen = 0;
+	char		*text = NULL, *file;
+	size_t		 textlen = 0;
 	int		 ch, foreground = 0, check = 0, bad, status;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -124,7 +92,7 @@ main(int argc, char *argv[])
 			check = 1;
 			break;
 		case 'f':
-			file = optarg;
+			arg = optarg;
 			break;
 		default:
 			usage();
@@ -133,30 +101,30 @@ main(int argc, char *argv[])
 	if (optind == argc - 1 && queuectl_known(argv[optind]) && !check &&
 	    !foreground)
 		cmd = argv[optind++];
-	if (file == NULL || optind != argc)
+	if (arg == NULL || optind != argc)
 		usage();
 	log_init("smtpauthd", foreground || check);
 
-	if ((conf = config_load(file, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s\n", err);
+	/*
+	 * The file by its absolute name: a reload reads it again after the
+	 * daemon's chdir("/"), and its directory is where the relative
+	 * paths in it start from, at start and at every reload.
+	 */
+	if ((file = config_absolute(arg)) == NULL) {
+		fprintf(stderr, "%s: %s\n", arg, strerror(errno));
 		return 1;
 	}
-	bad = resolve(&conf->spool, file) == -1 ||
-	    resolve(&conf->mailbox_root, file) == -1 ||
-	    resolve(&conf->users, file) == -1 ||
-	    resolve(&conf->relay_auth, file) == -1 ||
-	    resolve(&conf->relay_ca_file, file) == -1;
-	for (i = 0; i < conf->ntls_cert; i++)
-		bad |= resolve(&conf->tls_cert[i], file) == -1 ||
-		    resolve(&conf->tls_key[i], file) == -1;
-	if (bad) {
-		fprintf(stderr, "%s: path too long\n", file);
+	if ((conf = config_load(file, err, sizeof(err))) == NULL ||
+	    config_resolve_paths(conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
 		config_free(conf);
+		free(file);
 		return 1;
 	}
 	if (cmd != NULL) {
 		bad = queuectl_run(conf, cmd);
 		config_free(conf);
+		free(file);
 		return bad;
 	}
 	/* -n: what only a start would find, reported before it fails. */
@@ -167,8 +135,9 @@ main(int argc, char *argv[])
 	}
 	if (parent_load_users(conf, &users, &text, &textlen, check) == -1) {
 		if (check)
-			fprintf(stderr, "%s: users file has errors\n", file);
+			fprintf(stderr, "%s: users file has errors\n", arg);
 		config_free(conf);
+		free(file);
 		return 1;
 	}
 	if (check) {
@@ -176,23 +145,24 @@ main(int argc, char *argv[])
 
 		if (text != NULL && users_check_hashes(conf->users, text,
 		    textlen, warn_line) != 0) {
-			fprintf(stderr, "%s: users file has errors\n", file);
+			fprintf(stderr, "%s: users file has errors\n", arg);
 			status = 1;
 		}
 		/* A missing or mismatched key is a configuration error. */
 		if (parent_load_tls(conf, NULL, &tls, err, sizeof(err)) == -1) {
-			fprintf(stderr, "%s: %s\n", file, err);
+			fprintf(stderr, "%s: %s\n", arg, err);
 			status = 1;
 		} else
 			tls_ctx_free(tls);
 		if (status == 0)
-			fprintf(stderr, "%s: configuration OK\n", file);
+			fprintf(stderr, "%s: configuration OK\n", arg);
 		if (text != NULL) {
 			explicit_bzero(text, textlen);
 			free(text);
 		}
 		users_free(&users);
 		config_free(conf);
+		free(file);
 		return status;
 	}
 	if (!foreground)

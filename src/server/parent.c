@@ -104,7 +104,9 @@ static int	single_running(enum child_kind, unsigned);
 static void	start_auth(void);
 static void	free_users_text(void);
 static void	log_users_warning(const char *);
-static void	set_authsock(void);
+static int	authsock_path(const struct config *, char *, size_t, char *,
+		    size_t);
+static int	setup_dirs(const struct config *, char *, size_t);
 static time_t	mono_now(void);
 static void	count_start_failure(const struct child *, int, unsigned *);
 
@@ -170,20 +172,47 @@ parent_load_users(const struct config *conf, struct userset *us,
 	return 0;
 }
 
-/* The auth socket lives in the spool's private run directory. */
-static void
-set_authsock(void)
+/*
+ * The auth socket lives in the spool's private run directory ("" when
+ * there is no users file).  0, or -1 with err set.
+ */
+static int
+authsock_path(const struct config *conf, char *out, size_t outlen,
+    char *err, size_t errlen)
 {
 	int	n;
 
-	P.authsock[0] = '\0';
-	if (P.conf->users == NULL)
-		return;
-	n = snprintf(P.authsock, sizeof(P.authsock), "%s/run/auth.sock",
-	    P.conf->spool);
-	if (n < 0 || (size_t)n >= sizeof(P.authsock))
-		fatalx("spool path too long for the auth socket: %s",
-		    P.conf->spool);
+	out[0] = '\0';
+	if (conf->users == NULL)
+		return 0;
+	n = snprintf(out, outlen, "%s/run/auth.sock", conf->spool);
+	if (n < 0 || (size_t)n >= outlen) {
+		out[0] = '\0';
+		snprintf(err, errlen, "spool path too long for the auth "
+		    "socket: %s", conf->spool);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The spool and the Maildir root, made and given to the server's user:
+ * at start and for a reload that names new ones, before any child needs
+ * them.  0, or -1 with err set.
+ */
+static int
+setup_dirs(const struct config *conf, char *err, size_t errlen)
+{
+	if (spool_setup(conf->spool, P.drop ? (long)P.uid : -1,
+	    P.drop ? (long)P.gid : -1, err, errlen) == -1)
+		return -1;
+	if (conf->mailbox_root != NULL && mkdir(conf->mailbox_root, 0700) ==
+	    0 && P.drop && chown(conf->mailbox_root, P.uid, P.gid) == -1) {
+		snprintf(err, errlen, "chown %s: %s", conf->mailbox_root,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -581,17 +610,28 @@ reload(void)
 	struct userset	 users;
 	struct tls_ctx	*tls;
 	struct sockets	 socks = { NULL, 0, 0 };
-	char		 err[512], *text;
+	char		 err[512], *text, authsock[sizeof(P.authsock)];
 	size_t		 i, textlen;
 
+	/*
+	 * Everything the new generation needs is checked here, while the
+	 * running one still serves: an error keeps it, and nothing of the
+	 * new configuration is used.  Relative paths start from the file's
+	 * directory, as they did at start.
+	 */
 	log_info("reloading %s", P.conffile);
-	if ((conf = config_load(P.conffile, err, sizeof(err))) == NULL) {
+	if ((conf = config_load(P.conffile, err, sizeof(err))) == NULL ||
+	    config_resolve_paths(conf, err, sizeof(err)) == -1 ||
+	    authsock_path(conf, authsock, sizeof(authsock), err,
+	    sizeof(err)) == -1 || setup_dirs(conf, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
+		config_free(conf);
 		return;
 	}
 	if (parent_load_users(conf, &users, &text, &textlen, 0) == -1) {
-		log_warnx("reload failed: users file");
+		log_warnx("reload failed, keeping the running configuration: "
+		    "users file");
 		config_free(conf);
 		return;
 	}
@@ -618,7 +658,7 @@ reload(void)
 	free_users_text();
 	P.users_text = text;
 	P.users_len = textlen;
-	set_authsock();
+	memcpy(P.authsock, authsock, sizeof(P.authsock));
 	if (socks.fd != NULL) {
 		close_sockets(&P.socks);
 		P.socks = socks;
@@ -634,7 +674,7 @@ reload(void)
 	log_info("reloaded users=%zu workers=%u", P.users.n, conf->workers);
 	return;
 fail:
-	log_warnx("reload failed: %s", err);
+	log_warnx("reload failed, keeping the running configuration: %s", err);
 	if (text != NULL) {
 		explicit_bzero(text, textlen);
 		free(text);
@@ -696,7 +736,9 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	P.users = *users;
 	P.users_text = users_text;
 	P.users_len = users_len;
-	set_authsock();
+	if (authsock_path(conf, P.authsock, sizeof(P.authsock), err,
+	    sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (geteuid() == 0) {
 		if (conf->user == NULL)
 			fatalx("%s: refusing to run as root without a "
@@ -712,12 +754,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		P.drop = 1;
 		P.username = strdup(conf->user);
 	}
-	if (spool_setup(conf->spool, P.drop ? (long)P.uid : -1,
-	    P.drop ? (long)P.gid : -1, err, sizeof(err)) == -1)
-		fatalx("spool: %s", err);
-	if (conf->mailbox_root != NULL && mkdir(conf->mailbox_root, 0700) ==
-	    0 && P.drop && chown(conf->mailbox_root, P.uid, P.gid) == -1)
-		fatal("chown %s", conf->mailbox_root);
+	if (setup_dirs(conf, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (iplimit_init() == -1 || banlist_init() == -1)
 		fatal("shared tables");
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)

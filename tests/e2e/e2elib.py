@@ -311,7 +311,10 @@ class Server:
     """One smtpauthd in its own temporary directory."""
 
     def __init__(self, extra=(), users=DEFAULT_USERS, domains=DEFAULT_DOMAINS,
-                 ipv6=False, workers=2, hostname=HOSTNAME):
+                 ipv6=False, workers=2, hostname=HOSTNAME, relative=False):
+        # relative: the config names its files relative to its own folder
+        # and the server is started from another one, with -f relative.
+        self.relative = relative
         self.dir = Path(tempfile.mkdtemp(prefix="smtpauth-e2e-", dir="/tmp"))
         # Started as root, the children run as nobody and must get through.
         os.chmod(self.dir, 0o755)
@@ -343,7 +346,12 @@ class Server:
     def add_user(self, addr):
         self.write_users(self.users + [addr])
 
+    def config_path(self, path):
+        """path as the config names it."""
+        return os.path.relpath(path, self.dir) if self.relative else path
+
     def config_text(self):
+        p = self.config_path
         lines = ["# written by tests/e2e",
                  "listen 127.0.0.1:%d smtp" % self.port]
         if self.port6:
@@ -351,9 +359,9 @@ class Server:
         lines += [
             "hostname %s" % self.hostname,
             "local-domains %s" % " ".join(self.domains),
-            "users %s" % self.users_path,
-            "mailbox-root %s" % self.mailbox_root,
-            "spool %s" % self.spool,
+            "users %s" % p(self.users_path),
+            "mailbox-root %s" % p(self.mailbox_root),
+            "spool %s" % p(self.spool),
         ]
         if self.workers is not None:
             lines.append("workers %d" % self.workers)
@@ -369,11 +377,15 @@ class Server:
 
     def start(self, timeout=10):
         logf = open(self.log_path, "ab")
+        cwd = self.dir.parent if self.relative else self.dir
+        conf = self.config_path(self.conf_path)
+        if self.relative:
+            conf = os.path.join(self.dir.name, conf)
         try:
             self.proc = subprocess.Popen(
-                [str(SMTPAUTHD), "-d", "-f", str(self.conf_path)],
+                [str(SMTPAUTHD), "-d", "-f", str(conf)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                cwd=str(self.dir), start_new_session=True)
+                cwd=str(cwd), start_new_session=True)
         finally:
             logf.close()
         self.pgid = self.proc.pid

@@ -9,7 +9,9 @@ import time
 import pytest
 
 from e2elib import (FAKE_HASH, SMTPAUTHD, Closed, T, as_stored, crlf,
-                    split_delivered, wait_until)
+                    free_port, split_delivered, wait_until)
+from test_auth import PASSWORD, USERS, TLSClient, hashed, plain
+from test_tls import pki  # noqa: F401 - the session-wide test CA
 
 
 def _deliver_raw(srv, rcpt, msg):
@@ -182,6 +184,69 @@ def test_sighup_reloads_users(server):
     assert srv.running()
     _deliver_raw(srv, "newcomer@example.org", msg)
     srv.wait_messages("newcomer@example.org", 2)
+
+
+def test_reload_with_relative_paths(server, pki):
+    """Relative paths in the config start from the file's folder at start
+    and at every reload (the server runs from another folder, -f relative);
+    a reload that cannot work keeps the running generation serving."""
+    sport = free_port()
+    srv = server(relative=True, start=False, users=list(USERS), extra=[
+        "listen 127.0.0.1:%d smtps" % sport, "tls-cert tls/ec.pem",
+        "tls-key tls/ec.key", "auth-failure-delay 10"])
+    srv.smtps_port = sport
+    (srv.dir / "tls").mkdir()
+    for name in ("ec.pem", "ec.key"):
+        (srv.dir / "tls" / name).write_bytes((pki / name).read_bytes())
+
+    def write_users(users):
+        # One password for all: the hash of PASSWORD.
+        srv.users_path.write_text("".join(
+            "%s:%s\n" % (u, hashed("user@example.org")) for u in users))
+    write_users(USERS)
+    srv.start()
+    assert "\nusers users\nmailbox-root mail\nspool spool\n" in \
+        srv.conf_path.read_text()
+
+    def logs_in(user):
+        try:
+            c = TLSClient(srv, pki, implicit=True)
+        except (OSError, AssertionError):
+            return False
+        try:
+            return c.cmd("AUTH PLAIN " + plain(user, PASSWORD)) \
+                .startswith("235")
+        except OSError:
+            return False
+        finally:
+            c.close()
+    assert logs_in("user@example.org")
+
+    # The reload reads the same relative names and takes effect.
+    write_users(list(USERS) + ["newcomer@example.org"])
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reloaded users=4", after=mark)
+    wait_until(lambda: logs_in("newcomer@example.org"), T(10),
+               interval=0.1, what="the new user over TLS after the reload")
+    time.sleep(0.5 * T(1))
+    assert srv.running()
+    assert not re.search(r"exited with status [1-9]", srv.log()[mark:]), \
+        srv.log()[mark:]
+
+    # Reloads that cannot work are refused: the running one serves on.
+    text = srv.config_text()
+    for bad in (text.replace("tls/ec.key", "tls/missing.key"),
+                text.replace("spool spool", "spool users/spool")):
+        assert bad != text
+        srv.conf_path.write_text(bad)
+        mark = len(srv.log())
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        srv.wait_log(r"reload failed, keeping the running configuration",
+                     after=mark)
+        assert logs_in("newcomer@example.org")
+        assert "started worker" not in srv.log()[mark:]
+    assert srv.running()
 
 
 def test_sigterm_stops_cleanly(server):

@@ -779,6 +779,58 @@ test_cidr_table(void **state)
 	}
 }
 
+/* Relative paths start from the file's directory, absolute ones stay. */
+static void
+test_resolve_paths(void **state)
+{
+	static const char	 text[] = "listen 127.0.0.1:2525 smtp\n"
+	    "spool spool\nmailbox-root ../mail\nusers /etc/users\n"
+	    "tls-cert a/cert.pem\ntls-key key.pem\nrelay-host smart.example\n"
+	    "relay-tls required\nrelay-auth auth\n"
+	    "relay-ca-file ca.pem\n";
+	struct config		*c;
+	char			 err[512], cwd[4096], want[4200], *abs;
+
+	c = config_parse("/etc/smtpauthd/smtpauthd.conf", text, err,
+	    sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(config_resolve_paths(c, err, sizeof(err)), 0);
+	assert_string_equal(c->spool, "/etc/smtpauthd/spool");
+	assert_string_equal(c->mailbox_root, "/etc/smtpauthd/../mail");
+	assert_string_equal(c->users, "/etc/users");
+	assert_string_equal(c->tls_cert[0], "/etc/smtpauthd/a/cert.pem");
+	assert_string_equal(c->tls_key[0], "/etc/smtpauthd/key.pem");
+	assert_string_equal(c->relay_auth, "/etc/smtpauthd/auth");
+	assert_string_equal(c->relay_ca_file, "/etc/smtpauthd/ca.pem");
+	/* Twice (a reload resolves a new config, never an old one) is
+	 * harmless: absolute paths stay. */
+	assert_int_equal(config_resolve_paths(c, err, sizeof(err)), 0);
+	assert_string_equal(c->spool, "/etc/smtpauthd/spool");
+	config_free(c);
+
+	/* A file in / and a file named relative to the current directory. */
+	c = config_parse("/x.conf", text, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(config_resolve_paths(c, err, sizeof(err)), 0);
+	assert_string_equal(c->spool, "/spool");
+	config_free(c);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	c = config_parse("conf/x.conf", text, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(config_resolve_paths(c, err, sizeof(err)), 0);
+	snprintf(want, sizeof(want), "%s/conf/spool", cwd);
+	assert_string_equal(c->spool, want);
+	config_free(c);
+	abs = config_absolute("conf/x.conf");
+	snprintf(want, sizeof(want), "%s/conf/x.conf", cwd);
+	assert_string_equal(abs, want);
+	free(abs);
+	abs = config_absolute("/a/b");
+	assert_string_equal(abs, "/a/b");
+	free(abs);
+}
+
 static void
 test_cidr_edge(void **state)
 {
@@ -817,6 +869,7 @@ main(void)
 		cmocka_unit_test(test_misc),
 		cmocka_unit_test(test_cidr_table),
 		cmocka_unit_test(test_cidr_edge),
+		cmocka_unit_test(test_resolve_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,7 @@ static void	 lower(char *);
 static int	 ascii_casecmp(const char *, const char *);
 static int	 prefix_equal(const uint8_t *, const uint8_t *, unsigned);
 static char	*xstrndup(const char *, size_t);
+static int	 resolve_one(char **, const char *);
 
 static int	 conf_string(struct parser *, const struct directive *, int,
 		    char **);
@@ -227,6 +228,73 @@ config_parse(const char *name, const char *text, char *err, size_t errlen)
 	if (text == NULL)
 		text = "";
 	return parse(name, text, strlen(text), err, errlen);
+}
+
+char *
+config_absolute(const char *path)
+{
+	char	 cwd[PATH_MAX], *abs;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	if (asprintf(&abs, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd,
+	    path) == -1)
+		return NULL;
+	return abs;
+}
+
+/* A relative *path becomes dir/path; dir is absolute. */
+static int
+resolve_one(char **path, const char *dir)
+{
+	char	*abs;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (asprintf(&abs, "%s/%s", dir, *path) == -1)
+		return -1;
+	if (strlen(abs) >= PATH_MAX) {
+		free(abs);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+int
+config_resolve_paths(struct config *conf, char *err, size_t errlen)
+{
+	char	*dir, *slash;
+	size_t	 i;
+	int	 bad;
+
+	if ((dir = config_absolute(conf->path)) == NULL) {
+		(void)snprintf(err, errlen, "%s: %s", conf->path,
+		    strerror(errno));
+		return -1;
+	}
+	/* The file's directory; "/x.conf" is in "" + "/". */
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	bad = resolve_one(&conf->spool, dir) == -1 ||
+	    resolve_one(&conf->mailbox_root, dir) == -1 ||
+	    resolve_one(&conf->users, dir) == -1 ||
+	    resolve_one(&conf->relay_auth, dir) == -1 ||
+	    resolve_one(&conf->relay_ca_file, dir) == -1;
+	for (i = 0; i < conf->ntls_cert && !bad; i++)
+		bad = resolve_one(&conf->tls_cert[i], dir) == -1;
+	for (i = 0; i < conf->ntls_key && !bad; i++)
+		bad = resolve_one(&conf->tls_key[i], dir) == -1;
+	if (bad)
+		(void)snprintf(err, errlen, "%s: %s", conf->path,
+		    errno == ENAMETOOLONG ? "path too long" :
+		    strerror(errno));
+	free(dir);
+	return bad ? -1 : 0;
 }
 
 int

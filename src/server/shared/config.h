@@ -140,6 +140,23 @@ struct config	*config_parse(const char *name, const char *text, char *err,
 void		 config_free(struct config *);
 
 /*
+ * An absolute form of path (made with the current directory if it is
+ * relative, without following links), from malloc; NULL with errno set.
+ * smtpauthd keeps its configuration file's name so: a reload after the
+ * daemon's chdir("/") must read the same file.
+ */
+char		*config_absolute(const char *path);
+
+/*
+ * Make every relative path of the configuration (users, tls-cert,
+ * tls-key, mailbox-root, spool, relay-auth, relay-ca-file) relative to the
+ * directory of the file it was read from, at start and at every reload
+ * alike.  0, or -1 with "FILE: reason" in err.
+ */
+int		 config_resolve_paths(struct config *, char *err,
+		    size_t errlen);
+
+/*
  * For smtpauthd -n: does the "user" directive name an account of this
  * system?  0 (also without the directive), or -1 with "FILE:LINE: no such
  * user NAME" in err.  Not part of config_load(): the account matters only
