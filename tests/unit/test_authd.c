@@ -153,7 +153,8 @@ group_setup(void **state)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_authd", 1);
-	if (banlist_init() == -1 || mkdtemp(dir) == NULL)
+	if (banlist_init(CONF_DEFAULT_BAN_TABLE_SIZE) == -1 ||
+	    mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(sockpath, sizeof(sockpath), "%s/auth.sock", dir);
 	snprintf(logpath, sizeof(logpath), "%s/log", dir);
@@ -168,6 +169,7 @@ group_setup(void **state)
 	conf.auth_window = 60;
 	conf.auth_ban = 120;
 	conf.auth_failure_delay = DELAY;
+	conf.ban_ipv6_prefix = CONF_DEFAULT_BAN_IPV6_PREFIX;
 	exempt.family = AF_INET;
 	inet_pton(AF_INET, "192.0.2.0", exempt.addr);
 	exempt.prefix = 24;
