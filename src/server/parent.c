@@ -405,6 +405,8 @@ start_worker(unsigned index)
 	}
 	if (pid == 0) {
 		child_setup();
+		/* A worker reads bans; only the auth process makes them. */
+		banlist_readonly();
 		ls = calloc(P.socks.nlistens, sizeof(*ls));
 		if (ls == NULL)
 			fatalx("out of memory");
@@ -451,6 +453,7 @@ start_queue(void)
 		/* Still root: relay-auth and relay-ca-file may be 0600. */
 		queue_prepare(P.conf);
 		child_setup();
+		banlist_readonly();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
 		close(P.notify[1]);
@@ -643,6 +646,9 @@ reload(void)
 		tls_ctx_free(tls);
 		goto fail;
 	}
+	if (conf->ban_table_size != P.conf->ban_table_size)
+		log_warnx("ban-table-size: the table keeps %u entries until "
+		    "a restart", P.conf->ban_table_size);
 	/* The old generation drains; the new one starts now. */
 	for (i = 0; i < MAX_CHILDREN; i++)
 		if (P.children[i].pid != 0) {
@@ -756,7 +762,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	}
 	if (setup_dirs(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (iplimit_init() == -1 || banlist_init() == -1)
+	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1)
 		fatal("shared tables");
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)
 		fatal("socketpair");

@@ -153,7 +153,8 @@ group_setup(void **state)
 
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test_authd", 1);
-	if (banlist_init() == -1 || mkdtemp(dir) == NULL)
+	if (banlist_init(CONF_DEFAULT_BAN_TABLE_SIZE) == -1 ||
+	    mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(sockpath, sizeof(sockpath), "%s/auth.sock", dir);
 	snprintf(logpath, sizeof(logpath), "%s/log", dir);
@@ -168,6 +169,7 @@ group_setup(void **state)
 	conf.auth_window = 60;
 	conf.auth_ban = 120;
 	conf.auth_failure_delay = DELAY;
+	conf.ban_ipv6_prefix = CONF_DEFAULT_BAN_IPV6_PREFIX;
 	exempt.family = AF_INET;
 	inet_pton(AF_INET, "192.0.2.0", exempt.addr);
 	exempt.prefix = 24;
@@ -693,6 +695,8 @@ static void
 test_cache(void **state)
 {
 	struct sockaddr_in	sin;
+	struct banlist_key	bkey, bold;
+	time_t			bold_until;
 	struct auth_answer	a;
 	long			first, second, wrong;
 	unsigned		hits;
@@ -727,13 +731,14 @@ test_cache(void **state)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	inet_pton(AF_INET, "203.0.113.26", &sin.sin_addr);
-	assert_int_equal(banlist_add((struct sockaddr *)&sin,
-	    time(NULL) + 60), 0);
+	assert_int_equal(banlist_key((struct sockaddr *)&sin, 64, &bkey), 0);
+	assert_int_equal(banlist_add(&bkey, time(NULL) + 60, &bold,
+	    &bold_until), 0);
 	a = ask("203.0.113.26", "slowpoke@example.org", SLOWPASS);
 	assert_int_equal(a.result, AUTH_TEMPFAIL);
 	assert_int_equal(a.banned, 1);
 	assert_int_equal(count_in_log(" cache=hit"), hits + 1);
-	banlist_remove((struct sockaddr *)&sin);
+	banlist_remove(&bkey);
 	stop_authd(SIGTERM);
 
 	/* A new auth process (a reload) starts with nothing cached. */
@@ -768,6 +773,55 @@ test_cache(void **state)
 	stop_authd(SIGTERM);
 }
 
+/*
+ * ban-ipv6-prefix: the ledger counts a whole /48 as one client and the
+ * ban covers it.  A full table still bans, and says what it evicted.
+ */
+static void
+test_ban_prefix_and_full_table(void **state)
+{
+	struct sockaddr_in6	sin6;
+	struct auth_answer	a;
+	char			ip[64];
+	unsigned		i;
+
+	conf.ban_ipv6_prefix = 48;
+	start_authd(0);
+	for (i = 0; i < MAXFAIL; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:7:%x::1", i + 1);
+		a = ask(ip, "alice@example.org", WRONG);
+		assert_int_equal(a.banned, i == MAXFAIL - 1);
+	}
+	assert_non_null(strstr(read_log(), "ban ip=2001:db8:7::/48 "));
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:7:ffff::9", &sin6.sin6_addr);
+	assert_int_equal(banlist_check((struct sockaddr *)&sin6, NULL), 1);
+	stop_authd(SIGTERM);
+	conf.ban_ipv6_prefix = CONF_DEFAULT_BAN_IPV6_PREFIX;
+
+	/*
+	 * A table of two: the third ban evicts one that ends soonest (the
+	 * first two may end in the same second).
+	 */
+	assert_int_equal(banlist_init(2), 0);
+	start_authd(0);
+	for (i = 0; i < 3 * MAXFAIL; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:8:%x::1", i / MAXFAIL);
+		a = ask(ip, "alice@example.org", WRONG);
+		assert_int_equal(a.banned, i % MAXFAIL == MAXFAIL - 1);
+	}
+	assert_int_equal(count_in_log("ban table full: evicted "
+	    "ip=2001:db8:8:"), 1);
+	assert_int_equal(count_in_log("ban table full: evicted "
+	    "ip=2001:db8:8::/64 until=") + count_in_log("ban table full: "
+	    "evicted ip=2001:db8:8:1::/64 until="), 1);
+	inet_pton(AF_INET6, "2001:db8:8:2::5", &sin6.sin6_addr);
+	assert_int_equal(banlist_check((struct sockaddr *)&sin6, NULL), 1);
+	stop_authd(SIGTERM);
+	assert_int_equal(banlist_init(CONF_DEFAULT_BAN_TABLE_SIZE), 0);
+}
+
 int
 main(void)
 {
@@ -788,6 +842,7 @@ main(void)
 		cmocka_unit_test(test_sigterm),
 		cmocka_unit_test(test_no_users),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_ban_prefix_and_full_table),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

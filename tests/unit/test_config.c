@@ -184,6 +184,8 @@ test_defaults(void **state)
 	assert_int_equal(c->auth_max_failures, CONF_DEFAULT_AUTH_MAX_FAILURES);
 	assert_int_equal(c->auth_window, CONF_DEFAULT_AUTH_WINDOW);
 	assert_int_equal(c->auth_ban, CONF_DEFAULT_AUTH_BAN);
+	assert_int_equal(c->ban_ipv6_prefix, 64);
+	assert_int_equal(c->ban_table_size, 16384);
 	assert_int_equal(c->auth_failure_delay,
 	    CONF_DEFAULT_AUTH_FAILURE_DELAY);
 	assert_int_equal(c->nauth_exempt, 0);
@@ -249,6 +251,10 @@ static const struct good_case good_cases[] = {
 	{ MINIMAL "workers 256\n", "workers", "256" },
 	{ MINIMAL "workers 0008\n", "workers", "8" },
 	{ MINIMAL "auth-failure-delay 60000\n", "delay", "60000" },
+	{ MINIMAL "ban-ipv6-prefix 32\n", "prefix6", "32" },
+	{ MINIMAL "ban-ipv6-prefix 128\n", "prefix6", "128" },
+	{ MINIMAL "ban-table-size 1\n", "bantable", "1" },
+	{ MINIMAL "ban-table-size 1048576\n", "bantable", "1048576" },
 	/* Host names. */
 	{ MINIMAL "hostname localhost\n", "hostname", "localhost" },
 	{ MINIMAL "hostname a-b.c0.example\n", "hostname", "a-b.c0.example" },
@@ -282,6 +288,10 @@ format_field(const struct config *c, const char *field, char *buf,
 		snprintf(buf, len, "%u", c->workers);
 	else if (strcmp(field, "delay") == 0)
 		snprintf(buf, len, "%u", c->auth_failure_delay);
+	else if (strcmp(field, "prefix6") == 0)
+		snprintf(buf, len, "%u", c->ban_ipv6_prefix);
+	else if (strcmp(field, "bantable") == 0)
+		snprintf(buf, len, "%u", c->ban_table_size);
 	else if (strcmp(field, "hostname") == 0)
 		snprintf(buf, len, "%s", c->hostname);
 	else if (strcmp(field, "domains") == 0) {
@@ -394,6 +404,16 @@ static const struct bad_case bad_cases[] = {
 	{ L S "auth-failure-delay 60001\n",
 	    "bad.conf:3: auth-failure-delay: expected a number from 0 to "
 	    "60000" },
+	{ L S "ban-ipv6-prefix 31\n",
+	    "bad.conf:3: ban-ipv6-prefix: expected a number from 32 to 128" },
+	{ L S "ban-ipv6-prefix 129\n",
+	    "bad.conf:3: ban-ipv6-prefix: expected a number from 32 to 128" },
+	{ L S "ban-table-size 0\n",
+	    "bad.conf:3: ban-table-size: expected a number from 1 to "
+	    "1048576" },
+	{ L S "ban-table-size 1048577\n",
+	    "bad.conf:3: ban-table-size: expected a number from 1 to "
+	    "1048576" },
 	{ L S "max-recipients 0\n",
 	    "bad.conf:3: max-recipients: expected a number from 1 to 1000000" },
 	{ L S "max-errors x\n",

@@ -184,13 +184,13 @@ static int	 cache_lookup(const uint8_t *);
 static void	 cache_insert(const uint8_t *);
 static uint64_t	 now_ms(void);
 static void	 log_attempt(const struct job *);
-static void	 unban_cb(const struct sockaddr *);
+static void	 unban_cb(const struct banlist_key *);
 static void	 tick_cb(int, short, void *);
 static void	 sigterm_cb(int, short, void *);
 static void	 flush_and_exit(void) __attribute__((noreturn));
 static const char *fmt_addr(const struct sockaddr *, char *, size_t,
 		    unsigned *);
-static const char *fmt_bankey(const struct sockaddr *, char *, size_t);
+static void	 fmt_time(time_t, char *, size_t);
 static uint64_t	 now_mono(void);
 static time_t	 now_real(void);
 
@@ -735,12 +735,12 @@ job_verdict(struct job *j, struct auth_answer *a)
 {
 	const struct config	*conf = A.conf;
 	const struct sockaddr	*sa = (const struct sockaddr *)&j->req.client;
-	uint8_t			 key[16];
+	struct banlist_key	 key, old;
 	unsigned		 recent, n;
 	uint64_t		 mono = now_mono(), slow;
-	time_t			 until;
+	time_t			 until, old_until;
 	char			 who[INET6_ADDRSTRLEN + 8], when[32];
-	struct tm		 tm;
+	int			 r;
 
 	memset(a, 0, sizeof(*a));
 	a->result = j->result;
@@ -757,20 +757,26 @@ job_verdict(struct job *j, struct auth_answer *a)
 	a->delay_ms = conf->auth_failure_delay + (uint32_t)slow;
 
 	/* The address: a ban after too many. */
-	if (banlist_key(sa, key) == -1 ||
+	if (banlist_key(sa, conf->ban_ipv6_prefix, &key) == -1 ||
 	    cidr_match(conf->auth_exempt, conf->nauth_exempt, sa))
 		return;
-	n = ledger_fail(A.addrs, key, sizeof(key), mono);
+	n = ledger_fail(A.addrs, &key, sizeof(key), mono);
 	if (conf->auth_max_failures > 0 && n >= conf->auth_max_failures) {
 		until = now_real() + (time_t)conf->auth_ban;
-		fmt_bankey(sa, who, sizeof(who));
-		if (banlist_add(sa, until) == -1) {
-			log_warnx("ban list full: cannot ban ip=%s", who);
+		banlist_key_fmt(&key, who, sizeof(who));
+		if ((r = banlist_add(&key, until, &old, &old_until)) == -1) {
+			log_warn("cannot ban ip=%s", who);
 			return;
 		}
-		ledger_clear(A.addrs, key, sizeof(key));
-		gmtime_r(&until, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (r == 1) {
+			char	ow[INET6_ADDRSTRLEN + 8];
+
+			fmt_time(old_until, when, sizeof(when));
+			log_info("ban table full: evicted ip=%s until=%s",
+			    banlist_key_fmt(&old, ow, sizeof(ow)), when);
+		}
+		ledger_clear(A.addrs, &key, sizeof(key));
+		fmt_time(until, when, sizeof(when));
 		log_info("ban ip=%s failures=%u until=%s", who, n, when);
 		a->banned = 1;
 	} else if (banlist_check(sa, NULL))
@@ -933,37 +939,23 @@ fmt_addr(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
 	return buf;
 }
 
-/* What a ban covers: "192.0.2.1", "2001:db8:1:2::/64". */
-static const char *
-fmt_bankey(const struct sockaddr *sa, char *buf, size_t len)
+/* A ban's end as 2025-01-31T12:00:00Z. */
+static void
+fmt_time(time_t t, char *buf, size_t len)
 {
-	uint8_t		key[16];
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-			    0xff, 0xff };
-	char		tmp[INET6_ADDRSTRLEN];
+	struct tm	tm;
 
-	if (banlist_key(sa, key) == -1) {
-		snprintf(buf, len, "unknown");
-		return buf;
-	}
-	if (memcmp(key, v4mapped, sizeof(v4mapped)) == 0) {
-		if (inet_ntop(AF_INET, key + 12, buf, len) == NULL)
-			snprintf(buf, len, "unknown");
-		return buf;
-	}
-	if (inet_ntop(AF_INET6, key, tmp, sizeof(tmp)) == NULL)
-		snprintf(buf, len, "unknown");
-	else
-		snprintf(buf, len, "%s/64", tmp);
-	return buf;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
 }
 
 static void
-unban_cb(const struct sockaddr *sa)
+unban_cb(const struct banlist_key *k)
 {
 	char	who[INET6_ADDRSTRLEN + 8];
 
-	log_info("unban ip=%s", fmt_bankey(sa, who, sizeof(who)));
+	log_info("unban ip=%s", banlist_key_fmt(k, who, sizeof(who)));
 }
 
 static void

@@ -1,35 +1,67 @@
 /*
  * Banned client addresses, shared by every process of smtpauthd.
  *
- * The parent maps the table (shared, anonymous) before it forks, so it
- * outlives a restarted auth process.  Only the auth process writes; the
- * workers read it when they accept a connection.  Entries carry a
- * sequence number so that a reader never trusts a half-written entry.
+ * The parent makes the table before it forks, so it outlives a restarted
+ * auth process.  Only the auth process writes; the workers read it when
+ * they accept a connection, through a view that the kernel keeps
+ * read-only (see banlist.c).  Entries carry a sequence number so that a
+ * reader never trusts a half-written entry.
+ *
+ * The table never refuses a ban: when it is full, an entry whose ban has
+ * ended makes room, else the one that would end soonest.
  */
 #ifndef SMTPAUTHD_BANLIST_H
 #define SMTPAUTHD_BANLIST_H
 
 #include <sys/socket.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#define BANLIST_SIZE	4096	/* addresses banned at once, at most */
-
-int	banlist_init(void);				/* parent */
-/* Ban until (CLOCK_REALTIME seconds); 0 or -1 when the table is full. */
-int	banlist_add(const struct sockaddr *, time_t until);	/* auth */
-void	banlist_remove(const struct sockaddr *);		/* auth */
-/* Is the address banned now?  Its end in *until when not NULL. */
-int	banlist_check(const struct sockaddr *, time_t *until);	/* worker */
-/* Call cb for each entry whose ban has ended, and remove it. */
-void	banlist_expire(void (*cb)(const struct sockaddr *));	/* auth */
+#define BANLIST_SIZE_MIN	1
+#define BANLIST_SIZE_MAX	1048576
+#define BANLIST_PREFIX6_MIN	32
+#define BANLIST_PREFIX6_MAX	128
 
 /*
- * The key an address is banned under, in 16 octets: an IPv4 address (also
- * when IPv4-mapped) as ::ffff:a.b.c.d, an IPv6 address by its /64 prefix
- * (the rest zero).  0, or -1 for another family.  The auth process keys
- * its failure ledger the same way.
+ * What a ban covers: an IPv4 address (also when IPv4-mapped) is
+ * ::ffff:a.b.c.d/128, an IPv6 address its prefix of plen bits with the
+ * rest zero.  The auth process keys its failure ledger the same way.
  */
-int	banlist_key(const struct sockaddr *, uint8_t key[16]);
+struct banlist_key {
+	uint8_t	addr[16];
+	uint8_t	plen;
+};
+
+/*
+ * Parent, before the fork: a table for entries bans at once.  Again (in
+ * tests): a new, empty table.  0, or -1 with errno set.
+ */
+int	banlist_init(size_t entries);
+/* A worker or the queue, after the fork: give up write access for good. */
+void	banlist_readonly(void);
+
+/* The key of an address, IPv6 by its first prefix6 bits.  0, or -1. */
+int	banlist_key(const struct sockaddr *, unsigned prefix6,
+	    struct banlist_key *);
+/* "192.0.2.1", "2001:db8:1:2::/64". */
+const char *banlist_key_fmt(const struct banlist_key *, char *, size_t);
+
+/*
+ * Auth: ban key until (CLOCK_REALTIME seconds).  0; 1 when a full table
+ * evicted another entry for it (that entry in *evicted, its end in
+ * *evicted_until); -1 on bad arguments or without write access.
+ */
+int	banlist_add(const struct banlist_key *, time_t until,
+	    struct banlist_key *evicted, time_t *evicted_until);
+void	banlist_remove(const struct banlist_key *);		/* auth */
+/* Call cb for each entry whose ban has ended, and remove it. */
+void	banlist_expire(void (*cb)(const struct banlist_key *));	/* auth */
+
+/*
+ * Worker: is the address banned now, under any prefix length a ban in
+ * the table uses?  Its end in *until when not NULL.
+ */
+int	banlist_check(const struct sockaddr *, time_t *until);
 
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/shared/banlist.h"
 #include "server/shared/config.h"
 
 #define CONF_MAX_LINE		4096		/* bytes, without the newline */
@@ -127,6 +128,10 @@ static const struct directive directives[] = {
 	{ "auth-exempt", conf_cidrs, 1, -1, 1, 0, 0, 0 },
 	{ "proxy-from", conf_cidrs, 1, -1, 1, 0, 0, 0 },
 	{ "proxy-timeout", conf_number, 1, 1, 0, F(proxy_timeout), 1, 3600 },
+	{ "ban-ipv6-prefix", conf_number, 1, 1, 0, F(ban_ipv6_prefix),
+	    BANLIST_PREFIX6_MIN, BANLIST_PREFIX6_MAX },
+	{ "ban-table-size", conf_number, 1, 1, 0, F(ban_table_size),
+	    BANLIST_SIZE_MIN, BANLIST_SIZE_MAX },
 	{ "sender-login-match", conf_yesno, 1, 1, 0,
 	    F(sender_login_match), 0, 0 },
 	{ "workers", conf_number, 1, 1, 0, F(workers), 1, CONF_MAX_WORKERS },
@@ -681,6 +686,8 @@ set_defaults(struct config *conf)
 	conf->auth_ban = CONF_DEFAULT_AUTH_BAN;
 	conf->auth_failure_delay = CONF_DEFAULT_AUTH_FAILURE_DELAY;
 	conf->auth_cache_ttl = CONF_DEFAULT_AUTH_CACHE_TTL;
+	conf->ban_ipv6_prefix = CONF_DEFAULT_BAN_IPV6_PREFIX;
+	conf->ban_table_size = CONF_DEFAULT_BAN_TABLE_SIZE;
 	conf->sender_login_match = 1;
 	conf->max_recipients = CONF_DEFAULT_MAX_RECIPIENTS;
 	conf->max_errors = CONF_DEFAULT_MAX_ERRORS;

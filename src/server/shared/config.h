@@ -90,6 +90,8 @@ struct config {
 	struct cidr		*proxy_from;	/* may send PROXY headers */
 	size_t			 nproxy_from;
 	unsigned		 proxy_timeout;		/* seconds (5) */
+	unsigned		 ban_ipv6_prefix;	/* bits an IPv6 key keeps */
+	unsigned		 ban_table_size;	/* bans at once; at start */
 	int			 sender_login_match;
 	unsigned		 workers;
 	char			*user;
@@ -111,6 +113,8 @@ struct config {
 #define CONF_DEFAULT_AUTH_BAN		900
 #define CONF_DEFAULT_AUTH_FAILURE_DELAY	1000
 #define CONF_DEFAULT_AUTH_CACHE_TTL	300
+#define CONF_DEFAULT_BAN_IPV6_PREFIX	64
+#define CONF_DEFAULT_BAN_TABLE_SIZE	16384
 #define CONF_DEFAULT_MAX_RECIPIENTS	100
 #define CONF_DEFAULT_MAX_ERRORS		10
 #define CONF_DEFAULT_MAX_SESSIONS	1000
