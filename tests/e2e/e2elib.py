@@ -177,9 +177,16 @@ class Closed(Exception):
 class Client:
     """SMTP over a plain socket, with nothing done behind the test's back."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10, greet=True):
-        self.sock = socket.create_connection((host, port), timeout=T(timeout))
+    def __init__(self, port, host="127.0.0.1", timeout=10, greet=True,
+                 source=None, proxy=None):
+        """source: the local address to connect from; proxy: bytes sent
+        first, as a balancer sends its PROXY header (see proxy_v1)."""
+        self.sock = socket.create_connection(
+            (host, port), timeout=T(timeout),
+            source_address=(source, 0) if source else None)
         self.buf = b""
+        if proxy:
+            self.sock.sendall(proxy)
         self.greeting = self.reply() if greet else None
 
     def settimeout(self, seconds):
@@ -283,6 +290,13 @@ class Client:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def proxy_v1(client, port=40000, server="127.0.0.1", server_port=25):
+    """The HAProxy PROXY v1 header of a connection from client:port."""
+    fam = "TCP6" if ":" in client else "TCP4"
+    return ("PROXY %s %s %s %d %d\r\n"
+            % (fam, client, server, port, server_port)).encode()
 
 
 def parse_replies(data):
@@ -504,8 +518,10 @@ class Server:
 
     # -- clients
 
-    def connect(self, greet=True, timeout=10, host="127.0.0.1", port=None):
-        c = Client(port or self.port, host=host, timeout=timeout, greet=greet)
+    def connect(self, greet=True, timeout=10, host="127.0.0.1", port=None,
+                source=None, proxy=None):
+        c = Client(port or self.port, host=host, timeout=timeout, greet=greet,
+                   source=source, proxy=proxy)
         self.clients.append(c)
         return c
 

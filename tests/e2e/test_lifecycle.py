@@ -308,6 +308,10 @@ BAD_LINES = [
     ("listen 127.0.0.1:2525 pop3", None),
     ("listen ::1:2525 smtp", None),
     ("listen 127.0.0.1:2525 smtp proxyy", None),
+    # Whoever may send the header could claim any address.
+    ("listen 127.0.0.1:2525 smtp proxy",
+     "listen 127.0.0.1:2525 smtp proxy needs proxy-from"),
+    ("proxy-from 127.0.0.1/33", None),
     ("listen localhost:2525 smtp", None),
     ("hostname bad_host!name", None),
     ("local-domains -bad-", None),

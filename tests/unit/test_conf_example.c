@@ -58,7 +58,8 @@ same_config(const struct config *a, const struct config *b)
 
 	if (x.nlistens != y.nlistens || x.ntls_cert != y.ntls_cert ||
 	    x.ntls_key != y.ntls_key || x.nlocal_domains != y.nlocal_domains ||
-	    x.nauth_exempt != y.nauth_exempt)
+	    x.nauth_exempt != y.nauth_exempt ||
+	    x.nproxy_from != y.nproxy_from)
 		return 0;
 	for (i = 0; i < x.nlistens; i++)
 		if (memcmp(&x.listens[i], &y.listens[i],
@@ -66,6 +67,9 @@ same_config(const struct config *a, const struct config *b)
 			return 0;
 	if (x.nauth_exempt > 0 && memcmp(x.auth_exempt, y.auth_exempt,
 	    x.nauth_exempt * sizeof(*x.auth_exempt)) != 0)
+		return 0;
+	if (x.nproxy_from > 0 && memcmp(x.proxy_from, y.proxy_from,
+	    x.nproxy_from * sizeof(*x.proxy_from)) != 0)
 		return 0;
 	if (!same_strings(x.tls_cert, y.tls_cert, x.ntls_cert) ||
 	    !same_strings(x.tls_key, y.tls_key, x.ntls_key) ||
@@ -100,6 +104,7 @@ same_config(const struct config *a, const struct config *b)
 	x.relay_auth = y.relay_auth = NULL;
 	x.resolver = y.resolver = NULL;
 	x.auth_exempt = y.auth_exempt = NULL;
+	x.proxy_from = y.proxy_from = NULL;
 	x.user = y.user = NULL;
 	return memcmp(&x, &y, sizeof(x)) == 0;
 }
