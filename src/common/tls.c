@@ -556,8 +556,8 @@ read_private_key(const char *path, char *err, size_t errlen)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			ctx_error(err, errlen, "%s: cannot read private key: %s",
-			    path, strerror(errno));
+			ctx_error(err, errlen, "%s: cannot read private "
+			    "key: %s", path, strerror(errno));
 			goto out;
 		}
 		len += (size_t)n;
