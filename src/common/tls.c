@@ -10,7 +10,9 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -52,6 +55,7 @@
  */
 #define SERVER_SESSION_SECS	(2 * TLS_TICKET_ROTATE_SECS)
 #define TLS_MAX_PAIRS		4
+#define KEY_FILE_MAX		(64 * 1024)	/* a PEM private key */
 
 #define TICKET_NAME_LEN		16
 #define TICKET_AES_LEN		32
@@ -100,6 +104,9 @@ struct tls {
 	char		 err[256];
 };
 
+static void		*wipe_malloc(size_t, const char *, int);
+static void		*wipe_realloc(void *, size_t, const char *, int);
+static void		 wipe_free(void *, const char *, int);
 static const char	*ossl_reason(unsigned long, char *, size_t);
 static void		 ctx_error(char *, size_t, const char *, ...)
 			    __attribute__((format(printf, 3, 4)));
@@ -107,6 +114,7 @@ static void		 conn_error(struct tls *, const char *, ...)
 			    __attribute__((format(printf, 2, 3)));
 static int		 conn_result(struct tls *, int, const char *);
 static int		 no_passphrase(char *, int, int, void *);
+static EVP_PKEY		*read_private_key(const char *, char *, size_t);
 static int		 server_load_pair(struct tls_ctx *, const char *,
 			    const char *, int *, size_t, char *, size_t);
 static int		 ticket_key_generate(struct ticket_key *);
@@ -119,6 +127,56 @@ static int		 ticket_cb(SSL *, unsigned char *, unsigned char *,
 static int		 parse_ip(const char *, char *, size_t);
 static struct tls	*conn_new(struct tls_ctx *, int);
 static int		 print_name(const X509_NAME *, char *, size_t);
+
+/*
+ * Memory.
+ */
+
+static void *
+wipe_malloc(size_t n, const char *file, int line)
+{
+	return malloc(n);
+}
+
+/* The whole block, slack included: OpenSSL may have used all of it. */
+static void
+wipe_free(void *p, const char *file, int line)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, malloc_usable_size(p));
+	free(p);
+}
+
+/* Never realloc(3): it would free the old block unwiped when it moves. */
+static void *
+wipe_realloc(void *p, size_t n, const char *file, int line)
+{
+	void	*q;
+	size_t	 old;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wipe_free(p, file, line);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if (n <= old)
+		return p;
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old);
+	wipe_free(p, file, line);
+	return q;
+}
+
+int
+tls_wipe_freed_memory(void)
+{
+	return CRYPTO_set_mem_functions(wipe_malloc, wipe_realloc,
+	    wipe_free) == 1 ? 0 : -1;
+}
 
 /*
  * Errors.
@@ -390,6 +448,13 @@ tls_ticket_keys_free(struct tls_ticket_keys *tk)
 	(void)munmap(tk, sizeof(*tk));
 }
 
+void
+tls_ticket_keys_unmap(struct tls_ticket_keys *tk)
+{
+	if (tk != NULL)
+		(void)munmap(tk, sizeof(*tk));
+}
+
 /*
  * OpenSSL asks for ticket keys: enc 1 to issue a ticket (current key), enc
  * 0 to open one (any slot; 2 asks for a fresh ticket when the key is not
@@ -461,13 +526,67 @@ no_passphrase(char *buf, int size, int rwflag, void *arg)
 	return -1;
 }
 
+/*
+ * The key file's text goes through a buffer of ours that is wiped before
+ * it is freed: stdio's buffer (BIO_new_file) would be freed with the PEM
+ * text in it, and every process forked later would inherit that copy.
+ */
+static EVP_PKEY *
+read_private_key(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY	*pkey = NULL;
+	BIO		*bio;
+	char		*buf;
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		ctx_error(err, errlen, "%s: cannot open private key: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(KEY_FILE_MAX)) == NULL) {
+		close(fd);
+		ctx_error(err, errlen, "out of memory");
+		return NULL;
+	}
+	while (len < KEY_FILE_MAX && (n = read(fd, buf + len,
+	    KEY_FILE_MAX - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			ctx_error(err, errlen, "%s: cannot read private "
+			    "key: %s", path, strerror(errno));
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if (len == KEY_FILE_MAX) {
+		ctx_error(err, errlen, "%s: private key file too large", path);
+		goto out;
+	}
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL) {
+		ctx_error(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
+	    NULL)) == NULL)
+		ctx_error(err, errlen, "%s: cannot load private key", path);
+	BIO_free(bio);
+ out:
+	close(fd);
+	OPENSSL_cleanse(buf, KEY_FILE_MAX);
+	free(buf);
+	return pkey;
+}
+
 static int
 server_load_pair(struct tls_ctx *ctx, const char *cert, const char *key,
     int *types, size_t ntypes, char *err, size_t errlen)
 {
 	X509		*x;
 	EVP_PKEY	*pkey = NULL, *cpub;
-	BIO		*bio = NULL;
 	size_t		 i;
 	int		 type, ret = -1;
 
@@ -494,15 +613,8 @@ server_load_pair(struct tls_ctx *ctx, const char *cert, const char *key,
 	}
 	types[ntypes] = type;
 
-	if ((bio = BIO_new_file(key, "r")) == NULL) {
-		ctx_error(err, errlen, "%s: cannot open private key", key);
-		return -1;
-	}
-	if ((pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase,
-	    NULL)) == NULL) {
-		ctx_error(err, errlen, "%s: cannot load private key", key);
+	if ((pkey = read_private_key(key, err, errlen)) == NULL)
 		goto out;
-	}
 	/*
 	 * Check the key against this pair's certificate ourselves: OpenSSL
 	 * files a key under its own type, so a key of another type would be
@@ -523,7 +635,6 @@ server_load_pair(struct tls_ctx *ctx, const char *cert, const char *key,
 	ret = 0;
  out:
 	EVP_PKEY_free(pkey);
-	BIO_free(bio);
 	return ret;
 }
 

@@ -19,6 +19,16 @@
 #define TLS_WANT_POLLOUT	-3
 
 struct tls_ctx;		/* a configured server or client context */
+
+/*
+ * Make OpenSSL wipe every block it frees or moves (realloc) in this
+ * process and in the processes it forks: OpenSSL frees some copies of a
+ * private key it decodes (DER buffers, ASN.1 strings) without wiping
+ * them, and a fork would hand those freed bytes to every child.  Call it
+ * first thing in main(), before any other OpenSSL call; 0, or -1 when
+ * OpenSSL already allocated memory.
+ */
+int		 tls_wipe_freed_memory(void);
 struct tls;		/* one connection */
 struct tls_ticket_keys;	/* session-ticket keys shared by processes */
 
@@ -30,8 +40,10 @@ struct tls_ticket_keys;	/* session-ticket keys shared by processes */
  */
 struct tls_ticket_keys *tls_ticket_keys_new(void);
 void		 tls_ticket_keys_rotate(struct tls_ticket_keys *);
-/* Wipe this process's view of the keys and unmap them. */
+/* Wipe the keys (for every process that maps them) and unmap them. */
 void		 tls_ticket_keys_free(struct tls_ticket_keys *);
+/* Unmap them from this process only: the others keep using them. */
+void		 tls_ticket_keys_unmap(struct tls_ticket_keys *);
 
 /*
  * Key slots in the shared region (the current key and two previous ones)

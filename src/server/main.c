@@ -79,6 +79,11 @@ main(int argc, char *argv[])
 	size_t		 textlen = 0;
 	int		 ch, foreground = 0, check = 0, bad, status;
 
+	/* Before anything can make OpenSSL allocate (tls.h). */
+	if (tls_wipe_freed_memory() == -1) {
+		fprintf(stderr, "smtpauthd: cannot set OpenSSL's allocator\n");
+		return 1;
+	}
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("smtpauthd %s\n", SMTPAUTH_VERSION);
 		return 0;

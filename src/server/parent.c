@@ -103,6 +103,7 @@ static int	worker_running(unsigned, unsigned);
 static int	single_running(enum child_kind, unsigned);
 static void	start_auth(void);
 static void	free_users_text(void);
+static void	drop_server_tls(void);
 static void	log_users_warning(const char *);
 static int	authsock_path(const struct config *, char *, size_t, char *,
 		    size_t);
@@ -450,6 +451,7 @@ start_queue(void)
 		return;
 	}
 	if (pid == 0) {
+		drop_server_tls();
 		/* Still root: relay-auth and relay-ca-file may be 0600. */
 		queue_prepare(P.conf);
 		child_setup();
@@ -467,6 +469,22 @@ start_queue(void)
 	c->gen = P.gen;
 	c->started = time(NULL);
 	log_info("started queue pid=%ld", (long)pid);
+}
+
+/*
+ * In a new auth or queue process: only the workers do handshakes, so the
+ * others let go of the server's private keys (freeing the context wipes
+ * them: OpenSSL clears a key's numbers when it frees them) and of the
+ * session-ticket keys, before anything else runs.  No text of a key
+ * file is left elsewhere: tls.c reads it through a buffer it wipes.
+ */
+static void
+drop_server_tls(void)
+{
+	tls_ctx_free(P.tls);
+	P.tls = NULL;
+	tls_ticket_keys_unmap(P.tickets);
+	P.tickets = NULL;
 }
 
 static void
@@ -501,6 +519,7 @@ start_auth(void)
 		return;
 	}
 	if (pid == 0) {
+		drop_server_tls();
 		child_setup();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);

@@ -2,11 +2,13 @@
 and ssl, swaks, curl and openssl s_client, each verifying the server's
 certificate against a throwaway CA made for the run."""
 import os
+import re
 import socket
 import ssl
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -429,6 +431,73 @@ def test_reload_picks_up_a_new_certificate(server, pki):
     srv.write_config()
     os.kill(srv.proc.pid, 1)
     wait_until(lambda: serial() != first, T(10), what="new certificate")
+
+
+def key_secrets(path):
+    """What of a private key must not be in a process: its secret number
+    (EC priv, RSA privateExponent and prime1) as bytes, both big-endian
+    (DER, decoded buffers) and reversed (an OpenSSL BIGNUM on a
+    little-endian machine), 32 octets of each, and the key's PEM lines."""
+    text = subprocess.run(["openssl", "pkey", "-in", str(path), "-text",
+                           "-noout"], capture_output=True, text=True,
+                          check=True).stdout
+    out = []
+    for field in ("priv", "privateExponent", "prime1"):
+        m = re.search(r"^%s:\n((?:    .*\n)+)" % field, text, re.M)
+        if m:
+            num = bytes.fromhex(re.sub(r"[\s:]", "", m.group(1)))
+            num = num.lstrip(b"\0")
+            out += [num[:32], num[::-1][:32]]
+    assert out, text
+    pem = [l for l in Path(path).read_text().splitlines()
+           if l and not l.startswith("-----")]
+    return out, [l.encode() for l in pem if len(l) >= 40]
+
+
+def memory_of(pid):
+    """The readable memory of a live process (as root), one bytes per
+    mapping."""
+    regions = []
+    with open("/proc/%d/maps" % pid) as maps, \
+            open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            name = f[5] if len(f) > 5 else ""
+            # Kernel pages, and the reserved shadow of a sanitizer build.
+            if f[1][0] != "r" or name.startswith("[v") or \
+                    hi - lo > 1 << 30:
+                continue
+            try:
+                mem.seek(lo)
+                regions.append(mem.read(hi - lo))
+            except OSError:
+                pass
+    return regions
+
+
+@pytest.mark.skipif(os.geteuid() != 0,
+                    reason="reads the children's memory as root")
+def test_private_key_only_in_workers(server, pki):
+    """The TLS private keys are in the workers (they do the handshakes)
+    and nowhere in the auth process or the queue, though all are forked
+    from the parent that read them."""
+    srv = tls_server(server, pki, cert=["ec", "rsa"])
+    raw = socket.create_connection(("127.0.0.1", srv.smtps_port), T(10))
+    ctx_for(pki).wrap_socket(raw, server_hostname=HOSTNAME).close()
+    auth = int(re.findall(r"started auth pid=(\d+)", srv.log())[-1])
+    queue = srv.queue_pid()
+    for key in ("ec", "rsa"):
+        numbers, pem = key_secrets(pki / (key + ".key"))
+        for pid in srv.worker_pids().values():
+            mem = memory_of(pid)
+            # The search works: a worker holds the key it signs with.
+            assert any(n in r for n in numbers for r in mem), (key, pid)
+        for name, pid in (("auth", auth), ("queue", queue)):
+            mem = memory_of(pid)
+            for needle in numbers + pem:
+                assert not any(needle in r for r in mem), \
+                    "%s key in the %s process: %r" % (key, name, needle)
 
 
 def test_check_mode_reports_a_bad_key(server, pki, tmp_path):
