@@ -453,9 +453,9 @@ start_queue(void)
 	if (pid == 0) {
 		drop_server_tls();
 		/* Still root: relay-auth and relay-ca-file may be 0600. */
+		banlist_readonly();
 		queue_prepare(P.conf);
 		child_setup();
-		banlist_readonly();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
 		close(P.notify[1]);

@@ -70,9 +70,10 @@ def auth_server(server, pki, extra=(), submission=False, **kw):
 class TLSClient:
     """A raw client after STARTTLS (or on smtps), for exact replies."""
 
-    def __init__(self, srv, pki, implicit=False, port=None):
+    def __init__(self, srv, pki, implicit=False, port=None, source=None):
         port = port or (srv.smtps_port if implicit else srv.port)
-        raw = socket.create_connection(("127.0.0.1", port), T(10))
+        raw = socket.create_connection(("127.0.0.1", port), T(10),
+                                       source_address=source and (source, 0))
         if implicit:
             self.sock = ctx_for(pki).wrap_socket(raw,
                                                  server_hostname=HOSTNAME)

@@ -34,8 +34,9 @@ struct banlist_key {
 };
 
 /*
- * Parent, before the fork: a table for entries bans at once.  Again (in
- * tests): a new, empty table.  0, or -1 with errno set.
+ * Parent, before the fork: a table that holds up to entries bans.  Called
+ * again (in tests): a new, empty table.  0, or -1 with errno set (the
+ * seal needs Linux 5.1).
  */
 int	banlist_init(size_t entries);
 /* A worker or the queue, after the fork: give up write access for good. */
