@@ -37,7 +37,7 @@
 #define WRONG		"wrong-password-123"
 #define DELAY		100
 #define MAXFAIL		3
-#define TIMEOUT_MS	5000
+#define TIMEOUT_MS	10000	/* more than the longest failure delay */
 #define SHORT_MS	400
 
 static struct config	  conf;
@@ -100,7 +100,13 @@ start_authd(int nousers)
 	    "Bob@Example.org:%s\n"
 	    "not a user line\n"
 	    "slowpoke@example.org:%s\n"
-	    "locked@example.org:!\n", yhash, shash, slowhash);
+	    "locked@example.org:!\n"
+	    "t1@example.org:%s\n"
+	    "t2@example.org:%s\n"
+	    "t3@example.org:%s\n"
+	    "t4@example.org:%s\n"
+	    "t5@example.org:%s\n", yhash, shash, slowhash, yhash, yhash,
+	    yhash, yhash, yhash);
 	assert_true(len > 0);
 	authpid = fork();
 	assert_true(authpid != -1);
@@ -371,6 +377,8 @@ static void
 test_slowdown(void **state)
 {
 	struct auth_answer	a;
+	struct result		many[25];
+	uint32_t		max = 0;
 	unsigned		i;
 
 	for (i = 0; i < 3; i++) {
@@ -379,10 +387,16 @@ test_slowdown(void **state)
 		assert_int_equal(a.result, AUTH_FAIL);
 		assert_int_equal(a.delay_ms, DELAY + 250 * i);
 	}
-	/* Capped. */
+	/* Capped (asked all at once: each answer is held for its delay). */
 	for (i = 0; i < 25; i++)
-		a = ask("192.0.2.21", "capped@example.org", WRONG);
-	assert_int_equal(a.delay_ms, DELAY + 5000);
+		send_req(ac, "192.0.2.21", "capped@example.org", WRONG,
+		    &many[i]);
+	for (i = 0; i < 25; i++) {
+		wait_for(&many[i]);
+		if (many[i].a.delay_ms > max)
+			max = many[i].a.delay_ms;
+	}
+	assert_int_equal(max, DELAY + 5000);
 	/* Alice failed once already; the right password still works. */
 	a = ask("192.0.2.22", "alice@example.org", WRONG);
 	assert_int_equal(a.result, AUTH_FAIL);
@@ -487,18 +501,27 @@ test_exempt(void **state)
 	assert_int_equal(banlist_check((struct sockaddr *)&sin, NULL), 0);
 }
 
-/* Unknown users cost about what wrong passwords cost. */
+/*
+ * Unknown users cost about what wrong passwords cost, seen without the
+ * failure delay that hides it (each account fails once: no slowdown).
+ */
 static void
 test_timing(void **state)
 {
 	long	ms, known = 1000000, unknown = 1000000;
+	char	user[64];
 	int	i;
 
-	for (i = 0; i < 5; i++) {
-		ask_with(ac, "192.0.2.90", "alice@example.org", WRONG, &ms);
+	stop_authd(SIGTERM);
+	conf.auth_failure_delay = 0;
+	start_authd(0);
+	for (i = 1; i <= 5; i++) {
+		snprintf(user, sizeof(user), "t%d@example.org", i);
+		ask_with(ac, "192.0.2.90", user, WRONG, &ms);
 		if (ms < known)
 			known = ms;
-		ask_with(ac, "192.0.2.90", "ghost@example.org", WRONG, &ms);
+		snprintf(user, sizeof(user), "ghost%d@example.org", i);
+		ask_with(ac, "192.0.2.90", user, WRONG, &ms);
 		if (ms < unknown)
 			unknown = ms;
 	}
@@ -506,6 +529,42 @@ test_timing(void **state)
 	    unknown);
 	assert_true(2 * unknown >= known);
 	assert_true(unknown <= 2 * known + 20);
+	stop_authd(SIGTERM);
+	conf.auth_failure_delay = DELAY;
+	start_authd(0);
+}
+
+/*
+ * The auth process itself holds a failed answer for its delay, counted
+ * from the request: a worker (this test is one) gets no verdict sooner
+ * than a client would.  A correct password is not held.
+ */
+static void
+test_delay_held(void **state)
+{
+	struct auth_answer	a;
+	long			ms;
+	unsigned		i;
+
+	for (i = 0; i < 4; i++) {
+		a = ask_with(ac, "192.0.2.30", "held@example.org", WRONG, &ms);
+		assert_int_equal(a.result, AUTH_FAIL);
+		assert_int_equal(a.delay_ms, DELAY + 250 * i);
+		/* Both clocks count whole milliseconds. */
+		print_message("delay %u ms, answered after %ld ms\n",
+		    a.delay_ms, ms);
+		assert_true(ms + 2 >= (long)a.delay_ms);
+	}
+	a = ask_with(ac, "192.0.2.30", "t1@example.org", WRONG, &ms);
+	assert_true(ms >= DELAY);
+	/* A banned address's refusal is held too. */
+	a = ask_with(ac, "198.51.100.7", "bob@example.org", SPASS, &ms);
+	assert_int_equal(a.result, AUTH_TEMPFAIL);
+	assert_int_equal(a.banned, 1);
+	assert_true(ms >= DELAY);
+	a = ask_with(ac, "192.0.2.30", "t2@example.org", YPASS, &ms);
+	assert_int_equal(a.result, AUTH_OK);
+	assert_int_equal(a.delay_ms, 0);
 }
 
 static void
@@ -786,10 +845,11 @@ test_ban_prefix_and_full_table(void **state)
 	unsigned		i;
 
 	conf.ban_ipv6_prefix = 48;
+	conf.auth_ban = 120;	/* outlasts the held answers */
 	start_authd(0);
 	for (i = 0; i < MAXFAIL; i++) {
 		snprintf(ip, sizeof(ip), "2001:db8:7:%x::1", i + 1);
-		a = ask(ip, "alice@example.org", WRONG);
+		a = ask(ip, "p1@example.org", WRONG);
 		assert_int_equal(a.banned, i == MAXFAIL - 1);
 	}
 	assert_non_null(strstr(read_log(), "ban ip=2001:db8:7::/48 "));
@@ -808,7 +868,7 @@ test_ban_prefix_and_full_table(void **state)
 	start_authd(0);
 	for (i = 0; i < 3 * MAXFAIL; i++) {
 		snprintf(ip, sizeof(ip), "2001:db8:8:%x::1", i / MAXFAIL);
-		a = ask(ip, "alice@example.org", WRONG);
+		a = ask(ip, "p2@example.org", WRONG);
 		assert_int_equal(a.banned, i % MAXFAIL == MAXFAIL - 1);
 	}
 	assert_int_equal(count_in_log("ban table full: evicted "
@@ -834,6 +894,7 @@ main(void)
 		cmocka_unit_test(test_ban_ipv6_prefix),
 		cmocka_unit_test(test_exempt),
 		cmocka_unit_test(test_timing),
+		cmocka_unit_test(test_delay_held),
 		cmocka_unit_test(test_log),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_cancel),

@@ -4,8 +4,16 @@
  * It holds the password hashes and nothing that talks to a client.  The
  * workers connect to its unix socket and send verification requests; a
  * request's hash is computed on a thread pool (crypt_r is slow on purpose)
- * and the answer goes back with the delay the worker must wait before it
- * tells the client.
+ * and the answer goes back to the worker.
+ *
+ * Failure delay: a failed verification (and a refusal of a banned address)
+ * is answered no sooner than its delay after the request arrived: this
+ * process holds the answer on a timer, so even a compromised worker gets
+ * no faster verdict than a client does.  The delay runs from the request,
+ * not from the end of the hash: how long the hash took does not show.  A
+ * worker connection with MAX_PENDING requests unanswered (hashing or held)
+ * is not read until one is answered: held answers are bounded, and no
+ * answer is ever sent early to make room.
  *
  * Timing: an unknown user is verified against a dummy hash made with the
  * same method and cost as the first usable hash of the file, and a user
@@ -76,6 +84,7 @@
 #define MAX_JOBS		256	/* hashes queued or running */
 #define MAX_CONNS		1024	/* worker connections */
 #define MAX_OUTQ		1024	/* answers waiting for one worker */
+#define MAX_PENDING		MAX_OUTQ /* unanswered requests of one worker */
 #define MAX_THREADS		8
 #define READ_BATCH		64
 #define STOP_FLUSH_MS		1000	/* to send the last answers */
@@ -107,15 +116,25 @@ struct conn {
 	int			 fd;
 	struct event		*rev;
 	struct event		*wev;
-	unsigned		 jobs;		/* in flight, refer to us */
+	unsigned		 jobs;		/* unanswered, refer to us */
 	int			 closed;
+	int			 throttled;	/* rev off: MAX_PENDING */
 	size_t			 noutq;
 	TAILQ_HEAD(, outmsg)	 outq;
+};
+
+/* A failed verdict waiting for its delay. */
+struct held {
+	struct conn		*conn;
+	uint32_t		 id;
+	struct auth_answer	 a;
+	struct event		*ev;
 };
 
 struct job {
 	struct conn		*conn;
 	uint32_t		 id;
+	uint64_t		 start;		/* monotonic ms, on arrival */
 	struct auth_request	 req;
 	char			 account[AUTH_FIELD_MAX + 1];
 	const char		*hash;
@@ -170,7 +189,11 @@ static void	 conn_read(int, short, void *);
 static void	 conn_write(int, short, void *);
 static void	 conn_close(struct conn *);
 static void	 conn_unref(struct conn *);
+static void	 conn_ref(struct conn *);
 static void	 conn_answer(struct conn *, uint32_t, const struct auth_answer *);
+static void	 answer_after_delay(struct conn *, uint32_t,
+		    const struct auth_answer *, uint64_t);
+static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 lower_priority(void);
@@ -469,12 +492,80 @@ conn_close(struct conn *c)
 		free(c);
 }
 
-/* A job that referred to c is done. */
+/* A request of c's is in flight: stop reading c when it has too many. */
+static void
+conn_ref(struct conn *c)
+{
+	if (++c->jobs >= MAX_PENDING && !c->closed && !c->throttled) {
+		event_del(c->rev);
+		c->throttled = 1;
+	}
+}
+
+/* A request of c's is answered. */
 static void
 conn_unref(struct conn *c)
 {
-	if (--c->jobs == 0 && c->closed)
+	if (--c->jobs == 0 && c->closed) {
 		free(c);
+		return;
+	}
+	if (c->throttled && !c->closed && c->jobs < MAX_PENDING &&
+	    !A.stopping) {
+		c->throttled = 0;
+		if (event_add(c->rev, NULL) == -1) {
+			log_warnx("cannot watch a worker connection");
+			conn_close(c);
+		}
+	}
+}
+
+/*
+ * Answer request id of c no sooner than a->delay_ms after start (monotonic
+ * ms, when the request arrived).  Without a timer the answer is dropped,
+ * never sent early: the worker's own timeout answers its client 454.
+ */
+static void
+answer_after_delay(struct conn *c, uint32_t id, const struct auth_answer *a,
+    uint64_t start)
+{
+	struct held	*h;
+	struct timeval	 tv;
+	uint64_t	 now = now_ms(), due = start + a->delay_ms;
+
+	if (a->delay_ms == 0 || due <= now) {
+		conn_answer(c, id, a);
+		return;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->ev = evtimer_new(A.base, held_cb, h)) == NULL) {
+		log_warnx("out of memory: an answer is dropped");
+		free(h);
+		return;
+	}
+	h->conn = c;
+	h->id = id;
+	h->a = *a;
+	tv.tv_sec = (time_t)((due - now) / 1000);
+	tv.tv_usec = (suseconds_t)((due - now) % 1000) * 1000;
+	if (evtimer_add(h->ev, &tv) == -1) {
+		log_warnx("cannot hold an answer: it is dropped");
+		event_free(h->ev);
+		free(h);
+		return;
+	}
+	conn_ref(c);
+}
+
+static void
+held_cb(int fd, short events, void *arg)
+{
+	struct held	*h = arg;
+
+	conn_answer(h->conn, h->id, &h->a);
+	conn_unref(h->conn);
+	event_free(h->ev);
+	free(h);
 }
 
 static void
@@ -583,11 +674,12 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	}
 	j->conn = c;
 	j->id = id;
+	j->start = now_ms();
 	if (refuse_banned(j, &a)) {
 		log_attempt(j);
+		answer_after_delay(c, id, &a, j->start);
 		explicit_bzero(j, sizeof(*j));
 		free(j);
-		conn_answer(c, id, &a);
 		return;
 	}
 	/* Addresses are kept lower-cased; look the user up the same way. */
@@ -624,7 +716,7 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 		conn_answer(c, id, &a);
 		return;
 	}
-	c->jobs++;
+	conn_ref(c);
 	A.jobs++;
 }
 
@@ -794,7 +886,7 @@ job_done(void *arg)
 		cache_insert(j->mac);
 	log_attempt(j);
 	if (!j->conn->closed)
-		conn_answer(j->conn, j->id, &a);
+		answer_after_delay(j->conn, j->id, &a, j->start);
 	conn_unref(j->conn);
 	A.jobs--;
 	explicit_bzero(j, sizeof(*j));
@@ -1064,6 +1156,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
     const char *sockpath)
 {
 	static const struct timeval	 second = { 1, 0 };
+	struct event_config		*ecfg;
 	long				 ncpu;
 
 	log_setproc("auth");
@@ -1085,8 +1178,15 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	A.accounts = ledger_new(conf->auth_window, LEDGER_ENTRIES);
 	if (A.addrs == NULL || A.accounts == NULL)
 		fatalx("out of memory");
-	if ((A.base = event_base_new()) == NULL)
+	/*
+	 * Precise timers: libevent's default clock is coarse (a few ms) and
+	 * would answer a held failure a little before its delay.
+	 */
+	if ((ecfg = event_config_new()) == NULL ||
+	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
+	    (A.base = event_base_new_with_config(ecfg)) == NULL)
 		fatalx("event_base_new");
+	event_config_free(ecfg);
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		ncpu = 1;

@@ -91,7 +91,6 @@ static void	session_sasl_line(struct session *, char *, size_t);
 static void	auth_ask(struct session *, const char *, size_t, const char *,
 		    size_t);
 static void	auth_answered(void *, const struct auth_answer *);
-static void	auth_delay_done(int, short, void *);
 static void	auth_reply(struct session *);
 static void	auth_finish(struct session *, const char *);
 static void	session_proxy_input(struct session *);
@@ -917,8 +916,6 @@ session_free(struct session *s)
 	txn_reset(s);
 	if (s->auth_req != 0)
 		authclient_cancel(s->w->auth, s->auth_req);
-	if (s->ev_auth != NULL)
-		event_free(s->ev_auth);
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
 	free(s->auth_user);
 	event_free(s->ev_read);
@@ -1874,7 +1871,6 @@ auth_ask(struct session *s, const char *user, size_t userlen,
 	/* The request keeps the user name for the 235 bookkeeping. */
 	snprintf(s->auth_login, sizeof(s->auth_login), "%.*s", (int)userlen,
 	    user);
-	clock_gettime(CLOCK_MONOTONIC, &s->auth_sent);
 	s->auth_req = authclient_verify(s->w->auth, &req, auth_answered, s);
 	explicit_bzero(&req, sizeof(req));
 }
@@ -1883,39 +1879,14 @@ static void
 auth_answered(void *arg, const struct auth_answer *a)
 {
 	struct session	*s = arg;
-	struct timeval	 tv;
-	struct timespec	 now;
-	long long	 left;
 
+	/*
+	 * The auth process held a failure for its delay (it runs from the
+	 * request: how long the hash took does not show): tell it now.
+	 */
 	s->auth_req = 0;
 	s->auth_result = a->result;
 	s->auth_banned = a->banned;
-	/*
-	 * The delay runs from the request, not the answer: how long the hash
-	 * took (unknown user or not) does not show in when the 535 comes.
-	 */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	left = (long long)a->delay_ms -
-	    ((long long)(now.tv_sec - s->auth_sent.tv_sec) * 1000 +
-	    (now.tv_nsec - s->auth_sent.tv_nsec) / 1000000);
-	if (a->result == AUTH_OK || left <= 0 || (s->ev_auth ==
-	    NULL && (s->ev_auth = evtimer_new(s->w->base, auth_delay_done,
-	    s)) == NULL)) {
-		auth_reply(s);
-		session_settle(s);
-		return;
-	}
-	/* A failure is answered later, on a timer: never a sleep. */
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
-	evtimer_add(s->ev_auth, &tv);
-}
-
-static void
-auth_delay_done(int fd, short events, void *arg)
-{
-	struct session	*s = arg;
-
 	auth_reply(s);
 	session_settle(s);
 }

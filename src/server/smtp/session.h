@@ -77,8 +77,6 @@ struct session {
 	char			 auth_login[256];	/* LOGIN user name */
 	size_t			 auth_loginlen;
 	uint32_t		 auth_req;	/* authclient handle, 0 none */
-	struct event		*ev_auth;	/* failure delay */
-	struct timespec		 auth_sent;	/* the delay counts from here */
 	int			 auth_result;
 	int			 auth_banned;
 
