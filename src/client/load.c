@@ -50,7 +50,8 @@
 #include "client/load.h"
 #include "client/password.h"
 #include "common/addr.h"
-#include "common/base64.h"
+#include "common/clock.h"
+#include "common/json.h"
 #include "common/reply.h"
 #include "common/sasl.h"
 #include "common/tls.h"
@@ -266,7 +267,6 @@ struct load {
 static int	 bad_usage(const char *);
 static int	 parse_uint(const char *, unsigned long, unsigned long,
 		    unsigned long *);
-static int64_t	 now_us(void);
 static void	 tv_ms(struct timeval *, int64_t);
 static void	 lat_add(struct load *, enum lat_kind, int64_t);
 static int	 cmp_double(const void *, const void *);
@@ -317,7 +317,6 @@ static void	 deadline_cb(int, short, void *);
 static void	 signal_cb(int, short, void *);
 static void	 report_load_text(struct load *);
 static void	 report_load_json(struct load *);
-static void	 json_string(FILE *, const char *);
 static void	 load_free(struct load *);
 
 static const struct cliopt_cmd	load_cmd = { "load", load_usage, NULL, NULL };
@@ -343,15 +342,6 @@ parse_uint(const char *s, unsigned long min, unsigned long max,
 		return -1;
 	*out = v;
 	return 0;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void
@@ -575,7 +565,7 @@ more_to_start(struct load *L)
 		return L->started < L->concurrency;
 	if (L->sessions > 0 && L->started >= L->sessions)
 		return 0;
-	if (L->duration > 0 && now_us() >= L->t_end)
+	if (L->duration > 0 && mono_usec() >= L->t_end)
 		return 0;
 	return 1;
 }
@@ -592,7 +582,7 @@ start_more(struct load *L)
 	while (L->active < L->concurrency && more_to_start(L)) {
 		if (L->idle && L->opening >= L->ramp)
 			break;
-		now = now_us();
+		now = mono_usec();
 		if (now < L->backoff_until) {
 			tv_ms(&tv, (L->backoff_until - now + 999) / 1000);
 			evtimer_add(L->kick, &tv);
@@ -613,7 +603,7 @@ check_done(struct load *L)
 	if (!L->main_done) {
 		L->main_done = 1;
 		if (L->t_last == 0)
-			L->t_last = now_us();
+			L->t_last = mono_usec();
 	}
 	if (L->probe != NULL) {
 		if (L->probe->state == S_IDLE) {
@@ -636,7 +626,7 @@ check_all_open(struct load *L)
 		return;
 	L->all_open = 1;
 	L->idle_held = L->idle_open;
-	L->t_hold = now_us();
+	L->t_hold = mono_usec();
 	fprintf(stderr, "smtpauth: load: %u idle sessions open\n",
 	    L->idle_open);
 	fflush(stderr);
@@ -678,7 +668,7 @@ conn_start(struct load *L, int probe)
 			L->opening++;
 		}
 	}
-	lc->t_start = lc->t_step = now_us();
+	lc->t_start = lc->t_step = mono_usec();
 	lc->tmo = evtimer_new(L->base, tmo_cb, lc);
 	lc->timer = evtimer_new(L->base, timer_cb, lc);
 	if (lc->tmo == NULL || lc->timer == NULL) {
@@ -723,7 +713,7 @@ conn_start(struct load *L, int probe)
 	L->backoff_ms = L->backoff_ms == 0 ? BACKOFF_MIN_MS :
 	    L->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    L->backoff_ms * 2;
-	L->backoff_until = now_us() + (int64_t)L->backoff_ms * 1000;
+	L->backoff_until = mono_usec() + (int64_t)L->backoff_ms * 1000;
 	conn_end(lc);
 }
 
@@ -758,7 +748,7 @@ static void
 conn_end(struct lconn *lc)
 {
 	struct load	*L = lc->L;
-	int64_t		 now = now_us();
+	int64_t		 now = mono_usec();
 
 	if (lc->probe)
 		L->probe = NULL;
@@ -825,7 +815,7 @@ set_state(struct lconn *lc, enum lstate st, int reset_clock)
 {
 	lc->state = st;
 	if (reset_clock)
-		lc->t_step = now_us();
+		lc->t_step = mono_usec();
 	if (st == S_IDLE)
 		evtimer_del(lc->tmo);
 	else
@@ -979,7 +969,7 @@ connect_done(struct lconn *lc)
 		L->backoff_ms = L->backoff_ms == 0 ? BACKOFF_MIN_MS :
 		    L->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 		    L->backoff_ms * 2;
-		L->backoff_until = now_us() + (int64_t)L->backoff_ms * 1000;
+		L->backoff_until = mono_usec() + (int64_t)L->backoff_ms * 1000;
 		return -1;
 	}
 	L->backoff_ms = 0;
@@ -1039,7 +1029,7 @@ conn_flush(struct lconn *lc)
 	}
 	if (lc->mark_flush) {
 		lc->mark_flush = 0;
-		lc->t_step = now_us();
+		lc->t_step = mono_usec();
 	}
 	return IO_DONE;
 }
@@ -1104,7 +1094,7 @@ start_tls(struct lconn *lc)
 	}
 	if (L->resume && L->sess != NULL)
 		(void)tls_set_session(lc->tls, L->sess, L->sesslen);
-	lc->t_hs = now_us();
+	lc->t_hs = mono_usec();
 	set_state(lc, S_HANDSHAKE, 0);
 }
 
@@ -1118,7 +1108,7 @@ handshake_done(struct lconn *lc)
 	L->handshakes++;
 	if (tls_conn_resumed(lc->tls))
 		L->resumed++;
-	lat_add(L, LAT_HANDSHAKE, now_us() - lc->t_hs);
+	lat_add(L, LAT_HANDSHAKE, mono_usec() - lc->t_hs);
 	reply_parser_reset(&lc->rp);
 	if (L->o.tls == TLSMODE_IMPLICIT) {
 		set_state(lc, S_GREETING, 1);
@@ -1150,7 +1140,7 @@ on_reply(struct lconn *lc, const struct reply *r)
 			reply_fail(lc, r->code);
 			return;
 		}
-		lat_add(L, LAT_GREETING, now_us() - lc->t_step);
+		lat_add(L, LAT_GREETING, mono_usec() - lc->t_step);
 		if (out_line(lc, "EHLO %s", L->helo) == 0)
 			set_state(lc, S_EHLO, 1);
 		return;
@@ -1213,7 +1203,7 @@ on_reply(struct lconn *lc, const struct reply *r)
 			reply_fail(lc, r->code);
 			return;
 		}
-		lat_add(L, LAT_DATA, now_us() - lc->t_step);
+		lat_add(L, LAT_DATA, mono_usec() - lc->t_step);
 		L->msgs_ok++;
 		lc->msgs++;
 		next_message(lc);
@@ -1223,7 +1213,7 @@ on_reply(struct lconn *lc, const struct reply *r)
 			reply_fail(lc, r->code);
 			return;
 		}
-		lat_add(L, LAT_NOOP, now_us() - lc->t_step);
+		lat_add(L, LAT_NOOP, mono_usec() - lc->t_step);
 		go_idle(lc);
 		return;
 	case S_QUIT:
@@ -1372,7 +1362,7 @@ auth_reply(struct lconn *lc, const struct reply *r)
 			send_quit(lc);
 			return;
 		}
-		lat_add(L, LAT_AUTH, now_us() - lc->t_step);
+		lat_add(L, LAT_AUTH, mono_usec() - lc->t_step);
 		if (lc->scram != NULL) {
 			sasl_scram_wipe(lc->scram);
 			free(lc->scram);
@@ -1583,25 +1573,10 @@ signal_cb(int sig, short events, void *arg)
 		start_more(L);
 }
 
-static void
-json_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(fp, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(fp, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, fp);
-	}
-	fputc('"', fp);
-}
-
 static double
 elapsed_s(const struct load *L)
 {
-	int64_t	end = L->t_last > L->t0 ? L->t_last : now_us();
+	int64_t	end = L->t_last > L->t0 ? L->t_last : mono_usec();
 
 	if (L->idle && L->t_hold > 0)
 		end = L->t_hold;	/* rates: of the opening */
@@ -1986,7 +1961,7 @@ cmd_load(int argc, char **argv)
 		goto done;
 	}
 
-	L->t0 = now_us();
+	L->t0 = mono_usec();
 	if (!L->idle && L->duration > 0) {
 		L->t_end = L->t0 + (int64_t)L->duration * 1000000;
 		tv.tv_sec = L->duration;

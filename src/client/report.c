@@ -10,6 +10,7 @@
 
 #include "client/report.h"
 #include "client/smtpclient.h"
+#include "common/json.h"
 #include "common/base64.h"
 
 #define COLOR_PASS	"\033[32m"
@@ -21,7 +22,6 @@
 #define REDACTED	"<redacted>"
 
 static const char	*status_color(enum check_status);
-static void		 json_string(FILE *, const char *);
 static int		 ascii_prefix(const char *, size_t, const char *);
 static void		 decode_challenge(const char *, size_t, char *,
 			    size_t);
@@ -142,37 +142,6 @@ report_text(FILE *fp, const char *target, const struct check_result *res,
 	    failed ? "FAIL" : "PASS", color ? COLOR_RESET : "",
 	    count[CHECK_PASS], count[CHECK_WARN], count[CHECK_FAIL],
 	    count[CHECK_SKIP]);
-}
-
-/* A JSON string; the text is ASCII already, but be safe with anything. */
-static void
-json_string(FILE *fp, const char *s)
-{
-	const unsigned char	*p;
-
-	fputc('"', fp);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", fp);
-			break;
-		case '\\':
-			fputs("\\\\", fp);
-			break;
-		case '\n':
-			fputs("\\n", fp);
-			break;
-		case '\t':
-			fputs("\\t", fp);
-			break;
-		default:
-			if (*p < 0x20 || *p >= 0x7f)
-				fprintf(fp, "\\u%04x", *p);
-			else
-				fputc(*p, fp);
-		}
-	}
-	fputc('"', fp);
 }
 
 void

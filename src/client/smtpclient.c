@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client/smtpclient.h"
+#include "common/clock.h"
 #include "common/reply.h"
 #include "common/tls.h"
 
@@ -54,7 +55,6 @@ struct smtpc {
 	char			 err[256];
 };
 
-static int64_t	now_ms(void);
 static int	wait_fd(struct smtpc *, short, int64_t);
 static void	set_error(struct smtpc *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -62,15 +62,6 @@ static int	connect_one(const struct addrinfo *, int, char *, size_t);
 static int	fill(struct smtpc *, int64_t);
 static void	trace_reply(struct smtpc *, const struct reply *);
 static int	write_all(struct smtpc *, const void *, size_t);
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 set_error(struct smtpc *c, const char *fmt, ...)
@@ -92,7 +83,7 @@ wait_fd(struct smtpc *c, short events, int64_t deadline)
 	int		n;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - mono_msec();
 		if (left < 0)
 			left = 0;
 		pfd.fd = c->fd;
@@ -134,9 +125,9 @@ connect_one(const struct addrinfo *ai, int timeout_ms, char *err,
 		close(fd);
 		return -1;
 	}
-	deadline = now_ms() + timeout_ms;
+	deadline = mono_msec() + timeout_ms;
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - mono_msec();
 		if (left <= 0) {
 			(void)snprintf(err, errlen, "connection timed out");
 			close(fd);
@@ -383,7 +374,7 @@ smtpc_read_reply(struct smtpc *c, const struct reply **r)
 	int			n;
 
 	*r = NULL;
-	deadline = now_ms() + c->timeout_ms;
+	deadline = mono_msec() + c->timeout_ms;
 	for (;;) {
 		if (c->rstart < c->rend) {
 			st = reply_parse(&c->parser, c->rbuf + c->rstart,
@@ -430,7 +421,7 @@ write_all(struct smtpc *c, const void *buf, size_t len)
 			set_error(c, "connection closed");
 		return -1;
 	}
-	deadline = now_ms() + c->timeout_ms;
+	deadline = mono_msec() + c->timeout_ms;
 	while (len > 0) {
 		ev = POLLOUT;
 		if (c->tls != NULL) {
@@ -599,7 +590,7 @@ smtpc_tls(struct smtpc *c, struct tls_ctx *ctx, const char *servername)
 		c->alive = 0;
 		return -1;
 	}
-	deadline = now_ms() + c->timeout_ms;
+	deadline = mono_msec() + c->timeout_ms;
 	for (;;) {
 		r = tls_handshake(c->tls);
 		if (r == 0)
@@ -657,7 +648,7 @@ smtpc_wait(struct smtpc *c, int ms)
 		return 1;
 	if (!c->alive)
 		return -1;
-	n = fill(c, now_ms() + ms);
+	n = fill(c, mono_msec() + ms);
 	if (n > 0)
 		return 1;
 	if (n == FILL_TIMEOUT)

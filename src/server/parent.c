@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "server/auth/authd.h"
@@ -108,7 +109,6 @@ static void	log_users_warning(const char *);
 static int	authsock_path(const struct config *, char *, size_t, char *,
 		    size_t);
 static int	setup_dirs(const struct config *, char *, size_t);
-static time_t	mono_now(void);
 static void	count_start_failure(const struct child *, int, unsigned *);
 
 int
@@ -122,15 +122,6 @@ parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
 	    (const char *const *)conf->tls_key, conf->ntls_cert, tickets,
 	    err, errlen);
 	return *ctx == NULL ? -1 : 0;
-}
-
-static time_t
-mono_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 static void
@@ -792,7 +783,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	/* Keys are read as root, before any child drops privileges. */
 	if ((P.tickets = tls_ticket_keys_new()) == NULL)
 		fatalx("tls: cannot make session ticket keys");
-	P.rotated = mono_now();
+	P.rotated = mono_sec();
 	if (parent_load_tls(conf, P.tickets, &P.tls, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 
@@ -828,9 +819,9 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		reap();
 		if (P.stopping)
 			continue;
-		if (mono_now() - P.rotated >= TLS_TICKET_ROTATE_SECS) {
+		if (mono_sec() - P.rotated >= TLS_TICKET_ROTATE_SECS) {
 			tls_ticket_keys_rotate(P.tickets);
-			P.rotated = mono_now();
+			P.rotated = mono_sec();
 		}
 		for (i = 0; i < P.conf->workers; i++)
 			if (!worker_running(P.gen, i) &&

@@ -68,6 +68,7 @@
 #include <openssl/hmac.h>
 
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/workq.h"
@@ -205,7 +206,6 @@ static int	 cache_mac(const struct job *, uint8_t *);
 static struct cache_entry *cache_set(const uint8_t *);
 static int	 cache_lookup(const uint8_t *);
 static void	 cache_insert(const uint8_t *);
-static uint64_t	 now_ms(void);
 static void	 log_attempt(const struct job *);
 static void	 unban_cb(const struct banlist_key *);
 static void	 tick_cb(int, short, void *);
@@ -214,8 +214,6 @@ static void	 flush_and_exit(void) __attribute__((noreturn));
 static const char *fmt_addr(const struct sockaddr *, char *, size_t,
 		    unsigned *);
 static void	 fmt_time(time_t, char *, size_t);
-static uint64_t	 now_mono(void);
-static time_t	 now_real(void);
 
 /* Users: a chained hash table (the keys are the administrator's). */
 static uint64_t
@@ -531,7 +529,7 @@ answer_after_delay(struct conn *c, uint32_t id, const struct auth_answer *a,
 {
 	struct held	*h;
 	struct timeval	 tv;
-	uint64_t	 now = now_ms(), due = start + a->delay_ms;
+	uint64_t	 now = mono_msec(), due = start + a->delay_ms;
 
 	if (a->delay_ms == 0 || due <= now) {
 		conn_answer(c, id, a);
@@ -674,7 +672,7 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	}
 	j->conn = c;
 	j->id = id;
-	j->start = now_ms();
+	j->start = mono_msec();
 	if (refuse_banned(j, &a)) {
 		log_attempt(j);
 		answer_after_delay(c, id, &a, j->start);
@@ -829,7 +827,7 @@ job_verdict(struct job *j, struct auth_answer *a)
 	const struct sockaddr	*sa = (const struct sockaddr *)&j->req.client;
 	struct banlist_key	 key, old;
 	unsigned		 recent, n;
-	uint64_t		 mono = now_mono(), slow;
+	uint64_t		 mono = mono_sec(), slow;
 	time_t			 until, old_until;
 	char			 who[INET6_ADDRSTRLEN + 8], when[32];
 	int			 r;
@@ -854,7 +852,7 @@ job_verdict(struct job *j, struct auth_answer *a)
 		return;
 	n = ledger_fail(A.addrs, &key, sizeof(key), mono);
 	if (conf->auth_max_failures > 0 && n >= conf->auth_max_failures) {
-		until = now_real() + (time_t)conf->auth_ban;
+		until = real_sec() + (time_t)conf->auth_ban;
 		banlist_key_fmt(&key, who, sizeof(who));
 		if ((r = banlist_add(&key, until, &old, &old_until)) == -1) {
 			log_warn("cannot ban ip=%s", who);
@@ -974,7 +972,7 @@ static int
 cache_lookup(const uint8_t *mac)
 {
 	struct cache_entry	*e = cache_set(mac);
-	uint64_t		 now = now_ms();
+	uint64_t		 now = mono_msec();
 	int			 i, hit = 0;
 
 	/* Look at every way, so a hit costs what a miss costs. */
@@ -989,7 +987,7 @@ static void
 cache_insert(const uint8_t *mac)
 {
 	struct cache_entry	*e = cache_set(mac), *victim = NULL;
-	uint64_t		 now = now_ms();
+	uint64_t		 now = mono_msec();
 	int			 i;
 
 	for (i = 0; i < CACHE_WAYS; i++) {
@@ -1053,7 +1051,7 @@ unban_cb(const struct banlist_key *k)
 static void
 tick_cb(int fd, short events, void *arg)
 {
-	uint64_t	mono = now_mono();
+	uint64_t	mono = mono_sec();
 
 	banlist_expire(unban_cb);
 	ledger_expire(A.addrs, mono);
@@ -1122,33 +1120,6 @@ flush_and_exit(void)
 	explicit_bzero(A.cache_key, sizeof(A.cache_key));
 	log_info("stopped");
 	exit(0);
-}
-
-static uint64_t
-now_mono(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static time_t
-now_real(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec;
 }
 
 void

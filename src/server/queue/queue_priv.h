@@ -94,15 +94,6 @@ struct queue {
 	const struct queue_cred	*cred;
 };
 
-static inline time_t
-now_mono(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 /* queue.c: a message's state changed, or something in flight ended. */
 void	entry_check(struct qentry *);
 void	queue_schedule(struct queue *, const char *, int);

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 
 #include "common/addr.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "server/queue/dns.h"
 #include "server/queue/queue_priv.h"
@@ -316,7 +317,7 @@ route_pump(struct route *r)
 		return;
 	}
 	if (r->dns_state == RS_OK && r->nopening == 0 &&
-	    now_mono() - r->resolved > DNS_REUSE) {
+	    mono_sec() - r->resolved > DNS_REUSE) {
 		free(r->targets);
 		r->targets = NULL;
 		r->ntargets = 0;
@@ -334,7 +335,7 @@ route_pump(struct route *r)
 			*r->targets = lit;
 			r->ntargets = 1;
 			r->dns_state = RS_OK;
-			r->resolved = now_mono();
+			r->resolved = mono_sec();
 		} else if (q->dns == NULL) {
 			route_fail_waiting(r, RELAY_DEFER, NULL,
 			    "4.4.3 no resolver");
@@ -400,7 +401,7 @@ route_resolved(const struct dns_result *res, void *arg)
 	memcpy(r->targets, res->targets, res->ntargets * sizeof(*r->targets));
 	r->ntargets = res->ntargets;
 	r->dns_state = RS_OK;
-	r->resolved = now_mono();
+	r->resolved = mono_sec();
 	route_pump(r);
 }
 

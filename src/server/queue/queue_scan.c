@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "server/queue/queue_priv.h"
 #include "server/shared/spool.h"
@@ -98,7 +99,7 @@ queue_scan(struct queue *q, int cleanup, int flush)
 	size_t		 len;
 	int		 fd;
 
-	if (cleanup || (now_mono() % 3600) < SCAN_SECONDS) {
+	if (cleanup || (mono_sec() % 3600) < SCAN_SECONDS) {
 		queue_cleanup_dir(q, q->spool.incoming_fd, 0);
 		queue_cleanup_dir(q, q->spool.queue_fd, 1);
 	}

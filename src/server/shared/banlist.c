@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "server/shared/banlist.h"
 
 /* A reader gives up on a slot whose writer died half-way after this. */
@@ -109,7 +110,6 @@ static void	remove_slot(uint32_t);
 static long	victim(time_t);
 static void	copy_to_key(const struct slot_copy *, struct banlist_key *);
 static void	unmap(void);
-static time_t	now_real(void);
 
 int
 banlist_key(const struct sockaddr *sa, unsigned prefix6,
@@ -357,15 +357,6 @@ copy_to_key(const struct slot_copy *c, struct banlist_key *k)
 	k->plen = (uint8_t)c->plen;
 }
 
-static time_t
-now_real(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec;
-}
-
 static void
 unmap(void)
 {
@@ -455,7 +446,7 @@ banlist_add(const struct banlist_key *k, time_t until,
 		return 0;
 	}
 	if (atomic_load_explicit(&head->nlive, memory_order_relaxed) >=
-	    capacity && (idx = victim(now_real())) != -1) {
+	    capacity && (idx = victim(real_sec())) != -1) {
 		if (slot_read(&slots[idx], &c) == 0) {
 			copy_to_key(&c, evicted);
 			*evicted_until = (time_t)c.until;
@@ -501,7 +492,7 @@ banlist_check(const struct sockaddr *sa, time_t *until)
 
 	if (slots == NULL || banlist_key(sa, 128, &k) == -1)
 		return 0;
-	now = now_real();
+	now = real_sec();
 	if (is_v4(&k))
 		return lookup(&k, now, until);
 	/* Longest prefix first; each length in use is one probe. */
@@ -529,7 +520,7 @@ banlist_expire(void (*cb)(const struct banlist_key *))
 
 	if (map_w == NULL)
 		return;
-	now = now_real();
+	now = real_sec();
 	for (i = 0; i < nslots; i++) {
 		seq = atomic_load_explicit(&slots[i].seq,
 		    memory_order_relaxed);
