@@ -5,6 +5,8 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
 PKGS := openssl libevent libevent_pthreads libcrypt libcares
+# Only the server talks to systemd (sd_notify): the tester does not link it.
+SERVER_PKGS := libsystemd
 
 # pkg-config runs when a recipe first needs its answer, not when this file
 # is read: "make demo" and "make check" install the libraries (deps) before
@@ -16,6 +18,8 @@ pkgconf_ok = $(if $(filter :ok,$1),$(filter-out :ok,$1),$(error \
 	pkg-config does not know $2: run "make deps" ($(INSTALL_DEPS))))
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs,$(PKGS)))$(PKG_LIBS)
+SERVER_CFLAGS = $(eval SERVER_CFLAGS := $(call pkgconf,--cflags,$(SERVER_PKGS)))$(SERVER_CFLAGS)
+SERVER_LIBS = $(eval SERVER_LIBS := $(call pkgconf,--libs,$(SERVER_PKGS)))$(SERVER_LIBS)
 CMOCKA_CFLAGS = $(eval CMOCKA_CFLAGS := $(call pkgconf,--cflags,cmocka))$(CMOCKA_CFLAGS)
 CMOCKA_LIBS = $(eval CMOCKA_LIBS := $(call pkgconf,--libs,cmocka))$(CMOCKA_LIBS)
 
@@ -23,7 +27,7 @@ BUILD ?= build
 CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
+CPPFLAGS += -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(SERVER_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread
 SAN_FLAGS :=
 
@@ -67,7 +71,7 @@ $(BUILD)/libclient.a: $(CLIENT_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/smtpauthd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(SERVER_LIBS) $(LDLIBS)
 
 $(BUILD)/smtpauth: $(BUILD)/src/client/main.o $(BUILD)/libclient.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
@@ -78,7 +82,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUI
 	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
 		$(CMOCKA_CFLAGS) -o $@ $< \
 		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
-		$(CMOCKA_LIBS) $(LDLIBS)
+		$(CMOCKA_LIBS) $(SERVER_LIBS) $(LDLIBS)
 
 deps:
 	@$(INSTALL_DEPS)
@@ -137,7 +141,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(BUILD)/libserver.a $(BUILD)/libcommon.a $(LDLIBS)
+		$(BUILD)/libserver.a $(BUILD)/libcommon.a $(SERVER_LIBS) $(LDLIBS)
 
 # mandoc -Tlint, and groff (what man(1) uses on Debian) must render every
 # section with the same words as mandoc: see scripts/lint-man.

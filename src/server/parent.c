@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "server/auth/authd.h"
+#include "server/notify.h"
 #include "server/parent.h"
 #include "server/queue/queue.h"
 #include "server/shared/banlist.h"
@@ -801,12 +802,15 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	start_queue();
 	log_info("ready hostname=%s listeners=%zu workers=%u users=%zu",
 	    conf->hostname, conf->nlistens, conf->workers, P.users.n);
+	notify_ready();
 
 	while (!P.stopping) {
 		sig = sigtimedwait(&set, &info, &ts);
 		switch (sig) {
 		case SIGHUP:
+			notify_reloading();
 			reload();
+			notify_ready();
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -835,6 +839,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		    P.gen) && time(NULL) >= P.single_restart[CHILD_AUTH])
 			start_auth();
 	}
+	notify_stopping();
 	stop_all();
 	free_users_text();
 	tls_ctx_free(P.tls);
