@@ -33,6 +33,12 @@ SAN_FLAGS :=
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+# The example configuration's paths are under /etc/smtpauthd.
+CONFDIR ?= /etc/smtpauthd
+# systemd reads /usr/local/lib/systemd/system too; the package uses
+# /lib/systemd/system.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 COMMON_SRC := $(wildcard src/common/*.c)
 SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c src/server/*/*.c))
@@ -46,6 +52,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/smtpauthd
+UNIT := $(BUILD)/smtpauthd.service
 ifneq ($(wildcard src/client/main.c),)
 PROGS += $(BUILD)/smtpauth
 endif
@@ -53,9 +60,15 @@ endif
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps check check-unit check-e2e check-asan demo fuzz install \
-	clean lint-man
+	clean lint-man deb
 
-all: $(PROGS)
+all: $(PROGS) $(UNIT)
+
+# The unit names the installed program and configuration.
+$(UNIT): etc/systemd/smtpauthd.service.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
+		etc/systemd/smtpauthd.service.in > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -71,10 +84,10 @@ $(BUILD)/libclient.a: $(CLIENT_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/smtpauthd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(SERVER_LIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LDLIBS)
 
 $(BUILD)/smtpauth: $(BUILD)/src/client/main.o $(BUILD)/libclient.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link against both libraries; cmocka is the framework.
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a
@@ -164,8 +177,23 @@ install: all
 	for m in doc/*.[1-8]; do s=$${m##*.}; \
 		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 644 $(UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/smtpauthd.service
+
+# The Debian packages (debian/), built from a copy of the tree in
+# $(BUILD)/deb/src so that dpkg-buildpackage's output lands in $(BUILD)/deb
+# and not in the checkout's parent, which may not be ours to write.
+DEB_DIR := $(BUILD)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	tar -C . --exclude=./build --exclude=./.git -cf - . | \
+		tar -C $(DEB_DIR)/src -xf -
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# Not the package build's copy of the tree (its own make reads those).
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' \
+	-type f -print 2>/dev/null)
