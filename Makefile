@@ -52,7 +52,6 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGS := $(BUILD)/smtpauthd
-UNIT := $(BUILD)/smtpauthd.service
 ifneq ($(wildcard src/client/main.c),)
 PROGS += $(BUILD)/smtpauth
 endif
@@ -62,13 +61,7 @@ PYTEST := /usr/bin/python3 -m pytest
 .PHONY: all deps check check-unit check-e2e check-asan demo fuzz install \
 	clean lint-man deb
 
-all: $(PROGS) $(UNIT)
-
-# The unit names the installed program and configuration.
-$(UNIT): etc/systemd/smtpauthd.service.in Makefile
-	@mkdir -p $(dir $@)
-	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
-		etc/systemd/smtpauthd.service.in > $@.tmp && mv $@.tmp $@
+all: $(PROGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -168,9 +161,9 @@ demo: deps
 	@scripts/demo
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(BUILD)/smtpauthd $(DESTDIR)$(PREFIX)/sbin/smtpauthd
+	install -m 755 $(BUILD)/smtpauthd $(DESTDIR)$(SBINDIR)/smtpauthd
 	if [ -f $(BUILD)/smtpauth ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/man/man1; \
 		install -m 755 $(BUILD)/smtpauth $(DESTDIR)$(PREFIX)/bin/smtpauth; fi
@@ -178,7 +171,10 @@ install: all
 		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
-	install -m 644 $(UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/smtpauthd.service
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
+		etc/systemd/smtpauthd.service.in > $(BUILD)/smtpauthd.service
+	install -m 644 $(BUILD)/smtpauthd.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/smtpauthd.service
 
 # The Debian packages (debian/), built from a copy of the tree in
 # $(BUILD)/deb/src so that dpkg-buildpackage's output lands in $(BUILD)/deb
@@ -188,7 +184,8 @@ deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	tar -C . --exclude=./build --exclude=./.git -cf - . | \
 		tar -C $(DEB_DIR)/src -xf -
-	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD \
+		dpkg-buildpackage -us -uc -b
 	@ls $(DEB_DIR)/*.deb
 
 clean:

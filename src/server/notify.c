@@ -19,14 +19,16 @@ send_state(const char *state)
 {
 	int	r;
 
+	/* The log names the first field only: a line has no newline. */
 	if ((r = sd_notify(0, state)) < 0)
-		log_warnx("sd_notify %s: %s", state, strerror(-r));
+		log_warnx("sd_notify %.*s: %s", (int)strcspn(state, "\n"),
+		    state, strerror(-r));
 }
 
 void
 notify_ready(void)
 {
-	send_state("READY=1\nSTATUS=listening");
+	send_state("READY=1");
 }
 
 void
