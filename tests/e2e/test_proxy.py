@@ -113,11 +113,16 @@ def test_header_only_from_proxy_from(server, pki):
     assert c.read_until_closed() == b""
     srv.wait_log(r"refuse reason=proxy-not-allowed ip=127\.0\.0\.2 "
                  r"listen=127\.0\.0\.1:%d\n" % srv.proxy_port)
-    assert "proxy ip=192.0.2.50" not in srv.log()
-    # From the balancer the same header is taken.
+    assert "connect ip=192.0.2.50" not in srv.log()
+    # From the balancer the same header is taken, and the session's one
+    # connect line names the client, and the balancer as via=.
     with proxied(srv, "192.0.2.50") as c:
         assert c.greeting.code == 220, c.greeting
-    srv.wait_log(r"proxy ip=192\.0\.2\.50 port=40000 via=127\.0\.0\.1\n")
+    m = srv.wait_log(r"session=(\w+) connect ip=192\.0\.2\.50 port=40000 "
+                     r"listen=127\.0\.0\.1:%d mode=smtp via=127\.0\.0\.1\n"
+                     % srv.proxy_port)
+    assert len(re.findall(r"session=%s connect " % m.group(1),
+                          srv.log())) == 1, srv.log()
 
 
 def test_no_header_dropped_after_proxy_timeout(server, pki):
@@ -130,4 +135,5 @@ def test_no_header_dropped_after_proxy_timeout(server, pki):
     for c in (silent, partial):
         # Closed without a reply, long before command-timeout.
         assert c.read_until_closed(timeout=10) == b""
-    assert len(re.findall(r"reject reason=proxy-timeout", srv.log())) == 2
+    assert len(re.findall(r"reject reason=proxy-timeout ip=127\.0\.0\.1\n",
+                          srv.log())) == 2

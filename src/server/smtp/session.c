@@ -299,9 +299,12 @@ session_set_client(struct session *s, const struct sockaddr *sa,
 		s->flags &= ~SF_IPCOUNTED;
 	}
 	session_set_peer(s, (struct sockaddr *)&ss, sizeof(ss));
-	if (via != NULL)
-		log_info("session=%s proxy ip=%s port=%u via=%s", s->id,
-		    s->peerip, s->peerport, via);
+	/* Behind PROXY, the connect line waits for the real client. */
+	if (s->lc->proxy)
+		log_info("session=%s connect ip=%s port=%u listen=%s "
+		    "mode=%s%s%s", s->id, s->peerip, s->peerport, s->lc->text,
+		    listen_mode_name(s->lc->mode), via ? " via=" : "",
+		    via ? via : "");
 	s->exempt = cidr_match(conf->auth_exempt, conf->nauth_exempt,
 	    (struct sockaddr *)&s->peer);
 	if (!s->exempt && banlist_check((struct sockaddr *)&s->peer, NULL)) {
@@ -366,8 +369,10 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 	}
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->nsessions++;
-	log_info("session=%s connect ip=%s port=%u listen=%s mode=%s", s->id,
-	    s->peerip, s->peerport, lc->text, listen_mode_name(lc->mode));
+	if (!lc->proxy)
+		log_info("session=%s connect ip=%s port=%u listen=%s mode=%s",
+		    s->id, s->peerip, s->peerport, lc->text,
+		    listen_mode_name(lc->mode));
 
 	/* Behind a balancer the client is known after the header. */
 	if (lc->proxy)
@@ -432,7 +437,8 @@ session_proxy_input(struct session *s)
 		return;
 	}
 	if (r <= 0) {
-		log_info("session=%s reject reason=bad-proxy-header", s->id);
+		log_info("session=%s reject reason=bad-proxy-header ip=%s",
+		    s->id, s->peerip);
 		session_close(s, "bad-proxy-header");
 		return;
 	}
@@ -661,7 +667,8 @@ session_timeout(int fd, short events, void *arg)
 
 	/* A balancer that sends no header gets no SMTP reply either. */
 	if (s->state == STATE_PROXY) {
-		log_info("session=%s reject reason=proxy-timeout", s->id);
+		log_info("session=%s reject reason=proxy-timeout ip=%s",
+		    s->id, s->peerip);
 		session_close(s, "proxy-timeout");
 	} else
 		session_quit_now(s, R_TIMEOUT,
