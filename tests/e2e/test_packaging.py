@@ -5,6 +5,7 @@ filter over the log of a real server, and the Debian packages (built,
 lintian-clean, their maintainer script and packaged configuration run)."""
 import base64
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -80,6 +81,60 @@ def test_unit_verifies_and_its_exposure_is_at_most_2_5(tmp_path):
         in text
 
 
+def test_unit_capabilities_are_enough(server, tmp_path):
+    """Root with only the unit's CapabilityBoundingSet and no new
+    privileges, as systemd starts it, over a spool and Maildir root that
+    belong to the server's user already (as the package makes them): the
+    server starts, delivers, reloads and stops its children."""
+    need("setpriv")
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    text = render_unit(tmp_path, SMTPAUTHD.parent, tmp_path).read_text()
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1)
+    keep = ",".join("+" + c[len("CAP_"):].lower() for c in caps.split())
+    srv = server(start=False)
+    nobody = pwd.getpwnam("nobody")
+    for d in (srv.spool, srv.spool / "incoming", srv.spool / "queue",
+              srv.spool / "run", srv.mailbox_root):
+        d.mkdir(mode=0o700)
+        os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(srv.users_path, 0o600)
+    # The spool is really the server user's: without CAP_DAC_READ_SEARCH
+    # the root parent cannot look into it.
+    less = ",".join(c for c in keep.split(",") if c != "+dac_read_search")
+    r = subprocess.run(["setpriv", "--bounding-set=-all," + less,
+                        "--inh-caps=-all", "--no-new-privs", "--",
+                        str(SMTPAUTHD), "-d", "-f", str(srv.conf_path)],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 1 and "Permission denied" in r.stderr, r
+    start_notified(srv, prefix=[
+        "setpriv", "--bounding-set=-all," + keep, "--inh-caps=-all",
+        "--no-new-privs", "--"])
+    wait_until(lambda: srv.proc.poll() is not None or
+               "ready hostname=" in srv.log(), T(10), what="the start")
+    assert srv.proc.poll() is None, srv.log()
+    status = open("/proc/%d/status" % srv.proc.pid).read()
+    bounding = int(re.search(r"^CapBnd:\s+(\w+)$", status, re.M).group(1), 16)
+    assert bounding == sum(1 << CAP_NUMBERS[c] for c in caps.split()), status
+    srv.send_message("a@example.com", ["user@example.org"],
+                     b"Subject: t\r\n\r\nunder the unit's capabilities\r\n")
+    wait_until(lambda: srv.message_files("user@example.org"), T(10),
+               what="delivery")
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log("reloaded users=", after=mark)
+    assert greets(srv.port)
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    # Only CAP_KILL lets the root parent signal children of another user.
+    assert srv.proc.wait(T(30)) == 0, srv.log()
+    assert "stopped" in srv.log()[mark:]
+
+
+CAP_NUMBERS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1,
+               "CAP_DAC_READ_SEARCH": 2, "CAP_KILL": 5, "CAP_SETGID": 6,
+               "CAP_SETUID": 7, "CAP_NET_BIND_SERVICE": 10}
+
+
 # ----------------------------------------------------------------------
 # sd_notify
 
@@ -110,15 +165,18 @@ class NotifySocket:
         self.sock.close()
 
 
-def start_notified(srv, notify_path):
-    """Start srv as systemd would, with NOTIFY_SOCKET; returns at once."""
+def start_notified(srv, notify_path=None, prefix=()):
+    """Start srv as systemd would, with NOTIFY_SOCKET, under prefix (a
+    command that execs the rest); returns at once."""
+    env = dict(os.environ)
+    if notify_path is not None:
+        env["NOTIFY_SOCKET"] = str(notify_path)
     logf = open(srv.log_path, "ab")
     try:
         srv.proc = subprocess.Popen(
-            [str(SMTPAUTHD), "-d", "-f", str(srv.conf_path)],
+            list(prefix) + [str(SMTPAUTHD), "-d", "-f", str(srv.conf_path)],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-            cwd=str(srv.dir), start_new_session=True,
-            env=dict(os.environ, NOTIFY_SOCKET=str(notify_path)))
+            cwd=str(srv.dir), start_new_session=True, env=env)
     finally:
         logf.close()
     srv.pgid = srv.proc.pid
