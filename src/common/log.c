@@ -1,6 +1,8 @@
 /*
  * Logging to syslog or stderr.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +18,32 @@ static const char	*log_ident = "smtpauth";
 static const char	*log_proc = NULL;
 static int		 log_verbose = 0;
 static int		 log_quiet = 0;
+static int		 log_journal = 0;
 
 static void	vlog(int, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
 static int	log_plain(unsigned char);
+static int	stderr_is_journal(void);
+
+/*
+ * Is stderr the journal's stream (systemd sets JOURNAL_STREAM to its
+ * device:inode)?  The journal then stamps each line itself, and reads a
+ * "<N>" prefix as the line's priority.
+ */
+static int
+stderr_is_journal(void)
+{
+	const char		*v = getenv("JOURNAL_STREAM");
+	struct stat		 st;
+	unsigned long long	 dev, ino;
+	char			 end;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *ident, int foreground)
@@ -27,6 +51,7 @@ log_init(const char *ident, int foreground)
 	log_ident = ident;
 	log_foreground = foreground;
 	log_verbose = getenv("SMTPAUTH_DEBUG") != NULL;
+	log_journal = foreground && stderr_is_journal();
 	if (!foreground)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	tzset();
@@ -55,7 +80,10 @@ vlog(int pri, const char *fmt, va_list ap)
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		return;
-	if (log_foreground) {
+	if (log_journal)
+		dprintf(STDERR_FILENO, "<%d>%s%s%s\n", pri,
+		    log_proc ? log_proc : "", log_proc ? ": " : "", line);
+	else if (log_foreground) {
 		struct timespec	ts;
 		struct tm	tm;
 		char		stamp[32];

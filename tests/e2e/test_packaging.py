@@ -165,13 +165,18 @@ class NotifySocket:
         self.sock.close()
 
 
-def start_notified(srv, notify_path=None, prefix=()):
+def start_notified(srv, notify_path=None, prefix=(), journal=False):
     """Start srv as systemd would, with NOTIFY_SOCKET, under prefix (a
-    command that execs the rest); returns at once."""
+    command that execs the rest), with JOURNAL_STREAM naming its log file
+    if journal; returns at once."""
     env = dict(os.environ)
+    env.pop("JOURNAL_STREAM", None)
     if notify_path is not None:
         env["NOTIFY_SOCKET"] = str(notify_path)
     logf = open(srv.log_path, "ab")
+    if journal:
+        st = os.fstat(logf.fileno())
+        env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
     try:
         srv.proc = subprocess.Popen(
             list(prefix) + [str(SMTPAUTHD), "-d", "-f", str(srv.conf_path)],
@@ -324,6 +329,44 @@ def test_fail2ban_filter_finds_exactly_the_clients(server, pki, tmp_path):
         re.sub(r"^\S+ smtpauthd\[", "Dec  2 15:40:01 mx smtpauthd[", line)
         + "\n" for line in srv.log().splitlines()))
     assert sorted(fail2ban_ips(syslog, filt)) == sorted(expected)
+
+
+def test_journal_lines_and_fail2ban_over_them(server, tmp_path):
+    """With stderr the journal's stream (JOURNAL_STREAM, as systemd sets
+    it), a line is "<priority>process: event", without the stamp and name
+    the journal adds itself; the jail's systemd backend hands the filter
+    "HOST smtpauthd[PID]: MESSAGE", and the filter finds the clients."""
+    need("fail2ban-regex")
+    srv = server(start=False, extra=["auth-over-plaintext yes",
+                                     "auth-failure-delay 0",
+                                     "auth-max-failures 100"])
+    start_notified(srv, journal=True)
+    wait_until(lambda: srv.proc.poll() is not None or
+               "ready hostname=" in srv.log(), T(10), what="the start")
+    assert srv.proc.poll() is None, srv.log()
+    expected = []
+    for i, name in enumerate(FORGED_USERS[:3]):
+        ip = "127.0.0.%d" % (50 + i)
+        with srv.connect(source=ip) as c:
+            c.ehlo()
+            assert c.cmd("AUTH PLAIN " + plain(name, "wrong")).code == 535
+        expected.append(ip)
+    wait_until(lambda: srv.log().count("auth result=fail") == len(expected),
+               T(10), what="the failures logged")
+    lines = srv.log().splitlines()
+    assert re.search(r"^<6>parent: ready hostname=", srv.log(), re.M), lines
+    for line in lines:
+        assert re.match(r"<[0-7]>(parent|worker \d+|auth|queue): \S", line), \
+            line
+    # What fail2ban's systemd backend makes of each entry (MESSAGE is the
+    # line without its "<N>"), after the journal's own date.
+    pid = srv.proc.pid
+    entries = tmp_path / "journal.log"
+    entries.write_text("".join(
+        "2026-12-02 15:40:01 mx smtpauthd[%d]: %s\n" % (pid, line[3:])
+        for line in lines))
+    filt = fail2ban_dir(tmp_path) / "filter.d" / "smtpauthd.conf"
+    assert sorted(fail2ban_ips(entries, filt)) == expected
 
 
 def plain_b64(text):
