@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2elib import REPO, SMTPAUTHD, T, wait_until
+from e2elib import REPO, SMTPAUTHD, T, free_port, wait_until
 from test_auth import PASSWORD, TLSClient, auth_server, plain
 from test_tls import pki  # noqa: F401 - the session-wide test CA
 
@@ -128,6 +128,102 @@ def test_unit_capabilities_are_enough(server, tmp_path):
     # Only CAP_KILL lets the root parent signal children of another user.
     assert srv.proc.wait(T(30)) == 0, srv.log()
     assert "stopped" in srv.log()[mark:]
+
+
+def syscall_set(group, seen=None):
+    """The system calls of a systemd group (@name), nested ones included."""
+    seen = set() if seen is None else seen
+    if group in seen:
+        return set()
+    seen.add(group)
+    r = subprocess.run(["systemd-analyze", "syscall-filter", group],
+                       capture_output=True, text=True, check=True,
+                       timeout=T(60))
+    names = set()
+    for line in r.stdout.splitlines()[1:]:
+        item = line.strip()
+        if not item or item.startswith("#"):
+            continue
+        names |= syscall_set(item, seen) if item.startswith("@") else {item}
+    return names
+
+
+def unit_syscalls(text):
+    """What the unit's SystemCallFilter= lines allow, in their order."""
+    allowed = None
+    for value in re.findall(r"^SystemCallFilter=(.*)$", text, re.M):
+        deny = value.startswith("~")
+        names = set()
+        for item in value.lstrip("~").split():
+            names |= syscall_set(item) if item.startswith("@") else {item}
+        if allowed is None:
+            assert not deny, "the first filter line is an allow list"
+            allowed = names
+        elif deny:
+            allowed -= names
+        else:
+            allowed |= names
+    return allowed
+
+
+def test_unit_syscall_filter_allows_what_the_server_calls(pki, tmp_path,
+                                                         server):
+    """Every system call the server and its children make, traced through
+    a start, TLS, a failed and a good AUTH, a local delivery, a relay
+    attempt, a reload and a stop, is allowed by the unit's filter, but
+    the two of @resources the auth process may make and ignores."""
+    need("systemd-analyze")
+    need("strace")
+    allowed = unit_syscalls(
+        render_unit(tmp_path, SMTPAUTHD.parent, tmp_path).read_text())
+    assert "setresuid" in allowed and "reboot" not in allowed
+    srv = auth_server(server, pki, extra=[
+        "relay-host 127.0.0.1:%d" % free_port(), "retry-min 300"])
+    srv.stop()
+    start = len(srv.log())
+    trace = tmp_path / "strace"
+    start_notified(srv, tmp_path / "notify", prefix=[
+        "strace", "-f", "-qq", "-o", str(trace), "--"])
+    wait_until(lambda: srv.proc.poll() is not None or
+               "ready hostname=" in srv.log()[start:], T(30),
+               what="the start")
+    assert srv.proc.poll() is None, srv.log()
+    # The server is strace's child.
+    parent = int(re.search(r"smtpauthd\[(\d+)\]: parent: ready hostname=",
+                           srv.log()[start:]).group(1))
+    c = TLSClient(srv, pki)
+    assert c.cmd("AUTH PLAIN " + plain("user@example.org", "wrong")) \
+        .startswith("535")
+    c.close()
+    c = TLSClient(srv, pki)
+    assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) \
+        .startswith("235")
+    assert c.cmd("MAIL FROM:<user@example.org>").startswith("250")
+    assert c.cmd("RCPT TO:<other@example.org>").startswith("250")
+    assert c.cmd("RCPT TO:<far@example.com>").startswith("250")
+    assert c.cmd("DATA").startswith("354")
+    assert c.cmd("Subject: traced\r\n\r\nbody\r\n.").startswith("250")
+    c.close()
+    wait_until(lambda: srv.message_files("other@example.org"), T(20),
+               what="the local delivery")
+    srv.wait_log(r"relay id=\w+ to=<far@example\.com> .*result=deferred",
+                 after=start, timeout=20)
+    mark = len(srv.log())
+    os.kill(parent, signal.SIGHUP)
+    srv.wait_log("reloaded users=", after=mark, timeout=20)
+    os.kill(parent, signal.SIGTERM)
+    assert srv.proc.wait(T(60)) == 0, srv.log()
+    used = set()
+    for line in trace.read_text().splitlines():
+        m = re.match(r"\d+\s+(\w+)\(", line)
+        if m:
+            used.add(m.group(1))
+    print("traced system calls:", len(used), "outside the filter:",
+          sorted(used - allowed))
+    # The ones strace itself makes before the exec are not the server's.
+    assert "execve" in used and "sendmsg" in used, sorted(used)
+    assert sorted(used - allowed) == ["sched_setscheduler", "setpriority"] \
+        or sorted(used - allowed) == ["setpriority"], sorted(used - allowed)
 
 
 CAP_NUMBERS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1,
