@@ -226,6 +226,107 @@ def test_unit_syscall_filter_allows_what_the_server_calls(pki, tmp_path,
         or sorted(used - allowed) == ["setpriority"], sorted(used - allowed)
 
 
+SANDBOX_RUN = r"""
+set -eu
+# The unit's file system, in a private mount namespace: the configuration
+# in a folder of its own (/srv here), the spool and the Maildir root as the
+# package makes them, then everything read-only (ProtectSystem=strict: not
+# /proc, /sys, /dev) but those two (ReadWritePaths=), an empty /tmp
+# (PrivateTmp=) and no /root or /home (ProtectHome=).
+mount --bind "$CONF" /srv
+mount -t tmpfs -o mode=0755 tmpfs /var/spool
+mount -t tmpfs -o mode=0755 tmpfs /var/mail
+for d in /var/spool/smtpauthd /var/spool/smtpauthd/incoming \
+    /var/spool/smtpauthd/queue /var/spool/smtpauthd/run /var/mail/vhosts; do
+	mkdir -m 0700 "$d" && chown nobody:nogroup "$d"
+done
+awk '{ print $5 }' /proc/self/mountinfo | sort -r | while read -r mp; do
+	case $mp in
+	/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/mnt|/mnt/*) ;;
+	*) mount -o remount,bind,ro "$mp" ;;
+	esac
+done
+for d in /var/spool/smtpauthd /var/mail/vhosts; do
+	mount --bind "$d" "$d" && mount -o remount,bind,rw "$d"
+done
+mount -t tmpfs tmpfs /tmp
+for d in /root /home; do
+	[ -d $d ] && mount -t tmpfs -o ro,mode=0755 tmpfs $d
+done
+touch /etc/smtpauthd-probe 2>/dev/null && { echo "/etc is writable"; exit 1; }
+exec setpriv --bounding-set=-all,$KEEP --inh-caps=-all --no-new-privs -- \
+    "$SMTPAUTHD" -d -f /srv/smtpauthd.conf
+"""
+
+
+def test_unit_file_system_sandbox_is_enough(pki, tmp_path, server):
+    """Read-only but for the spool and the Maildir root, a private /tmp,
+    and the unit's capabilities: the server starts, takes a message over
+    TLS and AUTH, delivers it into the Maildir, reloads and stops."""
+    need("unshare")
+    need("setpriv")
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a mount namespace")
+    text = render_unit(tmp_path, SMTPAUTHD.parent, tmp_path).read_text()
+    assert "\nReadWritePaths=-/var/spool/smtpauthd -/var/mail/vhosts\n" \
+        in text
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1)
+    srv = auth_server(server, pki)
+    srv.stop()
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    os.chmod(tmp_path, 0o755)
+    for name in ("ec.pem", "ec.key"):
+        shutil.copy(Path(pki) / name, conf / name)
+    shutil.copy(srv.users_path, conf / "users")
+    lines = []
+    for line in srv.config_text().splitlines():
+        key = line.split(" ", 1)[0]
+        line = {"users": "users /srv/users",
+                "spool": "spool /var/spool/smtpauthd",
+                "mailbox-root": "mailbox-root /var/mail/vhosts",
+                "tls-cert": "tls-cert /srv/ec.pem",
+                "tls-key": "tls-key /srv/ec.key"}.get(key, line)
+        lines.append(line)
+    (conf / "smtpauthd.conf").write_text("\n".join(lines) + "\n")
+    start = len(srv.log())
+    env = dict(os.environ, CONF=str(conf), SMTPAUTHD=str(SMTPAUTHD),
+               KEEP=",".join("+" + c[len("CAP_"):].lower()
+                             for c in caps.split()))
+    env.pop("JOURNAL_STREAM", None)
+    logf = open(srv.log_path, "ab")
+    try:
+        srv.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             SANDBOX_RUN], stdin=subprocess.DEVNULL, stdout=logf,
+            stderr=logf, start_new_session=True, env=env)
+    finally:
+        logf.close()
+    srv.pgid = srv.proc.pid
+    wait_until(lambda: srv.proc.poll() is not None or
+               "ready hostname=" in srv.log()[start:], T(20),
+               what="the start")
+    assert srv.proc.poll() is None, srv.log()[start:]
+    c = TLSClient(srv, pki)
+    assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) \
+        .startswith("235")
+    assert c.cmd("MAIL FROM:<user@example.org>").startswith("250")
+    assert c.cmd("RCPT TO:<other@example.org>").startswith("250")
+    assert c.cmd("DATA").startswith("354")
+    assert c.cmd("Subject: sandboxed\r\n\r\nbody\r\n.").startswith("250")
+    c.close()
+    srv.wait_log(r"delivery id=\w+ to=<other@example\.org> "
+                 r"result=delivered", after=start)
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log("reloaded users=", after=mark)
+    assert greets(srv.port)
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    assert srv.proc.wait(T(30)) == 0, srv.log()[start:]
+    assert not re.search(r"Read-only file system|Permission denied",
+                         srv.log()[start:]), srv.log()[start:]
+
+
 CAP_NUMBERS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1,
                "CAP_DAC_READ_SEARCH": 2, "CAP_KILL": 5, "CAP_SETGID": 6,
                "CAP_SETUID": 7, "CAP_NET_BIND_SERVICE": 10}
