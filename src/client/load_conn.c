@@ -1,12 +1,11 @@
 /*
- * smtpauth load: one session, a small state machine on the run's libevent
- * loop: connect, greeting, EHLO, STARTTLS (or implicit TLS) and EHLO
- * again, AUTH, a number of messages (MAIL, RCPT and DATA pipelined when
- * the server offers PIPELINING), QUIT; or, with --idle and for the NOOP
- * probe, a NOOP now and then instead of messages.  Each step has the
- * --timeout; a session that fails is counted under the reply code or the
- * reason that ended it, and a refused connection makes the run wait
- * before it starts the next (a back-off up to a second).
+ * smtpauth load: the life of one session on the run's libevent loop:
+ * the socket and connect(), the TLS handshake, the command buffer and
+ * the message written from the shared copy, reading and parsing replies
+ * (each goes to load_smtp.c), the timeout of every step, and the end,
+ * counted as ok or failed under the reason that ended it.  A refused
+ * connection makes the run wait before it starts the next (a back-off
+ * up to a second).
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -35,32 +34,9 @@
 #include "common/sasl.h"
 #include "common/tls.h"
 
-#define WBUF_SIZE		2048	/* commands we send */
 #define RBUF_SIZE		16384
 #define BACKOFF_MIN_MS		10
 #define BACKOFF_MAX_MS		1000
-
-enum lstate {
-	S_CONNECT,
-	S_HANDSHAKE,
-	S_GREETING,
-	S_EHLO,
-	S_STARTTLS,
-	S_AUTH,
-	S_MAIL,
-	S_RCPT,
-	S_DATA,
-	S_BODY,
-	S_IDLE,
-	S_NOOP,
-	S_QUIT,
-};
-
-enum fin {
-	FIN_NONE = 0,
-	FIN_OK,
-	FIN_FAIL,
-};
 
 /* What conn_flush() and conn_input() need next. */
 #define IO_DONE		0
@@ -68,76 +44,18 @@ enum fin {
 #define IO_WANT_WRITE	2
 #define IO_ERROR	-1
 
-struct lconn {
-	TAILQ_ENTRY(lconn)	 entry;
-	struct load		*L;
-	int			 fd;
-	struct tls		*tls;
-	enum lstate		 state;
-	enum fin		 fin;
-	int			 probe;		/* the NOOP probe */
-	int			 failed;	/* an error was counted */
-	int			 tls_up;
-	int			 verified;	/* by this handshake */
-	int			 opening;	/* idle mode: not held yet */
-	int			 held;		/* idle mode: held */
-	int			 got_session;
-	int			 pipelining;
-	int			 has_starttls;
-	int			 has_auth;
-	int			 batch_fail;	/* first bad code of a batch */
-	unsigned		 msgs;
-	unsigned		 auth_step;
-	enum auth_mech		 mech;
-	struct sasl_scram	*scram;
-	char			 authadv[256];
-	size_t			 authadvlen;
-	struct event		*rev;
-	struct event		*wev;
-	struct event		*tmo;		/* the step's timeout */
-	struct event		*timer;		/* the next NOOP */
-	short			 want;		/* rev, wev added */
-	struct reply_parser	 rp;
-	char			 wbuf[WBUF_SIZE];
-	size_t			 woff, wlen;
-	const char		*xbuf;		/* the message, shared */
-	size_t			 xoff, xlen;
-	int			 mark_flush;	/* take the time when sent */
-	int64_t			 t_start, t_step, t_hs;
-};
-
 static void	 default_helo(struct load *, int);
 static void	 back_off(struct load *);
 static void	 conn_free(struct lconn *);
 static void	 conn_end(struct lconn *);
-static void	 conn_fail(struct lconn *, const char *);
-static void	 reply_fail(struct lconn *, int);
-static void	 quit_fail(struct lconn *, const char *);
-static void	 set_state(struct lconn *, enum lstate, int);
-static void	 arm_tmo(struct lconn *);
-static int	 out_line(struct lconn *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 static void	 conn_want(struct lconn *, short);
-static void	 conn_pump(struct lconn *);
 static void	 conn_kick(struct lconn *);
 static int	 connect_done(struct lconn *);
 static int	 conn_flush(struct lconn *);
 static int	 conn_input(struct lconn *);
-static void	 start_tls(struct lconn *);
 static void	 handshake_done(struct lconn *);
-static void	 on_reply(struct lconn *, const struct reply *);
-static void	 on_ehlo(struct lconn *, const struct reply *);
-static void	 after_ehlo(struct lconn *);
-static void	 after_auth(struct lconn *);
-static void	 start_auth(struct lconn *);
-static void	 auth_reply(struct lconn *, const struct reply *);
-static void	 auth_cancel(struct lconn *, const char *);
-static void	 next_message(struct lconn *);
-static void	 go_idle(struct lconn *);
-static void	 send_quit(struct lconn *);
 static void	 io_cb(int, short, void *);
 static void	 tmo_cb(int, short, void *);
-static void	 timer_cb(int, short, void *);
 
 /*
  * The EHLO name when --helo is not given: the host name when it has a
@@ -219,9 +137,9 @@ lconn_start(struct load *L, int probe)
 	}
 	lc->t_start = lc->t_step = mono_usec();
 	lc->tmo = evtimer_new(L->base, tmo_cb, lc);
-	lc->timer = evtimer_new(L->base, timer_cb, lc);
+	lc->timer = evtimer_new(L->base, lsmtp_noop_cb, lc);
 	if (lc->tmo == NULL || lc->timer == NULL) {
-		conn_fail(lc, "memory");
+		lconn_fail(lc, "memory");
 		conn_end(lc);
 		return;
 	}
@@ -229,7 +147,7 @@ lconn_start(struct load *L, int probe)
 	    SOCK_CLOEXEC, 0);
 	if (lc->fd == -1) {
 		saved = errno;
-		conn_fail(lc, saved == EMFILE || saved == ENFILE ? "nofile" :
+		lconn_fail(lc, saved == EMFILE || saved == ENFILE ? "nofile" :
 		    "connect");
 		goto backoff;
 	}
@@ -238,7 +156,7 @@ lconn_start(struct load *L, int probe)
 	lc->wev = event_new(L->base, lc->fd, EV_WRITE | EV_PERSIST, io_cb,
 	    lc);
 	if (lc->rev == NULL || lc->wev == NULL) {
-		conn_fail(lc, "memory");
+		lconn_fail(lc, "memory");
 		conn_end(lc);
 		return;
 	}
@@ -249,14 +167,14 @@ lconn_start(struct load *L, int probe)
 		event_priority_set(lc->rev, PRI_PROBE);
 		event_priority_set(lc->wev, PRI_PROBE);
 	}
-	set_state(lc, S_CONNECT, 0);
+	lconn_set_state(lc, S_CONNECT, 0);
 	if (connect(lc->fd, (struct sockaddr *)&L->ss, L->sslen) == -1 &&
 	    errno != EINPROGRESS) {
 		saved = errno;
-		conn_fail(lc, saved == ECONNREFUSED ? "refused" : "connect");
+		lconn_fail(lc, saved == ECONNREFUSED ? "refused" : "connect");
 		goto backoff;
 	}
-	conn_pump(lc);
+	lconn_pump(lc);
 	return;
  backoff:
 	back_off(L);
@@ -318,8 +236,8 @@ conn_end(struct lconn *lc)
 }
 
 /* The connection is unusable: count why and close it. */
-static void
-conn_fail(struct lconn *lc, const char *key)
+void
+lconn_fail(struct lconn *lc, const char *key)
 {
 	if (!lc->failed)
 		stats_error(&lc->L->st, key);
@@ -327,36 +245,8 @@ conn_fail(struct lconn *lc, const char *key)
 	lc->fin = FIN_FAIL;
 }
 
-/* A refusal: count the code, then QUIT politely (not after a 421). */
-static void
-reply_fail(struct lconn *lc, int code)
-{
-	char	key[16];
-
-	(void)snprintf(key, sizeof(key), "%d", code);
-	if (!lc->failed)
-		stats_error(&lc->L->st, key);
-	lc->failed = 1;
-	if (code == 421 || code == 221) {
-		lc->fin = FIN_FAIL;
-		return;
-	}
-	send_quit(lc);
-}
-
-/* Something we need is missing ("nostarttls", "noauth", "unverified"):
- * QUIT. */
-static void
-quit_fail(struct lconn *lc, const char *key)
-{
-	if (!lc->failed)
-		stats_error(&lc->L->st, key);
-	lc->failed = 1;
-	send_quit(lc);
-}
-
-static void
-set_state(struct lconn *lc, enum lstate st, int reset_clock)
+void
+lconn_set_state(struct lconn *lc, enum lstate st, int reset_clock)
 {
 	lc->state = st;
 	if (reset_clock)
@@ -364,11 +254,11 @@ set_state(struct lconn *lc, enum lstate st, int reset_clock)
 	if (st == S_IDLE)
 		evtimer_del(lc->tmo);
 	else
-		arm_tmo(lc);
+		lconn_arm_tmo(lc);
 }
 
-static void
-arm_tmo(struct lconn *lc)
+void
+lconn_arm_tmo(struct lconn *lc)
 {
 	struct timeval	tv;
 
@@ -378,8 +268,8 @@ arm_tmo(struct lconn *lc)
 }
 
 /* A command line into the output buffer; CRLF is added. */
-static int
-out_line(struct lconn *lc, const char *fmt, ...)
+int
+lconn_out(struct lconn *lc, const char *fmt, ...)
 {
 	va_list	ap;
 	size_t	room = sizeof(lc->wbuf) - lc->wlen;
@@ -389,7 +279,7 @@ out_line(struct lconn *lc, const char *fmt, ...)
 	n = vsnprintf(lc->wbuf + lc->wlen, room, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n + 2 >= room) {
-		conn_fail(lc, "internal");
+		lconn_fail(lc, "internal");
 		return -1;
 	}
 	memcpy(lc->wbuf + lc->wlen + n, "\r\n", 2);
@@ -416,8 +306,8 @@ conn_want(struct lconn *lc, short want)
  * or the handshake, write what is queued, read and act on replies.  Then
  * wait for what it needs, or end it.
  */
-static void
-conn_pump(struct lconn *lc)
+void
+lconn_pump(struct lconn *lc)
 {
 	short	want = 0;
 	int	r, again;
@@ -441,7 +331,7 @@ conn_pump(struct lconn *lc)
 				break;
 			}
 			if (r == -1) {
-				conn_fail(lc, "tls");
+				lconn_fail(lc, "tls");
 				break;
 			}
 			handshake_done(lc);
@@ -451,7 +341,7 @@ conn_pump(struct lconn *lc)
 		if (lc->woff < lc->wlen || lc->xbuf != NULL) {
 			r = conn_flush(lc);
 			if (r == IO_ERROR) {
-				conn_fail(lc, "closed");
+				lconn_fail(lc, "closed");
 				break;
 			}
 			if (r == IO_WANT_READ)
@@ -510,16 +400,16 @@ connect_done(struct lconn *lc)
 		}
 	}
 	if (err != 0) {
-		conn_fail(lc, err == ECONNREFUSED ? "refused" : "connect");
+		lconn_fail(lc, err == ECONNREFUSED ? "refused" : "connect");
 		back_off(L);
 		return -1;
 	}
 	L->backoff_ms = 0;
 	default_helo(L, lc->fd);
 	if (L->o.tls == TLSMODE_IMPLICIT)
-		start_tls(lc);
+		lconn_start_tls(lc);
 	else
-		set_state(lc, S_GREETING, 0);	/* since connect() */
+		lconn_set_state(lc, S_GREETING, 0);	/* since connect() */
 	return 1;
 }
 
@@ -605,19 +495,19 @@ conn_input(struct lconn *lc)
 		if (lc->state == S_QUIT)
 			lc->fin = lc->failed ? FIN_FAIL : FIN_OK;
 		else
-			conn_fail(lc, n < 0 && lc->tls_up ? "tls" : "closed");
+			lconn_fail(lc, n < 0 && lc->tls_up ? "tls" : "closed");
 		return IO_DONE;
 	}
 	while (off < (size_t)n && !lc->fin) {
 		st = reply_parse(&lc->rp, buf + off, (size_t)n - off, &used);
 		off += used;
 		if (st == REPLY_ERROR) {
-			conn_fail(lc, "protocol");
+			lconn_fail(lc, "protocol");
 			break;
 		}
 		if (st == REPLY_MORE)
 			break;
-		on_reply(lc, &lc->rp.reply);
+		lsmtp_reply(lc, &lc->rp.reply);
 		/* RFC 3207: what came after the 220 is not trusted. */
 		if (lc->state == S_HANDSHAKE)
 			break;
@@ -625,19 +515,19 @@ conn_input(struct lconn *lc)
 	return IO_DONE;
 }
 
-static void
-start_tls(struct lconn *lc)
+void
+lconn_start_tls(struct lconn *lc)
 {
 	struct load	*L = lc->L;
 
 	if ((lc->tls = tls_connect_fd(L->tctx, lc->fd, L->o.host)) == NULL) {
-		conn_fail(lc, "tls");
+		lconn_fail(lc, "tls");
 		return;
 	}
 	if (L->resume && L->sess != NULL)
 		(void)tls_set_session(lc->tls, L->sess, L->sesslen);
 	lc->t_hs = mono_usec();
-	set_state(lc, S_HANDSHAKE, 0);
+	lconn_set_state(lc, S_HANDSHAKE, 0);
 }
 
 static void
@@ -653,393 +543,17 @@ handshake_done(struct lconn *lc)
 	stats_latency(&L->st, LAT_HANDSHAKE, mono_usec() - lc->t_hs);
 	reply_parser_reset(&lc->rp);
 	if (L->o.tls == TLSMODE_IMPLICIT) {
-		set_state(lc, S_GREETING, 1);
+		lconn_set_state(lc, S_GREETING, 1);
 		return;
 	}
-	if (out_line(lc, "EHLO %s", L->helo) == 0)
-		set_state(lc, S_EHLO, 1);
-}
-
-static void
-on_reply(struct lconn *lc, const struct reply *r)
-{
-	struct load	*L = lc->L;
-	unsigned char	*blob;
-	size_t		 len;
-	char		 key[16];
-
-	/* A TLS 1.3 ticket comes after the handshake, with the data. */
-	if (L->resume && lc->tls_up && !lc->got_session &&
-	    (blob = tls_get_session(lc->tls, &len)) != NULL) {
-		tls_session_free(L->sess, L->sesslen);
-		L->sess = blob;
-		L->sesslen = len;
-		lc->got_session = 1;
-	}
-	switch (lc->state) {
-	case S_GREETING:
-		if (r->code != 220) {
-			reply_fail(lc, r->code);
-			return;
-		}
-		stats_latency(&L->st, LAT_GREETING, mono_usec() - lc->t_step);
-		if (out_line(lc, "EHLO %s", L->helo) == 0)
-			set_state(lc, S_EHLO, 1);
-		return;
-	case S_EHLO:
-		if (r->code != 250) {
-			reply_fail(lc, r->code);
-			return;
-		}
-		on_ehlo(lc, r);
-		return;
-	case S_STARTTLS:
-		if (r->code != 220) {
-			reply_fail(lc, r->code);
-			return;
-		}
-		start_tls(lc);
-		return;
-	case S_AUTH:
-		auth_reply(lc, r);
-		return;
-	case S_MAIL:
-	case S_RCPT:
-		if (reply_class(r) != 2 && lc->batch_fail == 0)
-			lc->batch_fail = r->code;
-		if (!lc->pipelining && lc->batch_fail != 0) {
-			reply_fail(lc, lc->batch_fail);
-			return;
-		}
-		if (lc->state == S_MAIL) {
-			if (!lc->pipelining && out_line(lc, "RCPT TO:<%s>",
-			    L->to) == -1)
-				return;
-			set_state(lc, S_RCPT, 0);
-		} else {
-			if (!lc->pipelining && out_line(lc, "DATA") == -1)
-				return;
-			set_state(lc, S_DATA, 0);
-		}
-		return;
-	case S_DATA:
-		if (lc->batch_fail != 0) {
-			if (r->code == 354)
-				conn_fail(lc, "protocol");
-			else
-				reply_fail(lc, lc->batch_fail);
-			return;
-		}
-		if (r->code != 354) {
-			reply_fail(lc, r->code);
-			return;
-		}
-		lc->xbuf = L->msg;
-		lc->xoff = 0;
-		lc->xlen = L->msglen;
-		lc->mark_flush = 1;
-		set_state(lc, S_BODY, 1);
-		return;
-	case S_BODY:
-		if (reply_class(r) != 2) {
-			reply_fail(lc, r->code);
-			return;
-		}
-		stats_latency(&L->st, LAT_DATA, mono_usec() - lc->t_step);
-		L->msgs_ok++;
-		lc->msgs++;
-		next_message(lc);
-		return;
-	case S_NOOP:
-		if (reply_class(r) != 2) {
-			reply_fail(lc, r->code);
-			return;
-		}
-		stats_latency(&L->st, LAT_NOOP, mono_usec() - lc->t_step);
-		go_idle(lc);
-		return;
-	case S_QUIT:
-		lc->fin = lc->failed ? FIN_FAIL : FIN_OK;
-		return;
-	case S_IDLE:
-		/* Unasked: a 421 before the server closes, say. */
-		(void)snprintf(key, sizeof(key), "%d", r->code);
-		conn_fail(lc, key);
-		return;
-	default:
-		conn_fail(lc, "protocol");
-		return;
-	}
-}
-
-static void
-on_ehlo(struct lconn *lc, const struct reply *r)
-{
-	struct load	*L = lc->L;
-	const char	*p;
-	size_t		 n;
-
-	lc->pipelining = reply_ehlo_keyword(r, "PIPELINING", NULL, NULL);
-	lc->has_starttls = reply_ehlo_keyword(r, "STARTTLS", NULL, NULL);
-	lc->has_auth = reply_ehlo_keyword(r, "AUTH", &p, &n);
-	lc->authadvlen = 0;
-	if (lc->has_auth) {
-		if (n >= sizeof(lc->authadv))
-			n = sizeof(lc->authadv) - 1;
-		memcpy(lc->authadv, p, n);
-		lc->authadv[n] = '\0';
-		lc->authadvlen = n;
-	}
-	if (!lc->tls_up && L->o.tls == TLSMODE_STARTTLS) {
-		if (!lc->has_starttls) {
-			quit_fail(lc, "nostarttls");
-			return;
-		}
-		if (out_line(lc, "STARTTLS") == 0)
-			set_state(lc, S_STARTTLS, 1);
-		return;
-	}
-	after_ehlo(lc);
-}
-
-static void
-after_ehlo(struct lconn *lc)
-{
-	struct load	*L = lc->L;
-
-	if (lc->probe)
-		go_idle(lc);
-	else if (L->cred.user != NULL)
-		start_auth(lc);
-	else
-		after_auth(lc);
-}
-
-static void
-after_auth(struct lconn *lc)
-{
-	if (lc->L->idle)
-		go_idle(lc);
-	else
-		next_message(lc);
-}
-
-static void
-start_auth(struct lconn *lc)
-{
-	struct load	*L = lc->L;
-	enum auth_mech	 m = L->o.mech;
-	char		 out[SASL_SCRAM_B64_SIZE];
-	enum sasl_scram_hash h;
-	int		 r;
-
-	if (!lc->has_auth) {
-		quit_fail(lc, "noauth");
-		return;
-	}
-	/* Each connection on its own handshake, as smtpc_credential_refused. */
-	if (smtpc_credential_rule(lc->tls_up, lc->verified,
-	    cliopt_allow(&L->o)) != NULL) {
-		quit_fail(lc, "unverified");
-		return;
-	}
-	if (m == AUTH_MECH_NONE)
-		m = auth_mech_best(lc->authadv, lc->authadvlen, &L->cred);
-	else if (!reply_word_in(lc->authadv, lc->authadvlen,
-	    auth_mech_name(m)))
-		m = AUTH_MECH_NONE;
-	if (m == AUTH_MECH_NONE) {
-		quit_fail(lc, "noauth");
-		return;
-	}
-	lc->mech = m;
-	lc->auth_step = 0;
-	switch (m) {
-	case AUTH_MECH_PLAIN:
-		r = out_line(lc, "AUTH PLAIN %s", L->plain);
-		break;
-	case AUTH_MECH_LOGIN:
-		r = out_line(lc, "AUTH LOGIN");
-		break;
-	case AUTH_MECH_CRAM_MD5:
-		r = out_line(lc, "AUTH CRAM-MD5");
-		break;
-	case AUTH_MECH_SCRAM_SHA1:
-	case AUTH_MECH_SCRAM_SHA256:
-		h = m == AUTH_MECH_SCRAM_SHA1 ? SASL_SCRAM_SHA1 :
-		    SASL_SCRAM_SHA256;
-		if ((lc->scram = calloc(1, sizeof(*lc->scram))) == NULL ||
-		    sasl_scram_start(lc->scram, h, L->cred.user,
-		    L->cred.userlen, NULL, 0, out, sizeof(out)) != SASL_OK) {
-			conn_fail(lc, "sasl");
-			return;
-		}
-		r = out_line(lc, "AUTH %s %s", sasl_scram_mech(h), out);
-		explicit_bzero(out, sizeof(out));
-		break;
-	case AUTH_MECH_XOAUTH2:
-		r = out_line(lc, "AUTH XOAUTH2 %s", L->xoauth);
-		break;
-	default:
-		r = -1;
-		break;
-	}
-	if (r == 0)
-		set_state(lc, S_AUTH, 1);
-}
-
-/* One step of the SASL exchange; the clock runs from AUTH to 235. */
-static void
-auth_reply(struct lconn *lc, const struct reply *r)
-{
-	struct load	*L = lc->L;
-	const char	*t;
-	char		 out[SASL_SCRAM_B64_SIZE];
-	size_t		 n;
-	enum sasl_error	 e;
-	int		 step = (int)lc->auth_step++;
-
-	if (r->code == 235) {
-		if (lc->failed) {	/* after a cancel */
-			send_quit(lc);
-			return;
-		}
-		stats_latency(&L->st, LAT_AUTH, mono_usec() - lc->t_step);
-		if (lc->scram != NULL) {
-			sasl_scram_wipe(lc->scram);
-			free(lc->scram);
-			lc->scram = NULL;
-		}
-		after_auth(lc);
-		return;
-	}
-	if (r->code != 334) {
-		reply_fail(lc, r->code);
-		return;
-	}
-	if (lc->failed) {
-		auth_cancel(lc, NULL);
-		return;
-	}
-	t = reply_line(r, 0, &n);
-	arm_tmo(lc);
-	switch (lc->mech) {
-	case AUTH_MECH_LOGIN:
-		if (step == 0)
-			(void)out_line(lc, "%s", L->login_user);
-		else if (step == 1)
-			(void)out_line(lc, "%s", L->login_pass);
-		else
-			auth_cancel(lc, "sasl");
-		return;
-	case AUTH_MECH_CRAM_MD5:
-		if (step != 0 || sasl_cram_md5_response(t, n, L->cred.user,
-		    L->cred.userlen, L->cred.pass, L->cred.passlen, out,
-		    sizeof(out)) != SASL_OK) {
-			auth_cancel(lc, "sasl");
-			return;
-		}
-		(void)out_line(lc, "%s", out);
-		explicit_bzero(out, sizeof(out));
-		return;
-	case AUTH_MECH_SCRAM_SHA1:
-	case AUTH_MECH_SCRAM_SHA256:
-		if (step == 0) {
-			e = sasl_scram_final(lc->scram, t, n, L->cred.pass,
-			    L->cred.passlen, out, sizeof(out));
-			if (e != SASL_OK) {
-				auth_cancel(lc, "sasl");
-				return;
-			}
-			(void)out_line(lc, "%s", out);
-			explicit_bzero(out, sizeof(out));
-		} else if (step == 1) {
-			e = sasl_scram_verify(lc->scram, t, n);
-			if (e != SASL_OK && e != SASL_EREJECTED) {
-				auth_cancel(lc, "sasl");
-				return;
-			}
-			(void)out_line(lc, "%s", "");
-		} else
-			auth_cancel(lc, "sasl");
-		return;
-	case AUTH_MECH_XOAUTH2:
-		/* An error report in JSON: an empty line for the 535. */
-		(void)out_line(lc, "%s", "");
-		return;
-	default:
-		auth_cancel(lc, "sasl");
-		return;
-	}
-}
-
-/* Give up the exchange with "*"; the server's 501 ends it. */
-static void
-auth_cancel(struct lconn *lc, const char *key)
-{
-	if (key != NULL && !lc->failed)
-		stats_error(&lc->L->st, key);
-	lc->failed = 1;
-	(void)out_line(lc, "*");
-}
-
-static void
-next_message(struct lconn *lc)
-{
-	struct load	*L = lc->L;
-
-	if (lc->msgs >= L->messages) {
-		send_quit(lc);
-		return;
-	}
-	lc->batch_fail = 0;
-	if (out_line(lc, "MAIL FROM:<%s>", L->from) == -1)
-		return;
-	if (lc->pipelining && (out_line(lc, "RCPT TO:<%s>", L->to) == -1 ||
-	    out_line(lc, "DATA") == -1))
-		return;
-	set_state(lc, S_MAIL, 1);
-}
-
-static void
-go_idle(struct lconn *lc)
-{
-	struct load	*L = lc->L;
-	struct timeval	 tv;
-
-	if ((lc->probe && L->main_done) || (!lc->probe && L->stopping)) {
-		send_quit(lc);
-		return;
-	}
-	set_state(lc, S_IDLE, 0);
-	if (lc->tls != NULL)
-		tls_release_buffers(lc->tls);
-	if (lc->probe)
-		tv_ms(&tv, L->probe_ms);
-	else
-		tv_ms(&tv, (int64_t)L->noop_every * 1000);
-	evtimer_add(lc->timer, &tv);
-	if (lc->opening) {
-		lc->opening = 0;
-		lc->held = 1;
-		L->opening--;
-		L->idle_open++;
-		load_next(L);
-	}
-}
-
-static void
-send_quit(struct lconn *lc)
-{
-	evtimer_del(lc->timer);
-	if (out_line(lc, "QUIT") == 0)
-		set_state(lc, S_QUIT, 1);
+	if (lconn_out(lc, "EHLO %s", L->helo) == 0)
+		lconn_set_state(lc, S_EHLO, 1);
 }
 
 static void
 io_cb(int fd, short events, void *arg)
 {
-	conn_pump(arg);
+	lconn_pump(arg);
 }
 
 static void
@@ -1047,20 +561,8 @@ tmo_cb(int fd, short events, void *arg)
 {
 	struct lconn	*lc = arg;
 
-	conn_fail(lc, "timeout");
+	lconn_fail(lc, "timeout");
 	conn_end(lc);
-}
-
-static void
-timer_cb(int fd, short events, void *arg)
-{
-	struct lconn	*lc = arg;
-
-	if (lc->state != S_IDLE)
-		return;
-	if (out_line(lc, "NOOP") == 0)
-		set_state(lc, S_NOOP, 1);
-	conn_pump(lc);
 }
 
 /* An idle session (or the probe) is asked to QUIT. */
@@ -1068,7 +570,7 @@ void
 lconn_quit_idle(struct lconn *lc)
 {
 	if (lc->state == S_IDLE) {
-		send_quit(lc);
+		lsmtp_quit(lc);
 		conn_kick(lc);
 	}
 }

@@ -2,13 +2,14 @@
  * Between the files of smtpauth load only.  load.c reads the options,
  * makes what every session shares (the message, the AUTH responses, the
  * address) and runs the loop: it decides when a session starts and when
- * the run is over.  load_conn.c drives one session (struct lconn, private
- * to it) from connect() to QUIT; load_stats.c counts the errors and keeps
- * the latency samples; load_report.c prints the report.
+ * the run is over.  A session (struct lconn) is two files: load_conn.c
+ * owns its socket, TLS, buffers, timeout and life from connect() to the
+ * end, load_smtp.c the dialogue.  load_stats.c counts the errors and
+ * keeps the latency samples; load_report.c prints the report.
  *
- * The run reaches the sessions only through the lconn_*() functions; a
- * session calls back into the run at one place, load_next(), when it
- * ends or is held.
+ * The run never reads a struct lconn: it reaches the sessions through
+ * four lconn_*() functions, and a session calls back into the run at one
+ * place, load_next(), when it ends or is held.
  */
 #ifndef SMTPAUTH_LOAD_PRIV_H
 #define SMTPAUTH_LOAD_PRIV_H
@@ -25,6 +26,7 @@
 #include "client/auth.h"
 #include "client/cliopt.h"
 #include "client/password.h"
+#include "common/reply.h"
 
 /* Event priorities: the NOOP probe first; LOAD_BURST load callbacks at
  * most before the loop looks for the probe's events again. */
@@ -64,6 +66,8 @@ struct load_stats {
 struct event;
 struct event_base;
 struct lconn;
+struct sasl_scram;
+struct tls;
 struct tls_ctx;
 
 struct load {
@@ -137,6 +141,88 @@ void	 lconn_start(struct load *, int probe);
 void	 lconn_quit_idle(struct lconn *);
 void	 lconn_quit_held(struct load *);
 void	 lconn_free_all(struct load *);
+
+/*
+ * Between load_conn.c and load_smtp.c only: one session.  load_conn.c
+ * reads, writes and ends it and hands each reply to lsmtp_reply();
+ * load_smtp.c says what the reply leads to (EHLO, STARTTLS, AUTH, the
+ * messages, NOOP and QUIT) through the lconn_*() calls below.
+ */
+#define WBUF_SIZE		2048	/* commands we send */
+
+enum lstate {
+	S_CONNECT,
+	S_HANDSHAKE,
+	S_GREETING,
+	S_EHLO,
+	S_STARTTLS,
+	S_AUTH,
+	S_MAIL,
+	S_RCPT,
+	S_DATA,
+	S_BODY,
+	S_IDLE,
+	S_NOOP,
+	S_QUIT,
+};
+
+enum fin {
+	FIN_NONE = 0,
+	FIN_OK,
+	FIN_FAIL,
+};
+
+struct lconn {
+	TAILQ_ENTRY(lconn)	 entry;
+	struct load		*L;
+	int			 fd;
+	struct tls		*tls;
+	enum lstate		 state;
+	enum fin		 fin;
+	int			 probe;		/* the NOOP probe */
+	int			 failed;	/* an error was counted */
+	int			 tls_up;
+	int			 verified;	/* by this handshake */
+	int			 opening;	/* idle mode: not held yet */
+	int			 held;		/* idle mode: held */
+	int			 got_session;
+	int			 pipelining;
+	int			 has_starttls;
+	int			 has_auth;
+	int			 batch_fail;	/* first bad code of a batch */
+	unsigned		 msgs;
+	unsigned		 auth_step;
+	enum auth_mech		 mech;
+	struct sasl_scram	*scram;
+	char			 authadv[256];
+	size_t			 authadvlen;
+	struct event		*rev;
+	struct event		*wev;
+	struct event		*tmo;		/* the step's timeout */
+	struct event		*timer;		/* the next NOOP */
+	short			 want;		/* rev, wev added */
+	struct reply_parser	 rp;
+	char			 wbuf[WBUF_SIZE];
+	size_t			 woff, wlen;
+	const char		*xbuf;		/* the message, shared */
+	size_t			 xoff, xlen;
+	int			 mark_flush;	/* take the time when sent */
+	int64_t			 t_start, t_step, t_hs;
+};
+
+/* load_conn.c, for load_smtp.c */
+int	 lconn_out(struct lconn *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 lconn_set_state(struct lconn *, enum lstate, int reset_clock);
+void	 lconn_arm_tmo(struct lconn *);
+void	 lconn_fail(struct lconn *, const char *key);
+void	 lconn_start_tls(struct lconn *);
+void	 lconn_pump(struct lconn *);
+
+/* load_smtp.c, for load_conn.c */
+void	 lsmtp_reply(struct lconn *, const struct reply *);
+void	 lsmtp_quit(struct lconn *);
+void	 lsmtp_noop_cb(int, short, void *);
 
 /* load_stats.c */
 void	 stats_latency(struct load_stats *, enum lat_kind, int64_t usec);
