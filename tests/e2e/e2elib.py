@@ -391,6 +391,7 @@ class Server:
 
     def start(self, timeout=10):
         logf = open(self.log_path, "ab")
+        offset = logf.tell()
         cwd = self.dir.parent if self.relative else self.dir
         conf = self.config_path(self.conf_path)
         if self.relative:
@@ -412,6 +413,9 @@ class Server:
                 with Client(self.port, timeout=2) as c:
                     assert c.greeting.code == 220, c.greeting
                     c.cmd("QUIT")
+                # Workers answer before the queue has started: wait for all.
+                self.wait_log(r"parent: ready ", timeout=timeout,
+                              after=offset)
                 return self
             except (OSError, Closed):
                 if time.monotonic() >= deadline:

@@ -302,9 +302,9 @@ def test_log_lines_and_maildir_layout(server):
     assert m, log
     sid = m.group(1)
     assert re.search(r"session=%s connect ip=127\.0\.0\.1 port=\d+" % sid, log)
-    m = re.search(r"queue: delivery id=%s to=<user@example\.org> "
-                  r"result=delivered path=(\S+)" % qid, log)
-    assert m, log
+    # The file is in place before the queue logs it.
+    m = srv.wait_log(r"queue: delivery id=%s to=<user@example\.org> "
+                     r"result=delivered path=(\S+)" % qid)
     path = m.group(1)
     assert re.fullmatch(r"example\.org/user/new/\d+\.M\d+P\d+Q\d+R\w+"
                         r"\.mx\.test", path), path

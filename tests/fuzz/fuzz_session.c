@@ -108,7 +108,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sin.sin_addr.s_addr = htonl(0x7f000001);
 	sin.sin_port = htons(40000);
 	if (session_new(&W, &conf->listens[0], sv[0],
-	    (struct sockaddr *)&sin, sizeof(sin), 0) == -1) {
+	    (struct sockaddr *)&sin, sizeof(sin)) == -1) {
 		close(sv[0]);
 		close(sv[1]);
 		return 0;

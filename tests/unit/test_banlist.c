@@ -347,6 +347,30 @@ test_full_evicts_expired_first(void **state)
 	assert_int_equal(banlist_check(nth6_sa(101, 1), NULL), 1);
 }
 
+/*
+ * Bans that end in the same second (a burst of guessers): the oldest makes
+ * room, so the newest bans all hold.
+ */
+static void
+test_full_ties_evict_oldest(void **state)
+{
+	struct banlist_key	ev, want;
+	time_t			now = time(NULL), evu;
+	unsigned		i;
+
+	assert_int_equal(banlist_init(4), 0);
+	for (i = 0; i < 12; i++) {
+		assert_int_equal(banlist_add(nth6(i, 1), now + 600, &ev, &evu),
+		    i < 4 ? 0 : 1);
+		if (i >= 4) {
+			want = *nth6(i - 4, 0);
+			assert_memory_equal(&ev, &want, sizeof(ev));
+		}
+	}
+	for (i = 0; i < 12; i++)
+		assert_int_equal(banlist_check(nth6_sa(i, 1), NULL), i >= 8);
+}
+
 static const struct banlist_key *
 nth(unsigned i)
 {
@@ -604,6 +628,7 @@ main(void)
 		cmocka_unit_test_setup(test_same_prefix_one_entry, setup),
 		cmocka_unit_test_setup(test_full_evicts_soonest, setup),
 		cmocka_unit_test_setup(test_full_evicts_expired_first, setup),
+		cmocka_unit_test_setup(test_full_ties_evict_oldest, setup),
 		cmocka_unit_test_setup(test_tombstones, setup),
 		cmocka_unit_test_setup(test_shared, setup),
 		cmocka_unit_test_setup(test_readonly_in_workers, setup),

@@ -21,24 +21,19 @@
  * kinds of failure cost the same and get the same answer; only the log
  * tells them apart.
  *
- * Guessing: two failure ledgers over auth-window.  Per client address
- * (keyed like the ban list: IPv4, or the /64 of IPv6): auth-max-failures
- * failures ban it for auth-ban seconds in the shared ban list, unless it
- * is in auth-exempt.  Per account (from any address): each recent failure
- * adds FAIL_SLOWDOWN_MS to the next failed answer's delay, at most
- * FAIL_SLOWDOWN_MAX_MS; a correct password is never made to fail.
+ * Guessing (guard.c): every failure is counted per client address and
+ * per account; too many from one address ban it in the shared ban list,
+ * and an account's recent failures slow its next failed answer.  A banned
+ * address gets no verdict at all (refuse_banned).
  *
- * Cache (auth-cache-ttl): a client that logs in every few minutes should
- * not pay yescrypt each time.  After a successful verification the auth
- * process remembers HMAC-SHA256(key, account NUL password) for the TTL,
- * with a random key made at start; a request whose keyed hash is there is
- * answered at once.  Only successes are kept, and only as that hash: no
- * password and nothing that can be tested offline without the key, which
- * never leaves this process's memory and dies with it (on reload the auth
- * process is restarted, so a changed password takes effect then).  A wrong
- * password never matches, so it costs the full hash and goes through the
- * ledgers, the ban list and the failure delay as before.  A hit does not
- * extend the entry: the hash is computed again at least once a TTL.
+ * Cache (logincache.c, auth-cache-ttl): a client that logs in every few
+ * minutes should not pay yescrypt each time.  After a successful
+ * verification the auth process remembers HMAC-SHA256(key, account NUL
+ * password) for the TTL under a random key that never leaves this
+ * process's memory and dies with it (on reload the auth process is
+ * restarted, so a changed password takes effect then).  A wrong password
+ * never matches, so it costs the full hash and goes through the guard and
+ * the failure delay as before.
  */
 #include <sys/prctl.h>
 #include <sys/queue.h>
@@ -64,8 +59,6 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -73,15 +66,12 @@
 #include "common/log.h"
 #include "common/workq.h"
 #include "server/auth/authd.h"
-#include "server/auth/ledger.h"
+#include "server/auth/guard.h"
+#include "server/auth/logincache.h"
 #include "server/shared/authproto.h"
-#include "server/shared/banlist.h"
 #include "server/shared/config.h"
 #include "server/shared/users.h"
 
-#define FAIL_SLOWDOWN_MS	250	/* per recent failure of the account */
-#define FAIL_SLOWDOWN_MAX_MS	5000
-#define LEDGER_ENTRIES		16384	/* addresses, and accounts, tracked */
 #define MAX_JOBS		256	/* hashes queued or running */
 #define MAX_CONNS		1024	/* worker connections */
 #define MAX_OUTQ		1024	/* answers waiting for one worker */
@@ -89,20 +79,12 @@
 #define MAX_THREADS		8
 #define READ_BATCH		64
 #define STOP_FLUSH_MS		1000	/* to send the last answers */
-#define CACHE_SETS		1024	/* of CACHE_WAYS logins each */
-#define CACHE_WAYS		4
-#define CACHE_MAC_LEN		32	/* HMAC-SHA256 */
 #define HASH_NICE		10	/* of the pool threads */
 
 struct user {
 	struct user	*next;
 	char		*hash;
 	char		 addr[];
-};
-
-struct cache_entry {
-	uint8_t		mac[CACHE_MAC_LEN];
-	uint64_t	expires;	/* monotonic ms; 0: empty */
 };
 
 struct outmsg {
@@ -144,7 +126,7 @@ struct job {
 	const char		*reason;
 	int			 have_mac;
 	int			 cached;	/* answered from the cache */
-	uint8_t			 mac[CACHE_MAC_LEN];
+	uint8_t			 mac[LOGINCACHE_MAC_LEN];
 };
 
 static struct {
@@ -152,8 +134,6 @@ static struct {
 	const char		*sockpath;
 	struct event_base	*base;
 	struct workq		*wq;
-	struct ledger		*addrs;
-	struct ledger		*accounts;
 	struct user		**users;
 	size_t			 usermask;
 	size_t			 nusers;
@@ -168,8 +148,6 @@ static struct {
 	size_t			 nconns;
 	unsigned		 jobs;
 	int			 stopping;
-	struct cache_entry	*cache;		/* NULL: no cache */
-	uint8_t			 cache_key[32];
 } A;
 
 struct load_ctx {
@@ -200,20 +178,13 @@ static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 lower_priority(void);
 static void	 job_work(void *);
 static void	 job_done(void *);
-static void	 job_verdict(struct job *, struct auth_answer *);
-static void	 cache_init(void);
-static int	 cache_mac(const struct job *, uint8_t *);
-static struct cache_entry *cache_set(const uint8_t *);
-static int	 cache_lookup(const uint8_t *);
-static void	 cache_insert(const uint8_t *);
+static void	 job_answer(struct job *, struct auth_answer *);
 static void	 log_attempt(const struct job *);
-static void	 unban_cb(const struct banlist_key *);
 static void	 tick_cb(int, short, void *);
 static void	 sigterm_cb(int, short, void *);
 static void	 flush_and_exit(void) __attribute__((noreturn));
 static const char *fmt_addr(const struct sockaddr *, char *, size_t,
 		    unsigned *);
-static void	 fmt_time(time_t, char *, size_t);
 
 /* Users: a chained hash table (the keys are the administrator's). */
 static uint64_t
@@ -689,15 +660,16 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	} else
 		j->hash = A.dummy;
 	/* Every request pays the keyed hash: known or not, same cost. */
-	if (A.cache != NULL && cache_mac(j, j->mac) == 0)
+	if (logincache_enabled() && logincache_mac(j->account, j->req.pass,
+	    j->req.passlen, j->mac) == 0)
 		j->have_mac = 1;
-	if (j->have_mac && j->known && cache_lookup(j->mac)) {
+	if (j->have_mac && j->known && logincache_lookup(j->mac)) {
 		j->result = AUTH_OK;
 		j->reason = NULL;
 		j->cached = 1;
 		explicit_bzero(j->req.pass, sizeof(j->req.pass));
 		j->req.passlen = 0;
-		job_verdict(j, &a);
+		job_answer(j, &a);
 		log_attempt(j);
 		explicit_bzero(j, sizeof(*j));
 		free(j);
@@ -729,11 +701,7 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 static int
 refuse_banned(struct job *j, struct auth_answer *a)
 {
-	const struct config	*conf = A.conf;
-	const struct sockaddr	*sa = (const struct sockaddr *)&j->req.client;
-
-	if (cidr_match(conf->auth_exempt, conf->nauth_exempt, sa) ||
-	    !banlist_check(sa, NULL))
+	if (!guard_refuses((const struct sockaddr *)&j->req.client))
 		return 0;
 	explicit_bzero(j->req.pass, sizeof(j->req.pass));
 	j->req.passlen = 0;
@@ -742,7 +710,7 @@ refuse_banned(struct job *j, struct auth_answer *a)
 	memset(a, 0, sizeof(*a));
 	a->result = AUTH_TEMPFAIL;
 	a->banned = 1;
-	a->delay_ms = conf->auth_failure_delay;
+	a->delay_ms = A.conf->auth_failure_delay;
 	return 1;
 }
 
@@ -819,58 +787,15 @@ wipe:
 	j->req.passlen = 0;
 }
 
-/* The failure ledgers and the ban list, on the loop. */
+/* The answer to a verified job; the guard counts a failure. */
 static void
-job_verdict(struct job *j, struct auth_answer *a)
+job_answer(struct job *j, struct auth_answer *a)
 {
-	const struct config	*conf = A.conf;
-	const struct sockaddr	*sa = (const struct sockaddr *)&j->req.client;
-	struct banlist_key	 key, old;
-	unsigned		 recent, n;
-	uint64_t		 mono = mono_sec(), slow;
-	time_t			 until, old_until;
-	char			 who[INET6_ADDRSTRLEN + 8], when[32];
-	int			 r;
-
 	memset(a, 0, sizeof(*a));
 	a->result = j->result;
-	if (j->result != AUTH_FAIL)
-		return;
-
-	/* The account, from anywhere: slower failures, never a refusal. */
-	recent = ledger_count(A.accounts, j->account, strlen(j->account),
-	    mono);
-	(void)ledger_fail(A.accounts, j->account, strlen(j->account), mono);
-	slow = (uint64_t)recent * FAIL_SLOWDOWN_MS;
-	if (slow > FAIL_SLOWDOWN_MAX_MS)
-		slow = FAIL_SLOWDOWN_MAX_MS;
-	a->delay_ms = conf->auth_failure_delay + (uint32_t)slow;
-
-	/* The address: a ban after too many. */
-	if (banlist_key(sa, conf->ban_ipv6_prefix, &key) == -1 ||
-	    cidr_match(conf->auth_exempt, conf->nauth_exempt, sa))
-		return;
-	n = ledger_fail(A.addrs, &key, sizeof(key), mono);
-	if (conf->auth_max_failures > 0 && n >= conf->auth_max_failures) {
-		until = real_sec() + (time_t)conf->auth_ban;
-		banlist_key_fmt(&key, who, sizeof(who));
-		if ((r = banlist_add(&key, until, &old, &old_until)) == -1) {
-			log_warn("cannot ban ip=%s", who);
-			return;
-		}
-		if (r == 1) {
-			char	ow[INET6_ADDRSTRLEN + 8];
-
-			fmt_time(old_until, when, sizeof(when));
-			log_info("ban table full: evicted ip=%s until=%s",
-			    banlist_key_fmt(&old, ow, sizeof(ow)), when);
-		}
-		ledger_clear(A.addrs, &key, sizeof(key));
-		fmt_time(until, when, sizeof(when));
-		log_info("ban ip=%s failures=%u until=%s", who, n, when);
-		a->banned = 1;
-	} else if (banlist_check(sa, NULL))
-		a->banned = 1;
+	if (j->result == AUTH_FAIL)
+		a->delay_ms = guard_record_failure(j->account,
+		    (const struct sockaddr *)&j->req.client, &a->banned);
 }
 
 static void
@@ -879,9 +804,9 @@ job_done(void *arg)
 	struct job		*j = arg;
 	struct auth_answer	 a;
 
-	job_verdict(j, &a);
+	job_answer(j, &a);
 	if (j->result == AUTH_OK && j->have_mac)
-		cache_insert(j->mac);
+		logincache_insert(j->mac);
 	log_attempt(j);
 	if (!j->conn->closed)
 		answer_after_delay(j->conn, j->id, &a, j->start);
@@ -919,91 +844,6 @@ log_attempt(const struct job *j)
 	    j->cached ? " cache=hit" : "");
 }
 
-/*
- * The login cache: CACHE_SETS sets of CACHE_WAYS entries, a set chosen by
- * the first octets of the keyed hash (uniform, and unknown to clients).
- */
-static void
-cache_init(void)
-{
-	if (A.conf->auth_cache_ttl == 0)
-		return;
-	if (getrandom(A.cache_key, sizeof(A.cache_key), 0) !=
-	    (ssize_t)sizeof(A.cache_key))
-		fatal("getrandom");
-	if ((A.cache = calloc((size_t)CACHE_SETS * CACHE_WAYS,
-	    sizeof(*A.cache))) == NULL)
-		fatalx("out of memory");
-}
-
-/* HMAC-SHA256(key, account NUL password); 0 or -1. */
-static int
-cache_mac(const struct job *j, uint8_t *mac)
-{
-	uint8_t		buf[2 * (AUTH_FIELD_MAX + 1)];
-	size_t		alen = strlen(j->account);
-	unsigned int	mlen = CACHE_MAC_LEN;
-	int		rv = 0;
-
-	if (alen + 1 + j->req.passlen > sizeof(buf))
-		return -1;
-	memcpy(buf, j->account, alen);
-	buf[alen] = '\0';
-	memcpy(buf + alen + 1, j->req.pass, j->req.passlen);
-	if (HMAC(EVP_sha256(), A.cache_key, (int)sizeof(A.cache_key), buf,
-	    alen + 1 + j->req.passlen, mac, &mlen) == NULL ||
-	    mlen != CACHE_MAC_LEN)
-		rv = -1;
-	explicit_bzero(buf, sizeof(buf));
-	return rv;
-}
-
-static struct cache_entry *
-cache_set(const uint8_t *mac)
-{
-	uint32_t	h;
-
-	memcpy(&h, mac, sizeof(h));
-	return &A.cache[(size_t)(h % CACHE_SETS) * CACHE_WAYS];
-}
-
-/* Is this (account, password) a success of the last TTL?  1 or 0. */
-static int
-cache_lookup(const uint8_t *mac)
-{
-	struct cache_entry	*e = cache_set(mac);
-	uint64_t		 now = mono_msec();
-	int			 i, hit = 0;
-
-	/* Look at every way, so a hit costs what a miss costs. */
-	for (i = 0; i < CACHE_WAYS; i++)
-		if (e[i].expires > now &&
-		    CRYPTO_memcmp(e[i].mac, mac, CACHE_MAC_LEN) == 0)
-			hit = 1;
-	return hit;
-}
-
-static void
-cache_insert(const uint8_t *mac)
-{
-	struct cache_entry	*e = cache_set(mac), *victim = NULL;
-	uint64_t		 now = mono_msec();
-	int			 i;
-
-	for (i = 0; i < CACHE_WAYS; i++) {
-		/* The same login again: a new TTL from now. */
-		if (CRYPTO_memcmp(e[i].mac, mac, CACHE_MAC_LEN) == 0) {
-			victim = &e[i];
-			break;
-		}
-		/* Else an empty or expired way, else the oldest. */
-		if (victim == NULL || e[i].expires < victim->expires)
-			victim = &e[i];
-	}
-	memcpy(victim->mac, mac, CACHE_MAC_LEN);
-	victim->expires = now + (uint64_t)A.conf->auth_cache_ttl * 1000;
-}
-
 static const char *
 fmt_addr(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
 {
@@ -1029,33 +869,10 @@ fmt_addr(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
 	return buf;
 }
 
-/* A ban's end as 2025-01-31T12:00:00Z. */
-static void
-fmt_time(time_t t, char *buf, size_t len)
-{
-	struct tm	tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-}
-
-static void
-unban_cb(const struct banlist_key *k)
-{
-	char	who[INET6_ADDRSTRLEN + 8];
-
-	log_info("unban ip=%s", banlist_key_fmt(k, who, sizeof(who)));
-}
-
 static void
 tick_cb(int fd, short events, void *arg)
 {
-	uint64_t	mono = mono_sec();
-
-	banlist_expire(unban_cb);
-	ledger_expire(A.addrs, mono);
-	ledger_expire(A.accounts, mono);
+	guard_tick();
 }
 
 static void
@@ -1114,10 +931,7 @@ flush_and_exit(void)
 		}
 		conn_close(c);
 	}
-	if (A.cache != NULL)
-		explicit_bzero(A.cache, (size_t)CACHE_SETS * CACHE_WAYS *
-		    sizeof(*A.cache));
-	explicit_bzero(A.cache_key, sizeof(A.cache_key));
+	logincache_wipe();
 	log_info("stopped");
 	exit(0);
 }
@@ -1143,12 +957,8 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	TAILQ_INIT(&A.conns);
 
 	load_users(users_text, len);
-	cache_init();
-
-	A.addrs = ledger_new(conf->auth_window, LEDGER_ENTRIES);
-	A.accounts = ledger_new(conf->auth_window, LEDGER_ENTRIES);
-	if (A.addrs == NULL || A.accounts == NULL)
-		fatalx("out of memory");
+	logincache_init(conf->auth_cache_ttl);
+	guard_init(conf);
 	/*
 	 * Precise timers: libevent's default clock is coarse (a few ms) and
 	 * would answer a held failure a little before its delay.

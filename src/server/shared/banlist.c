@@ -46,6 +46,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,6 +98,13 @@ static size_t		 maplen;
 static uint32_t		 nslots;	/* a power of two */
 static size_t		 capacity;
 static uint64_t		 hkey[2];
+/*
+ * The writer's own order of insertion of each slot (not shared: only the
+ * writer evicts), so that of bans ending in the same second the oldest
+ * goes first.  A new writer starts from zeros: ties then go by slot.
+ */
+static uint64_t		*born;
+static uint64_t		 nborn;
 
 static int	is_v4(const struct banlist_key *);
 static void	make_key(const struct banlist_key *, uint64_t[2]);
@@ -327,7 +335,10 @@ remove_slot(uint32_t idx)
 	}
 }
 
-/* The entry to evict from a full table: ended, else ending soonest. */
+/*
+ * The entry to evict from a full table: ended, else ending soonest, and
+ * of those the oldest.
+ */
 static long
 victim(time_t now)
 {
@@ -341,7 +352,8 @@ victim(time_t now)
 			continue;
 		if (c.until <= (int64_t)now)
 			return i;
-		if (best == -1 || c.until < soonest) {
+		if (best == -1 || c.until < soonest || (c.until == soonest &&
+		    born[i] < born[best])) {
 			soonest = c.until;
 			best = i;
 		}
@@ -367,6 +379,8 @@ unmap(void)
 	map_w = map_r = NULL;
 	head = NULL;
 	slots = NULL;
+	free(born);
+	born = NULL;
 }
 
 int
@@ -405,6 +419,13 @@ banlist_init(size_t entries)
 		return -1;
 	}
 	close(fd);
+	if ((born = calloc(n, sizeof(*born))) == NULL) {
+		munmap(w, maplen);
+		munmap(r, maplen);
+		errno = ENOMEM;
+		return -1;
+	}
+	nborn = 0;
 	map_w = w;
 	map_r = r;
 	nslots = (uint32_t)n;
@@ -421,6 +442,8 @@ banlist_readonly(void)
 		return;
 	munmap(map_w, maplen);
 	map_w = NULL;
+	free(born);
+	born = NULL;
 	head = map_r;
 	slots = (struct ban_slot *)((char *)map_r + HEAD_SIZE);
 }
@@ -443,6 +466,7 @@ banlist_add(const struct banlist_key *k, time_t until,
 	if ((idx = find(key, k->plen, &freeslot)) != -1) {
 		if (slot_read(&slots[idx], &c) == 0 && c.until != until)
 			slot_write(&slots[idx], SLOT_LIVE, k->plen, key, until);
+		born[idx] = ++nborn;
 		return 0;
 	}
 	if (atomic_load_explicit(&head->nlive, memory_order_relaxed) >=
@@ -465,6 +489,7 @@ banlist_add(const struct banlist_key *k, time_t until,
 		atomic_fetch_or_explicit(&head->plens[k->plen / 32],
 		    1U << (k->plen % 32), memory_order_release);
 	slot_write(&slots[freeslot], SLOT_LIVE, k->plen, key, until);
+	born[freeslot] = ++nborn;
 	atomic_fetch_add_explicit(&head->nlive, 1, memory_order_relaxed);
 	return r;
 }

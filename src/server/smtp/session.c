@@ -1,20 +1,21 @@
 /*
- * The SMTP session state machine.
+ * The SMTP session: its life from accept to free, the socket and TLS
+ * I/O, the PROXY header and the line framing.
  *
  * Input is read into s->in and processed line by line through the command
- * table (check, then proceed), or byte-wise while a DATA body or BDAT chunk
- * arrives.  Replies are appended to s->out and written when no complete
- * line is left to process, so a pipelined group of commands is answered
- * with one write (RFC 2920).  Work that blocks (the spool commit with its
- * fsyncs) runs on the worker's thread pool; the session waits in
- * STATE_SPOOLING without reading further commands.
+ * table (session_cmd.c: check, then proceed), or byte-wise while a DATA
+ * body or BDAT chunk arrives (session_txn.c).  Replies are appended to
+ * s->out and written when no complete line is left to process, so a
+ * pipelined group of commands is answered with one write (RFC 2920).
+ * Work that blocks (the spool commit with its fsyncs) runs on the
+ * worker's thread pool; the session waits in STATE_SPOOLING without
+ * reading further commands.
  */
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,180 +29,36 @@
 
 #include "common/log.h"
 #include "common/proxy.h"
-#include "common/sasl.h"
 #include "common/tls.h"
-#include "common/workq.h"
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
-#include "server/shared/envelope.h"
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
-#include "server/smtp/policy.h"
 #include "server/smtp/replies.h"
-#include "server/smtp/session.h"
+#include "server/smtp/session_priv.h"
 #include "server/smtp/worker.h"
 
 #define READ_CHUNK	16384
 #define IN_MAX		(128 * 1024)	/* stop reading above this */
 #define OUT_MAX		(64 * 1024)	/* stop processing above this */
-#define BODY_FLUSH	(64 * 1024)	/* write the body out from here */
 #define SASL_LINE_MAX	12288	/* RFC 4954 4: an AUTH line, CRLF included */
-#define AUTH_MAX_FAILS	3	/* RFC 4954 9: close after the third */
 
-/* What a command's check parsed, for its proceed. */
-struct checked {
-	struct mail_args	 mail;		/* MAIL */
-	char			 canon[ADDR_PATH_MAX + 1];	/* RCPT */
-	enum policy_verdict	 verdict;
-	uint64_t		 bdat_size;	/* BDAT */
-	int			 bdat_last;
-	int			 bdat_ok;	/* the size could be read */
-	int			 mech;		/* AUTH: enum auth_mech */
-	const char		*ir;		/* initial response, or NULL */
-	size_t			 irlen;
-};
-
-/*
- * A row of the command table.  check may not change the session (it gets
- * it const): NULL lets the command proceed, anything else is the reply
- * that refuses it.  proceed is NULL for a verb its check always refuses.
- */
-struct command {
-	enum smtp_verb	 verb;
-	const char	*(*check)(const struct session *,
-			    const struct smtp_command *, struct checked *);
-	void		(*proceed)(struct session *,
-			    const struct smtp_command *,
-			    const struct checked *);
-};
-
-static void	session_set_state(struct session *, enum session_state);
 static void	session_set_peer(struct session *, const struct sockaddr *,
 		    socklen_t);
 static int	session_set_client(struct session *, const struct sockaddr *,
 		    socklen_t, const char *);
 static void	session_greet(struct session *);
+static void	session_proxy_input(struct session *);
 static void	session_tls_start(struct session *);
 static void	session_tls_handshake(struct session *);
 static int	session_io_read(struct session *);
-static int	session_may_starttls(const struct session *);
-static int	session_may_auth(const struct session *);
-static int	session_in_sasl(const struct session *);
-static void	session_sasl_line(struct session *, char *, size_t);
-static void	auth_ask(struct session *, const char *, size_t, const char *,
-		    size_t);
-static void	auth_answered(void *, const struct auth_answer *);
-static void	auth_reply(struct session *);
-static void	auth_finish(struct session *, const char *);
-static void	session_proxy_input(struct session *);
-static void	reply(struct session *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-static void	reject(struct session *, const struct smtp_command *,
-		    const char *);
 static void	session_read(int, short, void *);
 static void	session_write(int, short, void *);
 static void	session_timeout(int, short, void *);
-static void	session_process(struct session *);
 static void	session_flush(struct session *);
-static void	session_settle(struct session *);
-static void	session_arm_timer(struct session *);
-static void	session_close(struct session *, const char *);
 static void	session_free(struct session *);
 static int	session_getline(struct session *, char *, size_t, size_t *);
-static void	session_line(struct session *, char *, size_t);
-static void	session_data_input(struct session *);
-static void	session_bdat_input(struct session *);
-static void	txn_reset(struct session *);
-static int	txn_open_message(struct session *);
-static void	txn_body_flush(struct session *);
-static void	txn_finish(struct session *, unsigned);
-static void	commit_work(void *);
-static void	commit_done(void *);
-static const char *session_protocol(const struct session *);
-static void	session_quit_now(struct session *, const char *,
-		    const char *);
-
-static const char *check_any(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_noargs(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_helo(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_mail(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_rcpt(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_data(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_bdat(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_vrfy(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_expn(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_starttls(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_auth(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static const char *check_unknown(const struct session *,
-		    const struct smtp_command *, struct checked *);
-static void	proceed_helo(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_ehlo(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_mail(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_rcpt(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_data(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_bdat(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_rset(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_noop(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_quit(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_vrfy(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_help(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_starttls(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_auth(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	proceed_http(struct session *,
-		    const struct smtp_command *, const struct checked *);
-static void	helo_common(struct session *, const struct smtp_command *);
-static int	helo_is_peer_literal(const struct session *);
-static void	policy_client_of(const struct session *,
-		    struct policy_client *);
-static void	refuse(struct session *, const struct smtp_command *,
-		    const struct checked *, const char *);
 static int	session_mid_message(const struct session *);
-static int	session_body_input(struct session *, uint64_t *);
-static void	session_skip_input(struct session *);
-
-/* Every verb: is it legal now (else the refusal), then do it. */
-static const struct command commands[] = {
-	{ VERB_HELO,		check_helo,	proceed_helo },
-	{ VERB_EHLO,		check_helo,	proceed_ehlo },
-	{ VERB_MAIL,		check_mail,	proceed_mail },
-	{ VERB_RCPT,		check_rcpt,	proceed_rcpt },
-	{ VERB_DATA,		check_data,	proceed_data },
-	{ VERB_BDAT,		check_bdat,	proceed_bdat },
-	{ VERB_RSET,		check_noargs,	proceed_rset },
-	{ VERB_NOOP,		check_any,	proceed_noop },
-	{ VERB_QUIT,		check_any,	proceed_quit },
-	{ VERB_VRFY,		check_vrfy,	proceed_vrfy },
-	{ VERB_EXPN,		check_expn,	NULL },
-	{ VERB_HELP,		check_any,	proceed_help },
-	{ VERB_STARTTLS,	check_starttls,	proceed_starttls },
-	{ VERB_AUTH,		check_auth,	proceed_auth },
-	{ VERB_HTTP,		check_any,	proceed_http },
-	{ VERB_UNKNOWN,		check_unknown,	NULL },
-};
 
 static const char *state_names[STATE_COUNT] = {
 	[STATE_INIT] = "INIT",
@@ -228,7 +85,7 @@ session_state_name(enum session_state st)
 	return st < STATE_COUNT ? state_names[st] : "?";
 }
 
-static void
+void
 session_set_state(struct session *s, enum session_state st)
 {
 	if (s->state != st)
@@ -395,7 +252,7 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 static void
 session_greet(struct session *s)
 {
-	reply(s, R_GREETING, s->w->conf->hostname);
+	session_reply(s, R_GREETING, s->w->conf->hostname);
 	session_set_state(s, STATE_CONNECTED);
 }
 
@@ -469,18 +326,6 @@ session_proxy_input(struct session *s)
 		session_greet(s);
 		session_process(s);
 	}
-}
-
-/*
- * STARTTLS is offered on smtp and submission listeners when a certificate
- * is configured, and only before TLS.  The same predicate decides what
- * EHLO says and what STARTTLS accepts.
- */
-static int
-session_may_starttls(const struct session *s)
-{
-	return s->w->tls != NULL && s->tls == NULL &&
-	    s->lc->mode != LISTEN_SMTPS;
 }
 
 /*
@@ -596,8 +441,8 @@ session_io_read(struct session *s)
  * Queue a reply line.  Every 5xx counts against the session's error
  * budget (checked after each command).
  */
-static void
-reply(struct session *s, const char *fmt, ...)
+void
+session_reply(struct session *s, const char *fmt, ...)
 {
 	char	line[SMTP_LINE_MAX];
 	va_list	ap;
@@ -617,8 +462,9 @@ reply(struct session *s, const char *fmt, ...)
 }
 
 /* A refusal: the reply, and a log line with the command's verb. */
-static void
-reject(struct session *s, const struct smtp_command *cmd, const char *line)
+void
+session_reject(struct session *s, const struct smtp_command *cmd,
+    const char *line)
 {
 	char	 arg[128];
 	size_t	 len = cmd->argslen;
@@ -628,7 +474,7 @@ reject(struct session *s, const struct smtp_command *cmd, const char *line)
 		for (len = 0; len < cmd->argslen && cmd->args[len] != ' ';
 		    len++)
 			;
-	reply(s, "%s", line);
+	session_reply(s, "%s", line);
 	log_info("session=%s reject cmd=%s arg=\"%s\" reply=\"%s\"", s->id,
 	    cmdparse_verb_name(cmd->verb),
 	    log_escape(cmd->args, len, arg, sizeof(arg)), line);
@@ -642,7 +488,7 @@ session_mid_message(const struct session *s)
 	    s->skip > 0;
 }
 
-static void
+void
 session_arm_timer(struct session *s)
 {
 	struct timeval	tv = { 0, 0 };
@@ -680,7 +526,7 @@ session_timeout(int fd, short events, void *arg)
  * Say 421 (fmt has one %s for the host name) and close: for timeouts,
  * too many errors and shutdown.
  */
-static void
+void
 session_quit_now(struct session *s, const char *fmt, const char *why)
 {
 	evbuffer_add_printf(s->out, fmt, s->w->conf->hostname);
@@ -737,7 +583,7 @@ session_read(int fd, short events, void *arg)
  * Process buffered input until it is used up, the session waits for a
  * job, or the client is not reading our replies; then write.
  */
-static void
+void
 session_process(struct session *s)
 {
 	char	line[SASL_LINE_MAX + 1];
@@ -853,7 +699,7 @@ session_flush(struct session *s)
  * The end of every callback: a closed session is freed here, and only
  * here, once its job is done and its last replies are written.
  */
-static void
+void
 session_settle(struct session *s)
 {
 	if (!(s->flags & SF_DEAD) || (s->flags & SF_BUSY))
@@ -892,7 +738,7 @@ session_write(int fd, short events, void *arg)
  * Close the session: log it and stop reading.  With SF_CLOSING the pending
  * replies are still written; session_settle() frees it.
  */
-static void
+void
 session_close(struct session *s, const char *reason)
 {
 	struct timespec	now;
@@ -999,11 +845,11 @@ session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
 			    s->id);
 			s->flags |= SF_DISCARD;
 			if (limit == SASL_LINE_MAX) {
-				reply(s, R_AUTH_LINE_TOO_LONG);
+				session_reply(s, R_AUTH_LINE_TOO_LONG);
 				if (session_in_sasl(s))
 					auth_finish(s, NULL);
 			} else
-				reply(s, R_LINE_TOO_LONG);
+				session_reply(s, R_LINE_TOO_LONG);
 			continue;
 		}
 		n = (size_t)found.pos;
@@ -1017,964 +863,4 @@ session_getline(struct session *s, char *buf, size_t bufsz, size_t *len)
 		return 1;
 	}
 	return 0;
-}
-
-static void
-session_line(struct session *s, char *line, size_t len)
-{
-	struct smtp_command	 cmd;
-	struct checked		 ck;
-	const struct command	*c;
-	const char		*why;
-	size_t			 i;
-
-	if (cmdparse_line(line, len, &cmd) == -1) {
-		reply(s, R_EMPTY_COMMAND);
-		return;
-	}
-	c = &commands[sizeof(commands) / sizeof(commands[0]) - 1];
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (commands[i].verb == cmd.verb) {
-			c = &commands[i];
-			break;
-		}
-	memset(&ck, 0, sizeof(ck));
-	if ((why = c->check(s, &cmd, &ck)) != NULL)
-		refuse(s, &cmd, &ck, why);
-	else
-		c->proceed(s, &cmd, &ck);
-}
-
-/*
- * A command its check refused: the reply and the log line, nothing else.
- * Only a refused BDAT leaves something to do, since its chunk follows
- * whatever the reply: it is skipped (or, when its size cannot be read and
- * so the chunk cannot be found, the session ends).
- */
-static void
-refuse(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck, const char *why)
-{
-	reject(s, cmd, why);
-	if (cmd->verb != VERB_BDAT)
-		return;
-	if (!ck->bdat_ok)
-		session_quit_now(s, R_BAD_BDAT_CLOSE, "bad-bdat");
-	else
-		s->skip = ck->bdat_size;
-}
-
-/* The transaction: forget it, and any message being received. */
-static void
-txn_reset(struct session *s)
-{
-	if (s->msg_open) {
-		spool_msg_abort(&s->msg);
-		s->msg_open = 0;
-	}
-	evbuffer_drain(s->body, evbuffer_get_length(s->body));
-	free(s->rcpts);
-	s->rcpts = NULL;
-	s->nrcpts = 0;
-	memset(&s->mail, 0, sizeof(s->mail));
-	s->bdat_size = s->bdat_left = 0;
-	s->bdat_last = 0;
-}
-
-/* "with" of the Received: header (RFC 3848, RFC 6531). */
-static const char *
-session_protocol(const struct session *s)
-{
-	static const char *const names[2][2][2] = {
-		/* [utf8][tls][auth] */
-		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
-		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
-	};
-
-	if (!(s->flags & SF_EHLO))
-		return "SMTP";
-	return names[s->mail.smtputf8 != 0][s->tls != NULL][s->auth_user != NULL];
-}
-
-/*
- * The envelope, at the head of the spool file: every recipient is known
- * when the message starts.
- */
-static int
-txn_write_envelope(struct session *s, time_t now)
-{
-	struct envelope	 env;
-	char		*text = NULL;
-	size_t		 i, len;
-	int		 r = 0;
-
-	memset(&env, 0, sizeof(env));
-	memcpy(env.id, s->msg.id, sizeof(env.id));
-	env.time = now;
-	snprintf(env.ip, sizeof(env.ip), "%s", s->peerip);
-	snprintf(env.helo, sizeof(env.helo), "%s", s->helo);
-	if (s->auth_user != NULL &&
-	    (size_t)snprintf(env.auth, sizeof(env.auth), "%s", s->auth_user) >=
-	    sizeof(env.auth))
-		r = -1;
-	if (addr_format(&s->mail.from, env.from, sizeof(env.from)) == -1)
-		r = -1;
-	env.body8bit = s->mail.body == BODY_8BITMIME;
-	env.smtputf8 = s->mail.smtputf8;
-	for (i = 0; r == 0 && i < s->nrcpts; i++)
-		r = envelope_add_rcpt(&env, s->rcpts[i].addr,
-		    s->rcpts[i].remote);
-	if (r == 0)
-		r = envelope_format(&env, &text, &len);
-	envelope_free(&env);
-	if (r == 0)
-		spool_msg_envelope(&s->msg, text, len);
-	free(text);
-	return r;
-}
-
-/*
- * Create the spool file: the envelope, then our Received: header (RFC 5321
- * 4.4) to start the message.
- */
-static int
-txn_open_message(struct session *s)
-{
-	char		 date[64], ip[80];
-	struct tm	 tm;
-	time_t		 now;
-
-	if (spool_msg_create(&s->w->spool, &s->msg) == -1) {
-		log_warn("session=%s spool create", s->id);
-		return -1;
-	}
-	s->msg_open = 1;
-	now = time(NULL);
-	if (txn_write_envelope(s, now) == -1) {
-		log_warn("session=%s envelope", s->id);
-		spool_msg_abort(&s->msg);
-		s->msg_open = 0;
-		return -1;
-	}
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	if (strchr(s->peerip, ':') != NULL)
-		snprintf(ip, sizeof(ip), "IPv6:%s", s->peerip);
-	else
-		snprintf(ip, sizeof(ip), "%s", s->peerip);
-	evbuffer_add_printf(s->body, "Received: from %s ([%s])\r\n"
-	    "\tby %s with %s", s->helo, ip, s->w->conf->hostname,
-	    session_protocol(s));
-	if (s->tls != NULL)
-		evbuffer_add_printf(s->body, " (%s)", s->tls_info);
-	evbuffer_add_printf(s->body, " id %s", s->msg.id);
-	/* Name the recipient only when there is one (no list leaks). */
-	if (s->nrcpts == 1)
-		evbuffer_add_printf(s->body, "\r\n\tfor <%s>", s->rcpts[0].addr);
-	evbuffer_add_printf(s->body, "; %s\r\n", date);
-	return 0;
-}
-
-/* Move buffered body bytes to the spool file (page cache, no fsync). */
-static void
-txn_body_flush(struct session *s)
-{
-	struct evbuffer_iovec	v[8];
-	int			n, i;
-
-	while (evbuffer_get_length(s->body) > 0) {
-		n = evbuffer_peek(s->body, -1, NULL, v, 8);
-		if (n > 8)
-			n = 8;
-		for (i = 0; i < n; i++) {
-			spool_msg_write(&s->msg, v[i].iov_base, v[i].iov_len);
-			evbuffer_drain(s->body, v[i].iov_len);
-		}
-	}
-}
-
-/*
- * Message bytes of DATA or of a BDAT chunk (at most *left octets of it,
- * counted down; NULL for DATA) through the content rule into the body.
- * Returns -1 when the session had to be closed.
- */
-static int
-session_body_input(struct session *s, uint64_t *left)
-{
-	struct evbuffer_iovec	in, out;
-	size_t			n, used, outlen;
-
-	while (!s->dp.done && (left == NULL || *left > 0) &&
-	    evbuffer_peek(s->in, -1, NULL, &in, 1) > 0) {
-		n = in.iov_len;
-		if (left != NULL && n > *left)
-			n = (size_t)*left;
-		if (evbuffer_reserve_space(s->body, n, &out, 1) < 1) {
-			session_close(s, "out-of-memory");
-			return -1;
-		}
-		used = dataparse_feed(&s->dp, in.iov_base, n, out.iov_base,
-		    &outlen);
-		out.iov_len = outlen;
-		evbuffer_commit_space(s->body, &out, 1);
-		evbuffer_drain(s->in, used);
-		if (left != NULL)
-			*left -= used;
-		if (evbuffer_get_length(s->body) >= BODY_FLUSH)
-			txn_body_flush(s);
-	}
-	return 0;
-}
-
-static void
-session_data_input(struct session *s)
-{
-	if (session_body_input(s, NULL) == 0 && s->dp.done)
-		txn_finish(s, s->dp.errors);
-}
-
-static void
-session_bdat_input(struct session *s)
-{
-	if (session_body_input(s, &s->bdat_left) == -1 || s->bdat_left > 0)
-		return;
-	if (!s->bdat_last) {
-		reply(s, R_BDAT_OK,
-		    s->bdat_size);
-		session_set_state(s, STATE_BDAT_WAIT);
-		session_arm_timer(s);
-		return;
-	}
-	txn_finish(s, dataparse_end(&s->dp));
-}
-
-/* The chunk of a refused BDAT: read and thrown away (RFC 3030 2). */
-static void
-session_skip_input(struct session *s)
-{
-	size_t	n = evbuffer_get_length(s->in);
-
-	if (n > s->skip)
-		n = (size_t)s->skip;
-	evbuffer_drain(s->in, n);
-	s->skip -= n;
-}
-
-/*
- * The end of the message: refuse it, or commit it on the thread pool and
- * answer when that is done.
- */
-static void
-txn_finish(struct session *s, unsigned errors)
-{
-	if (errors) {
-		const char *why;
-
-		if (errors & DATA_ESIZE)
-			why = R_TOO_BIG;
-		else if (errors & DATA_EBARELF)
-			why = R_BARE_LF;
-		else if (errors & DATA_EBARECR)
-			why = R_BARE_CR;
-		else
-			why = R_LINE_TOO_LONG;
-		reply(s, "%s", why);
-		log_info("session=%s reject cmd=%s reply=\"%s\"", s->id,
-		    s->state == STATE_BDAT ? "BDAT" : "DATA", why);
-		txn_reset(s);
-		session_set_state(s, STATE_HELO);
-		session_arm_timer(s);
-		return;
-	}
-
-	if (workq_submit(s->w->wq, commit_work, commit_done, s) == -1) {
-		log_warn("session=%s commit", s->id);
-		reply(s, R_QUEUE_ERROR);
-		txn_reset(s);
-		session_set_state(s, STATE_HELO);
-		return;
-	}
-	s->flags |= SF_BUSY;
-	session_set_state(s, STATE_SPOOLING);
-	evtimer_del(s->ev_timer);
-}
-
-/* On a pool thread: nothing else touches s->msg and s->body meanwhile. */
-static void
-commit_work(void *arg)
-{
-	struct session	*s = arg;
-
-	txn_body_flush(s);
-	s->commit_result = spool_msg_commit(&s->msg);
-	s->commit_errno = errno;
-}
-
-static void
-commit_done(void *arg)
-{
-	struct session	*s = arg;
-	char		 from[ADDR_PATH_MAX + 1], esc[ADDR_PATH_MAX * 4 + 1];
-
-	s->flags &= ~SF_BUSY;
-	s->msg_open = 0;
-	if (s->commit_result == 0) {
-		if (addr_format(&s->mail.from, from, sizeof(from)) == -1)
-			from[0] = '\0';
-		log_info("session=%s queued id=%s from=<%s> nrcpt=%zu "
-		    "size=%" PRIu64, s->id, s->msg.id,
-		    log_escape(from, strlen(from), esc, sizeof(esc)),
-		    s->nrcpts, s->msg.size);
-		worker_notify_queue(s->w, s->msg.id);
-		s->nmessages++;
-		if (!(s->flags & SF_DEAD))
-			reply(s, R_QUEUED, s->msg.id);
-	} else {
-		errno = s->commit_errno;
-		log_warn("session=%s spool commit id=%s", s->id, s->msg.id);
-		if (!(s->flags & SF_DEAD))
-			reply(s, R_QUEUE_ERROR);
-	}
-	txn_reset(s);
-	if (!(s->flags & SF_DEAD)) {
-		session_set_state(s, STATE_HELO);
-		session_arm_timer(s);
-		session_process(s);
-	}
-	session_settle(s);
-}
-
-/*
- * The commands.  A check looks at the session (const: it cannot change
- * it) and returns NULL or the reply that refuses the command; what it
- * parsed goes to the proceed through struct checked, so nothing is parsed
- * twice.  Only a proceed changes the session, so a refused command leaves
- * the state, the transaction and the authentication as they were.
- */
-
-static const char *
-check_any(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	return NULL;
-}
-
-static const char *
-check_noargs(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	if (cmd->argslen > 0)
-		return R_NO_PARAMETERS;
-	return NULL;
-}
-
-static const char *
-check_helo(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	size_t	i, n;
-
-	/* The first word: "ehlo testing NO UCE" says "testing". */
-	for (n = 0; n < cmd->argslen && cmd->args[n] != ' '; n++)
-		;
-	if (n == 0)
-		return cmd->verb == VERB_EHLO ?
-		    R_EHLO_SYNTAX :
-		    R_HELO_SYNTAX;
-	if (n >= sizeof(s->helo))
-		return R_BAD_HOSTNAME;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)cmd->args[i] <= 0x20 ||
-		    (unsigned char)cmd->args[i] >= 0x7f)
-			return R_BAD_HOSTNAME;
-	return NULL;
-}
-
-static void
-helo_common(struct session *s, const struct smtp_command *cmd)
-{
-	size_t	n;
-
-	for (n = 0; n < cmd->argslen && cmd->args[n] != ' '; n++)
-		;
-	memcpy(s->helo, cmd->args, n);
-	s->helo[n] = '\0';
-	/* RFC 5321 4.1.4: HELO/EHLO resets any transaction. */
-	txn_reset(s);
-	session_set_state(s, STATE_HELO);
-}
-
-static void
-proceed_helo(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	helo_common(s, cmd);
-	s->flags &= ~SF_EHLO;
-	reply(s, "250 %s", s->w->conf->hostname);
-}
-
-/*
- * Does the HELO name, an address literal (RFC 5321 4.1.3), name the
- * client's own address?  Then the EHLO reply shows it once.
- */
-static int
-helo_is_peer_literal(const struct session *s)
-{
-	char		 text[sizeof(s->helo)];
-	unsigned char	 a[16], b[16];
-	const char	*p = s->helo + 1;
-	size_t		 n = strlen(s->helo);
-	int		 af = AF_INET;
-
-	if (n < 3 || s->helo[0] != '[' || s->helo[n - 1] != ']')
-		return 0;
-	if (strncasecmp(p, "IPv6:", 5) == 0) {
-		af = AF_INET6;
-		p += 5;
-	}
-	snprintf(text, sizeof(text), "%.*s", (int)(s->helo + n - 1 - p), p);
-	if (inet_pton(af, text, a) != 1 ||
-	    inet_pton(strchr(s->peerip, ':') != NULL ? AF_INET6 : AF_INET,
-	    s->peerip, b) != 1)
-		return 0;
-	return (strchr(s->peerip, ':') != NULL) == (af == AF_INET6) &&
-	    memcmp(a, b, af == AF_INET6 ? 16 : 4) == 0;
-}
-
-static void
-proceed_ehlo(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	const struct config	*conf = s->w->conf;
-
-	helo_common(s, cmd);
-	s->flags |= SF_EHLO;
-	if (helo_is_peer_literal(s))
-		reply(s, R_HELLO_LITERAL, conf->hostname, s->peerip);
-	else
-		reply(s, R_HELLO, conf->hostname, s->helo,
-		    s->peerip);
-	reply(s, "250-PIPELINING");
-	reply(s, "250-SIZE %" PRIu64, conf->max_message_size);
-	reply(s, "250-8BITMIME");
-	reply(s, "250-ENHANCEDSTATUSCODES");
-	reply(s, "250-SMTPUTF8");
-	if (session_may_starttls(s))
-		reply(s, "250-STARTTLS");
-	if (session_may_auth(s))
-		reply(s, "250-AUTH PLAIN LOGIN");
-	reply(s, "250 CHUNKING");
-}
-
-/* The policy's view of the session. */
-static void
-policy_client_of(const struct session *s, struct policy_client *pc)
-{
-	pc->mode = s->lc->mode;
-	pc->auth_user = s->auth_user;
-}
-
-static const char *
-check_mail(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	struct policy_client	 pc;
-	struct cmd_error	 err;
-	const char		*why;
-
-	switch (s->state) {
-	case STATE_CONNECTED:
-		return R_NEED_HELO;
-	case STATE_MAIL:
-	case STATE_RCPT:
-	case STATE_BDAT_WAIT:
-		return R_NESTED_MAIL;
-	default:
-		break;
-	}
-	if (cmdparse_mail(cmd->args, cmd->argslen, &ck->mail, &err) == -1)
-		return err.reply;
-	if (ck->mail.has_size && ck->mail.size > s->w->conf->max_message_size)
-		return R_TOO_BIG;
-	policy_client_of(s, &pc);
-	if (!policy_mail(s->w->conf, &pc, &ck->mail.from, &why))
-		return why;
-	return NULL;
-}
-
-static void
-proceed_mail(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	s->mail = ck->mail;
-	session_set_state(s, STATE_MAIL);
-	reply(s, R_MAIL_OK);
-}
-
-static const char *
-check_rcpt(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	struct policy_client	 pc;
-	struct rcpt_args	 ra;
-	struct cmd_error	 err;
-	const char		*why;
-
-	if (s->state == STATE_BDAT_WAIT)
-		return R_RCPT_AFTER_BDAT;
-	if (s->state != STATE_MAIL && s->state != STATE_RCPT)
-		return R_NEED_MAIL;
-	if (s->nrcpts >= s->w->conf->max_recipients)
-		return R_TOO_MANY_RCPTS;
-	if (cmdparse_rcpt(cmd->args, cmd->argslen, s->mail.smtputf8, &ra,
-	    &err) == -1)
-		return err.reply;
-	policy_client_of(s, &pc);
-	ck->verdict = policy_rcpt(s->w->conf, s->w->users, &pc, &ra.to,
-	    ck->canon, sizeof(ck->canon), &why);
-	if (ck->verdict == POLICY_REJECT)
-		return why;
-	return NULL;
-}
-
-static void
-proceed_rcpt(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	struct txn_rcpt	*r;
-
-	r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r));
-	if (r == NULL) {
-		reject(s, cmd, R_NO_MEMORY);
-		return;
-	}
-	s->rcpts = r;
-	snprintf(r[s->nrcpts].addr, sizeof(r[s->nrcpts].addr), "%s",
-	    ck->canon);
-	r[s->nrcpts].remote = ck->verdict == POLICY_RELAY;
-	s->nrcpts++;
-	session_set_state(s, STATE_RCPT);
-	reply(s, R_RCPT_OK);
-}
-
-static const char *
-check_data(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	if (s->state == STATE_BDAT_WAIT)
-		return R_DATA_AFTER_BDAT;
-	if (s->state == STATE_MAIL)
-		return R_NO_RCPTS;
-	if (s->state != STATE_RCPT)
-		return R_NEED_RCPT;
-	if (cmd->argslen > 0)
-		return R_DATA_SYNTAX;
-	return NULL;
-}
-
-static void
-proceed_data(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	if (txn_open_message(s) == -1) {
-		reply(s, R_QUEUE_ERROR);
-		return;
-	}
-	dataparse_init(&s->dp, s->w->conf->max_message_size);
-	session_set_state(s, STATE_DATA);
-	session_arm_timer(s);
-	reply(s, R_DATA_GO);
-}
-
-/*
- * A refused BDAT is still followed by its chunk (RFC 3030 2), which
- * session_line() has skipped: that is why a BDAT check parses the size
- * first.
- */
-static const char *
-check_bdat(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	if (cmdparse_bdat(cmd->args, cmd->argslen, &ck->bdat_size,
-	    &ck->bdat_last) == -1)
-		return R_BDAT_SYNTAX;
-	ck->bdat_ok = 1;
-	if (s->state == STATE_MAIL)
-		return R_NO_RCPTS;
-	if (s->state != STATE_RCPT && s->state != STATE_BDAT_WAIT)
-		return R_NEED_RCPT;
-	return NULL;
-}
-
-static void
-proceed_bdat(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	uint64_t	max = s->w->conf->max_message_size;
-
-	if (s->state == STATE_RCPT) {
-		if (txn_open_message(s) == -1) {
-			reply(s, R_QUEUE_ERROR);
-			s->skip = ck->bdat_size;
-			return;
-		}
-		dataparse_init_raw(&s->dp, max);
-		s->bdat_size = 0;
-	}
-	/* Refused at the end, like DATA; the chunk is still read. */
-	if (ck->bdat_size > max || s->bdat_size > max - ck->bdat_size)
-		s->dp.errors |= DATA_ESIZE;
-	s->bdat_size += ck->bdat_size;
-	s->bdat_left = ck->bdat_size;
-	s->bdat_last = ck->bdat_last;
-	session_set_state(s, STATE_BDAT);
-	session_arm_timer(s);
-}
-
-static void
-proceed_rset(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	txn_reset(s);
-	if (s->state != STATE_CONNECTED)
-		session_set_state(s, STATE_HELO);
-	reply(s, R_DONE);
-}
-
-static void
-proceed_noop(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	reply(s, R_DONE);
-}
-
-static void
-proceed_quit(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	reply(s, R_QUIT, s->w->conf->hostname);
-	s->flags |= SF_CLOSING;
-	session_set_state(s, STATE_QUIT);
-	session_close(s, "quit");
-}
-
-static const char *
-check_vrfy(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	if (cmd->argslen == 0)
-		return R_VRFY_SYNTAX;
-	return NULL;
-}
-
-static void
-proceed_vrfy(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	/* No user enumeration (RFC 5321 3.5.3). */
-	reply(s, R_VRFY);
-}
-
-static const char *
-check_expn(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	return R_EXPN;
-}
-
-static void
-proceed_help(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	reply(s, R_HELP);
-}
-
-static const char *
-check_starttls(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	if (s->tls != NULL)
-		return R_TLS_ACTIVE;
-	if (!session_may_starttls(s))
-		return R_NO_STARTTLS;
-	if (cmd->argslen > 0)
-		return R_STARTTLS_SYNTAX;
-	return NULL;
-}
-
-static void
-proceed_starttls(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	reply(s, R_STARTTLS_GO);
-	/*
-	 * Whatever the client pipelined after STARTTLS is not read, and
-	 * nothing more is read until the handshake: the next bytes on the
-	 * socket must be the client's hello.
-	 */
-	evbuffer_drain(s->in, evbuffer_get_length(s->in));
-	event_del(s->ev_read);
-	s->flags |= SF_STARTTLS;
-	session_set_state(s, STATE_TLS);
-}
-
-/*
- * AUTH is offered on a TLS session, or in clear text only when the
- * configuration says so, and only when there are users.  The same
- * predicate decides what EHLO says and what AUTH accepts.
- */
-static int
-session_may_auth(const struct session *s)
-{
-	return s->w->auth != NULL &&
-	    (s->tls != NULL || s->w->conf->auth_over_plaintext);
-}
-
-static int
-session_in_sasl(const struct session *s)
-{
-	return s->state == STATE_AUTH_PLAIN ||
-	    s->state == STATE_AUTH_LOGIN_USER ||
-	    s->state == STATE_AUTH_LOGIN_PASS;
-}
-
-static const char *
-check_auth(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	const char	*mech = cmd->args;
-	size_t		 mechlen;
-
-	if (s->w->auth == NULL)
-		return R_NO_AUTH;
-	if (!session_may_auth(s))
-		/* Refused before any password is looked at (RFC 4954 4). */
-		return R_AUTH_NEEDS_TLS;
-	if (s->state == STATE_CONNECTED)
-		return R_NEED_EHLO;
-	if (s->auth_user != NULL)
-		return R_AUTH_TWICE;
-	if (s->state != STATE_HELO)
-		return R_AUTH_IN_MAIL;
-	for (mechlen = 0; mechlen < cmd->argslen && mech[mechlen] != ' ';
-	    mechlen++)
-		;
-	if (mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0)
-		ck->mech = AUTH_MECH_PLAIN;
-	else if (mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0)
-		ck->mech = AUTH_MECH_LOGIN;
-	else
-		return R_AUTH_MECH_UNKNOWN;
-	if (mechlen < cmd->argslen) {
-		ck->ir = mech + mechlen + 1;
-		ck->irlen = cmd->argslen - mechlen - 1;
-	}
-	return NULL;
-}
-
-static void
-proceed_auth(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	s->auth_return = s->state;
-	s->auth_mech = ck->mech;
-	if (ck->mech == AUTH_MECH_PLAIN) {
-		session_set_state(s, STATE_AUTH_PLAIN);
-		if (ck->ir == NULL) {
-			reply(s, "334 ");
-			return;
-		}
-	} else {
-		session_set_state(s, STATE_AUTH_LOGIN_USER);
-		if (ck->ir == NULL) {
-			reply(s, "334 %s", SASL_LOGIN_CHALLENGE_USER);
-			return;
-		}
-	}
-	/* The initial response is in the line session_process() wipes. */
-	session_sasl_line(s, (char *)ck->ir, ck->irlen);
-}
-
-/* One SASL answer of the client (after a 334, or an initial response). */
-static void
-session_sasl_line(struct session *s, char *line, size_t len)
-{
-	struct sasl_plain	plain;
-	char			pass[SASL_FIELD_MAX + 1];
-	size_t			passlen;
-	enum sasl_error		e;
-
-	if (len == 1 && line[0] == '*') {
-		reply(s, R_AUTH_CANCELLED);
-		auth_finish(s, NULL);
-		return;
-	}
-	/* RFC 4954 4: "=" is an empty initial response. */
-	if (len == 1 && line[0] == '=')
-		len = 0;
-	switch (s->state) {
-	case STATE_AUTH_PLAIN:
-		e = sasl_plain_decode_b64(line, len, &plain);
-		if (e == SASL_EAUTHZID) {
-			/* No proxy authorisation: a credential failure. */
-			reply(s, R_AUTH_FAILED);
-			auth_finish(s, NULL);
-			return;
-		}
-		if (e != SASL_OK)
-			break;
-		auth_ask(s, plain.authcid, plain.authcidlen, plain.passwd,
-		    plain.passwdlen);
-		sasl_plain_wipe(&plain);
-		return;
-	case STATE_AUTH_LOGIN_USER:
-		e = sasl_login_decode_b64(line, len, s->auth_login,
-		    sizeof(s->auth_login), &s->auth_loginlen);
-		if (e != SASL_OK)
-			break;
-		reply(s, "334 %s", SASL_LOGIN_CHALLENGE_PASS);
-		session_set_state(s, STATE_AUTH_LOGIN_PASS);
-		return;
-	case STATE_AUTH_LOGIN_PASS:
-		e = sasl_login_decode_b64(line, len, pass, sizeof(pass),
-		    &passlen);
-		if (e != SASL_OK)
-			break;
-		{
-			char	user[sizeof(s->auth_login)];
-			size_t	userlen = s->auth_loginlen;
-
-			memcpy(user, s->auth_login, userlen);
-			auth_ask(s, user, userlen, pass, passlen);
-			explicit_bzero(user, sizeof(user));
-		}
-		explicit_bzero(pass, sizeof(pass));
-		return;
-	default:
-		return;
-	}
-	reply(s, R_AUTH_BAD_BASE64);
-	auth_finish(s, NULL);
-}
-
-/* Hand the credentials to the auth process and wait for its verdict. */
-static void
-auth_ask(struct session *s, const char *user, size_t userlen,
-    const char *pass, size_t passlen)
-{
-	struct auth_request	req;
-
-	memset(&req, 0, sizeof(req));
-	memcpy(&req.client, &s->peer, sizeof(req.client));
-	req.tls = s->tls != NULL;
-	req.mech = s->auth_mech;
-	req.userlen = userlen;
-	memcpy(req.user, user, userlen);
-	req.passlen = passlen;
-	memcpy(req.pass, pass, passlen);
-	s->flags |= SF_AUTHWAIT;
-	session_set_state(s, STATE_AUTH_WAIT);
-	evtimer_del(s->ev_timer);
-	/* The request keeps the user name for the 235 bookkeeping. */
-	snprintf(s->auth_login, sizeof(s->auth_login), "%.*s", (int)userlen,
-	    user);
-	s->auth_req = authclient_verify(s->w->auth, &req, auth_answered, s);
-	explicit_bzero(&req, sizeof(req));
-}
-
-static void
-auth_answered(void *arg, const struct auth_answer *a)
-{
-	struct session	*s = arg;
-
-	/*
-	 * The auth process held a failure for its delay (it runs from the
-	 * request: how long the hash took does not show): tell it now.
-	 */
-	s->auth_req = 0;
-	s->auth_result = a->result;
-	s->auth_banned = a->banned;
-	auth_reply(s);
-	session_settle(s);
-}
-
-/* The verdict, told to the client. */
-static void
-auth_reply(struct session *s)
-{
-	char	esc[ADDR_PATH_MAX * 4 + 1];
-
-	s->flags &= ~SF_AUTHWAIT;
-	switch (s->auth_result) {
-	case AUTH_OK:
-		s->auth_user = strdup(s->auth_login);
-		if (s->auth_user == NULL) {
-			reply(s, R_AUTH_TEMPFAIL);
-			auth_finish(s, NULL);
-			break;
-		}
-		log_info("session=%s authenticated user=\"%s\"", s->id,
-		    log_escape(s->auth_login, strlen(s->auth_login), esc,
-		    sizeof(esc)));
-		reply(s, R_AUTH_OK);
-		auth_finish(s, NULL);
-		break;
-	case AUTH_FAIL:
-		s->auth_failures++;
-		reply(s, R_AUTH_FAILED);
-		if (s->auth_banned)
-			auth_finish(s, R_BANNED);
-		else if (s->auth_failures >= AUTH_MAX_FAILS)
-			auth_finish(s, R_TOO_MANY_AUTH_FAILS);
-		else
-			auth_finish(s, NULL);
-		break;
-	default:
-		/*
-		 * Banned since the session began: the password was not
-		 * looked at, so neither 235 nor 535, but the ban's 421.
-		 */
-		if (s->auth_banned) {
-			log_info("session=%s refuse reason=banned ip=%s",
-			    s->id, s->peerip);
-			auth_finish(s, R_BANNED);
-			break;
-		}
-		reply(s, R_AUTH_TEMPFAIL);
-		auth_finish(s, NULL);
-		break;
-	}
-	explicit_bzero(s->auth_login, sizeof(s->auth_login));
-	if (!(s->flags & SF_DEAD))
-		session_process(s);
-}
-
-/* Leave the SASL exchange; quit (a 421 format with %s) closes. */
-static void
-auth_finish(struct session *s, const char *quit)
-{
-	explicit_bzero(s->auth_login, sizeof(s->auth_login));
-	s->auth_loginlen = 0;
-	session_set_state(s, s->auth_return == STATE_CONNECTED ?
-	    STATE_CONNECTED : STATE_HELO);
-	session_arm_timer(s);
-	if (quit != NULL)
-		session_quit_now(s, quit, "auth-failures");
-}
-
-static void
-proceed_http(struct session *s, const struct smtp_command *cmd,
-    const struct checked *ck)
-{
-	/* ALPACA and friends: an HTTP client on the SMTP port. */
-	log_info("session=%s reject reason=http-request", s->id);
-	session_quit_now(s, R_HTTP_REQUEST,
-	    "http-request");
-}
-
-static const char *
-check_unknown(const struct session *s, const struct smtp_command *cmd,
-    struct checked *ck)
-{
-	return R_UNKNOWN_COMMAND;
 }
