@@ -13,7 +13,6 @@ import socket
 import struct
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -130,6 +129,20 @@ def test_unit_capabilities_are_enough(server, tmp_path):
     assert "stopped" in srv.log()[mark:]
 
 
+def submit(srv, pki, rcpts, subject):
+    """One message from user@example.org, after STARTTLS and AUTH."""
+    c = TLSClient(srv, pki)
+    assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) \
+        .startswith("235")
+    assert c.cmd("MAIL FROM:<user@example.org>").startswith("250")
+    for rcpt in rcpts:
+        assert c.cmd("RCPT TO:<%s>" % rcpt).startswith("250")
+    assert c.cmd("DATA").startswith("354")
+    assert c.cmd("Subject: %s\r\n\r\nbody\r\n." % subject) \
+        .startswith("250")
+    c.close()
+
+
 def syscall_set(group, seen=None):
     """The system calls of a systemd group (@name), nested ones included."""
     seen = set() if seen is None else seen
@@ -195,15 +208,7 @@ def test_unit_syscall_filter_allows_what_the_server_calls(pki, tmp_path,
     assert c.cmd("AUTH PLAIN " + plain("user@example.org", "wrong")) \
         .startswith("535")
     c.close()
-    c = TLSClient(srv, pki)
-    assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) \
-        .startswith("235")
-    assert c.cmd("MAIL FROM:<user@example.org>").startswith("250")
-    assert c.cmd("RCPT TO:<other@example.org>").startswith("250")
-    assert c.cmd("RCPT TO:<far@example.com>").startswith("250")
-    assert c.cmd("DATA").startswith("354")
-    assert c.cmd("Subject: traced\r\n\r\nbody\r\n.").startswith("250")
-    c.close()
+    submit(srv, pki, ["other@example.org", "far@example.com"], "traced")
     wait_until(lambda: srv.message_files("other@example.org"), T(20),
                what="the local delivery")
     srv.wait_log(r"relay id=\w+ to=<far@example\.com> .*result=deferred",
@@ -307,14 +312,7 @@ def test_unit_file_system_sandbox_is_enough(pki, tmp_path, server):
                "ready hostname=" in srv.log()[start:], T(20),
                what="the start")
     assert srv.proc.poll() is None, srv.log()[start:]
-    c = TLSClient(srv, pki)
-    assert c.cmd("AUTH PLAIN " + plain("user@example.org", PASSWORD)) \
-        .startswith("235")
-    assert c.cmd("MAIL FROM:<user@example.org>").startswith("250")
-    assert c.cmd("RCPT TO:<other@example.org>").startswith("250")
-    assert c.cmd("DATA").startswith("354")
-    assert c.cmd("Subject: sandboxed\r\n\r\nbody\r\n.").startswith("250")
-    c.close()
+    submit(srv, pki, ["other@example.org"], "sandboxed")
     srv.wait_log(r"delivery id=\w+ to=<other@example\.org> "
                  r"result=delivered", after=start)
     mark = len(srv.log())
