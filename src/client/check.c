@@ -21,6 +21,7 @@
 
 #include <netinet/in.h>
 
+#include <assert.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -65,15 +66,33 @@ enum {
 	C_LOCAL_ACCEPTED, C_RELAY_ALLOWED, C_SEND, C_QUIT, C_COUNT
 };
 
-/* Pinned in DESIGN.md; new ones may be added, none renamed. */
-static const char *const check_ids[C_COUNT] = {
-	"connect", "source-address", "banner", "ehlo",
-	"auth-hidden-plaintext", "auth-refused-plaintext", "starttls",
-	"starttls-injection", "tls-version", "tls-cert", "ehlo-tls",
-	"auth-advertised", "auth-bad-password", "auth-good",
-	"relay-denied-unauth", "local-accepted-unauth", "relay-allowed-auth",
-	"send", "quit",
+/*
+ * Pinned in DESIGN.md; new ones may be added, none renamed.  Each name
+ * sits at its check, and the assertion stops a check added without one.
+ */
+static const char *const check_ids[] = {
+	[C_CONNECT] = "connect",
+	[C_SOURCE] = "source-address",
+	[C_BANNER] = "banner",
+	[C_EHLO] = "ehlo",
+	[C_AUTH_HIDDEN] = "auth-hidden-plaintext",
+	[C_AUTH_REFUSED] = "auth-refused-plaintext",
+	[C_STARTTLS] = "starttls",
+	[C_INJECTION] = "starttls-injection",
+	[C_TLS_VERSION] = "tls-version",
+	[C_TLS_CERT] = "tls-cert",
+	[C_EHLO_TLS] = "ehlo-tls",
+	[C_AUTH_ADV] = "auth-advertised",
+	[C_AUTH_BAD] = "auth-bad-password",
+	[C_AUTH_GOOD] = "auth-good",
+	[C_RELAY_DENIED] = "relay-denied-unauth",
+	[C_LOCAL_ACCEPTED] = "local-accepted-unauth",
+	[C_RELAY_ALLOWED] = "relay-allowed-auth",
+	[C_SEND] = "send",
+	[C_QUIT] = "quit",
 };
+static_assert(sizeof(check_ids) / sizeof(check_ids[0]) == C_COUNT,
+    "check_ids: one name per check");
 
 enum {
 	OPT_TO = OPT_LOCAL,
