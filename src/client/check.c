@@ -183,6 +183,14 @@ static void	check_relay_allowed(struct checker *);
 static void	check_send(struct checker *);
 static void	check_quit(struct checker *);
 static void	check_injection(struct checker *);
+static void	injection_probe(struct checker *);
+static int	check_connect(struct checker *);
+static int	check_tls_implicit(struct checker *);
+static int	check_banner(struct checker *);
+static size_t	ehlo_keywords(const struct reply *, char *, size_t);
+static int	check_ehlo(struct checker *);
+static void	check_auth_in_clear(struct checker *);
+static void	check_tls(struct checker *);
 static int	run(struct checker *);
 
 static const struct cliopt_cmd	check_cmd = { "check", check_usage, NULL, NULL };
@@ -1227,7 +1235,7 @@ check_quit(struct checker *ck)
  * attacker's commands in clear would run in the secure session.
  */
 static void
-check_injection(struct checker *ck)
+injection_probe(struct checker *ck)
 {
 	static const char	 probe[] = "STARTTLS\r\nNOOP\r\n";
 	struct smtpc		*c;
@@ -1313,14 +1321,27 @@ check_injection(struct checker *ck)
 	smtpc_close(c);
 }
 
+/* --tls starttls only: another connection, after the other checks. */
+static void
+check_injection(struct checker *ck)
+{
+	if (ck->o.tls != TLSMODE_STARTTLS || is_set(ck, C_INJECTION))
+		return;
+	if (ck->tls_ok)
+		injection_probe(ck);
+	else
+		set(ck, C_INJECTION, CHECK_SKIP, "no TLS session");
+}
+
+/*
+ * The steps that can end the run return 0 to go on, or the exit status
+ * to stop with once every check left is skipped.
+ */
 static int
-run(struct checker *ck)
+check_connect(struct checker *ck)
 {
 	struct smtpc_opts	 so;
-	const struct reply	*r;
-	const char		*t;
-	char			 err[256], b[200], kw[400], esc[64];
-	size_t			 i, n, k, o;
+	char			 err[256];
 
 	smtpc_opts_for(ck, &so);
 	if ((ck->c = smtpc_connect(ck->o.host, ck->o.port, &so, err,
@@ -1332,21 +1353,34 @@ run(struct checker *ck)
 	set(ck, C_CONNECT, CHECK_PASS, "connected to %s port %s (%s)",
 	    smtpc_peer_addr(ck->c), smtpc_peer_port(ck->c),
 	    cliopt_tls_name(ck->o.tls));
-	check_source(ck);
 	cliopt_helo(&ck->o, ck->c, ck->helo, sizeof(ck->helo));
+	return 0;
+}
 
-	if (ck->o.tls == TLSMODE_IMPLICIT) {
-		if (smtpc_tls(ck->c, ck->tctx, ck->o.host) == -1) {
-			set(ck, C_STARTTLS, CHECK_FAIL, "implicit TLS: %s",
-			    smtpc_error(ck->c));
-			legacy_probe(ck);
-			skip_unset(ck, "no TLS session");
-			return 1;
-		}
-		set(ck, C_STARTTLS, CHECK_PASS, "implicit TLS: the handshake "
-		    "completed");
-		tls_established(ck);
+/* --tls implicit: the handshake comes before the greeting. */
+static int
+check_tls_implicit(struct checker *ck)
+{
+	if (ck->o.tls != TLSMODE_IMPLICIT)
+		return 0;
+	if (smtpc_tls(ck->c, ck->tctx, ck->o.host) == -1) {
+		set(ck, C_STARTTLS, CHECK_FAIL, "implicit TLS: %s",
+		    smtpc_error(ck->c));
+		legacy_probe(ck);
+		skip_unset(ck, "no TLS session");
+		return 1;
 	}
+	set(ck, C_STARTTLS, CHECK_PASS, "implicit TLS: the handshake "
+	    "completed");
+	tls_established(ck);
+	return 0;
+}
+
+static int
+check_banner(struct checker *ck)
+{
+	const struct reply	*r;
+	char			 b[200];
 
 	if (smtpc_read_reply(ck->c, &r) == -1) {
 		set(ck, C_BANNER, CHECK_FAIL, "no greeting: %s",
@@ -1361,6 +1395,35 @@ run(struct checker *ck)
 		return 1;
 	}
 	set(ck, C_BANNER, CHECK_PASS, "%s", brief(r, b, sizeof(b)));
+	return 0;
+}
+
+/* The keywords of an EHLO reply's extensions, for the summary; its length. */
+static size_t
+ehlo_keywords(const struct reply *r, char *kw, size_t size)
+{
+	const char	*t;
+	char		 esc[64];
+	size_t		 i, n, k, o;
+
+	for (i = 1, o = 0, kw[0] = '\0'; i < r->nlines; i++) {
+		t = reply_line(r, i, &n);
+		for (k = 0; k < n && t[k] != ' ' && t[k] != '='; k++)
+			;
+		if (o + k + 2 >= size)
+			break;
+		o += (size_t)snprintf(kw + o, size - o, "%s%s",
+		    o > 0 ? " " : "", report_escape(t, k, esc, sizeof(esc)));
+	}
+	return o;
+}
+
+/* The first EHLO; its reply is what the server offers in clear (or TLS). */
+static int
+check_ehlo(struct checker *ck)
+{
+	const struct reply	*r;
+	char			 b[200], kw[400];
 
 	if (smtpc_cmd(ck->c, &r, "EHLO %s", ck->helo) == -1) {
 		set(ck, C_EHLO, CHECK_FAIL, "no reply to EHLO: %s",
@@ -1374,17 +1437,8 @@ run(struct checker *ck)
 		skip_unset(ck, "no EHLO");
 		return 1;
 	}
-	/* The extensions' keywords, for the summary. */
-	for (i = 1, o = 0, kw[0] = '\0'; i < r->nlines; i++) {
-		t = reply_line(r, i, &n);
-		for (k = 0; k < n && t[k] != ' ' && t[k] != '='; k++)
-			;
-		if (o + k + 2 >= sizeof(kw))
-			break;
-		o += (size_t)snprintf(kw + o, sizeof(kw) - o, "%s%s",
-		    o > 0 ? " " : "", report_escape(t, k, esc, sizeof(esc)));
-	}
-	set(ck, C_EHLO, CHECK_PASS, "%s", o > 0 ? kw : "no extensions");
+	set(ck, C_EHLO, CHECK_PASS, "%s", ehlo_keywords(r, kw, sizeof(kw)) >
+	    0 ? kw : "no extensions");
 	if (reply_ehlo_keyword(r, "ENHANCEDSTATUSCODES", NULL, NULL))
 		ck->esc = 1;
 	if (ck->o.tls == TLSMODE_IMPLICIT) {
@@ -1396,20 +1450,35 @@ run(struct checker *ck)
 			return 2;
 		ck->have_plain = 1;
 	}
+	return 0;
+}
 
-	switch (ck->o.tls) {
-	case TLSMODE_IMPLICIT:
+/* Before any TLS: AUTH neither offered nor accepted in clear. */
+static void
+check_auth_in_clear(struct checker *ck)
+{
+	if (ck->o.tls == TLSMODE_IMPLICIT) {
 		set(ck, C_AUTH_HIDDEN, CHECK_SKIP, "implicit TLS: nothing is "
 		    "sent in clear");
 		set(ck, C_AUTH_REFUSED, CHECK_SKIP, "implicit TLS: nothing is "
 		    "sent in clear");
+		return;
+	}
+	check_auth_hidden(ck);
+	check_auth_refused(ck);
+}
+
+/* STARTTLS, and under it the version, the certificate and EHLO again. */
+static void
+check_tls(struct checker *ck)
+{
+	switch (ck->o.tls) {
+	case TLSMODE_IMPLICIT:
 		set(ck, C_INJECTION, CHECK_SKIP, "implicit TLS: no STARTTLS");
 		set(ck, C_EHLO_TLS, CHECK_SKIP, "implicit TLS: no EHLO in "
 		    "clear to compare");
 		break;
 	case TLSMODE_NONE:
-		check_auth_hidden(ck);
-		check_auth_refused(ck);
 		set(ck, C_STARTTLS, CHECK_SKIP, "--tls none");
 		set(ck, C_INJECTION, CHECK_SKIP, "--tls none");
 		set(ck, C_TLS_VERSION, CHECK_SKIP, "--tls none");
@@ -1417,25 +1486,38 @@ run(struct checker *ck)
 		set(ck, C_EHLO_TLS, CHECK_SKIP, "--tls none");
 		break;
 	default:
-		check_auth_hidden(ck);
-		check_auth_refused(ck);
 		check_starttls(ck);
-		if (!is_set(ck, C_TLS_VERSION) || !is_set(ck, C_TLS_CERT) ||
-		    !is_set(ck, C_EHLO_TLS)) {
-			/* No TLS: what follows runs in clear, if at all. */
-			if (!is_set(ck, C_TLS_VERSION))
-				set(ck, C_TLS_VERSION, CHECK_SKIP, "no TLS "
-				    "session");
-			if (!is_set(ck, C_TLS_CERT))
-				set(ck, C_TLS_CERT, CHECK_SKIP, "no TLS "
-				    "session");
-			if (!is_set(ck, C_EHLO_TLS))
-				set(ck, C_EHLO_TLS, CHECK_SKIP, "no TLS "
-				    "session");
-		}
+		/* No TLS: what follows runs in clear, if at all. */
+		if (!is_set(ck, C_TLS_VERSION))
+			set(ck, C_TLS_VERSION, CHECK_SKIP, "no TLS session");
+		if (!is_set(ck, C_TLS_CERT))
+			set(ck, C_TLS_CERT, CHECK_SKIP, "no TLS session");
+		if (!is_set(ck, C_EHLO_TLS))
+			set(ck, C_EHLO_TLS, CHECK_SKIP, "no TLS session");
 		break;
 	}
+}
 
+/*
+ * The seed's checklist: connect (with TLS), the banner, EHLO, AUTH
+ * offered, AUTH PLAIN answered 535 then 235, and the message; around it
+ * what a go-live needs besides (no AUTH in clear, no relaying without it,
+ * no command injected before STARTTLS).
+ */
+static int
+run(struct checker *ck)
+{
+	int	stop;
+
+	if ((stop = check_connect(ck)) != 0)
+		return stop;
+	check_source(ck);
+	if ((stop = check_tls_implicit(ck)) != 0 ||
+	    (stop = check_banner(ck)) != 0 ||
+	    (stop = check_ehlo(ck)) != 0)
+		return stop;
+	check_auth_in_clear(ck);
+	check_tls(ck);
 	check_auth_advertised(ck);
 	check_relay_denied(ck);
 	check_local_accepted(ck);
@@ -1444,12 +1526,7 @@ run(struct checker *ck)
 	check_relay_allowed(ck);
 	check_send(ck);
 	check_quit(ck);
-	if (ck->o.tls == TLSMODE_STARTTLS && !is_set(ck, C_INJECTION)) {
-		if (ck->tls_ok)
-			check_injection(ck);
-		else
-			set(ck, C_INJECTION, CHECK_SKIP, "no TLS session");
-	}
+	check_injection(ck);
 	skip_unset(ck, "not run");
 	return 0;
 }
