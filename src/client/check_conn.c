@@ -1,0 +1,145 @@
+/*
+ * The connections smtpauth check runs on: the first one is opened by
+ * check_connect(); a check that needs a clean slate (after a dangerous
+ * success, or when the server hung up) asks for a new one here, and a
+ * new connection's certificate is judged again.
+ */
+#include <stdio.h>
+
+#include "client/check_priv.h"
+#include "client/cliopt.h"
+#include "client/report.h"
+#include "client/smtpclient.h"
+#include "common/reply.h"
+#include "common/tls.h"
+
+static void	cert_again(struct checker *);
+
+void
+ck_smtpc_opts(struct checker *ck, struct smtpc_opts *so)
+{
+	cliopt_smtpc(&ck->o, ck->o.verbose ? report_trace : NULL, &ck->tout,
+	    so);
+}
+
+/*
+ * A new connection up to EHLO (under TLS when want_tls, in the mode the
+ * run uses), for checks that need a clean slate.  NULL with err set.
+ */
+struct smtpc *
+ck_open_session(struct checker *ck, struct tls_ctx *ctx, int want_tls,
+    char *err, size_t errlen)
+{
+	struct smtpc_opts	 so;
+	struct smtpc		*c;
+	const struct reply	*r;
+	char			 b[200];
+
+	ck_smtpc_opts(ck, &so);
+	if ((c = smtpc_connect(ck->o.host, ck->o.port, &so, err,
+	    errlen)) == NULL)
+		return NULL;
+	if (ck->o.tls == TLSMODE_IMPLICIT && smtpc_tls(c, ctx,
+	    ck->o.host) == -1)
+		goto fail;
+	if (smtpc_read_reply(c, &r) == -1)
+		goto fail;
+	if (r->code != 220) {
+		(void)snprintf(err, errlen, "greeting %s", ck_brief(r, b,
+		    sizeof(b)));
+		goto out;
+	}
+	if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1)
+		goto fail;
+	if (r->code != 250) {
+		(void)snprintf(err, errlen, "EHLO: %s", ck_brief(r, b,
+		    sizeof(b)));
+		goto out;
+	}
+	if (ck->o.tls == TLSMODE_STARTTLS && want_tls) {
+		switch (smtpc_starttls(c, ctx, ck->o.host, &r)) {
+		case 1:
+			break;
+		case 0:
+			(void)snprintf(err, errlen, "STARTTLS: %s", ck_brief(r,
+			    b, sizeof(b)));
+			goto out;
+		default:
+			goto fail;
+		}
+		if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1)
+			goto fail;
+		if (r->code != 250) {
+			(void)snprintf(err, errlen, "EHLO: %s", ck_brief(r, b,
+			    sizeof(b)));
+			goto out;
+		}
+	}
+	return c;
+ fail:
+	(void)snprintf(err, errlen, "%s", smtpc_error(c));
+ out:
+	smtpc_close(c);
+	return NULL;
+}
+
+/* Say goodbye on the current connection, if any, and close it. */
+void
+ck_drop_conn(struct checker *ck)
+{
+	const struct reply	*r;
+
+	if (ck->c != NULL && smtpc_alive(ck->c))
+		(void)smtpc_cmd(ck->c, &r, "QUIT");
+	smtpc_close(ck->c);
+	ck->c = NULL;
+	ck->c_authed = 0;
+	ck->authed = 0;
+}
+
+/*
+ * Make sure ck->c is usable for the next check: alive, and not
+ * authenticated unless that is allowed; else a new session (under TLS when
+ * TLS worked before).  0, or -1 with the reason in ck->connerr.
+ */
+int
+ck_need_conn(struct checker *ck, int authed_ok)
+{
+	struct smtpc	*c;
+
+	if (smtpc_alive(ck->c) && (authed_ok || !ck->c_authed))
+		return 0;
+	ck_drop_conn(ck);
+	if (ck->o.verbose)
+		fprintf(stderr, "*  a new connection for the next checks\n");
+	c = ck_open_session(ck, ck->tctx, ck->tls_ok, ck->connerr,
+	    sizeof(ck->connerr));
+	if (c == NULL)
+		return -1;
+	ck->c = c;
+	if (smtpc_tls_conn(c) != NULL)
+		cert_again(ck);
+	return 0;
+}
+
+/*
+ * A new connection's certificate is judged on its own: one that does not
+ * verify fails tls-cert even when the first connection's did (a server, or
+ * someone in between, that changes certificates between connections).
+ */
+static void
+cert_again(struct checker *ck)
+{
+	struct tls	*t = smtpc_tls_conn(ck->c);
+	char		 subj[256];
+
+	if (tls_peer_verified(t) || ck->res[C_TLS_CERT].status == CHECK_FAIL)
+		return;
+	if (tls_peer_cert_subject(t, subj, sizeof(subj)) == -1 &&
+	    subj[0] == '\0')
+		(void)snprintf(subj, sizeof(subj), "?");
+	ck_set(ck, C_TLS_CERT, ck->o.insecure ? CHECK_WARN : CHECK_FAIL,
+	    "NOT verified on a later connection: %s (%s)%s",
+	    tls_peer_verify_error(t), subj, ck->o.insecure ? "; --insecure" :
+	    "");
+}

@@ -1,0 +1,94 @@
+/*
+ * The pieces of smtpauth check, private to src/client/check*.c: the
+ * checker's state, the verdict bookkeeping (check.c), the connections the
+ * checks run on (check_conn.c) and the checklist's steps, by what they
+ * probe (check_tls.c, check_auth.c, check_relay.c).  run() in check.c
+ * calls the steps in the seed's order; a step calls back only into the
+ * bookkeeping and the connections, never into another step's file.
+ */
+#ifndef SMTPAUTH_CHECK_PRIV_H
+#define SMTPAUTH_CHECK_PRIV_H
+
+#include <stddef.h>
+
+#include "client/cliopt.h"
+#include "client/password.h"
+#include "client/report.h"
+#include "client/smtpclient.h"
+#include "common/reply.h"
+#include "common/tls.h"
+
+/* The checks, in the order they are reported; check_ids names each. */
+enum {
+	C_CONNECT, C_SOURCE, C_BANNER, C_EHLO, C_AUTH_HIDDEN, C_AUTH_REFUSED,
+	C_STARTTLS, C_INJECTION, C_TLS_VERSION, C_TLS_CERT, C_EHLO_TLS,
+	C_AUTH_ADV, C_AUTH_BAD, C_AUTH_GOOD, C_RELAY_DENIED,
+	C_LOCAL_ACCEPTED, C_RELAY_ALLOWED, C_SEND, C_QUIT, C_COUNT
+};
+
+/* A made-up credential for the probes: never the real one. */
+#define PROBE_USER		"smtpauth-probe@example.invalid"
+#define PROBE_PASS		"not-a-real-password"
+
+struct checker {
+	struct cliopts		 o;
+	const char		*to;
+	const char		*relay_to;
+	const char		*from_opt;
+	char			 from[512];
+	int			 send;
+	int			 no_bad_auth;
+	int			 json;
+	struct check_result	 res[C_COUNT];
+	struct trace_out	 tout;
+	struct tls_ctx		*tctx;
+	struct smtpc		*c;
+	int			 c_authed;	/* c is past a 235 */
+	char			 helo[300];
+	struct reply		 caps_plain;	/* EHLO in clear */
+	struct reply		 caps_tls;	/* EHLO under TLS */
+	int			 have_plain, have_tls;
+	int			 esc;		/* ENHANCEDSTATUSCODES */
+	int			 tls_ok;	/* TLS worked on c */
+	int			 submission;	/* MAIL needs AUTH */
+	int			 authed;	/* auth-good passed on c */
+	struct password		 pw;
+	struct password		 token;
+	int			 have_secret;
+	char			 connerr[256];
+};
+
+/* check.c: the verdicts. */
+void		 ck_set(struct checker *, int, enum check_status, const char *,
+		    ...) __attribute__((format(printf, 4, 5)));
+int		 ck_is_set(const struct checker *, int);
+void		 ck_skip_unset(struct checker *, const char *);
+char		*ck_brief(const struct reply *, char *, size_t);
+enum check_status ck_judge(const struct checker *, const char *,
+		    const char *, char *, size_t);
+
+/* check_conn.c: the connections. */
+void		 ck_smtpc_opts(struct checker *, struct smtpc_opts *);
+struct smtpc	*ck_open_session(struct checker *, struct tls_ctx *, int,
+		    char *, size_t);
+int		 ck_need_conn(struct checker *, int);
+void		 ck_drop_conn(struct checker *);
+
+/* check_tls.c: TLS, the certificate, STARTTLS. */
+int		 check_tls_implicit(struct checker *);
+void		 check_tls(struct checker *);
+void		 check_injection(struct checker *);
+
+/* check_auth.c: AUTH in clear and under TLS. */
+void		 check_auth_in_clear(struct checker *);
+void		 check_auth_advertised(struct checker *);
+void		 check_auth_bad(struct checker *);
+void		 check_auth_good(struct checker *);
+
+/* check_relay.c: the mail transactions. */
+void		 check_relay_denied(struct checker *);
+void		 check_local_accepted(struct checker *);
+void		 check_relay_allowed(struct checker *);
+void		 check_send(struct checker *);
+
+#endif
