@@ -16,6 +16,7 @@ pkgconf_ok = $(if $(filter :ok,$1),$(filter-out :ok,$1),$(error \
 	pkg-config does not know $2: run "make deps" ($(INSTALL_DEPS))))
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs,$(PKGS)))$(PKG_LIBS)
+LDAP_LIBS = $(eval LDAP_LIBS := $(call pkgconf,--libs,ldap lber))$(LDAP_LIBS)
 CMOCKA_CFLAGS = $(eval CMOCKA_CFLAGS := $(call pkgconf,--cflags,cmocka))$(CMOCKA_CFLAGS)
 CMOCKA_LIBS = $(eval CMOCKA_LIBS := $(call pkgconf,--libs,cmocka))$(CMOCKA_LIBS)
 
@@ -24,7 +25,8 @@ CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Isrc $(PKG_CFLAGS)
-LDLIBS += $(PKG_LIBS) -lpthread
+# OpenLDAP (libldap-dev) ships ldap.pc; asked for as lazily as the others.
+LDLIBS += $(PKG_LIBS) $(LDAP_LIBS) -lpthread
 SAN_FLAGS :=
 
 PREFIX ?= /usr/local
