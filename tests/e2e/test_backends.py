@@ -320,3 +320,273 @@ def test_check_config_dovecot(server, tmp_path):
 def srv_bin():
     from e2elib import SMTPAUTHD
     return SMTPAUTHD
+
+
+# -- LDAP
+
+LDAP_BASE = "dc=example,dc=org"
+READER_DN = "cn=reader,%s" % LDAP_BASE
+READER_PW = "reader pw"
+LDAP_FILTER = "(&(objectClass=inetOrgPerson)(uid=%u))"
+
+
+def slappasswd(pw):
+    return subprocess.run(["slappasswd", "-s", pw], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+class Slapd:
+    """A private slapd: an mdb database in dir loaded with slapadd, on
+    loopback ports of its own (ldap:// with StartTLS, and ldaps://)."""
+
+    def __init__(self, pki, users=LDAP_USERS):
+        self.dir = Path(tempfile.mkdtemp(prefix="smtpauth-slapd-",
+                                         dir="/tmp"))
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.tls_port = free_port()
+        (self.dir / "db").mkdir()
+        self.conf = self.dir / "slapd.conf"
+        self.conf.write_text("""\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile {d}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+TLSCACertificateFile {pki}/ca.pem
+TLSCertificateFile {pki}/ec.pem
+TLSCertificateKeyFile {pki}/ec.key
+database mdb
+suffix "{base}"
+rootdn "cn=admin,{base}"
+directory {d}/db
+access to attrs=userPassword by anonymous auth by * none
+access to dn.subtree="ou=people,{base}" by users read by * none
+access to * by * read
+""".format(d=self.dir, pki=pki, base=LDAP_BASE))
+        entries = [
+            "dn: %s\nobjectClass: dcObject\nobjectClass: organization\n"
+            "o: Example\ndc: example\n" % LDAP_BASE,
+            "dn: ou=people,%s\nobjectClass: organizationalUnit\n"
+            "ou: people\n" % LDAP_BASE,
+            "dn: %s\nobjectClass: organizationalRole\n"
+            "objectClass: simpleSecurityObject\ncn: reader\n"
+            "userPassword: %s\n" % (READER_DN, slappasswd(READER_PW))]
+        for uid, pw in users.items():
+            entries.append(
+                "dn: uid=%s,ou=people,%s\nobjectClass: inetOrgPerson\n"
+                "uid: %s\ncn: %s\nsn: %s\nmail: %s@example.org\n"
+                "userPassword: %s\n" % (uid, LDAP_BASE, uid, uid, uid, uid,
+                                        slappasswd(pw)))
+        (self.dir / "data.ldif").write_text("\n".join(entries))
+        subprocess.run(["slapadd", "-f", str(self.conf), "-l",
+                        str(self.dir / "data.ldif")], check=True,
+                       capture_output=True, timeout=T(60))
+        self.proc = None
+
+    @property
+    def uri(self):
+        return "ldap://127.0.0.1:%d" % self.port
+
+    @property
+    def ldaps_uri(self):
+        return "ldaps://127.0.0.1:%d" % self.tls_port
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["slapd", "-d", "0", "-f", str(self.conf), "-h",
+             "%s/ %s/" % (self.uri, self.ldaps_uri)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "slapd.log", "ab"),
+            start_new_session=True)
+
+        def up():
+            assert self.proc.poll() is None, \
+                (self.dir / "slapd.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, T(20), what="slapd's port")
+        return self
+
+    def stop(self):
+        stop_pid(self.proc)
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slapd(pki):
+    s = Slapd(pki).start()
+    yield s
+    s.cleanup()
+
+
+def ldap_server(server, pki, uri, extra=(), proxy=False, bind=True):
+    """smtpauthd with auth-backend ldap; the bind password file is 0600
+    root: the auth process reads it before it drops privileges."""
+    lines = ["auth-backend ldap", "ldap-uri %s" % uri,
+             "ldap-base %s" % LDAP_BASE, "ldap-filter %s" % LDAP_FILTER]
+    pwfile = Path(tempfile.mkdtemp(prefix="smtpauth-ldappw-")) / "pw"
+    pwfile.write_text(READER_PW + "\n")
+    os.chmod(pwfile, 0o600)
+    if bind:
+        lines += ["ldap-bind-dn %s" % READER_DN,
+                  "ldap-bind-password-file %s" % pwfile]
+    lines += list(extra)
+    if proxy:
+        return proxy_server(server, pki, extra=lines)
+    return auth_server(server, pki, extra=lines)
+
+
+def test_ldap_plain_and_login(server, pki, slapd):
+    srv = ldap_server(server, pki, slapd.uri)
+    for user, pw in LDAP_USERS.items():
+        assert login(srv, pki, user, pw, "PLAIN") == OK
+        assert login(srv, pki, user, pw, "LOGIN") == OK
+    r = swaks(srv, pki, "carol", "ldap secret", "PLAIN")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "235 2.7.0" in r.stdout
+    assert "ldap secret" not in srv.log() and READER_PW not in srv.log()
+
+
+def test_ldap_wrong_password_unknown_user_empty_password(server, pki,
+                                                         slapd):
+    srv = ldap_server(server, pki, slapd.uri, extra=["auth-cache-ttl 0"])
+    assert login(srv, pki, "carol", "guess") == BAD
+    assert login(srv, pki, "nobody", "guess") == BAD
+    assert login(srv, pki, "carol", "guess", "LOGIN") == BAD
+    c = TLSClient(srv, pki)
+    # An empty password would be an unauthenticated bind, which succeeds;
+    # the worker refuses it before it asks (the backend would too).
+    assert not c.cmd("AUTH PLAIN " + plain("carol", "")).startswith("235")
+    c.close()
+    log = srv.log()
+    assert re.search(r'user="carol" reason=bad-password', log)
+    assert re.search(r'user="nobody" reason=unknown-user', log)
+
+
+def test_ldap_injection_matches_nothing(server, pki, slapd):
+    """Filter metacharacters in the user name are escaped (RFC 4515): with
+    carol's right password, none of them logs in as carol."""
+    srv = ldap_server(server, pki, slapd.uri, extra=["auth-cache-ttl 0",
+                                                     "auth-max-failures 50"])
+    names = ["*", "c*", "car*l", "carol)(uid=*", "*)(objectClass=*",
+             "\\", "carol\\", "ca\\72ol", "a*"]
+    for name in names:
+        assert login(srv, pki, name, "ldap secret") == BAD, name
+    log = srv.log()
+    assert len(re.findall(r"auth result=fail .* reason=unknown-user",
+                          log)) == len(names), log
+    assert login(srv, pki, "carol", "ldap secret") == OK
+
+
+def test_ldap_anonymous_search(server, pki, slapd, tmp_path):
+    """Without ldap-bind-dn the search is anonymous; this directory lets
+    only bound users read the people, so the entry is not found: 535."""
+    srv = ldap_server(server, pki, slapd.uri, bind=False)
+    assert login(srv, pki, "carol", "ldap secret") == BAD
+    assert re.search(r'user="carol" reason=unknown-user', srv.log())
+
+
+def readable_copy(path):
+    """A copy the auth process can read once it runs as nobody."""
+    d = Path(tempfile.mkdtemp(prefix="smtpauth-ca-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    shutil.copy(path, d / path.name)
+    os.chmod(d / path.name, 0o644)
+    return d / path.name
+
+
+def test_ldap_starttls_and_ldaps(server, pki, slapd):
+    ca = readable_copy(pki / "ca.pem")
+    for uri, extra in ((slapd.uri, ["ldap-starttls yes"]),
+                       (slapd.ldaps_uri, [])):
+        srv = ldap_server(server, pki, uri,
+                          extra=extra + ["ldap-ca-file %s" % ca])
+        assert login(srv, pki, "carol", "ldap secret") == OK, uri
+        assert login(srv, pki, "carol", "guess") == BAD, uri
+    shutil.rmtree(ca.parent)
+
+
+def test_ldap_tls_unverified_is_down(server, pki, slapd, tmp_path):
+    """A certificate the CA file does not vouch for: no login (454)."""
+    other = tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                    str(tmp_path / "k"), "-out", str(other), "-subj",
+                    "/CN=other", "-days", "1"], check=True,
+                   capture_output=True)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(other, 0o644)
+    srv = ldap_server(server, pki, slapd.ldaps_uri,
+                      extra=["ldap-ca-file %s" % other])
+    r = login(srv, pki, "carol", "ldap secret")
+    assert r.startswith("454 4.7.0"), r
+    srv.wait_log(r"ldap ldaps://\S+: .*logins get 454")
+
+
+def test_ldap_guard_bans_after_max_failures(server, pki, slapd):
+    srv = ldap_server(server, pki, slapd.uri, proxy=True,
+                      extra=["auth-max-failures 3"])
+    with proxied(srv, "192.0.2.60") as c:
+        c.ehlo()
+        for _ in range(2):
+            assert c.cmd("AUTH PLAIN " + plain("carol", "guess")).code == 535
+        c.sendline("AUTH PLAIN " + plain("carol", "guess"))
+        assert [r.line for r in c.replies(2)] == [BAD, BANNED]
+    srv.wait_log(r"auth: ban ip=192\.0\.2\.60 ")
+
+
+def test_ldap_down_gives_454_and_recovers(server, pki):
+    sl = Slapd(pki).start()
+    try:
+        srv = ldap_server(server, pki, sl.uri, extra=["auth-cache-ttl 0"])
+        assert login(srv, pki, "carol", "ldap secret") == OK
+        sl.stop()
+        r = login(srv, pki, "carol", "ldap secret")
+        assert r.startswith("454 4.7.0"), r
+        srv.wait_log(r"ldap ldap://\S+: .*logins get 454")
+        assert re.search(r"auth result=tempfail .* reason=backend-down",
+                         srv.log())
+        sl.start()
+        wait_until(lambda: login(srv, pki, "carol", "ldap secret") == OK,
+                   T(20), interval=0.5, what="a login once slapd is back")
+        srv.wait_log(r"ldap ldap://\S+: answering again")
+    finally:
+        sl.cleanup()
+
+
+def test_check_config_ldap(tmp_path):
+    conf = tmp_path / "c.conf"
+    base = ["listen 127.0.0.1:%d smtp" % free_port(), "spool %s" % tmp_path]
+    ldap = ["auth-backend ldap", "ldap-uri ldap://127.0.0.1:1",
+            "ldap-base dc=example, dc=org"]
+    for bad, msg in (
+            (["auth-backend ldap"], "auth-backend ldap requires ldap-uri"),
+            (ldap + ["ldap-filter (uid=x)"], "ldap-filter must contain %u"),
+            (ldap + ["ldap-filter (uid=%u)", "ldap-bind-dn cn=x"],
+             "ldap-bind-dn and ldap-bind-password-file go together"),
+            (ldap + ["ldap-filter (uid=%u)", "ldap-bind-dn cn=x",
+                     "ldap-bind-password-file %s/none" % tmp_path],
+             "ldap-bind-password-file: %s/none" % tmp_path),
+            (["auth-backend ldap", "ldap-uri http://x", "ldap-base o=x",
+              "ldap-filter (uid=%u)"], "ldap-uri: expected ldap://"),
+            (["auth-backend ldap", "ldap-uri ldaps://x", "ldap-base o=x",
+              "ldap-filter (uid=%u)", "ldap-starttls yes"],
+             "ldap-starttls needs an ldap:// ldap-uri")):
+        conf.write_text("\n".join(base + bad) + "\n")
+        r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
+                           capture_output=True, text=True, timeout=T(30))
+        assert r.returncode == 1 and msg in r.stderr, (bad, r.stderr)
+    conf.write_text("\n".join(base + ldap + ["ldap-filter (uid=%u)"]) + "\n")
+    r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 0, r.stderr

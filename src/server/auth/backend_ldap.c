@@ -159,6 +159,7 @@ lj_work(void *arg)
 	/* A kept connection the directory closed meanwhile: once more. */
 	if (lj_try(j, &tconn) == -1 && reused) {
 		j->down = 0;
+		j->err[0] = '\0';
 		(void)lj_try(j, &tconn);
 	}
 out:
@@ -377,6 +378,9 @@ lj_done(void *arg)
 		log_warnx("ldap %s: %s: logins get 454 until it answers",
 		    L.conf->ldap_uri, j->err[0] ? j->err : "unreachable");
 		L.down_logged = 1;
+	} else if (j->result == AUTH_TEMPFAIL && !j->down && j->err[0]) {
+		/* The directory answers, but not as configured. */
+		log_warnx("ldap %s: %s", L.conf->ldap_uri, j->err);
 	} else if (!j->down && L.down_logged && j->result != AUTH_TEMPFAIL) {
 		log_info("ldap %s: answering again", L.conf->ldap_uri);
 		L.down_logged = 0;
