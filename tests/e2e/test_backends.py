@@ -3,6 +3,7 @@ by a private Dovecot (auth-client protocol on its unix socket) and by a
 private slapd (search, then bind as the entry), both started here from a
 configuration written in a temporary directory and stopped by PID.  The
 guard, the failure delay and the log line work as with the users file."""
+import base64
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -290,6 +292,108 @@ def test_dovecot_socket_not_there_at_start(server, pki):
     finally:
         dv.cleanup()
         shutil.rmtree(d, ignore_errors=True)
+
+
+class ScriptedDovecot(threading.Thread):
+    """A unix socket server speaking Dovecot's side as scripted: for the
+    2.4 handshake order (nothing before the client's VERSION) and for a
+    hostile server, which a real Dovecot cannot be made to be."""
+
+    def __init__(self, path, handler):
+        super().__init__(daemon=True)
+        self.path = str(path)
+        self.handler = handler
+        self.seen = []
+        self.ls = socket.socket(socket.AF_UNIX)
+        self.ls.bind(self.path)
+        os.chmod(self.path, 0o666)
+        self.ls.listen(8)
+        self.ls.settimeout(T(30))
+        self.start()
+
+    def run(self):
+        try:
+            while True:
+                c, _ = self.ls.accept()
+                threading.Thread(target=self.serve, args=(c,),
+                                 daemon=True).start()
+        except OSError:
+            pass
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        try:
+            self.handler(self, c, f)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.ls.close()
+
+
+def open_dir():
+    """A directory the auth process can enter once it runs as nobody (the
+    pytest tmp_path is root's only)."""
+    d = Path(tempfile.mkdtemp(prefix="smtpauth-fakedv-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    return d
+
+
+def dovecot24(fake, c, f):
+    """Dovecot 2.4: says nothing until the client's VERSION came."""
+    first = f.readline()
+    fake.seen.append(first)
+    if not first.startswith(b"VERSION\t1\t"):
+        return
+    c.sendall(b"VERSION\t1\t3\nMECH\tPLAIN\tplaintext\nSPID\t1\n"
+              b"CUID\t1\nCOOKIE\t00\nDONE\n")
+    for line in f:
+        fake.seen.append(line)
+        fields = line.rstrip(b"\n").split(b"\t")
+        if fields[0] != b"AUTH":
+            continue
+        resp = [x for x in fields if x.startswith(b"resp=")][0][5:]
+        ok = base64.b64decode(resp) == b"\0alice@example.org\0dove secret"
+        c.sendall(b"%s\t%s\tuser=alice@example.org\n"
+                  % (b"OK" if ok else b"FAIL", fields[1]))
+
+
+def hostile(fake, c, f):
+    """A server whose handshake line never ends."""
+    f.readline()
+    c.sendall(b"VERSION\t1\t2\nMECH\tPLAIN\t" + b"x" * 40000)
+    time.sleep(T(5))
+
+
+def test_dovecot_24_handshake_order(server, pki):
+    tmp_path = open_dir()
+    fake = ScriptedDovecot(tmp_path / "auth", dovecot24)
+    try:
+        srv = dovecot_server(server, pki, tmp_path / "auth")
+        srv.wait_log(r"dovecot-auth unix:\S+: connected")
+        assert login(srv, pki, "alice@example.org", "dove secret") == OK
+        assert login(srv, pki, "alice@example.org", "guess") == BAD
+        assert fake.seen[0] == b"VERSION\t1\t2\n"
+        assert fake.seen[1].startswith(b"CPID\t")
+    finally:
+        fake.close()
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_dovecot_hostile_line_is_bounded(server, pki):
+    tmp_path = open_dir()
+    fake = ScriptedDovecot(tmp_path / "auth", hostile)
+    try:
+        srv = dovecot_server(server, pki, tmp_path / "auth")
+        srv.wait_log(r"dovecot-auth unix:\S+: a line too long: logins "
+                     r"get 454")
+        r = login(srv, pki, "alice@example.org", "dove secret")
+        assert r.startswith("454 4.7.0"), r
+    finally:
+        fake.close()
+        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_check_config_dovecot(server, tmp_path):

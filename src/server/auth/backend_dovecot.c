@@ -240,27 +240,27 @@ dv_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 dv_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_ptr	 eol;
-	size_t			 eollen, len;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	const char	*buf;
+	size_t		 have, len;
+	int		 rc;
 
-	while (D.bev != NULL) {
-		eol = evbuffer_search_eol(in, NULL, &eollen, EVBUFFER_EOL_LF);
-		if (eol.pos == -1) {
-			if (evbuffer_get_length(in) > DVC_LINE_MAX)
-				dv_down("a line too long");
+	while (D.bev != NULL && (have = evbuffer_get_length(in)) > 0) {
+		if (have > DVC_LINE_MAX + 1)
+			have = DVC_LINE_MAX + 1;
+		if ((buf = (const char *)evbuffer_pullup(in,
+		    (ssize_t)have)) == NULL) {
+			dv_down("out of memory");
 			return;
 		}
-		len = (size_t)eol.pos;
-		if (len > DVC_LINE_MAX) {
+		if ((rc = dvc_frame(buf, have, &len)) == 0)
+			return;
+		if (rc == -1) {
 			dv_down("a line too long");
 			return;
 		}
-		if (evbuffer_remove(in, D.line, len) != (int)len) {
-			dv_down("cannot read");
-			return;
-		}
-		evbuffer_drain(in, eollen);
+		memcpy(D.line, buf, len);
+		evbuffer_drain(in, len + 1);
 		if (dv_line(D.line, len) == -1)
 			return;
 	}

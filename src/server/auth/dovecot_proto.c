@@ -66,6 +66,19 @@ number(const struct field *f, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+int
+dvc_frame(const char *buf, size_t len, size_t *linelen)
+{
+	const char	*lf;
+	size_t		 n = len < DVC_LINE_MAX + 1 ? len : DVC_LINE_MAX + 1;
+
+	if ((lf = memchr(buf, '\n', n)) != NULL) {
+		*linelen = (size_t)(lf - buf);
+		return 1;
+	}
+	return len > DVC_LINE_MAX ? -1 : 0;
+}
+
 enum dvc_kind
 dvc_parse(const char *line, size_t len, struct dvc_line *out)
 {

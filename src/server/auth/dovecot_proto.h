@@ -34,6 +34,13 @@ struct dvc_line {
 };
 
 /*
+ * Framing: in the len octets at buf, is there a whole line?  1 (its
+ * length without the LF in *linelen), 0 (not yet: read more), or -1 (a
+ * line longer than DVC_LINE_MAX: drop the connection).
+ */
+int		dvc_frame(const char *buf, size_t len, size_t *linelen);
+
+/*
  * Parse one line of len octets (without its LF; a trailing CR is not
  * allowed either).  Fills *out; returns out->kind.
  */
