@@ -116,9 +116,9 @@ start_authd(int nousers)
 			_exit(99);
 		if (nousers) {
 			free(text);
-			authd_main(&conf, NULL, 0, sockpath);
+			authd_main(&conf, NULL, 0, NULL, sockpath);
 		}
-		authd_main(&conf, text, (size_t)len, sockpath);
+		authd_main(&conf, text, (size_t)len, NULL, sockpath);
 	}
 	free(text);
 
