@@ -39,6 +39,7 @@ struct ljob {
 	enum auth_result	 result;
 	const char		*reason;
 	int			 down;		/* the directory is out */
+	int			 rc;		/* the last LDAP error */
 	char			 err[128];	/* for the outage's log line */
 	backend_done		 done;
 	void			*arg;
@@ -156,8 +157,11 @@ lj_work(void *arg)
 		goto out;
 	}
 	reused = tconn.ld != NULL;
-	/* A kept connection the directory closed meanwhile: once more. */
-	if (lj_try(j, &tconn) == -1 && reused) {
+	/*
+	 * A kept connection the directory closed meanwhile: once more, on
+	 * a new one.  Not after a timeout: that would double the wait.
+	 */
+	if (lj_try(j, &tconn) == -1 && reused && j->rc == LDAP_SERVER_DOWN) {
 		j->down = 0;
 		j->err[0] = '\0';
 		(void)lj_try(j, &tconn);
@@ -202,6 +206,7 @@ lj_try(struct ljob *j, struct lconn *c)
 	}
 	if (rc != LDAP_SUCCESS) {
 		ldap_msgfree(res);
+		j->rc = rc;
 		snprintf(j->err, sizeof(j->err), "search: %s",
 		    ldap_err2string(rc));
 		if (is_down(rc)) {
@@ -243,6 +248,7 @@ lj_try(struct ljob *j, struct lconn *c)
 		j->reason = "bad-password";
 		return 0;
 	default:
+		j->rc = rc;
 		snprintf(j->err, sizeof(j->err), "bind: %s",
 		    ldap_err2string(rc));
 		if (is_down(rc)) {
@@ -297,6 +303,7 @@ lc_bind_search(struct lconn *c, struct ljob *j)
 	rc = ldap_sasl_bind_s(c->ld, L.conf->ldap_bind_dn, LDAP_SASL_SIMPLE,
 	    &cred, NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
+		j->rc = rc;
 		snprintf(j->err, sizeof(j->err), "bind as %s: %s",
 		    L.conf->ldap_bind_dn ? L.conf->ldap_bind_dn : "anonymous",
 		    ldap_err2string(rc));
