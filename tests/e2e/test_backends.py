@@ -86,7 +86,9 @@ def stop_pid(proc):
 class Dovecot:
     """A private Dovecot: only its auth service, its socket in dir."""
 
-    def __init__(self, users=DOVE_USERS, sock=None):
+    def __init__(self, users=DOVE_USERS, sock=None, inet=False):
+        # inet: a TCP listener on loopback too, for dovecot-auth inet:.
+        self.inet_port = free_port() if inet else None
         self.dir = Path(tempfile.mkdtemp(prefix="smtpauth-dovecot-",
                                          dir="/tmp"))
         os.chmod(self.dir, 0o755)
@@ -124,6 +126,7 @@ service auth {{
     path = {sock}
     mode = 0666
   }}
+{inet}
 }}
 # The per-address penalty would slow the guard's tests down.
 service anvil {{
@@ -131,14 +134,17 @@ service anvil {{
     mode = 0
   }}
 }}
-""".format(d=self.dir, sock=self.sock))
+""".format(d=self.dir, sock=self.sock, inet=(
+            "  inet_listener {\n    address = 127.0.0.1\n    port = %d\n  }"
+            % self.inet_port) if inet else ""))
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["dovecot", "-F", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr", "ab"),
-            start_new_session=True)
+        with open(self.dir / "stderr", "ab") as err:
+            self.proc = subprocess.Popen(
+                ["dovecot", "-F", "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=err, start_new_session=True)
 
         def up():
             assert self.proc.poll() is None, (self.dir / "stderr").read_text()
@@ -194,6 +200,19 @@ def test_dovecot_plain_and_login(server, pki, dovecot):
                      r"tls=yes mech=LOGIN user=\"bob@example\.org\"",
                      srv.log())
     assert "dove secret" not in srv.log()
+
+
+def test_dovecot_over_tcp(server, pki):
+    dv = Dovecot(inet=True).start()
+    try:
+        srv = auth_server(server, pki, extra=[
+            "auth-backend dovecot",
+            "dovecot-auth inet:127.0.0.1:%d" % dv.inet_port])
+        srv.wait_log(r"dovecot-auth inet:127\.0\.0\.1:\d+: connected")
+        assert login(srv, pki, "alice@example.org", "dove secret") == OK
+        assert login(srv, pki, "alice@example.org", "guess", "LOGIN") == BAD
+    finally:
+        dv.cleanup()
 
 
 def test_dovecot_wrong_password_and_unknown_user_alike(server, pki, dovecot):
@@ -498,12 +517,12 @@ access to * by * read
         return "ldaps://127.0.0.1:%d" % self.tls_port
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["slapd", "-d", "0", "-f", str(self.conf), "-h",
-             "%s/ %s/" % (self.uri, self.ldaps_uri)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "slapd.log", "ab"),
-            start_new_session=True)
+        with open(self.dir / "slapd.log", "ab") as err:
+            self.proc = subprocess.Popen(
+                ["slapd", "-d", "0", "-f", str(self.conf), "-h",
+                 "%s/ %s/" % (self.uri, self.ldaps_uri)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=err, start_new_session=True)
 
         def up():
             assert self.proc.poll() is None, \
