@@ -17,7 +17,7 @@
  * logged once per outage.
  */
 #include <errno.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +58,14 @@ static struct {
 	int			 down_logged;	/* on the loop */
 } L;
 
-static _Thread_local struct lconn	tconn;
+/*
+ * One connection a pool thread, kept here (not in thread-local storage)
+ * so that the stop can close them once the threads are gone.
+ */
+static struct lconn		 conns[LDAP_THREADS];
+static unsigned			 nconns;
+static pthread_mutex_t		 conns_mtx = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local struct lconn *tconn;
 
 static void	ldap_init_be(struct backend_env *);
 static int	ldap_verify(const struct backend_query *, backend_done, void *,
@@ -70,6 +77,7 @@ static int	lj_try(struct ljob *, struct lconn *);
 static int	lc_open(struct lconn *, struct ljob *);
 static int	lc_bind_search(struct lconn *, struct ljob *);
 static void	lc_close(struct lconn *);
+static struct lconn *lc_mine(void);
 static int	is_down(int);
 static char	*make_filter(const char *, const char *, size_t);
 
@@ -146,6 +154,7 @@ static void
 lj_work(void *arg)
 {
 	struct ljob	*j = arg;
+	struct lconn	*c;
 	int		 reused;
 
 	j->result = AUTH_TEMPFAIL;
@@ -156,15 +165,19 @@ lj_work(void *arg)
 		j->reason = "empty-password";
 		goto out;
 	}
-	reused = tconn.ld != NULL;
+	if ((c = lc_mine()) == NULL) {
+		j->reason = "busy";
+		goto out;
+	}
+	reused = c->ld != NULL;
 	/*
 	 * A kept connection the directory closed meanwhile: once more, on
 	 * a new one.  Not after a timeout: that would double the wait.
 	 */
-	if (lj_try(j, &tconn) == -1 && reused && j->rc == LDAP_SERVER_DOWN) {
+	if (lj_try(j, c) == -1 && reused && j->rc == LDAP_SERVER_DOWN) {
 		j->down = 0;
 		j->err[0] = '\0';
-		(void)lj_try(j, &tconn);
+		(void)lj_try(j, c);
 	}
 out:
 	explicit_bzero(j->pass, sizeof(j->pass));
@@ -315,6 +328,19 @@ lc_bind_search(struct lconn *c, struct ljob *j)
 	return 0;
 }
 
+/* The calling pool thread's connection slot. */
+static struct lconn *
+lc_mine(void)
+{
+	if (tconn != NULL)
+		return tconn;
+	pthread_mutex_lock(&conns_mtx);
+	if (nconns < LDAP_THREADS)
+		tconn = &conns[nconns++];
+	pthread_mutex_unlock(&conns_mtx);
+	return tconn;
+}
+
 static void
 lc_close(struct lconn *c)
 {
@@ -400,9 +426,13 @@ lj_done(void *arg)
 static void
 ldap_stop(void)
 {
-	/* Answers every job first. */
+	unsigned	i;
+
+	/* Answers every job first, and ends the threads. */
 	workq_free(L.wq);
 	L.wq = NULL;
+	for (i = 0; i < nconns; i++)
+		lc_close(&conns[i]);
 	if (L.bindpw != NULL) {
 		explicit_bzero(L.bindpw, strlen(L.bindpw));
 		free(L.bindpw);
