@@ -6,7 +6,8 @@ PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
 PKGS := openssl libevent libevent_pthreads libcrypt libcares
 # Only the server talks to systemd (sd_notify): the tester does not link it.
-SERVER_PKGS := libsystemd
+# Libraries of smtpauthd only (libsystemd-dev, libldap-dev).
+SERVER_PKGS := libsystemd ldap lber
 
 # pkg-config runs when a recipe first needs its answer, not when this file
 # is read: "make demo" and "make check" install the libraries (deps) before

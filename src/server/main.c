@@ -2,6 +2,8 @@
  * smtpauthd: a small, secure SMTP server.  main() only reads the command
  * line, loads and checks the configuration, and hands over to the parent.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <ldap.h>
 
 #include "common/log.h"
 #include "common/tls.h"
@@ -21,6 +25,7 @@
 static void	usage(void) __attribute__((noreturn));
 static void	daemonize(void);
 static void	warn_line(const char *);
+static int	check_backend(const struct config *, const char *);
 
 static void
 usage(void)
@@ -60,6 +65,68 @@ daemonize(void)
 	}
 	if (chdir("/") == -1)
 		fatal("chdir /");
+}
+
+/*
+ * -n: what the password backend needs that the parser cannot see.  A
+ * Dovecot socket not there yet is not an error (the server starts and
+ * waits for it), only said.  0, or -1 (reported).
+ */
+static int
+check_backend(const struct config *conf, const char *arg)
+{
+	LDAPURLDesc	*lud;
+	struct stat	 st;
+	char		 err[512], *s, *buf, *path, *host, *port;
+	int		 rv = 0, fd;
+
+	switch (conf->auth_backend) {
+	case AUTH_BACKEND_DOVECOT:
+		if (config_dovecot_auth(conf->dovecot_auth, &buf, &path, &host,
+		    &port) == -1) {
+			fprintf(stderr, "%s: dovecot-auth: malformed\n", arg);
+			return -1;
+		}
+		if (path != NULL && (stat(path, &st) == -1 ||
+		    !S_ISSOCK(st.st_mode)))
+			fprintf(stderr, "%s: dovecot-auth: %s is not a socket "
+			    "yet: logins get 454 until Dovecot listens there\n",
+			    arg, path);
+		free(buf);
+		break;
+	case AUTH_BACKEND_LDAP:
+		if (ldap_url_parse(conf->ldap_uri, &lud) != LDAP_URL_SUCCESS) {
+			fprintf(stderr, "%s: ldap-uri: not an LDAP URL: %s\n",
+			    arg, conf->ldap_uri);
+			rv = -1;
+		} else
+			ldap_free_urldesc(lud);
+		if (conf->ldap_bind_password_file != NULL) {
+			if ((s = parent_read_secret(
+			    conf->ldap_bind_password_file, err,
+			    sizeof(err))) == NULL) {
+				fprintf(stderr, "%s: ldap-bind-password-file: "
+				    "%s\n", arg, err);
+				rv = -1;
+			} else {
+				explicit_bzero(s, strlen(s));
+				free(s);
+			}
+		}
+		if (conf->ldap_ca_file != NULL) {
+			if ((fd = open(conf->ldap_ca_file, O_RDONLY |
+			    O_CLOEXEC)) == -1) {
+				fprintf(stderr, "%s: ldap-ca-file: %s: %s\n",
+				    arg, conf->ldap_ca_file, strerror(errno));
+				rv = -1;
+			} else
+				close(fd);
+		}
+		break;
+	case AUTH_BACKEND_FILE:
+		break;
+	}
+	return rv;
 }
 
 static void
@@ -159,6 +226,8 @@ main(int argc, char *argv[])
 			status = 1;
 		} else
 			tls_ctx_free(tls);
+		if (check_backend(conf, arg) == -1)
+			status = 1;
 		if (status == 0)
 			fprintf(stderr, "%s: configuration OK\n", arg);
 		if (text != NULL) {

@@ -498,7 +498,7 @@ static void
 start_auth(void)
 {
 	struct child	*c;
-	char		*text = NULL;
+	char		*text = NULL, *bindpw = NULL, err[512];
 	pid_t		 pid;
 	size_t		 i;
 
@@ -512,6 +512,12 @@ start_auth(void)
 	}
 	if (pid == 0) {
 		drop_server_tls();
+		/* Still root: the bind password file may be 0600 root. */
+		if (P.conf->auth_backend == AUTH_BACKEND_LDAP &&
+		    P.conf->ldap_bind_password_file != NULL &&
+		    (bindpw = parent_read_secret(
+		    P.conf->ldap_bind_password_file, err, sizeof(err))) == NULL)
+			fatalx("%s", err);
 		child_setup();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
@@ -523,7 +529,7 @@ start_auth(void)
 			memcpy(text, P.users_text, P.users_len);
 		i = P.users_len;
 		free_users_text();
-		authd_main(P.conf, text, text ? i : 0, P.authsock);
+		authd_main(P.conf, text, text ? i : 0, bindpw, P.authsock);
 	}
 	c->pid = pid;
 	c->stopped = 0;
@@ -531,6 +537,39 @@ start_auth(void)
 	c->gen = P.gen;
 	c->started = time(NULL);
 	log_info("started auth pid=%ld", (long)pid);
+}
+
+#define SECRET_MAX	1024
+
+char *
+parent_read_secret(const char *path, char *err, size_t errlen)
+{
+	char	 buf[SECRET_MAX + 2], *s;
+	size_t	 n;
+	ssize_t	 r;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	n = 0;
+	while (n < sizeof(buf) - 1 &&
+	    (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	s = NULL;
+	if (n > SECRET_MAX)
+		(void)snprintf(err, errlen, "%s: longer than %d octets", path,
+		    SECRET_MAX);
+	else if (buf[0] == '\0')
+		(void)snprintf(err, errlen, "%s: empty", path);
+	else if ((s = strdup(buf)) == NULL)
+		(void)snprintf(err, errlen, "%s: out of memory", path);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
 }
 
 static void

@@ -32,4 +32,12 @@ int	parent_load_tls(const struct config *, struct tls_ticket_keys *,
 int	parent_load_users(const struct config *, struct userset *,
 	    char **text, size_t *len, int strict);
 
+/*
+ * The first line of a small secret file (ldap-bind-password-file), read
+ * as the caller is (root, before a child drops privileges): a new NUL-
+ * terminated string to wipe before free, or NULL with "FILE: reason" in
+ * err.  An empty secret is an error.
+ */
+char	*parent_read_secret(const char *path, char *err, size_t errlen);
+
 #endif

@@ -116,9 +116,9 @@ start_authd(int nousers)
 			_exit(99);
 		if (nousers) {
 			free(text);
-			authd_main(&conf, NULL, 0, sockpath);
+			authd_main(&conf, NULL, 0, NULL, sockpath);
 		}
-		authd_main(&conf, text, (size_t)len, sockpath);
+		authd_main(&conf, text, (size_t)len, NULL, sockpath);
 	}
 	free(text);
 
@@ -556,6 +556,7 @@ test_delay_held(void **state)
 		assert_true(ms + 2 >= (long)a.delay_ms);
 	}
 	a = ask_with(ac, "192.0.2.30", "t1@example.org", WRONG, &ms);
+	/* Whole milliseconds on both sides, as above. */
 	assert_true(ms + 2 >= DELAY);
 	/* A banned address's refusal is held too. */
 	a = ask_with(ac, "198.51.100.7", "bob@example.org", SPASS, &ms);

@@ -1,10 +1,12 @@
 /*
  * The auth process.
  *
- * It holds the password hashes and nothing that talks to a client.  The
- * workers connect to its unix socket and send verification requests; a
- * request's hash is computed on a thread pool (crypt_r is slow on purpose)
- * and the answer goes back to the worker.
+ * It holds the password hashes (or the way to the account store) and
+ * nothing that talks to a client.  The workers connect to its unix socket
+ * and send verification requests; a backend (backend.h: the users file on
+ * a thread pool, Dovecot or LDAP) says whether the password is right, and
+ * the answer goes back to the worker.  Whatever the backend, everything
+ * below (delay, guard, cache, log line) is done here, the same way.
  *
  * Failure delay: a failed verification (and a refusal of a banned address)
  * is answered no sooner than its delay after the request arrived: this
@@ -14,12 +16,6 @@
  * worker connection with MAX_PENDING requests unanswered (hashing or held)
  * is not read until one is answered: held answers are bounded, and no
  * answer is ever sent early to make room.
- *
- * Timing: an unknown user is verified against a dummy hash made with the
- * same method and cost as the first usable hash of the file, and a user
- * whose hash cannot be used is verified against it too, so the three
- * kinds of failure cost the same and get the same answer; only the log
- * tells them apart.
  *
  * Guessing (guard.c): every failure is counted per client address and
  * per account; too many from one address ban it in the shared ban list,
@@ -31,7 +27,8 @@
  * verification the auth process remembers HMAC-SHA256(key, account NUL
  * password) for the TTL under a random key that never leaves this
  * process's memory and dies with it (on reload the auth process is
- * restarted, so a changed password takes effect then).  A wrong password
+ * restarted, so a changed password takes effect then; with a remote
+ * backend, within the TTL).  A wrong password
  * never matches, so it costs the full hash and goes through the guard and
  * the failure delay as before.
  */
@@ -66,6 +63,7 @@
 #include "common/log.h"
 #include "common/workq.h"
 #include "server/auth/authd.h"
+#include "server/auth/backend.h"
 #include "server/auth/guard.h"
 #include "server/auth/logincache.h"
 #include "server/shared/authproto.h"
@@ -79,13 +77,6 @@
 #define MAX_THREADS		8
 #define READ_BATCH		64
 #define STOP_FLUSH_MS		1000	/* to send the last answers */
-#define HASH_NICE		10	/* of the pool threads */
-
-struct user {
-	struct user	*next;
-	char		*hash;
-	char		 addr[];
-};
 
 struct outmsg {
 	TAILQ_ENTRY(outmsg)	 entry;
@@ -120,8 +111,6 @@ struct job {
 	uint64_t		 start;		/* monotonic ms, on arrival */
 	struct auth_request	 req;
 	char			 account[AUTH_FIELD_MAX + 1];
-	const char		*hash;
-	int			 known;
 	enum auth_result	 result;
 	const char		*reason;
 	int			 have_mac;
@@ -134,10 +123,7 @@ static struct {
 	const char		*sockpath;
 	struct event_base	*base;
 	struct workq		*wq;
-	struct user		**users;
-	size_t			 usermask;
-	size_t			 nusers;
-	char			*dummy;		/* for unknown users */
+	const struct backend_ops *be;
 	int			 lfd;
 	dev_t			 sockdev;	/* the path we bound, to */
 	ino_t			 sockino;	/* unlink only our own */
@@ -150,18 +136,6 @@ static struct {
 	int			 stopping;
 } A;
 
-struct load_ctx {
-	const char	*name;
-	struct user	*first;		/* in file order, for the dummy */
-};
-
-static uint64_t	 fnv1a(const char *);
-static int	 user_add(void *, const char *, const char *, size_t);
-static struct user *user_find(const char *);
-static void	 users_warn(const char *);
-static void	 load_users(char *, size_t);
-static int	 set_dummy(const char *);
-static void	 make_dummy(void);
 static int	 open_socket(const char *);
 static void	 accept_cb(int, short, void *);
 static void	 conn_read(int, short, void *);
@@ -175,9 +149,7 @@ static void	 answer_after_delay(struct conn *, uint32_t,
 static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static int	 refuse_banned(struct job *, struct auth_answer *);
-static void	 lower_priority(void);
-static void	 job_work(void *);
-static void	 job_done(void *);
+static void	 job_done(void *, enum auth_result, const char *);
 static void	 job_answer(struct job *, struct auth_answer *);
 static void	 log_attempt(const struct job *);
 static void	 tick_cb(int, short, void *);
@@ -185,169 +157,6 @@ static void	 sigterm_cb(int, short, void *);
 static void	 flush_and_exit(void) __attribute__((noreturn));
 static const char *fmt_addr(const struct sockaddr *, char *, size_t,
 		    unsigned *);
-
-/* Users: a chained hash table (the keys are the administrator's). */
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t	h = 0xcbf29ce484222325ULL;
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
-static struct user *
-user_find(const char *addr)
-{
-	struct user	*u;
-
-	if (A.users == NULL)
-		return NULL;
-	for (u = A.users[fnv1a(addr) & A.usermask]; u != NULL; u = u->next)
-		if (strcmp(u->addr, addr) == 0)
-			return u;
-	return NULL;
-}
-
-static int
-user_add(void *arg, const char *addr, const char *hash, size_t lineno)
-{
-	struct load_ctx	*ctx = arg;
-	struct user	*u;
-	size_t		 alen = strlen(addr) + 1;
-	int		 check;
-
-	if (user_find(addr) != NULL) {
-		log_warnx("%s:%zu: %s given again, the first line counts",
-		    ctx->name, lineno, addr);
-		return 0;
-	}
-	switch ((check = crypt_checksalt(hash))) {
-	case CRYPT_SALT_OK:
-		break;
-	case CRYPT_SALT_METHOD_LEGACY:
-		log_warnx("%s:%zu: %s: a legacy hash method, consider a new "
-		    "hash", ctx->name, lineno, addr);
-		break;
-#ifdef CRYPT_SALT_TOO_CHEAP
-	case CRYPT_SALT_TOO_CHEAP:
-		log_warnx("%s:%zu: %s: the hash is too cheap to compute",
-		    ctx->name, lineno, addr);
-		break;
-#endif
-	default:
-		/* users_parse() reported it and counted it in bad=. */
-		break;
-	}
-	if ((u = calloc(1, sizeof(*u) + alen)) == NULL ||
-	    (u->hash = strdup(hash)) == NULL) {
-		free(u);
-		return -1;
-	}
-	memcpy(u->addr, addr, alen);
-	u->next = A.users[fnv1a(addr) & A.usermask];
-	A.users[fnv1a(addr) & A.usermask] = u;
-	A.nusers++;
-	if (ctx->first == NULL && (check == CRYPT_SALT_OK ||
-	    check == CRYPT_SALT_METHOD_LEGACY))
-		ctx->first = u;
-	return 0;
-}
-
-static void
-users_warn(const char *msg)
-{
-	log_warnx("%s", msg);
-}
-
-static void
-load_users(char *text, size_t len)
-{
-	struct load_ctx	 ctx;
-	const char	*p, *end;
-	size_t		 nlines = 0, nb = 16, nbad;
-
-	/* Size the table from the number of lines: at most that many. */
-	if (text == NULL)
-		len = 0;
-	else
-		for (p = text, end = text + len; p < end; p++)
-			if (*p == '\n')
-				nlines++;
-	while (nb < 2 * (nlines + 1) && nb < ((size_t)1 << 24))
-		nb <<= 1;
-	if ((A.users = calloc(nb, sizeof(*A.users))) == NULL)
-		fatalx("out of memory");
-	A.usermask = nb - 1;
-
-	ctx.name = A.conf->users != NULL ? A.conf->users : "users";
-	ctx.first = NULL;
-	if (users_parse(ctx.name, text, len, user_add, &ctx, &nbad,
-	    users_warn) == -1)
-		fatalx("out of memory");
-	if (text != NULL) {
-		explicit_bzero(text, len);
-		free(text);
-	}
-
-	/* The first usable hash sets the method and cost of the dummy. */
-	if (ctx.first != NULL)
-		(void)set_dummy(ctx.first->hash);
-	if (A.dummy == NULL)
-		make_dummy();
-	log_info("users loaded=%zu bad=%zu", A.nusers, nbad);
-}
-
-/*
- * A.dummy: the hash of a random password no one knows, with the method,
- * cost and salt of setting.  Returns 0, or -1 if crypt(3) refuses it.
- */
-static int
-set_dummy(const char *setting)
-{
-	struct crypt_data	*cd;
-	char			 pw[33], *out;
-	uint8_t			 rnd[16];
-	size_t			 i;
-	int			 rv = -1;
-
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		fatal("getrandom");
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
-		fatalx("out of memory");
-	out = crypt_r(pw, setting, cd);
-	if (out != NULL && out[0] != '*') {
-		if ((A.dummy = strdup(out)) == NULL)
-			fatalx("out of memory");
-		rv = 0;
-	}
-	explicit_bzero(pw, sizeof(pw));
-	explicit_bzero(rnd, sizeof(rnd));
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
-	return rv;
-}
-
-/*
- * A dummy hash with a fresh salt, yescrypt at its default cost, for a
- * users file without one usable hash.
- */
-static void
-make_dummy(void)
-{
-	char	setting[CRYPT_GENSALT_OUTPUT_SIZE];
-
-	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
-	    sizeof(setting)) == NULL)
-		fatal("crypt_gensalt_rn");
-	if (set_dummy(setting) == -1)
-		fatalx("crypt_r cannot hash with yescrypt");
-}
 
 static int
 open_socket(const char *path)
@@ -625,8 +434,9 @@ static void
 handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 {
 	struct auth_answer	 a;
-	struct user		*u;
+	struct backend_query	 q;
 	struct job		*j;
+	const char		*reason;
 
 	memset(&a, 0, sizeof(a));
 	a.result = AUTH_TEMPFAIL;
@@ -654,16 +464,16 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	/* Addresses are kept lower-cased; look the user up the same way. */
 	if (addr_lower(j->req.user, j->account, sizeof(j->account)) == -1)
 		j->account[0] = '\0';
-	if ((u = user_find(j->account)) != NULL) {
-		j->hash = u->hash;
-		j->known = 1;
-	} else
-		j->hash = A.dummy;
-	/* Every request pays the keyed hash: known or not, same cost. */
-	if (logincache_enabled() && logincache_mac(j->account, j->req.pass,
-	    j->req.passlen, j->mac) == 0)
+	/*
+	 * Every request pays the keyed hash: known or not, same cost.  The
+	 * key is the name the backend verifies: a store that tells case
+	 * apart gets the name as sent.
+	 */
+	if (logincache_enabled() && logincache_mac(A.be->folds_case ?
+	    j->account : j->req.user, j->req.pass, j->req.passlen,
+	    j->mac) == 0)
 		j->have_mac = 1;
-	if (j->have_mac && j->known && logincache_lookup(j->mac)) {
+	if (j->have_mac && logincache_lookup(j->mac)) {
 		j->result = AUTH_OK;
 		j->reason = NULL;
 		j->cached = 1;
@@ -676,10 +486,23 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 		conn_answer(c, id, &a);
 		return;
 	}
-	if (A.jobs >= MAX_JOBS ||
-	    workq_submit(A.wq, job_work, job_done, j) == -1) {
+	q.account = j->account;
+	q.user = j->req.user;
+	q.userlen = j->req.userlen;
+	q.pass = j->req.pass;
+	q.passlen = j->req.passlen;
+	q.client = (const struct sockaddr *)&j->req.client;
+	q.local = NULL;		/* the worker does not send it yet */
+	q.tls = j->req.tls;
+	if (A.jobs >= MAX_JOBS)
+		reason = "busy";
+	else if (A.be->verify(&q, job_done, j, &reason) == 0)
+		reason = NULL;
+	explicit_bzero(j->req.pass, sizeof(j->req.pass));
+	j->req.passlen = 0;
+	if (reason != NULL) {
 		j->result = AUTH_TEMPFAIL;
-		j->reason = "busy";
+		j->reason = reason;
 		log_attempt(j);
 		explicit_bzero(j, sizeof(*j));
 		free(j);
@@ -714,79 +537,6 @@ refuse_banned(struct job *j, struct auth_answer *a)
 	return 1;
 }
 
-/*
- * On a pool thread, once: hashing is bulk work that may take every core
- * for seconds (yescrypt on purpose), while the workers' event loops answer
- * every session and need the CPU the moment they wake up.  A batch,
- * low-priority thread lets them preempt it; the hashes still get all the
- * CPU nobody else wants.
- */
-static void
-lower_priority(void)
-{
-	static _Thread_local int	done;
-	struct sched_param		sp;
-
-	if (done)
-		return;
-	done = 1;
-	memset(&sp, 0, sizeof(sp));
-	/* On Linux both apply to the calling thread only. */
-	(void)sched_setscheduler(0, SCHED_BATCH, &sp);
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HASH_NICE);
-}
-
-/* On a pool thread: nothing here may touch the loop's state. */
-static void
-job_work(void *arg)
-{
-	struct job		*j = arg;
-	struct crypt_data	*cd;
-	const char		*out;
-	size_t			 hlen;
-	int			 match = 0, unusable = 0, saved;
-
-	lower_priority();
-	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
-		j->result = AUTH_TEMPFAIL;
-		j->reason = "out-of-memory";
-		goto wipe;
-	}
-	errno = 0;
-	out = crypt_r(j->req.pass, j->hash, cd);
-	saved = errno;
-	hlen = strlen(j->hash);
-	if (out == NULL || out[0] == '*') {
-		unusable = 1;
-		/* Cost what a wrong password costs. */
-		if (j->known && saved != ENOMEM)
-			(void)crypt_r(j->req.pass, A.dummy, cd);
-	} else if (strlen(out) == hlen)
-		match = CRYPTO_memcmp(out, j->hash, hlen) == 0;
-
-	if (unusable && saved == ENOMEM) {
-		j->result = AUTH_TEMPFAIL;
-		j->reason = "out-of-memory";
-	} else if (!j->known) {
-		j->result = AUTH_FAIL;
-		j->reason = "unknown-user";
-	} else if (unusable) {
-		j->result = AUTH_FAIL;
-		j->reason = "unusable-hash";
-	} else if (!match) {
-		j->result = AUTH_FAIL;
-		j->reason = "bad-password";
-	} else {
-		j->result = AUTH_OK;
-		j->reason = NULL;
-	}
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
-wipe:
-	explicit_bzero(j->req.pass, sizeof(j->req.pass));
-	j->req.passlen = 0;
-}
-
 /* The answer to a verified job; the guard counts a failure. */
 static void
 job_answer(struct job *j, struct auth_answer *a)
@@ -798,12 +548,15 @@ job_answer(struct job *j, struct auth_answer *a)
 		    (const struct sockaddr *)&j->req.client, &a->banned);
 }
 
+/* The backend's verdict, on the loop. */
 static void
-job_done(void *arg)
+job_done(void *arg, enum auth_result result, const char *reason)
 {
 	struct job		*j = arg;
 	struct auth_answer	 a;
 
+	j->result = result;
+	j->reason = result == AUTH_OK ? NULL : reason;
 	job_answer(j, &a);
 	if (j->result == AUTH_OK && j->have_mac)
 		logincache_insert(j->mac);
@@ -907,6 +660,7 @@ flush_and_exit(void)
 
 	/* Runs every job's done(): their answers are queued or sent. */
 	workq_free(A.wq);
+	A.be->stop();
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (c = TAILQ_FIRST(&A.conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -938,10 +692,11 @@ flush_and_exit(void)
 
 void
 authd_main(const struct config *conf, char *users_text, size_t len,
-    const char *sockpath)
+    char *bindpw, const char *sockpath)
 {
 	static const struct timeval	 second = { 1, 0 };
 	struct event_config		*ecfg;
+	struct backend_env		 env;
 	long				 ncpu;
 
 	log_setproc("auth");
@@ -956,7 +711,6 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	A.lfd = -1;
 	TAILQ_INIT(&A.conns);
 
-	load_users(users_text, len);
 	logincache_init(conf->auth_cache_ttl);
 	guard_init(conf);
 	/*
@@ -976,6 +730,32 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	if ((A.wq = workq_new(A.base, (unsigned)ncpu)) == NULL)
 		fatalx("workq_new");
 
+	switch (conf->auth_backend) {
+	case AUTH_BACKEND_DOVECOT:
+		A.be = &backend_dovecot;
+		break;
+	case AUTH_BACKEND_LDAP:
+		A.be = &backend_ldap;
+		break;
+	default:
+		A.be = &backend_file;
+		break;
+	}
+	memset(&env, 0, sizeof(env));
+	env.conf = conf;
+	env.base = A.base;
+	env.wq = A.wq;
+	env.bindpw = bindpw;
+	/* The users file holds hashes only the file backend needs. */
+	if (A.be == &backend_file) {
+		env.users_text = users_text;
+		env.users_len = len;
+	} else if (users_text != NULL) {
+		explicit_bzero(users_text, len);
+		free(users_text);
+	}
+	A.be->init(&env);
+
 	A.lfd = open_socket(sockpath);
 	A.lev = event_new(A.base, A.lfd, EV_READ | EV_PERSIST, accept_cb,
 	    NULL);
@@ -985,8 +765,8 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	    event_add(A.lev, NULL) == -1 || event_add(A.tick, &second) == -1 ||
 	    event_add(A.sigterm, NULL) == -1)
 		fatalx("cannot set up the event loop");
-	log_info("ready socket=%s threads=%ld cache-ttl=%u", sockpath, ncpu,
-	    conf->auth_cache_ttl);
+	log_info("ready socket=%s backend=%s threads=%ld cache-ttl=%u",
+	    sockpath, A.be->name, ncpu, conf->auth_cache_ttl);
 
 	event_base_dispatch(A.base);
 	flush_and_exit();

@@ -27,8 +27,11 @@
  * the verifications in flight are finished and answered, the socket is
  * removed (unless another auth process bound the path meanwhile), exit 0.
  * Fatal errors at start exit 1.
+ *
+ * bindpw: the text of ldap-bind-password-file (read as root by the
+ * caller, from malloc, NUL-terminated) or NULL; taken and wiped likewise.
  */
 void	authd_main(const struct config *, char *users_text, size_t len,
-	    const char *sockpath) __attribute__((noreturn));
+	    char *bindpw, const char *sockpath) __attribute__((noreturn));
 
 #endif

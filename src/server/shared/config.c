@@ -101,6 +101,13 @@ static int	 conf_mx_port(struct parser *, const struct directive *,
 		    int, char **);
 static int	 conf_resolver(struct parser *, const struct directive *,
 		    int, char **);
+static int	 conf_auth_backend(struct parser *, const struct directive *,
+		    int, char **);
+static int	 conf_words(struct parser *, const struct directive *,
+		    int, char **);
+static int	 conf_dovecot(struct parser *, const struct directive *,
+		    int, char **);
+static int	 resolve_dovecot(char **, const char *);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -125,6 +132,18 @@ static const struct directive directives[] = {
 	    F(auth_failure_delay), 0, 60000 },
 	{ "auth-cache-ttl", conf_number, 1, 1, 0, F(auth_cache_ttl), 0,
 	    86400 },
+	{ "auth-backend", conf_auth_backend, 1, 1, 0, 0, 0, 0 },
+	{ "dovecot-auth", conf_dovecot, 1, 1, 0, F(dovecot_auth), 0, 0 },
+	{ "ldap-uri", conf_string, 1, 1, 0, F(ldap_uri), 0, 0 },
+	{ "ldap-base", conf_words, 1, -1, 0, F(ldap_base), 0, 0 },
+	{ "ldap-filter", conf_words, 1, -1, 0, F(ldap_filter), 0, 0 },
+	{ "ldap-bind-dn", conf_words, 1, -1, 0, F(ldap_bind_dn), 0, 0 },
+	{ "ldap-bind-password-file", conf_string, 1, 1, 0,
+	    F(ldap_bind_password_file), 0, 0 },
+	{ "ldap-ca-file", conf_string, 1, 1, 0, F(ldap_ca_file), 0, 0 },
+	{ "ldap-starttls", conf_yesno, 1, 1, 0, F(ldap_starttls), 0, 0 },
+	{ "backend-timeout", conf_number, 1, 1, 0, F(backend_timeout), 1,
+	    25 },
 	{ "auth-exempt", conf_cidrs, 1, -1, 1, 0, 0, 0 },
 	{ "proxy-from", conf_cidrs, 1, -1, 1, 0, 0, 0 },
 	{ "proxy-timeout", conf_number, 1, 1, 0, F(proxy_timeout), 1, 3600 },
@@ -289,7 +308,10 @@ config_resolve_paths(struct config *conf, char *err, size_t errlen)
 	    resolve_one(&conf->mailbox_root, dir) == -1 ||
 	    resolve_one(&conf->users, dir) == -1 ||
 	    resolve_one(&conf->relay_auth, dir) == -1 ||
-	    resolve_one(&conf->relay_ca_file, dir) == -1;
+	    resolve_one(&conf->relay_ca_file, dir) == -1 ||
+	    resolve_one(&conf->ldap_bind_password_file, dir) == -1 ||
+	    resolve_one(&conf->ldap_ca_file, dir) == -1 ||
+	    resolve_dovecot(&conf->dovecot_auth, dir) == -1;
 	for (i = 0; i < conf->ntls_cert && !bad; i++)
 		bad = resolve_one(&conf->tls_cert[i], dir) == -1;
 	for (i = 0; i < conf->ntls_key && !bad; i++)
@@ -338,6 +360,13 @@ config_free(struct config *conf)
 	free(conf->relay_host);
 	free(conf->relay_name);
 	free(conf->relay_ca_file);
+	free(conf->dovecot_auth);
+	free(conf->ldap_uri);
+	free(conf->ldap_base);
+	free(conf->ldap_filter);
+	free(conf->ldap_bind_dn);
+	free(conf->ldap_bind_password_file);
+	free(conf->ldap_ca_file);
 	free(conf->relay_auth);
 	free(conf->resolver);
 	free(conf->auth_exempt);
@@ -357,6 +386,62 @@ config_is_local_domain(const struct config *conf, const char *domain)
 		if (ascii_casecmp(conf->local_domains[i], domain) == 0)
 			return 1;
 	return 0;
+}
+
+const char *
+auth_backend_name(enum auth_backend b)
+{
+	switch (b) {
+	case AUTH_BACKEND_FILE:
+		return "file";
+	case AUTH_BACKEND_DOVECOT:
+		return "dovecot";
+	case AUTH_BACKEND_LDAP:
+		return "ldap";
+	}
+	return "unknown";
+}
+
+int
+config_dovecot_auth(const char *value, char **buf, char **path,
+    char **host, char **port)
+{
+	char	*b, *c;
+
+	*buf = *path = *host = *port = NULL;
+	if ((b = strdup(value)) == NULL)
+		return -1;
+	if (strncmp(b, "unix:", 5) == 0 && b[5] != '\0') {
+		*buf = b;
+		*path = b + 5;
+		return 0;
+	}
+	if (strncmp(b, "inet:", 5) != 0)
+		goto bad;
+	c = b + 5;
+	if (*c == '[') {
+		*host = ++c;
+		if ((c = strchr(c, ']')) == NULL || c[1] != ':')
+			goto bad;
+		*c = '\0';
+		c += 2;
+	} else {
+		*host = c;
+		if ((c = strrchr(c, ':')) == NULL)
+			goto bad;
+		*c++ = '\0';
+	}
+	*port = c;
+	if (**host == '\0' || **port == '\0' ||
+	    strspn(*port, "0123456789") != strlen(*port) ||
+	    strlen(*port) > 5 || atoi(*port) < 1 || atoi(*port) > 65535)
+		goto bad;
+	*buf = b;
+	return 0;
+bad:
+	free(b);
+	*buf = *path = *host = *port = NULL;
+	return -1;
 }
 
 const char *
@@ -613,6 +698,38 @@ check_conf(struct parser *p)
 		perr(p, "local-domains requires users");
 		return -1;
 	}
+	if (conf->auth_backend == AUTH_BACKEND_DOVECOT &&
+	    conf->dovecot_auth == NULL) {
+		perr(p, "auth-backend dovecot requires dovecot-auth");
+		return -1;
+	}
+	if (conf->auth_backend == AUTH_BACKEND_LDAP && (conf->ldap_uri ==
+	    NULL || conf->ldap_base == NULL || conf->ldap_filter == NULL)) {
+		perr(p, "auth-backend ldap requires ldap-uri, ldap-base and "
+		    "ldap-filter");
+		return -1;
+	}
+	if (conf->ldap_filter != NULL && strstr(conf->ldap_filter, "%u") ==
+	    NULL) {
+		perr(p, "ldap-filter must contain %%u");
+		return -1;
+	}
+	if ((conf->ldap_bind_dn == NULL) !=
+	    (conf->ldap_bind_password_file == NULL)) {
+		perr(p, "ldap-bind-dn and ldap-bind-password-file go together");
+		return -1;
+	}
+	if (conf->ldap_uri != NULL && strncmp(conf->ldap_uri, "ldap://", 7)
+	    != 0 && strncmp(conf->ldap_uri, "ldaps://", 8) != 0 &&
+	    strncmp(conf->ldap_uri, "ldapi://", 8) != 0) {
+		perr(p, "ldap-uri: expected ldap://, ldaps:// or ldapi://");
+		return -1;
+	}
+	if (conf->ldap_starttls && conf->ldap_uri != NULL &&
+	    strncmp(conf->ldap_uri, "ldap://", 7) != 0) {
+		perr(p, "ldap-starttls needs an ldap:// ldap-uri");
+		return -1;
+	}
 	if (conf->ntls_cert > conf->ntls_key) {
 		perr(p, "tls-cert requires tls-key");
 		return -1;
@@ -686,6 +803,8 @@ set_defaults(struct config *conf)
 	conf->auth_ban = CONF_DEFAULT_AUTH_BAN;
 	conf->auth_failure_delay = CONF_DEFAULT_AUTH_FAILURE_DELAY;
 	conf->auth_cache_ttl = CONF_DEFAULT_AUTH_CACHE_TTL;
+	conf->auth_backend = AUTH_BACKEND_FILE;
+	conf->backend_timeout = CONF_DEFAULT_BACKEND_TIMEOUT;
 	conf->ban_ipv6_prefix = CONF_DEFAULT_BAN_IPV6_PREFIX;
 	conf->ban_table_size = CONF_DEFAULT_BAN_TABLE_SIZE;
 	conf->sender_login_match = 1;
@@ -1374,6 +1493,90 @@ conf_cidrs(struct parser *p, const struct directive *d, int argc,
 		}
 		*list = nc;
 		(*list)[(*n)++] = c;
+	}
+	return 0;
+}
+
+static int
+conf_auth_backend(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	static const enum auth_backend	all[] = { AUTH_BACKEND_FILE,
+	    AUTH_BACKEND_DOVECOT, AUTH_BACKEND_LDAP };
+	size_t				i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(argv[0], auth_backend_name(all[i])) == 0) {
+			p->conf->auth_backend = all[i];
+			return 0;
+		}
+	perr(p, "auth-backend: expected file, dovecot or ldap, got \"%s\"",
+	    argv[0]);
+	return -1;
+}
+
+static int
+conf_dovecot(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	char	*buf, *path, *host, *port;
+
+	if (config_dovecot_auth(argv[0], &buf, &path, &host, &port) == -1) {
+		perr(p, "dovecot-auth: expected unix:PATH or inet:HOST:PORT, "
+		    "got \"%s\"", argv[0]);
+		return -1;
+	}
+	free(buf);
+	return conf_string(p, d, argc, argv);
+}
+
+/* dovecot-auth unix:PATH: PATH as resolve_one() makes it. */
+static int
+resolve_dovecot(char **value, const char *dir)
+{
+	char	*path, *v;
+	size_t	 n;
+
+	if (*value == NULL || strncmp(*value, "unix:", 5) != 0)
+		return 0;
+	if ((path = strdup(*value + 5)) == NULL)
+		return -1;
+	if (resolve_one(&path, dir) == -1) {
+		free(path);
+		return -1;
+	}
+	n = strlen(path) + 6;
+	if ((v = malloc(n)) == NULL) {
+		free(path);
+		return -1;
+	}
+	(void)snprintf(v, n, "unix:%s", path);
+	free(path);
+	free(*value);
+	*value = v;
+	return 0;
+}
+
+/* A value that may hold spaces (a DN): the words joined by one space. */
+static int
+conf_words(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	char	**field = (char **)(void *)((char *)p->conf + d->off);
+	size_t	 n = 0, off = 0, l;
+	int	 i;
+
+	for (i = 0; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	if ((*field = malloc(n)) == NULL) {
+		perr(p, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < argc; i++) {
+		l = strlen(argv[i]);
+		memcpy(*field + off, argv[i], l);
+		off += l;
+		(*field)[off++] = i + 1 < argc ? ' ' : '\0';
 	}
 	return 0;
 }

@@ -34,6 +34,13 @@ enum relay_tls {
 	RELAY_TLS_NONE,			/* never */
 };
 
+/* auth-backend: where passwords are verified. */
+enum auth_backend {
+	AUTH_BACKEND_FILE,		/* the users file */
+	AUTH_BACKEND_DOVECOT,		/* Dovecot's auth-client socket */
+	AUTH_BACKEND_LDAP,		/* search, then bind as the entry */
+};
+
 /* One CIDR block, for auth-exempt and proxy-from. */
 struct cidr {
 	int		family;		/* AF_INET or AF_INET6 */
@@ -78,6 +85,18 @@ struct config {
 	unsigned		 retry_max;		/* seconds */
 	unsigned		 queue_lifetime;	/* seconds */
 
+	/* Password backends (smtpauthd.conf(5), "Authentication"). */
+	enum auth_backend	 auth_backend;
+	char			*dovecot_auth;	/* "unix:PATH", "inet:HOST:PORT" */
+	char			*ldap_uri;
+	char			*ldap_base;
+	char			*ldap_filter;	/* %u: the escaped user name */
+	char			*ldap_bind_dn;
+	char			*ldap_bind_password_file;
+	char			*ldap_ca_file;
+	int			 ldap_starttls;
+	unsigned		 backend_timeout;	/* seconds (10) */
+
 	int			 auth_over_plaintext;
 	uint64_t		 max_message_size;
 	unsigned		 auth_max_failures;
@@ -113,6 +132,7 @@ struct config {
 #define CONF_DEFAULT_AUTH_BAN		900
 #define CONF_DEFAULT_AUTH_FAILURE_DELAY	1000
 #define CONF_DEFAULT_AUTH_CACHE_TTL	300
+#define CONF_DEFAULT_BACKEND_TIMEOUT	10
 #define CONF_DEFAULT_BAN_IPV6_PREFIX	64
 #define CONF_DEFAULT_BAN_TABLE_SIZE	16384
 #define CONF_DEFAULT_MAX_RECIPIENTS	100
@@ -153,7 +173,8 @@ char		*config_absolute(const char *path);
 
 /*
  * Make every relative path of the configuration (users, tls-cert,
- * tls-key, mailbox-root, spool, relay-auth, relay-ca-file) relative to the
+ * tls-key, mailbox-root, spool, relay-auth, relay-ca-file,
+ * ldap-bind-password-file, ldap-ca-file, dovecot-auth unix:) relative to the
  * directory of the file it was read from, at start and at every reload
  * alike.  0, or -1 with "FILE: reason" in err.
  */
@@ -174,6 +195,15 @@ int		 config_is_local_domain(const struct config *, const char *);
 
 const char	*listen_mode_name(enum listen_mode);
 const char	*relay_tls_name(enum relay_tls);
+const char	*auth_backend_name(enum auth_backend);
+
+/*
+ * dovecot-auth's value: a unix socket path (*path, *host NULL) or a host
+ * and port (*host, *port); pointers into a copy the caller frees (*buf).
+ * 0, or -1 if malformed.
+ */
+int		 config_dovecot_auth(const char *value, char **buf,
+		    char **path, char **host, char **port);
 
 /* Does the address match one of the CIDR blocks? */
 int		 cidr_match(const struct cidr *, size_t,

@@ -1,0 +1,77 @@
+/*
+ * The password backends of the auth process: where a login is verified.
+ *
+ * authd.c owns everything around a verification (the guard, the failure
+ * delay, the login cache, the log line); a backend only says whether the
+ * password is right.  One backend runs, chosen by auth-backend:
+ *
+ *   file     the users file, hashed on the auth process's thread pool
+ *   dovecot  Dovecot's auth-client protocol, on the event loop
+ *   ldap     search the entry, bind as it; on a pool of its own threads
+ *
+ * Contract: verify() copies what it needs (the password included, which it
+ * wipes when done) and either returns 0, and then calls done exactly once,
+ * later, from the event loop (never from inside verify()), or returns -1
+ * with a reason for a temporary failure and never calls done.
+ */
+#ifndef SMTPAUTHD_BACKEND_H
+#define SMTPAUTHD_BACKEND_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+#include "server/shared/authproto.h"
+#include "server/shared/config.h"
+
+struct event_base;
+struct workq;
+
+struct backend_query {
+	const char		*account;	/* lower-cased user name */
+	const char		*user;		/* as the client sent it */
+	size_t			 userlen;
+	const char		*pass;
+	size_t			 passlen;
+	const struct sockaddr	*client;	/* after PROXY */
+	const struct sockaddr	*local;		/* NULL: not known */
+	int			 tls;
+};
+
+/*
+ * result: AUTH_OK, AUTH_FAIL or AUTH_TEMPFAIL; reason (a static string
+ * for the log line: "bad-password", "backend-down", ...) or NULL on OK.
+ */
+typedef void	(*backend_done)(void *arg, enum auth_result result,
+		    const char *reason);
+
+/* What the start of the auth process hands a backend. */
+struct backend_env {
+	const struct config	*conf;
+	struct event_base	*base;
+	struct workq		*wq;		/* the hashing pool */
+	char			*users_text;	/* the backend wipes and frees */
+	size_t			 users_len;
+	char			*bindpw;	/* ldap; wiped and freed */
+};
+
+struct backend_ops {
+	const char	*name;
+	/*
+	 * Set up; exits with fatalx() on a broken configuration.  A remote
+	 * store that cannot be reached yet is not an error: it is tried
+	 * again in the background and logged once.
+	 */
+	void		(*init)(struct backend_env *);
+	int		(*verify)(const struct backend_query *, backend_done,
+			    void *arg, const char **reason);
+	/* Is the account's name folded to lower case (the cache key)? */
+	int		  folds_case;
+	/* At exit, after every verification was answered. */
+	void		(*stop)(void);
+};
+
+extern const struct backend_ops	backend_file;
+extern const struct backend_ops	backend_dovecot;
+extern const struct backend_ops	backend_ldap;
+
+#endif

@@ -1,0 +1,474 @@
+/*
+ * The Dovecot backend (auth-backend dovecot): Dovecot's auth-client
+ * protocol over its auth socket (dovecot-auth unix:PATH or inet:HOST:PORT),
+ * asynchronous on the auth process's event loop.
+ *
+ * Handshake: at connect we send "VERSION 1 2" and "CPID" at once and never
+ * wait for the server first (Dovecot 2.4 waits for the client; 2.3 sends
+ * its own lines first: both work).  The server's VERSION, MECH lines and
+ * DONE follow; requests are sent once DONE came and PLAIN is offered.  A
+ * LOGIN from the client goes to Dovecot as PLAIN: both carry the user and
+ * the password in one step.  Several requests are in flight at once, told
+ * apart by their ids.
+ *
+ * While the socket is not there or Dovecot does not answer, every login is
+ * a temporary failure (reason=backend-down: 454, never 535); the outage is
+ * logged once, and a new connection is tried with a doubling backoff.
+ * Every line from Dovecot is bounded (DVC_LINE_MAX): one longer, or
+ * malformed, drops the connection like an outage.
+ */
+#include <sys/socket.h>
+#include <sys/queue.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common/base64.h"
+#include "common/log.h"
+#include "server/auth/backend.h"
+#include "server/auth/dovecot_proto.h"
+
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	5000
+#define MAX_OUTBUF	(1024 * 1024)	/* unsent requests */
+#define AUTH_LINE_MAX	2048		/* one AUTH request */
+
+enum dstate { DS_DOWN, DS_HANDSHAKE, DS_READY };
+
+struct dreq {
+	TAILQ_ENTRY(dreq)	 entry;
+	uint32_t		 id;
+	backend_done		 done;
+	void			*arg;
+	struct event		*timer;
+};
+
+static struct {
+	const struct config	*conf;
+	struct event_base	*base;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	struct bufferevent	*bev;
+	enum dstate		 state;
+	int			 have_plain;
+	int			 version_ok;
+	unsigned		 backoff_ms;
+	int			 down_logged;
+	struct event		*retry;
+	struct event		*hs_timer;	/* the handshake's deadline */
+	TAILQ_HEAD(, dreq)	 reqs;
+	uint32_t		 next_id;
+	char			 line[DVC_LINE_MAX + 1];
+} D;
+
+static void	dv_init(struct backend_env *);
+static int	dv_verify(const struct backend_query *, backend_done, void *,
+		    const char **);
+static void	dv_stop(void);
+static void	dv_connect(void);
+static void	dv_down(const char *);
+static void	dv_retry_cb(int, short, void *);
+static void	dv_hs_timeout(int, short, void *);
+static void	dv_event_cb(struct bufferevent *, short, void *);
+static void	dv_read_cb(struct bufferevent *, void *);
+static int	dv_line(const char *, size_t);
+static void	dv_finish(struct dreq *, enum auth_result, const char *);
+static void	dv_req_timeout(int, short, void *);
+static int	dv_send(const char *, size_t);
+static int	fmt_ip(const struct sockaddr *, char *, size_t, unsigned *);
+
+const struct backend_ops backend_dovecot = {
+	.name = "dovecot",
+	.init = dv_init,
+	.verify = dv_verify,
+	.folds_case = 0,
+	.stop = dv_stop,
+};
+
+static void
+dv_init(struct backend_env *env)
+{
+	struct sockaddr_un	 sun;
+	struct addrinfo		 hints, *res;
+	char			*buf, *path, *host, *port;
+	int			 rc;
+
+	memset(&D, 0, sizeof(D));
+	D.conf = env->conf;
+	D.base = env->base;
+	TAILQ_INIT(&D.reqs);
+	D.next_id = 1;
+	D.backoff_ms = BACKOFF_MIN_MS;
+	if (config_dovecot_auth(D.conf->dovecot_auth, &buf, &path, &host,
+	    &port) == -1)
+		fatalx("dovecot-auth %s: malformed", D.conf->dovecot_auth);
+	if (path != NULL) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(path) >= sizeof(sun.sun_path))
+			fatalx("dovecot-auth %s: path too long", path);
+		memcpy(sun.sun_path, path, strlen(path));
+		memcpy(&D.ss, &sun, sizeof(sun));
+		D.sslen = sizeof(sun);
+	} else {
+		/* Once, at start: the loop never waits for a resolver. */
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICSERV;
+		if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+			fatalx("dovecot-auth %s: %s", D.conf->dovecot_auth,
+			    gai_strerror(rc));
+		if (res->ai_addrlen > sizeof(D.ss))
+			fatalx("dovecot-auth: address too long");
+		memcpy(&D.ss, res->ai_addr, res->ai_addrlen);
+		D.sslen = res->ai_addrlen;
+		freeaddrinfo(res);
+	}
+	free(buf);
+	if ((D.retry = evtimer_new(D.base, dv_retry_cb, NULL)) == NULL ||
+	    (D.hs_timer = evtimer_new(D.base, dv_hs_timeout, NULL)) == NULL)
+		fatalx("out of memory");
+	dv_connect();
+}
+
+static void
+dv_connect(void)
+{
+	char	hello[64];
+	int	n;
+
+	D.state = DS_HANDSHAKE;
+	D.have_plain = 0;
+	D.version_ok = 0;
+	D.bev = bufferevent_socket_new(D.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (D.bev == NULL) {
+		dv_down("out of memory");
+		return;
+	}
+	bufferevent_setcb(D.bev, dv_read_cb, NULL, dv_event_cb, NULL);
+	if (bufferevent_socket_connect(D.bev, (struct sockaddr *)&D.ss,
+	    (int)D.sslen) == -1) {
+		dv_down(strerror(errno));
+		return;
+	}
+	if (D.bev == NULL)
+		return;		/* failed at once: dv_event_cb ran */
+	/* Never wait for the server's greeting (Dovecot 2.4 waits for us). */
+	n = snprintf(hello, sizeof(hello), "VERSION\t1\t2\nCPID\t%ld\n",
+	    (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(hello) ||
+	    bufferevent_write(D.bev, hello, (size_t)n) == -1 ||
+	    bufferevent_enable(D.bev, EV_READ) == -1) {
+		dv_down("cannot send the handshake");
+		return;
+	}
+	{
+		struct timeval	tv = { (time_t)D.conf->backend_timeout, 0 };
+
+		evtimer_add(D.hs_timer, &tv);
+	}
+}
+
+/* The connection is lost or refused: fail what waits, try again later. */
+static void
+dv_down(const char *why)
+{
+	struct dreq	*r;
+	struct timeval	 tv;
+	int		 was_ready = D.state == DS_READY;
+
+	if (D.bev != NULL) {
+		bufferevent_free(D.bev);
+		D.bev = NULL;
+	}
+	evtimer_del(D.hs_timer);
+	D.state = DS_DOWN;
+	while ((r = TAILQ_FIRST(&D.reqs)) != NULL)
+		dv_finish(r, AUTH_TEMPFAIL, "backend-down");
+	if (!D.down_logged) {
+		log_warnx("dovecot-auth %s: %s%s: logins get 454 until it "
+		    "answers", D.conf->dovecot_auth, was_ready ? "lost: " : "",
+		    why);
+		D.down_logged = 1;
+	}
+	tv.tv_sec = D.backoff_ms / 1000;
+	tv.tv_usec = (suseconds_t)(D.backoff_ms % 1000) * 1000;
+	evtimer_add(D.retry, &tv);
+	D.backoff_ms *= 2;
+	if (D.backoff_ms > BACKOFF_MAX_MS)
+		D.backoff_ms = BACKOFF_MAX_MS;
+}
+
+static void
+dv_retry_cb(int fd, short ev, void *arg)
+{
+	if (D.state == DS_DOWN)
+		dv_connect();
+}
+
+static void
+dv_hs_timeout(int fd, short ev, void *arg)
+{
+	if (D.state == DS_HANDSHAKE)
+		dv_down("no handshake in time");
+}
+
+static void
+dv_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_EOF)
+		dv_down("closed by Dovecot");
+	else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		dv_down(evutil_socket_error_to_string(
+		    evutil_socket_geterror(bufferevent_getfd(bev))));
+}
+
+static void
+dv_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	const char	*buf;
+	size_t		 have, len;
+	int		 rc;
+
+	while (D.bev != NULL && (have = evbuffer_get_length(in)) > 0) {
+		if (have > DVC_LINE_MAX + 1)
+			have = DVC_LINE_MAX + 1;
+		if ((buf = (const char *)evbuffer_pullup(in,
+		    (ssize_t)have)) == NULL) {
+			dv_down("out of memory");
+			return;
+		}
+		if ((rc = dvc_frame(buf, have, &len)) == 0)
+			return;
+		if (rc == -1) {
+			dv_down("a line too long");
+			return;
+		}
+		memcpy(D.line, buf, len);
+		evbuffer_drain(in, len + 1);
+		if (dv_line(D.line, len) == -1)
+			return;
+	}
+}
+
+/* One line from Dovecot; -1 when it dropped the connection. */
+static int
+dv_line(const char *line, size_t len)
+{
+	struct dvc_line	 l;
+	struct dreq	*r;
+
+	switch (dvc_parse(line, len, &l)) {
+	case DVC_BAD:
+		dv_down("a malformed line");
+		return -1;
+	case DVC_VERSION:
+		if (l.major != 1) {
+			dv_down("protocol version not 1");
+			return -1;
+		}
+		D.version_ok = 1;
+		return 0;
+	case DVC_MECH:
+		if (strcmp(l.mech, "PLAIN") == 0)
+			D.have_plain = 1;
+		return 0;
+	case DVC_DONE:
+		if (D.state != DS_HANDSHAKE)
+			return 0;
+		if (!D.version_ok || !D.have_plain) {
+			dv_down(D.version_ok ? "PLAIN is not offered" :
+			    "no VERSION");
+			return -1;
+		}
+		evtimer_del(D.hs_timer);
+		D.state = DS_READY;
+		D.backoff_ms = BACKOFF_MIN_MS;
+		log_info("dovecot-auth %s: connected%s",
+		    D.conf->dovecot_auth, D.down_logged ? " again" : "");
+		D.down_logged = 0;
+		return 0;
+	case DVC_OK:
+	case DVC_FAIL:
+	case DVC_CONT:
+		TAILQ_FOREACH(r, &D.reqs, entry)
+			if (r->id == l.id)
+				break;
+		if (r == NULL)
+			return 0;	/* timed out already */
+		if (l.kind == DVC_OK)
+			dv_finish(r, AUTH_OK, NULL);
+		else if (l.kind == DVC_CONT)
+			/* PLAIN is one step: a second one is not ours. */
+			dv_finish(r, AUTH_TEMPFAIL, "backend-protocol");
+		else if (l.temp)
+			dv_finish(r, AUTH_TEMPFAIL, "backend-tempfail");
+		else
+			dv_finish(r, AUTH_FAIL, "rejected");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static void
+dv_finish(struct dreq *r, enum auth_result result, const char *reason)
+{
+	TAILQ_REMOVE(&D.reqs, r, entry);
+	event_free(r->timer);
+	r->done(r->arg, result, reason);
+	free(r);
+}
+
+static void
+dv_req_timeout(int fd, short ev, void *arg)
+{
+	dv_finish(arg, AUTH_TEMPFAIL, "backend-timeout");
+}
+
+/*
+ * Send a request line holding a password: straight to the socket when
+ * nothing waits before it, so that no copy stays in libevent's buffers
+ * (they are not wiped); the rest, if the socket is full, through them.
+ */
+static int
+dv_send(const char *buf, size_t len)
+{
+	struct evbuffer	*out = bufferevent_get_output(D.bev);
+	ssize_t		 n = 0;
+
+	if (evbuffer_get_length(out) > MAX_OUTBUF)
+		return -1;
+	if (evbuffer_get_length(out) == 0) {
+		n = send(bufferevent_getfd(D.bev), buf, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (n == -1)
+			n = 0;
+	}
+	if ((size_t)n < len && bufferevent_write(D.bev, buf + n,
+	    len - (size_t)n) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+dv_verify(const struct backend_query *q, backend_done done, void *arg,
+    const char **reason)
+{
+	struct timeval	 tv = { (time_t)D.conf->backend_timeout, 0 };
+	struct dreq	*r;
+	char		 resp[2 * AUTH_FIELD_MAX + 3];
+	char		 b64[BASE64_ENCODED_SIZE(sizeof(resp))];
+	char		 line[AUTH_LINE_MAX], rip[INET6_ADDRSTRLEN];
+	char		 lip[INET6_ADDRSTRLEN + 16];
+	unsigned	 rport, lport;
+	size_t		 rlen;
+	int		 n, rv = -1;
+
+	*reason = "backend-down";
+	if (D.state != DS_READY)
+		return -1;
+	*reason = "bad-request";
+	if (q->userlen > AUTH_FIELD_MAX || q->passlen > AUTH_FIELD_MAX)
+		return -1;
+	/* PLAIN: empty authzid, NUL, user, NUL, password. */
+	resp[0] = '\0';
+	memcpy(resp + 1, q->user, q->userlen);
+	resp[1 + q->userlen] = '\0';
+	memcpy(resp + 2 + q->userlen, q->pass, q->passlen);
+	rlen = 2 + q->userlen + q->passlen;
+	if (base64_encode(resp, rlen, b64, sizeof(b64), NULL) == -1)
+		goto out;
+	if (fmt_ip(q->client, rip, sizeof(rip), &rport) == -1)
+		snprintf(rip, sizeof(rip), "unknown");
+	lip[0] = '\0';
+	if (q->local != NULL) {
+		char	ip[INET6_ADDRSTRLEN];
+
+		if (fmt_ip(q->local, ip, sizeof(ip), &lport) == 0)
+			snprintf(lip, sizeof(lip), "\tlip=%s\tlport=%u", ip,
+			    lport);
+	}
+	*reason = "out-of-memory";
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		goto out;
+	if ((r->timer = evtimer_new(D.base, dv_req_timeout, r)) == NULL) {
+		free(r);
+		goto out;
+	}
+	r->id = D.next_id++;
+	if (D.next_id == 0)
+		D.next_id = 1;
+	n = snprintf(line, sizeof(line), "AUTH\t%u\tPLAIN\tservice=smtp\t"
+	    "nologin\trip=%s\trport=%u%s%s\tresp=%s\n", r->id, rip, rport,
+	    lip, q->tls ? "\tsecured" : "", b64);
+	*reason = "busy";
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    dv_send(line, (size_t)n) == -1 || evtimer_add(r->timer,
+	    &tv) == -1) {
+		event_free(r->timer);
+		free(r);
+		goto out;
+	}
+	r->done = done;
+	r->arg = arg;
+	TAILQ_INSERT_TAIL(&D.reqs, r, entry);
+	*reason = NULL;
+	rv = 0;
+out:
+	explicit_bzero(resp, sizeof(resp));
+	explicit_bzero(b64, sizeof(b64));
+	explicit_bzero(line, sizeof(line));
+	return rv;
+}
+
+static void
+dv_stop(void)
+{
+	struct dreq	*r;
+
+	while ((r = TAILQ_FIRST(&D.reqs)) != NULL)
+		dv_finish(r, AUTH_TEMPFAIL, "stopping");
+	if (D.bev != NULL)
+		bufferevent_free(D.bev);
+	D.bev = NULL;
+}
+
+static int
+fmt_ip(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	*port = 0;
+	switch (sa->sa_family) {
+	case AF_INET:
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		*port = ntohs(sin->sin_port);
+		return inet_ntop(AF_INET, &sin->sin_addr, buf,
+		    (socklen_t)len) ? 0 : -1;
+	case AF_INET6:
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		*port = ntohs(sin6->sin6_port);
+		return inet_ntop(AF_INET6, &sin6->sin6_addr, buf,
+		    (socklen_t)len) ? 0 : -1;
+	}
+	return -1;
+}
