@@ -62,6 +62,8 @@ struct loadjob {
 	time_t		 now;
 	int		 flush;
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
+	int		 recorded;	/* 1 deliveries written, 0 none, -1 failed */
+	int		 removed;	/* ... by removing the message */
 	signed char	*local;		/* per rcpt: an enum local_mark */
 	int		*errnos;
 };
@@ -79,6 +81,7 @@ static void		 on_recycle(int, short, void *);
 static void		 recycle_work(void *);
 static void		 recycle_done(void *);
 static void		 load_work(void *);
+static void		 load_record(struct loadjob *);
 static void		 load_done(void *);
 static void		 on_notify(int, short, void *);
 static void		 on_ctl(int, short, void *);
@@ -548,10 +551,11 @@ load_work(void *arg)
 	const struct config	*conf = j->q->conf;
 	struct spool		*sp = &j->q->spool;
 	struct env_rcpt		*r;
+	struct maildir_msg	 m;
 	char			 err[128];
 	char			 prefix[2 * ADDR_PATH_MAX + 64], path[1024];
 	size_t			 i, plen;
-	int			 msgfd;
+	int			 msgfd, again;
 
 	j->result = -1;
 	if ((j->env = calloc(1, sizeof(*j->env))) == NULL)
@@ -583,22 +587,63 @@ load_work(void *arg)
 			plen = 0;
 			prefix[0] = '\0';
 		}
+		m.id = j->env->id;
+		m.when = j->env->time;
+		m.rcpt = r->addr;
+		m.hostname = conf->hostname;
+		m.msgfd = msgfd;
+		m.msgoff = j->body_off;
+		m.prefix = prefix;
+		m.prefixlen = plen;
 		j->local[i] = (signed char)maildir_deliver(conf->mailbox_root,
-		    r->addr, conf->hostname, msgfd, j->body_off, prefix, plen,
-		    path, sizeof(path));
+		    &m, path, sizeof(path), &again);
 		j->errnos[i] = errno;
 		if (j->local[i] == LOCAL_DELIVERED) {
 			char	to[ADDR_PATH_MAX * 4 + 1];
 			char	where[sizeof(path) * 4];
 
-			log_info("delivery id=%s to=<%s> result=delivered "
+			log_info("delivery id=%s to=<%s> result=delivered%s "
 			    "path=%s", j->e->id,
 			    log_escape_str(r->addr, to, sizeof(to)),
+			    again ? " already=yes" : "",
 			    log_escape_str(path, where, sizeof(where)));
 		}
 	}
 	close(msgfd);
 	j->result = 1;
+	load_record(j);
+}
+
+/*
+ * On the same pool thread, right after the deliveries: write them down
+ * (the envelope without them, or the message's removal when nothing is
+ * left), so that a crash repeats at most the delivery under way.  Failed
+ * and deferred recipients keep their old state here; the loop writes
+ * theirs.
+ */
+static void
+load_record(struct loadjob *j)
+{
+	struct envelope	*env = j->env;
+	char		*text = NULL;
+	size_t		 i, len = 0, n = 0;
+
+	for (i = 0; i < env->nrcpts; i++)
+		if (j->local[i] == LOCAL_DELIVERED) {
+			env->rcpts[i].done = RCPT_DELIVERED;
+			n++;
+		}
+	if (n == 0)
+		return;
+	j->removed = envelope_pending(env) == 0;
+	if (!j->removed && envelope_format(env, &text, &len) == -1) {
+		log_warn("id=%s cannot write its state", j->e->id);
+		j->recorded = -1;
+		return;
+	}
+	j->recorded = write_state(j->q, j->e->id, text, len, j->removed) ==
+	    0 ? 1 : -1;
+	free(text);
 }
 
 static void
@@ -631,12 +676,18 @@ load_done(void *arg)
 	e->env = j->env;
 	e->size = j->size;
 	e->body_off = j->body_off;
+	if (j->recorded == 1 && j->removed) {
+		e->removed = 1;
+		queue_recycle(q);
+	}
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
 		case LOCAL_DELIVERED:
+			/* Written by load_record(), unless that failed. */
 			r->done = RCPT_DELIVERED;
-			e->dirty = 1;
+			if (j->recorded != 1)
+				e->dirty = 1;
 			break;
 		case LOCAL_BAD_MAILBOX:
 			envelope_set_error(r, NULL, "5.1.3 bad mailbox name",
