@@ -16,7 +16,7 @@ import threading
 import time
 
 from e2elib import (QUEUE_ID_RE, Client, Closed, T, crlf, dot_stuff,
-                    received_id)
+                    received_id, wait_until)
 
 QUEUE_THREADS = 4           # src/server/queue/queue.c
 RCPTS = ("user@example.org", "other@example.org", "info@example.net")
@@ -126,3 +126,46 @@ def test_queue_kill9_under_load_loses_nothing_duplicates_nothing(server):
     # What was delivered but not yet recorded at each kill: at most one
     # delivery per pool thread.
     assert again <= QUEUE_THREADS * rounds, again
+
+
+def test_parent_kill9_leaves_no_orphans_and_a_new_start_works(server):
+    """kill -9 of the parent: its children get SIGTERM (PR_SET_PDEATHSIG),
+    finish what they have under way and exit within a couple of seconds,
+    so a new smtpauthd on the same ports starts at once.  Under load: no
+    acknowledged message is missing and none is delivered twice."""
+    srv = server()
+    srv.allow_crash = True
+    load = Loader(srv, limit=1500)
+    load.start()
+    try:
+        wait_until(lambda: load.count() >= 200, T(20),
+                   what="200 messages acknowledged")
+        children = [p for p in srv.group_pids() if p != srv.proc.pid]
+        assert len(children) >= 4, children      # 2 workers, auth, queue
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(T(5))
+        wait_until(lambda: not [p for p in children if alive(p)], T(3),
+                   what="the children of the killed parent to exit")
+        mark = len(srv.log())
+        srv.start(timeout=3)        # the same ports, at once
+        assert "Address already in use" not in srv.log()[mark:]
+        n = load.count()
+        wait_until(lambda: load.count() >= n + 200, T(20),
+                   what="200 more messages after the new start")
+    finally:
+        load.finish()
+    srv.wait_queue_empty(timeout=60)
+    time.sleep(0.3)
+    seen = delivered(srv)
+    acked = set(load.acked.items())
+    assert not acked - set(seen), sorted(acked - set(seen))[:10]
+    assert not {k: v for k, v in seen.items() if v > 1}
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"

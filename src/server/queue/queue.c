@@ -15,6 +15,7 @@
  * local delivery; queue_priv.h says where the other parts live.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -316,6 +317,8 @@ queue_main(const struct config *conf, int notify_fd)
 	struct queue		*q = &the_queue;
 	struct timeval		 tv = { SCAN_SECONDS, 0 };
 	struct sockaddr_un	 sun;
+	struct stat		 st;
+	ino_t			 ctl_ino = 0;
 	char			 err[512];
 	int			 n;
 
@@ -349,7 +352,8 @@ queue_main(const struct config *conf, int notify_fd)
 			log_warn("bind %s", sun.sun_path);
 			close(q->ctl_fd);
 			q->ctl_fd = -1;
-		}
+		} else if (stat(sun.sun_path, &st) == 0)
+			ctl_ino = st.st_ino;
 	}
 
 	q->ev_notify = event_new(q->base, notify_fd, EV_READ | EV_PERSIST,
@@ -377,7 +381,9 @@ queue_main(const struct config *conf, int notify_fd)
 	event_base_dispatch(q->base);
 	workq_free(q->wq);
 	dns_free(q->dns);
-	if (q->ctl_fd != -1)
+	/* A queue started after us (the parent died) may have its own. */
+	if (q->ctl_fd != -1 && stat(sun.sun_path, &st) == 0 &&
+	    st.st_ino == ctl_ino)
 		unlink(sun.sun_path);
 	queue_cred_wipe();
 	log_info("stopped");
