@@ -3,12 +3,13 @@
  *
  * Messages arrive as ids on the notify socket, from scans of spool/queue
  * at start and every minute, and as bounces made here.  A message is
- * "active" while the loop holds its envelope: a pool thread reads it and
- * delivers the local recipients that are due (Maildir writes fsync); the
- * loop then hands the remote ones, grouped by destination, to relay
- * connections; each result changes the envelope in memory, and a pool
- * thread writes it back (bounces first, then the envelope, with
- * durable_write).  When nothing is in flight the envelope is dropped
+ * "active" while the loop holds its envelope: a pool thread reads it,
+ * delivers the local recipients that are due (Maildir writes fsync) and
+ * records those deliveries before it does anything else; the loop then
+ * hands the remote ones, grouped by destination, to relay connections;
+ * each result changes the envelope in memory, and a pool thread writes it
+ * back (bounces first, then the envelope, with durable_write), ahead of
+ * any delivery waiting for a thread.  When nothing is in flight the envelope is dropped
  * and a timer waits for the earliest retry.  INTERNALS.md has the states.
  *
  * This file holds the loop, the table of messages and the loading with

@@ -1,5 +1,6 @@
 /*
- * The queue's write-back: after every change to a message's recipients,
+ * The queue's write-back: after every change to a message's recipients
+ * (but local deliveries, which their own job records with write_state()),
  * a pool thread writes the bounce for those that failed, if any, as a new
  * message, then the envelope without the delivered and failed ones, or
  * removes the message when nothing is left (INTERNALS.md, "Delivering a
