@@ -84,15 +84,32 @@ durable_open(int dirfd, const char *name)
 	    0600);
 }
 
-int
-durable_commit(int fd, int dirfd, const char *name, int todirfd,
-    const char *toname, int (*sync)(void *), void *arg)
+/* rename(2) that fails with EEXIST rather than replace toname. */
+static int
+rename_new(int dirfd, const char *name, int todirfd, const char *toname)
 {
-	int	saved;
+	if (renameat2(dirfd, name, todirfd, toname, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without it: link(2) never replaces either. */
+	if (linkat(dirfd, name, todirfd, toname, 0) == -1)
+		return -1;
+	unlinkat(dirfd, name, 0);
+	return 0;
+}
+
+static int
+commit(int fd, int dirfd, const char *name, int todirfd,
+    const char *toname, int (*sync)(void *), void *arg, int noreplace)
+{
+	int	saved, r;
 
 	if (fsync_close(fd) == -1)
 		goto fail;
-	if (renameat(dirfd, name, todirfd, toname) == -1)
+	r = noreplace ? rename_new(dirfd, name, todirfd, toname) :
+	    renameat(dirfd, name, todirfd, toname);
+	if (r == -1)
 		goto fail;
 	return sync != NULL ? sync(arg) : fsync_dirfd(todirfd);
 fail:
@@ -100,6 +117,46 @@ fail:
 	unlinkat(dirfd, name, 0);
 	errno = saved;
 	return -1;
+}
+
+int
+durable_commit(int fd, int dirfd, const char *name, int todirfd,
+    const char *toname, int (*sync)(void *), void *arg)
+{
+	return commit(fd, dirfd, name, todirfd, toname, sync, arg, 0);
+}
+
+int
+durable_commit_new(int fd, int dirfd, const char *name, int todirfd,
+    const char *toname, int (*sync)(void *), void *arg)
+{
+	return commit(fd, dirfd, name, todirfd, toname, sync, arg, 1);
+}
+
+int
+durable_mkdir(int dirfd, const char *name, mode_t mode)
+{
+	int	fd, saved;
+
+	/* Mostly it is there already: open first, create only if not. */
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (fd != -1 || errno != ENOENT)
+		return fd;
+	/* EEXIST: made at this moment by another thread, maybe not yet
+	 * synced: sync it here too. */
+	if (mkdirat(dirfd, name, mode) == -1 && errno != EEXIST)
+		return -1;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
+		return -1;
+	if (fsync(fd) == -1 || fsync_dirfd(dirfd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }
 
 int

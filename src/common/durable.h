@@ -6,6 +6,7 @@
 #ifndef SMTPAUTH_DURABLE_H
 #define SMTPAUTH_DURABLE_H
 
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <pthread.h>
@@ -40,6 +41,24 @@ int	fsync_dir(const char *path);
 int	durable_open(int dirfd, const char *name);
 int	durable_commit(int fd, int dirfd, const char *name, int todirfd,
 	    const char *toname, int (*sync)(void *), void *arg);
+
+/*
+ * durable_commit() that never replaces: when todirfd/toname exists, the
+ * file is removed from dirfd/name, nothing is synced, and it fails with
+ * EEXIST (a Maildir file named after what it holds is there already).
+ */
+int	durable_commit_new(int fd, int dirfd, const char *name, int todirfd,
+	    const char *toname, int (*sync)(void *), void *arg);
+
+/*
+ * Open the directory dirfd/name (never through a symbolic link), creating
+ * it with mode when it is missing.  A directory this call creates, or
+ * finds made by someone else at that moment, is durable before it
+ * returns: fsync of the directory, then of its parent dirfd, so that a
+ * power cut cannot lose it and what is written into it (INTERNALS.md,
+ * "Maildir delivery").  Returns its descriptor, or -1.
+ */
+int	durable_mkdir(int dirfd, const char *name, mode_t mode);
 
 /*
  * Both steps in one directory for a small file: create dirfd/tmpname (a

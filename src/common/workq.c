@@ -29,6 +29,7 @@ struct jobq {
 struct workq {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
+	struct jobq	 first;		/* waiting for a thread, before todo */
 	struct jobq	 todo;		/* waiting for a thread */
 	struct jobq	 finished;	/* waiting for done() on the loop */
 	unsigned	 pending;	/* submitted, done() not yet run */
@@ -40,6 +41,9 @@ struct workq {
 };
 
 static void	 jobq_push(struct jobq *, struct job *);
+static struct job *jobq_pop(struct jobq *);
+static int	 submit(struct workq *, int, void (*)(void *),
+		    void (*)(void *), void *);
 static void	*workq_thread(void *);
 static void	 workq_drain(int, short, void *);
 static void	 workq_run_done(struct workq *);
@@ -53,6 +57,19 @@ jobq_push(struct jobq *q, struct job *j)
 	else
 		q->head = j;
 	q->tail = j;
+}
+
+static struct job *
+jobq_pop(struct jobq *q)
+{
+	struct job	*j = q->head;
+
+	if (j != NULL) {
+		q->head = j->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+	}
+	return j;
 }
 
 struct workq *
@@ -92,9 +109,9 @@ fail:
 	return NULL;
 }
 
-int
-workq_submit(struct workq *wq, void (*work)(void *), void (*done)(void *),
-    void *arg)
+static int
+submit(struct workq *wq, int first, void (*work)(void *),
+    void (*done)(void *), void *arg)
 {
 	struct job	*j;
 
@@ -104,11 +121,25 @@ workq_submit(struct workq *wq, void (*work)(void *), void (*done)(void *),
 	j->done = done;
 	j->arg = arg;
 	pthread_mutex_lock(&wq->lock);
-	jobq_push(&wq->todo, j);
+	jobq_push(first ? &wq->first : &wq->todo, j);
 	wq->pending++;
 	pthread_cond_signal(&wq->cond);
 	pthread_mutex_unlock(&wq->lock);
 	return 0;
+}
+
+int
+workq_submit(struct workq *wq, void (*work)(void *), void (*done)(void *),
+    void *arg)
+{
+	return submit(wq, 0, work, done, arg);
+}
+
+int
+workq_submit_first(struct workq *wq, void (*work)(void *),
+    void (*done)(void *), void *arg)
+{
+	return submit(wq, 1, work, done, arg);
 }
 
 unsigned
@@ -127,13 +158,12 @@ workq_thread(void *arg)
 
 	pthread_mutex_lock(&wq->lock);
 	for (;;) {
-		while (wq->todo.head == NULL && !wq->stopping)
+		while (wq->first.head == NULL && wq->todo.head == NULL &&
+		    !wq->stopping)
 			pthread_cond_wait(&wq->cond, &wq->lock);
-		if ((j = wq->todo.head) == NULL)
+		if ((j = jobq_pop(&wq->first)) == NULL &&
+		    (j = jobq_pop(&wq->todo)) == NULL)
 			break;	/* stopping and nothing left */
-		wq->todo.head = j->next;
-		if (wq->todo.head == NULL)
-			wq->todo.tail = NULL;
 		pthread_mutex_unlock(&wq->lock);
 
 		j->work(j->arg);

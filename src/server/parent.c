@@ -1,6 +1,7 @@
 /*
  * The parent: the only root process.  It never reads a client byte.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -60,6 +61,7 @@ struct sockets {
 };
 
 struct parent {
+	pid_t			 pid;		/* for the children's check */
 	const char		*conffile;
 	struct config		*conf;
 	struct userset		 users;
@@ -374,6 +376,17 @@ child_setup(void)
 		if (setuid(0) != -1)
 			fatalx("privileges were not dropped");
 	}
+	/*
+	 * No orphans: when the parent dies, SIGTERM, so that a child
+	 * finishes what it has under way (a commit, a delivery, its
+	 * record) and lets go of the listeners at once.  Set after the
+	 * credentials change, which clears it; a parent that died before
+	 * is seen by getppid().
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl PR_SET_PDEATHSIG");
+	if (getppid() != P.pid)
+		fatalx("the parent is gone");
 }
 
 static void
@@ -787,6 +800,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	int		 sig;
 
 	log_setproc("parent");
+	P.pid = getpid();
 	P.conffile = conffile;
 	P.conf = conf;
 	P.users = *users;

@@ -641,6 +641,47 @@ def test_kill9_mid_batch_loses_nothing(server):
         sink.stop()
 
 
+def test_queue_kill9_with_a_backlog_repeats_only_what_was_in_flight(server):
+    """Messages for a local and a remote recipient, a backlog in the
+    queue, and the queue (only it) killed -9 three times while they leave.
+    The write of a relay result goes before the deliveries waiting for a
+    pool thread (INTERNALS.md, "Delivering a message"), so a kill repeats
+    only the transactions that had their 250 and were not yet written: a
+    handful, not the backlog.  None is lost, the Maildir gets each once."""
+    n, kills = 1200, 3
+    sink = Sink(delay=0.002).start()
+    try:
+        a = relay_server(server, extra=[
+            "relay-host 127.0.0.1:%d" % sink.port, "relay-tls none"])
+        a.allow_crash = True
+        queue = a.queue_pid()
+        os.kill(queue, signal.SIGSTOP)   # all of them queued first
+        try:
+            submit(a, [SENDER, "bob@relay.example"], batch(n, "backlog"))
+        finally:
+            os.kill(queue, signal.SIGCONT)
+        for k in range(kills):
+            sink.wait(min(n, len(set(subjects(sink))) + 150), timeout=60)
+            mark = len(a.log())
+            os.kill(a.queue_pid(), signal.SIGKILL)
+            a.wait_log(r"started queue pid=(\d+)", timeout=15, after=mark)
+        wait_until(lambda: len(set(subjects(sink))) >= n, T(60),
+                   what="all %d messages at the sink" % n)
+        a.wait_queue_empty(timeout=60)
+        got = subjects(sink)
+        assert set(got) == {"backlog %d" % i for i in range(n)}
+        dups = len(got) - len(set(got))
+        local = a.messages(SENDER)
+        print("\n%d kills: %d of %d relayed twice, %d Maildir files"
+              % (kills, dups, n, len(local)))
+        assert len(local) == n
+        # In flight at a kill: a transaction per relay connection (4 for
+        # the smarthost) and the results not yet written.
+        assert dups <= 8 * kills, dups
+    finally:
+        sink.stop()
+
+
 def test_clean_stop_delivers_none_twice(server):
     n = 100
     sink = Sink(delay=0.01).start()

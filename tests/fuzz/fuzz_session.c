@@ -6,12 +6,19 @@
  * DATA and BDAT, the error budget and the spool commit are all exercised.
  * The invariants are ASan/UBSan's and the loop's: every session ends, and
  * every byte of its replies is well-formed "NNN[ -]text\r\n".
+ *
+ * The spool is a directory under $TMPDIR (else /tmp).  No queue runs, so
+ * the messages accepted are removed from spool/queue/ every CLEAN_EVERY
+ * inputs, and the whole directory when the process exits (a crash report
+ * leaves it for a look).
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <assert.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +40,47 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static struct worker	 W;
 static struct config	*conf;
 static struct userset	 users;
-static char		 dir[] = "/tmp/fuzz_session.XXXXXX";
+static char		 dir[1024];
+static unsigned		 runs;
+
+#define CLEAN_EVERY	256
+
+/* Empty spool/queue/: the accepted messages would fill the disk. */
+static void
+clean_queue(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd;
+
+	if ((fd = openat(W.spool.queue_fd, ".", O_RDONLY | O_DIRECTORY)) ==
+	    -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(W.spool.queue_fd, de->d_name, 0);
+	closedir(d);
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int type,
+    struct FTW *ftw)
+{
+	/* Best effort: what cannot go stays, and the walk goes on. */
+	remove(path);
+	return 0;
+}
+
+static void
+remove_dir(void)
+{
+	if (dir[0] != '\0')
+		nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void
 setup(void)
@@ -42,9 +89,15 @@ setup(void)
 	size_t	nbad;
 	int	nfd[2];
 
+	const char	*tmp = getenv("TMPDIR");
+
 	log_set_quiet(1);
-	if (mkdtemp(dir) == NULL)
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = "/tmp";
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/fuzz_session.XXXXXX",
+	    tmp) >= sizeof(dir) || mkdtemp(dir) == NULL)
 		abort();
+	atexit(remove_dir);
 	snprintf(text, sizeof(text),
 	    "hostname mx.test\nlisten 127.0.0.1:2525 smtp\n"
 	    "local-domains example.org\nusers %s/users\n"
@@ -150,5 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	assert(W.nsessions == 0);
 	check_replies(out, outlen);
 	close(sv[1]);
+	if (++runs % CLEAN_EVERY == 0)
+		clean_queue();
 	return 0;
 }

@@ -243,6 +243,35 @@ test_durable_commit(void **state)
 	}
 }
 
+/* Never over an existing file: EEXIST, the temporary gone, the old kept. */
+static void
+test_durable_commit_new(void **state)
+{
+	char	dir[64], buf[64];
+	int	fd, f;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_durable.c.%d", (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_not_equal(fd = open(dir, O_RDONLY | O_DIRECTORY), -1);
+	assert_int_not_equal(f = durable_open(fd, "t1"), -1);
+	assert_int_equal(write_all(f, "first", 5), 0);
+	assert_int_equal(durable_commit_new(f, fd, "t1", fd, "m", NULL,
+	    NULL), 0);
+	assert_int_not_equal(f = durable_open(fd, "t2"), -1);
+	assert_int_equal(write_all(f, "second", 6), 0);
+	syncs = 0;
+	assert_int_equal(durable_commit_new(f, fd, "t2", fd, "m", count_sync,
+	    &fd), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(syncs, 0);
+	assert_int_equal(faccessat(fd, "t2", F_OK, 0), -1);
+	slurp(fd, "m", buf, sizeof(buf));
+	assert_string_equal(buf, "first");
+	assert_int_equal(unlinkat(fd, "m", 0), 0);
+	close(fd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* The small-file form: a stale temporary is taken over, the file replaced. */
 static void
 test_durable_write(void **state)
@@ -283,6 +312,7 @@ main(void)
 		cmocka_unit_test(test_group_sync_failure_reaches_everyone),
 		cmocka_unit_test(test_fsync_dir_shared),
 		cmocka_unit_test(test_durable_commit),
+		cmocka_unit_test(test_durable_commit_new),
 		cmocka_unit_test(test_durable_write),
 	};
 

@@ -1,5 +1,7 @@
 /*
- * Maildir delivery: tmp/NAME, fsync, rename to new/NAME, fsync new/.
+ * Maildir delivery: tmp/UNIQUE, fsync, rename to new/NAME (never over an
+ * existing file), fsync new/.  NAME comes from the message and the
+ * recipient, so a delivery repeated after a crash finds its file.
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -7,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +19,11 @@
 #include "server/queue/maildir.h"
 
 static int	crlf_to_lf(int, char *, size_t, int *);
-static int	mkdir_at(int, const char *);
 static int	open_maildir(const char *, const char *, const char *);
+static void	escape_host(const char *, char *, size_t);
 static void	unique_name(const char *, char *, size_t);
+static void	message_name(const char *, time_t, const char *,
+		    const char *, char *, size_t);
 static int	sync_new(void *);
 
 static atomic_uint	delivery_count;
@@ -52,23 +57,12 @@ crlf_to_lf(int fd, char *buf, size_t len, int *held_cr)
 	return write_all(fd, buf, o);
 }
 
-static int
-mkdir_at(int dirfd, const char *name)
-{
-	int	fd;
-
-	/* Mostly it is there already: open first, create only if not. */
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (fd != -1 || errno != ENOENT)
-		return fd;
-	if (mkdirat(dirfd, name, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
-}
-
-/* Open (creating as needed) root/domain/local; returns its fd or -1. */
+/*
+ * Open (creating as needed) root/domain/local; returns its fd or -1.  Each
+ * directory made is synced with its parent before the delivery goes on
+ * (durable_mkdir()): the spool copy is removed only once the whole path
+ * to the file is on disk.
+ */
 static int
 open_maildir(const char *root, const char *domain, const char *local)
 {
@@ -76,14 +70,14 @@ open_maildir(const char *root, const char *domain, const char *local)
 
 	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	dfd = mkdir_at(rootfd, domain);
+	dfd = durable_mkdir(rootfd, domain, 0700);
 	saved = errno;
 	close(rootfd);
 	if (dfd == -1) {
 		errno = saved;
 		return -1;
 	}
-	mfd = mkdir_at(dfd, local);
+	mfd = durable_mkdir(dfd, local, 0700);
 	saved = errno;
 	close(dfd);
 	if (mfd == -1) {
@@ -96,9 +90,9 @@ open_maildir(const char *root, const char *domain, const char *local)
 		close(fd);
 		return mfd;
 	}
-	if ((fd = mkdir_at(mfd, "tmp")) == -1 ||
-	    close(fd) == -1 || (fd = mkdir_at(mfd, "new")) == -1 ||
-	    close(fd) == -1 || (fd = mkdir_at(mfd, "cur")) == -1 ||
+	if ((fd = durable_mkdir(mfd, "tmp", 0700)) == -1 ||
+	    close(fd) == -1 || (fd = durable_mkdir(mfd, "new", 0700)) == -1 ||
+	    close(fd) == -1 || (fd = durable_mkdir(mfd, "cur", 0700)) == -1 ||
 	    close(fd) == -1) {
 		saved = errno;
 		close(mfd);
@@ -108,22 +102,20 @@ open_maildir(const char *root, const char *domain, const char *local)
 	return mfd;
 }
 
-/* time.M<usec>P<pid>Q<n>R<random>.host, '/' and ':' in host escaped. */
 static int
 sync_new(void *newfd)
 {
 	return fsync_dir_shared(*(int *)newfd);
 }
 
+/* The host part of a name: '/' and ':' escaped (the Maildir spec). */
 static void
-unique_name(const char *hostname, char *buf, size_t len)
+escape_host(const char *hostname, char *host, size_t len)
 {
-	struct timeval	tv;
-	char		host[256];
 	size_t		o = 0;
 	const char	*h;
 
-	for (h = hostname; *h && o + 5 < sizeof(host); h++) {
+	for (h = hostname; *h && o + 5 < len; h++) {
 		if (*h == '/') {
 			memcpy(host + o, "\\057", 4);
 			o += 4;
@@ -134,25 +126,55 @@ unique_name(const char *hostname, char *buf, size_t len)
 			host[o++] = *h;
 	}
 	host[o] = '\0';
+}
+
+/* For tmp/: time.M<usec>P<pid>Q<n>R<random>.host */
+static void
+unique_name(const char *hostname, char *buf, size_t len)
+{
+	struct timeval	tv;
+	char		host[256];
+
+	escape_host(hostname, host, sizeof(host));
 	gettimeofday(&tv, NULL);
 	snprintf(buf, len, "%lld.M%ldP%ldQ%uR%08x.%s", (long long)tv.tv_sec,
 	    (long)tv.tv_usec, (long)getpid(),
 	    atomic_fetch_add(&delivery_count, 1) + 1, arc4random(), host);
 }
 
+/*
+ * For new/: time.I<id>H<hash>.host, the time the message arrived, its
+ * spool id and a hash (64-bit FNV-1a) of the recipient: the same for
+ * every attempt, unique for as long as spool ids are.
+ */
+static void
+message_name(const char *id, time_t when, const char *rcpt,
+    const char *hostname, char *buf, size_t len)
+{
+	char		host[256];
+	uint64_t	h = 14695981039346656037ULL;
+	const char	*p;
+
+	for (p = rcpt; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	escape_host(hostname, host, sizeof(host));
+	snprintf(buf, len, "%lld.I%sH%016llx.%s", (long long)when, id,
+	    (unsigned long long)h, host);
+}
+
 int
-maildir_deliver(const char *root, const char *rcpt, const char *hostname,
-    int msgfd, off_t msgoff, const char *prefix, size_t prefixlen, char *path,
-    size_t pathlen)
+maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
+    size_t pathlen, int *again)
 {
 	char		 local[128], domain[256], name[512], tmpname[600];
 	char		 newname[600], buf[65536];
-	const char	*at;
+	const char	*at, *rcpt = m->rcpt;
 	int		 mfd, fd = -1, newfd = -1, saved, r;
 	ssize_t		 n;
-	off_t		 off = msgoff;
+	off_t		 off = m->msgoff;
 	int		 held_cr = 0;
 
+	*again = 0;
 	if ((at = strrchr(rcpt, '@')) == NULL ||
 	    (size_t)(at - rcpt) >= sizeof(local) ||
 	    strlen(at + 1) >= sizeof(domain) || at == rcpt ||
@@ -165,18 +187,23 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 
 	if ((mfd = open_maildir(root, domain, local)) == -1)
 		return -1;
-	unique_name(hostname, name, sizeof(name));
-	snprintf(tmpname, sizeof(tmpname), "tmp/%s", name);
+	message_name(m->id, m->when, rcpt, m->hostname, name, sizeof(name));
 	snprintf(newname, sizeof(newname), "new/%s", name);
+	snprintf(path, pathlen, "%s/%s/%s", domain, local, newname);
+	unique_name(m->hostname, name, sizeof(name));
+	snprintf(tmpname, sizeof(tmpname), "tmp/%s", name);
 	if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
 		goto fail;
+	/* Delivered before a crash, not yet recorded: done, once synced. */
+	if (faccessat(mfd, newname, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		goto found;
 	if ((fd = durable_open(mfd, tmpname)) == -1)
 		goto fail;
-	if (write_all(fd, prefix, prefixlen) == -1)
+	if (write_all(fd, m->prefix, m->prefixlen) == -1)
 		goto fail;
 	for (;;) {
-		n = pread(msgfd, buf, sizeof(buf), off);
+		n = pread(m->msgfd, buf, sizeof(buf), off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -191,14 +218,25 @@ maildir_deliver(const char *root, const char *rcpt, const char *hostname,
 		goto fail;
 	/* Deliveries to this Maildir at the same moment share the fsync
 	 * of new/. */
-	r = durable_commit(fd, mfd, tmpname, mfd, newname, sync_new, &newfd);
+	r = durable_commit_new(fd, mfd, tmpname, mfd, newname, sync_new,
+	    &newfd);
 	fd = -1;
+	if (r == -1 && errno == EEXIST)
+		goto found;
 	if (r == -1)
 		goto fail;
 	close(newfd);
 	close(mfd);
-	snprintf(path, pathlen, "%s/%s/%s", domain, local, newname);
 	return 1;
+found:
+	/* Its rename may not have been synced when the crash came. */
+	*again = 1;
+	r = sync_new(&newfd);
+	saved = errno;
+	close(newfd);
+	close(mfd);
+	errno = saved;
+	return r == 0 ? 1 : -1;
 fail:
 	saved = errno;
 	if (fd != -1)

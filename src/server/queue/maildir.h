@@ -7,19 +7,32 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <time.h>
+
+/* One delivery: the message in msgfd from msgoff to its end, for rcpt. */
+struct maildir_msg {
+	const char	*id;		/* the spool id */
+	time_t		 when;		/* when it arrived (the envelope) */
+	const char	*rcpt;		/* lower-case address */
+	const char	*hostname;
+	int		 msgfd;
+	off_t		 msgoff;
+	const char	*prefix;	/* header lines, LF-terminated */
+	size_t		 prefixlen;
+};
 
 /*
- * Deliver the message in msgfd (from offset msgoff to its end) to the
- * Maildir root/DOMAIN/LOCAL for the lower-case address rcpt, the header
- * lines in prefix (LF-terminated) first.  The message is stored with LF
- * line ends.  Creates the directories when missing.
+ * Deliver m to the Maildir root/DOMAIN/LOCAL of its recipient, the header
+ * lines in prefix first, with LF line ends.  Creates the directories when
+ * missing, each synced with its parent.  The file's name in new/ comes
+ * from the id, the arrival time and the recipient: when it is there
+ * already (a delivery made before a crash and not recorded), nothing is
+ * written, *again is set, and it counts as delivered.
  * Blocking: run it off the event loop.  Returns 1 delivered, -1 temporary
  * failure (errno set; retry later), 0 permanent failure (bad address).
- * On success the new file's path relative to root is written to path.
+ * path gets the file's path relative to root.
  */
-int	maildir_deliver(const char *root, const char *rcpt,
-	    const char *hostname, int msgfd, off_t msgoff,
-	    const char *prefix, size_t prefixlen, char *path,
-	    size_t pathlen);
+int	maildir_deliver(const char *root, const struct maildir_msg *,
+	    char *path, size_t pathlen, int *again);
 
 #endif

@@ -3,18 +3,20 @@
  *
  * Messages arrive as ids on the notify socket, from scans of spool/queue
  * at start and every minute, and as bounces made here.  A message is
- * "active" while the loop holds its envelope: a pool thread reads it and
- * delivers the local recipients that are due (Maildir writes fsync); the
- * loop then hands the remote ones, grouped by destination, to relay
- * connections; each result changes the envelope in memory, and a pool
- * thread writes it back (bounces first, then the envelope, with
- * durable_write).  When nothing is in flight the envelope is dropped
+ * "active" while the loop holds its envelope: a pool thread reads it,
+ * delivers the local recipients that are due (Maildir writes fsync) and
+ * records those deliveries before it does anything else; the loop then
+ * hands the remote ones, grouped by destination, to relay connections;
+ * each result changes the envelope in memory, and a pool thread writes it
+ * back (bounces first, then the envelope, with durable_write), ahead of
+ * any delivery waiting for a thread.  When nothing is in flight the envelope is dropped
  * and a timer waits for the earliest retry.  INTERNALS.md has the states.
  *
  * This file holds the loop, the table of messages and the loading with
  * local delivery; queue_priv.h says where the other parts live.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -62,6 +64,8 @@ struct loadjob {
 	time_t		 now;
 	int		 flush;
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
+	int		 recorded;	/* 1 deliveries written, 0 none, -1 failed */
+	int		 removed;	/* ... by removing the message */
 	signed char	*local;		/* per rcpt: an enum local_mark */
 	int		*errnos;
 };
@@ -79,6 +83,7 @@ static void		 on_recycle(int, short, void *);
 static void		 recycle_work(void *);
 static void		 recycle_done(void *);
 static void		 load_work(void *);
+static void		 load_record(struct loadjob *);
 static void		 load_done(void *);
 static void		 on_notify(int, short, void *);
 static void		 on_ctl(int, short, void *);
@@ -313,6 +318,8 @@ queue_main(const struct config *conf, int notify_fd)
 	struct queue		*q = &the_queue;
 	struct timeval		 tv = { SCAN_SECONDS, 0 };
 	struct sockaddr_un	 sun;
+	struct stat		 st;
+	ino_t			 ctl_ino = 0;
 	char			 err[512];
 	int			 n;
 
@@ -346,7 +353,8 @@ queue_main(const struct config *conf, int notify_fd)
 			log_warn("bind %s", sun.sun_path);
 			close(q->ctl_fd);
 			q->ctl_fd = -1;
-		}
+		} else if (stat(sun.sun_path, &st) == 0)
+			ctl_ino = st.st_ino;
 	}
 
 	q->ev_notify = event_new(q->base, notify_fd, EV_READ | EV_PERSIST,
@@ -374,7 +382,9 @@ queue_main(const struct config *conf, int notify_fd)
 	event_base_dispatch(q->base);
 	workq_free(q->wq);
 	dns_free(q->dns);
-	if (q->ctl_fd != -1)
+	/* A queue started after us (the parent died) may have its own. */
+	if (q->ctl_fd != -1 && stat(sun.sun_path, &st) == 0 &&
+	    st.st_ino == ctl_ino)
 		unlink(sun.sun_path);
 	queue_cred_wipe();
 	log_info("stopped");
@@ -548,10 +558,11 @@ load_work(void *arg)
 	const struct config	*conf = j->q->conf;
 	struct spool		*sp = &j->q->spool;
 	struct env_rcpt		*r;
+	struct maildir_msg	 m;
 	char			 err[128];
 	char			 prefix[2 * ADDR_PATH_MAX + 64], path[1024];
 	size_t			 i, plen;
-	int			 msgfd;
+	int			 msgfd, again;
 
 	j->result = -1;
 	if ((j->env = calloc(1, sizeof(*j->env))) == NULL)
@@ -583,22 +594,63 @@ load_work(void *arg)
 			plen = 0;
 			prefix[0] = '\0';
 		}
+		m.id = j->env->id;
+		m.when = j->env->time;
+		m.rcpt = r->addr;
+		m.hostname = conf->hostname;
+		m.msgfd = msgfd;
+		m.msgoff = j->body_off;
+		m.prefix = prefix;
+		m.prefixlen = plen;
 		j->local[i] = (signed char)maildir_deliver(conf->mailbox_root,
-		    r->addr, conf->hostname, msgfd, j->body_off, prefix, plen,
-		    path, sizeof(path));
+		    &m, path, sizeof(path), &again);
 		j->errnos[i] = errno;
 		if (j->local[i] == LOCAL_DELIVERED) {
 			char	to[ADDR_PATH_MAX * 4 + 1];
 			char	where[sizeof(path) * 4];
 
-			log_info("delivery id=%s to=<%s> result=delivered "
+			log_info("delivery id=%s to=<%s> result=delivered%s "
 			    "path=%s", j->e->id,
 			    log_escape_str(r->addr, to, sizeof(to)),
+			    again ? " already=yes" : "",
 			    log_escape_str(path, where, sizeof(where)));
 		}
 	}
 	close(msgfd);
 	j->result = 1;
+	load_record(j);
+}
+
+/*
+ * On the same pool thread, right after the deliveries: write them down
+ * (the envelope without them, or the message's removal when nothing is
+ * left), so that a crash repeats at most the delivery under way.  Failed
+ * and deferred recipients keep their old state here; the loop writes
+ * theirs.
+ */
+static void
+load_record(struct loadjob *j)
+{
+	struct envelope	*env = j->env;
+	char		*text = NULL;
+	size_t		 i, len = 0, n = 0;
+
+	for (i = 0; i < env->nrcpts; i++)
+		if (j->local[i] == LOCAL_DELIVERED) {
+			env->rcpts[i].done = RCPT_DELIVERED;
+			n++;
+		}
+	if (n == 0)
+		return;
+	j->removed = envelope_pending(env) == 0;
+	if (!j->removed && envelope_format(env, &text, &len) == -1) {
+		log_warn("id=%s cannot write its state", j->e->id);
+		j->recorded = -1;
+		return;
+	}
+	j->recorded = write_state(j->q, j->e->id, text, len, j->removed) ==
+	    0 ? 1 : -1;
+	free(text);
 }
 
 static void
@@ -631,12 +683,18 @@ load_done(void *arg)
 	e->env = j->env;
 	e->size = j->size;
 	e->body_off = j->body_off;
+	if (j->recorded == 1 && j->removed) {
+		e->removed = 1;
+		queue_recycle(q);
+	}
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
 		case LOCAL_DELIVERED:
+			/* Written by load_record(), unless that failed. */
 			r->done = RCPT_DELIVERED;
-			e->dirty = 1;
+			if (j->recorded != 1)
+				e->dirty = 1;
 			break;
 		case LOCAL_BAD_MAILBOX:
 			envelope_set_error(r, NULL, "5.1.3 bad mailbox name",

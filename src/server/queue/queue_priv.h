@@ -113,6 +113,7 @@ void	route_abort_all(struct queue *);
 
 /* queue_write.c */
 void	write_start(struct qentry *);
+int	write_state(struct queue *, const char *, const char *, size_t, int);
 
 /* queue_cred.c */
 const struct queue_cred	*queue_cred(void);

@@ -1,5 +1,6 @@
 /*
- * The queue's write-back: after every change to a message's recipients,
+ * The queue's write-back: after every change to a message's recipients
+ * (but local deliveries, which their own job records with write_state()),
  * a pool thread writes the bounce for those that failed, if any, as a new
  * message, then the envelope without the delivered and failed ones, or
  * removes the message when nothing is left (INTERNALS.md, "Delivering a
@@ -111,7 +112,9 @@ write_start(struct qentry *e)
 	if (bad)
 		goto fail;
 	e->writing = 1;
-	if (workq_submit(q->wq, write_work, write_done, w) == -1) {
+	/* Before any delivery waiting for a thread: what was delivered
+	 * is recorded first (INTERNALS.md, "Delivering a message"). */
+	if (workq_submit_first(q->wq, write_work, write_done, w) == -1) {
 		e->writing = 0;
 		goto fail;
 	}
@@ -203,39 +206,51 @@ done:
 	return r;
 }
 
+/*
+ * On a pool thread: the state of message id goes to disk, its envelope
+ * (envtext) or, when nothing is left, its removal.  Returns 0 or -1.
+ */
+int
+write_state(struct queue *q, const char *id, const char *envtext,
+    size_t envlen, int empty)
+{
+	struct spool	*sp = &q->spool;
+	struct iovec	 iov;
+	char		 name[SPOOL_ID_LEN + 8], tmp[SPOOL_ID_LEN + 8];
+
+	if (empty) {
+		/* The message (and the envelope in it) first, then the
+		 * queue's copy of the envelope (INTERNALS.md). */
+		if (spool_remove(sp, id) == -1) {
+			log_warn("id=%s remove", id);
+			return -1;
+		}
+		log_info("id=%s removed", id);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, id);
+	snprintf(tmp, sizeof(tmp), "%s" SPOOL_TMP_SUFFIX, id);
+	iov.iov_base = (void *)envtext;
+	iov.iov_len = envlen;
+	if (durable_write(sp->queue_fd, tmp, name, &iov, 1) == -1) {
+		log_warn("id=%s rewrite envelope", id);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 write_work(void *arg)
 {
 	struct writejob	*w = arg;
-	struct spool	*sp = &w->q->spool;
-	struct iovec	 iov;
-	char		 name[SPOOL_ID_LEN + 8], tmp[SPOOL_ID_LEN + 8];
 
 	w->result = -1;
 	if (w->nbounces > 0 && write_bounce(w->q, w) == -1) {
 		log_warn("id=%s cannot write a bounce", w->e->id);
 		return;
 	}
-	if (w->empty) {
-		/* The message (and the envelope in it) first, then the
-		 * queue's copy of the envelope (INTERNALS.md). */
-		if (spool_remove(sp, w->e->id) == -1) {
-			log_warn("id=%s remove", w->e->id);
-			return;
-		}
-		log_info("id=%s removed", w->e->id);
-		w->result = 0;
-		return;
-	}
-	snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, w->e->id);
-	snprintf(tmp, sizeof(tmp), "%s" SPOOL_TMP_SUFFIX, w->e->id);
-	iov.iov_base = w->envtext;
-	iov.iov_len = w->envlen;
-	if (durable_write(sp->queue_fd, tmp, name, &iov, 1) == -1) {
-		log_warn("id=%s rewrite envelope", w->e->id);
-		return;
-	}
-	w->result = 0;
+	w->result = write_state(w->q, w->e->id, w->envtext, w->envlen,
+	    w->empty);
 }
 
 static void
