@@ -4,7 +4,7 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
-PKGS := openssl libevent libevent_pthreads libcrypt libcares
+PKGS := openssl libevent libevent_pthreads libcrypt libcares hiredis
 
 # pkg-config runs when a recipe first needs its answer, not when this file
 # is read: "make demo" and "make check" install the libraries (deps) before

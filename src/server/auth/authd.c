@@ -932,6 +932,7 @@ flush_and_exit(void)
 		conn_close(c);
 	}
 	logincache_wipe();
+	guard_stop();
 	log_info("stopped");
 	exit(0);
 }
@@ -975,6 +976,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 		ncpu = MAX_THREADS;
 	if ((A.wq = workq_new(A.base, (unsigned)ncpu)) == NULL)
 		fatalx("workq_new");
+	guard_start(A.base);
 
 	A.lfd = open_socket(sockpath);
 	A.lev = event_new(A.base, A.lfd, EV_READ | EV_PERSIST, accept_cb,
