@@ -4,7 +4,9 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
-PKGS := openssl libevent libevent_pthreads libcrypt libcares hiredis
+PKGS := openssl libevent libevent_pthreads libcrypt libcares
+# Only the server (its auth process) talks to Redis.
+SERVER_PKGS := hiredis
 
 # pkg-config runs when a recipe first needs its answer, not when this file
 # is read: "make demo" and "make check" install the libraries (deps) before
@@ -14,8 +16,9 @@ pkgconf = $(call pkgconf_ok,$(shell $(PKG_CONFIG) $1 $2 2>/dev/null && \
 	echo :ok),$2)
 pkgconf_ok = $(if $(filter :ok,$1),$(filter-out :ok,$1),$(error \
 	pkg-config does not know $2: run "make deps" ($(INSTALL_DEPS))))
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS)))$(PKG_CFLAGS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS) $(SERVER_PKGS)))$(PKG_CFLAGS)
 PKG_LIBS = $(eval PKG_LIBS := $(call pkgconf,--libs,$(PKGS)))$(PKG_LIBS)
+SERVER_LIBS = $(eval SERVER_LIBS := $(call pkgconf,--libs,$(SERVER_PKGS)))$(SERVER_LIBS)
 CMOCKA_CFLAGS = $(eval CMOCKA_CFLAGS := $(call pkgconf,--cflags,cmocka))$(CMOCKA_CFLAGS)
 CMOCKA_LIBS = $(eval CMOCKA_LIBS := $(call pkgconf,--libs,cmocka))$(CMOCKA_LIBS)
 
@@ -67,7 +70,7 @@ $(BUILD)/libclient.a: $(CLIENT_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/smtpauthd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcommon.a
-	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(SERVER_LIBS) $(LDLIBS)
 
 $(BUILD)/smtpauth: $(BUILD)/src/client/main.o $(BUILD)/libclient.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
@@ -78,7 +81,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUI
 	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
 		$(CMOCKA_CFLAGS) -o $@ $< \
 		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
-		$(CMOCKA_LIBS) $(LDLIBS)
+		$(CMOCKA_LIBS) $(SERVER_LIBS) $(LDLIBS)
 
 deps:
 	@$(INSTALL_DEPS)
@@ -137,7 +140,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(BUILD)/libserver.a $(BUILD)/libcommon.a $(LDLIBS)
+		$(BUILD)/libserver.a $(BUILD)/libcommon.a $(SERVER_LIBS) $(LDLIBS)
 
 # mandoc -Tlint, and groff (what man(1) uses on Debian) must render every
 # section with the same words as mandoc: see scripts/lint-man.
