@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from e2elib import HOSTNAME, T, Client, Closed, Server, free_port, wait_until
+from e2elib import (HOSTNAME, SMTPAUTHD, T, Client, Closed, Server,
+                    free_port, wait_until)
 from test_auth import PASSWORD, USERS, hashed, plain
 from test_proxy import BANNED, ban, proxied, proxy_server
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
@@ -366,3 +367,23 @@ def test_local_guard_ban_survives_restart(server, pki):  # noqa: F811
         assert c.greeting.line == BANNED, c.greeting
     with proxied(srv, "192.0.2.45") as c:
         assert c.greeting.code == 220, c.greeting
+
+
+@pytest.mark.parametrize("size,ok", [(80, True), (160, True), (48, True),
+                                     (79, False), (400, False)])
+def test_check_mode_reads_the_ticket_keys(server, pki, size,
+                                          ok):  # noqa: F811
+    srv = server(start=False, extra=[
+        "tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki])
+    keys = srv.dir / "ticket.keys"
+    keys.write_bytes(os.urandom(size))
+    srv.extra.append("tls-ticket-keys %s" % keys)
+    srv.write_config()
+    p = subprocess.run([str(SMTPAUTHD), "-n", "-f", str(srv.conf_path)],
+                       capture_output=True, text=True, timeout=T(20))
+    if ok:
+        assert p.returncode == 0, p.stderr
+    else:
+        assert p.returncode != 0
+        assert "expected 1 to 4 keys of 80 (or 48) bytes each" in p.stderr
+

@@ -489,6 +489,10 @@ static const struct bad_case bad_cases[] = {
 	    "bad.conf: local-domains requires users" },
 	{ L S "tls-cert /c\n", "bad.conf: tls-cert requires tls-key" },
 	{ L S "tls-key /k\n", "bad.conf: tls-key requires tls-cert" },
+	{ L S "tls-ticket-keys /k\n",
+	    "bad.conf: tls-ticket-keys requires tls-cert" },
+	{ L S "guard-store redis://127.0.0.1:6379/x\n",
+	    "bad.conf:3: guard-store: bad database number" },
 	{ L S "listen [::1]:465 smtps\n",
 	    "bad.conf: listen [::1]:465 smtps requires tls-cert" },
 	/* The line of the listener, though the check runs at the end. */
@@ -935,7 +939,8 @@ test_guard_store(void **state)
 	assert_non_null(strstr(err, "guard-store: expected an IP address"));
 	assert_null(strstr(err, "pw"));
 	assert_non_null(c = config_parse("g.conf", MINIMAL
-	    "guard-store redis://127.0.0.1:6379/3\ntls-ticket-keys /k\n",
+	    "guard-store redis://127.0.0.1:6379/3\ntls-ticket-keys /k\n"
+	    "tls-cert /c\ntls-key /k\n",
 	    err, sizeof(err)));
 	assert_true(c->guard_store.set);
 	assert_int_equal(c->guard_store.db, 3);

@@ -629,6 +629,10 @@ check_conf(struct parser *p)
 		perr(p, "tls-key requires tls-cert");
 		return -1;
 	}
+	if (conf->tls_ticket_keys != NULL && conf->ntls_cert == 0) {
+		perr(p, "tls-ticket-keys requires tls-cert");
+		return -1;
+	}
 	if (conf->retry_min > conf->retry_max) {
 		perr(p, "retry-min %u is above retry-max %u", conf->retry_min,
 		    conf->retry_max);
