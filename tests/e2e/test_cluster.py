@@ -238,6 +238,35 @@ def test_guesser_spread_over_nodes_is_banned_on_all(cluster):
     assert until and int(until) > time.time() + 800, until
 
 
+def test_account_slowdown_counts_every_node(cluster):
+    # Six failures of one account from six addresses, round-robin: two on
+    # each node.  A node raises its count of the account to the store's
+    # whenever it records a failure of it (the answer never waits for the
+    # store), so the seventh, on the node of the fourth, is slowed for
+    # four failures (250 ms each, on top of the 20 ms auth-failure-delay)
+    # where its own count alone would give two.
+    def fail(src):
+        with cluster.connect(src) as c:
+            c.ehlo()
+            t = time.monotonic()
+            r = c.cmd("AUTH PLAIN " + plain("other@example.org", "nope"))
+            assert r.code == 535, r
+            return time.monotonic() - t
+    for i in range(6):
+        fail("127.0.0.%d" % (41 + i))
+    assert cluster.redis.cli("GET", "smtpauthd:fail:acct:other@example.org") \
+        == "6"
+    assert fail("127.0.0.47") >= 0.95
+    # The right password is answered at once all the same.
+    with cluster.connect("127.0.0.48") as c:
+        c.ehlo()
+        t = time.monotonic()
+        r = c.cmd("AUTH PLAIN " + plain("other@example.org",
+                                        USERS["other@example.org"]))
+        assert r.code == 235, r
+        assert time.monotonic() - t < 1.0
+
+
 def test_ban_survives_node_and_redis_restart(cluster):
     src = "127.0.0.21"
     guess_round_robin(cluster, src)
@@ -286,17 +315,11 @@ def test_ticket_from_node1_resumes_on_node2(cluster, pki):  # noqa: F811
     assert reused
     n2.wait_log(r"resumed=yes")
     # TLS 1.2 tickets too, on the third node.
-    ctx = ctx_for(pki)
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    raw = socket.create_connection(("127.0.0.1", n1.smtps_port), T(10))
-    t = ctx.wrap_socket(raw, server_hostname=HOSTNAME)
-    t.makefile("rb").readline()
-    sess12 = t.session
-    t.close()
-    raw = socket.create_connection(("127.0.0.1", n3.smtps_port), T(10))
-    t = ctx.wrap_socket(raw, server_hostname=HOSTNAME, session=sess12)
-    assert t.session_reused
-    t.close()
+    ctx12 = ctx_for(pki)
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    sess12, _ = tls_session(n1.smtps_port, ctx12)
+    _, reused = tls_session(n3.smtps_port, ctx12, session=sess12)
+    assert reused
 
 
 def test_ticket_not_resumed_without_the_shared_keys(cluster, server,

@@ -86,8 +86,11 @@ static void	 state_written(void *);
 static void	 store_ban(const struct banlist_key *, time_t);
 static void	 store_resync(void);
 static void	 push_one(const struct banlist_key *, time_t, void *);
+static void	 store_account(const char *, unsigned);
 
-static const struct guardstore_ops store_ops = { store_ban, store_resync };
+static const struct guardstore_ops store_ops = {
+	store_ban, store_resync, store_account
+};
 
 void
 guard_init(const struct config *conf)
@@ -231,6 +234,26 @@ store_ban(const struct banlist_key *key, time_t until)
 	fmt_time(until, when, sizeof(when));
 	log_info("ban ip=%s source=guard-store until=%s", who, when);
 	G.dirty = 1;
+}
+
+/*
+ * The store counted failures of account on every node: raise the local
+ * count to match (at most FAIL_SLOWDOWN_MAX_MS / FAIL_SLOWDOWN_MS steps,
+ * all that the slowdown can use), so its next failed answer here is as
+ * slow as if every failure had been ours.
+ */
+static void
+store_account(const char *account, unsigned failures)
+{
+	uint64_t	mono = (uint64_t)mono_sec();
+	unsigned	local, steps = 0;
+
+	local = ledger_count(G.accounts, account, strlen(account), mono);
+	while (local < failures &&
+	    steps++ <= FAIL_SLOWDOWN_MAX_MS / FAIL_SLOWDOWN_MS)
+		if ((local = ledger_fail(G.accounts, account, strlen(account),
+		    mono)) == 0)
+			break;
 }
 
 /* The store is back (or new): it learns every ban we hold. */

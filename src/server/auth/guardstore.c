@@ -19,7 +19,9 @@
  * SCRIPT LOAD dance.
  *
  * Never waiting: the guard answers from its local ledgers and tells the
- * store afterwards; at most MAX_INFLIGHT commands are unanswered, more
+ * store afterwards (the store's count of the account comes back and
+ * raises the local one, so the next failed answer of that account is
+ * slowed for the failures on every node); at most MAX_INFLIGHT commands are unanswered, more
  * are not sent (the local guard still counts them).  A command
  * unanswered for CMD_TIMEOUT_MS, a connection not ready within it, an
  * error reply to AUTH or SELECT, or a closed connection: the store is
@@ -55,6 +57,7 @@
 #define RETRY_MAX_SECS		30
 #define KEY_MAX			(sizeof(KEY_PREFIX) + 16 + 255 + 1)
 #define ADDR_TEXT_MAX		64	/* banlist_key_fmt() */
+#define EVAL_ARGS_MAX		10	/* keys and arguments of a script */
 
 /* KEYS: account counter, address counter, ban.  See the top. */
 static const char fail_lua[] =
@@ -133,7 +136,9 @@ static void	 fail_cb(redisAsyncContext *, void *, void *);
 static void	 ban_cb(redisAsyncContext *, void *, void *);
 static void	 load_cb(redisAsyncContext *, void *, void *);
 static void	 set_ready(int);
-static void	 load_from(const char *, size_t);
+static void	 load_from(const char *);
+static int	 eval(redisCallbackFn *, void *, const char *, int,
+		    const char **, int);
 static void	 got_ban(const char *, size_t, const char *, size_t);
 static int	 reply_done(const redisAsyncContext *);
 
@@ -453,19 +458,42 @@ set_ready(int bit)
 	S.down_logged = 0;
 	S.loaded = 0;
 	S.ops->resync();
-	load_from("0", 1);
+	load_from("0");
 }
 
 static void
-load_from(const char *cursor, size_t len)
+load_from(const char *cursor)
 {
-	const char	*argv[5] = { "EVAL", load_lua, "0", cursor,
-			    KEY_PREFIX "ban:*" };
-	size_t		 argl[5] = { 4, sizeof(load_lua) - 1, 1, len,
-			    sizeof(KEY_PREFIX "ban:*") - 1 };
+	const char	*args[2] = { cursor, KEY_PREFIX "ban:*" };
 
-	if (send_cmd(load_cb, NULL, 5, argv, argl) == -1)
+	if (eval(load_cb, NULL, load_lua, 0, args, 2) == -1)
 		down("cannot send LOAD");
+}
+
+/*
+ * EVAL script with nkeys keys: the first nkeys of args (NUL-terminated,
+ * nargs of them at most EVAL_ARGS_MAX), then its other arguments.
+ */
+static int
+eval(redisCallbackFn *fn, void *priv, const char *script, int nkeys,
+    const char **args, int nargs)
+{
+	const char	*argv[EVAL_ARGS_MAX + 3];
+	size_t		 argl[EVAL_ARGS_MAX + 3];
+	char		 nk[8];
+	int		 i;
+
+	if (nargs > EVAL_ARGS_MAX)
+		return -1;
+	(void)snprintf(nk, sizeof(nk), "%d", nkeys);
+	argv[0] = "EVAL";
+	argv[1] = script;
+	argv[2] = nk;
+	for (i = 0; i < nargs; i++)
+		argv[3 + i] = args[i];
+	for (i = 0; i < nargs + 3; i++)
+		argl[i] = strlen(argv[i]);
+	return send_cmd(fn, priv, nargs + 3, argv, argl);
 }
 
 static void
@@ -493,7 +521,7 @@ load_cb(redisAsyncContext *ac, void *r, void *priv)
 		S.loaded++;
 	}
 	if (strcmp(reply->element[0]->str, "0") != 0)
-		load_from(reply->element[0]->str, reply->element[0]->len);
+		load_from(reply->element[0]->str);
 	else
 		log_info("guard-store bans loaded=%lu", S.loaded);
 }
@@ -504,16 +532,19 @@ guardstore_fail(const char *account, const struct banlist_key *key,
 {
 	char		 ka[KEY_MAX], ki[KEY_MAX], kb[KEY_MAX];
 	char		 addr[ADDR_TEXT_MAX], win[16], max[16], ban[16];
-	char		 ut[24];
-	const char	*argv[13];
-	size_t		 argl[13];
-	int		 i, n;
+	char		 ut[24], *acct;
+	const char	*args[10];
+	int		 n;
 
 	if (!S.up || S.inflight >= MAX_INFLIGHT)
 		return;		/* counted locally all the same */
-	n = snprintf(ka, sizeof(ka), KEY_PREFIX "fail:acct:%s", account);
-	if (n < 0 || (size_t)n >= sizeof(ka))
+	if ((acct = strdup(account)) == NULL)
 		return;
+	n = snprintf(ka, sizeof(ka), KEY_PREFIX "fail:acct:%s", account);
+	if (n < 0 || (size_t)n >= sizeof(ka)) {
+		free(acct);
+		return;
+	}
 	if (key != NULL)
 		banlist_key_fmt(key, addr, sizeof(addr));
 	else
@@ -524,44 +555,49 @@ guardstore_fail(const char *account, const struct banlist_key *key,
 	(void)snprintf(max, sizeof(max), "%u", S.conf->auth_max_failures);
 	(void)snprintf(ban, sizeof(ban), "%u", S.conf->auth_ban);
 	(void)snprintf(ut, sizeof(ut), "%lld", (long long)until);
-	argv[0] = "EVAL";
-	argv[1] = fail_lua;
-	argv[2] = "3";
-	argv[3] = ka;
-	argv[4] = ki;
-	argv[5] = kb;
-	argv[6] = win;
-	argv[7] = key != NULL ? "1" : "0";
-	argv[8] = max;
-	argv[9] = ban;
-	argv[10] = ut;
-	argv[11] = BAN_CHANNEL;
-	argv[12] = addr;
-	for (i = 0; i < 13; i++)
-		argl[i] = strlen(argv[i]);
-	(void)send_cmd(fail_cb, NULL, 13, argv, argl);
+	args[0] = ka;
+	args[1] = ki;
+	args[2] = kb;
+	args[3] = win;
+	args[4] = key != NULL ? "1" : "0";
+	args[5] = max;
+	args[6] = ban;
+	args[7] = ut;
+	args[8] = BAN_CHANNEL;
+	args[9] = addr;
+	/* hiredis calls fail_cb once in every case: it frees acct. */
+	if (eval(fail_cb, acct, fail_lua, 3, args, 10) == -1)
+		free(acct);
 }
 
+/* {address count, account count, banned}: the account's is reconciled. */
 static void
 fail_cb(redisAsyncContext *ac, void *r, void *priv)
 {
 	redisReply	*reply = r;
+	char		*acct = priv;
 
-	if (!reply_done(ac) || reply == NULL)
-		return;
-	if (reply->type == REDIS_REPLY_ERROR)
-		log_warnx("guard-store: a failure was not counted: %.80s",
-		    reply->str);
+	if (reply_done(ac) && reply != NULL) {
+		if (reply->type == REDIS_REPLY_ERROR)
+			log_warnx("guard-store: a failure was not counted: "
+			    "%.80s", reply->str);
+		else if (reply->type == REDIS_REPLY_ARRAY &&
+		    reply->elements == 3 &&
+		    reply->element[1]->type == REDIS_REPLY_INTEGER &&
+		    reply->element[1]->integer > 0)
+			S.ops->account(acct, reply->element[1]->integer >
+			    UINT32_MAX ? UINT32_MAX :
+			    (unsigned)reply->element[1]->integer);
+	}
+	free(acct);
 }
 
 void
 guardstore_push_ban(const struct banlist_key *key, time_t until)
 {
 	char		 kb[KEY_MAX], addr[ADDR_TEXT_MAX], ut[24], left[24];
-	const char	*argv[8];
-	size_t		 argl[8];
+	const char	*args[5];
 	time_t		 now = real_sec();
-	int		 i;
 
 	if (!S.up || until <= now)
 		return;
@@ -569,17 +605,12 @@ guardstore_push_ban(const struct banlist_key *key, time_t until)
 	(void)snprintf(kb, sizeof(kb), KEY_PREFIX "ban:%s", addr);
 	(void)snprintf(ut, sizeof(ut), "%lld", (long long)until);
 	(void)snprintf(left, sizeof(left), "%lld", (long long)(until - now));
-	argv[0] = "EVAL";
-	argv[1] = ban_lua;
-	argv[2] = "1";
-	argv[3] = kb;
-	argv[4] = ut;
-	argv[5] = left;
-	argv[6] = BAN_CHANNEL;
-	argv[7] = addr;
-	for (i = 0; i < 8; i++)
-		argl[i] = strlen(argv[i]);
-	(void)send_cmd(ban_cb, NULL, 8, argv, argl);
+	args[0] = kb;
+	args[1] = ut;
+	args[2] = left;
+	args[3] = BAN_CHANNEL;
+	args[4] = addr;
+	(void)eval(ban_cb, NULL, ban_lua, 1, args, 5);
 }
 
 static void

@@ -22,6 +22,8 @@ struct guardstore_ops {
 	void	(*ban)(const struct banlist_key *, time_t until);
 	/* Just connected: push our bans (guardstore_push_ban()). */
 	void	(*resync)(void);
+	/* The store's count of an account's failures, all nodes'. */
+	void	(*account)(const char *account, unsigned failures);
 };
 
 /* Connect to conf->guard_store (set) on base; retries on its own. */

@@ -1376,11 +1376,12 @@ conf_guard_store(struct parser *p, const struct directive *d, int argc,
 static int
 copy_part(char *dst, size_t dstlen, const char *s, size_t n)
 {
-	if (n >= dstlen)
+	int	r;
+
+	if (n > INT_MAX)
 		return -1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	return 0;
+	r = snprintf(dst, dstlen, "%.*s", (int)n, s);
+	return r < 0 || (size_t)r >= dstlen ? -1 : 0;
 }
 
 int
