@@ -376,6 +376,27 @@ def test_redis_down_nodes_answer_and_guard_locally(cluster):
     assert cluster.redis.cli("EXISTS", "smtpauthd:ban:127.0.0.33") == "1"
 
 
+def test_store_refusing_scripts_is_said_once(cluster):
+    # Scripting taken away by an ACL: every failure is refused by the
+    # store, each node says so once, and goes on answering and counting.
+    marks = [len(n.log()) for n in cluster.nodes]
+    assert cluster.redis.cli("ACL", "SETUSER", "default",
+                             "-@scripting") == "OK"
+    try:
+        for i in range(2 * NODES):
+            assert one_auth(cluster, "127.0.0.%d" % (51 + i),
+                            "guess").code == 535
+        for n, m in zip(cluster.nodes, marks):
+            n.wait_log(r"guard-store: a failure was not counted: NOPERM",
+                       after=m)
+    finally:
+        assert cluster.redis.cli("ACL", "SETUSER", "default",
+                                 "+@scripting") == "OK"
+    for n, m in zip(cluster.nodes, marks):
+        assert n.log()[m:].count("a failure was not counted") == 1
+    assert one_auth(cluster, "127.0.0.60", PASSWORD).code == 235
+
+
 def test_local_guard_ban_survives_restart(server, pki):  # noqa: F811
     srv = proxy_server(server, pki, extra=[
         "auth-max-failures 3", "auth-failure-delay 20"])

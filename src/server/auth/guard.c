@@ -102,6 +102,11 @@ guard_init(const struct config *conf)
 		fatalx("out of memory");
 	G.dirfd = -1;
 	state_load();
+	/*
+	 * Written once at start too: the previous auth process (a reload)
+	 * may have lost its last write to ours, and the table is the same.
+	 */
+	G.dirty = 1;
 }
 
 void

@@ -111,6 +111,7 @@ static struct {
 	int				 ready;		/* READY_* */
 	int				 up;
 	int				 down_logged;
+	int				 error_logged;	/* a script's */
 	unsigned			 backoff;	/* seconds */
 	unsigned			 inflight;	/* on cmd */
 	uint64_t			 progress;	/* ms: last reply */
@@ -141,6 +142,7 @@ static int	 eval(redisCallbackFn *, void *, const char *, int,
 		    const char **, int);
 static void	 got_ban(const char *, size_t, const char *, size_t);
 static int	 reply_done(const redisAsyncContext *);
+static void	 script_error(const char *, const char *);
 
 void
 guardstore_start(struct event_base *base, const struct config *conf,
@@ -579,8 +581,7 @@ fail_cb(redisAsyncContext *ac, void *r, void *priv)
 
 	if (reply_done(ac) && reply != NULL) {
 		if (reply->type == REDIS_REPLY_ERROR)
-			log_warnx("guard-store: a failure was not counted: "
-			    "%.80s", reply->str);
+			script_error("a failure was not counted", reply->str);
 		else if (reply->type == REDIS_REPLY_ARRAY &&
 		    reply->elements == 3 &&
 		    reply->element[1]->type == REDIS_REPLY_INTEGER &&
@@ -588,6 +589,8 @@ fail_cb(redisAsyncContext *ac, void *r, void *priv)
 			S.ops->account(acct, reply->element[1]->integer >
 			    UINT32_MAX ? UINT32_MAX :
 			    (unsigned)reply->element[1]->integer);
+		if (reply->type != REDIS_REPLY_ERROR)
+			S.error_logged = 0;
 	}
 	free(acct);
 }
@@ -621,6 +624,20 @@ ban_cb(redisAsyncContext *ac, void *r, void *priv)
 	if (!reply_done(ac) || reply == NULL)
 		return;
 	if (reply->type == REDIS_REPLY_ERROR)
-		log_warnx("guard-store: a ban was not shared: %.80s",
-		    reply->str);
+		script_error("a ban was not shared", reply->str);
+	else
+		S.error_logged = 0;
+}
+
+/*
+ * A script refused (scripting disabled by an ACL, a full memory): said
+ * once until a script works again, not once a failure of an attack.
+ */
+static void
+script_error(const char *what, const char *err)
+{
+	if (!S.error_logged)
+		log_warnx("guard-store: %s: %.80s (said once until the store "
+		    "works again)", what, err);
+	S.error_logged = 1;
 }
