@@ -431,3 +431,39 @@ def test_check_mode_reads_the_ticket_keys(server, pki, size,
         assert p.returncode != 0
         assert "expected 1 to 4 keys of 80 (or 48) bytes each" in p.stderr
 
+
+
+def test_reload_rereads_the_ticket_keys(server, pki):  # noqa: F811
+    # The administrator's rotation: a new key first (the old one still
+    # opens tickets), later the old one dropped (its tickets are refused).
+    sport = free_port()
+    srv = server(start=False, extra=[
+        "listen 127.0.0.1:%d smtps" % sport,
+        "tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki])
+    keys = srv.dir / "ticket.keys"
+    old, new = os.urandom(80), os.urandom(80)
+    keys.write_bytes(old)
+    srv.extra.append("tls-ticket-keys %s" % keys)
+    srv.write_config()
+    srv.start()
+    ctx = ctx_for(pki)
+    sess, _ = tls_session(sport, ctx)
+
+    def reload(data):
+        keys.write_bytes(data)
+        mark = len(srv.log())
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        srv.wait_log(r"reloaded users=", after=mark)
+    reload(new + old)
+    assert wait_until(lambda: tls_session(sport, ctx, session=sess)[1],
+                      T(5), what="the old key to open its ticket")
+    reload(new)
+    assert not tls_session(sport, ctx, session=sess)[1]
+    # A file of the wrong size is refused and the keys in use stay.
+    mark = len(srv.log())
+    keys.write_bytes(new[:79])
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reload failed, keeping the running configuration: "
+                 r".*expected 1 to 4 keys", after=mark)
+    sess2, _ = tls_session(sport, ctx)
+    assert tls_session(sport, ctx, session=sess2)[1]

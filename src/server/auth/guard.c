@@ -24,7 +24,6 @@
  * UNTIL in Unix seconds.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <arpa/inet.h>
@@ -132,7 +131,6 @@ guard_stop(void)
 	/* The last bans, on the way out: the loop is no longer served. */
 	if (G.dirty && G.dirfd != -1 && (snap = state_snapshot()) != NULL) {
 		state_write(snap);
-		G.writing = 1;
 		state_written(snap);
 	}
 }
