@@ -5,9 +5,10 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
 PKGS := openssl libevent libevent_pthreads libcrypt libcares
-# Only the server talks to systemd (sd_notify): the tester does not link it.
-# Libraries of smtpauthd only (libsystemd-dev, libldap-dev).
-SERVER_PKGS := libsystemd ldap lber
+# Libraries of smtpauthd only, not of the tester: libsystemd (sd_notify),
+# libldap (the ldap backend), hiredis (guard-store), all in the auth
+# process but libsystemd.
+SERVER_PKGS := libsystemd ldap lber hiredis
 
 # pkg-config runs when a recipe first needs its answer, not when this file
 # is read: "make demo" and "make check" install the libraries (deps) before

@@ -61,11 +61,16 @@
 #define TICKET_AES_LEN		32
 #define TICKET_HMAC_LEN		32
 #define TICKET_READ_TRIES	100000
+/* tls-ticket-keys: nginx's layouts, name | HMAC key | AES key. */
+#define TICKET_FILE_KEY80	80	/* AES-256-CBC, 32-byte HMAC key */
+#define TICKET_FILE_KEY48	48	/* AES-128-CBC, 16-byte HMAC key */
 
 struct ticket_key {
 	unsigned char	name[TICKET_NAME_LEN];
 	unsigned char	aes[TICKET_AES_LEN];
 	unsigned char	hmac[TICKET_HMAC_LEN];
+	uint32_t	aes_len;	/* 32, or 16 (a 48-byte file key) */
+	uint32_t	hmac_len;
 };
 #define TICKET_KEY_WORDS	(sizeof(struct ticket_key) / sizeof(uint32_t))
 
@@ -83,7 +88,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic int is not lock-free");
 struct tls_ticket_keys {
 	atomic_uint	seq;
 	atomic_uint	current;
-	atomic_uint	words[TLS_TICKET_SLOTS][TICKET_KEY_WORDS];
+	atomic_uint	nkeys;		/* slots in use */
+	atomic_uint	fixed;		/* from a file: never rotated */
+	atomic_uint	words[TLS_TICKET_KEYS_MAX][TICKET_KEY_WORDS];
 };
 
 struct tls_ctx {
@@ -91,6 +98,7 @@ struct tls_ctx {
 	int			 server;
 	struct tls_ticket_keys	*tickets;
 	EVP_CIPHER		*ticket_cipher;
+	EVP_CIPHER		*ticket_cipher128;
 	atomic_int		 refs;
 };
 
@@ -121,7 +129,8 @@ static int		 ticket_key_generate(struct ticket_key *);
 static void		 ticket_key_store(struct tls_ticket_keys *,
 			    unsigned int, const struct ticket_key *);
 static int		 ticket_keys_read(struct tls_ticket_keys *,
-			    struct ticket_key *, unsigned int *);
+			    struct ticket_key *, unsigned int *, unsigned int *);
+static int		 ticket_write_lock(struct tls_ticket_keys *);
 static int		 ticket_cb(SSL *, unsigned char *, unsigned char *,
 			    EVP_CIPHER_CTX *, EVP_MAC_CTX *, int);
 static int		 parse_ip(const char *, char *, size_t);
@@ -306,6 +315,7 @@ conn_result(struct tls *t, int r, const char *what)
 static int
 ticket_key_generate(struct ticket_key *k)
 {
+	memset(k, 0, sizeof(*k));
 	if (RAND_bytes(k->name, sizeof(k->name)) != 1 ||
 	    RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
 	    RAND_bytes(k->hmac, sizeof(k->hmac)) != 1) {
@@ -313,6 +323,8 @@ ticket_key_generate(struct ticket_key *k)
 		ERR_clear_error();
 		return -1;
 	}
+	k->aes_len = TICKET_AES_LEN;
+	k->hmac_len = TICKET_HMAC_LEN;
 	return 0;
 }
 
@@ -332,20 +344,20 @@ ticket_key_store(struct tls_ticket_keys *tk, unsigned int slot,
 }
 
 /*
- * Copy all slots and the current index out of shared memory, consistently:
- * a reader retries while a rotation is under way.  keys has
- * TLS_TICKET_SLOTS entries; the caller wipes them.
+ * Copy all slots, the current index and the slots in use out of shared
+ * memory, consistently: a reader retries while a rotation is under way.
+ * keys has TLS_TICKET_KEYS_MAX entries; the caller wipes them.
  */
 static int
 ticket_keys_read(struct tls_ticket_keys *tk, struct ticket_key *keys,
-    unsigned int *cur)
+    unsigned int *cur, unsigned int *nkeys)
 {
-	uint32_t	w[TLS_TICKET_SLOTS][TICKET_KEY_WORDS];
-	unsigned int	s1, s2, c;
+	uint32_t	w[TLS_TICKET_KEYS_MAX][TICKET_KEY_WORDS];
+	unsigned int	s1, s2, c, n;
 	size_t		i, j;
 	int		tries;
 
-	_Static_assert(sizeof(w) == TLS_TICKET_SLOTS *
+	_Static_assert(sizeof(w) == TLS_TICKET_KEYS_MAX *
 	    sizeof(struct ticket_key), "ticket key layout");
 	for (tries = 0; tries < TICKET_READ_TRIES; tries++) {
 		s1 = atomic_load_explicit(&tk->seq, memory_order_acquire);
@@ -354,7 +366,8 @@ ticket_keys_read(struct tls_ticket_keys *tk, struct ticket_key *keys,
 			continue;
 		}
 		c = atomic_load_explicit(&tk->current, memory_order_relaxed);
-		for (i = 0; i < TLS_TICKET_SLOTS; i++)
+		n = atomic_load_explicit(&tk->nkeys, memory_order_relaxed);
+		for (i = 0; i < TLS_TICKET_KEYS_MAX; i++)
 			for (j = 0; j < TICKET_KEY_WORDS; j++)
 				w[i][j] = atomic_load_explicit(
 				    &tk->words[i][j], memory_order_relaxed);
@@ -363,7 +376,10 @@ ticket_keys_read(struct tls_ticket_keys *tk, struct ticket_key *keys,
 		if (s1 == s2) {
 			memcpy(keys, w, sizeof(w));
 			explicit_bzero(w, sizeof(w));
-			*cur = c % TLS_TICKET_SLOTS;
+			if (n == 0 || n > TLS_TICKET_KEYS_MAX)
+				n = TLS_TICKET_KEYS_MAX;
+			*nkeys = n;
+			*cur = c % n;
 			return 0;
 		}
 	}
@@ -386,6 +402,9 @@ tls_ticket_keys_new(void)
 	(void)madvise(tk, sizeof(*tk), MADV_DONTDUMP);
 	atomic_store_explicit(&tk->seq, 0, memory_order_relaxed);
 	atomic_store_explicit(&tk->current, 0, memory_order_relaxed);
+	atomic_store_explicit(&tk->nkeys, TLS_TICKET_SLOTS,
+	    memory_order_relaxed);
+	atomic_store_explicit(&tk->fixed, 0, memory_order_relaxed);
 	for (i = 0; i < TLS_TICKET_SLOTS; i++) {
 		if (ticket_key_generate(&k) == -1) {
 			tls_ticket_keys_free(tk);
@@ -405,13 +424,29 @@ tls_ticket_keys_rotate(struct tls_ticket_keys *tk)
 	struct ticket_key	k;
 	unsigned int		s, next;
 
-	if (tk == NULL)
-		return;
+	if (tk == NULL || atomic_load_explicit(&tk->fixed,
+	    memory_order_relaxed))
+		return;		/* the administrator's keys rotate by hand */
 	/* Without fresh randomness keep the old key rather than a weak one. */
 	if (ticket_key_generate(&k) == -1)
 		return;
 
-	/* Take the write side; a CAS keeps two writers from interleaving. */
+	s = ticket_write_lock(tk);
+	next = (atomic_load_explicit(&tk->current, memory_order_relaxed) + 1) %
+	    TLS_TICKET_SLOTS;
+	ticket_key_store(tk, next, &k);
+	atomic_store_explicit(&tk->current, next, memory_order_relaxed);
+	atomic_store_explicit(&tk->seq, s + 2, memory_order_release);
+	explicit_bzero(&k, sizeof(k));
+}
+
+/* Take the write side (seq made odd); returns the even seq it was. */
+static int
+ticket_write_lock(struct tls_ticket_keys *tk)
+{
+	unsigned int	s;
+
+	/* A CAS keeps two writers from interleaving. */
 	s = atomic_load_explicit(&tk->seq, memory_order_relaxed);
 	for (;;) {
 		if ((s & 1) == 0 && atomic_compare_exchange_weak_explicit(
@@ -425,13 +460,94 @@ tls_ticket_keys_rotate(struct tls_ticket_keys *tk)
 		}
 	}
 	atomic_thread_fence(memory_order_release);
+	return (int)s;
+}
 
-	next = (atomic_load_explicit(&tk->current, memory_order_relaxed) + 1) %
-	    TLS_TICKET_SLOTS;
-	ticket_key_store(tk, next, &k);
-	atomic_store_explicit(&tk->current, next, memory_order_relaxed);
-	atomic_store_explicit(&tk->seq, s + 2, memory_order_release);
-	explicit_bzero(&k, sizeof(k));
+int
+tls_ticket_keys_load(struct tls_ticket_keys *tk, const char *path,
+    char *err, size_t errlen)
+{
+	struct ticket_key	keys[TLS_TICKET_KEYS_MAX];
+	unsigned char		buf[TLS_TICKET_KEYS_MAX * TICKET_FILE_KEY80 + 1];
+	const unsigned char	*p;
+	size_t			len = 0, klen, n, i, half;
+	ssize_t			r;
+	unsigned int		s;
+	int			fd, rv = -1;
+
+	if (path == NULL) {
+		/* Back to keys of our own, rotated by the parent. */
+		if (tk == NULL || !atomic_load_explicit(&tk->fixed,
+		    memory_order_relaxed))
+			return 0;	/* ours already: keep them */
+		s = (unsigned int)ticket_write_lock(tk);
+		for (i = 0; i < TLS_TICKET_SLOTS; i++) {
+			if (ticket_key_generate(&keys[0]) == -1)
+				break;
+			ticket_key_store(tk, (unsigned int)i, &keys[0]);
+		}
+		explicit_bzero(keys, sizeof(keys));
+		atomic_store_explicit(&tk->current, 0, memory_order_relaxed);
+		atomic_store_explicit(&tk->nkeys, TLS_TICKET_SLOTS,
+		    memory_order_relaxed);
+		atomic_store_explicit(&tk->fixed, 0, memory_order_relaxed);
+		atomic_store_explicit(&tk->seq, s + 2, memory_order_release);
+		return 0;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		ctx_error(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (len < sizeof(buf) &&
+	    (r = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			ctx_error(err, errlen, "%s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		len += (size_t)r;
+	}
+	/* Up to 4 keys, the two sizes cannot be mistaken for each other. */
+	if (len > 0 && len % TICKET_FILE_KEY80 == 0 &&
+	    len <= TLS_TICKET_KEYS_MAX * TICKET_FILE_KEY80)
+		klen = TICKET_FILE_KEY80;
+	else if (len > 0 && len % TICKET_FILE_KEY48 == 0 &&
+	    len <= TLS_TICKET_KEYS_MAX * TICKET_FILE_KEY48)
+		klen = TICKET_FILE_KEY48;
+	else {
+		ctx_error(err, errlen, "%s: expected 1 to %d keys of 80 (or "
+		    "48) bytes each, got %zu%s bytes", path,
+		    TLS_TICKET_KEYS_MAX, len, len > TLS_TICKET_KEYS_MAX *
+		    TICKET_FILE_KEY80 ? " or more" : "");
+		goto out;
+	}
+	n = len / klen;
+	half = (klen - TICKET_NAME_LEN) / 2;
+	memset(keys, 0, sizeof(keys));
+	for (i = 0, p = buf; i < n; i++, p += klen) {
+		memcpy(keys[i].name, p, TICKET_NAME_LEN);
+		memcpy(keys[i].hmac, p + TICKET_NAME_LEN, half);
+		memcpy(keys[i].aes, p + TICKET_NAME_LEN + half, half);
+		keys[i].hmac_len = keys[i].aes_len = (uint32_t)half;
+	}
+	if (tk != NULL) {
+		s = (unsigned int)ticket_write_lock(tk);
+		for (i = 0; i < TLS_TICKET_KEYS_MAX; i++)
+			ticket_key_store(tk, (unsigned int)i, &keys[i]);
+		atomic_store_explicit(&tk->current, 0, memory_order_relaxed);
+		atomic_store_explicit(&tk->nkeys, (unsigned int)n,
+		    memory_order_relaxed);
+		atomic_store_explicit(&tk->fixed, 1, memory_order_relaxed);
+		atomic_store_explicit(&tk->seq, s + 2, memory_order_release);
+	}
+	rv = 0;
+ out:
+	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(keys, sizeof(keys));
+	close(fd);
+	return rv;
 }
 
 void
@@ -441,7 +557,7 @@ tls_ticket_keys_free(struct tls_ticket_keys *tk)
 
 	if (tk == NULL)
 		return;
-	for (i = 0; i < TLS_TICKET_SLOTS; i++)
+	for (i = 0; i < TLS_TICKET_KEYS_MAX; i++)
 		for (j = 0; j < TICKET_KEY_WORDS; j++)
 			atomic_store_explicit(&tk->words[i][j], 0,
 			    memory_order_relaxed);
@@ -464,47 +580,52 @@ static int
 ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-	struct ticket_key	 keys[TLS_TICKET_SLOTS], *k;
+	struct ticket_key	 keys[TLS_TICKET_KEYS_MAX], *k;
 	struct tls_ctx		*ctx;
+	EVP_CIPHER		*cipher;
 	OSSL_PARAM		 params[3];
 	char			 digest[] = "SHA256";
-	unsigned int		 cur, i;
+	unsigned int		 cur, nkeys, i;
 	int			 ivlen, ret = -1;
 
 	ctx = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	if (ctx == NULL || ctx->tickets == NULL)
 		return 0;
 	/* Keys unavailable: no ticket, or a full handshake. */
-	if (ticket_keys_read(ctx->tickets, keys, &cur) == -1)
+	if (ticket_keys_read(ctx->tickets, keys, &cur, &nkeys) == -1)
 		return 0;
 
 	if (enc) {
 		k = &keys[cur];
-		ivlen = EVP_CIPHER_get_iv_length(ctx->ticket_cipher);
+		cipher = k->aes_len == 16 ? ctx->ticket_cipher128 :
+		    ctx->ticket_cipher;
+		ivlen = EVP_CIPHER_get_iv_length(cipher);
 		if (ivlen <= 0 || ivlen > EVP_MAX_IV_LENGTH ||
 		    RAND_bytes(iv, ivlen) != 1)
 			goto out;
 		memcpy(name, k->name, TICKET_NAME_LEN);
-		if (!EVP_EncryptInit_ex2(cctx, ctx->ticket_cipher, k->aes, iv,
-		    NULL))
+		if (!EVP_EncryptInit_ex2(cctx, cipher, k->aes, iv, NULL))
 			goto out;
 		ret = 1;
 	} else {
-		for (i = 0; i < TLS_TICKET_SLOTS; i++)
+		for (i = 0; i < nkeys; i++)
 			if (memcmp(name, keys[i].name, TICKET_NAME_LEN) == 0)
 				break;
-		if (i == TLS_TICKET_SLOTS) {
+		if (i == nkeys) {
 			ret = 0;	/* unknown or retired key */
 			goto out;
 		}
 		k = &keys[i];
-		if (!EVP_DecryptInit_ex2(cctx, ctx->ticket_cipher, k->aes, iv,
-		    NULL))
+		cipher = k->aes_len == 16 ? ctx->ticket_cipher128 :
+		    ctx->ticket_cipher;
+		if (!EVP_DecryptInit_ex2(cctx, cipher, k->aes, iv, NULL))
 			goto out;
 		ret = i == cur ? 1 : 2;
 	}
+	if (k->hmac_len == 0 || k->hmac_len > sizeof(k->hmac))
+		goto out;
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
-	    k->hmac, sizeof(k->hmac));
+	    k->hmac, k->hmac_len);
 	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 	    digest, 0);
 	params[2] = OSSL_PARAM_construct_end();
@@ -724,6 +845,13 @@ tls_server_new(const char *const *certs, const char *const *keys,
 			ctx_error(err, errlen, "cannot fetch AES-256-CBC");
 			goto fail;
 		}
+		ctx->ticket_cipher128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC",
+		    NULL);
+		if (ctx->ticket_cipher128 == NULL ||
+		    EVP_CIPHER_get_key_length(ctx->ticket_cipher128) != 16) {
+			ctx_error(err, errlen, "cannot fetch AES-128-CBC");
+			goto fail;
+		}
 		if (SSL_CTX_set_tlsext_ticket_key_evp_cb(sc, ticket_cb) != 1) {
 			ctx_error(err, errlen, "cannot set the ticket "
 			    "callback");
@@ -815,6 +943,7 @@ tls_ctx_free(struct tls_ctx *ctx)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
 	EVP_CIPHER_free(ctx->ticket_cipher);
+	EVP_CIPHER_free(ctx->ticket_cipher128);
 	free(ctx);
 }
 

@@ -40,6 +40,17 @@ struct tls_ticket_keys;	/* session-ticket keys shared by processes */
  */
 struct tls_ticket_keys *tls_ticket_keys_new(void);
 void		 tls_ticket_keys_rotate(struct tls_ticket_keys *);
+/*
+ * tls-ticket-keys: use the keys of the file at path instead (nginx's
+ * ssl_session_ticket_key format: 1 to TLS_TICKET_KEYS_MAX keys of 80
+ * bytes, name | HMAC key | AES-256 key, or of 48 bytes, AES-128): the
+ * first issues tickets, all open them, none is rotated.  Nodes given the
+ * same file resume one another's tickets.  path NULL: back to keys of
+ * our own (kept when they are ours already).  tk NULL: only check the file.  0, or -1 with a message in
+ * err (the keys in use are unchanged).
+ */
+int		 tls_ticket_keys_load(struct tls_ticket_keys *,
+		    const char *path, char *err, size_t errlen);
 /* Wipe the keys (for every process that maps them) and unmap them. */
 void		 tls_ticket_keys_free(struct tls_ticket_keys *);
 /* Unmap them from this process only: the others keep using them. */
@@ -52,6 +63,7 @@ void		 tls_ticket_keys_unmap(struct tls_ticket_keys *);
  * tls_ticket_keys_rotate() this often.
  */
 #define TLS_TICKET_SLOTS	3
+#define TLS_TICKET_KEYS_MAX	4	/* slots: keys of a file, at most */
 #define TLS_TICKET_ROTATE_SECS	3600
 
 /*

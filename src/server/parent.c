@@ -124,7 +124,17 @@ parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
 	*ctx = tls_server_new((const char *const *)conf->tls_cert,
 	    (const char *const *)conf->tls_key, conf->ntls_cert, tickets,
 	    err, errlen);
-	return *ctx == NULL ? -1 : 0;
+	if (*ctx == NULL)
+		return -1;
+	/* Without tickets (smtpauthd -n) the file is only checked. */
+	if ((conf->tls_ticket_keys != NULL || tickets != NULL) &&
+	    tls_ticket_keys_load(tickets, conf->tls_ticket_keys, err,
+	    errlen) == -1) {
+		tls_ctx_free(*ctx);
+		*ctx = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static void

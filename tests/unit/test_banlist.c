@@ -615,6 +615,65 @@ test_concurrent(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Text and back, as the state file and the guard store carry keys. */
+static void
+test_key_parse(void **state)
+{
+	static const char	*good[] = { "192.0.2.1", "2001:db8:1:2::/64",
+				    "2001:db8::1/128", "2001:db8::/32" };
+	static const char	*bad[] = { "", "192.0.2", "192.0.2.1/32",
+				    "2001:db8::/31", "2001:db8::/129",
+				    "2001:db8::/", "2001:db8::/6x", "x/64",
+				    "2001:db8::", "192.0.2.1 " };
+	struct banlist_key	 k, k2;
+	char			 buf[64];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(banlist_key_parse(good[i], &k), 0);
+		assert_string_equal(banlist_key_fmt(&k, buf, sizeof(buf)),
+		    good[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (banlist_key_parse(bad[i], &k) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+	/* Bits past the prefix are cleared: the key of any such address. */
+	assert_int_equal(banlist_key_parse("2001:db8:1:2:3::/64", &k), 0);
+	assert_memory_equal(&k, K("2001:db8:1:2::77"), sizeof(k));
+	assert_int_equal(banlist_key_parse("192.0.2.9", &k2), 0);
+	assert_memory_equal(&k2, K("192.0.2.9"), sizeof(k2));
+}
+
+static int	nseen;
+
+static void
+foreach_cb(const struct banlist_key *k, time_t until, void *arg)
+{
+	char	buf[64];
+
+	assert_ptr_equal(arg, &nseen);
+	banlist_key_fmt(k, buf, sizeof(buf));
+	assert_true(strcmp(buf, "192.0.2.1") == 0 ||
+	    strcmp(buf, "2001:db8::/64") == 0);
+	assert_true(until > time(NULL));
+	nseen++;
+}
+
+static void
+test_foreach(void **state)
+{
+	time_t	now = time(NULL);
+
+	assert_int_equal(add(K("192.0.2.1"), now + 100), 0);
+	assert_int_equal(add(K("2001:db8::5"), now + 100), 0);
+	assert_int_equal(add(K("192.0.2.2"), now - 1), 0);	/* ended */
+	add(K("192.0.2.3"), now + 100);
+	banlist_remove(K("192.0.2.3"));
+	nseen = 0;
+	banlist_foreach(foreach_cb, &nseen);
+	assert_int_equal(nseen, 2);
+}
+
 int
 main(void)
 {
@@ -633,6 +692,8 @@ main(void)
 		cmocka_unit_test_setup(test_shared, setup),
 		cmocka_unit_test_setup(test_readonly_in_workers, setup),
 		cmocka_unit_test_setup(test_concurrent, setup),
+		cmocka_unit_test_setup(test_key_parse, setup),
+		cmocka_unit_test_setup(test_foreach, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -489,6 +489,10 @@ static const struct bad_case bad_cases[] = {
 	    "bad.conf: local-domains requires users" },
 	{ L S "tls-cert /c\n", "bad.conf: tls-cert requires tls-key" },
 	{ L S "tls-key /k\n", "bad.conf: tls-key requires tls-cert" },
+	{ L S "tls-ticket-keys /k\n",
+	    "bad.conf: tls-ticket-keys requires tls-cert" },
+	{ L S "guard-store redis://127.0.0.1:6379/x\n",
+	    "bad.conf:3: guard-store: bad database number" },
 	{ L S "listen [::1]:465 smtps\n",
 	    "bad.conf: listen [::1]:465 smtps requires tls-cert" },
 	/* The line of the listener, though the check runs at the end. */
@@ -872,10 +876,88 @@ test_cidr_edge(void **state)
 	assert_true(cidr_match(c, 1, (struct sockaddr *)&sin));
 }
 
+/* guard-store URLs: what each becomes, or why it is refused. */
+static void
+test_guard_store(void **state)
+{
+	static const struct {
+		const char	*url;
+		const char	*want;	/* "host port db user pass", or error */
+	} cases[] = {
+		{ "redis://127.0.0.1", "127.0.0.1 6379 0 - -" },
+		{ "redis://127.0.0.1:6380/2", "127.0.0.1 6380 2 - -" },
+		{ "redis://127.0.0.1/", "127.0.0.1 6379 0 - -" },
+		{ "redis://[::1]:7000/15", "::1 7000 15 - -" },
+		{ "redis://:s3cr@t@10.0.0.1:6379/1", "10.0.0.1 6379 1 - s3cr@t" },
+		{ "redis://smtp:pw@10.0.0.1", "10.0.0.1 6379 0 smtp pw" },
+		{ "unix:/run/redis/redis.sock", "unix /run/redis/redis.sock" },
+		{ "rediss://127.0.0.1", "expected redis://" },
+		{ "redis://localhost:6379", "expected an IP address" },
+		{ "redis://[::1:6379", "expected an IP address" },
+		{ "redis://127.0.0.1:0", "bad port" },
+		{ "redis://127.0.0.1:65536", "bad port" },
+		{ "redis://127.0.0.1:x", "bad port" },
+		{ "redis://127.0.0.1:6379/x", "bad database number" },
+		{ "redis://127.0.0.1:6379/1/2", "bad database number" },
+		{ "redis://pw@127.0.0.1", "credentials" },
+		{ "redis://user:@127.0.0.1", "credentials" },
+		{ "redis://127.0.0.1x", "expected an IP address" },
+		{ "unix:relative.sock", "unix:PATH needs an absolute path" },
+		{ "http://127.0.0.1", "expected redis://" },
+	};
+	struct guard_store	gs;
+	struct config		*c;
+	char			err[256], got[512];
+	size_t			i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (config_parse_store(cases[i].url, &gs, err,
+		    sizeof(err)) == -1) {
+			assert_false(gs.set);
+			if (strstr(err, cases[i].want) == NULL)
+				fail_msg("%s: \"%s\", want \"%s\"",
+				    cases[i].url, err, cases[i].want);
+			continue;
+		}
+		assert_true(gs.set);
+		if (gs.is_unix)
+			snprintf(got, sizeof(got), "unix %s", gs.path);
+		else
+			snprintf(got, sizeof(got), "%s %u %u %s %s", gs.host,
+			    gs.port, gs.db, gs.user[0] ? gs.user : "-",
+			    gs.pass[0] ? gs.pass : "-");
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s: \"%s\", want \"%s\"", cases[i].url,
+			    got, cases[i].want);
+	}
+	/* In a file: with its line; the password stays out of the error. */
+	c = config_parse("g.conf", MINIMAL "guard-store redis://:pw@host\n",
+	    err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "g.conf:"));
+	assert_non_null(strstr(err, "guard-store: expected an IP address"));
+	assert_null(strstr(err, "pw"));
+	assert_non_null(c = config_parse("g.conf", MINIMAL
+	    "guard-store redis://127.0.0.1:6379/3\ntls-ticket-keys /k\n"
+	    "tls-cert /c\ntls-key /k\n",
+	    err, sizeof(err)));
+	assert_true(c->guard_store.set);
+	assert_int_equal(c->guard_store.db, 3);
+	assert_string_equal(c->tls_ticket_keys, "/k");
+	config_free(c);
+	assert_non_null(c = config_parse("g.conf", MINIMAL, err,
+	    sizeof(err)));
+	assert_false(c->guard_store.set);
+	assert_null(c->tls_ticket_keys);
+	config_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guard_store),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_good_table),

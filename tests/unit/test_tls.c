@@ -1073,6 +1073,102 @@ test_resume_tls12(void **state)
 	resumption(TLS1_2_VERSION);
 }
 
+/* Write len bytes of keys to path. */
+static void
+write_keys(const char *path, const unsigned char *keys, size_t len)
+{
+	FILE	*fp;
+
+	assert_non_null(fp = fopen(path, "w"));
+	assert_int_equal(fwrite(keys, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void
+file_keys(int max_version)
+{
+	struct tls_ticket_keys	*a, *b;
+	struct tls_ctx		*sa, *sb, *cctx;
+	unsigned char		 k[4 * 80 + 1], *blob;
+	char			 path[] = "/tmp/test_tls_keysXXXXXX", err[256];
+	size_t			 len, bad[] = { 0, 1, 47, 79, 81, 200, 321 };
+	size_t			 i;
+	int			 fd;
+
+	assert_true((fd = mkstemp(path)) != -1);
+	close(fd);
+	for (i = 0; i < sizeof(k); i++)
+		k[i] = (unsigned char)(i * 7 + 3);
+	assert_non_null(a = tls_ticket_keys_new());
+	assert_non_null(b = tls_ticket_keys_new());
+	sa = server_ctx(a);
+	sb = server_ctx(b);
+	cctx = client_ctx("root.crt", 0, 0, max_version);
+
+	/* Two "nodes" with the same file resume each other's tickets. */
+	write_keys(path, k, 80);
+	assert_int_equal(tls_ticket_keys_load(a, path, err, sizeof(err)), 0);
+	assert_int_equal(tls_ticket_keys_load(b, path, err, sizeof(err)), 0);
+	blob = first_session(cctx, sa, &len, NULL);
+	assert_int_equal(resume(cctx, sb, blob, len, NULL, NULL), 1);
+	/* A file's keys are never rotated. */
+	tls_ticket_keys_rotate(b);
+	assert_int_equal(resume(cctx, sb, blob, len, NULL, NULL), 1);
+
+	/* Rotated by hand: a new key first, the old one still decrypts. */
+	memmove(k + 80, k, 80);
+	k[0] ^= 0xff;
+	write_keys(path, k, 160);
+	assert_int_equal(tls_ticket_keys_load(b, path, err, sizeof(err)), 0);
+	assert_int_equal(resume(cctx, sb, blob, len, NULL, NULL), 1);
+	tls_session_free(blob, len);
+	/* Keys of 48 bytes (AES-128), two of them. */
+	write_keys(path, k, 96);
+	assert_int_equal(tls_ticket_keys_load(a, path, err, sizeof(err)), 0);
+	assert_int_equal(tls_ticket_keys_load(b, path, err, sizeof(err)), 0);
+	blob = first_session(cctx, sa, &len, NULL);
+	assert_int_equal(resume(cctx, sb, blob, len, NULL, NULL), 1);
+	/* Back to keys of its own: the file's ticket is not opened. */
+	assert_int_equal(tls_ticket_keys_load(b, NULL, err, sizeof(err)), 0);
+	assert_int_equal(resume(cctx, sb, blob, len, NULL, NULL), 0);
+	tls_session_free(blob, len);
+
+	/* Sizes that are no whole number of keys, or too many keys. */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_keys(path, k, bad[i]);
+		assert_int_equal(tls_ticket_keys_load(a, path, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "expected 1 to 4 keys"));
+	}
+	/* A failed load leaves the keys in use alone. */
+	blob = first_session(cctx, sa, &len, NULL);
+	assert_int_equal(resume(cctx, sa, blob, len, NULL, NULL), 1);
+	tls_session_free(blob, len);
+	assert_int_equal(tls_ticket_keys_load(NULL, path, err, sizeof(err)),
+	    -1);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(tls_ticket_keys_load(a, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+
+	tls_ctx_free(cctx);
+	tls_ctx_free(sb);
+	tls_ctx_free(sa);
+	tls_ticket_keys_free(b);
+	tls_ticket_keys_free(a);
+}
+
+static void
+test_file_keys_tls13(void **state)
+{
+	file_keys(0);
+}
+
+static void
+test_file_keys_tls12(void **state)
+{
+	file_keys(TLS1_2_VERSION);
+}
+
 static void
 test_session_blobs(void **state)
 {
@@ -1117,6 +1213,8 @@ main(void)
 		cmocka_unit_test(test_resume_tls13),
 		cmocka_unit_test(test_resume_tls12),
 		cmocka_unit_test(test_session_blobs),
+		cmocka_unit_test(test_file_keys_tls13),
+		cmocka_unit_test(test_file_keys_tls12),
 	};
 
 	return cmocka_run_group_tests(tests, make_certs, remove_certs);

@@ -686,6 +686,7 @@ flush_and_exit(void)
 		conn_close(c);
 	}
 	logincache_wipe();
+	guard_stop();
 	log_info("stopped");
 	exit(0);
 }
@@ -729,6 +730,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 		ncpu = MAX_THREADS;
 	if ((A.wq = workq_new(A.base, (unsigned)ncpu)) == NULL)
 		fatalx("workq_new");
+	guard_start(A.base);
 
 	switch (conf->auth_backend) {
 	case AUTH_BACKEND_DOVECOT:

@@ -13,8 +13,17 @@
 
 #include "server/shared/config.h"
 
-/* Make the ledgers; exits on no memory.  conf must outlive the guard. */
+struct event_base;
+
+/*
+ * Make the ledgers and restore the bans kept in the spool; exits on no
+ * memory.  conf must outlive the guard.
+ */
 void		guard_init(const struct config *);
+/* On the loop: the state file's writer and the guard-store, if any. */
+void		guard_start(struct event_base *);
+/* At exit: close the store, write the bans if they changed. */
+void		guard_stop(void);
 
 /* Is sa banned now (and not in auth-exempt)?  1 or 0. */
 int		guard_refuses(const struct sockaddr *sa);

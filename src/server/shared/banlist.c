@@ -173,6 +173,37 @@ banlist_key_fmt(const struct banlist_key *k, char *buf, size_t len)
 	return buf;
 }
 
+int
+banlist_key_parse(const char *text, struct banlist_key *k)
+{
+	char		 buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long	 plen;
+	unsigned	 i;
+
+	memset(k, 0, sizeof(*k));
+	if (strlen(text) >= sizeof(buf))
+		return -1;
+	memcpy(buf, text, strlen(text) + 1);
+	if ((slash = strchr(buf, '/')) == NULL) {
+		if (inet_pton(AF_INET, buf, k->addr + 12) != 1)
+			return -1;
+		k->addr[10] = k->addr[11] = 0xff;
+		k->plen = 128;
+		return 0;
+	}
+	*slash = '\0';
+	errno = 0;
+	plen = strtoul(slash + 1, &end, 10);
+	if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || errno != 0 ||
+	    plen < BANLIST_PREFIX6_MIN || plen > BANLIST_PREFIX6_MAX ||
+	    inet_pton(AF_INET6, buf, k->addr) != 1)
+		return -1;
+	for (i = (unsigned)plen; i < 128; i++)
+		k->addr[i / 8] &= (uint8_t)~(0x80U >> (i % 8));
+	k->plen = (uint8_t)plen;
+	return 0;
+}
+
 /* An IPv4 address, or IPv4-mapped (the same key)? */
 static int
 is_v4(const struct banlist_key *k)
@@ -531,6 +562,27 @@ banlist_check(const struct sockaddr *sa, time_t *until)
 			return 1;
 	}
 	return 0;
+}
+
+void
+banlist_foreach(void (*cb)(const struct banlist_key *, time_t, void *),
+    void *arg)
+{
+	struct banlist_key	k;
+	struct slot_copy	c;
+	time_t			now;
+	uint32_t		i;
+
+	if (slots == NULL)
+		return;
+	now = real_sec();
+	for (i = 0; i < nslots; i++) {
+		if (slot_read(&slots[i], &c) == -1 || c.state != SLOT_LIVE ||
+		    c.until <= (int64_t)now)
+			continue;
+		copy_to_key(&c, &k);
+		cb(&k, (time_t)c.until, arg);
+	}
 }
 
 void

@@ -47,6 +47,8 @@ int	banlist_key(const struct sockaddr *, unsigned prefix6,
 	    struct banlist_key *);
 /* "192.0.2.1", "2001:db8:1:2::/64". */
 const char *banlist_key_fmt(const struct banlist_key *, char *, size_t);
+/* The reverse of banlist_key_fmt() (bits past the prefix cleared).  0/-1. */
+int	banlist_key_parse(const char *, struct banlist_key *);
 
 /*
  * Auth: ban key until (CLOCK_REALTIME seconds).  0; 1 when a full table
@@ -56,6 +58,9 @@ const char *banlist_key_fmt(const struct banlist_key *, char *, size_t);
 int	banlist_add(const struct banlist_key *, time_t until,
 	    struct banlist_key *evicted, time_t *evicted_until);
 void	banlist_remove(const struct banlist_key *);		/* auth */
+/* Auth: call cb for each ban in force (no order). */
+void	banlist_foreach(void (*cb)(const struct banlist_key *, time_t until,
+	    void *), void *arg);
 /* Call cb for each entry whose ban has ended, and remove it. */
 void	banlist_expire(void (*cb)(const struct banlist_key *));	/* auth */
 

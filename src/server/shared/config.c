@@ -108,6 +108,9 @@ static int	 conf_words(struct parser *, const struct directive *,
 static int	 conf_dovecot(struct parser *, const struct directive *,
 		    int, char **);
 static int	 resolve_dovecot(char **, const char *);
+static int	 conf_guard_store(struct parser *, const struct directive *,
+		    int, char **);
+static int	 copy_part(char *, size_t, const char *, size_t);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -165,6 +168,8 @@ static const struct directive directives[] = {
 	    F(command_timeout), 1, 86400 },
 	{ "data-timeout", conf_number, 1, 1, 0, F(data_timeout), 1, 86400 },
 	{ "relay-tls", conf_relay_tls, 1, 1, 0, 0, 0, 0 },
+	{ "guard-store", conf_guard_store, 1, 1, 0, 0, 0, 0 },
+	{ "tls-ticket-keys", conf_string, 1, 1, 0, F(tls_ticket_keys), 0, 0 },
 	{ "relay-ca-file", conf_string, 1, 1, 0, F(relay_ca_file), 0, 0 },
 	{ "relay-auth", conf_string, 1, 1, 0, F(relay_auth), 0, 0 },
 	{ "relay-port", conf_mx_port, 1, 1, 0, 0, 0, 0 },
@@ -311,7 +316,8 @@ config_resolve_paths(struct config *conf, char *err, size_t errlen)
 	    resolve_one(&conf->relay_ca_file, dir) == -1 ||
 	    resolve_one(&conf->ldap_bind_password_file, dir) == -1 ||
 	    resolve_one(&conf->ldap_ca_file, dir) == -1 ||
-	    resolve_dovecot(&conf->dovecot_auth, dir) == -1;
+	    resolve_dovecot(&conf->dovecot_auth, dir) == -1 ||
+	    resolve_one(&conf->tls_ticket_keys, dir) == -1;
 	for (i = 0; i < conf->ntls_cert && !bad; i++)
 		bad = resolve_one(&conf->tls_cert[i], dir) == -1;
 	for (i = 0; i < conf->ntls_key && !bad; i++)
@@ -367,6 +373,8 @@ config_free(struct config *conf)
 	free(conf->ldap_bind_dn);
 	free(conf->ldap_bind_password_file);
 	free(conf->ldap_ca_file);
+	free(conf->tls_ticket_keys);
+	explicit_bzero(&conf->guard_store, sizeof(conf->guard_store));
 	free(conf->relay_auth);
 	free(conf->resolver);
 	free(conf->auth_exempt);
@@ -736,6 +744,10 @@ check_conf(struct parser *p)
 	}
 	if (conf->ntls_key > conf->ntls_cert) {
 		perr(p, "tls-key requires tls-cert");
+		return -1;
+	}
+	if (conf->tls_ticket_keys != NULL && conf->ntls_cert == 0) {
+		perr(p, "tls-ticket-keys requires tls-cert");
 		return -1;
 	}
 	if (conf->retry_min > conf->retry_max) {
@@ -1465,6 +1477,135 @@ conf_max_message_size(struct parser *p, const struct directive *d, int argc,
 }
 
 /* auth-exempt and proxy-from: CIDR blocks, added up over their lines. */
+static int
+conf_guard_store(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	char	msg[256];
+
+	if (config_parse_store(argv[0], &p->conf->guard_store, msg,
+	    sizeof(msg)) == -1) {
+		perr(p, "guard-store: %s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy [s, s + n) into dst (size dstlen) as a string; -1 if too long. */
+static int
+copy_part(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	int	r;
+
+	if (n > INT_MAX)
+		return -1;
+	r = snprintf(dst, dstlen, "%.*s", (int)n, s);
+	return r < 0 || (size_t)r >= dstlen ? -1 : 0;
+}
+
+int
+config_parse_store(const char *url, struct guard_store *gs, char *err,
+    size_t errlen)
+{
+	struct in6_addr	 in6;
+	struct in_addr	 in4;
+	const char	*p, *at, *colon, *rb, *hend;
+	char		 num[16];
+	unsigned long	 v;
+	char		*end;
+
+	memset(gs, 0, sizeof(*gs));
+	gs->port = 6379;
+	if (strncmp(url, "unix:", 5) == 0) {
+		if (url[5] != '/' || copy_part(gs->path, sizeof(gs->path),
+		    url + 5, strlen(url + 5)) == -1) {
+			(void)snprintf(err, errlen, "unix:PATH needs an "
+			    "absolute path of at most %zu bytes",
+			    sizeof(gs->path) - 1);
+			return -1;
+		}
+		gs->is_unix = 1;
+		gs->set = 1;
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0) {
+		(void)snprintf(err, errlen, "expected redis://ADDRESS[:PORT]"
+		    "[/DB] or unix:PATH (rediss:// is not supported)");
+		return -1;
+	}
+	p = url + 8;
+	/* The password may hold '@': the last one ends the credentials. */
+	at = strrchr(p, '@');
+	if (at != NULL) {
+		if ((colon = memchr(p, ':', (size_t)(at - p))) == NULL ||
+		    copy_part(gs->user, sizeof(gs->user), p,
+		    (size_t)(colon - p)) == -1 ||
+		    copy_part(gs->pass, sizeof(gs->pass), colon + 1,
+		    (size_t)(at - colon - 1)) == -1 || gs->pass[0] == '\0') {
+			(void)snprintf(err, errlen, "credentials: expected "
+			    "[USER]:PASSWORD@ (user < %zu, password < %zu "
+			    "bytes)", sizeof(gs->user), sizeof(gs->pass));
+			explicit_bzero(gs, sizeof(*gs));
+			return -1;
+		}
+		p = at + 1;
+	}
+	if (*p == '[') {
+		if ((rb = strchr(p, ']')) == NULL)
+			goto bad_host;
+		if (copy_part(gs->host, sizeof(gs->host), p + 1,
+		    (size_t)(rb - p - 1)) == -1 ||
+		    inet_pton(AF_INET6, gs->host, &in6) != 1)
+			goto bad_host;
+		hend = rb + 1;
+	} else {
+		hend = p + strcspn(p, ":/");
+		if (copy_part(gs->host, sizeof(gs->host), p,
+		    (size_t)(hend - p)) == -1 ||
+		    inet_pton(AF_INET, gs->host, &in4) != 1)
+			goto bad_host;
+	}
+	if (*hend == ':') {
+		p = hend + 1;
+		if (copy_part(num, sizeof(num), p, strcspn(p, "/")) == -1 ||
+		    num[0] < '0' || num[0] > '9')
+			goto bad_port;
+		errno = 0;
+		v = strtoul(num, &end, 10);
+		if (errno != 0 || *end != '\0' || v == 0 || v > 65535)
+			goto bad_port;
+		gs->port = (uint16_t)v;
+		hend = p + strlen(num);
+	}
+	if (*hend == '/' && hend[1] != '\0') {
+		errno = 0;
+		v = strtoul(hend + 1, &end, 10);
+		if (hend[1] < '0' || hend[1] > '9' || errno != 0 ||
+		    *end != '\0' || v > 1000000) {
+			(void)snprintf(err, errlen, "bad database number");
+			explicit_bzero(gs, sizeof(*gs));
+			return -1;
+		}
+		gs->db = (unsigned)v;
+	} else if (*hend != '\0' && strcmp(hend, "/") != 0) {
+		(void)snprintf(err, errlen, "unexpected text after the "
+		    "address");
+		explicit_bzero(gs, sizeof(*gs));
+		return -1;
+	}
+	gs->set = 1;
+	return 0;
+ bad_host:
+	(void)snprintf(err, errlen, "expected an IP address (no host names: "
+	    "the auth process does not wait for DNS)");
+	explicit_bzero(gs, sizeof(*gs));
+	return -1;
+ bad_port:
+	(void)snprintf(err, errlen, "bad port");
+	explicit_bzero(gs, sizeof(*gs));
+	return -1;
+}
+
 static int
 conf_cidrs(struct parser *p, const struct directive *d, int argc,
     char **argv)

@@ -50,6 +50,22 @@ struct cidr {
 
 #define CONF_TLS_MAX	4	/* certificate/key pairs */
 
+/*
+ * guard-store: the Redis (or Valkey) server that nodes share their guard
+ * through.  TCP to an address (never a name: no DNS on the auth loop), or
+ * a unix socket; an optional AUTH and SELECT.
+ */
+struct guard_store {
+	int		 set;
+	int		 is_unix;
+	char		 host[46];	/* INET6_ADDRSTRLEN */
+	uint16_t	 port;
+	char		 path[108];	/* sun_path */
+	char		 user[64];	/* "": AUTH with the password only */
+	char		 pass[256];	/* "": no AUTH */
+	unsigned	 db;
+};
+
 struct config {
 	char			*path;		/* the file read */
 
@@ -111,6 +127,8 @@ struct config {
 	unsigned		 proxy_timeout;		/* seconds (5) */
 	unsigned		 ban_ipv6_prefix;	/* bits an IPv6 key keeps */
 	unsigned		 ban_table_size;	/* bans at once; at start */
+	struct guard_store	 guard_store;		/* shared guard, if set */
+	char			*tls_ticket_keys;	/* file; NULL: our own */
 	int			 sender_login_match;
 	unsigned		 workers;
 	char			*user;
@@ -162,6 +180,14 @@ struct config	*config_parse(const char *name, const char *text, char *err,
 		    size_t errlen);
 
 void		 config_free(struct config *);
+
+/*
+ * A guard-store URL: redis://[[USER]:PASSWORD@]ADDRESS[:PORT][/DB] (an
+ * IPv6 address in brackets, port 6379, db 0) or unix:PATH.  0, or -1
+ * with the reason in err.
+ */
+int		 config_parse_store(const char *, struct guard_store *,
+		    char *err, size_t errlen);
 
 /*
  * An absolute form of path (made with the current directory if it is
