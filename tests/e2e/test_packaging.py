@@ -284,6 +284,8 @@ def test_unit_file_system_sandbox_is_enough(pki, tmp_path, server):
     for name in ("ec.pem", "ec.key"):
         shutil.copy(Path(pki) / name, conf / name)
     shutil.copy(srv.users_path, conf / "users")
+    # The checkout may be under /tmp or /root, which the sandbox hides.
+    shutil.copy(SMTPAUTHD, conf / "smtpauthd")
     lines = []
     for line in srv.config_text().splitlines():
         key = line.split(" ", 1)[0]
@@ -295,7 +297,7 @@ def test_unit_file_system_sandbox_is_enough(pki, tmp_path, server):
         lines.append(line)
     (conf / "smtpauthd.conf").write_text("\n".join(lines) + "\n")
     start = len(srv.log())
-    env = dict(os.environ, CONF=str(conf), SMTPAUTHD=str(SMTPAUTHD),
+    env = dict(os.environ, CONF=str(conf), SMTPAUTHD="/srv/smtpauthd",
                KEEP=",".join("+" + c[len("CAP_"):].lower()
                              for c in caps.split()))
     env.pop("JOURNAL_STREAM", None)
