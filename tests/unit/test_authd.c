@@ -684,7 +684,7 @@ test_restart_unban(void **state)
 	assert_int_equal(banlist_check((struct sockaddr *)&sin, NULL), 1);
 
 	for (i = 0; i < MAXFAIL; i++)
-		a = ask("198.51.100.99", "alice@example.org", WRONG);
+		a = ask("198.51.100.99", "unban@example.org", WRONG);
 	assert_int_equal(a.banned, 1);
 	inet_pton(AF_INET, "198.51.100.99", &sin.sin_addr);
 	clock_gettime(CLOCK_MONOTONIC, &start);
