@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/workq.h"
 #include "server/queue/dns.h"
+#include "server/queue/dkim.h"
 #include "server/queue/maildir.h"
 #include "server/queue/queue.h"
 #include "server/queue/queue_priv.h"
@@ -64,6 +65,8 @@ struct loadjob {
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
 	signed char	*local;		/* per rcpt: an enum local_mark */
 	int		*errnos;
+	char		*dkim;		/* DKIM-Signature for the relay */
+	size_t		 dkimlen;
 };
 
 static struct queue	the_queue;
@@ -137,6 +140,7 @@ entry_free(struct qentry *e)
 		envelope_free(e->env);
 		free(e->env);
 	}
+	free(e->dkim);
 	event_free(e->timer);
 	free(e);
 }
@@ -236,6 +240,9 @@ entry_idle(struct qentry *e)
 		free(e->env);
 		e->env = NULL;
 	}
+	free(e->dkim);
+	e->dkim = NULL;
+	e->dkimlen = 0;
 	if (e->write_failed) {
 		e->write_failed = 0;
 		if (next < now + (time_t)q->conf->retry_min)
@@ -597,6 +604,8 @@ load_work(void *arg)
 			    log_escape_str(path, where, sizeof(where)));
 		}
 	}
+	j->dkim = dkim_sign_spooled(queue_cred()->dkim, conf, j->env, msgfd,
+	    j->body_off, j->flush, j->now, &j->dkimlen);
 	close(msgfd);
 	j->result = 1;
 }
@@ -631,6 +640,9 @@ load_done(void *arg)
 	e->env = j->env;
 	e->size = j->size;
 	e->body_off = j->body_off;
+	free(e->dkim);
+	e->dkim = j->dkim;
+	e->dkimlen = j->dkimlen;
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
