@@ -314,8 +314,13 @@ dkim_from_domain(const char *v, size_t len, char *out, size_t outlen)
 		if (quoted) {
 			if (c == '\\' && i + 1 < len)
 				i++;
-			else if (c == '"')
+			else if (c == '"') {
 				quoted = 0;
+				/* A quoted local part stands for itself. */
+				if (n + 1 >= sizeof(addr))
+					return -1;
+				addr[n++] = 'q';
+			}
 			continue;
 		}
 		if (depth > 0) {
