@@ -49,7 +49,7 @@ endif
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps check check-unit check-e2e check-asan demo fuzz install \
-	clean lint-man
+	clean lint-man bench-dkim
 
 all: $(PROGS)
 
@@ -79,6 +79,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUI
 		$(CMOCKA_CFLAGS) -o $@ $< \
 		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
 		$(CMOCKA_LIBS) $(LDLIBS)
+
+# The CPU a DKIM signature costs (bench/RESULTS.md); run by hand.
+$(BUILD)/bench/dkim_sign: bench/dkim_sign.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
+		-o $@ $< $(BUILD)/libserver.a $(BUILD)/libcommon.a $(LDLIBS)
+
+bench-dkim: $(BUILD)/bench/dkim_sign
+	$(BUILD)/bench/dkim_sign 2000
 
 deps:
 	@$(INSTALL_DEPS)
