@@ -219,6 +219,18 @@ msgfile(const char *text)
 	return fd;
 }
 
+/* Messages that are not signed, and the reason given. */
+static const char *const unsigned_msgs[][2] = {
+	{ "From: x@sub.example.org\r\n\r\nbody\r\n",
+	    "no key for the From domain" },
+	{ "From: x@example.org\r\nFrom: y@example.org\r\n\r\n",
+	    "more than one From field" },
+	{ "Subject: x\r\n\r\nFrom: x@example.org\r\n", "no From field" },
+	{ "From: x@example.org\r\nnot a field\r\n\r\n",
+	    "a header section it cannot parse" },
+	{ "From: <>\r\n\r\n", "no single address in From" },
+};
+
 static void
 test_sign_shape(void **state)
 {
@@ -226,7 +238,7 @@ test_sign_shape(void **state)
 	struct dkim_keys	*ks;
 	char			 ed[64], rsa[64], lines[512], err[512], *sig, *p;
 	const char		*why;
-	size_t			 len;
+	size_t			 len, i;
 	int			 fd;
 
 	(void)state;
@@ -272,22 +284,14 @@ test_sign_shape(void **state)
 	free(sig);
 
 	/* Not signed, and why. */
-	fd = msgfile("From: x@sub.example.org\r\n\r\nbody\r\n");
-	assert_null(dkim_sign_fd(ks, fd, 0, 1, &len, &why));
-	assert_string_equal(why, "no key for the From domain");
-	close(fd);
-	fd = msgfile("From: x@example.org\r\nFrom: y@example.org\r\n\r\n");
-	assert_null(dkim_sign_fd(ks, fd, 0, 1, &len, &why));
-	assert_string_equal(why, "more than one From field");
-	close(fd);
-	fd = msgfile("Subject: x\r\n\r\nFrom: x@example.org\r\n");
-	assert_null(dkim_sign_fd(ks, fd, 0, 1, &len, &why));
-	assert_string_equal(why, "no From field");
-	close(fd);
-	fd = msgfile("From: x@example.org\r\nnot a field\r\n\r\n");
-	assert_null(dkim_sign_fd(ks, fd, 0, 1, &len, &why));
-	assert_string_equal(why, "a header section it cannot parse");
-	close(fd);
+	for (i = 0; i < sizeof(unsigned_msgs) / sizeof(unsigned_msgs[0]);
+	    i++) {
+		fd = msgfile(unsigned_msgs[i][0]);
+		assert_null(dkim_sign_fd(ks, fd, 0, 1, &len, &why));
+		assert_non_null(why);
+		assert_string_equal(why, unsigned_msgs[i][1]);
+		close(fd);
+	}
 	/* Headers only, without the empty line, are signed. */
 	fd = msgfile("From: x@example.org\r\nSubject: y");
 	assert_non_null(sig = dkim_sign_fd(ks, fd, 0, 1, &len, &why));
