@@ -61,7 +61,7 @@ endif
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps check check-unit check-e2e check-asan demo fuzz install \
-	clean lint-man deb
+	clean lint-man deb bench-dkim
 
 all: $(PROGS)
 
@@ -94,6 +94,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUI
 
 # Its fsync(2) calls go through the test's __wrap_fsync(), which counts them.
 $(BUILD)/tests/test_maildir: UNIT_LDFLAGS = -Wl,--wrap=fsync
+
+# The CPU a DKIM signature costs (bench/RESULTS.md); run by hand.
+$(BUILD)/bench/dkim_sign: bench/dkim_sign.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
+		-o $@ $< $(BUILD)/libserver.a $(BUILD)/libcommon.a $(LDLIBS)
+
+bench-dkim: $(BUILD)/bench/dkim_sign
+	$(BUILD)/bench/dkim_sign 2000
 
 deps:
 	@$(INSTALL_DEPS)

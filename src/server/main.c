@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/version.h"
+#include "server/dkimkeygen.h"
 #include "server/parent.h"
+#include "server/queue/dkim.h"
 #include "server/queuectl.h"
 #include "server/shared/config.h"
 #include "server/shared/users.h"
@@ -31,12 +33,15 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: smtpauthd [-dn] -f file [queue | flush]\n"
+	    "       smtpauthd dkim-keygen [--ed25519] [-o file] domain "
+	    "selector\n"
 	    "       smtpauthd --version\n"
 	    "  -d       stay in the foreground, log to stderr\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -f file  the configuration file (smtpauthd.conf(5))\n"
 	    "  queue    list the queued messages and exit\n"
 	    "  flush    make the running server retry every message now\n"
+	    "  dkim-keygen  make a DKIM key, print its DNS TXT record\n"
 	    "  --version  print the version and exit\n");
 	exit(1);
 }
@@ -155,6 +160,8 @@ main(int argc, char *argv[])
 		printf("smtpauthd %s\n", SMTPAUTH_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "dkim-keygen") == 0)
+		return dkim_keygen_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "dnf:")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -203,6 +210,16 @@ main(int argc, char *argv[])
 	status = 0;
 	if (check && config_check_user(conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
+		status = 1;
+	}
+	/* The queue reads the keys; a key it could not read stops us now. */
+	if (dkim_keys_check(conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		if (!check) {
+			config_free(conf);
+			free(file);
+			return 1;
+		}
 		status = 1;
 	}
 	if (parent_load_users(conf, &users, &text, &textlen, check) == -1) {

@@ -24,6 +24,7 @@
 #include "server/auth/authd.h"
 #include "server/notify.h"
 #include "server/parent.h"
+#include "server/queue/dkim.h"
 #include "server/queue/queue.h"
 #include "server/shared/banlist.h"
 #include "server/shared/iplimit.h"
@@ -700,6 +701,12 @@ reload(void)
 	    config_resolve_paths(conf, err, sizeof(err)) == -1 ||
 	    authsock_path(conf, authsock, sizeof(authsock), err,
 	    sizeof(err)) == -1 || setup_dirs(conf, err, sizeof(err)) == -1) {
+		log_warnx("reload failed, keeping the running configuration: "
+		    "%s", err);
+		config_free(conf);
+		return;
+	}
+	if (dkim_keys_check(conf, err, sizeof(err)) == -1) {
 		log_warnx("reload failed, keeping the running configuration: "
 		    "%s", err);
 		config_free(conf);

@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "common/workq.h"
 #include "server/queue/dns.h"
+#include "server/queue/dkim.h"
 #include "server/queue/maildir.h"
 #include "server/queue/queue.h"
 #include "server/queue/queue_priv.h"
@@ -68,6 +69,8 @@ struct loadjob {
 	int		 removed;	/* ... by removing the message */
 	signed char	*local;		/* per rcpt: an enum local_mark */
 	int		*errnos;
+	char		*dkim;		/* DKIM-Signature for the relay */
+	size_t		 dkimlen;
 };
 
 static struct queue	the_queue;
@@ -142,6 +145,7 @@ entry_free(struct qentry *e)
 		envelope_free(e->env);
 		free(e->env);
 	}
+	free(e->dkim);
 	event_free(e->timer);
 	free(e);
 }
@@ -241,6 +245,9 @@ entry_idle(struct qentry *e)
 		free(e->env);
 		e->env = NULL;
 	}
+	free(e->dkim);
+	e->dkim = NULL;
+	e->dkimlen = 0;
 	if (e->write_failed) {
 		e->write_failed = 0;
 		if (next < now + (time_t)q->conf->retry_min)
@@ -616,6 +623,8 @@ load_work(void *arg)
 			    log_escape_str(path, where, sizeof(where)));
 		}
 	}
+	j->dkim = dkim_sign_spooled(queue_cred()->dkim, conf, j->env, msgfd,
+	    j->body_off, j->flush, j->now, &j->dkimlen);
 	close(msgfd);
 	j->result = 1;
 	load_record(j);
@@ -687,6 +696,9 @@ load_done(void *arg)
 		e->removed = 1;
 		queue_recycle(q);
 	}
+	free(e->dkim);
+	e->dkim = j->dkim;
+	e->dkimlen = j->dkimlen;
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {

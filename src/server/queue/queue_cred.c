@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/tls.h"
+#include "server/queue/dkim.h"
 #include "server/queue/queue.h"
 #include "server/queue/queue_priv.h"
 
@@ -83,6 +84,10 @@ queue_prepare(const struct config *conf)
 
 	if (conf->relay_auth != NULL)
 		q->auth_ok = read_credentials(conf->relay_auth) == 0;
+	/* The keys may be 0600 root too; no other process holds them. */
+	if (conf->ndkim > 0 &&
+	    (q->dkim = dkim_keys_load(conf, err, sizeof(err))) == NULL)
+		log_warnx("%s: mail is relayed unsigned", err);
 	if (conf->relay_tls == RELAY_TLS_REQUIRED ||
 	    conf->relay_tls == RELAY_TLS_IMPLICIT) {
 		q->tls_verify = tls_client_new(conf->relay_ca_file, 0, 0, 0,

@@ -25,6 +25,7 @@
 #define SCAN_SECONDS		60
 #define HASH_SIZE		4096
 
+struct dkim_keys;
 struct route;
 struct tls_ctx;
 
@@ -47,6 +48,7 @@ struct queue_cred {
 	char		*auth_user;
 	char		*auth_pass;
 	int		 auth_ok;
+	struct dkim_keys *dkim;		/* the dkim-sign keys (dkim.h) */
 };
 
 /* What the loop knows about one queued message. */
@@ -68,6 +70,8 @@ struct qentry {
 	int		 removed;	/* its files are gone */
 	int		 flush;		/* everything is due at once */
 	unsigned	 njobs;		/* relay jobs under way */
+	char		*dkim;		/* DKIM-Signature field, while active */
+	size_t		 dkimlen;
 };
 
 struct queue {

@@ -192,7 +192,9 @@ dispatch_remote(struct qentry *e, time_t now)
 		j->txn.nrcpts = j->n;
 		j->txn.msgfd = -1;
 		j->txn.msgoff = e->body_off;
-		j->txn.size = e->size;
+		j->txn.prefix = e->dkim;
+		j->txn.prefixlen = e->dkimlen;
+		j->txn.size = e->size + e->dkimlen;
 		j->txn.body8bit = e->env->body8bit;
 		j->txn.smtputf8 = e->env->smtputf8;
 		e->njobs++;

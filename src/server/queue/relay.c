@@ -934,6 +934,9 @@ conn_reply(struct relay_conn *c, const struct reply *r)
 			break;
 		}
 		memset(&c->stuff, 0, sizeof(c->stuff));
+		if (c->txn->prefixlen > 0)
+			evbuffer_add(c->out, c->txn->prefix,
+			    c->txn->prefixlen);
 		c->body_off = c->txn->msgoff;
 		c->body_eof = 0;
 		conn_set_state(c, C_BODY);

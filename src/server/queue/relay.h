@@ -51,6 +51,9 @@ struct relay_txn {
 	size_t			 nrcpts;
 	int			 msgfd;		/* the spooled message */
 	off_t			 msgoff;	/* where it starts in msgfd */
+	/* Sent before it as it is (a DKIM-Signature field); may be NULL. */
+	const char		*prefix;
+	size_t			 prefixlen;
 	uint64_t		 size;
 	int			 body8bit;
 	int			 smtputf8;

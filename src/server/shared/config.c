@@ -111,6 +111,8 @@ static int	 resolve_dovecot(char **, const char *);
 static int	 conf_guard_store(struct parser *, const struct directive *,
 		    int, char **);
 static int	 copy_part(char *, size_t, const char *, size_t);
+static int	 conf_dkim_sign(struct parser *, const struct directive *,
+		    int, char **);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -182,6 +184,8 @@ static const struct directive directives[] = {
 	{ "retry-max", conf_number, 1, 1, 0, F(retry_max), 1, 31536000 },
 	{ "queue-lifetime", conf_number, 1, 1, 0, F(queue_lifetime), 1,
 	    31536000 },
+	{ "dkim-sign", conf_dkim_sign, 3, 3, 1, 0, 0, 0 },
+	{ "dkim-sign-all", conf_yesno, 1, 1, 0, F(dkim_sign_all), 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
@@ -322,6 +326,8 @@ config_resolve_paths(struct config *conf, char *err, size_t errlen)
 		bad = resolve_one(&conf->tls_cert[i], dir) == -1;
 	for (i = 0; i < conf->ntls_key && !bad; i++)
 		bad = resolve_one(&conf->tls_key[i], dir) == -1;
+	for (i = 0; i < conf->ndkim && !bad; i++)
+		bad = resolve_one(&conf->dkim[i].keyfile, dir) == -1;
 	if (bad)
 		(void)snprintf(err, errlen, "%s: %s", conf->path,
 		    errno == ENAMETOOLONG ? "path too long" :
@@ -376,6 +382,12 @@ config_free(struct config *conf)
 	free(conf->tls_ticket_keys);
 	explicit_bzero(&conf->guard_store, sizeof(conf->guard_store));
 	free(conf->relay_auth);
+	for (i = 0; i < conf->ndkim; i++) {
+		free(conf->dkim[i].domain);
+		free(conf->dkim[i].selector);
+		free(conf->dkim[i].keyfile);
+	}
+	free(conf->dkim);
 	free(conf->resolver);
 	free(conf->auth_exempt);
 	free(conf->proxy_from);
@@ -1318,6 +1330,56 @@ conf_local_domains(struct parser *p, const struct directive *d, int argc,
 		conf->local_domains = nd;
 		conf->local_domains[conf->nlocal_domains++] = dom;
 	}
+	return 0;
+}
+
+/*
+ * dkim-sign DOMAIN SELECTOR KEYFILE: one line a domain.  The key itself
+ * is read by the queue process (server/queue/dkim.c), and by -n.
+ */
+static int
+conf_dkim_sign(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct config		*conf = p->conf;
+	struct dkim_conf	*nd, *k;
+	size_t			 i;
+
+	if (!valid_domain(argv[0])) {
+		perr(p, "dkim-sign: bad domain \"%s\"", argv[0]);
+		return -1;
+	}
+	/* A selector is a dot-separated list of labels, like a domain. */
+	if (!valid_domain(argv[1])) {
+		perr(p, "dkim-sign: bad selector \"%s\"", argv[1]);
+		return -1;
+	}
+	for (i = 0; i < conf->ndkim; i++)
+		if (ascii_casecmp(conf->dkim[i].domain, argv[0]) == 0) {
+			perr(p, "dkim-sign: %s already has a key on line %u",
+			    argv[0], conf->dkim[i].line);
+			return -1;
+		}
+	if ((nd = reallocarray(conf->dkim, conf->ndkim + 1,
+	    sizeof(*nd))) == NULL) {
+		perr(p, "out of memory");
+		return -1;
+	}
+	conf->dkim = nd;
+	k = &conf->dkim[conf->ndkim];
+	k->domain = strdup(argv[0]);
+	k->selector = strdup(argv[1]);
+	k->keyfile = strdup(argv[2]);
+	k->line = p->lineno;
+	if (k->domain == NULL || k->selector == NULL || k->keyfile == NULL) {
+		free(k->domain);
+		free(k->selector);
+		free(k->keyfile);
+		perr(p, "out of memory");
+		return -1;
+	}
+	lower(k->domain);
+	conf->ndkim++;
 	return 0;
 }
 

@@ -66,6 +66,14 @@ struct guard_store {
 	unsigned	 db;
 };
 
+/* A dkim-sign line: the key that signs mail from one domain. */
+struct dkim_conf {
+	char		*domain;	/* lower-cased */
+	char		*selector;
+	char		*keyfile;
+	unsigned	 line;
+};
+
 struct config {
 	char			*path;		/* the file read */
 
@@ -141,6 +149,11 @@ struct config {
 	unsigned		 max_sessions_per_ip;	/* all workers (20) */
 	unsigned		 command_timeout;	/* seconds (300) */
 	unsigned		 data_timeout;		/* seconds (600) */
+
+	/* DKIM signing (smtpauthd.conf(5), "DKIM"). */
+	struct dkim_conf	*dkim;		/* dkim-sign lines */
+	size_t			 ndkim;
+	int			 dkim_sign_all;	/* not only authenticated mail */
 };
 
 /* Default values, as in smtpauthd.conf(5). */
