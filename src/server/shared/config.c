@@ -5,6 +5,7 @@
  * arguments it takes, whether it may repeat and which handler stores it.
  * Everything that can be checked without touching the file system is
  * checked here, so that "smtpauthd -n" catches mistakes before a restart.
+ * The handlers of values with a syntax of their own are in config_values.c.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -25,94 +26,27 @@
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
 
-#define CONF_MAX_LINE		4096		/* bytes, without the newline */
-#define CONF_MAX_FILE		(1024 * 1024)	/* bytes */
-#define CONF_MAX_ARGS		(CONF_MAX_LINE / 2 + 1)
-#define CONF_MAX_WORKERS	256
-#define CONF_MAX_SIZE		(1ULL << 40)	/* max-message-size, 1T */
+#include "server/shared/config_priv.h"
 
-struct parser;
-
-struct directive {
-	const char	*name;
-	int		(*fn)(struct parser *, const struct directive *,
-			    int, char **);
-	int		 minargs;
-	int		 maxargs;	/* -1: no limit */
-	int		 repeat;	/* may be given more than once */
-	size_t		 off;		/* field for the generic handlers */
-	unsigned long long lo, hi;	/* range for conf_number */
-};
-
-struct parser {
-	struct config	*conf;
-	const char	*name;
-	unsigned	 lineno;	/* 0: no line (whole-file checks) */
-	char		*err;
-	size_t		 errlen;
-	unsigned	*seen;		/* first line of each directive */
-	char		 line[CONF_MAX_LINE + 1];
-	char		*argv[CONF_MAX_ARGS + 1];
-};
-
-static void	 perr(struct parser *, const char *, ...)
-		    __attribute__((__format__(__printf__, 2, 3)));
 static struct config *parse(const char *, const char *, size_t, char *,
 		    size_t);
 static int	 parse_line(struct parser *, const char *, size_t);
 static int	 check_conf(struct parser *);
 static int	 set_defaults(struct config *);
 static const struct directive *find_directive(const char *);
-static int	 parse_uint(const char *, unsigned long long,
-		    unsigned long long, unsigned long long *);
-static int	 parse_size(const char *, unsigned long long *);
-static int	 parse_port(const char *, uint16_t *);
-static int	 parse_cidr(const char *, struct cidr *);
-static int	 valid_domain(const char *);
-static void	 lower(char *);
-static int	 ascii_casecmp(const char *, const char *);
-static int	 prefix_equal(const uint8_t *, const uint8_t *, unsigned);
-static char	*xstrndup(const char *, size_t);
 static int	 resolve_one(char **, const char *);
 
-static int	 conf_string(struct parser *, const struct directive *, int,
-		    char **);
 static int	 conf_number(struct parser *, const struct directive *, int,
 		    char **);
 static int	 conf_yesno(struct parser *, const struct directive *, int,
 		    char **);
 static int	 conf_hostname(struct parser *, const struct directive *, int,
 		    char **);
-static int	 conf_listen(struct parser *, const struct directive *, int,
-		    char **);
-static int	 conf_local_domains(struct parser *, const struct directive *,
-		    int, char **);
-static int	 conf_relay_host(struct parser *, const struct directive *,
-		    int, char **);
-static int	 conf_max_message_size(struct parser *,
-		    const struct directive *, int, char **);
-static int	 conf_cidrs(struct parser *, const struct directive *,
-		    int, char **);
 static int	 conf_tls_file(struct parser *, const struct directive *,
-		    int, char **);
-static int	 conf_relay_tls(struct parser *, const struct directive *,
-		    int, char **);
-static int	 conf_mx_port(struct parser *, const struct directive *,
-		    int, char **);
-static int	 conf_resolver(struct parser *, const struct directive *,
-		    int, char **);
-static int	 conf_auth_backend(struct parser *, const struct directive *,
 		    int, char **);
 static int	 conf_words(struct parser *, const struct directive *,
 		    int, char **);
-static int	 conf_dovecot(struct parser *, const struct directive *,
-		    int, char **);
 static int	 resolve_dovecot(char **, const char *);
-static int	 conf_guard_store(struct parser *, const struct directive *,
-		    int, char **);
-static int	 copy_part(char *, size_t, const char *, size_t);
-static int	 conf_dkim_sign(struct parser *, const struct directive *,
-		    int, char **);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -403,7 +337,7 @@ config_is_local_domain(const struct config *conf, const char *domain)
 	if (conf == NULL || domain == NULL)
 		return 0;
 	for (i = 0; i < conf->nlocal_domains; i++)
-		if (ascii_casecmp(conf->local_domains[i], domain) == 0)
+		if (conf_casecmp(conf->local_domains[i], domain) == 0)
 			return 1;
 	return 0;
 }
@@ -420,48 +354,6 @@ auth_backend_name(enum auth_backend b)
 		return "ldap";
 	}
 	return "unknown";
-}
-
-int
-config_dovecot_auth(const char *value, char **buf, char **path,
-    char **host, char **port)
-{
-	char	*b, *c;
-
-	*buf = *path = *host = *port = NULL;
-	if ((b = strdup(value)) == NULL)
-		return -1;
-	if (strncmp(b, "unix:", 5) == 0 && b[5] != '\0') {
-		*buf = b;
-		*path = b + 5;
-		return 0;
-	}
-	if (strncmp(b, "inet:", 5) != 0)
-		goto bad;
-	c = b + 5;
-	if (*c == '[') {
-		*host = ++c;
-		if ((c = strchr(c, ']')) == NULL || c[1] != ':')
-			goto bad;
-		*c = '\0';
-		c += 2;
-	} else {
-		*host = c;
-		if ((c = strrchr(c, ':')) == NULL)
-			goto bad;
-		*c++ = '\0';
-	}
-	*port = c;
-	if (**host == '\0' || **port == '\0' ||
-	    strspn(*port, "0123456789") != strlen(*port) ||
-	    strlen(*port) > 5 || atoi(*port) < 1 || atoi(*port) > 65535)
-		goto bad;
-	*buf = b;
-	return 0;
-bad:
-	free(b);
-	*buf = *path = *host = *port = NULL;
-	return -1;
 }
 
 const char *
@@ -494,58 +386,8 @@ listen_mode_name(enum listen_mode mode)
 	return "unknown";
 }
 
-int
-cidr_match(const struct cidr *blocks, size_t n, const struct sockaddr *sa)
-{
-	struct sockaddr_in	 sin;
-	struct sockaddr_in6	 sin6;
-	uint8_t			 v4[4], v6[16];
-	int			 has4 = 0;
-	size_t			 i;
-
-	if (blocks == NULL || sa == NULL)
-		return 0;
-
-	/*
-	 * Keep the address in both forms, so that an IPv4 client seen on a
-	 * dual-stack socket as ::ffff:a.b.c.d still matches an IPv4 block,
-	 * and a block written as ::ffff:a.b.c.d/N matches a plain IPv4 one.
-	 * The copies also avoid alignment assumptions about sa.
-	 */
-	switch (sa->sa_family) {
-	case AF_INET:
-		memcpy(&sin, sa, sizeof(sin));
-		memcpy(v4, &sin.sin_addr, sizeof(v4));
-		memset(v6, 0, 10);
-		v6[10] = v6[11] = 0xff;
-		memcpy(v6 + 12, v4, sizeof(v4));
-		has4 = 1;
-		break;
-	case AF_INET6:
-		memcpy(&sin6, sa, sizeof(sin6));
-		memcpy(v6, &sin6.sin6_addr, sizeof(v6));
-		if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
-			memcpy(v4, v6 + 12, sizeof(v4));
-			has4 = 1;
-		}
-		break;
-	default:
-		return 0;
-	}
-
-	for (i = 0; i < n; i++) {
-		if (blocks[i].family == AF_INET && has4 &&
-		    prefix_equal(blocks[i].addr, v4, blocks[i].prefix))
-			return 1;
-		if (blocks[i].family == AF_INET6 &&
-		    prefix_equal(blocks[i].addr, v6, blocks[i].prefix))
-			return 1;
-	}
-	return 0;
-}
-
-static void
-perr(struct parser *p, const char *fmt, ...)
+void
+conf_perr(struct parser *p, const char *fmt, ...)
 {
 	va_list	ap;
 	int	n;
@@ -590,7 +432,7 @@ parse(const char *name, const char *text, size_t len, char *err,
 	p->seen = seen;
 
 	if ((conf->path = strdup(name)) == NULL || set_defaults(conf) == -1) {
-		perr(p, "out of memory");
+		conf_perr(p, "out of memory");
 		goto fail;
 	}
 
@@ -630,7 +472,7 @@ parse_line(struct parser *p, const char *s, size_t len)
 	int			 argc, nargs;
 
 	if (len > CONF_MAX_LINE) {
-		perr(p, "line too long (more than %d bytes)", CONF_MAX_LINE);
+		conf_perr(p, "line too long (more than %d bytes)", CONF_MAX_LINE);
 		return -1;
 	}
 	if ((hash = memchr(s, '#', len)) != NULL)
@@ -648,7 +490,7 @@ parse_line(struct parser *p, const char *s, size_t len)
 		if (c == '\r' || c == '\t')
 			continue;
 		if (c < 0x20 || c == 0x7f) {
-			perr(p, "unexpected control character 0x%02x", c);
+			conf_perr(p, "unexpected control character 0x%02x", c);
 			return -1;
 		}
 	}
@@ -673,11 +515,11 @@ parse_line(struct parser *p, const char *s, size_t len)
 		return 0;
 
 	if ((d = find_directive(p->argv[0])) == NULL) {
-		perr(p, "unknown directive \"%s\"", p->argv[0]);
+		conf_perr(p, "unknown directive \"%s\"", p->argv[0]);
 		return -1;
 	}
 	if (!d->repeat && p->seen[d - directives] != 0) {
-		perr(p, "%s: already given on line %u", d->name,
+		conf_perr(p, "%s: already given on line %u", d->name,
 		    p->seen[d - directives]);
 		return -1;
 	}
@@ -686,11 +528,11 @@ parse_line(struct parser *p, const char *s, size_t len)
 
 	nargs = argc - 1;
 	if (nargs < d->minargs) {
-		perr(p, "%s: missing argument", d->name);
+		conf_perr(p, "%s: missing argument", d->name);
 		return -1;
 	}
 	if (d->maxargs >= 0 && nargs > d->maxargs) {
-		perr(p, "%s: too many arguments", d->name);
+		conf_perr(p, "%s: too many arguments", d->name);
 		return -1;
 	}
 	return d->fn(p, d, nargs, p->argv + 1);
@@ -703,89 +545,89 @@ check_conf(struct parser *p)
 	size_t		 i;
 
 	if (conf->nlistens == 0) {
-		perr(p, "no listen directive");
+		conf_perr(p, "no listen directive");
 		return -1;
 	}
 	if (conf->spool == NULL) {
-		perr(p, "spool is required");
+		conf_perr(p, "spool is required");
 		return -1;
 	}
 	if (conf->nlocal_domains > 0 && conf->mailbox_root == NULL) {
-		perr(p, "local-domains requires mailbox-root");
+		conf_perr(p, "local-domains requires mailbox-root");
 		return -1;
 	}
 	if (conf->nlocal_domains > 0 && conf->users == NULL) {
-		perr(p, "local-domains requires users");
+		conf_perr(p, "local-domains requires users");
 		return -1;
 	}
 	if (conf->auth_backend == AUTH_BACKEND_DOVECOT &&
 	    conf->dovecot_auth == NULL) {
-		perr(p, "auth-backend dovecot requires dovecot-auth");
+		conf_perr(p, "auth-backend dovecot requires dovecot-auth");
 		return -1;
 	}
 	if (conf->auth_backend == AUTH_BACKEND_LDAP && (conf->ldap_uri ==
 	    NULL || conf->ldap_base == NULL || conf->ldap_filter == NULL)) {
-		perr(p, "auth-backend ldap requires ldap-uri, ldap-base and "
+		conf_perr(p, "auth-backend ldap requires ldap-uri, ldap-base and "
 		    "ldap-filter");
 		return -1;
 	}
 	if (conf->ldap_filter != NULL && strstr(conf->ldap_filter, "%u") ==
 	    NULL) {
-		perr(p, "ldap-filter must contain %%u");
+		conf_perr(p, "ldap-filter must contain %%u");
 		return -1;
 	}
 	if ((conf->ldap_bind_dn == NULL) !=
 	    (conf->ldap_bind_password_file == NULL)) {
-		perr(p, "ldap-bind-dn and ldap-bind-password-file go together");
+		conf_perr(p, "ldap-bind-dn and ldap-bind-password-file go together");
 		return -1;
 	}
 	if (conf->ldap_uri != NULL && strncmp(conf->ldap_uri, "ldap://", 7)
 	    != 0 && strncmp(conf->ldap_uri, "ldaps://", 8) != 0 &&
 	    strncmp(conf->ldap_uri, "ldapi://", 8) != 0) {
-		perr(p, "ldap-uri: expected ldap://, ldaps:// or ldapi://");
+		conf_perr(p, "ldap-uri: expected ldap://, ldaps:// or ldapi://");
 		return -1;
 	}
 	if (conf->ldap_starttls && conf->ldap_uri != NULL &&
 	    strncmp(conf->ldap_uri, "ldap://", 7) != 0) {
-		perr(p, "ldap-starttls needs an ldap:// ldap-uri");
+		conf_perr(p, "ldap-starttls needs an ldap:// ldap-uri");
 		return -1;
 	}
 	if (conf->ntls_cert > conf->ntls_key) {
-		perr(p, "tls-cert requires tls-key");
+		conf_perr(p, "tls-cert requires tls-key");
 		return -1;
 	}
 	if (conf->ntls_key > conf->ntls_cert) {
-		perr(p, "tls-key requires tls-cert");
+		conf_perr(p, "tls-key requires tls-cert");
 		return -1;
 	}
 	if (conf->tls_ticket_keys != NULL && conf->ntls_cert == 0) {
-		perr(p, "tls-ticket-keys requires tls-cert");
+		conf_perr(p, "tls-ticket-keys requires tls-cert");
 		return -1;
 	}
 	if (conf->retry_min > conf->retry_max) {
-		perr(p, "retry-min %u is above retry-max %u", conf->retry_min,
+		conf_perr(p, "retry-min %u is above retry-max %u", conf->retry_min,
 		    conf->retry_max);
 		return -1;
 	}
 	if (conf->relay_tls == RELAY_TLS_IMPLICIT && conf->relay_host ==
 	    NULL) {
-		perr(p, "relay-tls implicit requires relay-host");
+		conf_perr(p, "relay-tls implicit requires relay-host");
 		return -1;
 	}
 	/* Credentials never travel in clear, nor to an unverified peer. */
 	if (conf->relay_auth != NULL && conf->relay_host == NULL) {
-		perr(p, "relay-auth requires relay-host");
+		conf_perr(p, "relay-auth requires relay-host");
 		return -1;
 	}
 	if (conf->relay_auth != NULL &&
 	    conf->relay_tls != RELAY_TLS_REQUIRED &&
 	    conf->relay_tls != RELAY_TLS_IMPLICIT) {
-		perr(p, "relay-auth requires relay-tls required or implicit");
+		conf_perr(p, "relay-auth requires relay-tls required or implicit");
 		return -1;
 	}
 	if (conf->relay_host != NULL && p->seen[find_directive("relay-port") -
 	    directives] != 0) {
-		perr(p, "relay-port is for MX hosts: with relay-host, give "
+		conf_perr(p, "relay-port is for MX hosts: with relay-host, give "
 		    "the port there");
 		return -1;
 	}
@@ -799,14 +641,14 @@ check_conf(struct parser *p)
 		 */
 		if (conf->listens[i].proxy && conf->nproxy_from == 0) {
 			p->lineno = conf->listens[i].line;
-			perr(p, "listen %s %s proxy needs proxy-from",
+			conf_perr(p, "listen %s %s proxy needs proxy-from",
 			    conf->listens[i].text,
 			    listen_mode_name(conf->listens[i].mode));
 			return -1;
 		}
 		if (conf->listens[i].mode == LISTEN_SMTPS &&
 		    conf->ntls_cert == 0) {
-			perr(p, "listen %s smtps requires tls-cert",
+			conf_perr(p, "listen %s smtps requires tls-cert",
 			    conf->listens[i].text);
 			return -1;
 		}
@@ -884,8 +726,8 @@ find_directive(const char *name)
  * A decimal number, digits only: strtoull alone would take a sign, leading
  * spaces and trailing junk.
  */
-static int
-parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
+int
+conf_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
     unsigned long long *out)
 {
 	unsigned long long	 v;
@@ -901,100 +743,9 @@ parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
 	return 0;
 }
 
-/* Bytes, with an optional K, M or G suffix (powers of 1024). */
-static int
-parse_size(const char *s, unsigned long long *out)
-{
-	char			 num[32];
-	size_t			 len;
-	unsigned long long	 v, mult = 1;
-
-	len = strlen(s);
-	if (len == 0 || len >= sizeof(num))
-		return -1;
-	memcpy(num, s, len + 1);
-	switch (num[len - 1]) {
-	case 'K':
-	case 'k':
-		mult = 1ULL << 10;
-		break;
-	case 'M':
-	case 'm':
-		mult = 1ULL << 20;
-		break;
-	case 'G':
-	case 'g':
-		mult = 1ULL << 30;
-		break;
-	}
-	if (mult != 1)
-		num[--len] = '\0';
-	if (parse_uint(num, 1, CONF_MAX_SIZE, &v) == -1 ||
-	    v > CONF_MAX_SIZE / mult)
-		return -1;
-	*out = v * mult;
-	return 0;
-}
-
-static int
-parse_port(const char *s, uint16_t *port)
-{
-	unsigned long long	v;
-
-	if (parse_uint(s, 1, 65535, &v) == -1)
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
-}
-
-/* "ADDR" or "ADDR/PREFIX", IPv4 or IPv6; host bits are masked off. */
-static int
-parse_cidr(const char *s, struct cidr *c)
-{
-	char			 buf[INET6_ADDRSTRLEN + 1];
-	const char		*slash;
-	size_t			 len, i;
-	unsigned long long	 prefix;
-	unsigned		 max;
-
-	memset(c, 0, sizeof(*c));
-	if ((slash = strchr(s, '/')) != NULL)
-		len = (size_t)(slash - s);
-	else
-		len = strlen(s);
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-
-	if (inet_pton(AF_INET, buf, c->addr) == 1) {
-		c->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
-		c->family = AF_INET6;
-		max = 128;
-	} else
-		return -1;
-
-	if (slash == NULL)
-		prefix = max;
-	else if (parse_uint(slash + 1, 0, max, &prefix) == -1)
-		return -1;
-	c->prefix = (unsigned)prefix;
-
-	for (i = 0; i < max / 8; i++) {
-		if (i * 8 >= c->prefix)
-			c->addr[i] = 0;
-		else if (i * 8 + 8 > c->prefix)
-			c->addr[i] &= (uint8_t)(0xff <<
-			    (8 - (c->prefix - i * 8)));
-	}
-	return 0;
-}
-
 /* LDH labels of 1 to 63 characters separated by dots, 253 at most. */
-static int
-valid_domain(const char *s)
+int
+conf_valid_domain(const char *s)
 {
 	size_t	i, len, label = 0;
 	char	c;
@@ -1022,16 +773,16 @@ valid_domain(const char *s)
 }
 
 /* ASCII only: the C library's idea of case depends on the locale. */
-static void
-lower(char *s)
+void
+conf_lower(char *s)
 {
 	for (; *s != '\0'; s++)
 		if (*s >= 'A' && *s <= 'Z')
 			*s = (char)(*s - 'A' + 'a');
 }
 
-static int
-ascii_casecmp(const char *a, const char *b)
+int
+conf_casecmp(const char *a, const char *b)
 {
 	unsigned char	ca, cb;
 
@@ -1047,22 +798,8 @@ ascii_casecmp(const char *a, const char *b)
 	}
 }
 
-static int
-prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned	bytes = bits / 8, rest = bits % 8;
-	uint8_t		mask;
-
-	if (memcmp(a, b, bytes) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	mask = (uint8_t)(0xff << (8 - rest));
-	return (a[bytes] & mask) == (b[bytes] & mask);
-}
-
-static char *
-xstrndup(const char *s, size_t len)
+char *
+conf_strndup(const char *s, size_t len)
 {
 	char	*d;
 
@@ -1073,14 +810,14 @@ xstrndup(const char *s, size_t len)
 	return d;
 }
 
-static int
+int
 conf_string(struct parser *p, const struct directive *d, int argc,
     char **argv)
 {
 	char	**field = (char **)(void *)((char *)p->conf + d->off);
 
 	if ((*field = strdup(argv[0])) == NULL) {
-		perr(p, "out of memory");
+		conf_perr(p, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -1096,11 +833,11 @@ conf_tls_file(struct parser *p, const struct directive *d, int argc,
 	size_t	*n = cert ? &p->conf->ntls_cert : &p->conf->ntls_key;
 
 	if (*n == CONF_TLS_MAX) {
-		perr(p, "%s: at most %d may be given", d->name, CONF_TLS_MAX);
+		conf_perr(p, "%s: at most %d may be given", d->name, CONF_TLS_MAX);
 		return -1;
 	}
 	if ((arr[*n] = strdup(argv[0])) == NULL) {
-		perr(p, "out of memory");
+		conf_perr(p, "out of memory");
 		return -1;
 	}
 	(*n)++;
@@ -1114,8 +851,8 @@ conf_number(struct parser *p, const struct directive *d, int argc,
 	unsigned	*field = (unsigned *)(void *)((char *)p->conf + d->off);
 	unsigned long long v;
 
-	if (parse_uint(argv[0], d->lo, d->hi, &v) == -1) {
-		perr(p, "%s: expected a number from %llu to %llu", d->name,
+	if (conf_parse_uint(argv[0], d->lo, d->hi, &v) == -1) {
+		conf_perr(p, "%s: expected a number from %llu to %llu", d->name,
 		    d->lo, d->hi);
 		return -1;
 	}
@@ -1134,7 +871,7 @@ conf_yesno(struct parser *p, const struct directive *d, int argc,
 	else if (strcmp(argv[0], "no") == 0)
 		*field = 0;
 	else {
-		perr(p, "%s: expected yes or no, got \"%s\"", d->name,
+		conf_perr(p, "%s: expected yes or no, got \"%s\"", d->name,
 		    argv[0]);
 		return -1;
 	}
@@ -1148,589 +885,17 @@ conf_hostname(struct parser *p, const struct directive *d, int argc,
 	char	*h;
 
 	/* The name goes into replies and headers: keep it a plain name. */
-	if (!valid_domain(argv[0])) {
-		perr(p, "hostname: bad host name \"%s\"", argv[0]);
+	if (!conf_valid_domain(argv[0])) {
+		conf_perr(p, "hostname: bad host name \"%s\"", argv[0]);
 		return -1;
 	}
 	if ((h = strdup(argv[0])) == NULL) {
-		perr(p, "out of memory");
+		conf_perr(p, "out of memory");
 		return -1;
 	}
 	free(p->conf->hostname);
 	p->conf->hostname = h;
 	return 0;
-}
-
-static int
-conf_listen(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	struct config		*conf = p->conf;
-	struct listen_conf	 l, *nl;
-	struct sockaddr_in	 sin;
-	struct sockaddr_in6	 sin6;
-	char			 host[INET6_ADDRSTRLEN + 1];
-	char			 abuf[INET6_ADDRSTRLEN];
-	const char		*arg = argv[0], *portstr, *rb;
-	size_t			 hlen, i;
-	uint16_t		 port;
-	int			 v6, n;
-
-	memset(&l, 0, sizeof(l));
-	if (arg[0] == '[') {
-		if ((rb = strchr(arg, ']')) == NULL) {
-			perr(p, "listen: bad address \"%s\"", arg);
-			return -1;
-		}
-		if (rb[1] != ':') {
-			perr(p, "listen: missing port in \"%s\"", arg);
-			return -1;
-		}
-		hlen = (size_t)(rb - arg - 1);
-		if (hlen >= sizeof(host)) {
-			perr(p, "listen: bad address \"%s\"", arg);
-			return -1;
-		}
-		memcpy(host, arg + 1, hlen);
-		host[hlen] = '\0';
-		portstr = rb + 2;
-		v6 = 1;
-	} else {
-		if ((portstr = strchr(arg, ':')) == NULL) {
-			perr(p, "listen: missing port in \"%s\"", arg);
-			return -1;
-		}
-		if (strchr(portstr + 1, ':') != NULL) {
-			perr(p, "listen: an IPv6 address must be in brackets, "
-			    "as in [::1]:25: \"%s\"", arg);
-			return -1;
-		}
-		hlen = (size_t)(portstr - arg);
-		if (hlen >= sizeof(host)) {
-			perr(p, "listen: bad address \"%s\"", arg);
-			return -1;
-		}
-		memcpy(host, arg, hlen);
-		host[hlen] = '\0';
-		portstr++;
-		v6 = 0;
-	}
-	if (parse_port(portstr, &port) == -1) {
-		perr(p, "listen: bad port \"%s\"", portstr);
-		return -1;
-	}
-
-	/* Literal addresses only: no DNS lookup at configuration time. */
-	if (v6) {
-		memset(&sin6, 0, sizeof(sin6));
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons(port);
-		if (inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1) {
-			perr(p, "listen: bad IPv6 address \"%s\"", host);
-			return -1;
-		}
-		memcpy(&l.addr, &sin6, sizeof(sin6));
-		l.addrlen = sizeof(sin6);
-		if (inet_ntop(AF_INET6, &sin6.sin6_addr, abuf,
-		    sizeof(abuf)) == NULL) {
-			perr(p, "listen: bad IPv6 address \"%s\"", host);
-			return -1;
-		}
-		n = snprintf(l.text, sizeof(l.text), "[%s]:%u", abuf,
-		    (unsigned)port);
-	} else {
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(port);
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-			perr(p, "listen: bad address \"%s\"", host);
-			return -1;
-		}
-		memcpy(&l.addr, &sin, sizeof(sin));
-		l.addrlen = sizeof(sin);
-		if (inet_ntop(AF_INET, &sin.sin_addr, abuf,
-		    sizeof(abuf)) == NULL) {
-			perr(p, "listen: bad address \"%s\"", host);
-			return -1;
-		}
-		n = snprintf(l.text, sizeof(l.text), "%s:%u", abuf,
-		    (unsigned)port);
-	}
-	if (n < 0 || (size_t)n >= sizeof(l.text)) {
-		perr(p, "listen: address too long \"%s\"", arg);
-		return -1;
-	}
-
-	if (strcmp(argv[1], "smtp") == 0)
-		l.mode = LISTEN_SMTP;
-	else if (strcmp(argv[1], "submission") == 0)
-		l.mode = LISTEN_SUBMISSION;
-	else if (strcmp(argv[1], "smtps") == 0)
-		l.mode = LISTEN_SMTPS;
-	else {
-		perr(p, "listen: unknown mode \"%s\" (expected smtp, "
-		    "submission or smtps)", argv[1]);
-		return -1;
-	}
-	if (argc == 3) {
-		if (strcmp(argv[2], "proxy") != 0) {
-			perr(p, "listen: unknown option \"%s\" (expected "
-			    "proxy)", argv[2]);
-			return -1;
-		}
-		l.proxy = 1;
-	}
-	l.line = p->lineno;
-
-	for (i = 0; i < conf->nlistens; i++) {
-		if (strcmp(conf->listens[i].text, l.text) == 0) {
-			perr(p, "listen: %s given twice", l.text);
-			return -1;
-		}
-	}
-	if ((nl = reallocarray(conf->listens, conf->nlistens + 1,
-	    sizeof(*nl))) == NULL) {
-		perr(p, "out of memory");
-		return -1;
-	}
-	conf->listens = nl;
-	conf->listens[conf->nlistens++] = l;
-	return 0;
-}
-
-static int
-conf_local_domains(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	struct config	*conf = p->conf;
-	char		**nd, *dom;
-	int		 i;
-
-	for (i = 0; i < argc; i++) {
-		if (!valid_domain(argv[i])) {
-			perr(p, "local-domains: bad domain \"%s\"", argv[i]);
-			return -1;
-		}
-	}
-	for (i = 0; i < argc; i++) {
-		/* The same domain twice is harmless: keep one. */
-		if (config_is_local_domain(conf, argv[i]))
-			continue;
-		if ((dom = strdup(argv[i])) == NULL) {
-			perr(p, "out of memory");
-			return -1;
-		}
-		lower(dom);
-		if ((nd = reallocarray(conf->local_domains,
-		    conf->nlocal_domains + 1, sizeof(*nd))) == NULL) {
-			free(dom);
-			perr(p, "out of memory");
-			return -1;
-		}
-		conf->local_domains = nd;
-		conf->local_domains[conf->nlocal_domains++] = dom;
-	}
-	return 0;
-}
-
-/*
- * dkim-sign DOMAIN SELECTOR KEYFILE: one line a domain.  The key itself
- * is read by the queue process (server/queue/dkim.c), and by -n.
- */
-static int
-conf_dkim_sign(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	struct config		*conf = p->conf;
-	struct dkim_conf	*nd, *k;
-	size_t			 i;
-
-	if (!valid_domain(argv[0])) {
-		perr(p, "dkim-sign: bad domain \"%s\"", argv[0]);
-		return -1;
-	}
-	/* A selector is a dot-separated list of labels, like a domain. */
-	if (!valid_domain(argv[1])) {
-		perr(p, "dkim-sign: bad selector \"%s\"", argv[1]);
-		return -1;
-	}
-	for (i = 0; i < conf->ndkim; i++)
-		if (ascii_casecmp(conf->dkim[i].domain, argv[0]) == 0) {
-			perr(p, "dkim-sign: %s already has a key on line %u",
-			    argv[0], conf->dkim[i].line);
-			return -1;
-		}
-	if ((nd = reallocarray(conf->dkim, conf->ndkim + 1,
-	    sizeof(*nd))) == NULL) {
-		perr(p, "out of memory");
-		return -1;
-	}
-	conf->dkim = nd;
-	k = &conf->dkim[conf->ndkim];
-	k->domain = strdup(argv[0]);
-	k->selector = strdup(argv[1]);
-	k->keyfile = strdup(argv[2]);
-	k->line = p->lineno;
-	if (k->domain == NULL || k->selector == NULL || k->keyfile == NULL) {
-		free(k->domain);
-		free(k->selector);
-		free(k->keyfile);
-		perr(p, "out of memory");
-		return -1;
-	}
-	lower(k->domain);
-	conf->ndkim++;
-	return 0;
-}
-
-static int
-conf_relay_host(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	struct config	*conf = p->conf;
-	struct in6_addr	 in6;
-	struct in_addr	 in4;
-	const char	*arg = argv[0], *host, *colon, *rb;
-	char		*name;
-	size_t		 hlen;
-	uint16_t	 port = 25;
-
-	if (arg[0] == '[') {
-		if ((rb = strchr(arg, ']')) == NULL ||
-		    (rb[1] != '\0' && rb[1] != ':')) {
-			perr(p, "relay-host: bad host \"%s\"", arg);
-			return -1;
-		}
-		host = arg + 1;
-		hlen = (size_t)(rb - host);
-		colon = rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		colon = strchr(arg, ':');
-		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-			perr(p, "relay-host: an IPv6 address must be in "
-			    "brackets, as in [2001:db8::1]:25: \"%s\"", arg);
-			return -1;
-		}
-		host = arg;
-		hlen = colon != NULL ? (size_t)(colon - arg) : strlen(arg);
-	}
-	if (colon != NULL && parse_port(colon + 1, &port) == -1) {
-		perr(p, "relay-host: bad port \"%s\"", colon + 1);
-		return -1;
-	}
-	if ((name = xstrndup(host, hlen)) == NULL) {
-		perr(p, "out of memory");
-		return -1;
-	}
-	if (arg[0] == '[' ? inet_pton(AF_INET6, name, &in6) != 1 :
-	    (inet_pton(AF_INET, name, &in4) != 1 && !valid_domain(name))) {
-		perr(p, "relay-host: bad host \"%s\"", name);
-		free(name);
-		return -1;
-	}
-	if ((conf->relay_host = strdup(arg)) == NULL) {
-		free(name);
-		perr(p, "out of memory");
-		return -1;
-	}
-	lower(name);
-	conf->relay_name = name;
-	conf->relay_port = port;
-	conf->relay_port_given = colon != NULL;
-	return 0;
-}
-
-static int
-conf_relay_tls(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	static const struct {
-		const char	*name;
-		enum relay_tls	 v;
-	} modes[] = {
-		{ "opportunistic", RELAY_TLS_OPPORTUNISTIC },
-		{ "required", RELAY_TLS_REQUIRED },
-		{ "implicit", RELAY_TLS_IMPLICIT },
-		{ "none", RELAY_TLS_NONE },
-	};
-	size_t	i;
-
-	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (strcmp(argv[0], modes[i].name) == 0) {
-			p->conf->relay_tls = modes[i].v;
-			return 0;
-		}
-	perr(p, "relay-tls: expected opportunistic, required, implicit or "
-	    "none, got \"%s\"", argv[0]);
-	return -1;
-}
-
-static int
-conf_mx_port(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	if (parse_port(argv[0], &p->conf->mx_port) == -1) {
-		perr(p, "relay-port: bad port \"%s\"", argv[0]);
-		return -1;
-	}
-	return 0;
-}
-
-/* A literal address and a port: "192.0.2.53:53" or "[2001:db8::53]:53". */
-static int
-conf_resolver(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	struct in6_addr	 in6;
-	struct in_addr	 in4;
-	const char	*arg = argv[0], *colon, *rb;
-	char		 host[INET6_ADDRSTRLEN + 1];
-	uint16_t	 port;
-	size_t		 hlen;
-	int		 ok;
-
-	if (arg[0] == '[') {
-		rb = strchr(arg, ']');
-		colon = rb != NULL && rb[1] == ':' ? rb + 1 : NULL;
-		hlen = rb != NULL ? (size_t)(rb - arg - 1) : 0;
-		if (hlen < sizeof(host))
-			memcpy(host, arg + 1, hlen);
-	} else {
-		colon = strchr(arg, ':');
-		hlen = colon != NULL ? (size_t)(colon - arg) : 0;
-		if (colon != NULL && strchr(colon + 1, ':') != NULL)
-			colon = NULL;
-		if (hlen < sizeof(host))
-			memcpy(host, arg, hlen);
-	}
-	if (colon == NULL || hlen == 0 || hlen >= sizeof(host)) {
-		perr(p, "resolver: expected ADDRESS:PORT (an IPv6 address in "
-		    "brackets), got \"%s\"", arg);
-		return -1;
-	}
-	host[hlen] = '\0';
-	ok = arg[0] == '[' ? inet_pton(AF_INET6, host, &in6) == 1 :
-	    inet_pton(AF_INET, host, &in4) == 1;
-	if (!ok || parse_port(colon + 1, &port) == -1) {
-		perr(p, "resolver: bad address or port \"%s\"", arg);
-		return -1;
-	}
-	if ((p->conf->resolver = strdup(arg)) == NULL) {
-		perr(p, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-conf_max_message_size(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	unsigned long long	v;
-
-	if (parse_size(argv[0], &v) == -1) {
-		perr(p, "max-message-size: expected a number of bytes from 1 "
-		    "to %llu, optionally with a K, M or G suffix",
-		    CONF_MAX_SIZE);
-		return -1;
-	}
-	p->conf->max_message_size = v;
-	return 0;
-}
-
-/* auth-exempt and proxy-from: CIDR blocks, added up over their lines. */
-static int
-conf_guard_store(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	char	msg[256];
-
-	if (config_parse_store(argv[0], &p->conf->guard_store, msg,
-	    sizeof(msg)) == -1) {
-		perr(p, "guard-store: %s", msg);
-		return -1;
-	}
-	return 0;
-}
-
-/* Copy [s, s + n) into dst (size dstlen) as a string; -1 if too long. */
-static int
-copy_part(char *dst, size_t dstlen, const char *s, size_t n)
-{
-	int	r;
-
-	if (n > INT_MAX)
-		return -1;
-	r = snprintf(dst, dstlen, "%.*s", (int)n, s);
-	return r < 0 || (size_t)r >= dstlen ? -1 : 0;
-}
-
-int
-config_parse_store(const char *url, struct guard_store *gs, char *err,
-    size_t errlen)
-{
-	struct in6_addr	 in6;
-	struct in_addr	 in4;
-	const char	*p, *at, *colon, *rb, *hend;
-	char		 num[16];
-	unsigned long	 v;
-	char		*end;
-
-	memset(gs, 0, sizeof(*gs));
-	gs->port = 6379;
-	if (strncmp(url, "unix:", 5) == 0) {
-		if (url[5] != '/' || copy_part(gs->path, sizeof(gs->path),
-		    url + 5, strlen(url + 5)) == -1) {
-			(void)snprintf(err, errlen, "unix:PATH needs an "
-			    "absolute path of at most %zu bytes",
-			    sizeof(gs->path) - 1);
-			return -1;
-		}
-		gs->is_unix = 1;
-		gs->set = 1;
-		return 0;
-	}
-	if (strncmp(url, "redis://", 8) != 0) {
-		(void)snprintf(err, errlen, "expected redis://ADDRESS[:PORT]"
-		    "[/DB] or unix:PATH (rediss:// is not supported)");
-		return -1;
-	}
-	p = url + 8;
-	/* The password may hold '@': the last one ends the credentials. */
-	at = strrchr(p, '@');
-	if (at != NULL) {
-		if ((colon = memchr(p, ':', (size_t)(at - p))) == NULL ||
-		    copy_part(gs->user, sizeof(gs->user), p,
-		    (size_t)(colon - p)) == -1 ||
-		    copy_part(gs->pass, sizeof(gs->pass), colon + 1,
-		    (size_t)(at - colon - 1)) == -1 || gs->pass[0] == '\0') {
-			(void)snprintf(err, errlen, "credentials: expected "
-			    "[USER]:PASSWORD@ (user < %zu, password < %zu "
-			    "bytes)", sizeof(gs->user), sizeof(gs->pass));
-			explicit_bzero(gs, sizeof(*gs));
-			return -1;
-		}
-		p = at + 1;
-	}
-	if (*p == '[') {
-		if ((rb = strchr(p, ']')) == NULL)
-			goto bad_host;
-		if (copy_part(gs->host, sizeof(gs->host), p + 1,
-		    (size_t)(rb - p - 1)) == -1 ||
-		    inet_pton(AF_INET6, gs->host, &in6) != 1)
-			goto bad_host;
-		hend = rb + 1;
-	} else {
-		hend = p + strcspn(p, ":/");
-		if (copy_part(gs->host, sizeof(gs->host), p,
-		    (size_t)(hend - p)) == -1 ||
-		    inet_pton(AF_INET, gs->host, &in4) != 1)
-			goto bad_host;
-	}
-	if (*hend == ':') {
-		p = hend + 1;
-		if (copy_part(num, sizeof(num), p, strcspn(p, "/")) == -1 ||
-		    num[0] < '0' || num[0] > '9')
-			goto bad_port;
-		errno = 0;
-		v = strtoul(num, &end, 10);
-		if (errno != 0 || *end != '\0' || v == 0 || v > 65535)
-			goto bad_port;
-		gs->port = (uint16_t)v;
-		hend = p + strlen(num);
-	}
-	if (*hend == '/' && hend[1] != '\0') {
-		errno = 0;
-		v = strtoul(hend + 1, &end, 10);
-		if (hend[1] < '0' || hend[1] > '9' || errno != 0 ||
-		    *end != '\0' || v > 1000000) {
-			(void)snprintf(err, errlen, "bad database number");
-			explicit_bzero(gs, sizeof(*gs));
-			return -1;
-		}
-		gs->db = (unsigned)v;
-	} else if (*hend != '\0' && strcmp(hend, "/") != 0) {
-		(void)snprintf(err, errlen, "unexpected text after the "
-		    "address");
-		explicit_bzero(gs, sizeof(*gs));
-		return -1;
-	}
-	gs->set = 1;
-	return 0;
- bad_host:
-	(void)snprintf(err, errlen, "expected an IP address (no host names: "
-	    "the auth process does not wait for DNS)");
-	explicit_bzero(gs, sizeof(*gs));
-	return -1;
- bad_port:
-	(void)snprintf(err, errlen, "bad port");
-	explicit_bzero(gs, sizeof(*gs));
-	return -1;
-}
-
-static int
-conf_cidrs(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	struct config	*conf = p->conf;
-	struct cidr	**list, *nc, c;
-	size_t		*n;
-	int		 i;
-
-	if (strcmp(d->name, "proxy-from") == 0) {
-		list = &conf->proxy_from;
-		n = &conf->nproxy_from;
-	} else {
-		list = &conf->auth_exempt;
-		n = &conf->nauth_exempt;
-	}
-	for (i = 0; i < argc; i++) {
-		if (parse_cidr(argv[i], &c) == -1) {
-			perr(p, "%s: bad address or CIDR block \"%s\"",
-			    d->name, argv[i]);
-			return -1;
-		}
-		if ((nc = reallocarray(*list, *n + 1, sizeof(*nc))) == NULL) {
-			perr(p, "out of memory");
-			return -1;
-		}
-		*list = nc;
-		(*list)[(*n)++] = c;
-	}
-	return 0;
-}
-
-static int
-conf_auth_backend(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	static const enum auth_backend	all[] = { AUTH_BACKEND_FILE,
-	    AUTH_BACKEND_DOVECOT, AUTH_BACKEND_LDAP };
-	size_t				i;
-
-	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (strcmp(argv[0], auth_backend_name(all[i])) == 0) {
-			p->conf->auth_backend = all[i];
-			return 0;
-		}
-	perr(p, "auth-backend: expected file, dovecot or ldap, got \"%s\"",
-	    argv[0]);
-	return -1;
-}
-
-static int
-conf_dovecot(struct parser *p, const struct directive *d, int argc,
-    char **argv)
-{
-	char	*buf, *path, *host, *port;
-
-	if (config_dovecot_auth(argv[0], &buf, &path, &host, &port) == -1) {
-		perr(p, "dovecot-auth: expected unix:PATH or inet:HOST:PORT, "
-		    "got \"%s\"", argv[0]);
-		return -1;
-	}
-	free(buf);
-	return conf_string(p, d, argc, argv);
 }
 
 /* dovecot-auth unix:PATH: PATH as resolve_one() makes it. */
@@ -1772,7 +937,7 @@ conf_words(struct parser *p, const struct directive *d, int argc,
 	for (i = 0; i < argc; i++)
 		n += strlen(argv[i]) + 1;
 	if ((*field = malloc(n)) == NULL) {
-		perr(p, "out of memory");
+		conf_perr(p, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < argc; i++) {
