@@ -46,6 +46,9 @@ struct worker {
 	struct worker_listener	*listeners;
 	size_t			 nlisteners;
 	unsigned		 nsessions;
+	unsigned		 max_sessions;	/* max-sessions, or what fds allow */
+	int			 fd_capped;	/* max_sessions is the fd limit's */
+	int			 spare_fd;	/* given up to answer at EMFILE */
 	int			 draining;
 	struct event		*ev_sigterm;
 	struct event		*ev_deadline;
