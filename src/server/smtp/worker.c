@@ -3,6 +3,7 @@
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,9 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -347,6 +350,34 @@ worker_notify_queue(struct worker *w, const char *id)
 	if (send(w->notify_fd, id, SPOOL_ID_LEN, MSG_DONTWAIT) == -1 &&
 	    errno != EAGAIN)
 		log_warn("notify queue");
+}
+
+/*
+ * fstatvfs() reads counters the kernel keeps in memory (no I/O on a local
+ * file system), so it may run on the loop; cached for a second all the
+ * same, since every MAIL asks.
+ */
+uint64_t
+worker_spool_free(struct worker *w)
+{
+	struct timespec	now;
+	struct statvfs	sv;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (w->spool_free_at != 0 && now.tv_sec == w->spool_free_at)
+		return w->spool_free;
+	if (fstatvfs(w->spool.dirfd, &sv) == -1)
+		w->spool_free = UINT64_MAX;
+	else
+		w->spool_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	w->spool_free_at = now.tv_sec;
+	return w->spool_free;
+}
+
+void
+worker_spool_stale(struct worker *w)
+{
+	w->spool_free_at = 0;
 }
 
 void
