@@ -175,8 +175,16 @@ txn_body_flush(struct session *s)
 static int
 session_body_input(struct session *s, uint64_t *left)
 {
-	struct evbuffer_iovec	in, out;
-	size_t			n, used, outlen;
+	const struct config	*conf = s->w->conf;
+	struct evbuffer_iovec	 in, out;
+	size_t			 n, used, outlen;
+	/*
+	 * The queue takes a file in incoming/ untouched for 2 x data-timeout
+	 * for a crash's leftover: when BODY_FLUSH octets may take longer than
+	 * data-timeout to arrive at data-min-rate, every input is written.
+	 */
+	int			 slow = conf->data_min_rate == 0 ||
+	    (uint64_t)conf->data_min_rate * conf->data_timeout < BODY_FLUSH;
 
 	while (!s->dp.done && (left == NULL || *left > 0) &&
 	    evbuffer_peek(s->in, -1, NULL, &in, 1) > 0) {
@@ -194,7 +202,7 @@ session_body_input(struct session *s, uint64_t *left)
 		evbuffer_drain(s->in, used);
 		if (left != NULL)
 			*left -= used;
-		if (evbuffer_get_length(s->body) >= BODY_FLUSH)
+		if (evbuffer_get_length(s->body) >= BODY_FLUSH || slow)
 			txn_body_flush(s);
 	}
 	return 0;
