@@ -240,6 +240,10 @@ session_skip_input(struct session *s)
 		n = (size_t)s->skip;
 	evbuffer_drain(s->in, n);
 	s->skip -= n;
+	/* Skipped: the next command gets command-timeout, not the rest of
+	 * the chunk's deadline. */
+	if (s->skip == 0)
+		session_arm_timer(s);
 }
 
 /*
