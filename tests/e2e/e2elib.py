@@ -346,6 +346,7 @@ class Server:
         self.proc = None
         self.pgid = None
         self.allow_crash = False  # set by tests that kill children on purpose
+        self.preexec = None  # run in the child before exec (e.g. rlimits)
         self.clients = []
         self.write_users(users)
         self.write_config()
@@ -400,7 +401,8 @@ class Server:
             self.proc = subprocess.Popen(
                 [str(SMTPAUTHD), "-d", "-f", str(conf)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                cwd=str(cwd), start_new_session=True)
+                cwd=str(cwd), start_new_session=True,
+                preexec_fn=self.preexec)
         finally:
             logf.close()
         self.pgid = self.proc.pid

@@ -30,8 +30,6 @@
 static const char *const not_yet[] = {
 	"451 4.3.0 Temporary lookup failure",		/* auth backends */
 	"451 4.7.1 Sending limit exceeded, try later",	/* shared guard */
-	"452 4.3.1 Insufficient system storage",	/* reliability */
-	"421 4.3.2 %s service not available, try later", /* reliability */
 };
 
 static char	*texts[MAXREP];

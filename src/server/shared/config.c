@@ -103,6 +103,10 @@ static const struct directive directives[] = {
 	{ "command-timeout", conf_number, 1, 1, 0,
 	    F(command_timeout), 1, 86400 },
 	{ "data-timeout", conf_number, 1, 1, 0, F(data_timeout), 1, 86400 },
+	{ "data-min-rate", conf_number, 1, 1, 0, F(data_min_rate), 0,
+	    1000000000 },
+	{ "spool-min-free", conf_number, 1, 1, 0, F(spool_min_free), 0,
+	    4294967295U },
 	{ "relay-tls", conf_relay_tls, 1, 1, 0, 0, 0, 0 },
 	{ "guard-store", conf_guard_store, 1, 1, 0, 0, 0, 0 },
 	{ "tls-ticket-keys", conf_string, 1, 1, 0, F(tls_ticket_keys), 0, 0 },
@@ -680,6 +684,8 @@ set_defaults(struct config *conf)
 	conf->max_sessions_per_ip = CONF_DEFAULT_MAX_SESSIONS_PER_IP;
 	conf->command_timeout = CONF_DEFAULT_COMMAND_TIMEOUT;
 	conf->data_timeout = CONF_DEFAULT_DATA_TIMEOUT;
+	conf->data_min_rate = CONF_DEFAULT_DATA_MIN_RATE;
+	conf->spool_min_free = CONF_DEFAULT_SPOOL_MIN_FREE;
 	conf->proxy_timeout = CONF_DEFAULT_PROXY_TIMEOUT;
 	conf->relay_port = 0;
 	conf->relay_tls = RELAY_TLS_OPPORTUNISTIC;

@@ -149,6 +149,8 @@ struct config {
 	unsigned		 max_sessions_per_ip;	/* all workers (20) */
 	unsigned		 command_timeout;	/* seconds (300) */
 	unsigned		 data_timeout;		/* seconds (600) */
+	unsigned		 data_min_rate;		/* bytes/s (500); 0: off */
+	unsigned		 spool_min_free;	/* bytes kept free */
 
 	/* DKIM signing (smtpauthd.conf(5), "DKIM"). */
 	struct dkim_conf	*dkim;		/* dkim-sign lines */
@@ -172,6 +174,8 @@ struct config {
 #define CONF_DEFAULT_MAX_SESSIONS_PER_IP 50
 #define CONF_DEFAULT_COMMAND_TIMEOUT	300
 #define CONF_DEFAULT_DATA_TIMEOUT	600
+#define CONF_DEFAULT_DATA_MIN_RATE	500
+#define CONF_DEFAULT_SPOOL_MIN_FREE	67108864
 #define CONF_DEFAULT_PROXY_TIMEOUT	5
 #define CONF_DEFAULT_MX_PORT		25
 #define CONF_DEFAULT_RELAY_MAX_CONNECTIONS 20

@@ -22,6 +22,7 @@
 #define R_TOO_MANY_PER_IP	"421 4.7.0 %s Error: too many connections from " \
 	    "your address"
 #define R_SHUTDOWN	"421 4.3.2 %s Service shutting down"
+#define R_NO_FDS	"421 4.3.2 %s service not available, try later"
 #define R_TIMEOUT	"421 4.4.2 %s Error: timeout exceeded"
 #define R_TOO_MANY_ERRORS	"421 4.7.0 %s Error: too many errors"
 #define R_BAD_BDAT_CLOSE	"421 4.7.0 %s Error: cannot recover from bad " \
@@ -113,5 +114,6 @@
 #define R_TOO_BIG	"552 5.3.4 Message size exceeds limit"
 #define R_QUEUED	"250 2.0.0 Ok: queued as %s"
 #define R_QUEUE_ERROR	"451 4.3.0 Error: queue file write error"
+#define R_NO_STORAGE	"452 4.3.1 Insufficient system storage"
 
 #endif

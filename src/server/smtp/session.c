@@ -59,6 +59,8 @@ static void	session_flush(struct session *);
 static void	session_free(struct session *);
 static int	session_getline(struct session *, char *, size_t, size_t *);
 static int	session_mid_message(const struct session *);
+static int	session_in_message(const struct session *);
+static void	session_credit(struct session *, int);
 
 static const char *state_names[STATE_COUNT] = {
 	[STATE_INIT] = "INIT",
@@ -488,22 +490,90 @@ session_mid_message(const struct session *s)
 	    s->skip > 0;
 }
 
+/* Is a message (DATA, BDAT chunks and the waits between them) arriving? */
+static int
+session_in_message(const struct session *s)
+{
+	return session_mid_message(s) || s->state == STATE_BDAT_WAIT;
+}
+
+static long long
+ts_ns(const struct timespec *ts)
+{
+	return (long long)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+/*
+ * The session's one timer.  Outside a message it is command-timeout from
+ * now, and it is armed only when the session starts waiting for a command
+ * line: the bytes of a line do not push it back, so a line must be
+ * complete within command-timeout (a client sending one byte now and then
+ * gets its 421 all the same).  In a message it runs to s->deadline (set
+ * here at its first octet, moved by session_credit()), and between BDAT
+ * chunks to whichever comes first, the deadline or command-timeout.
+ */
 void
 session_arm_timer(struct session *s)
 {
-	struct timeval	tv = { 0, 0 };
+	const struct config	*conf = s->w->conf;
+	struct timespec		 now;
+	struct timeval		 tv = { 0, 0 };
+	long long		 left, cmd;
 
 	if (s->flags & SF_BUSY) {
 		evtimer_del(s->ev_timer);
 		return;
 	}
 	if (s->state == STATE_PROXY)
-		tv.tv_sec = s->w->conf->proxy_timeout;
-	else if (session_mid_message(s))
-		tv.tv_sec = s->w->conf->data_timeout;
-	else
-		tv.tv_sec = s->w->conf->command_timeout;
+		tv.tv_sec = conf->proxy_timeout;
+	else if (session_in_message(s)) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!(s->flags & SF_DEADLINE)) {
+			s->deadline = now;
+			s->deadline.tv_sec += conf->data_timeout;
+			s->flags |= SF_DEADLINE;
+		}
+		left = ts_ns(&s->deadline) - ts_ns(&now);
+		cmd = (long long)conf->command_timeout * 1000000000LL;
+		if (s->state == STATE_BDAT_WAIT && left > cmd)
+			left = cmd;
+		if (left < 0)
+			left = 0;
+		tv.tv_sec = (time_t)(left / 1000000000LL);
+		tv.tv_usec = (suseconds_t)(left % 1000000000LL / 1000);
+	} else {
+		s->flags &= ~SF_DEADLINE;
+		tv.tv_sec = conf->command_timeout;
+	}
 	evtimer_add(s->ev_timer, &tv);
+}
+
+/*
+ * n octets of a message were read: the deadline moves n / data-min-rate
+ * seconds later, up to data-timeout from now (Postfix's
+ * smtpd_min_data_rate).  A client keeping up the rate is never cut off,
+ * one sending less runs out of time however often it sends a byte.
+ */
+static void
+session_credit(struct session *s, int n)
+{
+	const struct config	*conf = s->w->conf;
+	struct timespec		 now;
+	long long		 d, cap;
+
+	if (!(s->flags & SF_DEADLINE))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	cap = ts_ns(&now) + (long long)conf->data_timeout * 1000000000LL;
+	if (conf->data_min_rate == 0)
+		d = cap;
+	else
+		d = ts_ns(&s->deadline) + (long long)n * 1000000000LL /
+		    conf->data_min_rate;
+	if (d > cap)
+		d = cap;
+	s->deadline.tv_sec = (time_t)(d / 1000000000LL);
+	s->deadline.tv_nsec = (long)(d % 1000000000LL);
 }
 
 static void
@@ -573,7 +643,11 @@ session_read(int fd, short events, void *arg)
 		event_del(s->ev_read);
 		session_process(s);
 	} else if (n > 0) {
-		session_arm_timer(s);
+		/* Only message octets move a timer; see session_arm_timer(). */
+		if (session_in_message(s)) {
+			session_credit(s, n);
+			session_arm_timer(s);
+		}
 		session_process(s);
 	}
 	session_settle(s);
@@ -612,6 +686,9 @@ session_process(struct session *s)
 			else
 				session_line(s, line, len);
 			explicit_bzero(line, len);
+			/* A whole line: the next one gets its own time. */
+			if (!(s->flags & (SF_DEAD | SF_AUTHWAIT)))
+				session_arm_timer(s);
 		} else
 			break;
 		if (s->errors >= s->w->conf->max_errors &&

@@ -96,6 +96,10 @@ struct session {
 	uint64_t		 skip;
 	int			 commit_result;
 	int			 commit_errno;
+	/* The message's deadline (SF_DEADLINE): data-timeout ahead at its
+	 * start, pushed back by data-min-rate for every octet read, never
+	 * more than data-timeout ahead (CLOCK_MONOTONIC). */
+	struct timespec		 deadline;
 };
 
 /* Session flags. */
@@ -113,6 +117,7 @@ struct session {
 #define SF_TLS_WR	0x800	/* a TLS write waits for the socket to read */
 #define SF_AUTHWAIT	0x1000	/* waiting for the auth process or a delay */
 #define SF_EOF		0x2000	/* the client shut down its side */
+#define SF_DEADLINE	0x4000	/* s->deadline runs: a message arrives */
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY

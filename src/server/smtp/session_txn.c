@@ -32,6 +32,8 @@ static void	commit_work(void *);
 static void	commit_done(void *);
 static void	policy_client_of(const struct session *,
 		    struct policy_client *);
+static int	txn_spool_has_room(const struct session *, uint64_t);
+static const char *txn_write_error(struct session *, int);
 
 /* The transaction: forget it, and any message being received. */
 void
@@ -114,7 +116,10 @@ txn_open_message(struct session *s)
 	time_t		 now;
 
 	if (spool_msg_create(&s->w->spool, &s->msg) == -1) {
+		int	saved = errno;	/* for txn_write_error() */
+
 		log_warn("session=%s spool create", s->id);
+		errno = saved;
 		return -1;
 	}
 	s->msg_open = 1;
@@ -170,8 +175,16 @@ txn_body_flush(struct session *s)
 static int
 session_body_input(struct session *s, uint64_t *left)
 {
-	struct evbuffer_iovec	in, out;
-	size_t			n, used, outlen;
+	const struct config	*conf = s->w->conf;
+	struct evbuffer_iovec	 in, out;
+	size_t			 n, used, outlen;
+	/*
+	 * The queue takes a file in incoming/ untouched for 2 x data-timeout
+	 * for a crash's leftover: when BODY_FLUSH octets may take longer than
+	 * data-timeout to arrive at data-min-rate, every input is written.
+	 */
+	int			 slow = conf->data_min_rate == 0 ||
+	    (uint64_t)conf->data_min_rate * conf->data_timeout < BODY_FLUSH;
 
 	while (!s->dp.done && (left == NULL || *left > 0) &&
 	    evbuffer_peek(s->in, -1, NULL, &in, 1) > 0) {
@@ -189,7 +202,7 @@ session_body_input(struct session *s, uint64_t *left)
 		evbuffer_drain(s->in, used);
 		if (left != NULL)
 			*left -= used;
-		if (evbuffer_get_length(s->body) >= BODY_FLUSH)
+		if (evbuffer_get_length(s->body) >= BODY_FLUSH || slow)
 			txn_body_flush(s);
 	}
 	return 0;
@@ -227,6 +240,10 @@ session_skip_input(struct session *s)
 		n = (size_t)s->skip;
 	evbuffer_drain(s->in, n);
 	s->skip -= n;
+	/* Skipped: the next command gets command-timeout, not the rest of
+	 * the chunk's deadline. */
+	if (s->skip == 0)
+		session_arm_timer(s);
 }
 
 /*
@@ -302,7 +319,8 @@ commit_done(void *arg)
 		errno = s->commit_errno;
 		log_warn("session=%s spool commit id=%s", s->id, s->msg.id);
 		if (!(s->flags & SF_DEAD))
-			session_reply(s, R_QUEUE_ERROR);
+			session_reply(s, "%s", txn_write_error(s,
+			    s->commit_errno));
 	}
 	txn_reset(s);
 	if (!(s->flags & SF_DEAD)) {
@@ -311,6 +329,34 @@ commit_done(void *arg)
 		session_process(s);
 	}
 	session_settle(s);
+}
+
+/*
+ * Queue_minfree: a new message is taken only while the spool keeps
+ * spool-min-free bytes free after it (its SIZE=, when given), so that the
+ * messages already arriving and the queue's own files still fit.
+ */
+static int
+txn_spool_has_room(const struct session *s, uint64_t size)
+{
+	uint64_t	avail = worker_spool_free(s->w);
+	uint64_t	need = s->w->conf->spool_min_free;
+
+	return avail >= need && avail - need >= size;
+}
+
+/*
+ * The reply to a spool file that could not be made or written: a full
+ * file system (or quota) is 452 4.3.1 (RFC 3463), anything else 451.
+ */
+static const char *
+txn_write_error(struct session *s, int err)
+{
+	if (err == ENOSPC || err == EDQUOT) {
+		worker_spool_stale(s->w);
+		return R_NO_STORAGE;
+	}
+	return R_QUEUE_ERROR;
 }
 
 /* The policy's view of the session. */
@@ -343,6 +389,8 @@ txn_check_mail(const struct session *s, const struct smtp_command *cmd,
 		return err.reply;
 	if (ck->mail.has_size && ck->mail.size > s->w->conf->max_message_size)
 		return R_TOO_BIG;
+	if (!txn_spool_has_room(s, ck->mail.has_size ? ck->mail.size : 0))
+		return R_NO_STORAGE;
 	policy_client_of(s, &pc);
 	if (!policy_mail(s->w->conf, &pc, &ck->mail.from, &why))
 		return why;
@@ -424,7 +472,7 @@ txn_proceed_data(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
 	if (txn_open_message(s) == -1) {
-		session_reply(s, R_QUEUE_ERROR);
+		session_reply(s, "%s", txn_write_error(s, errno));
 		return;
 	}
 	dataparse_init(&s->dp, s->w->conf->max_message_size);
@@ -461,7 +509,7 @@ txn_proceed_bdat(struct session *s, const struct smtp_command *cmd,
 
 	if (s->state == STATE_RCPT) {
 		if (txn_open_message(s) == -1) {
-			session_reply(s, R_QUEUE_ERROR);
+			session_reply(s, "%s", txn_write_error(s, errno));
 			s->skip = ck->bdat_size;
 			return;
 		}

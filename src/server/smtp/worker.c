@@ -1,16 +1,22 @@
 /*
  * The smtp worker process.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -28,12 +34,24 @@
 #define DRAIN_SECONDS	30
 #define SPOOL_THREADS	4
 #define AUTH_TIMEOUT_MS	30000	/* slow hashes wait in the auth queue */
+/*
+ * Descriptors: a session holds its socket and, during a message, its spool
+ * file; the rest of the worker (listeners, the loop, the auth socket, the
+ * spool folders, the spare) is open at start, and FD_RESERVE covers what
+ * opens later for a moment (a commit's fsync of a folder on each of the
+ * SPOOL_THREADS, a log socket, an accept with the spare).
+ */
+#define FD_PER_SESSION	2
+#define FD_RESERVE	32
 
 static void	worker_accept(int, short, void *);
 static void	worker_sigterm(int, short, void *);
 static void	worker_deadline(int, short, void *);
 static void	worker_resume(int, short, void *);
 static void	worker_listen(struct worker *, int);
+static void	worker_fd_limit(struct worker *);
+static int	worker_fds_open(void);
+static int	worker_out_of_fds(struct worker *, int);
 static void	refuse(int, const char *, const char *)
 		    __attribute__((format(printf, 2, 0)));
 static const char *sockaddr_ip(const struct sockaddr *, char *, size_t);
@@ -87,6 +105,7 @@ worker_main(const struct config *conf, const struct userset *users,
 		    event_priority_set(ls[i].ev, WORKER_PRI_HANDSHAKE) == -1)
 			fatalx("event_new");
 	}
+	worker_fd_limit(w);
 	worker_listen(w, 1);
 	w->ev_sigterm = evsignal_new(w->base, SIGTERM, worker_sigterm, w);
 	w->ev_deadline = evtimer_new(w->base, worker_deadline, w);
@@ -103,6 +122,101 @@ worker_main(const struct config *conf, const struct userset *users,
 		authclient_free(w->auth);
 	log_info("stopped sessions=%u", w->nsessions);
 	exit(0);
+}
+
+/* Descriptors open now (the worker's own, before any session). */
+static int
+worker_fds_open(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;		/* the one opendir() holds */
+}
+
+/*
+ * Fit max-sessions into the descriptor limit: raise the soft limit to the
+ * hard one, then allow only the sessions whose descriptors fit next to the
+ * worker's own and a reserve.  Past that cap a client is told 421 4.3.2
+ * at once instead of waiting in the listen queue (worker_accept()).
+ */
+static void
+worker_fd_limit(struct worker *w)
+{
+	struct rlimit	rl;
+	rlim_t		avail;
+	int		open_now;
+	unsigned	cap;
+
+	w->max_sessions = w->conf->max_sessions;
+	w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if ((open_now = worker_fds_open()) == -1)
+		open_now = 64;		/* no /proc: a guess on the safe side */
+	avail = rl.rlim_cur > (rlim_t)open_now + FD_RESERVE ?
+	    rl.rlim_cur - (rlim_t)open_now - FD_RESERVE : 0;
+	cap = avail / FD_PER_SESSION > w->max_sessions ? w->max_sessions :
+	    (unsigned)(avail / FD_PER_SESSION);
+	if (cap < 1)
+		cap = 1;
+	if (cap < w->max_sessions) {
+		log_warnx("max-sessions %u lowered to %u: open files limit "
+		    "%llu (%d open, %d reserved, %d a session)",
+		    w->max_sessions, cap, (unsigned long long)rl.rlim_cur,
+		    open_now, FD_RESERVE, FD_PER_SESSION);
+		w->max_sessions = cap;
+		w->fd_capped = 1;
+	}
+}
+
+/*
+ * accept() failed for want of descriptors: give up the spare, take the
+ * waiting client with it, tell it 421 4.3.2 and close, then take the
+ * spare back; a client never waits in the listen queue for nothing.
+ * Without a spare (or when a pool thread took the freed one first) the
+ * listeners pause for a second.  Returns 1 when a client was answered
+ * (try the next), else 0.
+ */
+static int
+worker_out_of_fds(struct worker *w, int lfd)
+{
+	struct timeval	tv = { 1, 0 };
+	int		fd = -1, saved = EMFILE;
+
+	if (w->spare_fd != -1) {
+		close(w->spare_fd);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		saved = errno;
+		if (fd != -1) {
+			log_info("refuse reason=out-of-descriptors");
+			refuse(fd, R_NO_FDS, w->conf->hostname);
+		}
+		w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd != -1)
+			return w->spare_fd != -1;
+		if (saved == EAGAIN || saved == EINTR || saved == ECONNABORTED)
+			return 0;
+	}
+	errno = saved;
+	log_warn("accept");
+	worker_listen(w, 0);
+	evtimer_add(w->ev_resume, &tv);
+	return 0;
 }
 
 static void
@@ -175,11 +289,8 @@ worker_accept(int lfd, short events, void *arg)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE) {
-				struct timeval tv = { 1, 0 };
-
-				log_warn("accept");
-				worker_listen(w, 0);
-				evtimer_add(w->ev_resume, &tv);
+				if (worker_out_of_fds(w, lfd))
+					continue;
 			} else if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warn("accept");
@@ -202,9 +313,12 @@ worker_accept(int lfd, short events, void *arg)
 			close(fd);
 			continue;
 		}
-		if (w->nsessions >= w->conf->max_sessions) {
-			log_info("refuse reason=max-sessions");
-			refuse(fd, R_TOO_MANY_SESSIONS, w->conf->hostname);
+		/* Out of descriptors soon: the reply for that (DESIGN.md). */
+		if (w->nsessions >= w->max_sessions) {
+			log_info("refuse reason=%s", w->fd_capped ?
+			    "max-sessions-fd-limit" : "max-sessions");
+			refuse(fd, w->fd_capped ? R_NO_FDS :
+			    R_TOO_MANY_SESSIONS, w->conf->hostname);
 			continue;
 		}
 		/*
@@ -236,6 +350,34 @@ worker_notify_queue(struct worker *w, const char *id)
 	if (send(w->notify_fd, id, SPOOL_ID_LEN, MSG_DONTWAIT) == -1 &&
 	    errno != EAGAIN)
 		log_warn("notify queue");
+}
+
+/*
+ * fstatvfs() reads counters the kernel keeps in memory (no I/O on a local
+ * file system), so it may run on the loop; cached for a second all the
+ * same, since every MAIL asks.
+ */
+uint64_t
+worker_spool_free(struct worker *w)
+{
+	struct timespec	now;
+	struct statvfs	sv;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (w->spool_free_at != 0 && now.tv_sec == w->spool_free_at)
+		return w->spool_free;
+	if (fstatvfs(w->spool.dirfd, &sv) == -1)
+		w->spool_free = UINT64_MAX;
+	else
+		w->spool_free = (uint64_t)sv.f_bavail * sv.f_frsize;
+	w->spool_free_at = now.tv_sec;
+	return w->spool_free;
+}
+
+void
+worker_spool_stale(struct worker *w)
+{
+	w->spool_free_at = 0;
 }
 
 void

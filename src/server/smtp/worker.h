@@ -7,6 +7,9 @@
 
 #include <sys/queue.h>
 
+#include <stdint.h>
+#include <time.h>
+
 #include "server/shared/config.h"
 #include "server/shared/spool.h"
 #include "server/shared/users.h"
@@ -46,6 +49,11 @@ struct worker {
 	struct worker_listener	*listeners;
 	size_t			 nlisteners;
 	unsigned		 nsessions;
+	unsigned		 max_sessions;	/* max-sessions, or what fds allow */
+	int			 fd_capped;	/* max_sessions is the fd limit's */
+	int			 spare_fd;	/* given up to answer at EMFILE */
+	uint64_t		 spool_free;	/* bytes, as of spool_free_at */
+	time_t			 spool_free_at;	/* CLOCK_MONOTONIC s; 0: stale */
 	int			 draining;
 	struct event		*ev_sigterm;
 	struct event		*ev_deadline;
@@ -61,6 +69,14 @@ void	worker_main(const struct config *, const struct userset *,
 
 /* Tell the queue process that a message was committed. */
 void	worker_notify_queue(struct worker *, const char *id);
+
+/*
+ * The bytes free for us in the spool's file system (UINT64_MAX when that
+ * cannot be told), read at most once a second; worker_spool_stale() makes
+ * the next call read it again.
+ */
+uint64_t worker_spool_free(struct worker *);
+void	worker_spool_stale(struct worker *);
 
 /* A session is gone (called by the session code). */
 void	worker_session_gone(struct worker *, struct session *);
