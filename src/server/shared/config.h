@@ -26,6 +26,27 @@ struct listen_conf {
 	unsigned		 line;		/* of its directive, for errors */
 };
 
+/*
+ * A milter (smtpauthd.conf(5), "Milters"): for every listener, or for the
+ * one named by listen=; "none" turns the global one off for a listener.
+ */
+struct milter_conf {
+	char			 text[128];	/* "inet:127.0.0.1:11332" */
+	struct sockaddr_storage	 addr;		/* AF_INET, AF_INET6, AF_UNIX */
+	socklen_t		 addrlen;
+	int			 none;
+	char			 listen[80];	/* a listen_conf text; "": all */
+	unsigned		 connect_timeout;	/* seconds */
+	unsigned		 command_timeout;	/* seconds */
+	unsigned		 eom_timeout;		/* seconds */
+	int			 default_accept;	/* -1: milter-default-action */
+	unsigned		 line;
+};
+
+#define CONF_DEFAULT_MILTER_CONNECT_TIMEOUT	30
+#define CONF_DEFAULT_MILTER_COMMAND_TIMEOUT	30
+#define CONF_DEFAULT_MILTER_EOM_TIMEOUT		300
+
 /* relay-tls: how outbound connections use TLS. */
 enum relay_tls {
 	RELAY_TLS_OPPORTUNISTIC,	/* STARTTLS when offered, unverified */
@@ -104,6 +125,11 @@ struct config {
 	unsigned		 max_sessions_per_ip;	/* all workers (20) */
 	unsigned		 command_timeout;	/* seconds (300) */
 	unsigned		 data_timeout;		/* seconds (600) */
+
+	/* Milters: at most one a listener. */
+	struct milter_conf	*milters;
+	size_t			 nmilters;
+	int			 milter_default_accept;	/* 0: tempfail */
 };
 
 /* Default values, as in smtpauthd.conf(5). */
@@ -174,6 +200,13 @@ int		 config_is_local_domain(const struct config *, const char *);
 
 const char	*listen_mode_name(enum listen_mode);
 const char	*relay_tls_name(enum relay_tls);
+
+/*
+ * The milter of a listener: its own milter line, else the global one;
+ * NULL when none (or "none").
+ */
+const struct milter_conf *config_milter(const struct config *,
+		    const struct listen_conf *);
 
 /* Does the address match one of the CIDR blocks? */
 int		 cidr_match(const struct cidr *, size_t,
