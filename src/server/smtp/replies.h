@@ -113,5 +113,9 @@
 #define R_TOO_BIG	"552 5.3.4 Message size exceeds limit"
 #define R_QUEUED	"250 2.0.0 Ok: queued as %s"
 #define R_QUEUE_ERROR	"451 4.3.0 Error: queue file write error"
+/* The milter's verdicts, when it gives no text of its own. */
+#define R_MILTER_REJECT	"550 5.7.1 Command rejected"
+#define R_MILTER_TEMPFAIL "451 4.7.1 Service unavailable - try again later"
+#define R_MILTER_DOWN	"451 4.3.5 Content filter unavailable, try again later"
 
 #endif

@@ -17,6 +17,7 @@
 struct worker;
 struct listen_conf;
 struct tls;
+struct milter;
 
 enum session_state {
 	STATE_INIT,		/* greeting not sent yet */
@@ -96,6 +97,8 @@ struct session {
 	uint64_t		 skip;
 	int			 commit_result;
 	int			 commit_errno;
+
+	struct milter		*milter;	/* NULL: none (session_milter.c) */
 };
 
 /* Session flags. */
@@ -113,6 +116,7 @@ struct session {
 #define SF_TLS_WR	0x800	/* a TLS write waits for the socket to read */
 #define SF_AUTHWAIT	0x1000	/* waiting for the auth process or a delay */
 #define SF_EOF		0x2000	/* the client shut down its side */
+#define SF_MILTER	0x4000	/* input held for the milter */
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY
