@@ -792,8 +792,9 @@ cmd_done(struct milter *m)
 	struct session	*s = m->s;
 	const char	*why = NULL;
 
-	if (m->verdict == MV_FAIL)
-		why = m_down_reply(m);
+	if (m->verdict == MV_FAIL && m->cmd.verb != VERB_HELO &&
+	    m->cmd.verb != VERB_EHLO)
+		why = m_down_reply(m);	/* HELO: MAIL gets it */
 	else if (m->verdict == MV_REJECT)
 		why = m->reply;
 	else if (m->cmd.verb == VERB_HELO || m->cmd.verb == VERB_EHLO) {
@@ -854,7 +855,8 @@ milter_command(struct session *s, int row, const struct smtp_command *cmd,
 	if (!m_active(s))
 		return 0;
 	if (m->state == M_DEAD) {
-		*why = m_down_reply(m);
+		if (stage != SMFIC_HELO)
+			*why = m_down_reply(m);
 		return 0;
 	}
 	if (stage != SMFIC_HELO && stage != SMFIC_MAIL && m->msg_bypass)
@@ -1160,7 +1162,7 @@ milter_changes(const struct session *s)
 
 /* A copy between two places of one file, either direction. */
 static int
-move_range(int fd, uint64_t from, uint64_t to, uint64_t len)
+move_range(int rfd, int fd, uint64_t from, uint64_t to, uint64_t len)
 {
 	char		buf[65536];
 	uint64_t	done = 0, n;
@@ -1171,7 +1173,7 @@ move_range(int fd, uint64_t from, uint64_t to, uint64_t len)
 		/* Moving up: from the end, so nothing is overwritten. */
 		uint64_t at = to > from ? len - done - n : done;
 
-		r = pread(fd, buf, (size_t)n, (off_t)(from + at));
+		r = pread(rfd, buf, (size_t)n, (off_t)(from + at));
 		if (r != (ssize_t)n)
 			return -1;
 		if (pwrite(fd, buf, (size_t)n, (off_t)(to + at)) !=
@@ -1213,7 +1215,8 @@ milter_rewrite(struct session *s)
 	uint64_t	 base = m->msg_base, hlen = m->hs.body_off, blen;
 	size_t		 nh = 0, i, j, k, outlen = 0, cap;
 	uint64_t	 pos;
-	int		 r = -1, fd = sm->fd;
+	char		 name[SPOOL_ID_LEN + 8];
+	int		 r = -1, fd = sm->fd, rfd = -1;
 
 	if (sm->error != 0 || fd == -1 || hlen > HDRS_REWRITE_MAX ||
 	    hlen > sm->size) {
@@ -1221,9 +1224,14 @@ milter_rewrite(struct session *s)
 		return -1;
 	}
 	blen = sm->size - hlen;
-	if ((hdrs = malloc(hlen + 1)) == NULL)
+	/* The spool's descriptor only writes: read through another. */
+	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, sm->id);
+	if ((rfd = openat(sm->spool->incoming_fd, name, O_RDONLY |
+	    O_CLOEXEC)) == -1)
 		return -1;
-	if (pread(fd, hdrs, (size_t)hlen, (off_t)base) != (ssize_t)hlen)
+	if ((hdrs = malloc(hlen + 1)) == NULL)
+		goto done;
+	if (pread(rfd, hdrs, (size_t)hlen, (off_t)base) != (ssize_t)hlen)
 		goto done;
 	cap = m->nfields * 2 + m->nmods + 2;
 	if ((h = calloc(cap, sizeof(*h))) == NULL)
@@ -1323,7 +1331,7 @@ milter_rewrite(struct session *s)
 		}
 		blen = at - base - pos;
 	} else {
-		if (move_range(fd, base + hlen, base + pos, blen) == -1)
+		if (move_range(rfd, fd, base + hlen, base + pos, blen) == -1)
 			goto done;
 		if (pwrite(fd, out, (size_t)pos, (off_t)base) != (ssize_t)pos)
 			goto done;
@@ -1340,5 +1348,7 @@ done:
 	free(out);
 	free(h);
 	free(hdrs);
+	if (rfd != -1)
+		close(rfd);
 	return r;
 }
