@@ -70,8 +70,14 @@ milter_optneg_parse(const struct milter_pkt *pkt, uint32_t *actions,
 	*protocol = get32(pkt->data + 8);
 	if (version < 2 || version > MILTER_VERSION)
 		return -1;
-	if ((*actions & ~(uint32_t)MILTER_ACTIONS) != 0)
+	/*
+	 * Milters such as rspamd ask for every action they know (recipient
+	 * changes too) whatever was offered: an action of version 6 is
+	 * granted if we offered it, a later one is an error (as Sendmail).
+	 */
+	if ((*actions & ~(uint32_t)SMFIF_V6_ALL) != 0)
 		return -1;
+	*actions &= MILTER_ACTIONS;
 	if ((*protocol & ~(uint32_t)MILTER_PROTOCOL) != 0)
 		return -1;
 	return 0;

@@ -54,6 +54,8 @@
 #define SMFIF_CHGBODY		0x02
 #define SMFIF_CHGHDRS		0x10
 #define SMFIF_QUARANTINE	0x20
+/* Every action of version 6 (envelope changes, SETSYMLIST too). */
+#define SMFIF_V6_ALL		0x1ff
 #define MILTER_ACTIONS		(SMFIF_ADDHDRS | SMFIF_CHGBODY | \
 				    SMFIF_CHGHDRS | SMFIF_QUARANTINE)
 
@@ -106,8 +108,9 @@ void	milter_pkt_head(uint8_t head[5], char cmd, size_t len);
 
 /*
  * The OPTNEG reply: version, actions and protocol steps.  -1 unless the
- * version is 2 to 6 and the milter asks only for actions and steps we
- * offered (any symbol lists after them are ignored).
+ * version is 2 to 6, the actions are of version 6 and the steps are ones
+ * we offered (any symbol lists after them are ignored).  *actions is what
+ * the milter may do: what it asked for and we offered.
  */
 int	milter_optneg_parse(const struct milter_pkt *, uint32_t *actions,
 	    uint32_t *protocol);
