@@ -193,7 +193,8 @@ void	milter_hdrscan_free(struct milter_hdrscan *);
 
 /* Split a field "Name: value\r\n..." into name and value (leading space
  * kept when leadspc); the value's CRLFs become LF, the last removed.
- * Returns 0, or -1 when the field has no colon.  out must hold len. */
+ * Returns 0, or -1 when the field has no colon.  out must hold len + 1
+ * octets. */
 int	milter_field_split(const char *field, size_t len, int leadspc,
 	    char *out, size_t *namelen, size_t *valuelen);
 
