@@ -18,6 +18,7 @@ import pytest
 from e2elib import BUILD, T, crlf, free_port, wait_until
 from milterlib import Milter, hdr
 from test_auth import PASSWORD, auth_server
+from test_relay import Sink
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
 MSG = crlf("From: a@example.com\nTo: user@example.org\nSubject: hi\n"
@@ -340,18 +341,28 @@ def opendkim():
 
 def test_opendkim_signs_mail_of_an_authenticated_user(server, pki, opendkim):
     spec, txt = opendkim
-    srv = auth_server(server, pki, extra=["milter %s" % spec])
-    msg = message("signed by opendkim", "a line\n\n..a dot line\nend",
-                  sender="user@example.org", rcpt="other@example.org")
-    with smtplib.SMTP("127.0.0.1", srv.port, timeout=T(20)) as s:
-        s.starttls(context=ctx_for(pki))
-        s.login("user@example.org", PASSWORD)
-        assert s.sendmail("user@example.org", ["other@example.org"],
-                          msg) == {}
-    # Not authenticated, same client address: no signature.
-    assert send(srv, message("not signed", "hi", rcpt="other@example.org"),
-                rcpts=("other@example.org",)) == {}
-    raws = srv.wait_messages("other@example.org", 2)
+    sink = Sink().start()
+    try:
+        srv = auth_server(server, pki, extra=[
+            "milter %s" % spec, "relay-host 127.0.0.1:%d" % sink.port,
+            "relay-tls none"])
+        msg = message("signed by opendkim", "a line\n\n..a dot line\nend",
+                      sender="user@example.org", rcpt="bob@relay.example")
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=T(20)) as s:
+            s.starttls(context=ctx_for(pki))
+            s.login("user@example.org", PASSWORD)
+            assert s.sendmail("user@example.org",
+                              ["other@example.org", "bob@relay.example"],
+                              msg) == {}
+        # Not authenticated, same client address: no signature.
+        assert send(srv, message("not signed", "hi",
+                                 rcpt="other@example.org"),
+                    rcpts=("other@example.org",)) == {}
+        raws = srv.wait_messages("other@example.org", 2)
+        [(_, rcpts, relayed)] = sink.wait(1)
+    finally:
+        sink.stop()
+    assert rcpts == ["bob@relay.example"]
     [signed] = [r for r in raws if b"Subject: signed by opendkim" in r]
     [plain] = [r for r in raws if b"Subject: not signed" in r]
     assert b"DKIM-Signature:" not in plain
@@ -362,9 +373,13 @@ def test_opendkim_signs_mail_of_an_authenticated_user(server, pki, opendkim):
 
     def dns(name, timeout=5):
         return txt if name == b"sel._domainkey.example.org." else None
-    # The message as delivered (the Maildir has LF): CRLF for the
-    # verifier, which checks the body and the signed headers.
+    # The relayed copy as the next hop got it, and the stored one (the
+    # Maildir has LF: CRLF again for the verifier): both verify, body and
+    # signed headers.
+    assert relayed.count(b"DKIM-Signature:") == 1
+    assert dkim.verify(relayed, dnsfunc=dns), relayed
     wire = signed.replace(b"\n", b"\r\n")
     assert dkim.verify(wire, dnsfunc=dns), wire
     # A changed body breaks the signature (the check is real).
-    assert not dkim.verify(wire.replace(b"a line", b"b line"), dnsfunc=dns)
+    assert not dkim.verify(relayed.replace(b"a line", b"b line"),
+                           dnsfunc=dns)

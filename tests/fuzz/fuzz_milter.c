@@ -163,7 +163,6 @@ scan(struct scan *s, const uint8_t *msg, size_t size, unsigned maxpiece)
 {
 	struct milter_hdrscan	 sc;
 	size_t			 off = 0, piece;
-	unsigned		 seed = maxpiece;
 	uint8_t			*copy;
 
 	memset(s, 0, sizeof(*s));
@@ -173,15 +172,12 @@ scan(struct scan *s, const uint8_t *msg, size_t size, unsigned maxpiece)
 	if ((s->body = malloc(size + 1)) == NULL)
 		abort();
 	milter_hdrscan_init(&sc);
-	while (off < size) {
-		if (maxpiece == 0)
+	/* Pieces of maxpiece octets, then one, in turn (0: all at once). */
+	for (size_t i = 0; off < size; i++) {
+		piece = maxpiece == 0 ? size - off :
+		    i % 2 == 0 ? maxpiece : 1;
+		if (piece > size - off)
 			piece = size - off;
-		else {
-			seed = seed * 1103515245u + 12345u;
-			piece = 1 + (seed >> 16) % maxpiece;
-			if (piece > size - off)
-				piece = size - off;
-		}
 		if ((copy = malloc(piece)) == NULL)
 			abort();
 		memcpy(copy, msg + off, piece);

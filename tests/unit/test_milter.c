@@ -63,19 +63,6 @@ test_pkt_take(void **state)
 }
 
 static void
-optneg(uint8_t out[12], uint32_t v, uint32_t a, uint32_t pr)
-{
-	uint32_t	w[3] = { v, a, pr };
-
-	for (int i = 0; i < 3; i++) {
-		out[i * 4] = (uint8_t)(w[i] >> 24);
-		out[i * 4 + 1] = (uint8_t)(w[i] >> 16);
-		out[i * 4 + 2] = (uint8_t)(w[i] >> 8);
-		out[i * 4 + 3] = (uint8_t)w[i];
-	}
-}
-
-static void
 test_optneg(void **state)
 {
 	uint8_t			 d[32];
@@ -83,15 +70,15 @@ test_optneg(void **state)
 	uint32_t		 a, pr;
 
 	/* What rspamd answers: every action; we grant what we offered. */
-	optneg(d, 6, 0x3f, 0x0ff080);
+	milter_optneg_make(d, 6, 0x3f, 0x0ff080);
 	p = pkt(SMFIC_OPTNEG, d, 12);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), 0);
 	assert_int_equal(a, MILTER_ACTIONS);
 	assert_int_equal(pr, 0x0ff080);
-	optneg(d, 2, SMFIF_ADDHDRS, 0);
+	milter_optneg_make(d, 2, SMFIF_ADDHDRS, 0);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), 0);
 	assert_int_equal(a, SMFIF_ADDHDRS);
-	optneg(d, 6, SMFIF_V6_ALL, MILTER_PROTOCOL);
+	milter_optneg_make(d, 6, SMFIF_V6_ALL, MILTER_PROTOCOL);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), 0);
 	assert_int_equal(a, MILTER_ACTIONS);
 	/* Symbol lists after the three words are ignored. */
@@ -100,15 +87,15 @@ test_optneg(void **state)
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), 0);
 
 	p.len = 12;
-	optneg(d, 1, 0, 0);
+	milter_optneg_make(d, 1, 0, 0);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), -1);
-	optneg(d, 7, 0, 0);
+	milter_optneg_make(d, 7, 0, 0);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), -1);
-	optneg(d, 6, SMFIF_V6_ALL + 1, 0);
+	milter_optneg_make(d, 6, SMFIF_V6_ALL + 1, 0);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), -1);
-	optneg(d, 6, 0, MILTER_PROTOCOL + 1);
+	milter_optneg_make(d, 6, 0, MILTER_PROTOCOL + 1);
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), -1);
-	optneg(d, 6, 0, 0);
+	milter_optneg_make(d, 6, 0, 0);
 	p.len = 11;
 	assert_int_equal(milter_optneg_parse(&p, &a, &pr), -1);
 	p = pkt(SMFIR_CONTINUE, d, 12);

@@ -10,6 +10,7 @@
 
 #define LINE_MAX_RFC	998	/* RFC 5322 2.1.1, without CRLF */
 
+static void	put32(uint8_t *, uint32_t);
 static int	name_char(unsigned char);
 static int	field_emit(struct milter_hdrscan *, milter_field_fn, void *);
 static int	field_add(struct milter_hdrscan *, const char *, size_t);
@@ -41,13 +42,26 @@ milter_pkt_take(const uint8_t *buf, size_t len, struct milter_pkt *pkt,
 void
 milter_pkt_head(uint8_t head[5], char cmd, size_t len)
 {
-	uint32_t	n = (uint32_t)len + 1;
-
-	head[0] = (uint8_t)(n >> 24);
-	head[1] = (uint8_t)(n >> 16);
-	head[2] = (uint8_t)(n >> 8);
-	head[3] = (uint8_t)n;
+	put32(head, (uint32_t)len + 1);
 	head[4] = (uint8_t)cmd;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void
+milter_optneg_make(uint8_t out[12], uint32_t version, uint32_t actions,
+    uint32_t protocol)
+{
+	put32(out, version);
+	put32(out + 4, actions);
+	put32(out + 8, protocol);
 }
 
 static uint32_t

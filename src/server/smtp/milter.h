@@ -106,6 +106,11 @@ int	milter_pkt_take(const uint8_t *buf, size_t len, struct milter_pkt *,
 /* The 4-octet length and the command octet of a packet of len data. */
 void	milter_pkt_head(uint8_t head[5], char cmd, size_t len);
 
+/* The data of our OPTNEG: version, actions and steps, as a milter gets
+ * them (and as milter_optneg_parse reads a milter's answer). */
+void	milter_optneg_make(uint8_t out[12], uint32_t version,
+	    uint32_t actions, uint32_t protocol);
+
 /*
  * The OPTNEG reply: version, actions and protocol steps.  -1 unless the
  * version is 2 to 6, the actions are of version 6 and the steps are ones

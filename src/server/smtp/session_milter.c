@@ -157,7 +157,6 @@ milter_start(struct session *s)
 	char				 buf[600], port[8], ifaddr[64] = "";
 	const char			*mac[16];
 	size_t				 n = 0, len;
-	uint32_t			 v;
 
 	if ((mc = config_milter(s->w->conf, s->lc)) == NULL)
 		return;
@@ -207,12 +206,8 @@ milter_start(struct session *s)
 	m_arm(m, mc->connect_timeout);
 
 	/* OPTNEG goes first, by itself: m_pump sends it once connected. */
-	v = htonl(MILTER_VERSION);
-	memcpy(opt, &v, 4);
-	v = htonl(MILTER_ACTIONS);
-	memcpy(opt + 4, &v, 4);
-	v = htonl(MILTER_PROTOCOL);
-	memcpy(opt + 8, &v, 4);
+	milter_optneg_make(opt, MILTER_VERSION, MILTER_ACTIONS,
+	    MILTER_PROTOCOL);
 	m_send(m, SMFIC_OPTNEG, opt, sizeof(opt));
 
 	if (getsockname(s->fd, (struct sockaddr *)&ss, &sslen) == 0) {
