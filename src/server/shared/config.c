@@ -9,6 +9,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -47,6 +48,11 @@ static int	 conf_tls_file(struct parser *, const struct directive *,
 static int	 conf_words(struct parser *, const struct directive *,
 		    int, char **);
 static int	 resolve_dovecot(char **, const char *);
+static int	 conf_milter(struct parser *, const struct directive *,
+		    int, char **);
+static int	 conf_milter_action(struct parser *,
+		    const struct directive *, int, char **);
+static int	 check_milters(struct parser *);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -124,6 +130,8 @@ static const struct directive directives[] = {
 	    31536000 },
 	{ "dkim-sign", conf_dkim_sign, 3, 3, 1, 0, 0, 0 },
 	{ "dkim-sign-all", conf_yesno, 1, 1, 0, F(dkim_sign_all), 0, 0 },
+	{ "milter", conf_milter, 1, 6, 1, 0, 0, 0 },
+	{ "milter-default-action", conf_milter_action, 1, 1, 0, 0, 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
@@ -330,6 +338,7 @@ config_free(struct config *conf)
 	free(conf->auth_exempt);
 	free(conf->proxy_from);
 	free(conf->user);
+	free(conf->milters);
 	free(conf);
 }
 
@@ -637,6 +646,8 @@ check_conf(struct parser *p)
 	}
 	if (conf->relay_tls == RELAY_TLS_IMPLICIT && !conf->relay_port_given)
 		conf->relay_port = 465;
+	if (check_milters(p) == -1)
+		return -1;
 	for (i = 0; i < conf->nlistens; i++) {
 		/*
 		 * Whoever may send a PROXY header chooses the client address
@@ -953,4 +964,208 @@ conf_words(struct parser *p, const struct directive *d, int argc,
 		(*field)[off++] = i + 1 < argc ? ' ' : '\0';
 	}
 	return 0;
+}
+
+/*
+ * Milters (smtpauthd.conf(5), "Milters"): "milter SPEC [OPTION=VALUE...]"
+ * with SPEC unix:/PATH, inet:ADDRESS:PORT ([ADDRESS] for IPv6) or none.
+ */
+static int
+milter_spec(struct parser *p, struct milter_conf *m, const char *spec)
+{
+	struct sockaddr_un	 sun;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	char			 host[INET6_ADDRSTRLEN + 1];
+	const char		*a, *port;
+	size_t			 n;
+	uint16_t		 pn;
+
+	if ((size_t)snprintf(m->text, sizeof(m->text), "%s", spec) >=
+	    sizeof(m->text)) {
+		conf_perr(p, "milter: \"%s\" is too long", spec);
+		return -1;
+	}
+	if (strcmp(spec, "none") == 0) {
+		m->none = 1;
+		return 0;
+	}
+	if (strncmp(spec, "unix:", 5) == 0) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (spec[5] != '/' || strlen(spec + 5) >= sizeof(sun.sun_path)) {
+			conf_perr(p, "milter: unix: needs an absolute path of at "
+			    "most %zu bytes", sizeof(sun.sun_path) - 1);
+			return -1;
+		}
+		memcpy(sun.sun_path, spec + 5, strlen(spec + 5));
+		memcpy(&m->addr, &sun, sizeof(sun));
+		m->addrlen = sizeof(sun);
+		return 0;
+	}
+	if (strncmp(spec, "inet:", 5) != 0) {
+		conf_perr(p, "milter: expected unix:PATH, inet:ADDRESS:PORT or "
+		    "none, got \"%s\"", spec);
+		return -1;
+	}
+	a = spec + 5;
+	if (*a == '[') {
+		if ((port = strchr(a, ']')) == NULL || port[1] != ':')
+			goto bad;
+		a++;
+		n = (size_t)(port - a);
+		port += 2;
+	} else {
+		if ((port = strrchr(a, ':')) == NULL)
+			goto bad;
+		n = (size_t)(port - a);
+		port++;
+	}
+	if (n == 0 || n >= sizeof(host) || conf_parse_port(port, &pn) == -1)
+		goto bad;
+	memcpy(host, a, n);
+	host[n] = '\0';
+	memset(&sin, 0, sizeof(sin));
+	memset(&sin6, 0, sizeof(sin6));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(pn);
+		memcpy(&m->addr, &sin, sizeof(sin));
+		m->addrlen = sizeof(sin);
+	} else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons(pn);
+		memcpy(&m->addr, &sin6, sizeof(sin6));
+		m->addrlen = sizeof(sin6);
+	} else
+		goto bad;
+	return 0;
+bad:
+	conf_perr(p, "milter: expected inet:ADDRESS:PORT (a literal address, "
+	    "IPv6 in brackets), got \"%s\"", spec);
+	return -1;
+}
+
+static int
+conf_milter(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct config		*conf = p->conf;
+	struct milter_conf	 m, *nm;
+	unsigned long long	 v;
+	const char		*eq;
+	unsigned		*field;
+	int			 i;
+
+	memset(&m, 0, sizeof(m));
+	m.line = p->lineno;
+	m.connect_timeout = CONF_DEFAULT_MILTER_CONNECT_TIMEOUT;
+	m.command_timeout = CONF_DEFAULT_MILTER_COMMAND_TIMEOUT;
+	m.eom_timeout = CONF_DEFAULT_MILTER_EOM_TIMEOUT;
+	m.default_accept = -1;
+	if (milter_spec(p, &m, argv[0]) == -1)
+		return -1;
+	for (i = 1; i < argc; i++) {
+		if ((eq = strchr(argv[i], '=')) == NULL)
+			goto bad;
+		field = NULL;
+		if (strncmp(argv[i], "connect-timeout=", 16) == 0)
+			field = &m.connect_timeout;
+		else if (strncmp(argv[i], "command-timeout=", 16) == 0)
+			field = &m.command_timeout;
+		else if (strncmp(argv[i], "eom-timeout=", 12) == 0)
+			field = &m.eom_timeout;
+		if (field != NULL) {
+			if (conf_parse_uint(eq + 1, 1, 3600, &v) == -1) {
+				conf_perr(p, "milter: %s: expected seconds from 1 "
+				    "to 3600", argv[i]);
+				return -1;
+			}
+			*field = (unsigned)v;
+		} else if (strcmp(argv[i], "default-action=tempfail") == 0)
+			m.default_accept = 0;
+		else if (strcmp(argv[i], "default-action=accept") == 0)
+			m.default_accept = 1;
+		else if (strncmp(argv[i], "listen=", 7) == 0) {
+			if ((size_t)snprintf(m.listen, sizeof(m.listen), "%s",
+			    eq + 1) >= sizeof(m.listen) || m.listen[0] == '\0')
+				goto bad;
+		} else
+			goto bad;
+	}
+	for (size_t j = 0; j < conf->nmilters; j++)
+		if (strcmp(conf->milters[j].listen, m.listen) == 0) {
+			conf_perr(p, "milter: %s%s already has one, on line %u",
+			    m.listen[0] != '\0' ? "listener " : "every listener",
+			    m.listen, conf->milters[j].line);
+			return -1;
+		}
+	nm = reallocarray(conf->milters, conf->nmilters + 1, sizeof(*nm));
+	if (nm == NULL) {
+		conf_perr(p, "out of memory");
+		return -1;
+	}
+	conf->milters = nm;
+	nm[conf->nmilters++] = m;
+	return 0;
+bad:
+	conf_perr(p, "milter: bad option \"%s\" (listen=ADDRESS:PORT, "
+	    "connect-timeout=, command-timeout=, eom-timeout=, "
+	    "default-action=tempfail|accept)", argv[i]);
+	return -1;
+}
+
+static int
+conf_milter_action(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	if (strcmp(argv[0], "tempfail") == 0)
+		p->conf->milter_default_accept = 0;
+	else if (strcmp(argv[0], "accept") == 0)
+		p->conf->milter_default_accept = 1;
+	else {
+		conf_perr(p, "milter-default-action: expected tempfail or accept, "
+		    "got \"%s\"", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* A listen= names a listener as its listen line does (its text). */
+static int
+check_milters(struct parser *p)
+{
+	struct config	*conf = p->conf;
+	size_t		 i, j;
+
+	for (i = 0; i < conf->nmilters; i++) {
+		if (conf->milters[i].listen[0] == '\0')
+			continue;
+		for (j = 0; j < conf->nlistens; j++)
+			if (strcmp(conf->listens[j].text,
+			    conf->milters[i].listen) == 0)
+				break;
+		if (j == conf->nlistens) {
+			p->lineno = conf->milters[i].line;
+			conf_perr(p, "milter: listen=%s names no listen line",
+			    conf->milters[i].listen);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+const struct milter_conf *
+config_milter(const struct config *conf, const struct listen_conf *lc)
+{
+	const struct milter_conf	*all = NULL;
+	size_t				 i;
+
+	for (i = 0; i < conf->nmilters; i++) {
+		if (strcmp(conf->milters[i].listen, lc->text) == 0)
+			return conf->milters[i].none ? NULL : &conf->milters[i];
+		if (conf->milters[i].listen[0] == '\0')
+			all = &conf->milters[i];
+	}
+	return all != NULL && !all->none ? all : NULL;
 }

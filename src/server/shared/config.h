@@ -26,6 +26,27 @@ struct listen_conf {
 	unsigned		 line;		/* of its directive, for errors */
 };
 
+/*
+ * A milter (smtpauthd.conf(5), "Milters"): for every listener, or for the
+ * one named by listen=; "none" turns the global one off for a listener.
+ */
+struct milter_conf {
+	char			 text[128];	/* "inet:127.0.0.1:11332" */
+	struct sockaddr_storage	 addr;		/* AF_INET, AF_INET6, AF_UNIX */
+	socklen_t		 addrlen;
+	int			 none;
+	char			 listen[80];	/* a listen_conf text; "": all */
+	unsigned		 connect_timeout;	/* seconds */
+	unsigned		 command_timeout;	/* seconds */
+	unsigned		 eom_timeout;		/* seconds */
+	int			 default_accept;	/* -1: milter-default-action */
+	unsigned		 line;
+};
+
+#define CONF_DEFAULT_MILTER_CONNECT_TIMEOUT	30
+#define CONF_DEFAULT_MILTER_COMMAND_TIMEOUT	30
+#define CONF_DEFAULT_MILTER_EOM_TIMEOUT		300
+
 /* relay-tls: how outbound connections use TLS. */
 enum relay_tls {
 	RELAY_TLS_OPPORTUNISTIC,	/* STARTTLS when offered, unverified */
@@ -156,6 +177,11 @@ struct config {
 	struct dkim_conf	*dkim;		/* dkim-sign lines */
 	size_t			 ndkim;
 	int			 dkim_sign_all;	/* not only authenticated mail */
+
+	/* Milters: at most one a listener. */
+	struct milter_conf	*milters;
+	size_t			 nmilters;
+	int			 milter_default_accept;	/* 0: tempfail */
 };
 
 /* Default values, as in smtpauthd.conf(5). */
@@ -247,6 +273,13 @@ const char	*auth_backend_name(enum auth_backend);
  */
 int		 config_dovecot_auth(const char *value, char **buf,
 		    char **path, char **host, char **port);
+
+/*
+ * The milter of a listener: its own milter line, else the global one;
+ * NULL when none (or "none").
+ */
+const struct milter_conf *config_milter(const struct config *,
+		    const struct listen_conf *);
 
 /* Does the address match one of the CIDR blocks? */
 int		 cidr_match(const struct cidr *, size_t,

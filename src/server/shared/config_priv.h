@@ -52,7 +52,8 @@ int	conf_casecmp(const char *, const char *);
 char	*conf_strndup(const char *, size_t);
 int	conf_string(struct parser *, const struct directive *, int, char **);
 
-/* config_values.c: directive handlers */
+/* config_values.c: directive handlers and value parsers */
+int	conf_parse_port(const char *, uint16_t *);
 int	conf_listen(struct parser *, const struct directive *, int,
 	    char **);
 int	conf_local_domains(struct parser *, const struct directive *, int,

@@ -25,7 +25,6 @@
 #include "server/shared/config_priv.h"
 
 static int	 parse_size(const char *, unsigned long long *);
-static int	 parse_port(const char *, uint16_t *);
 static int	 parse_cidr(const char *, struct cidr *);
 static int	 prefix_equal(const uint8_t *, const uint8_t *, unsigned);
 static int	 copy_part(char *, size_t, const char *, size_t);
@@ -157,8 +156,8 @@ parse_size(const char *s, unsigned long long *out)
 	return 0;
 }
 
-static int
-parse_port(const char *s, uint16_t *port)
+int
+conf_parse_port(const char *s, uint16_t *port)
 {
 	unsigned long long	v;
 
@@ -281,7 +280,7 @@ conf_listen(struct parser *p, const struct directive *d, int argc,
 		portstr++;
 		v6 = 0;
 	}
-	if (parse_port(portstr, &port) == -1) {
+	if (conf_parse_port(portstr, &port) == -1) {
 		conf_perr(p, "listen: bad port \"%s\"", portstr);
 		return -1;
 	}
@@ -480,7 +479,7 @@ conf_relay_host(struct parser *p, const struct directive *d, int argc,
 		host = arg;
 		hlen = colon != NULL ? (size_t)(colon - arg) : strlen(arg);
 	}
-	if (colon != NULL && parse_port(colon + 1, &port) == -1) {
+	if (colon != NULL && conf_parse_port(colon + 1, &port) == -1) {
 		conf_perr(p, "relay-host: bad port \"%s\"", colon + 1);
 		return -1;
 	}
@@ -535,7 +534,7 @@ int
 conf_mx_port(struct parser *p, const struct directive *d, int argc,
     char **argv)
 {
-	if (parse_port(argv[0], &p->conf->mx_port) == -1) {
+	if (conf_parse_port(argv[0], &p->conf->mx_port) == -1) {
 		conf_perr(p, "relay-port: bad port \"%s\"", argv[0]);
 		return -1;
 	}
@@ -577,7 +576,7 @@ conf_resolver(struct parser *p, const struct directive *d, int argc,
 	host[hlen] = '\0';
 	ok = arg[0] == '[' ? inet_pton(AF_INET6, host, &in6) == 1 :
 	    inet_pton(AF_INET, host, &in4) == 1;
-	if (!ok || parse_port(colon + 1, &port) == -1) {
+	if (!ok || conf_parse_port(colon + 1, &port) == -1) {
 		conf_perr(p, "resolver: bad address or port \"%s\"", arg);
 		return -1;
 	}

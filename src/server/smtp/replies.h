@@ -115,5 +115,9 @@
 #define R_QUEUED	"250 2.0.0 Ok: queued as %s"
 #define R_QUEUE_ERROR	"451 4.3.0 Error: queue file write error"
 #define R_NO_STORAGE	"452 4.3.1 Insufficient system storage"
+/* The milter's verdicts, when it gives no text of its own. */
+#define R_MILTER_REJECT	"550 5.7.1 Command rejected"
+#define R_MILTER_TEMPFAIL "451 4.7.1 Service unavailable - try again later"
+#define R_MILTER_DOWN	"451 4.3.5 Content filter unavailable, try again later"
 
 #endif

@@ -256,6 +256,7 @@ session_greet(struct session *s)
 {
 	session_reply(s, R_GREETING, s->w->conf->hostname);
 	session_set_state(s, STATE_CONNECTED);
+	milter_start(s);
 }
 
 /*
@@ -663,7 +664,8 @@ session_process(struct session *s)
 	char	line[SASL_LINE_MAX + 1];
 	size_t	len;
 
-	while (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD | SF_AUTHWAIT)) &&
+	while (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD | SF_AUTHWAIT |
+	    SF_MILTER)) &&
 	    evbuffer_get_length(s->out) < OUT_MAX) {
 		if (s->state == STATE_PROXY || s->state == STATE_TLS)
 			break;
@@ -700,7 +702,7 @@ session_process(struct session *s)
 	if (s->flags & SF_DEAD)
 		return;
 	if ((s->flags & SF_EOF) &&
-	    !(s->flags & (SF_BUSY | SF_AUTHWAIT | SF_CLOSING))) {
+	    !(s->flags & (SF_BUSY | SF_AUTHWAIT | SF_CLOSING | SF_MILTER))) {
 		s->flags |= SF_CLOSING;
 		session_close(s, "disconnect");
 		return;
@@ -844,6 +846,7 @@ session_free(struct session *s)
 	struct worker	*w = s->w;
 
 	txn_reset(s);
+	milter_free(s);
 	if (s->auth_req != 0)
 		authclient_cancel(s->w->auth, s->auth_req);
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));

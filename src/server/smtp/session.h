@@ -17,6 +17,7 @@
 struct worker;
 struct listen_conf;
 struct tls;
+struct milter;
 
 enum session_state {
 	STATE_INIT,		/* greeting not sent yet */
@@ -100,6 +101,8 @@ struct session {
 	 * start, pushed back by data-min-rate for every octet read, never
 	 * more than data-timeout ahead (CLOCK_MONOTONIC). */
 	struct timespec		 deadline;
+
+	struct milter		*milter;	/* NULL: none (session_milter.c) */
 };
 
 /* Session flags. */
@@ -118,6 +121,7 @@ struct session {
 #define SF_AUTHWAIT	0x1000	/* waiting for the auth process or a delay */
 #define SF_EOF		0x2000	/* the client shut down its side */
 #define SF_DEADLINE	0x4000	/* s->deadline runs: a message arrives */
+#define SF_MILTER	0x8000	/* input held for the milter */
 
 /*
  * Take over an accepted connection and send the greeting (after the PROXY

@@ -125,10 +125,20 @@ session_line(struct session *s, char *line, size_t len)
 			break;
 		}
 	memset(&ck, 0, sizeof(ck));
-	if ((why = c->check(s, &cmd, &ck)) != NULL)
-		refuse(s, &cmd, &ck, why);
+	if ((why = c->check(s, &cmd, &ck)) == NULL &&
+	    milter_command(s, (int)(c - commands), &cmd, &ck, &why))
+		return;		/* session_cmd_resume() follows */
+	session_cmd_resume(s, (int)(c - commands), &cmd, &ck, why);
+}
+
+void
+session_cmd_resume(struct session *s, int row, const struct smtp_command *cmd,
+    const struct checked *ck, const char *why)
+{
+	if (why != NULL)
+		refuse(s, cmd, ck, why);
 	else
-		c->proceed(s, &cmd, &ck);
+		commands[row].proceed(s, cmd, ck);
 }
 
 /*

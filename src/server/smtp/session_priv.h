@@ -72,6 +72,36 @@ const char	*txn_check_bdat(const struct session *,
 void		 txn_proceed_bdat(struct session *,
 		    const struct smtp_command *, const struct checked *);
 
+/*
+ * session_txn.c, for the milter: commit the finished message (and answer
+ * when done), or end the transaction once its reply is given.
+ */
+void		 txn_commit(struct session *);
+void		 txn_end(struct session *);
+
+/* session_cmd.c: a command the milter held goes on (why NULL) or not. */
+void		 session_cmd_resume(struct session *, int row,
+		    const struct smtp_command *, const struct checked *,
+		    const char *why);
+
+/*
+ * session_milter.c: the session's milter.  milter_command() returns 1 when
+ * it holds the command (session_cmd_resume() follows), else 0 with *why
+ * the refusal or NULL.  milter_eom() returns 1 when it has the message
+ * (txn_commit() or txn_end() follows).  milter_rewrite() runs on the
+ * commit's thread when milter_changes().
+ */
+void		 milter_start(struct session *);
+void		 milter_free(struct session *);
+int		 milter_command(struct session *, int row,
+		    const struct smtp_command *, const struct checked *,
+		    const char **why);
+void		 milter_octets(struct session *, const char *, size_t);
+int		 milter_eom(struct session *);
+void		 milter_abort(struct session *);
+int		 milter_changes(const struct session *);
+int		 milter_rewrite(struct session *);
+
 /* session_auth.c: AUTH and the SASL exchange (RFC 4954). */
 int		 session_may_auth(const struct session *);
 int		 session_in_sasl(const struct session *);

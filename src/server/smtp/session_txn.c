@@ -39,6 +39,7 @@ static const char *txn_write_error(struct session *, int);
 void
 txn_reset(struct session *s)
 {
+	milter_abort(s);
 	if (s->msg_open) {
 		spool_msg_abort(&s->msg);
 		s->msg_open = 0;
@@ -146,6 +147,8 @@ txn_open_message(struct session *s)
 	if (s->nrcpts == 1)
 		evbuffer_add_printf(s->body, "\r\n\tfor <%s>", s->rcpts[0].addr);
 	evbuffer_add_printf(s->body, "; %s\r\n", date);
+	milter_octets(s, (const char *)evbuffer_pullup(s->body, -1),
+	    evbuffer_get_length(s->body));
 	return 0;
 }
 
@@ -198,6 +201,7 @@ session_body_input(struct session *s, uint64_t *left)
 		used = dataparse_feed(&s->dp, in.iov_base, n, out.iov_base,
 		    &outlen);
 		out.iov_len = outlen;
+		milter_octets(s, out.iov_base, outlen);
 		evbuffer_commit_space(s->body, &out, 1);
 		evbuffer_drain(s->in, used);
 		if (left != NULL)
@@ -267,12 +271,27 @@ txn_finish(struct session *s, unsigned errors)
 		session_reply(s, "%s", why);
 		log_info("session=%s reject cmd=%s reply=\"%s\"", s->id,
 		    s->state == STATE_BDAT ? "BDAT" : "DATA", why);
-		txn_reset(s);
-		session_set_state(s, STATE_HELO);
-		session_arm_timer(s);
+		txn_end(s);
 		return;
 	}
+	if (milter_eom(s))
+		return;		/* txn_commit() or txn_end() follows */
+	txn_commit(s);
+}
 
+/* The transaction is over, its reply given. */
+void
+txn_end(struct session *s)
+{
+	txn_reset(s);
+	session_set_state(s, STATE_HELO);
+	session_arm_timer(s);
+}
+
+/* Commit the message on the thread pool; answer when that is done. */
+void
+txn_commit(struct session *s)
+{
 	if (workq_submit(s->w->wq, commit_work, commit_done, s) == -1) {
 		log_warn("session=%s commit", s->id);
 		session_reply(s, R_QUEUE_ERROR);
@@ -292,6 +311,11 @@ commit_work(void *arg)
 	struct session	*s = arg;
 
 	txn_body_flush(s);
+	if (milter_changes(s) && milter_rewrite(s) == -1) {
+		s->commit_result = -1;
+		s->commit_errno = errno;
+		return;
+	}
 	s->commit_result = spool_msg_commit(&s->msg);
 	s->commit_errno = errno;
 }
