@@ -141,3 +141,35 @@ def test_slow_honest_client_gets_through(server):
         assert c.cmd("QUIT").code == 221
     msgs = srv.wait_messages("user@example.org", 1)
     assert b"line 00319" in msgs[0]
+
+
+def test_junk_commands_do_not_hold_a_session(server):
+    """Complete lines restart command-timeout, so NOOP after NOOP would
+    hold a session for ever: past junk-command-limit each one counts as
+    an error, and max-errors ends the session (Postfix's
+    smtpd_junk_command_limit)."""
+    srv = server(extra=["junk-command-limit 5", "max-errors 3"])
+    with srv.connect() as c:
+        c.settimeout(T(5))
+        assert c.cmd("EHLO client.example").code == 250
+        for verb in ("NOOP", "RSET", "NOOP", "HELP", "NOOP"):
+            assert c.cmd(verb).code in (214, 250), verb
+        # The 6th and 7th count as errors; the 8th reaches max-errors.
+        assert c.cmd("NOOP").code == 250
+        assert c.cmd("NOOP").code == 250
+        assert c.cmd("NOOP").code == 250
+        r = c.reply()
+        assert r.code == 421 and r.enhanced == "4.7.0", r
+        assert c.read_until_closed() == b""
+    srv.wait_log(r"disconnect reason=too-many-errors")
+    # Below the limit, a session goes on and delivers.
+    with srv.connect() as c:
+        c.settimeout(T(5))
+        assert c.cmd("EHLO client.example").code == 250
+        for _ in range(4):
+            assert c.cmd("NOOP").code == 250
+        assert c.cmd("MAIL FROM:<a@example.com>").code == 250
+        assert c.cmd("RCPT TO:<user@example.org>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(b"Subject: junk\r\n\r\nok\r\n.\r\n")
+        assert c.reply().code == 250

@@ -103,6 +103,8 @@ static const struct directive directives[] = {
 	{ "max-recipients", conf_number, 1, 1, 0,
 	    F(max_recipients), 1, 1000000 },
 	{ "max-errors", conf_number, 1, 1, 0, F(max_errors), 1, 1000000 },
+	{ "junk-command-limit", conf_number, 1, 1, 0, F(junk_command_limit), 1,
+	    1000000 },
 	{ "max-sessions", conf_number, 1, 1, 0, F(max_sessions), 1, 1000000 },
 	{ "max-sessions-per-ip", conf_number, 1, 1, 0,
 	    F(max_sessions_per_ip), 1, 1000000 },
@@ -691,6 +693,7 @@ set_defaults(struct config *conf)
 	conf->sender_login_match = 1;
 	conf->max_recipients = CONF_DEFAULT_MAX_RECIPIENTS;
 	conf->max_errors = CONF_DEFAULT_MAX_ERRORS;
+	conf->junk_command_limit = CONF_DEFAULT_JUNK_COMMAND_LIMIT;
 	conf->max_sessions = CONF_DEFAULT_MAX_SESSIONS;
 	conf->max_sessions_per_ip = CONF_DEFAULT_MAX_SESSIONS_PER_IP;
 	conf->command_timeout = CONF_DEFAULT_COMMAND_TIMEOUT;

@@ -166,6 +166,7 @@ struct config {
 	/* Limits of our own (smtpauthd.conf(5)). */
 	unsigned		 max_recipients;	/* per message (100) */
 	unsigned		 max_errors;		/* protocol errors (10) */
+	unsigned		 junk_command_limit;	/* NOOP, RSET... (100) */
 	unsigned		 max_sessions;		/* per worker (1000) */
 	unsigned		 max_sessions_per_ip;	/* all workers (20) */
 	unsigned		 command_timeout;	/* seconds (300) */
@@ -196,6 +197,7 @@ struct config {
 #define CONF_DEFAULT_BAN_TABLE_SIZE	16384
 #define CONF_DEFAULT_MAX_RECIPIENTS	100
 #define CONF_DEFAULT_MAX_ERRORS		10
+#define CONF_DEFAULT_JUNK_COMMAND_LIMIT	100
 #define CONF_DEFAULT_MAX_SESSIONS	1000
 #define CONF_DEFAULT_MAX_SESSIONS_PER_IP 50
 #define CONF_DEFAULT_COMMAND_TIMEOUT	300

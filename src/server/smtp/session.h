@@ -67,6 +67,7 @@ struct session {
 	enum session_state	 state;
 	unsigned		 flags;
 	unsigned		 errors;
+	unsigned		 junk;		/* NOOP, RSET, VRFY... so far */
 	unsigned		 nmessages;
 	char			 helo[256];
 

@@ -33,6 +33,7 @@ struct command {
 	void		(*proceed)(struct session *,
 			    const struct smtp_command *,
 			    const struct checked *);
+	int		 junk;		/* moves no mail: junk-command-limit */
 };
 
 static int	session_may_starttls(const struct session *);
@@ -75,22 +76,22 @@ static int	helo_is_peer_literal(const struct session *);
 
 /* Every verb: is it legal now (else the refusal), then do it. */
 static const struct command commands[] = {
-	{ VERB_HELO,		check_helo,	proceed_helo },
-	{ VERB_EHLO,		check_helo,	proceed_ehlo },
-	{ VERB_MAIL,		txn_check_mail,	txn_proceed_mail },
-	{ VERB_RCPT,		txn_check_rcpt,	txn_proceed_rcpt },
-	{ VERB_DATA,		txn_check_data,	txn_proceed_data },
-	{ VERB_BDAT,		txn_check_bdat,	txn_proceed_bdat },
-	{ VERB_RSET,		check_noargs,	proceed_rset },
-	{ VERB_NOOP,		check_any,	proceed_noop },
-	{ VERB_QUIT,		check_any,	proceed_quit },
-	{ VERB_VRFY,		check_vrfy,	proceed_vrfy },
-	{ VERB_EXPN,		check_expn,	NULL },
-	{ VERB_HELP,		check_any,	proceed_help },
-	{ VERB_STARTTLS,	check_starttls,	proceed_starttls },
-	{ VERB_AUTH,		auth_check,	auth_proceed },
-	{ VERB_HTTP,		check_any,	proceed_http },
-	{ VERB_UNKNOWN,		check_unknown,	NULL },
+	{ VERB_HELO,		check_helo,	proceed_helo, 0 },
+	{ VERB_EHLO,		check_helo,	proceed_ehlo, 0 },
+	{ VERB_MAIL,		txn_check_mail,	txn_proceed_mail, 0 },
+	{ VERB_RCPT,		txn_check_rcpt,	txn_proceed_rcpt, 0 },
+	{ VERB_DATA,		txn_check_data,	txn_proceed_data, 0 },
+	{ VERB_BDAT,		txn_check_bdat,	txn_proceed_bdat, 0 },
+	{ VERB_RSET,		check_noargs,	proceed_rset, 1 },
+	{ VERB_NOOP,		check_any,	proceed_noop, 1 },
+	{ VERB_QUIT,		check_any,	proceed_quit, 0 },
+	{ VERB_VRFY,		check_vrfy,	proceed_vrfy, 1 },
+	{ VERB_EXPN,		check_expn,	NULL, 1 },
+	{ VERB_HELP,		check_any,	proceed_help, 1 },
+	{ VERB_STARTTLS,	check_starttls,	proceed_starttls, 0 },
+	{ VERB_AUTH,		auth_check,	auth_proceed, 0 },
+	{ VERB_HTTP,		check_any,	proceed_http, 0 },
+	{ VERB_UNKNOWN,		check_unknown,	NULL, 0 },
 };
 
 /*
@@ -124,6 +125,13 @@ session_line(struct session *s, char *line, size_t len)
 			c = &commands[i];
 			break;
 		}
+	/*
+	 * Past junk-command-limit, each command that moves no mail counts as
+	 * an error: a client cannot hold a session with NOOPs forever (the
+	 * command deadline restarts with every line).
+	 */
+	if (c->junk && ++s->junk > s->w->conf->junk_command_limit)
+		s->errors++;
 	memset(&ck, 0, sizeof(ck));
 	if ((why = c->check(s, &cmd, &ck)) == NULL &&
 	    milter_command(s, (int)(c - commands), &cmd, &ck, &why))
