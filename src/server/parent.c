@@ -3,6 +3,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -26,6 +27,7 @@
 #include "server/queue/queue.h"
 #include "server/shared/banlist.h"
 #include "server/shared/iplimit.h"
+#include "server/shared/metrics.h"
 #include "server/shared/spool.h"
 #include "server/smtp/worker.h"
 
@@ -85,6 +87,8 @@ struct parent {
 	gid_t			 gid;
 	int			 drop;
 	char			*username;
+	int			 ctl_fd;	/* smtpauthctl's socket */
+	char			 ctl_path[108];
 };
 
 static struct parent	P;
@@ -111,6 +115,7 @@ static int	authsock_path(const struct config *, char *, size_t, char *,
 		    size_t);
 static int	setup_dirs(const struct config *, char *, size_t);
 static void	count_start_failure(const struct child *, int, unsigned *);
+static int	ctl_bind(const struct config *, char *, size_t);
 
 int
 parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
@@ -413,6 +418,7 @@ start_worker(unsigned index)
 					    j]);
 		}
 		close(P.notify[0]);
+		close(P.ctl_fd);
 		free_users_text();
 		worker_main(P.conf, &P.users, P.tls,
 		    P.authsock[0] ? P.authsock : NULL, ls, P.socks.nlistens,
@@ -426,6 +432,7 @@ start_worker(unsigned index)
 	c->slot = slot;
 	c->gen = P.gen;
 	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_WORKER, index);
 	log_info("started worker=%u pid=%ld", index, (long)pid);
 }
 
@@ -452,7 +459,7 @@ start_queue(void)
 			close(P.socks.fd[i]);
 		close(P.notify[1]);
 		free_users_text();
-		queue_main(P.conf, P.notify[0]);
+		queue_main(P.conf, P.notify[0], P.ctl_fd);
 	}
 	P.wanted[CHILD_QUEUE] = 0;
 	c->pid = pid;
@@ -460,6 +467,7 @@ start_queue(void)
 	c->kind = CHILD_QUEUE;
 	c->gen = P.gen;
 	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_QUEUE, 0);
 	log_info("started queue pid=%ld", (long)pid);
 }
 
@@ -517,6 +525,7 @@ start_auth(void)
 			close(P.socks.fd[i]);
 		close(P.notify[0]);
 		close(P.notify[1]);
+		close(P.ctl_fd);
 		if (P.users_len > 0 && (text = malloc(P.users_len)) == NULL)
 			fatalx("out of memory");
 		if (text != NULL)
@@ -530,6 +539,7 @@ start_auth(void)
 	c->kind = CHILD_AUTH;
 	c->gen = P.gen;
 	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_AUTH, 0);
 	log_info("started auth pid=%ld", (long)pid);
 }
 
@@ -547,6 +557,7 @@ reap(void)
 				c = &P.children[i];
 		if (c == NULL)
 			continue;
+		metrics_proc_del(pid);
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM &&
 		    c->stopped)
 			/* Asked to stop before it had set its handler up. */
@@ -656,6 +667,18 @@ reload(void)
 	    bind_all(conf, &socks, 0, err, sizeof(err)) == -1) {
 		tls_ctx_free(tls);
 		goto fail;
+	}
+	{
+		char	path[sizeof(P.ctl_path)];
+
+		if (config_control_socket(conf, path, sizeof(path)) == -1 ||
+		    strcmp(path, P.ctl_path) != 0 ||
+		    (conf->control_group == NULL) !=
+		    (P.conf->control_group == NULL) ||
+		    (conf->control_group != NULL && strcmp(conf->control_group,
+		    P.conf->control_group) != 0))
+			log_warnx("control-socket, control-group: %s is kept "
+			    "until a restart", P.ctl_path);
 	}
 	if (conf->ban_table_size != P.conf->ban_table_size)
 		log_warnx("ban-table-size: the table keeps %u entries until "
@@ -773,8 +796,11 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	}
 	if (setup_dirs(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1)
+	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1 ||
+	    metrics_init() == -1)
 		fatal("shared tables");
+	if ((P.ctl_fd = ctl_bind(conf, err, sizeof(err))) == -1)
+		fatalx("%s", err);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)
 		fatal("socketpair");
 	if (fcntl(P.notify[1], F_SETFL, O_NONBLOCK) == -1)
@@ -844,8 +870,79 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	free_users_text();
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
+	close(P.ctl_fd);
+	unlink(P.ctl_path);
 	users_free(&P.users);
 	config_free(P.conf);
 	free(P.username);
 	return P.failed ? 1 : 0;
+}
+
+/*
+ * smtpauthctl's socket, bound here as root (like the listeners) and
+ * served by the queue process: 0600, or 0660 and group control-group,
+ * owned by root when we are root.  Returns the descriptor, or -1 with err
+ * set.
+ */
+static int
+ctl_bind(const struct config *conf, char *err, size_t errlen)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	struct group		*gr = NULL;
+	char			*slash;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (config_control_socket(conf, P.ctl_path, sizeof(P.ctl_path)) == -1) {
+		snprintf(err, errlen, "control-socket: path too long");
+		return -1;
+	}
+	memcpy(sun.sun_path, P.ctl_path, sizeof(P.ctl_path));
+	if (conf->control_group != NULL &&
+	    (gr = getgrnam(conf->control_group)) == NULL) {
+		snprintf(err, errlen, "control-group: no such group %s",
+		    conf->control_group);
+		return -1;
+	}
+	/* Its directory, one level, when it is missing (/run/smtpauthd). */
+	if ((slash = strrchr(sun.sun_path, '/')) != NULL && slash !=
+	    sun.sun_path) {
+		*slash = '\0';
+		if (mkdir(sun.sun_path, 0755) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "control-socket: mkdir %s: %s",
+			    sun.sun_path, strerror(errno));
+			return -1;
+		}
+		*slash = '/';
+	}
+	/* A socket left by a server that is gone (bind_all refused a
+	 * running one already). */
+	if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(sun.sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		snprintf(err, errlen, "control-socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		snprintf(err, errlen, "control-socket %s: %s", sun.sun_path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if ((gr != NULL && (chown(sun.sun_path, (uid_t)-1, gr->gr_gid) == -1 ||
+	    chmod(sun.sun_path, 0660) == -1)) || listen(fd, 16) == -1) {
+		snprintf(err, errlen, "control-socket %s: %s", sun.sun_path,
+		    strerror(errno));
+		close(fd);
+		unlink(sun.sun_path);
+		return -1;
+	}
+	return fd;
 }

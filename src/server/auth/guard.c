@@ -25,6 +25,7 @@
 #include "server/auth/ledger.h"
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
+#include "server/shared/metrics.h"
 
 #define FAIL_SLOWDOWN_MS	250	/* per recent failure of the account */
 #define FAIL_SLOWDOWN_MAX_MS	5000
@@ -38,6 +39,7 @@ static struct {
 
 static int	 ban(const struct banlist_key *, unsigned);
 static void	 unban_cb(const struct banlist_key *);
+static void	 lifted_cb(const struct banlist_key *);
 static void	 fmt_time(time_t, char *, size_t);
 
 void
@@ -112,6 +114,7 @@ ban(const struct banlist_key *key, unsigned n)
 	}
 	fmt_time(until, when, sizeof(when));
 	log_info("ban ip=%s failures=%u until=%s", who, n, when);
+	METRICS_ADD(bans_added, 1);
 	return 0;
 }
 
@@ -131,6 +134,24 @@ unban_cb(const struct banlist_key *k)
 	char	who[INET6_ADDRSTRLEN + 8];
 
 	log_info("unban ip=%s", banlist_key_fmt(k, who, sizeof(who)));
+}
+
+static void
+lifted_cb(const struct banlist_key *k)
+{
+	char	who[INET6_ADDRSTRLEN + 8];
+
+	ledger_clear(G.addrs, k, sizeof(*k));
+	log_info("unban ip=%s by=smtpauthctl",
+	    banlist_key_fmt(k, who, sizeof(who)));
+}
+
+int
+guard_unban(const struct sockaddr *sa, unsigned plen)
+{
+	int	n = banlist_unban(sa, plen, lifted_cb);
+
+	return n > 255 ? 255 : n;
 }
 
 /* A ban's end as 2025-01-31T12:00:00Z. */

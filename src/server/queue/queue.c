@@ -34,6 +34,8 @@
 #include "server/queue/queue.h"
 #include "server/queue/queue_priv.h"
 #include "server/shared/envelope.h"
+#include "server/shared/metrics.h"
+#include "server/shared/queuelist.h"
 #include "server/shared/spool.h"
 
 #define QUEUE_THREADS		4
@@ -74,7 +76,6 @@ static void		 entry_free(struct qentry *);
 static void		 entry_start(struct qentry *);
 static void		 entry_idle(struct qentry *);
 static void		 entry_timer(int, short, void *);
-static void		 queue_flush(struct queue *);
 static void		 on_recycle(int, short, void *);
 static void		 recycle_work(void *);
 static void		 recycle_done(void *);
@@ -119,6 +120,7 @@ entry_get(struct queue *q, const char *id, int create)
 	memcpy(e->id, id, sizeof(e->id));
 	e->next = q->table[h];
 	q->table[h] = e;
+	METRICS_ADD(queue_depth, 1);
 	return e;
 }
 
@@ -139,6 +141,34 @@ entry_free(struct qentry *e)
 	}
 	event_free(e->timer);
 	free(e);
+	METRICS_ADD(queue_depth, -1);
+}
+
+struct qentry *
+queue_entry(struct queue *q, const char *id, int create)
+{
+	return entry_get(q, id, create);
+}
+
+/* Its files are gone (smtpauthctl delete): forget it unless in flight. */
+void
+queue_forget(struct qentry *e)
+{
+	e->removed = 1;
+	if (!e->active && !e->waiting)
+		entry_free(e);
+}
+
+size_t
+queue_count(const struct queue *q)
+{
+	const struct qentry	*e;
+	size_t			 h, n = 0;
+
+	for (h = 0; h < HASH_SIZE; h++)
+		for (e = q->table[h]; e != NULL; e = e->next)
+			n++;
+	return n;
 }
 
 /* Begin an attempt: read the envelope on the pool. */
@@ -148,7 +178,7 @@ entry_start(struct qentry *e)
 	struct queue	*q = e->q;
 	struct loadjob	*j;
 
-	if (q->stopping || e->active || e->waiting)
+	if (q->stopping || e->active || e->waiting || e->held)
 		return;
 	if (q->nactive >= MAX_ACTIVE) {
 		/* Memory is bounded: wait for a turn. */
@@ -244,7 +274,7 @@ entry_idle(struct qentry *e)
 	if (e->removed) {
 		entry_free(e);
 		e = NULL;
-	} else if (!q->stopping) {
+	} else if (!q->stopping && !e->held) {
 		if (!pending && next == 0)
 			next = now + SCAN_SECONDS;
 		/* Whatever happened, no busy loop. */
@@ -286,8 +316,8 @@ queue_schedule(struct queue *q, const char *id, int flush)
 		entry_start(e);
 }
 
-static void
-queue_flush(struct queue *q)
+void
+queue_flush_all(struct queue *q)
 {
 	struct qentry	*e;
 	size_t		 h;
@@ -308,7 +338,7 @@ queue_flush(struct queue *q)
  */
 
 void
-queue_main(const struct config *conf, int notify_fd)
+queue_main(const struct config *conf, int notify_fd, int ctl_listen)
 {
 	struct queue		*q = &the_queue;
 	struct timeval		 tv = { SCAN_SECONDS, 0 };
@@ -322,6 +352,7 @@ queue_main(const struct config *conf, int notify_fd)
 	q->cred = queue_cred();
 	q->notify_fd = notify_fd;
 	q->ctl_fd = -1;
+	q->ctl_listen = -1;
 	if ((q->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if (spool_open(&q->spool, conf->spool) == -1)
@@ -369,6 +400,9 @@ queue_main(const struct config *conf, int notify_fd)
 			fatalx("queue events");
 	}
 
+	if (ctl_listen != -1)
+		queue_ctl_start(q, ctl_listen);
+
 	/* Crash leftovers first (INTERNALS.md), then everything queued. */
 	queue_scan(q, 1, 0);
 	event_base_dispatch(q->base);
@@ -414,7 +448,7 @@ on_ctl(int fd, short events, void *arg)
 		if ((size_t)n == strlen(QUEUE_FLUSH_MSG) &&
 		    memcmp(buf, QUEUE_FLUSH_MSG, (size_t)n) == 0 &&
 		    !q->stopping)
-			queue_flush(q);
+			queue_flush_all(q);
 	}
 }
 
@@ -444,6 +478,8 @@ on_sigterm(int sig, short events, void *arg)
 	event_del(q->ev_scan);
 	if (q->ev_ctl != NULL)
 		event_del(q->ev_ctl);
+	if (q->ev_ctl_listen != NULL)
+		event_del(q->ev_ctl_listen);
 	evtimer_add(q->ev_grace, &tv);
 	route_stop_all(q);
 	queue_check_stop(q);
@@ -554,6 +590,11 @@ load_work(void *arg)
 	int			 msgfd;
 
 	j->result = -1;
+	/* Held by smtpauthctl, maybe before a restart. */
+	if (queuelist_held(sp->queue_fd, j->e->id)) {
+		j->result = 2;
+		return;
+	}
 	if ((j->env = calloc(1, sizeof(*j->env))) == NULL)
 		return;
 	if ((msgfd = spool_open_queued(sp->queue_fd, j->e->id, j->env,
@@ -620,6 +661,8 @@ load_done(void *arg)
 		}
 		if (j->result == 0)
 			e->removed = 1;
+		else if (j->result == 2)
+			e->held = 1;
 		else
 			e->write_failed = 1;	/* wait retry-min */
 		free(j->local);
@@ -635,6 +678,7 @@ load_done(void *arg)
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
 		case LOCAL_DELIVERED:
+			metrics_delivered(e->env->time);
 			r->done = RCPT_DELIVERED;
 			e->dirty = 1;
 			break;
@@ -642,6 +686,7 @@ load_done(void *arg)
 			envelope_set_error(r, NULL, "5.1.3 bad mailbox name",
 			    strlen("5.1.3 bad mailbox name"));
 			r->done = RCPT_FAILED;
+			METRICS_ADD(bounced, 1);
 			log_warnx("delivery id=%s to=<%s> result=bounced "
 			    "reason=\"bad mailbox name\"", e->id,
 			    log_escape_str(r->addr, to, sizeof(to)));
@@ -651,6 +696,10 @@ load_done(void *arg)
 			snprintf(text, sizeof(text), "4.2.0 maildir: %s",
 			    strerror(j->errnos[i]));
 			rcpt_defer(e, r, NULL, text);
+			if (r->done == RCPT_FAILED)
+				METRICS_ADD(bounced, 1);
+			else
+				METRICS_ADD(deferred, 1);
 			log_warnx("delivery id=%s to=<%s> result=%s "
 			    "reason=\"%s\"", e->id,
 			    log_escape_str(r->addr, to, sizeof(to)),

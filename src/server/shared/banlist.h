@@ -65,4 +65,16 @@ void	banlist_expire(void (*cb)(const struct banlist_key *));	/* auth */
  */
 int	banlist_check(const struct sockaddr *, time_t *until);
 
+/* Any process: cb for each ban in force, with its end.  Returns how many. */
+int	banlist_each(void (*cb)(void *, const struct banlist_key *, time_t),
+	    void *arg);
+/* Bans in the table (ended ones too until the auth process's next tick). */
+size_t	banlist_active(void);
+/*
+ * Auth: lift every ban that covers sa (an IPv6 address under each prefix
+ * length in use, or only plen when not 0), cb for each.  Returns how many.
+ */
+int	banlist_unban(const struct sockaddr *sa, unsigned plen,
+	    void (*cb)(const struct banlist_key *));
+
 #endif

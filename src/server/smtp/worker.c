@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/workq.h"
+#include "server/shared/metrics.h"
 #include "server/shared/config.h"
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
@@ -185,6 +186,8 @@ worker_accept(int lfd, short events, void *arg)
 				log_warn("accept");
 			return;
 		}
+		METRICS_ADD(listeners[metrics_listener((size_t)(l->lc -
+		    w->conf->listens))].connections, 1);
 		/* Replies are batched by us: no Nagle delays. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/*
