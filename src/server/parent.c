@@ -24,6 +24,7 @@
 #include "server/auth/authd.h"
 #include "server/notify.h"
 #include "server/parent.h"
+#include "server/metrics/metricsd.h"
 #include "server/queue/queue.h"
 #include "server/shared/banlist.h"
 #include "server/shared/iplimit.h"
@@ -38,10 +39,12 @@
  * within RESTART_DELAY of its start, cannot start: give up. */
 #define START_FAILURES	5
 
-enum child_kind { CHILD_WORKER, CHILD_QUEUE, CHILD_AUTH, CHILD_KINDS };
+enum child_kind {
+	CHILD_WORKER, CHILD_QUEUE, CHILD_AUTH, CHILD_METRICS, CHILD_KINDS
+};
 
 static const char *const kind_names[CHILD_KINDS] = {
-	"worker", "queue", "auth"
+	"worker", "queue", "auth", "metrics"
 };
 
 struct child {
@@ -88,6 +91,7 @@ struct parent {
 	int			 drop;
 	char			*username;
 	int			 ctl_fd;	/* smtpauthctl's socket */
+	int			 metrics_fd;	/* metrics-listen, or -1 */
 	char			 ctl_path[108];
 };
 
@@ -116,6 +120,8 @@ static int	authsock_path(const struct config *, char *, size_t, char *,
 static int	setup_dirs(const struct config *, char *, size_t);
 static void	count_start_failure(const struct child *, int, unsigned *);
 static int	ctl_bind(const struct config *, char *, size_t);
+static int	metrics_bind(const struct config *, char *, size_t);
+static void	start_metrics(void);
 
 int
 parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
@@ -419,6 +425,8 @@ start_worker(unsigned index)
 		}
 		close(P.notify[0]);
 		close(P.ctl_fd);
+		if (P.metrics_fd != -1)
+			close(P.metrics_fd);
 		free_users_text();
 		worker_main(P.conf, &P.users, P.tls,
 		    P.authsock[0] ? P.authsock : NULL, ls, P.socks.nlistens,
@@ -458,6 +466,8 @@ start_queue(void)
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
 		close(P.notify[1]);
+		if (P.metrics_fd != -1)
+			close(P.metrics_fd);
 		free_users_text();
 		queue_main(P.conf, P.notify[0], P.ctl_fd);
 	}
@@ -526,6 +536,8 @@ start_auth(void)
 		close(P.notify[0]);
 		close(P.notify[1]);
 		close(P.ctl_fd);
+		if (P.metrics_fd != -1)
+			close(P.metrics_fd);
 		if (P.users_len > 0 && (text = malloc(P.users_len)) == NULL)
 			fatalx("out of memory");
 		if (text != NULL)
@@ -584,7 +596,8 @@ reap(void)
 				    &P.start_fails[c->index]);
 			}
 		} else if (c->kind == CHILD_QUEUE ||
-		    (c->kind == CHILD_AUTH && c->gen == P.gen)) {
+		    ((c->kind == CHILD_AUTH || c->kind == CHILD_METRICS) &&
+		    c->gen == P.gen)) {
 			/* One queue at a time; the auth of this generation. */
 			P.single_restart[c->kind] = c->gen == P.gen &&
 			    time(NULL) - c->started < RESTART_DELAY ?
@@ -707,6 +720,7 @@ reload(void)
 	memset(P.restart_at, 0, sizeof(P.restart_at));
 	/* The new auth process takes over the socket at once. */
 	start_auth();
+	start_metrics();
 	for (i = 0; i < conf->workers; i++)
 		start_worker((unsigned)i);
 	/* One queue at a time: the new one starts when the old one ends. */
@@ -799,7 +813,9 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1 ||
 	    metrics_init() == -1)
 		fatal("shared tables");
-	if ((P.ctl_fd = ctl_bind(conf, err, sizeof(err))) == -1)
+	if ((P.ctl_fd = ctl_bind(conf, err, sizeof(err))) == -1 ||
+	    ((P.metrics_fd = metrics_bind(conf, err, sizeof(err))) == -1 &&
+	    conf->metrics_addrlen != 0))
 		fatalx("%s", err);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)
 		fatal("socketpair");
@@ -826,6 +842,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	for (i = 0; i < conf->workers; i++)
 		start_worker(i);
 	start_queue();
+	start_metrics();
 	log_info("ready hostname=%s listeners=%zu workers=%u users=%zu",
 	    conf->hostname, conf->nlistens, conf->workers, P.users.n);
 	notify_ready();
@@ -864,6 +881,9 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		if (P.wanted[CHILD_AUTH] && !single_running(CHILD_AUTH,
 		    P.gen) && time(NULL) >= P.single_restart[CHILD_AUTH])
 			start_auth();
+		if (P.wanted[CHILD_METRICS] && !single_running(CHILD_METRICS,
+		    P.gen) && time(NULL) >= P.single_restart[CHILD_METRICS])
+			start_metrics();
 	}
 	notify_stopping();
 	stop_all();
@@ -872,6 +892,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	close_sockets(&P.socks);
 	close(P.ctl_fd);
 	unlink(P.ctl_path);
+	if (P.metrics_fd != -1)
+		close(P.metrics_fd);
 	users_free(&P.users);
 	config_free(P.conf);
 	free(P.username);
@@ -945,4 +967,69 @@ ctl_bind(const struct config *conf, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+/* metrics-listen, bound as root like the listeners; -1 when off. */
+static int
+metrics_bind(const struct config *conf, char *err, size_t errlen)
+{
+	int	fd, one = 1;
+
+	if (conf->metrics_addrlen == 0)
+		return -1;
+	if ((fd = socket(conf->metrics_addr.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "metrics-listen: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&conf->metrics_addr,
+	    conf->metrics_addrlen) == -1 || listen(fd, 64) == -1) {
+		snprintf(err, errlen, "metrics-listen %s: %s",
+		    conf->metrics_text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The metrics process: no TLS key, no users text, no relay credential
+ * (those are read by the queue after its own fork), the ban table
+ * read-only.  Its socket is bound at start; a reload keeps it.
+ */
+static void
+start_metrics(void)
+{
+	struct child	*c;
+	pid_t		 pid;
+	size_t		 i;
+
+	P.wanted[CHILD_METRICS] = 0;
+	if (P.metrics_fd == -1 || (c = child_slot()) == NULL)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		P.wanted[CHILD_METRICS] = 1;
+		return;
+	}
+	if (pid == 0) {
+		drop_server_tls();
+		banlist_readonly();
+		child_setup();
+		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
+			close(P.socks.fd[i]);
+		close(P.notify[0]);
+		close(P.notify[1]);
+		close(P.ctl_fd);
+		free_users_text();
+		metricsd_main(P.conf, P.metrics_fd);
+	}
+	c->pid = pid;
+	c->stopped = 0;
+	c->kind = CHILD_METRICS;
+	c->gen = P.gen;
+	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_METRICS, 0);
+	log_info("started metrics pid=%ld", (long)pid);
 }
