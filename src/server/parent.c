@@ -706,6 +706,7 @@ reload(void)
 	users_free(&P.users);
 	tls_ctx_free(P.tls);
 	P.conf = conf;
+	log_set_json(conf->log_json);
 	P.users = users;
 	P.tls = tls;
 	free_users_text();
