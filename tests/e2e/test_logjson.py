@@ -72,4 +72,4 @@ def test_json_lines_carry_the_text_fields(server):
     assert fail[0]["process"] == "auth" and fail[0]["ip"] == "127.0.0.1"
     # A client's text stays one value, escaped as in the text log.
     ok = [o for o in objs if o["event"] == "auth" and o["result"] == "ok"]
-    assert log_unescaped(ok[0]["user"]) == "user@example.org"
+    assert log_unescaped(ok[0]["user"].encode()) == b"user@example.org"
