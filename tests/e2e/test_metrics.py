@@ -136,3 +136,26 @@ def test_bans_counted_and_metrics_default_off(server, tmp_path):
     # Without metrics-listen nothing listens and no metrics process runs.
     other = server()
     assert "metrics" not in other.log()
+
+
+def test_bad_directives_are_reported_by_n(server):
+    for line, said in (
+            ("metrics-listen localhost:99", "metrics-listen: expected PORT"),
+            ("metrics-listen 127.0.0.1:99999", "metrics-listen: expected"),
+            ("log-format yaml", "log-format: expected text or json"),
+            ("control-group no-such-group-here", None)):
+        srv = server(extra=[line], start=False)
+        r = subprocess.run([str(BUILD / "smtpauthd"), "-n", "-f",
+                            str(srv.conf_path)], capture_output=True,
+                           text=True, timeout=T(20))
+        if said is None:
+            # Known only at start: the parent refuses to start.
+            r = subprocess.run([str(BUILD / "smtpauthd"), "-d", "-f",
+                                str(srv.conf_path)], capture_output=True,
+                               text=True, timeout=T(20))
+            assert r.returncode == 1
+            assert "control-group: no such group no-such-group-here" \
+                in r.stderr, r.stderr
+            continue
+        assert r.returncode == 1 and said in r.stderr, (line, r.stderr)
+        assert re.search(r"smtpauthd\.conf:\d+: ", r.stderr), r.stderr

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +308,7 @@ dispatch(struct ctlconn *c)
 	case C_DELETE: {
 		struct qentry	*e = queue_entry(c->q, c->arg, 0);
 
-		if (e != NULL && e->active) {
+		if (e != NULL && (e->active || e->waiting)) {
 			reply(c, 0, "%s: a delivery is under way: try again\n",
 			    c->arg);
 			return;
@@ -370,6 +371,7 @@ static void
 reply_buf(struct ctlconn *c, int ok, char *buf, size_t len)
 {
 	const char	*head = ok ? "ok\n" : "error\n";
+	struct timeval	 tv = { CTL_TIMEOUT_SECONDS, 0 };
 	size_t		 hlen = strlen(head);
 
 	if (!ok && c->name != NULL)
@@ -391,7 +393,8 @@ reply_buf(struct ctlconn *c, int ok, char *buf, size_t len)
 	event_free(c->ev);
 	c->ev = event_new(c->q->base, c->fd, EV_WRITE | EV_PERSIST, on_write,
 	    c);
-	if (c->ev == NULL || event_add(c->ev, NULL) == -1)
+	/* A reader that stops reading is dropped. */
+	if (c->ev == NULL || event_add(c->ev, &tv) == -1)
 		conn_free(c);
 }
 
@@ -401,6 +404,10 @@ on_write(int fd, short events, void *arg)
 	struct ctlconn	*c = arg;
 	ssize_t		 n;
 
+	if (events & EV_TIMEOUT) {
+		conn_free(c);
+		return;
+	}
 	n = send(fd, c->out + c->off, c->outlen - c->off, MSG_NOSIGNAL);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
