@@ -2,6 +2,7 @@
  * The parent: the only root process.  It never reads a client byte.
  */
 #include <sys/socket.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -120,6 +121,8 @@ static int	authsock_path(const struct config *, char *, size_t, char *,
 static int	setup_dirs(const struct config *, char *, size_t);
 static void	count_start_failure(const struct child *, int, unsigned *);
 static int	ctl_bind(const struct config *, char *, size_t);
+static int	ctl_bind_as(int, const struct sockaddr_un *, int);
+static void	ctl_unlink(void);
 static int	metrics_bind(const struct config *, char *, size_t);
 static void	start_metrics(void);
 
@@ -892,7 +895,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
 	close(P.ctl_fd);
-	unlink(P.ctl_path);
+	ctl_unlink();
 	if (P.metrics_fd != -1)
 		close(P.metrics_fd);
 	users_free(&P.users);
@@ -911,7 +914,6 @@ static int
 ctl_bind(const struct config *conf, char *err, size_t errlen)
 {
 	struct sockaddr_un	 sun;
-	struct stat		 st;
 	struct group		*gr = NULL;
 	char			*slash;
 	mode_t			 old;
@@ -941,17 +943,19 @@ ctl_bind(const struct config *conf, char *err, size_t errlen)
 		}
 		*slash = '/';
 	}
-	/* A socket left by a server that is gone (bind_all refused a
-	 * running one already). */
-	if (lstat(sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(sun.sun_path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1) {
 		snprintf(err, errlen, "control-socket: %s", strerror(errno));
 		return -1;
 	}
+	/*
+	 * As root; in the server's user's own directory (the default, in
+	 * the spool's 0700 run/) a root without CAP_DAC_OVERRIDE (the
+	 * unit's) may not write: then as that user, who owns the socket.
+	 */
 	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	if (ctl_bind_as(fd, &sun, 0) == -1 && (errno != EACCES || !P.drop ||
+	    ctl_bind_as(fd, &sun, 1) == -1)) {
 		umask(old);
 		snprintf(err, errlen, "control-socket %s: %s", sun.sun_path,
 		    strerror(errno));
@@ -959,8 +963,8 @@ ctl_bind(const struct config *conf, char *err, size_t errlen)
 		return -1;
 	}
 	umask(old);
-	if ((gr != NULL && (chown(sun.sun_path, (uid_t)-1, gr->gr_gid) == -1 ||
-	    chmod(sun.sun_path, 0660) == -1)) || listen(fd, 16) == -1) {
+	if ((gr != NULL && chown(sun.sun_path, (uid_t)-1, gr->gr_gid) ==
+	    -1) || listen(fd, 16) == -1) {
 		snprintf(err, errlen, "control-socket %s: %s", sun.sun_path,
 		    strerror(errno));
 		close(fd);
@@ -968,6 +972,49 @@ ctl_bind(const struct config *conf, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * Bind fd to sun (removing a socket left by a server that is gone:
+ * bind_all() refused a running one already), as root or as the server's
+ * user (as_user, through the file system ids), and give it mode 0660
+ * with control-group.  0, or -1 with errno set.
+ */
+static int
+ctl_bind_as(int fd, const struct sockaddr_un *sun, int as_user)
+{
+	struct stat	st;
+	int		r, saved;
+
+	if (as_user) {
+		(void)setfsgid(P.gid);
+		(void)setfsuid(P.uid);
+	}
+	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(sun->sun_path);
+	r = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	if (r == 0 && P.conf->control_group != NULL)
+		r = chmod(sun->sun_path, 0660);
+	saved = errno;
+	if (as_user) {
+		(void)setfsuid(0);
+		(void)setfsgid(0);
+	}
+	errno = saved;
+	return r;
+}
+
+/* At the stop: as root, else as the server's user (see ctl_bind). */
+static void
+ctl_unlink(void)
+{
+	if (unlink(P.ctl_path) == 0 || errno != EACCES || !P.drop)
+		return;
+	(void)setfsgid(P.gid);
+	(void)setfsuid(P.uid);
+	(void)unlink(P.ctl_path);
+	(void)setfsuid(0);
+	(void)setfsgid(0);
 }
 
 /* metrics-listen, bound as root like the listeners; -1 when off. */

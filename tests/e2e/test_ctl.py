@@ -211,6 +211,9 @@ def test_smtpauthd_queue_and_flush_keep_working(server):
     r = subprocess.run([str(BUILD / "smtpauthd"), "-f", str(srv.conf_path),
                         "queue"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout == "the queue is empty\n"
+    # The queue process binds its socket once it runs.
+    wait_until(lambda: (srv.spool / "run" / "queue.sock").exists(), T(10),
+               what="the queue's socket")
     r = subprocess.run([str(BUILD / "smtpauthd"), "-f", str(srv.conf_path),
                         "flush"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
