@@ -406,6 +406,7 @@ start_worker(unsigned index)
 		return;
 	}
 	iplimit_clear_slot(slot);
+	metrics_clear_slot(slot);
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		return;
@@ -589,6 +590,7 @@ reap(void)
 		c->pid = 0;
 		if (c->kind == CHILD_WORKER) {
 			iplimit_clear_slot(c->slot);
+			metrics_clear_slot(c->slot);
 			P.slots[c->slot] = 0;
 			/* A crash loop is slowed down, not stopped. */
 			if (c->gen == P.gen && c->index < 256) {
@@ -695,6 +697,11 @@ reload(void)
 		    P.conf->control_group) != 0))
 			log_warnx("control-socket, control-group: %s is kept "
 			    "until a restart", P.ctl_path);
+		if (conf->metrics_addrlen != P.conf->metrics_addrlen ||
+		    memcmp(&conf->metrics_addr, &P.conf->metrics_addr,
+		    conf->metrics_addrlen) != 0)
+			log_warnx("metrics-listen: %s is kept until a restart",
+			    P.metrics_fd != -1 ? P.conf->metrics_text : "off");
 	}
 	if (conf->ban_table_size != P.conf->ban_table_size)
 		log_warnx("ban-table-size: the table keeps %u entries until "

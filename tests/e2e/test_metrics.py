@@ -1,7 +1,10 @@
 """Metrics (issue 18): curl scrapes metrics-listen while smtpauth load
 runs, and the counters match what the clients did: sessions, messages,
 AUTH ok and fail by mechanism, bans, deliveries."""
+import json
+import os
 import re
+import signal
 import subprocess
 import threading
 
@@ -159,3 +162,44 @@ def test_bad_directives_are_reported_by_n(server):
             continue
         assert r.returncode == 1 and said in r.stderr, (line, r.stderr)
         assert re.search(r"smtpauthd\.conf:\d+: ", r.stderr), r.stderr
+
+
+def test_reload_keeps_counters_and_control(server, tmp_path):
+    """A reload starts a new metrics process on the same socket; the
+    counters and smtpauthctl go on."""
+    mport = free_port()
+    srv = relay_server(server, extra=["metrics-listen %d" % mport])
+    srv.wait_log(r"metrics: ready ")
+    assert load(srv, tmp_path, 5, 1, PASSWORD).returncode == 0
+    wait_until(lambda: value(scrape(mport),
+                             "smtpauthd_messages_accepted_total") == 5,
+               T(10), what="5 messages counted")
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"parent: reloaded ", after=mark)
+    srv.wait_log(r"metrics: ready ", after=mark)
+    assert value(scrape(mport), "smtpauthd_messages_accepted_total") == 5
+    r = subprocess.run([str(BUILD / "smtpauthctl"), "-f", str(srv.conf_path),
+                        "--json", "status"], capture_output=True, text=True,
+                       timeout=T(20))
+    assert r.returncode == 0, r.stderr
+    kinds = [p["process"] for p in json.loads(r.stdout)["processes"]]
+    assert kinds.count("metrics") >= 1 and "queue" in kinds
+
+
+def test_sessions_of_a_killed_worker_are_not_open(server):
+    mport = free_port()
+    srv = relay_server(server, extra=["metrics-listen %d" % mport],
+                       workers=1)
+    srv.allow_crash = True
+    lab = {"listen": "127.0.0.1:%d" % srv.port, "mode": "smtp"}
+    c = srv.connect()
+    c.ehlo()
+    wait_until(lambda: value(scrape(mport), "smtpauthd_sessions_open",
+                             **lab) == 1, T(10), what="one session open")
+    (pid,) = srv.worker_pids().values()
+    os.kill(pid, signal.SIGKILL)
+    srv.wait_log(r"worker pid=%d killed by signal 9" % pid)
+    wait_until(lambda: value(scrape(mport), "smtpauthd_sessions_open",
+                             **lab) == 0, T(10), what="no session open")
+    c.close()

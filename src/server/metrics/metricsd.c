@@ -97,7 +97,7 @@ on_metrics(struct evhttp_request *req, void *arg)
 	for (i = 0; i < n; i++) {
 		listener_label(lab, sizeof(lab), i);
 		evbuffer_add_printf(b, "smtpauthd_sessions_open{%s} %lld\n",
-		    lab, (long long)atomic_load(&m->listeners[i].open));
+		    lab, (long long)metrics_sessions_open((unsigned)i));
 	}
 	counter(b, "smtpauthd_auth_total", "counter",
 	    "AUTH verdicts, by mechanism, result and backend.");

@@ -471,8 +471,8 @@ do_status(struct ctlconn *c)
 	}
 	fprintf(fp, c->json ? "],\"listeners\":[" : "listeners:\n");
 	for (i = 0; i < conf->nlistens; i++) {
-		lo = m != NULL && i < METRICS_LISTENERS ? (long long)
-		    atomic_load(&m->listeners[i].open) : 0;
+		lo = i < METRICS_LISTENERS ?
+		    (long long)metrics_sessions_open((unsigned)i) : 0;
 		open += lo;
 		if (c->json) {
 			fprintf(fp, "%s{\"listen\":", first ? "" : ",");

@@ -12,6 +12,7 @@
 #include "server/shared/metrics.h"
 
 static struct metrics	*block;
+static unsigned		 my_slot;
 
 const double	metrics_lat_bounds[METRICS_LAT_BUCKETS] = {
 	0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600, 86400
@@ -37,6 +38,46 @@ struct metrics *
 metrics_get(void)
 {
 	return block;
+}
+
+void
+metrics_set_slot(unsigned slot)
+{
+	my_slot = slot < METRICS_SLOTS ? slot : METRICS_SLOTS - 1;
+}
+
+void
+metrics_session_open(unsigned listener, int delta)
+{
+	if (block != NULL && listener < METRICS_LISTENERS)
+		atomic_fetch_add_explicit(
+		    &block->listeners[listener].open[my_slot], delta,
+		    memory_order_relaxed);
+}
+
+int64_t
+metrics_sessions_open(unsigned listener)
+{
+	int64_t		n = 0;
+	unsigned	i;
+
+	if (block == NULL || listener >= METRICS_LISTENERS)
+		return 0;
+	for (i = 0; i < METRICS_SLOTS; i++)
+		n += atomic_load_explicit(&block->listeners[listener].open[i],
+		    memory_order_relaxed);
+	return n;
+}
+
+void
+metrics_clear_slot(unsigned slot)
+{
+	unsigned	l;
+
+	if (block == NULL || slot >= METRICS_SLOTS)
+		return;
+	for (l = 0; l < METRICS_LISTENERS; l++)
+		atomic_store(&block->listeners[l].open[slot], 0);
 }
 
 unsigned

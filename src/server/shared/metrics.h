@@ -21,6 +21,9 @@
 #define METRICS_PROCS		(2 * 256 + 4)
 /* Delivery latency, seconds from the message's arrival: bucket bounds. */
 #define METRICS_LAT_BUCKETS	10
+/* Open sessions are counted per worker slot (iplimit.h's), so that the
+ * parent can forget those of a worker that died. */
+#define METRICS_SLOTS		512
 
 enum metrics_mech { METRICS_PLAIN, METRICS_LOGIN, METRICS_MECHS };
 enum metrics_result {
@@ -41,7 +44,7 @@ struct metrics_proc {
 struct metrics_listener {
 	_Atomic uint64_t	connections;	/* accepted */
 	_Atomic uint64_t	sessions[2];	/* ended: [tls] */
-	_Atomic int64_t		open;		/* sessions now */
+	_Atomic int64_t		open[METRICS_SLOTS];	/* now, per worker */
 };
 
 struct metrics {
@@ -73,6 +76,14 @@ struct metrics	*metrics_get(void);
 		atomic_fetch_add_explicit(&m_->field, (n),		\
 		    memory_order_relaxed);				\
 } while (0)
+
+/* Worker: this process's slot; a session opened (+1) or gone (-1). */
+void		 metrics_set_slot(unsigned);
+void		 metrics_session_open(unsigned listener, int delta);
+/* Sessions open on a listener slot, all workers. */
+int64_t		 metrics_sessions_open(unsigned listener);
+/* Parent: a worker is gone, and its sessions with it. */
+void		 metrics_clear_slot(unsigned);
 
 /* The listener slot of index i. */
 unsigned	 metrics_listener(size_t i);

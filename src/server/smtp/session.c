@@ -234,7 +234,7 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 	}
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->nsessions++;
-	METRICS_ADD(listeners[session_listener(s)].open, 1);
+	metrics_session_open(session_listener(s), 1);
 	if (!lc->proxy)
 		log_info("session=%s connect ip=%s port=%u listen=%s mode=%s",
 		    s->id, s->peerip, s->peerport, lc->text,
@@ -798,7 +798,7 @@ session_free(struct session *s)
 		iplimit_release((struct sockaddr *)&s->peer);
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	w->nsessions--;
-	METRICS_ADD(listeners[session_listener(s)].open, -1);
+	metrics_session_open(session_listener(s), -1);
 	free(s);
 	worker_session_gone(w, NULL);
 }

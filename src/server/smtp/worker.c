@@ -55,6 +55,7 @@ worker_main(const struct config *conf, const struct userset *users,
 	log_setproc(strdup(name));
 	signal(SIGPIPE, SIG_IGN);
 	iplimit_set_slot(slot);
+	metrics_set_slot(slot);
 
 	w->conf = conf;
 	w->users = users;
