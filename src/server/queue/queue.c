@@ -15,6 +15,7 @@
  * local delivery; queue_priv.h says where the other parts live.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -61,6 +62,7 @@ struct loadjob {
 	struct envelope	*env;
 	uint64_t	 size;
 	off_t		 body_off;
+	struct timespec	 accepted;
 	time_t		 now;
 	int		 flush;
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
@@ -607,6 +609,15 @@ load_work(void *arg)
 			log_warnx("id=%s cannot read it: %s", j->e->id, err);
 		return;
 	}
+	{
+		struct stat	st;
+
+		/* The message's last write, just before its commit. */
+		if (fstat(msgfd, &st) == 0)
+			j->accepted = st.st_mtim;
+		else
+			j->accepted.tv_sec = j->env->time;
+	}
 	if ((j->local = calloc(j->env->nrcpts + 1, 1)) == NULL ||
 	    (j->errnos = calloc(j->env->nrcpts + 1, sizeof(int))) == NULL) {
 		close(msgfd);
@@ -672,13 +683,14 @@ load_done(void *arg)
 		return;
 	}
 	e->env = j->env;
+	e->accepted = j->accepted;
 	e->size = j->size;
 	e->body_off = j->body_off;
 	for (i = 0; i < e->env->nrcpts; i++) {
 		r = &e->env->rcpts[i];
 		switch (j->local[i]) {
 		case LOCAL_DELIVERED:
-			metrics_delivered(e->env->time);
+			metrics_delivered(&e->accepted);
 			r->done = RCPT_DELIVERED;
 			e->dirty = 1;
 			break;

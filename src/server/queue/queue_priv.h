@@ -68,6 +68,7 @@ struct qentry {
 	int		 removed;	/* its files are gone */
 	int		 flush;		/* everything is due at once */
 	int		 held;		/* smtpauthctl hold: no attempt */
+	struct timespec	 accepted;	/* its file's mtime: the commit */
 	unsigned	 njobs;		/* relay jobs under way */
 };
 

@@ -106,7 +106,7 @@ log_attempt(const struct qentry *e, const struct env_rcpt *r,
 	char	to[ADDR_PATH_MAX * 4 + 1], reply[RELAY_TEXT_MAX * 4 + 1];
 
 	if (strcmp(result, "sent") == 0)
-		metrics_delivered(e->env->time);
+		metrics_delivered(&e->accepted);
 	else if (strcmp(result, "bounced") == 0)
 		METRICS_ADD(bounced, 1);
 	else if (strcmp(result, "deferred") == 0)

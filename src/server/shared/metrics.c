@@ -97,7 +97,7 @@ metrics_auth(int mech_login, int result)
 }
 
 void
-metrics_delivered(time_t arrived)
+metrics_delivered(const struct timespec *accepted)
 {
 	struct timespec	now;
 	int64_t		ms;
@@ -106,10 +106,8 @@ metrics_delivered(time_t arrived)
 	if (block == NULL)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	ms = ((int64_t)now.tv_sec - (int64_t)arrived) * 1000 +
-	    now.tv_nsec / 1000000;
-	/* The envelope keeps whole seconds: count from mid-second. */
-	ms -= 500;
+	ms = ((int64_t)now.tv_sec - (int64_t)accepted->tv_sec) * 1000 +
+	    (now.tv_nsec - accepted->tv_nsec) / 1000000;
 	if (ms < 0)
 		ms = 0;
 	for (i = 0; i < METRICS_LAT_BUCKETS; i++)

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Listeners counted one by one; the others share the last slot. */
 #define METRICS_LISTENERS	16
@@ -88,8 +89,9 @@ void		 metrics_clear_slot(unsigned);
 /* The listener slot of index i. */
 unsigned	 metrics_listener(size_t i);
 void		 metrics_auth(int mech_login, int result);	/* 1/0/-1 */
-/* A recipient delivered, arrived at time arrived (CLOCK_REALTIME). */
-void		 metrics_delivered(time_t arrived);
+/* A recipient delivered, of a message accepted at that time
+ * (CLOCK_REALTIME: its spool file's mtime). */
+void		 metrics_delivered(const struct timespec *accepted);
 
 /* Parent: a child started, or ended. */
 void		 metrics_proc_add(pid_t, enum metrics_proc_kind, unsigned);
