@@ -43,7 +43,7 @@ CONFDIR ?= /etc/smtpauthd
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 COMMON_SRC := $(wildcard src/common/*.c)
-SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c src/server/*/*.c))
+SERVER_SRC := $(filter-out src/server/main.c src/server/ctl_main.c,$(wildcard src/server/*.c src/server/*/*.c))
 CLIENT_SRC := $(filter-out src/client/main.c,$(wildcard src/client/*.c))
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -53,7 +53,7 @@ CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-PROGS := $(BUILD)/smtpauthd
+PROGS := $(BUILD)/smtpauthd $(BUILD)/smtpauthctl
 ifneq ($(wildcard src/client/main.c),)
 PROGS += $(BUILD)/smtpauth
 endif
@@ -80,6 +80,10 @@ $(BUILD)/libclient.a: $(CLIENT_OBJ)
 
 $(BUILD)/smtpauthd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(LDLIBS)
+
+# The operator's command: the configuration parser and a socket, no more.
+$(BUILD)/smtpauthctl: $(BUILD)/src/server/ctl_main.o $(BUILD)/libserver.a $(BUILD)/libcommon.a
+	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/smtpauth: $(BUILD)/src/client/main.o $(BUILD)/libclient.a $(BUILD)/libcommon.a
 	$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -178,6 +182,7 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(BUILD)/smtpauthd $(DESTDIR)$(SBINDIR)/smtpauthd
+	install -m 755 $(BUILD)/smtpauthctl $(DESTDIR)$(SBINDIR)/smtpauthctl
 	if [ -f $(BUILD)/smtpauth ]; then \
 		install -d $(DESTDIR)$(PREFIX)/share/man/man1; \
 		install -m 755 $(BUILD)/smtpauth $(DESTDIR)$(PREFIX)/bin/smtpauth; fi

@@ -19,11 +19,14 @@ static const char	*log_proc = NULL;
 static int		 log_verbose = 0;
 static int		 log_quiet = 0;
 static int		 log_journal = 0;
+static int		 log_json = 0;
 
 static void	vlog(int, const char *, va_list)
 		    __attribute__((format(printf, 2, 0)));
 static int	log_plain(unsigned char);
 static int	stderr_is_journal(void);
+static void	json_line(char *, size_t, const char *, int, const char *);
+static const char *pri_name(int);
 
 /*
  * Is stderr the journal's stream (systemd sets JOURNAL_STREAM to its
@@ -64,6 +67,121 @@ log_set_quiet(int quiet)
 }
 
 void
+log_set_json(int on)
+{
+	log_json = on;
+}
+
+static const char *
+pri_name(int pri)
+{
+	switch (pri) {
+	case LOG_CRIT:
+		return "crit";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_DEBUG:
+		return "debug";
+	default:
+		return "info";
+	}
+}
+
+/* Append s to out as JSON string content (no quotes), within len. */
+static size_t
+json_put(char *out, size_t o, size_t len, const char *s, size_t n)
+{
+	static const char	hex[] = "0123456789abcdef";
+	unsigned char		c;
+	size_t			i;
+
+	for (i = 0; i < n && o + 7 < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[c >> 4];
+			out[o + 5] = hex[c & 0xf];
+			o += 6;
+		} else
+			out[o++] = (char)c;
+	}
+	return o;
+}
+
+/*
+ * The key=value line as one JSON object: {"time":..,"level":..,
+ * "process":..,"process_pid":..,"event":"the words that are not
+ * key=value", then each key=value as a member}.  A value "in quotes"
+ * loses its quotes (a log value holds no '"' unescaped: log_escape()).
+ */
+static void
+json_line(char *out, size_t len, const char *stamp, int pri,
+    const char *line)
+{
+	static char	 kv[4096 * 6 + 64];
+	const char	*p = line, *w, *eq, *end, *v, *vend;
+	size_t		 o, k = 0;
+	int		 words = 0;
+
+	o = (size_t)snprintf(out, len, "{\"time\":\"%s\",\"level\":\"%s\","
+	    "\"process\":\"%s\",\"process_pid\":%ld,\"event\":\"", stamp,
+	    pri_name(pri), log_proc ? log_proc : "", (long)getpid());
+	if (o >= len)
+		o = len - 1;
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		w = p;
+		eq = NULL;
+		/* The word: to a space, or through a "quoted" value. */
+		while (*p != '\0' && *p != ' ') {
+			if (*p == '=' && eq == NULL) {
+				eq = p;
+				if (p[1] == '"') {
+					end = strchr(p + 2, '"');
+					p = end != NULL ? end + 1 : p + strlen(p);
+					continue;
+				}
+			}
+			p++;
+		}
+		if (eq != NULL && eq > w && strspn(w, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == (size_t)(eq - w) &&
+		    k + 16 < sizeof(kv)) {
+			v = eq + 1;
+			vend = p;
+			if (*v == '"' && vend > v + 1 && vend[-1] == '"') {
+				v++;
+				vend--;
+			}
+			kv[k++] = ',';
+			kv[k++] = '"';
+			k = json_put(kv, k, sizeof(kv), w, (size_t)(eq - w));
+			memcpy(kv + k, "\":\"", 3);
+			k += 3;
+			k = json_put(kv, k, sizeof(kv), v, (size_t)(vend - v));
+			kv[k++] = '"';
+			continue;
+		}
+		if (words++ > 0 && o + 8 < len)
+			out[o++] = ' ';
+		o = json_put(out, o, len, w, (size_t)(p - w));
+	}
+	if (o + k + 3 > len)
+		k = 0;		/* cannot happen: out is large enough */
+	out[o++] = '"';
+	memcpy(out + o, kv, k);
+	o += k;
+	out[o++] = '}';
+	out[o] = '\0';
+}
+
+void
 log_setproc(const char *procname)
 {
 	log_proc = procname;
@@ -80,6 +198,26 @@ vlog(int pri, const char *fmt, va_list ap)
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		return;
+	if (log_json) {
+		struct timespec	ts;
+		struct tm	tm;
+		char		stamp[40], out[sizeof(line) * 6 + 256];
+		size_t		sl;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		sl = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(stamp + sl, sizeof(stamp) - sl, ".%03ldZ",
+		    ts.tv_nsec / 1000000);
+		json_line(out, sizeof(out), stamp, pri, line);
+		if (log_journal)
+			dprintf(STDERR_FILENO, "<%d>%s\n", pri, out);
+		else if (log_foreground)
+			dprintf(STDERR_FILENO, "%s\n", out);
+		else
+			syslog(pri, "%s", out);
+		return;
+	}
 	if (log_journal)
 		dprintf(STDERR_FILENO, "<%d>%s%s%s\n", pri,
 		    log_proc ? log_proc : "", log_proc ? ": " : "", line);

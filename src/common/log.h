@@ -10,6 +10,11 @@
 
 void	log_init(const char *ident, int foreground);
 void	log_setproc(const char *procname);	/* "parent", "worker", ... */
+/*
+ * log-format json: each line becomes one JSON object, the key=value
+ * fields as members (smtpauthd.conf(5)).
+ */
+void	log_set_json(int);
 /* Drop everything but fatal messages (fuzzing harnesses). */
 void	log_set_quiet(int);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -200,6 +200,7 @@ main(int argc, char *argv[])
 		free(file);
 		return 1;
 	}
+	log_set_json(conf->log_json);
 	if (cmd != NULL) {
 		bad = queuectl_run(conf, cmd);
 		config_free(conf);

@@ -3,7 +3,9 @@
  */
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -25,9 +27,11 @@
 #include "server/notify.h"
 #include "server/parent.h"
 #include "server/queue/dkim.h"
+#include "server/metrics/metricsd.h"
 #include "server/queue/queue.h"
 #include "server/shared/banlist.h"
 #include "server/shared/iplimit.h"
+#include "server/shared/metrics.h"
 #include "server/shared/spool.h"
 #include "server/smtp/worker.h"
 
@@ -38,10 +42,12 @@
  * within RESTART_DELAY of its start, cannot start: give up. */
 #define START_FAILURES	5
 
-enum child_kind { CHILD_WORKER, CHILD_QUEUE, CHILD_AUTH, CHILD_KINDS };
+enum child_kind {
+	CHILD_WORKER, CHILD_QUEUE, CHILD_AUTH, CHILD_METRICS, CHILD_KINDS
+};
 
 static const char *const kind_names[CHILD_KINDS] = {
-	"worker", "queue", "auth"
+	"worker", "queue", "auth", "metrics"
 };
 
 struct child {
@@ -88,6 +94,9 @@ struct parent {
 	gid_t			 gid;
 	int			 drop;
 	char			*username;
+	int			 ctl_fd;	/* smtpauthctl's socket */
+	int			 metrics_fd;	/* metrics-listen, or -1 */
+	char			 ctl_path[108];
 };
 
 static struct parent	P;
@@ -114,6 +123,11 @@ static int	authsock_path(const struct config *, char *, size_t, char *,
 		    size_t);
 static int	setup_dirs(const struct config *, char *, size_t);
 static void	count_start_failure(const struct child *, int, unsigned *);
+static int	ctl_bind(const struct config *, char *, size_t);
+static int	ctl_bind_as(int, const struct sockaddr_un *, int);
+static void	ctl_unlink(void);
+static int	metrics_bind(const struct config *, char *, size_t);
+static void	start_metrics(void);
 
 int
 parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
@@ -416,6 +430,7 @@ start_worker(unsigned index)
 		return;
 	}
 	iplimit_clear_slot(slot);
+	metrics_clear_slot(slot);
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		return;
@@ -437,6 +452,9 @@ start_worker(unsigned index)
 					    j]);
 		}
 		close(P.notify[0]);
+		close(P.ctl_fd);
+		if (P.metrics_fd != -1)
+			close(P.metrics_fd);
 		free_users_text();
 		worker_main(P.conf, &P.users, P.tls,
 		    P.authsock[0] ? P.authsock : NULL, ls, P.socks.nlistens,
@@ -450,6 +468,7 @@ start_worker(unsigned index)
 	c->slot = slot;
 	c->gen = P.gen;
 	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_WORKER, index);
 	log_info("started worker=%u pid=%ld", index, (long)pid);
 }
 
@@ -475,8 +494,10 @@ start_queue(void)
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);
 		close(P.notify[1]);
+		if (P.metrics_fd != -1)
+			close(P.metrics_fd);
 		free_users_text();
-		queue_main(P.conf, P.notify[0]);
+		queue_main(P.conf, P.notify[0], P.ctl_fd);
 	}
 	P.wanted[CHILD_QUEUE] = 0;
 	c->pid = pid;
@@ -484,6 +505,7 @@ start_queue(void)
 	c->kind = CHILD_QUEUE;
 	c->gen = P.gen;
 	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_QUEUE, 0);
 	log_info("started queue pid=%ld", (long)pid);
 }
 
@@ -547,6 +569,9 @@ start_auth(void)
 			close(P.socks.fd[i]);
 		close(P.notify[0]);
 		close(P.notify[1]);
+		close(P.ctl_fd);
+		if (P.metrics_fd != -1)
+			close(P.metrics_fd);
 		if (P.users_len > 0 && (text = malloc(P.users_len)) == NULL)
 			fatalx("out of memory");
 		if (text != NULL)
@@ -560,6 +585,7 @@ start_auth(void)
 	c->kind = CHILD_AUTH;
 	c->gen = P.gen;
 	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_AUTH, 0);
 	log_info("started auth pid=%ld", (long)pid);
 }
 
@@ -610,6 +636,7 @@ reap(void)
 				c = &P.children[i];
 		if (c == NULL)
 			continue;
+		metrics_proc_del(pid);
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM &&
 		    c->stopped)
 			/* Asked to stop before it had set its handler up. */
@@ -626,6 +653,7 @@ reap(void)
 		c->pid = 0;
 		if (c->kind == CHILD_WORKER) {
 			iplimit_clear_slot(c->slot);
+			metrics_clear_slot(c->slot);
 			P.slots[c->slot] = 0;
 			/* A crash loop is slowed down, not stopped. */
 			if (c->gen == P.gen && c->index < 256) {
@@ -636,7 +664,8 @@ reap(void)
 				    &P.start_fails[c->index]);
 			}
 		} else if (c->kind == CHILD_QUEUE ||
-		    (c->kind == CHILD_AUTH && c->gen == P.gen)) {
+		    ((c->kind == CHILD_AUTH || c->kind == CHILD_METRICS) &&
+		    c->gen == P.gen)) {
 			/* One queue at a time; the auth of this generation. */
 			P.single_restart[c->kind] = c->gen == P.gen &&
 			    time(NULL) - c->started < RESTART_DELAY ?
@@ -726,6 +755,23 @@ reload(void)
 		tls_ctx_free(tls);
 		goto fail;
 	}
+	{
+		char	path[sizeof(P.ctl_path)];
+
+		if (config_control_socket(conf, path, sizeof(path)) == -1 ||
+		    strcmp(path, P.ctl_path) != 0 ||
+		    (conf->control_group == NULL) !=
+		    (P.conf->control_group == NULL) ||
+		    (conf->control_group != NULL && strcmp(conf->control_group,
+		    P.conf->control_group) != 0))
+			log_warnx("control-socket, control-group: %s is kept "
+			    "until a restart", P.ctl_path);
+		if (conf->metrics_addrlen != P.conf->metrics_addrlen ||
+		    memcmp(&conf->metrics_addr, &P.conf->metrics_addr,
+		    conf->metrics_addrlen) != 0)
+			log_warnx("metrics-listen: %s is kept until a restart",
+			    P.metrics_fd != -1 ? P.conf->metrics_text : "off");
+	}
 	if (conf->ban_table_size != P.conf->ban_table_size)
 		log_warnx("ban-table-size: the table keeps %u entries until "
 		    "a restart", P.conf->ban_table_size);
@@ -739,6 +785,7 @@ reload(void)
 	users_free(&P.users);
 	tls_ctx_free(P.tls);
 	P.conf = conf;
+	log_set_json(conf->log_json);
 	P.users = users;
 	P.tls = tls;
 	free_users_text();
@@ -753,6 +800,7 @@ reload(void)
 	memset(P.restart_at, 0, sizeof(P.restart_at));
 	/* The new auth process takes over the socket at once. */
 	start_auth();
+	start_metrics();
 	for (i = 0; i < conf->workers; i++)
 		start_worker((unsigned)i);
 	/* One queue at a time: the new one starts when the old one ends. */
@@ -843,8 +891,13 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	}
 	if (setup_dirs(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1)
+	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1 ||
+	    metrics_init() == -1)
 		fatal("shared tables");
+	if ((P.ctl_fd = ctl_bind(conf, err, sizeof(err))) == -1 ||
+	    ((P.metrics_fd = metrics_bind(conf, err, sizeof(err))) == -1 &&
+	    conf->metrics_addrlen != 0))
+		fatalx("%s", err);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, P.notify) == -1)
 		fatal("socketpair");
 	if (fcntl(P.notify[1], F_SETFL, O_NONBLOCK) == -1)
@@ -870,6 +923,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	for (i = 0; i < conf->workers; i++)
 		start_worker(i);
 	start_queue();
+	start_metrics();
 	log_info("ready hostname=%s listeners=%zu workers=%u users=%zu",
 	    conf->hostname, conf->nlistens, conf->workers, P.users.n);
 	notify_ready();
@@ -908,14 +962,199 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		if (P.wanted[CHILD_AUTH] && !single_running(CHILD_AUTH,
 		    P.gen) && time(NULL) >= P.single_restart[CHILD_AUTH])
 			start_auth();
+		if (P.wanted[CHILD_METRICS] && !single_running(CHILD_METRICS,
+		    P.gen) && time(NULL) >= P.single_restart[CHILD_METRICS])
+			start_metrics();
 	}
 	notify_stopping();
 	stop_all();
 	free_users_text();
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
+	close(P.ctl_fd);
+	ctl_unlink();
+	if (P.metrics_fd != -1)
+		close(P.metrics_fd);
 	users_free(&P.users);
 	config_free(P.conf);
 	free(P.username);
 	return P.failed ? 1 : 0;
+}
+
+/*
+ * smtpauthctl's socket, bound here as root (like the listeners) and
+ * served by the queue process: 0600, or 0660 and group control-group,
+ * owned by root when we are root.  Returns the descriptor, or -1 with err
+ * set.
+ */
+static int
+ctl_bind(const struct config *conf, char *err, size_t errlen)
+{
+	struct sockaddr_un	 sun;
+	struct group		*gr = NULL;
+	char			*slash;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (config_control_socket(conf, P.ctl_path, sizeof(P.ctl_path)) == -1) {
+		snprintf(err, errlen, "control-socket: path too long");
+		return -1;
+	}
+	memcpy(sun.sun_path, P.ctl_path, sizeof(P.ctl_path));
+	if (conf->control_group != NULL &&
+	    (gr = getgrnam(conf->control_group)) == NULL) {
+		snprintf(err, errlen, "control-group: no such group %s",
+		    conf->control_group);
+		return -1;
+	}
+	/* Its directory, one level, when it is missing (/run/smtpauthd). */
+	if ((slash = strrchr(sun.sun_path, '/')) != NULL && slash !=
+	    sun.sun_path) {
+		*slash = '\0';
+		if (mkdir(sun.sun_path, 0755) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "control-socket: mkdir %s: %s",
+			    sun.sun_path, strerror(errno));
+			return -1;
+		}
+		*slash = '/';
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		snprintf(err, errlen, "control-socket: %s", strerror(errno));
+		return -1;
+	}
+	/*
+	 * As root; in the server's user's own directory (the default, in
+	 * the spool's 0700 run/) a root without CAP_DAC_OVERRIDE (the
+	 * unit's) may not write: then as that user, who owns the socket.
+	 */
+	old = umask(0177);
+	if (ctl_bind_as(fd, &sun, 0) == -1 && (errno != EACCES || !P.drop ||
+	    ctl_bind_as(fd, &sun, 1) == -1)) {
+		umask(old);
+		snprintf(err, errlen, "control-socket %s: %s", sun.sun_path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if ((gr != NULL && chown(sun.sun_path, (uid_t)-1, gr->gr_gid) ==
+	    -1) || listen(fd, 16) == -1) {
+		snprintf(err, errlen, "control-socket %s: %s", sun.sun_path,
+		    strerror(errno));
+		close(fd);
+		unlink(sun.sun_path);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Bind fd to sun (removing a socket left by a server that is gone:
+ * bind_all() refused a running one already), as root or as the server's
+ * user (as_user, through the file system ids), and give it mode 0660
+ * with control-group.  0, or -1 with errno set.
+ */
+static int
+ctl_bind_as(int fd, const struct sockaddr_un *sun, int as_user)
+{
+	struct stat	st;
+	int		r, saved;
+
+	if (as_user) {
+		(void)setfsgid(P.gid);
+		(void)setfsuid(P.uid);
+	}
+	if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(sun->sun_path);
+	r = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	if (r == 0 && P.conf->control_group != NULL)
+		r = chmod(sun->sun_path, 0660);
+	saved = errno;
+	if (as_user) {
+		(void)setfsuid(0);
+		(void)setfsgid(0);
+	}
+	errno = saved;
+	return r;
+}
+
+/* At the stop: as root, else as the server's user (see ctl_bind). */
+static void
+ctl_unlink(void)
+{
+	if (unlink(P.ctl_path) == 0 || errno != EACCES || !P.drop)
+		return;
+	(void)setfsgid(P.gid);
+	(void)setfsuid(P.uid);
+	(void)unlink(P.ctl_path);
+	(void)setfsuid(0);
+	(void)setfsgid(0);
+}
+
+/* metrics-listen, bound as root like the listeners; -1 when off. */
+static int
+metrics_bind(const struct config *conf, char *err, size_t errlen)
+{
+	int	fd, one = 1;
+
+	if (conf->metrics_addrlen == 0)
+		return -1;
+	if ((fd = socket(conf->metrics_addr.ss_family, SOCK_STREAM |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "metrics-listen: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&conf->metrics_addr,
+	    conf->metrics_addrlen) == -1 || listen(fd, 64) == -1) {
+		snprintf(err, errlen, "metrics-listen %s: %s",
+		    conf->metrics_text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The metrics process: no TLS key, no users text, no relay credential
+ * (those are read by the queue after its own fork), the ban table
+ * read-only.  Its socket is bound at start; a reload keeps it.
+ */
+static void
+start_metrics(void)
+{
+	struct child	*c;
+	pid_t		 pid;
+	size_t		 i;
+
+	P.wanted[CHILD_METRICS] = 0;
+	if (P.metrics_fd == -1 || (c = child_slot()) == NULL)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		P.wanted[CHILD_METRICS] = 1;
+		return;
+	}
+	if (pid == 0) {
+		drop_server_tls();
+		banlist_readonly();
+		child_setup();
+		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
+			close(P.socks.fd[i]);
+		close(P.notify[0]);
+		close(P.notify[1]);
+		close(P.ctl_fd);
+		free_users_text();
+		metricsd_main(P.conf, P.metrics_fd);
+	}
+	c->pid = pid;
+	c->stopped = 0;
+	c->kind = CHILD_METRICS;
+	c->gen = P.gen;
+	c->started = time(NULL);
+	metrics_proc_add(pid, METRICS_PROC_METRICS, 0);
+	log_info("started metrics pid=%ld", (long)pid);
 }

@@ -636,7 +636,9 @@ def deb_contents(deb):
 def test_deb_contents_and_conffiles(debs, tmp_path):
     deb = next(debs.glob("smtpauthd_*.deb"))
     files = deb_contents(deb)
-    for path in ("/usr/sbin/smtpauthd", "/etc/smtpauthd/smtpauthd.conf",
+    for path in ("/usr/sbin/smtpauthd", "/usr/sbin/smtpauthctl",
+                 "/usr/share/man/man8/smtpauthctl.8.gz",
+                 "/etc/smtpauthd/smtpauthd.conf",
                  "/lib/systemd/system/smtpauthd.service",
                  "/etc/fail2ban/filter.d/smtpauthd.conf",
                  "/etc/fail2ban/jail.d/smtpauthd.conf",

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -107,6 +108,56 @@ test_escape_cut(void **state)
 	assert_string_equal(log_escape_str("abc", buf, 1), "");
 }
 
+/* What log-format json writes for one log_info() line. */
+static void
+json_of(const char *line, char *out, size_t len)
+{
+	FILE	*fp = tmpfile();
+	int	 saved = dup(STDERR_FILENO);
+	size_t	 n;
+
+	assert_non_null(fp);
+	assert_true(saved >= 0);
+	log_init("test", 1);
+	log_setproc("queue");
+	log_set_json(1);
+	fflush(stderr);
+	assert_true(dup2(fileno(fp), STDERR_FILENO) >= 0);
+	log_info("%s", line);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	log_set_json(0);
+	rewind(fp);
+	n = fread(out, 1, len - 1, fp);
+	out[n] = '\0';
+	fclose(fp);
+}
+
+static void
+test_json_lines(void **state)
+{
+	char	out[8192], *p;
+
+	json_of("session=0123456789ABCDEF connect ip=192.0.2.1 "
+	    "reply=\"550 5.1.1 <a@b>: no=such\" user=\"a\\x20b\"", out,
+	    sizeof(out));
+	/* The stamp varies; the rest does not. */
+	assert_non_null(p = strstr(out, "\"level\":\"info\","));
+	assert_int_equal(strncmp(p, "\"level\":\"info\",\"process\":"
+	    "\"queue\",\"process_pid\":", 42), 0);
+	assert_int_equal(strncmp(out, "{\"time\":\"", 9), 0);
+	assert_non_null(strstr(out, ",\"event\":\"connect\","
+	    "\"session\":\"0123456789ABCDEF\",\"ip\":\"192.0.2.1\","
+	    "\"reply\":\"550 5.1.1 <a@b>: no=such\","
+	    "\"user\":\"a\\\\x20b\"}\n"));
+	/* Words only: all of it is the event. */
+	json_of("stopping", out, sizeof(out));
+	assert_non_null(strstr(out, "\"event\":\"stopping\"}\n"));
+	/* An octet no log value holds is still JSON. */
+	json_of("x=\x01\x7f", out, sizeof(out));
+	assert_non_null(strstr(out, "\"x\":\"\\u0001\\u007f\"}\n"));
+}
+
 int
 main(void)
 {
@@ -114,6 +165,7 @@ main(void)
 		cmocka_unit_test(test_escape_table),
 		cmocka_unit_test(test_escape_every_octet),
 		cmocka_unit_test(test_escape_cut),
+		cmocka_unit_test(test_json_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

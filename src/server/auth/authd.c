@@ -66,6 +66,7 @@
 #include "server/auth/backend.h"
 #include "server/auth/guard.h"
 #include "server/auth/logincache.h"
+#include "server/shared/metrics.h"
 #include "server/shared/authproto.h"
 #include "server/shared/config.h"
 #include "server/shared/users.h"
@@ -148,6 +149,7 @@ static void	 answer_after_delay(struct conn *, uint32_t,
 		    const struct auth_answer *, uint64_t);
 static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
+static void	 handle_unban(struct conn *, uint32_t, const void *, size_t);
 static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 job_done(void *, enum auth_result, const char *);
 static void	 job_answer(struct job *, struct auth_answer *);
@@ -420,6 +422,10 @@ conn_read(int fd, short events, void *arg)
 			conn_close(c);
 			break;
 		}
+		if (n == 1 && h.type == AUTH_MSG_UNBAN) {
+			handle_unban(c, h.id, buf, h.len);
+			continue;
+		}
 		if (n == -2 || h.type != AUTH_MSG_VERIFY) {
 			log_warnx("malformed message from a worker");
 			conn_close(c);
@@ -513,6 +519,30 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	A.jobs++;
 }
 
+/* "smtpauthctl unban" through the queue process (authproto.h). */
+static void
+handle_unban(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	const uint8_t		*p = buf;
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in6	 sin6;
+	uint8_t			 n;
+
+	if (len != AUTH_UNBAN_LEN) {
+		log_warnx("malformed unban request");
+		conn_close(c);
+		return;
+	}
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	memcpy(&sin6.sin6_addr, p, 16);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, &sin6, sizeof(sin6));
+	n = (uint8_t)guard_unban((const struct sockaddr *)&ss, p[16]);
+	if (ipc_send(c->fd, AUTH_MSG_UNBANNED, id, &n, 1) == -1)
+		log_warn("unban answer");
+}
+
 /*
  * A banned address gets no verdict on a password, not even from the cache:
  * a session opened before its ban (or a race between the ban and an AUTH)
@@ -587,6 +617,7 @@ log_attempt(const struct job *j)
 		result = "tempfail";
 		break;
 	}
+	metrics_auth(j->req.mech == AUTH_MECH_LOGIN, j->result);
 	fmt_addr((const struct sockaddr *)&j->req.client, ip, sizeof(ip),
 	    &port);
 	log_escape(j->req.user, j->req.userlen, user, sizeof(user));

@@ -47,6 +47,7 @@
 #include "server/auth/ledger.h"
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
+#include "server/shared/metrics.h"
 
 #define FAIL_SLOWDOWN_MS	250	/* per recent failure of the account */
 #define FAIL_SLOWDOWN_MAX_MS	5000
@@ -76,6 +77,7 @@ static struct {
 
 static int	 ban(const struct banlist_key *, unsigned);
 static void	 unban_cb(const struct banlist_key *);
+static void	 lifted_cb(const struct banlist_key *);
 static void	 fmt_time(time_t, char *, size_t);
 static void	 state_load(void);
 static struct snapshot *state_snapshot(void);
@@ -86,9 +88,10 @@ static void	 store_ban(const struct banlist_key *, time_t);
 static void	 store_resync(void);
 static void	 push_one(const struct banlist_key *, time_t, void *);
 static void	 store_account(const char *, unsigned);
+static void	 store_unban(const struct banlist_key *);
 
 static const struct guardstore_ops store_ops = {
-	store_ban, store_resync, store_account
+	store_ban, store_resync, store_account, store_unban
 };
 
 void
@@ -204,6 +207,7 @@ ban(const struct banlist_key *key, unsigned n)
 	G.dirty = 1;
 	if (G.conf->guard_store.set)
 		guardstore_push_ban(key, until);
+	METRICS_ADD(bans_added, 1);
 	return 0;
 }
 
@@ -441,6 +445,41 @@ state_written(void *arg)
 		G.write_failed = 0;
 	free(snap->buf);
 	free(snap);
+}
+
+static void
+lifted_cb(const struct banlist_key *k)
+{
+	char	who[INET6_ADDRSTRLEN + 8];
+
+	ledger_clear(G.addrs, k, sizeof(*k));
+	log_info("unban ip=%s by=smtpauthctl",
+	    banlist_key_fmt(k, who, sizeof(who)));
+	G.dirty = 1;		/* the state file must not bring it back */
+	if (G.conf->guard_store.set)
+		guardstore_unban(k);
+}
+
+/* Another node lifted a ban (its smtpauthctl unban): lift it here. */
+static void
+store_unban(const struct banlist_key *k)
+{
+	char	who[INET6_ADDRSTRLEN + 8];
+
+	if (!banlist_remove(k))
+		return;		/* ours, lifted already, or never here */
+	ledger_clear(G.addrs, k, sizeof(*k));
+	G.dirty = 1;
+	log_info("unban ip=%s by=guard-store",
+	    banlist_key_fmt(k, who, sizeof(who)));
+}
+
+int
+guard_unban(const struct sockaddr *sa, unsigned plen)
+{
+	int	n = banlist_unban(sa, plen, lifted_cb);
+
+	return n > 255 ? 255 : n;
 }
 
 /* A ban's end as 2025-01-31T12:00:00Z. */

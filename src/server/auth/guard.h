@@ -38,6 +38,10 @@ int		guard_refuses(const struct sockaddr *sa);
 uint32_t	guard_record_failure(const char *account,
 		    const struct sockaddr *sa, int *banned);
 
+/* smtpauthctl unban: lift the bans covering sa (and forget its failures).
+ * Returns how many were lifted, at most 255. */
+int		guard_unban(const struct sockaddr *sa, unsigned plen);
+
 /* Once a second: forget old failures, lift bans that ended (logged). */
 void		guard_tick(void);
 

@@ -85,6 +85,12 @@ static const char ban_lua[] =
     "redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[1])\n"
     "return 1\n";
 
+/* KEYS[1] the ban; ARGV: channel, address.  Lifts it on every node. */
+static const char unban_lua[] =
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' 0')\n"
+    "return 1\n";
+
 /* ARGV: cursor, pattern.  Returns the next cursor, then key, value... */
 static const char load_lua[] =
     "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], "
@@ -436,12 +442,14 @@ got_ban(const char *addr, size_t alen, const char *until, size_t ulen)
 	u[ulen] = '\0';
 	errno = 0;
 	t = strtoll(u, &end, 10);
-	if (errno != 0 || *end != '\0' || t <= 0 ||
+	if (errno != 0 || *end != '\0' || t < 0 ||
 	    banlist_key_parse(a, &k) == -1) {
 		log_warnx("guard-store: ignored a malformed ban");
 		return;
 	}
-	if ((time_t)t > real_sec())
+	if (t == 0)			/* lifted (smtpauthctl unban) */
+		S.ops->unban(&k);
+	else if ((time_t)t > real_sec())
 		S.ops->ban(&k, (time_t)t);
 }
 
@@ -593,6 +601,23 @@ fail_cb(redisAsyncContext *ac, void *r, void *priv)
 			S.error_logged = 0;
 	}
 	free(acct);
+}
+
+/* A ban lifted here: lift it in the store and on every node. */
+void
+guardstore_unban(const struct banlist_key *key)
+{
+	char		 kb[KEY_MAX], addr[ADDR_TEXT_MAX];
+	const char	*args[3];
+
+	if (!S.up)
+		return;
+	banlist_key_fmt(key, addr, sizeof(addr));
+	(void)snprintf(kb, sizeof(kb), KEY_PREFIX "ban:%s", addr);
+	args[0] = kb;
+	args[1] = BAN_CHANNEL;
+	args[2] = addr;
+	(void)eval(ban_cb, NULL, unban_lua, 1, args, 3);
 }
 
 void

@@ -24,6 +24,8 @@ struct guardstore_ops {
 	void	(*resync)(void);
 	/* The store's count of an account's failures, all nodes'. */
 	void	(*account)(const char *account, unsigned failures);
+	/* A ban lifted on some node (smtpauthctl unban): lift it here. */
+	void	(*unban)(const struct banlist_key *);
 };
 
 /* Connect to conf->guard_store (set) on base; retries on its own. */
@@ -40,6 +42,8 @@ void	guardstore_fail(const char *account, const struct banlist_key *,
 	    time_t until);
 /* Make a ban known to every node (unless the store has a longer one). */
 void	guardstore_push_ban(const struct banlist_key *, time_t until);
+/* Lift a ban in the store, and through it on every node. */
+void	guardstore_unban(const struct banlist_key *);
 /* Close the connections (at exit). */
 void	guardstore_stop(void);
 

@@ -37,6 +37,8 @@
 #include "server/queue/queue.h"
 #include "server/queue/queue_priv.h"
 #include "server/shared/envelope.h"
+#include "server/shared/metrics.h"
+#include "server/shared/queuelist.h"
 #include "server/shared/spool.h"
 
 #define QUEUE_THREADS		4
@@ -62,6 +64,7 @@ struct loadjob {
 	struct envelope	*env;
 	uint64_t	 size;
 	off_t		 body_off;
+	struct timespec	 accepted;
 	time_t		 now;
 	int		 flush;
 	int		 result;	/* 1 loaded, 0 gone, -1 error */
@@ -81,7 +84,6 @@ static void		 entry_free(struct qentry *);
 static void		 entry_start(struct qentry *);
 static void		 entry_idle(struct qentry *);
 static void		 entry_timer(int, short, void *);
-static void		 queue_flush(struct queue *);
 static void		 on_recycle(int, short, void *);
 static void		 recycle_work(void *);
 static void		 recycle_done(void *);
@@ -127,6 +129,7 @@ entry_get(struct queue *q, const char *id, int create)
 	memcpy(e->id, id, sizeof(e->id));
 	e->next = q->table[h];
 	q->table[h] = e;
+	METRICS_ADD(queue_depth, 1);
 	return e;
 }
 
@@ -148,6 +151,34 @@ entry_free(struct qentry *e)
 	free(e->dkim);
 	event_free(e->timer);
 	free(e);
+	METRICS_ADD(queue_depth, -1);
+}
+
+struct qentry *
+queue_entry(struct queue *q, const char *id, int create)
+{
+	return entry_get(q, id, create);
+}
+
+/* Its files are gone (smtpauthctl delete): forget it unless in flight. */
+void
+queue_forget(struct qentry *e)
+{
+	e->removed = 1;
+	if (!e->active && !e->waiting)
+		entry_free(e);
+}
+
+size_t
+queue_count(const struct queue *q)
+{
+	const struct qentry	*e;
+	size_t			 h, n = 0;
+
+	for (h = 0; h < HASH_SIZE; h++)
+		for (e = q->table[h]; e != NULL; e = e->next)
+			n++;
+	return n;
 }
 
 /* Begin an attempt: read the envelope on the pool. */
@@ -157,7 +188,7 @@ entry_start(struct qentry *e)
 	struct queue	*q = e->q;
 	struct loadjob	*j;
 
-	if (q->stopping || e->active || e->waiting)
+	if (q->stopping || e->active || e->waiting || e->held)
 		return;
 	if (q->nactive >= MAX_ACTIVE) {
 		/* Memory is bounded: wait for a turn. */
@@ -256,7 +287,7 @@ entry_idle(struct qentry *e)
 	if (e->removed) {
 		entry_free(e);
 		e = NULL;
-	} else if (!q->stopping) {
+	} else if (!q->stopping && !e->held) {
 		if (!pending && next == 0)
 			next = now + SCAN_SECONDS;
 		/* Whatever happened, no busy loop. */
@@ -298,8 +329,8 @@ queue_schedule(struct queue *q, const char *id, int flush)
 		entry_start(e);
 }
 
-static void
-queue_flush(struct queue *q)
+void
+queue_flush_all(struct queue *q)
 {
 	struct qentry	*e;
 	size_t		 h;
@@ -320,7 +351,7 @@ queue_flush(struct queue *q)
  */
 
 void
-queue_main(const struct config *conf, int notify_fd)
+queue_main(const struct config *conf, int notify_fd, int ctl_listen)
 {
 	struct queue		*q = &the_queue;
 	struct timeval		 tv = { SCAN_SECONDS, 0 };
@@ -336,6 +367,7 @@ queue_main(const struct config *conf, int notify_fd)
 	q->cred = queue_cred();
 	q->notify_fd = notify_fd;
 	q->ctl_fd = -1;
+	q->ctl_listen = -1;
 	if ((q->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if (spool_open(&q->spool, conf->spool) == -1)
@@ -384,6 +416,9 @@ queue_main(const struct config *conf, int notify_fd)
 			fatalx("queue events");
 	}
 
+	if (ctl_listen != -1)
+		queue_ctl_start(q, ctl_listen);
+
 	/* Crash leftovers first (INTERNALS.md), then everything queued. */
 	queue_scan(q, 1, 0);
 	event_base_dispatch(q->base);
@@ -431,7 +466,7 @@ on_ctl(int fd, short events, void *arg)
 		if ((size_t)n == strlen(QUEUE_FLUSH_MSG) &&
 		    memcmp(buf, QUEUE_FLUSH_MSG, (size_t)n) == 0 &&
 		    !q->stopping)
-			queue_flush(q);
+			queue_flush_all(q);
 	}
 }
 
@@ -461,6 +496,8 @@ on_sigterm(int sig, short events, void *arg)
 	event_del(q->ev_scan);
 	if (q->ev_ctl != NULL)
 		event_del(q->ev_ctl);
+	if (q->ev_ctl_listen != NULL)
+		event_del(q->ev_ctl_listen);
 	evtimer_add(q->ev_grace, &tv);
 	route_stop_all(q);
 	queue_check_stop(q);
@@ -572,6 +609,11 @@ load_work(void *arg)
 	int			 msgfd, again;
 
 	j->result = -1;
+	/* Held by smtpauthctl, maybe before a restart. */
+	if (queuelist_held(sp->queue_fd, j->e->id)) {
+		j->result = 2;
+		return;
+	}
 	if ((j->env = calloc(1, sizeof(*j->env))) == NULL)
 		return;
 	if ((msgfd = spool_open_queued(sp->queue_fd, j->e->id, j->env,
@@ -583,6 +625,15 @@ load_work(void *arg)
 		else
 			log_warnx("id=%s cannot read it: %s", j->e->id, err);
 		return;
+	}
+	{
+		struct stat	st;
+
+		/* The message's last write, just before its commit. */
+		if (fstat(msgfd, &st) == 0)
+			j->accepted = st.st_mtim;
+		else
+			j->accepted.tv_sec = j->env->time;
 	}
 	if ((j->local = calloc(j->env->nrcpts + 1, 1)) == NULL ||
 	    (j->errnos = calloc(j->env->nrcpts + 1, sizeof(int))) == NULL) {
@@ -681,6 +732,8 @@ load_done(void *arg)
 		}
 		if (j->result == 0)
 			e->removed = 1;
+		else if (j->result == 2)
+			e->held = 1;
 		else
 			e->write_failed = 1;	/* wait retry-min */
 		free(j->local);
@@ -690,6 +743,7 @@ load_done(void *arg)
 		return;
 	}
 	e->env = j->env;
+	e->accepted = j->accepted;
 	e->size = j->size;
 	e->body_off = j->body_off;
 	if (j->recorded == 1 && j->removed) {
@@ -704,6 +758,7 @@ load_done(void *arg)
 		switch (j->local[i]) {
 		case LOCAL_DELIVERED:
 			/* Written by load_record(), unless that failed. */
+			metrics_delivered(&e->accepted);
 			r->done = RCPT_DELIVERED;
 			if (j->recorded != 1)
 				e->dirty = 1;
@@ -712,6 +767,7 @@ load_done(void *arg)
 			envelope_set_error(r, NULL, "5.1.3 bad mailbox name",
 			    strlen("5.1.3 bad mailbox name"));
 			r->done = RCPT_FAILED;
+			METRICS_ADD(bounced, 1);
 			log_warnx("delivery id=%s to=<%s> result=bounced "
 			    "reason=\"bad mailbox name\"", e->id,
 			    log_escape_str(r->addr, to, sizeof(to)));
@@ -721,6 +777,10 @@ load_done(void *arg)
 			snprintf(text, sizeof(text), "4.2.0 maildir: %s",
 			    strerror(j->errnos[i]));
 			rcpt_defer(e, r, NULL, text);
+			if (r->done == RCPT_FAILED)
+				METRICS_ADD(bounced, 1);
+			else
+				METRICS_ADD(deferred, 1);
 			log_warnx("delivery id=%s to=<%s> result=%s "
 			    "reason=\"%s\"", e->id,
 			    log_escape_str(r->addr, to, sizeof(to)),

@@ -17,7 +17,8 @@
 void	queue_prepare(const struct config *);
 
 /* Run the queue in this (child) process; never returns. */
-void	queue_main(const struct config *, int notify_fd)
+/* ctl_listen: smtpauthctl's listening socket, or -1. */
+void	queue_main(const struct config *, int notify_fd, int ctl_listen)
 	    __attribute__((noreturn));
 
 #endif

@@ -69,6 +69,8 @@ struct qentry {
 	int		 write_failed;
 	int		 removed;	/* its files are gone */
 	int		 flush;		/* everything is due at once */
+	int		 held;		/* smtpauthctl hold: no attempt */
+	struct timespec	 accepted;	/* its file's mtime: the commit */
 	unsigned	 njobs;		/* relay jobs under way */
 	char		*dkim;		/* DKIM-Signature field, while active */
 	size_t		 dkimlen;
@@ -87,6 +89,9 @@ struct queue {
 	unsigned		 nconns;
 	int			 notify_fd;
 	int			 ctl_fd;
+	int			 ctl_listen;	/* smtpauthctl's socket */
+	struct event		*ev_ctl_listen;
+	unsigned		 nctl;		/* its connections */
 	int			 stopping;
 	struct event		*ev_notify;
 	struct event		*ev_ctl;
@@ -105,6 +110,15 @@ void	queue_recycle(struct queue *);
 void	queue_check_stop(struct queue *);
 void	rcpt_defer(struct qentry *, struct env_rcpt *, const char *,
 	    const char *);
+
+/* queue.c: a known message, or NULL; a deleted one's entry goes. */
+struct qentry	*queue_entry(struct queue *, const char *, int create);
+void		 queue_forget(struct qentry *);
+size_t		 queue_count(const struct queue *);
+void		 queue_flush_all(struct queue *);
+
+/* queue_ctl.c: smtpauthctl's requests (smtpauthctl(8)). */
+void	queue_ctl_start(struct queue *, int listen_fd);
 
 /* queue_scan.c */
 int	queue_valid_id(const char *, size_t);

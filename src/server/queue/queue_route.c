@@ -24,6 +24,7 @@
 #include "server/queue/dns.h"
 #include "server/queue/queue_priv.h"
 #include "server/queue/relay.h"
+#include "server/shared/metrics.h"
 #include "server/shared/envelope.h"
 #include "server/shared/spool.h"
 
@@ -104,6 +105,12 @@ log_attempt(const struct qentry *e, const struct env_rcpt *r,
 {
 	char	to[ADDR_PATH_MAX * 4 + 1], reply[RELAY_TEXT_MAX * 4 + 1];
 
+	if (strcmp(result, "sent") == 0)
+		metrics_delivered(&e->accepted);
+	else if (strcmp(result, "bounced") == 0)
+		METRICS_ADD(bounced, 1);
+	else if (strcmp(result, "deferred") == 0)
+		METRICS_ADD(deferred, 1);
 	log_info("relay id=%s to=<%s> host=%s tls=%s result=%s reply=\"%s\"",
 	    e->id, log_escape(r->addr, strlen(r->addr), to, sizeof(to)),
 	    host != NULL && host[0] != '\0' ? host : "-", tls ? "yes" : "no",

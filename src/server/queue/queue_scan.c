@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "server/queue/queue_priv.h"
+#include "server/shared/queuelist.h"
 #include "server/shared/spool.h"
 
 static void		 queue_cleanup_dir(struct queue *, int, int);
@@ -73,8 +74,9 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 			continue;
 		/* The queue's envelope of a message that is gone: a crash
 		 * between the two unlinks.  Any other file once it is old. */
-		if (is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
-		    SPOOL_ENV_SUFFIX) == 0) {
+		if (is_queue && (strcmp(de->d_name + SPOOL_ID_LEN,
+		    SPOOL_ENV_SUFFIX) == 0 || strcmp(de->d_name +
+		    SPOOL_ID_LEN, QUEUELIST_HOLD_SUFFIX) == 0)) {
 			snprintf(msg, sizeof(msg), "%.*s" SPOOL_MSG_SUFFIX,
 			    SPOOL_ID_LEN, de->d_name);
 			if (fstatat(dirfd, msg, &st, 0) == 0 || errno != ENOENT)

@@ -14,6 +14,16 @@
 
 #define AUTH_MSG_VERIFY		1	/* worker -> auth */
 #define AUTH_MSG_ANSWER		2	/* auth -> worker */
+/*
+ * The queue process, for "smtpauthctl unban": lift the bans that cover an
+ * address.  The payload is AUTH_UNBAN_LEN octets: the address as IPv6
+ * (IPv4-mapped for IPv4) and a prefix length (0: any).  The answer
+ * AUTH_MSG_UNBANNED carries one octet: how many bans were lifted (at most
+ * 255).  Only the auth process may write the ban table.
+ */
+#define AUTH_MSG_UNBAN		3
+#define AUTH_MSG_UNBANNED	4
+#define AUTH_UNBAN_LEN		17
 
 #define AUTH_FIELD_MAX		255	/* RFC 4616 */
 

@@ -525,17 +525,19 @@ banlist_add(const struct banlist_key *k, time_t until,
 	return r;
 }
 
-void
+int
 banlist_remove(const struct banlist_key *k)
 {
 	uint64_t	key[2];
 	long		idx;
 
 	if (map_w == NULL)
-		return;
+		return 0;
 	make_key(k, key);
-	if ((idx = find(key, k->plen, NULL)) != -1)
-		remove_slot((uint32_t)idx);
+	if ((idx = find(key, k->plen, NULL)) == -1)
+		return 0;
+	remove_slot((uint32_t)idx);
+	return 1;
 }
 
 int
@@ -629,4 +631,65 @@ banlist_expire(void (*cb)(const struct banlist_key *))
 	for (i = 0; i < PLEN_WORDS; i++)
 		atomic_store_explicit(&head->plens[i], plens[i],
 		    memory_order_relaxed);
+}
+
+int
+banlist_each(void (*cb)(void *, const struct banlist_key *, time_t),
+    void *arg)
+{
+	struct banlist_key	k;
+	struct slot_copy	c;
+	time_t			now;
+	uint32_t		i;
+	int			n = 0;
+
+	if (slots == NULL)
+		return 0;
+	now = real_sec();
+	for (i = 0; i < nslots; i++) {
+		if (slot_read(&slots[i], &c) == -1 || c.state != SLOT_LIVE ||
+		    c.until <= (int64_t)now)
+			continue;
+		copy_to_key(&c, &k);
+		cb(arg, &k, (time_t)c.until);
+		n++;
+	}
+	return n;
+}
+
+size_t
+banlist_active(void)
+{
+	if (head == NULL)
+		return 0;
+	return atomic_load_explicit(&head->nlive, memory_order_relaxed);
+}
+
+int
+banlist_unban(const struct sockaddr *sa, unsigned plen,
+    void (*cb)(const struct banlist_key *))
+{
+	struct banlist_key	k;
+	unsigned		p;
+	int			n = 0;
+
+	if (map_w == NULL || banlist_key(sa, 128, &k) == -1)
+		return 0;
+	if (is_v4(&k)) {
+		if (lookup(&k, real_sec(), NULL)) {
+			banlist_remove(&k);
+			cb(&k);
+			n++;
+		}
+		return n;
+	}
+	for (p = BANLIST_PREFIX6_MIN; p <= BANLIST_PREFIX6_MAX; p++) {
+		if ((plen != 0 && p != plen) || banlist_key(sa, p, &k) == -1 ||
+		    !lookup(&k, real_sec(), NULL))
+			continue;
+		banlist_remove(&k);
+		cb(&k);
+		n++;
+	}
+	return n;
 }

@@ -57,7 +57,8 @@ int	banlist_key_parse(const char *, struct banlist_key *);
  */
 int	banlist_add(const struct banlist_key *, time_t until,
 	    struct banlist_key *evicted, time_t *evicted_until);
-void	banlist_remove(const struct banlist_key *);		/* auth */
+/* Auth: lift the ban of exactly key.  1 when there was one, else 0. */
+int	banlist_remove(const struct banlist_key *);
 /* Auth: call cb for each ban in force (no order). */
 void	banlist_foreach(void (*cb)(const struct banlist_key *, time_t until,
 	    void *), void *arg);
@@ -69,5 +70,17 @@ void	banlist_expire(void (*cb)(const struct banlist_key *));	/* auth */
  * the table uses?  Its end in *until when not NULL.
  */
 int	banlist_check(const struct sockaddr *, time_t *until);
+
+/* Any process: cb for each ban in force, with its end.  Returns how many. */
+int	banlist_each(void (*cb)(void *, const struct banlist_key *, time_t),
+	    void *arg);
+/* Bans in the table (ended ones too until the auth process's next tick). */
+size_t	banlist_active(void);
+/*
+ * Auth: lift every ban that covers sa (an IPv6 address under each prefix
+ * length in use, or only plen when not 0), cb for each.  Returns how many.
+ */
+int	banlist_unban(const struct sockaddr *sa, unsigned plen,
+	    void (*cb)(const struct banlist_key *));
 
 #endif

@@ -53,6 +53,10 @@ static int	 conf_milter(struct parser *, const struct directive *,
 static int	 conf_milter_action(struct parser *,
 		    const struct directive *, int, char **);
 static int	 check_milters(struct parser *);
+static int	 conf_metrics_listen(struct parser *,
+		    const struct directive *, int, char **);
+static int	 conf_log_format(struct parser *, const struct directive *,
+		    int, char **);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -134,6 +138,11 @@ static const struct directive directives[] = {
 	{ "dkim-sign-all", conf_yesno, 1, 1, 0, F(dkim_sign_all), 0, 0 },
 	{ "milter", conf_milter, 1, 6, 1, 0, 0, 0 },
 	{ "milter-default-action", conf_milter_action, 1, 1, 0, 0, 0, 0 },
+	/* Operating it (smtpauthd.conf(5), "Control, metrics and logs"). */
+	{ "control-socket", conf_string, 1, 1, 0, F(control_socket), 0, 0 },
+	{ "control-group", conf_string, 1, 1, 0, F(control_group), 0, 0 },
+	{ "metrics-listen", conf_metrics_listen, 1, 1, 0, 0, 0, 0 },
+	{ "log-format", conf_log_format, 1, 1, 0, 0, 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
@@ -269,7 +278,8 @@ config_resolve_paths(struct config *conf, char *err, size_t errlen)
 	    resolve_one(&conf->ldap_bind_password_file, dir) == -1 ||
 	    resolve_one(&conf->ldap_ca_file, dir) == -1 ||
 	    resolve_dovecot(&conf->dovecot_auth, dir) == -1 ||
-	    resolve_one(&conf->tls_ticket_keys, dir) == -1;
+	    resolve_one(&conf->tls_ticket_keys, dir) == -1 ||
+	    resolve_one(&conf->control_socket, dir) == -1;
 	for (i = 0; i < conf->ntls_cert && !bad; i++)
 		bad = resolve_one(&conf->tls_cert[i], dir) == -1;
 	for (i = 0; i < conf->ntls_key && !bad; i++)
@@ -341,6 +351,8 @@ config_free(struct config *conf)
 	free(conf->proxy_from);
 	free(conf->user);
 	free(conf->milters);
+	free(conf->control_socket);
+	free(conf->control_group);
 	free(conf);
 }
 
@@ -1171,4 +1183,101 @@ config_milter(const struct config *conf, const struct listen_conf *lc)
 			all = &conf->milters[i];
 	}
 	return all != NULL && !all->none ? all : NULL;
+}
+
+/*
+ * Operating it: the metrics listener and the log format.
+ */
+
+int
+config_control_socket(const struct config *conf, char *buf, size_t len)
+{
+	int	n;
+
+	if (len > 108)		/* sizeof(sun_path) */
+		len = 108;
+	if (conf->control_socket != NULL)
+		n = snprintf(buf, len, "%s", conf->control_socket);
+	else
+		n = snprintf(buf, len, "%s/run/ctl.sock", conf->spool);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* "PORT" (on 127.0.0.1), "ADDR:PORT" or "[ADDR6]:PORT". */
+static int
+conf_metrics_listen(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct config		*conf = p->conf;
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	char			 host[INET6_ADDRSTRLEN + 1];
+	const char		*arg = argv[0], *portstr, *rb;
+	size_t			 hlen;
+	uint16_t		 port;
+	int			 v6 = 0;
+
+	if (strspn(arg, "0123456789") == strlen(arg)) {
+		(void)snprintf(host, sizeof(host), "127.0.0.1");
+		portstr = arg;
+	} else if (arg[0] == '[') {
+		if ((rb = strchr(arg, ']')) == NULL || rb[1] != ':' ||
+		    (hlen = (size_t)(rb - arg - 1)) >= sizeof(host))
+			goto bad;
+		memcpy(host, arg + 1, hlen);
+		host[hlen] = '\0';
+		portstr = rb + 2;
+		v6 = 1;
+	} else {
+		if ((portstr = strchr(arg, ':')) == NULL ||
+		    strchr(portstr + 1, ':') != NULL ||
+		    (hlen = (size_t)(portstr - arg)) >= sizeof(host))
+			goto bad;
+		memcpy(host, arg, hlen);
+		host[hlen] = '\0';
+		portstr++;
+	}
+	if (conf_parse_port(portstr, &port) == -1)
+		goto bad;
+	memset(&conf->metrics_addr, 0, sizeof(conf->metrics_addr));
+	if (v6) {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons(port);
+		if (inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1)
+			goto bad;
+		memcpy(&conf->metrics_addr, &sin6, sizeof(sin6));
+		conf->metrics_addrlen = sizeof(sin6);
+	} else {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+			goto bad;
+		memcpy(&conf->metrics_addr, &sin, sizeof(sin));
+		conf->metrics_addrlen = sizeof(sin);
+	}
+	(void)snprintf(conf->metrics_text, sizeof(conf->metrics_text),
+	    v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+	return 0;
+bad:
+	conf_perr(p, "%s: expected PORT, ADDRESS:PORT or [IPV6]:PORT, not \"%s\"",
+	    d->name, arg);
+	return -1;
+}
+
+static int
+conf_log_format(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	if (strcmp(argv[0], "text") == 0)
+		p->conf->log_json = 0;
+	else if (strcmp(argv[0], "json") == 0)
+		p->conf->log_json = 1;
+	else {
+		conf_perr(p, "%s: expected text or json, not \"%s\"", d->name,
+		    argv[0]);
+		return -1;
+	}
+	return 0;
 }

@@ -183,6 +183,14 @@ struct config {
 	struct milter_conf	*milters;
 	size_t			 nmilters;
 	int			 milter_default_accept;	/* 0: tempfail */
+
+	/* Operating it: smtpauthctl(8), metrics, the log's format. */
+	char			*control_socket;	/* NULL: spool/run/ctl.sock */
+	char			*control_group;		/* may use it too */
+	struct sockaddr_storage	 metrics_addr;
+	socklen_t		 metrics_addrlen;	/* 0: no metrics */
+	char			 metrics_text[64];
+	int			 log_json;		/* log-format json */
 };
 
 /* Default values, as in smtpauthd.conf(5). */
@@ -263,6 +271,11 @@ int		 config_check_user(const struct config *, char *err,
 
 /* Is domain (any case) one of local-domains? */
 int		 config_is_local_domain(const struct config *, const char *);
+
+/* The control socket's path: control-socket, else spool/run/ctl.sock.
+ * 0, or -1 when it does not fit in len (or in a unix socket address). */
+int		 config_control_socket(const struct config *, char *buf,
+		    size_t len);
 
 const char	*listen_mode_name(enum listen_mode);
 const char	*relay_tls_name(enum relay_tls);

@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/proxy.h"
 #include "common/tls.h"
+#include "server/shared/metrics.h"
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
 #include "server/shared/iplimit.h"
@@ -183,6 +184,13 @@ session_set_client(struct session *s, const struct sockaddr *sa,
 	return 0;
 }
 
+/* The session's listener slot in the counters (metrics.h). */
+static unsigned
+session_listener(const struct session *s)
+{
+	return metrics_listener((size_t)(s->lc - s->w->conf->listens));
+}
+
 int
 session_new(struct worker *w, const struct listen_conf *lc, int fd,
     const struct sockaddr *sa, socklen_t salen)
@@ -228,6 +236,7 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 	}
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->nsessions++;
+	metrics_session_open(session_listener(s), 1);
 	if (!lc->proxy)
 		log_info("session=%s connect ip=%s port=%u listen=%s mode=%s",
 		    s->id, s->peerip, s->peerport, lc->text,
@@ -833,6 +842,8 @@ session_close(struct session *s, const char *reason)
 		log_info("session=%s abort-data reason=%s", s->id, reason);
 	log_info("session=%s disconnect reason=%s messages=%u "
 	    "duration_ms=%ld", s->id, reason, s->nmessages, ms);
+	METRICS_ADD(listeners[session_listener(s)].sessions[s->tls != NULL],
+	    1);
 	s->flags |= SF_DEAD;
 	event_del(s->ev_read);
 	evtimer_del(s->ev_timer);
@@ -867,6 +878,7 @@ session_free(struct session *s)
 		iplimit_release((struct sockaddr *)&s->peer);
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	w->nsessions--;
+	metrics_session_open(session_listener(s), -1);
 	free(s);
 	worker_session_gone(w, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/workq.h"
+#include "server/shared/metrics.h"
 #include "server/shared/config.h"
 #include "server/shared/envelope.h"
 #include "server/smtp/replies.h"
@@ -336,6 +337,8 @@ commit_done(void *arg)
 		    log_escape(from, strlen(from), esc, sizeof(esc)),
 		    s->nrcpts, s->msg.size);
 		worker_notify_queue(s->w, s->msg.id);
+		METRICS_ADD(messages, 1);
+		METRICS_ADD(bytes, s->msg.size);
 		s->nmessages++;
 		if (!(s->flags & SF_DEAD))
 			session_reply(s, R_QUEUED, s->msg.id);

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/workq.h"
+#include "server/shared/metrics.h"
 #include "server/shared/config.h"
 #include "server/shared/iplimit.h"
 #include "server/smtp/authclient.h"
@@ -72,6 +73,7 @@ worker_main(const struct config *conf, const struct userset *users,
 	log_setproc(strdup(name));
 	signal(SIGPIPE, SIG_IGN);
 	iplimit_set_slot(slot);
+	metrics_set_slot(slot);
 
 	w->conf = conf;
 	w->users = users;
@@ -296,6 +298,8 @@ worker_accept(int lfd, short events, void *arg)
 				log_warn("accept");
 			return;
 		}
+		METRICS_ADD(listeners[metrics_listener((size_t)(l->lc -
+		    w->conf->listens))].connections, 1);
 		/* Replies are batched by us: no Nagle delays. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/*
