@@ -134,6 +134,7 @@ run(struct checker *ck)
 		return stop;
 	check_source(ck);
 	if ((stop = check_tls_implicit(ck)) != 0 ||
+	    (stop = check_greeting_mode(ck)) != 0 ||
 	    (stop = check_banner(ck)) != 0 ||
 	    (stop = check_ehlo(ck)) != 0)
 		return stop;
@@ -266,7 +267,7 @@ check_banner(struct checker *ck)
 		ck_set(ck, C_BANNER, CHECK_FAIL, "no greeting: %s",
 		    smtpc_error(ck->c));
 		ck_skip_unset(ck, "no greeting");
-		return 1;
+		return 2;	/* nothing could be tested */
 	}
 	if (r->code != 220) {
 		ck_set(ck, C_BANNER, CHECK_FAIL, "greeting %s", ck_brief(r, b,

@@ -33,6 +33,8 @@ SERVICES = {
     # Relays for anyone: the classic mistake, mynetworks = the world
     # (Postfix refuses to start an smtpd whose restrictions never reject).
     "openrelay": ["mynetworks=0.0.0.0/0"],
+    # Implicit TLS (smtpd_tls_wrappermode), as on 465, but on a high port.
+    "implicit": ["smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes"],
 }
 
 
@@ -157,6 +159,23 @@ def test_postfix_source_must_be_ours(pki, postfix):
     p = run(["check", "--source", "not-an-address", postfix.target("mx")])
     assert p.returncode == 2
     assert "--source" in p.err
+
+
+def test_postfix_implicit_tls_port_found(pki, postfix):
+    # Implicit TLS on a port other than 465: not 30 s of "no greeting",
+    # but the mode to pass, and nothing tested (exit 2).
+    p = check(pki, postfix.target("implicit"))
+    assert p.returncode == 2, p.out
+    assert "--tls implicit" in p.summary["banner"]
+    p = check(pki, postfix.target("implicit"), "--tls", "implicit")
+    assert p.returncode == 0, p.out
+    assert p.status["auth-good"] == "pass"
+
+
+def test_postfix_plain_port_with_implicit_tls(pki, postfix):
+    p = check(pki, postfix.target("submission"), "--tls", "implicit")
+    assert p.returncode == 2, p.out
+    assert "--tls starttls" in p.summary["starttls"]
 
 
 def test_dovecot_submission_from_outside(pki, dovecot_submission):

@@ -243,12 +243,38 @@ def test_implicit_tls(pki):
 
 
 def test_insecure_goes_on(pki):
-    with FakeServer(pki["expired"]) as srv:
+    # --insecure trusts any issuer: a self-signed certificate for the
+    # right name is a warning, and the run goes on.
+    with FakeServer(pki["selfsigned"]) as srv:
         p = check(srv, pki, "--insecure")
     assert p.returncode == 0, p.out
     assert p.status["tls-cert"] == "warn"
-    assert "expired" in p.summary["tls-cert"]
+    assert "issuer" in p.summary["tls-cert"]
     assert p.status["auth-good"] == "pass"
+
+
+@pytest.mark.parametrize("cert,why", [("expired", "expired"),
+                                      ("wronghost", "not for")])
+def test_insecure_still_fails_expiry_and_name(pki, cert, why):
+    with FakeServer(pki[cert]) as srv:
+        p = check(srv, pki, "--insecure")
+    assert p.returncode == 1, p.out
+    assert failed(p) == {"tls-cert"}
+    assert why in p.summary["tls-cert"]
+
+
+def test_no_greeting_is_exit_2():
+    # A server that accepts and never speaks: nothing could be tested.
+    import socket
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        p = run(["check", "--json", "--timeout", "2",
+                 "127.0.0.1:%d" % ls.getsockname()[1]])
+    assert p.returncode == 2, p.out
+    st = {c["id"]: c for c in json.loads(p.out)["checks"]}
+    assert st["banner"]["status"] == "fail"
+    assert "no greeting" in st["banner"]["summary"]
 
 
 def test_unverified_certificate_keeps_the_password(pki):
