@@ -78,6 +78,7 @@ enum {
 	OPT_SEND,
 	OPT_NO_BAD_AUTH,
 	OPT_JSON,
+	OPT_ROLE,
 };
 
 static const char check_usage[] =
@@ -91,6 +92,9 @@ static const char check_usage[] =
 "  --send                 really deliver one test message (to --to, else\n"
 "                         to --user)\n"
 "  --no-bad-auth          skip the wrong-password probe\n"
+"  --role mx|submission   what the port is for (default: mx for 25,\n"
+"                         submission for 587 and 465, else as the server\n"
+"                         behaves)\n"
 "  --json                 the result as JSON\n"
 "Exit status: 0 no check failed, 1 a check failed, 2 usage error or\n"
 "nothing could be tested.\n"
@@ -99,6 +103,7 @@ static const char check_usage[] =
 static int	bad_usage(const char *);
 static int	check_connect(struct checker *);
 static void	check_source(struct checker *);
+static void	source_verdict(struct checker *);
 static int	check_banner(struct checker *);
 static size_t	ehlo_keywords(const struct reply *, char *, size_t);
 static int	check_ehlo(struct checker *);
@@ -129,6 +134,7 @@ run(struct checker *ck)
 		return stop;
 	check_source(ck);
 	if ((stop = check_tls_implicit(ck)) != 0 ||
+	    (stop = check_greeting_mode(ck)) != 0 ||
 	    (stop = check_banner(ck)) != 0 ||
 	    (stop = check_ehlo(ck)) != 0)
 		return stop;
@@ -143,6 +149,7 @@ run(struct checker *ck)
 	check_send(ck);
 	check_quit(ck);
 	check_injection(ck);
+	source_verdict(ck);
 	ck_skip_unset(ck, "not run");
 	return 0;
 }
@@ -168,8 +175,11 @@ check_connect(struct checker *ck)
 }
 
 /*
- * Relay policies often trust local networks: results from such an address
- * may not be what the Internet sees.
+ * Relay policies often trust local networks, and Dovecot takes a
+ * connection between two equal addresses for a secure one: from such an
+ * address, what the server allows may not be what the Internet gets.  The
+ * kind is noted here; the checks it can change say so in their verdicts,
+ * and source_verdict() names them.
  */
 static void
 check_source(struct checker *ck)
@@ -208,13 +218,43 @@ check_source(struct checker *ck)
 		else if (a[0] == 169 && a[1] == 254)
 			kind = "link-local";
 	}
-	if (kind != NULL)
-		ck_set(ck, C_SOURCE, CHECK_WARN, "checking from %s (%s): relay "
-		    "results may be those the server gives a trusted network",
-		    smtpc_local_addr(ck->c), kind);
+	(void)snprintf(ck->src_addr, sizeof(ck->src_addr), "%s",
+	    smtpc_local_addr(ck->c));
+	/* --source names the address to judge from: it is the outside. */
+	if (ck->o.source == NULL)
+		ck->src_kind = kind;
+	else if (kind != NULL)
+		ck_set(ck, C_SOURCE, CHECK_PASS, "checking from %s (%s, "
+		    "--source: judged as an outside address)", ck->src_addr,
+		    kind);
+}
+
+/* The source address's verdict: a warning when it changed another one. */
+static void
+source_verdict(struct checker *ck)
+{
+	char	ids[200];
+	size_t	i, o = 0;
+
+	if (ck->src_kind == NULL) {
+		if (!ck_is_set(ck, C_SOURCE))
+			ck_set(ck, C_SOURCE, CHECK_PASS, "checking from %s",
+			    ck->src_addr);
+		return;
+	}
+	ids[0] = '\0';
+	for (i = 0; i < C_COUNT && o < sizeof(ids); i++)
+		if (ck->src_changed & (1u << i))
+			o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%s",
+			    o > 0 ? ", " : "", check_ids[i]);
+	if (ids[0] == '\0')
+		ck_set(ck, C_SOURCE, CHECK_PASS, "checking from %s (%s): no "
+		    "verdict depended on it", ck->src_addr, ck->src_kind);
 	else
-		ck_set(ck, C_SOURCE, CHECK_PASS, "checking from %s",
-		    smtpc_local_addr(ck->c));
+		ck_set(ck, C_SOURCE, CHECK_WARN, "checking from %s (%s): %s "
+		    "cannot be judged from here (the server may trust this "
+		    "address); check from an outside address, or another one "
+		    "with --source", ck->src_addr, ck->src_kind, ids);
 }
 
 static int
@@ -227,7 +267,7 @@ check_banner(struct checker *ck)
 		ck_set(ck, C_BANNER, CHECK_FAIL, "no greeting: %s",
 		    smtpc_error(ck->c));
 		ck_skip_unset(ck, "no greeting");
-		return 1;
+		return 2;	/* nothing could be tested */
 	}
 	if (r->code != 220) {
 		ck_set(ck, C_BANNER, CHECK_FAIL, "greeting %s", ck_brief(r, b,
@@ -362,28 +402,20 @@ ck_brief(const struct reply *r, char *buf, size_t size)
 }
 
 /*
- * The code was right; is the enhanced code?  Where the RFC fixes one and
- * the server sends another, or none while it offers ENHANCEDSTATUSCODES,
- * warn; a server without enhanced codes is judged on the code alone.
+ * The port's role: --role, else by the port (25; 587 and 465), else by
+ * what the server said (a 530: AUTH first), else unknown.
  */
-enum check_status
-ck_judge(const struct checker *ck, const char *enhanced, const char *want,
-    char *note, size_t size)
+int
+ck_role(const struct checker *ck)
 {
-	note[0] = '\0';
-	if (enhanced[0] != '\0') {
-		if (strcmp(enhanced, want) == 0)
-			return CHECK_PASS;
-		(void)snprintf(note, size, " (enhanced code %s, expected %s)",
-		    enhanced, want);
-		return CHECK_WARN;
-	}
-	if (ck->esc) {
-		(void)snprintf(note, size, " (no enhanced code, expected %s)",
-		    want);
-		return CHECK_WARN;
-	}
-	return CHECK_PASS;
+	if (ck->role != ROLE_UNKNOWN)
+		return ck->role;
+	if (strcmp(ck->o.port, "25") == 0)
+		return ROLE_MX;
+	if (strcmp(ck->o.port, "587") == 0 || strcmp(ck->o.port, "465") == 0 ||
+	    ck->o.tls == TLSMODE_IMPLICIT || ck->submission)
+		return ROLE_SUBMISSION;
+	return ROLE_UNKNOWN;
 }
 
 /* check's own options (cliopt_args()). */
@@ -411,6 +443,16 @@ check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
 	case OPT_JSON:
 		ck->json = 1;
 		return 0;
+	case OPT_ROLE:
+		if (strcmp(arg, "mx") == 0)
+			ck->role = ROLE_MX;
+		else if (strcmp(arg, "submission") == 0)
+			ck->role = ROLE_SUBMISSION;
+		else {
+			(void)snprintf(err, errlen, "--role: mx or submission");
+			return -1;
+		}
+		return 0;
 	}
 	return -1;
 }
@@ -426,6 +468,7 @@ cmd_check(int argc, char **argv)
 		{ "send", no_argument, NULL, OPT_SEND },
 		{ "no-bad-auth", no_argument, NULL, OPT_NO_BAD_AUTH },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "role", required_argument, NULL, OPT_ROLE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct checker		*ck;

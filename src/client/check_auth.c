@@ -17,6 +17,11 @@
 #include "common/reply.h"
 #include "common/sasl.h"
 
+/* What a 4xx to AUTH usually means, for the summaries. */
+#define AUTH_4XX_HINT	"the server may be penalising this address " \
+	"after failed attempts (a ban, Dovecot's auth penalty); wait and run " \
+	"again, or check from another address (--source)"
+
 static const struct reply *auth_caps(const struct checker *);
 static const char *cannot_auth(const struct checker *);
 static enum auth_mech pick_mech(const struct checker *,
@@ -93,6 +98,12 @@ check_auth_in_clear(struct checker *ck)
 	check_auth_refused(ck);
 }
 
+/*
+ * What a client could do with the EHLO in clear: AUTH with a mechanism
+ * is something it would use; a bare AUTH (Dovecot's submission before
+ * TLS) names nothing to use.  From an address the server may trust (its
+ * own, loopback), AUTH in clear may be for that address alone.
+ */
 static void
 check_auth_hidden(struct checker *ck)
 {
@@ -100,30 +111,41 @@ check_auth_hidden(struct checker *ck)
 	char		 esc[200];
 	size_t		 n;
 
-	if (reply_ehlo_keyword(&ck->caps_plain, "AUTH", &adv, &n))
+	if (!reply_ehlo_keyword(&ck->caps_plain, "AUTH", &adv, &n))
+		ck_set(ck, C_AUTH_HIDDEN, CHECK_PASS, "AUTH not offered "
+		    "without TLS");
+	else if (strspn(adv, " ") >= n)
+		ck_set(ck, C_AUTH_HIDDEN, CHECK_PASS, "AUTH advertised without "
+		    "TLS with no mechanism: nothing a client can use");
+	else if (ck->src_kind != NULL) {
+		ck->src_changed |= 1u << C_AUTH_HIDDEN;
+		ck_set(ck, C_AUTH_HIDDEN, CHECK_WARN, "AUTH %s offered without "
+		    "TLS to %s (%s): to everyone, or only to an address the "
+		    "server trusts; cannot tell from here",
+		    report_escape(adv, n, esc, sizeof(esc)), ck->src_addr,
+		    ck->src_kind);
+	} else
 		ck_set(ck, C_AUTH_HIDDEN, CHECK_FAIL, "AUTH %s offered without "
 		    "TLS: clients will send passwords in clear",
 		    report_escape(adv, n, esc, sizeof(esc)));
-	else
-		ck_set(ck, C_AUTH_HIDDEN, CHECK_PASS, "AUTH not offered "
-		    "without TLS");
 }
 
 /*
  * AUTH in clear with a made-up credential (never the real one): the
- * server must refuse before looking at it.
+ * server must refuse before looking at it.  Any 5xx but 535 is such a
+ * refusal (538 5.7.11, Dovecot's 523 5.7.10, 530, 503, 502 ...): the code
+ * is shown, not judged.
  */
 static void
 check_auth_refused(struct checker *ck)
 {
 	const struct reply	*r;
-	const char		*adv = "", *want = NULL, *line;
+	const char		*adv = "", *line;
 	char			 b64[SASL_PLAIN_ENCODED_SIZE(0,
 				    sizeof(PROBE_USER), sizeof(PROBE_PASS))];
-	char			 cmd[sizeof(b64) + 16], b[200], note[100];
+	char			 cmd[sizeof(b64) + 16], b[200], from[200];
 	size_t			 advlen = 0;
 	int			 login;
-	enum check_status	 st;
 
 	if (!smtpc_alive(ck->c)) {
 		ck_set(ck, C_AUTH_REFUSED, CHECK_SKIP, "connection lost");
@@ -147,54 +169,44 @@ check_auth_refused(struct checker *ck)
 	if (smtpc_read_reply(ck->c, &r) == -1)
 		goto lost;
 	ck_brief(r, b, sizeof(b));
+	from[0] = '\0';
+	if (ck->src_kind != NULL && (r->code == 235 || r->code == 334 ||
+	    r->code == 535)) {
+		/* Dovecot, for one, takes its own address for a secure one. */
+		ck->src_changed |= 1u << C_AUTH_REFUSED;
+		(void)snprintf(from, sizeof(from), " (from %s, %s: perhaps "
+		    "only for an address the server trusts)", ck->src_addr,
+		    ck->src_kind);
+	}
 	switch (r->code) {
 	case 235:
 		ck_set(ck, C_AUTH_REFUSED, CHECK_FAIL, "CRITICAL: a made-up "
-		    "credential was accepted without TLS (%s)", b);
+		    "credential was accepted without TLS (%s)%s", b, from);
 		ck->c_authed = 1;
 		return;
 	case 334:
-		ck_set(ck, C_AUTH_REFUSED, CHECK_FAIL, "the server asks for "
-		    "credentials without TLS (%s); cancelled", b);
+		ck_set(ck, C_AUTH_REFUSED, from[0] ? CHECK_WARN : CHECK_FAIL,
+		    "the server asks for credentials without TLS (%s); "
+		    "cancelled%s", b, from);
 		if (smtpc_send_line(ck->c, 0, "*", 1) == 0)
 			(void)smtpc_read_reply(ck->c, &r);
 		return;
 	case 535:
-		ck_set(ck, C_AUTH_REFUSED, CHECK_FAIL, "the server checked a "
-		    "credential sent without TLS (%s): a real password would "
-		    "have travelled in clear", b);
-		return;
-	case 538:
-		want = "5.7.11";
-		break;
-	case 530:
-		want = "5.7.0";
-		break;
-	case 503:
-		want = "5.5.1";
-		break;
-	case 504:
-		want = "5.5.4";
-		break;
-	case 500:
-	case 502:
-		ck_set(ck, C_AUTH_REFUSED, CHECK_PASS, "refused without TLS: "
-		    "%s", b);
-		return;
-	default:
-		if (reply_class(r) == 5)
-			ck_set(ck, C_AUTH_REFUSED, CHECK_WARN, "refused with "
-			    "%s (expected 538 5.7.11)", b);
-		else if (reply_class(r) == 4)
-			ck_set(ck, C_AUTH_REFUSED, CHECK_WARN, "temporary "
-			    "refusal %s (expected 538 5.7.11)", b);
-		else
-			ck_set(ck, C_AUTH_REFUSED, CHECK_FAIL, "unexpected "
-			    "reply %s", b);
+		ck_set(ck, C_AUTH_REFUSED, from[0] ? CHECK_WARN : CHECK_FAIL,
+		    "the server checked a credential sent without TLS (%s): a "
+		    "real password would have travelled in clear%s", b, from);
 		return;
 	}
-	st = ck_judge(ck, r->enhanced, want, note, sizeof(note));
-	ck_set(ck, C_AUTH_REFUSED, st, "refused without TLS: %s%s", b, note);
+	if (reply_class(r) == 5)
+		ck_set(ck, C_AUTH_REFUSED, CHECK_PASS, "refused without TLS: "
+		    "%s", b);
+	else if (reply_class(r) == 4)
+		ck_set(ck, C_AUTH_REFUSED, CHECK_WARN, "temporarily refused "
+		    "(%s)%s%s", b, r->code == 421 || r->code == 454 ? ": " : "",
+		    r->code == 421 || r->code == 454 ? AUTH_4XX_HINT : "");
+	else
+		ck_set(ck, C_AUTH_REFUSED, CHECK_FAIL, "unexpected reply %s",
+		    b);
 	return;
  lost:
 	ck_set(ck, C_AUTH_REFUSED, CHECK_WARN, "no reply to AUTH without TLS: "
@@ -218,9 +230,14 @@ check_auth_advertised(struct checker *ck)
 		ck_set(ck, C_AUTH_ADV, CHECK_SKIP, "no TLS session");
 		return;
 	}
-	if (!reply_ehlo_keyword(caps, "AUTH", &adv, &n))
-		ck_set(ck, C_AUTH_ADV, CHECK_FAIL, "AUTH not offered%s",
-		    ck->have_tls ? " under TLS" : "");
+	if (!reply_ehlo_keyword(caps, "AUTH", &adv, &n) &&
+	    ck_role(ck) == ROLE_MX && ck->o.user == NULL)
+		ck_set(ck, C_AUTH_ADV, CHECK_PASS, "AUTH not offered: a port "
+		    "for incoming mail (submission belongs on 587 or 465)");
+	else if (!reply_ehlo_keyword(caps, "AUTH", &adv, &n))
+		ck_set(ck, C_AUTH_ADV, ck_role(ck) == ROLE_MX ? CHECK_WARN :
+		    CHECK_FAIL, "AUTH not offered%s", ck->have_tls ?
+		    " under TLS" : "");
 	else if (!reply_word_in(adv, n, "PLAIN"))
 		ck_set(ck, C_AUTH_ADV, CHECK_WARN, "AUTH %s: PLAIN not among "
 		    "them", report_escape(adv, n, esc, sizeof(esc)));
@@ -236,10 +253,9 @@ check_auth_bad(struct checker *ck)
 	struct auth_cred	 cr;
 	struct auth_result	 ar;
 	unsigned char		 rnd[8];
-	char			 wrong[64], why[160], note[100], who[300];
+	char			 wrong[64], why[160], who[300];
 	const char		*user;
 	enum auth_mech		 m;
-	enum check_status	 st;
 	const char		*why_not;
 	size_t			 i;
 
@@ -290,20 +306,22 @@ check_auth_bad(struct checker *ck)
 		ck->c_authed = 1;
 		return;
 	case 535:
-		st = ck_judge(ck, ar.enhanced, "5.7.8", note, sizeof(note));
-		ck_set(ck, C_AUTH_BAD, st, "wrong password refused (%s): "
-		    "%s%s%s", who, ar.text, note, smtpc_alive(ck->c) ? "" :
+		ck_set(ck, C_AUTH_BAD, CHECK_PASS, "wrong password refused "
+		    "(%s): %s%s", who, ar.text, smtpc_alive(ck->c) ? "" :
 		    "; the server then closed the connection");
 		return;
 	case 503:
-	case 454:
 		ck_set(ck, C_AUTH_BAD, CHECK_FAIL, "%s with a wrong password: "
 		    "%s (expected 535)", who, ar.text);
 		return;
 	}
-	ck_set(ck, C_AUTH_BAD, CHECK_WARN, "%s with a wrong password: %s "
-	    "(expected 535 5.7.8)%s%s", who, ar.text, ar.detail[0] ? ": " :
-	    "", ar.detail);
+	if (ar.code == 421 || ar.code == 454)
+		ck_set(ck, C_AUTH_BAD, CHECK_WARN, "%s with a wrong password: "
+		    "%s (expected 535): %s", who, ar.text, AUTH_4XX_HINT);
+	else
+		ck_set(ck, C_AUTH_BAD, CHECK_WARN, "%s with a wrong password: "
+		    "%s (expected 535)%s%s", who, ar.text, ar.detail[0] ?
+		    ": " : "", ar.detail);
 }
 
 /* The real credentials: 235. */
@@ -349,13 +367,16 @@ check_auth_good(struct checker *ck)
 		return;
 	}
 	if (auth_run(ck->c, m, &cr, &ar) != 1) {
-		ck_set(ck, C_AUTH_GOOD, CHECK_FAIL, "AUTH %s as %s: %s%s%s",
+		ck_set(ck, C_AUTH_GOOD, CHECK_FAIL, "AUTH %s as %s: %s%s%s%s%s",
 		    auth_mech_name(m), ck->o.user, ar.code ? ar.text :
-		    "no answer", ar.detail[0] ? ": " : "", ar.detail);
+		    "no answer", ar.detail[0] ? ": " : "", ar.detail,
+		    ar.code == 421 || ar.code == 454 ? ": " : "",
+		    ar.code == 421 || ar.code == 454 ? AUTH_4XX_HINT : "");
 		return;
 	}
 	ck->c_authed = ck->authed = 1;
-	st = ck_judge(ck, ar.enhanced, "2.7.0", note, sizeof(note));
+	st = CHECK_PASS;
+	note[0] = '\0';
 	if ((m == AUTH_MECH_SCRAM_SHA1 || m == AUTH_MECH_SCRAM_SHA256) &&
 	    !ar.scram_verified) {
 		st = CHECK_WARN;

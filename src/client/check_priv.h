@@ -26,6 +26,9 @@ enum {
 	C_LOCAL_ACCEPTED, C_RELAY_ALLOWED, C_SEND, C_QUIT, C_COUNT
 };
 
+/* What a port is for: 25 takes mail from anyone, 587 and 465 want AUTH. */
+enum { ROLE_UNKNOWN = 0, ROLE_MX, ROLE_SUBMISSION };
+
 /* A made-up credential for the probes: never the real one. */
 #define PROBE_USER		"smtpauth-probe@example.invalid"
 #define PROBE_PASS		"not-a-real-password"
@@ -50,7 +53,13 @@ struct checker {
 	int			 have_plain, have_tls;
 	int			 esc;		/* ENHANCEDSTATUSCODES */
 	int			 tls_ok;	/* TLS worked on c */
-	int			 submission;	/* MAIL needs AUTH */
+	int			 submission;	/* a 530: AUTH needed */
+	int			 refuses_unauth; /* mail refused without AUTH */
+	int			 role;		/* --role: ROLE_*, or 0 */
+	const char		*src_kind;	/* "loopback"...: trusted? */
+	char			 src_addr[64];	/* our end, numeric */
+	unsigned int		 src_changed;	/* 1 << id: verdicts it can
+						   change */
 	int			 authed;	/* auth-good passed on c */
 	struct password		 pw;
 	struct password		 token;
@@ -64,8 +73,7 @@ void		 ck_set(struct checker *, int, enum check_status, const char *,
 int		 ck_is_set(const struct checker *, int);
 void		 ck_skip_unset(struct checker *, const char *);
 char		*ck_brief(const struct reply *, char *, size_t);
-enum check_status ck_judge(const struct checker *, const char *,
-		    const char *, char *, size_t);
+int		 ck_role(const struct checker *);
 
 /* check_conn.c: the connections. */
 void		 ck_smtpc_opts(struct checker *, struct smtpc_opts *);
@@ -76,6 +84,7 @@ void		 ck_drop_conn(struct checker *);
 
 /* check_tls.c: TLS, the certificate, STARTTLS. */
 int		 check_tls_implicit(struct checker *);
+int		 check_greeting_mode(struct checker *);
 void		 check_tls(struct checker *);
 void		 check_injection(struct checker *);
 

@@ -56,13 +56,17 @@ probe_end(struct checker *ck)
 	(void)smtpc_cmd(ck->c, &r, "RSET");
 }
 
-/* Without AUTH an outside recipient must be refused at RCPT. */
+/*
+ * Without AUTH an outside recipient must be refused: any 5xx, at MAIL or
+ * at RCPT, is a refusal a client cannot get past (Postfix's 554 5.7.1 at
+ * RCPT as well as a 530 at MAIL); the code is shown, not judged.  A 5.1.x
+ * at MAIL is about the sender, not the relaying.
+ */
 void
 check_relay_denied(struct checker *ck)
 {
 	const struct reply	*r;
-	char			 b[200], note[100];
-	enum check_status	 st;
+	char			 b[200];
 	int			 got;
 
 	if (ck_need_conn(ck, 0) == -1) {
@@ -73,50 +77,59 @@ check_relay_denied(struct checker *ck)
 	got = probe_txn(ck, C_RELAY_DENIED, ck->relay_to, &r, b, sizeof(b));
 	if (got == PROBE_LOST)
 		return;
-	if (got == PROBE_MAIL && r->code == 530) {
+	if (reply_class(r) == 5 && r->code == 530)
 		ck->submission = 1;
-		st = ck_judge(ck, r->enhanced, "5.7.0", note, sizeof(note));
-		ck_set(ck, C_RELAY_DENIED, st, "refused at MAIL FROM without "
-		    "AUTH: %s%s", b, note);
-	} else if (got == PROBE_MAIL)
+	if (got == PROBE_MAIL && reply_class(r) == 5 &&
+	    strncmp(r->enhanced, "5.1.", 4) == 0)
 		ck_set(ck, C_RELAY_DENIED, CHECK_WARN, "MAIL FROM:<%s> refused "
 		    "(%s): relaying not probed (try --from)", ck->from, b);
-	else if (reply_class(r) == 2)
+	else if (got == PROBE_MAIL && reply_class(r) == 5) {
+		ck->refuses_unauth = 1;
+		ck_set(ck, C_RELAY_DENIED, CHECK_PASS, "refused at MAIL FROM "
+		    "without AUTH: %s", b);
+	} else if (got == PROBE_MAIL)
+		ck_set(ck, C_RELAY_DENIED, CHECK_WARN, "MAIL FROM:<%s> "
+		    "temporarily refused (%s): relaying not probed", ck->from,
+		    b);
+	else if (reply_class(r) == 2 && ck->src_kind != NULL) {
+		ck->src_changed |= 1 << C_RELAY_DENIED;
+		ck_set(ck, C_RELAY_DENIED, CHECK_WARN, "RCPT TO:<%s> accepted "
+		    "without AUTH from %s (%s) (%s): an OPEN RELAY, or a "
+		    "network the server trusts; cannot tell from here",
+		    ck->relay_to, ck->src_addr, ck->src_kind, b);
+	} else if (reply_class(r) == 2)
 		ck_set(ck, C_RELAY_DENIED, CHECK_FAIL, "OPEN RELAY: RCPT "
-		    "TO:<%s> accepted without AUTH (%s)", ck->relay_to, b);
-	else if (r->code == 550) {
-		st = ck_judge(ck, r->enhanced, "5.7.1", note, sizeof(note));
-		ck_set(ck, C_RELAY_DENIED, st, "refused: %s%s", b, note);
-	} else if (r->code == 530) {
-		st = ck_judge(ck, r->enhanced, "5.7.0", note, sizeof(note));
-		ck_set(ck, C_RELAY_DENIED, st, "refused, AUTH required: %s%s",
-		    b, note);
-		ck->submission = 1;
-	} else if (reply_class(r) == 5)
-		ck_set(ck, C_RELAY_DENIED, CHECK_WARN, "refused with %s "
-		    "(expected 550 5.7.1)", b);
+		    "TO:<%s> accepted without AUTH from %s (%s)", ck->relay_to,
+		    ck->src_addr, b);
+	else if (reply_class(r) == 5) {
+		ck->refuses_unauth = ck->refuses_unauth || r->code == 530;
+		ck_set(ck, C_RELAY_DENIED, CHECK_PASS, "refused: %s", b);
+	} else if (strncmp(r->enhanced, "4.7.", 4) == 0)
+		/* Postfix's defer_unauth_destination, as Debian ships it. */
+		ck_set(ck, C_RELAY_DENIED, CHECK_PASS, "refused (for now, by "
+		    "policy): %s", b);
 	else
 		ck_set(ck, C_RELAY_DENIED, CHECK_WARN, "temporarily refused "
 		    "(%s): cannot tell", b);
 	probe_end(ck);
 }
 
-/* Port-25 style: a local recipient is accepted without AUTH. */
+/*
+ * A local recipient without AUTH, judged by the port's role: a port 25
+ * must take it; a submission port may refuse unauthenticated mail at any
+ * step, with any 5xx (and should: a submission port that takes mail
+ * without AUTH is warned about).
+ */
 void
 check_local_accepted(struct checker *ck)
 {
 	const struct reply	*r;
 	char			 b[200];
-	int			 got;
+	int			 got, role = ck_role(ck);
 
 	if (ck->to == NULL) {
 		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_SKIP, "no local recipient "
 		    "(--to)");
-		return;
-	}
-	if (ck->submission) {
-		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_SKIP, "the server wants "
-		    "AUTH before mail (a submission port)");
 		return;
 	}
 	if (ck_need_conn(ck, 0) == -1) {
@@ -127,22 +140,30 @@ check_local_accepted(struct checker *ck)
 	got = probe_txn(ck, C_LOCAL_ACCEPTED, ck->to, &r, b, sizeof(b));
 	if (got == PROBE_LOST)
 		return;
-	if (r->code == 530)
-		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_SKIP, "the server wants "
-		    "AUTH before mail (%s)", b);
-	else if (got == PROBE_MAIL)
-		ck_set(ck, C_LOCAL_ACCEPTED, reply_class(r) == 4 ? CHECK_WARN :
-		    CHECK_FAIL, "MAIL FROM:<%s> refused without AUTH: %s",
-		    ck->from, b);
-	else if (reply_class(r) == 2)
-		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_PASS, "RCPT TO:<%s> "
-		    "accepted without AUTH: %s", ck->to, b);
-	else if (reply_class(r) == 4)
-		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_WARN, "temporarily refused: "
-		    "%s", b);
+	if (reply_class(r) == 2 && got == PROBE_RCPT) {
+		if (role == ROLE_SUBMISSION)
+			ck_set(ck, C_LOCAL_ACCEPTED, CHECK_WARN, "RCPT TO:<%s> "
+			    "accepted without AUTH on a submission port: %s",
+			    ck->to, b);
+		else
+			ck_set(ck, C_LOCAL_ACCEPTED, CHECK_PASS, "RCPT TO:<%s> "
+			    "accepted without AUTH: %s", ck->to, b);
+	} else if (reply_class(r) == 4)
+		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_WARN, "temporarily refused "
+		    "at %s: %s", got == PROBE_MAIL ? "MAIL" : "RCPT", b);
+	else if (got == PROBE_MAIL && strncmp(r->enhanced, "5.1.", 4) == 0)
+		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_WARN, "MAIL FROM:<%s> "
+		    "refused (%s): not probed (try --from)", ck->from, b);
+	else if (role == ROLE_MX)
+		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_FAIL, "%s refused without "
+		    "AUTH on a port that must take mail from anyone: %s",
+		    got == PROBE_MAIL ? "MAIL FROM" : "RCPT TO", b);
 	else
-		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_FAIL, "RCPT TO:<%s> refused "
-		    "without AUTH: %s", ck->to, b);
+		ck_set(ck, C_LOCAL_ACCEPTED, CHECK_PASS, "unauthenticated mail "
+		    "refused at %s (%s): right for a submission port%s",
+		    got == PROBE_MAIL ? "MAIL" : "RCPT", b,
+		    role == ROLE_SUBMISSION ? "" : " (--role mx if this port "
+		    "must take mail from anyone)");
 	probe_end(ck);
 }
 

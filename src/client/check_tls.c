@@ -23,8 +23,11 @@
 #define INJECTION_WAIT_MS	1000	/* for a reply to the injected NOOP */
 #define EXTRA_WAIT_MS		500	/* for a second reply to one command */
 #define PLAIN_WAIT_MS		300	/* for plaintext after the 220 */
+#define GREETING_WAIT_MS	3000	/* silence before trying implicit TLS */
+#define OTHER_MODE_WAIT_MS	5000	/* each step of that probe */
 
 static void	check_starttls(struct checker *);
+static int	speaks_other_mode(struct checker *);
 static void	legacy_probe(struct checker *);
 static void	tls_established(struct checker *);
 static void	caps_diff(const struct reply *, const struct reply *, char *,
@@ -39,6 +42,13 @@ check_tls_implicit(struct checker *ck)
 	if (ck->o.tls != TLSMODE_IMPLICIT)
 		return 0;
 	if (smtpc_tls(ck->c, ck->tctx, ck->o.host) == -1) {
+		if (speaks_other_mode(ck)) {
+			ck_set(ck, C_STARTTLS, CHECK_FAIL, "implicit TLS: %s; "
+			    "the server greets in clear on this port: use "
+			    "--tls starttls", smtpc_error(ck->c));
+			ck_skip_unset(ck, "wrong TLS mode");
+			return 2;
+		}
 		ck_set(ck, C_STARTTLS, CHECK_FAIL, "implicit TLS: %s",
 		    smtpc_error(ck->c));
 		legacy_probe(ck);
@@ -49,6 +59,52 @@ check_tls_implicit(struct checker *ck)
 	    "completed");
 	tls_established(ck);
 	return 0;
+}
+
+/*
+ * Does the port speak the other TLS mode?  With --tls implicit: does a
+ * new connection get a greeting in clear?  Else: does a TLS handshake
+ * right after connecting complete?  A short wait for each; 1 or 0.
+ */
+static int
+speaks_other_mode(struct checker *ck)
+{
+	struct smtpc_opts	 so;
+	struct smtpc		*c;
+	const struct reply	*r;
+	char			 err[256];
+	int			 yes;
+
+	ck_smtpc_opts(ck, &so);
+	so.timeout_ms = OTHER_MODE_WAIT_MS;
+	if ((c = smtpc_connect(ck->o.host, ck->o.port, &so, err,
+	    sizeof(err))) == NULL)
+		return 0;
+	if (ck->o.tls == TLSMODE_IMPLICIT)
+		yes = smtpc_read_reply(c, &r) == 0 && reply_class(r) == 2;
+	else
+		yes = smtpc_tls(c, ck->tctx, ck->o.host) == 0;
+	smtpc_close(c);
+	return yes;
+}
+
+/*
+ * Before the greeting (not --tls implicit): a port that says nothing for
+ * a while may be waiting for a TLS handshake.  0 to read the greeting,
+ * or the exit status (2: nothing could be tested, with the mode to use).
+ */
+int
+check_greeting_mode(struct checker *ck)
+{
+	if (ck->o.tls == TLSMODE_IMPLICIT || ck->o.tls == TLSMODE_NONE ||
+	    smtpc_wait(ck->c, GREETING_WAIT_MS) != 0 ||
+	    !speaks_other_mode(ck))
+		return 0;
+	ck_set(ck, C_BANNER, CHECK_FAIL, "no greeting in %d s, and a TLS "
+	    "handshake right after connecting completes: this port speaks "
+	    "implicit TLS; use --tls implicit", GREETING_WAIT_MS / 1000);
+	ck_skip_unset(ck, "wrong TLS mode");
+	return 2;
 }
 
 /* STARTTLS, and under it the version, the certificate and EHLO again. */
@@ -199,11 +255,21 @@ tls_established(struct checker *ck)
 		else
 			ck_set(ck, C_TLS_CERT, CHECK_PASS, "verified: %s, "
 			    "issuer %s, %s", subj, iss, when);
-	} else
+	} else if (ck->o.insecure && have_na && days < 0)
+		ck_set(ck, C_TLS_CERT, CHECK_FAIL, "NOT verified: the "
+		    "certificate %s (%s, issuer %s); --insecure trusts any "
+		    "issuer, not an expired certificate", when, subj, iss);
+	else if (ck->o.insecure && tls_peer_cert_names(t, ck->o.host) != 1)
+		ck_set(ck, C_TLS_CERT, CHECK_FAIL, "NOT verified: the "
+		    "certificate (%s, issuer %s) is not for %s; --insecure "
+		    "trusts any issuer, not another name", subj, iss,
+		    ck->o.host);
+	else
 		ck_set(ck, C_TLS_CERT, ck->o.insecure ? CHECK_WARN : CHECK_FAIL,
 		    "NOT verified: %s (%s, issuer %s, %s)%s",
 		    tls_peer_verify_error(t), subj, iss, when,
-		    ck->o.insecure ? "; --insecure" : "");
+		    ck->o.insecure ? "; --insecure: the issuer is not trusted" :
+		    "");
 }
 
 /* What changed between two EHLO replies, as "-LINE +LINE ...". */
@@ -335,10 +401,14 @@ injection_probe(struct checker *ck)
 			    "came before the TLS handshake");
 		goto out;
 	}
+	/*
+	 * TLS worked on another connection: a handshake that fails here is
+	 * the server refusing a session with commands pending (Dovecot
+	 * hangs up), which is safe.
+	 */
 	if (smtpc_tls(c, ck->tctx, ck->o.host) == -1) {
-		ck_set(ck, C_INJECTION, CHECK_WARN, "the handshake after a "
-		    "STARTTLS with a command after it failed: %s",
-		    smtpc_error(c));
+		ck_set(ck, C_INJECTION, CHECK_PASS, "the server hung up on a "
+		    "STARTTLS with a command after it (%s)", smtpc_error(c));
 		goto out;
 	}
 	w = smtpc_wait(c, INJECTION_WAIT_MS);
@@ -354,8 +424,9 @@ injection_probe(struct checker *ck)
 		goto out;
 	}
 	if (w == -1) {
-		ck_set(ck, C_INJECTION, CHECK_WARN, "the connection closed "
-		    "after the handshake: %s", smtpc_error(c));
+		ck_set(ck, C_INJECTION, CHECK_PASS, "the server hung up after "
+		    "the handshake, the command sent in clear unanswered (%s)",
+		    smtpc_error(c));
 		goto out;
 	}
 	/* A server may answer the NOOP only with the next reply. */

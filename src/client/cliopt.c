@@ -34,6 +34,8 @@ const char cliopt_usage[] =
 "                         without TLS (--tls none)\n"
 "  --helo NAME            EHLO name (default: host name or address literal)\n"
 "  --timeout SEC          for each step (default 30)\n"
+"  --source ADDR          connect from this local address (as seen by\n"
+"                         the server: its trust in local networks)\n"
 "  -4, -6                 IPv4 or IPv6 only\n"
 "  -v, --verbose          print the transcript (credentials <redacted>)\n"
 "  -h, --help             this help\n";
@@ -50,8 +52,9 @@ int
 cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
     size_t errlen)
 {
-	char	*end;
-	long	 v;
+	unsigned char	 v6[sizeof(struct in6_addr)];
+	char		*end;
+	long		 v;
 
 	switch (ch) {
 	case '4':
@@ -125,6 +128,15 @@ cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
 		return 1;
 	case OPT_INSECURE_PLAINTEXT_AUTH:
 		o->insecure_plaintext_auth = 1;
+		return 1;
+	case OPT_SOURCE:
+		if (inet_pton(AF_INET, arg, v6) != 1 &&
+		    inet_pton(AF_INET6, arg, v6) != 1) {
+			(void)snprintf(err, errlen, "--source: an IPv4 or IPv6 "
+			    "address");
+			return -1;
+		}
+		o->source = arg;
 		return 1;
 	}
 	return 0;
@@ -228,6 +240,7 @@ cliopt_smtpc(const struct cliopts *o, smtpc_trace_fn *trace, void *arg,
 	so->trace = trace;
 	so->trace_arg = arg;
 	so->allow = cliopt_allow(o);
+	so->source = o->source;
 }
 
 int

@@ -39,6 +39,7 @@ struct cliopts {
 	int		 verbose;
 	const char	*oauth_token_file;
 	int		 insecure_plaintext_auth;
+	const char	*source;	/* --source: the local address */
 };
 
 /* getopt_long codes of the shared options; others start at OPT_LOCAL. */
@@ -53,6 +54,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_OAUTH_TOKEN_FILE,
 	OPT_INSECURE_PLAINTEXT_AUTH,
+	OPT_SOURCE,
 	OPT_LOCAL = 0x200,
 };
 
@@ -70,6 +72,7 @@ enum {
 	    OPT_OAUTH_TOKEN_FILE },					\
 	{ "insecure-plaintext-auth", no_argument, NULL,			\
 	    OPT_INSECURE_PLAINTEXT_AUTH },				\
+	{ "source", required_argument, NULL, OPT_SOURCE },		\
 	{ "verbose", no_argument, NULL, 'v' },				\
 	{ "help", no_argument, NULL, 'h' }
 

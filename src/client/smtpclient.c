@@ -58,7 +58,8 @@ struct smtpc {
 static int	wait_fd(struct smtpc *, short, int64_t);
 static void	set_error(struct smtpc *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
-static int	connect_one(const struct addrinfo *, int, char *, size_t);
+static int	connect_one(const struct addrinfo *, const struct addrinfo *,
+		    int, char *, size_t);
 static int	fill(struct smtpc *, int64_t);
 static void	trace_reply(struct smtpc *, const struct reply *);
 static int	write_all(struct smtpc *, const void *, size_t);
@@ -100,12 +101,12 @@ wait_fd(struct smtpc *c, short events, int64_t deadline)
 }
 
 /*
- * Connect one address with a deadline; a connected non-blocking socket or
- * -1 with the reason in err.
+ * Connect one address with a deadline, from the local address src when
+ * not NULL; a connected non-blocking socket or -1 with the reason in err.
  */
 static int
-connect_one(const struct addrinfo *ai, int timeout_ms, char *err,
-    size_t errlen)
+connect_one(const struct addrinfo *ai, const struct addrinfo *src,
+    int timeout_ms, char *err, size_t errlen)
 {
 	struct pollfd	pfd;
 	socklen_t	sl;
@@ -116,6 +117,12 @@ connect_one(const struct addrinfo *ai, int timeout_ms, char *err,
 	    SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd == -1) {
 		(void)snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (src != NULL && bind(fd, src->ai_addr, src->ai_addrlen) == -1) {
+		(void)snprintf(err, errlen, "bind to the source address: %s",
+		    strerror(errno));
+		close(fd);
 		return -1;
 	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
@@ -160,7 +167,7 @@ struct smtpc *
 smtpc_connect(const char *host, const char *port,
     const struct smtpc_opts *o, char *err, size_t errlen)
 {
-	struct addrinfo		 hints, *res = NULL, *ai;
+	struct addrinfo		 hints, *res = NULL, *ai, *src = NULL;
 	struct smtpc		*c;
 	socklen_t		 sl;
 	char			 name[NI_MAXHOST], why[160], addr[NI_MAXHOST];
@@ -187,9 +194,23 @@ smtpc_connect(const char *host, const char *port,
 	hints.ai_family = o->family;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
+	/* --source: its family is the only one that can be reached from it. */
+	if (o->source != NULL) {
+		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+		if ((gai = getaddrinfo(o->source, NULL, &hints, &src)) != 0) {
+			(void)snprintf(err, errlen, "source address %s: %s",
+			    o->source, gai == EAI_SYSTEM ? strerror(errno) :
+			    gai_strerror(gai));
+			return NULL;
+		}
+		hints.ai_flags = 0;
+		hints.ai_family = src->ai_family;
+	}
 	if ((gai = getaddrinfo(name, port, &hints, &res)) != 0) {
-		(void)snprintf(err, errlen, "%s: %s", name,
-		    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+		(void)snprintf(err, errlen, "%s: %s%s", name,
+		    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai),
+		    src != NULL ? " (from the source address's family)" : "");
+		freeaddrinfo(src);
 		return NULL;
 	}
 	why[0] = '\0';
@@ -207,10 +228,12 @@ smtpc_connect(const char *host, const char *port,
 				o->trace(o->trace_arg, SMTPC_INFO, line,
 				    (size_t)l);
 		}
-		if ((fd = connect_one(ai, timeout, why, sizeof(why))) != -1)
+		if ((fd = connect_one(ai, src, timeout, why,
+		    sizeof(why))) != -1)
 			break;
 		(void)snprintf(err, errlen, "%s port %s: %s", addr, port, why);
 	}
+	freeaddrinfo(src);
 	if (fd == -1) {
 		if (res == NULL)
 			(void)snprintf(err, errlen, "%s: no address", name);

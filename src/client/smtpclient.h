@@ -47,6 +47,7 @@ struct smtpc_opts {
 	smtpc_trace_fn	*trace;		/* NULL: no trace */
 	void		*trace_arg;
 	int		 allow;		/* SMTPC_ALLOW_* */
+	const char	*source;	/* numeric local address, or NULL */
 };
 
 struct smtpc;

@@ -1210,6 +1210,30 @@ tls_peer_verify_error(struct tls *t)
 }
 
 int
+tls_peer_cert_names(struct tls *t, const char *host)
+{
+	X509	*x;
+	char	 name[256];
+	size_t	 n = strlen(host);
+
+	if ((x = SSL_get0_peer_certificate(t->ssl)) == NULL)
+		return -1;
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n >= sizeof(name))
+		return 0;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (X509_check_ip_asc(x, name, 0) == 1 ||
+	    X509_check_host(x, name, n, 0, NULL) == 1)
+		return 1;
+	ERR_clear_error();
+	return 0;
+}
+
+int
 tls_peer_cert_notafter(struct tls *t, time_t *when)
 {
 	const ASN1_TIME	*at;

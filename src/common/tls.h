@@ -138,6 +138,12 @@ int		 tls_conn_resumed(struct tls *);
 int		 tls_peer_verified(struct tls *);
 /* Why not, as a string ("certificate has expired", ...). */
 const char	*tls_peer_verify_error(struct tls *);
+/*
+ * Does the peer certificate name host (a DNS name, or an address literal,
+ * brackets allowed)?  1, 0, or -1 without a certificate.  Whatever the
+ * chain: --insecure trusts any issuer, never another name.
+ */
+int		 tls_peer_cert_names(struct tls *, const char *host);
 /* The peer certificate's notAfter, subject and issuer (one line each). */
 int		 tls_peer_cert_notafter(struct tls *, time_t *);
 int		 tls_peer_cert_subject(struct tls *, char *, size_t);

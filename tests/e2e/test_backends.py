@@ -7,7 +7,6 @@ import base64
 import os
 import re
 import shutil
-import signal
 import smtplib
 import socket
 import subprocess
@@ -19,14 +18,13 @@ from pathlib import Path
 import pytest
 
 from e2elib import HOSTNAME, T, free_port, wait_until
-from test_auth import TLSClient, auth_server, plain, sha512crypt
+from mailservers import DOVE_USERS, Dovecot, stop_pid
+from test_auth import TLSClient, auth_server, plain
 from test_proxy import BANNED, proxied, proxy_server
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
 OK = "235 2.7.0 Authentication successful"
 BAD = "535 5.7.8 Authentication credentials invalid"
-DOVE_USERS = {"alice@example.org": "dove secret",
-              "bob@example.org": "bob's secret"}
 LDAP_USERS = {"carol": "ldap secret", "dave": "dave's secret"}
 
 
@@ -52,121 +50,6 @@ def swaks(srv, pki, user, password, mech):
          "--tls-sni", HOSTNAME, "-a", mech, "--auth-user", user,
          "--auth-password", password, "--quit-after", "AUTH",
          "--timeout", "20"], capture_output=True, text=True, timeout=T(60))
-
-
-def group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def stop_pid(proc):
-    """Stop a server started in a session of its own, and the processes it
-    started (Dovecot's auth process outlives its master for a while)."""
-    if proc is None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(T(10))
-            wait_until(lambda: not group_alive(proc.pid), T(10),
-                       what="the server's processes to end")
-            return
-        except (subprocess.TimeoutExpired, AssertionError):
-            continue
-
-
-# -- Dovecot
-
-class Dovecot:
-    """A private Dovecot: only its auth service, its socket in dir."""
-
-    def __init__(self, users=DOVE_USERS, sock=None, inet=False):
-        # inet: a TCP listener on loopback too, for dovecot-auth inet:.
-        self.inet_port = free_port() if inet else None
-        self.dir = Path(tempfile.mkdtemp(prefix="smtpauth-dovecot-",
-                                         dir="/tmp"))
-        os.chmod(self.dir, 0o755)
-        self.sock = Path(sock) if sock else self.dir / "auth-client"
-        self.log_path = self.dir / "dovecot.log"
-        self.conf = self.dir / "dovecot.conf"
-        (self.dir / "passwd").write_text("".join(
-            "%s:{SHA512-CRYPT}%s\n" % (u, sha512crypt(p))
-            for u, p in users.items()))
-        for d in ("run", "state"):
-            (self.dir / d).mkdir()
-        self.conf.write_text("""\
-base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/dovecot.log
-protocols =
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_verbose = yes
-auth_debug = yes
-auth_failure_delay = 0
-default_internal_user = dovecot
-default_login_user = dovenull
-passdb {{
-  driver = passwd-file
-  args = scheme=SHA512-CRYPT {d}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid=nobody gid=nogroup home={d}/home
-}}
-service auth {{
-  unix_listener auth-client {{
-    path = {sock}
-    mode = 0666
-  }}
-{inet}
-}}
-# The per-address penalty would slow the guard's tests down.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-""".format(d=self.dir, sock=self.sock, inet=(
-            "  inet_listener {\n    address = 127.0.0.1\n    port = %d\n  }"
-            % self.inet_port) if inet else ""))
-        self.proc = None
-
-    def start(self):
-        with open(self.dir / "stderr", "ab") as err:
-            self.proc = subprocess.Popen(
-                ["dovecot", "-F", "-c", str(self.conf)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, start_new_session=True)
-
-        def up():
-            assert self.proc.poll() is None, (self.dir / "stderr").read_text()
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(str(self.sock))
-                return True
-            except OSError:
-                return False
-        wait_until(up, T(20), what="Dovecot's auth socket")
-        return self
-
-    def stop(self):
-        stop_pid(self.proc)
-        self.proc = None
-
-    def log(self):
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

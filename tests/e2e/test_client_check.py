@@ -45,8 +45,14 @@ class Attempts:
         srv.controller.SMTP_kwargs["authenticator"] = record
 
 
-def check(srv, pki, *extra, password=PASSWORD, user=USER, ca=True):
+def check(srv, pki, *extra, password=PASSWORD, user=USER, ca=True,
+          source=True):
+    """smtpauth check of srv; with source, from --source srv.host: the
+    loopback address named as the one to judge from, the Internet's view
+    (without it, verdicts a trusted address could change are warnings)."""
     args = ["check", "--json", "--to", USER]
+    if source:
+        args += ["--source", srv.host]
     if user:
         args += ["--user", user]
     if ca:
@@ -78,11 +84,10 @@ def test_good_server_passes(pki):
     assert len(ids) == len(set(ids))
     assert p.json["target"] == srv.target
     assert p.json["result"] == "pass"
-    bad = {k: v for k, v in p.status.items()
-           if v not in ("pass", "skip") and k != "source-address"}
+    bad = {k: v for k, v in p.status.items() if v not in ("pass", "skip")}
     assert not bad, p.out
-    assert p.status["source-address"] == "warn"     # 127.0.0.1: loopback
-    for k in ("connect", "banner", "ehlo", "auth-hidden-plaintext",
+    assert "--source" in p.summary["source-address"]
+    for k in ("connect", "source-address", "banner", "ehlo", "auth-hidden-plaintext",
               "auth-refused-plaintext", "starttls", "starttls-injection",
               "tls-version", "tls-cert", "auth-advertised",
               "auth-bad-password", "auth-good", "relay-denied-unauth",
@@ -118,6 +123,34 @@ def test_misbehaving_server(pki, name, kw, cert, fails):
     assert failed(p) == fails, (name, p.out)
     assert p.returncode == 1
     assert p.json["result"] == "fail"
+
+
+@pytest.mark.parametrize("name,kw,ids", [
+    ("auth in clear", dict(auth_in_clear=True),
+     {"auth-hidden-plaintext", "auth-refused-plaintext"}),
+    ("open relay", dict(open_relay=True), {"relay-denied-unauth"}),
+])
+def test_from_loopback_cannot_tell(pki, name, kw, ids):
+    # Without --source, from 127.0.0.1: the server may trust loopback
+    # (Postfix's mynetworks, Dovecot's own address); what only a trusted
+    # address gets is a warning, and source-address names each verdict.
+    with FakeServer(pki["good"], **kw) as srv:
+        p = check(srv, pki, source=False)
+    assert not failed(p), (name, p.out)
+    assert {k for k, v in p.status.items() if v == "warn"} == \
+        ids | {"source-address"}, p.out
+    for i in ids:
+        assert i in p.summary["source-address"]
+        assert "cannot tell" in p.summary[i] or "trusts" in p.summary[i]
+    assert "OPEN RELAY" not in p.summary["relay-denied-unauth"][:10]
+
+
+def test_from_loopback_good_server_passes(pki):
+    with FakeServer(pki["good"]) as srv:
+        p = check(srv, pki, source=False)
+    assert p.returncode == 0, p.out
+    assert p.status["source-address"] == "pass"
+    assert "no verdict depended on it" in p.summary["source-address"]
 
 
 def test_any_password_summary(pki):
@@ -210,12 +243,38 @@ def test_implicit_tls(pki):
 
 
 def test_insecure_goes_on(pki):
-    with FakeServer(pki["expired"]) as srv:
+    # --insecure trusts any issuer: a self-signed certificate for the
+    # right name is a warning, and the run goes on.
+    with FakeServer(pki["selfsigned"]) as srv:
         p = check(srv, pki, "--insecure")
     assert p.returncode == 0, p.out
     assert p.status["tls-cert"] == "warn"
-    assert "expired" in p.summary["tls-cert"]
+    assert "issuer" in p.summary["tls-cert"]
     assert p.status["auth-good"] == "pass"
+
+
+@pytest.mark.parametrize("cert,why", [("expired", "expired"),
+                                      ("wronghost", "not for")])
+def test_insecure_still_fails_expiry_and_name(pki, cert, why):
+    with FakeServer(pki[cert]) as srv:
+        p = check(srv, pki, "--insecure")
+    assert p.returncode == 1, p.out
+    assert failed(p) == {"tls-cert"}
+    assert why in p.summary["tls-cert"]
+
+
+def test_no_greeting_is_exit_2():
+    # A server that accepts and never speaks: nothing could be tested.
+    import socket
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        p = run(["check", "--json", "--timeout", "2",
+                 "127.0.0.1:%d" % ls.getsockname()[1]])
+    assert p.returncode == 2, p.out
+    st = {c["id"]: c for c in json.loads(p.out)["checks"]}
+    assert st["banner"]["status"] == "fail"
+    assert "no greeting" in st["banner"]["summary"]
 
 
 def test_unverified_certificate_keeps_the_password(pki):
