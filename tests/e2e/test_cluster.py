@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from e2elib import (HOSTNAME, SMTPAUTHD, T, Client, Closed, Server,
+from e2elib import (BUILD, HOSTNAME, SMTPAUTHD, T, Client, Closed, Server,
                     free_port, wait_until)
 from test_auth import PASSWORD, USERS, hashed, plain
 from test_proxy import BANNED, ban, proxied, proxy_server
@@ -236,6 +236,26 @@ def test_guesser_spread_over_nodes_is_banned_on_all(cluster):
     assert one_auth(cluster, "127.0.0.12", PASSWORD).code == 235
     until = cluster.redis.cli("GET", "smtpauthd:ban:127.0.0.11")
     assert until and int(until) > time.time() + 800, until
+
+
+def test_unban_on_one_node_lifts_it_everywhere(cluster):
+    """smtpauthctl unban on one node lifts the ban in Redis and, over its
+    channel, on the other nodes: the address is served everywhere at once
+    (a restart does not bring it back from the state file either)."""
+    src = "127.0.0.15"
+    guess_round_robin(cluster, src)
+    refused_everywhere(cluster, src)
+    n0 = cluster.nodes[0]
+    r = subprocess.run([str(BUILD / "smtpauthctl"), "-f", str(n0.conf_path),
+                        "unban", src], capture_output=True, text=True,
+                       timeout=T(20))
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    n0.wait_log(r"auth: unban ip=127\.0\.0\.15 by=smtpauthctl")
+    for n in cluster.nodes[1:]:
+        n.wait_log(r"auth: unban ip=127\.0\.0\.15 by=guard-store")
+    assert cluster.redis.cli("GET", "smtpauthd:ban:127.0.0.15") in ("", None)
+    for _ in range(NODES):
+        assert one_auth(cluster, src, PASSWORD).code == 235
 
 
 def test_account_slowdown_counts_every_node(cluster):
