@@ -203,3 +203,23 @@ def test_sessions_of_a_killed_worker_are_not_open(server):
     wait_until(lambda: value(scrape(mport), "smtpauthd_sessions_open",
                              **lab) == 0, T(10), what="no session open")
     c.close()
+
+
+def test_backend_and_store_health(server):
+    """The password backend's and the guard store's health: the users file
+    is always up; a guard store nobody listens on is down (and logins
+    still work, guarded locally)."""
+    mport = free_port()
+    srv = server(extra=["metrics-listen %d" % mport])
+    text = scrape(mport)
+    assert value(text, "smtpauthd_backend_up", backend="file") == 1
+    assert "smtpauthd_guard_store_up" not in text
+    srv.stop()
+    dead = free_port()
+    mport = free_port()
+    srv = server(extra=["metrics-listen %d" % mport,
+                        "guard-store redis://127.0.0.1:%d/0" % dead])
+    srv.wait_log(r"guard-store down")
+    text = scrape(mport)
+    assert value(text, "smtpauthd_guard_store_up") == 0
+    assert value(text, "smtpauthd_backend_up", backend="file") == 1

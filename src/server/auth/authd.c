@@ -744,6 +744,9 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	TAILQ_INIT(&A.conns);
 
 	logincache_init(conf->auth_cache_ttl);
+	/* Health for the metrics: the users file is always there. */
+	METRICS_SET(backend_up, conf->auth_backend == AUTH_BACKEND_FILE);
+	METRICS_SET(store_up, conf->guard_store.set ? 0 : -1);
 	guard_init(conf);
 	/*
 	 * Precise timers: libevent's default clock is coarse (a few ms) and

@@ -39,6 +39,7 @@
 #include "common/log.h"
 #include "server/auth/backend.h"
 #include "server/auth/dovecot_proto.h"
+#include "server/shared/metrics.h"
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
@@ -195,6 +196,7 @@ dv_down(const char *why)
 	}
 	evtimer_del(D.hs_timer);
 	D.state = DS_DOWN;
+	METRICS_SET(backend_up, 0);
 	while ((r = TAILQ_FIRST(&D.reqs)) != NULL)
 		dv_finish(r, AUTH_TEMPFAIL, "backend-down");
 	if (!D.down_logged) {
@@ -299,6 +301,7 @@ dv_line(const char *line, size_t len)
 		evtimer_del(D.hs_timer);
 		D.state = DS_READY;
 		D.backoff_ms = BACKOFF_MIN_MS;
+		METRICS_SET(backend_up, 1);
 		log_info("dovecot-auth %s: connected%s",
 		    D.conf->dovecot_auth, D.down_logged ? " again" : "");
 		D.down_logged = 0;

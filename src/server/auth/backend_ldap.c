@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/workq.h"
 #include "server/auth/backend.h"
+#include "server/shared/metrics.h"
 
 #define LDAP_THREADS	4
 #define FILTER_MAX	4096
@@ -407,6 +408,10 @@ lj_done(void *arg)
 {
 	struct ljob	*j = arg;
 
+	if (j->down)
+		METRICS_SET(backend_up, 0);
+	else if (j->result != AUTH_TEMPFAIL)
+		METRICS_SET(backend_up, 1);
 	if (j->down && !L.down_logged) {
 		log_warnx("ldap %s: %s: logins get 454 until it answers",
 		    L.conf->ldap_uri, j->err[0] ? j->err : "unreachable");

@@ -49,6 +49,7 @@
 #include "server/auth/guardstore.h"
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
+#include "server/shared/metrics.h"
 
 #define KEY_PREFIX		"smtpauthd:"
 #define BAN_CHANNEL		KEY_PREFIX "bans"
@@ -293,6 +294,7 @@ down(const char *why)
 {
 	struct timeval	tv;
 
+	METRICS_SET(store_up, 0);
 	if (!S.down_logged) {
 		log_warnx("guard-store down: %s; guarding locally, retrying",
 		    why != NULL && why[0] != '\0' ? why : "unknown error");
@@ -461,6 +463,7 @@ set_ready(int bit)
 		return;
 	S.up = 1;
 	S.backoff = 1;
+	METRICS_SET(store_up, 1);
 	if (S.down_logged)
 		log_info("guard-store up again: resynchronising");
 	else

@@ -104,9 +104,20 @@ on_metrics(struct evhttp_request *req, void *arg)
 	for (i = 0; i < METRICS_MECHS; i++)
 		for (j = 0; j < METRICS_RESULTS; j++)
 			evbuffer_add_printf(b, "smtpauthd_auth_total{mech=\"%s\","
-			    "result=\"%s\",backend=\"file\"} %llu\n", mechs[i],
-			    results[j], (unsigned long long)atomic_load(
-			    &m->auth[i][j]));
+			    "result=\"%s\",backend=\"%s\"} %llu\n", mechs[i],
+			    results[j], auth_backend_name(conf->auth_backend),
+			    (unsigned long long)atomic_load(&m->auth[i][j]));
+	counter(b, "smtpauthd_backend_up", "gauge",
+	    "1 while the password backend answers, 0 while it is down.");
+	evbuffer_add_printf(b, "smtpauthd_backend_up{backend=\"%s\"} %d\n",
+	    auth_backend_name(conf->auth_backend),
+	    atomic_load(&m->backend_up) == 1);
+	if (conf->guard_store.set) {
+		counter(b, "smtpauthd_guard_store_up", "gauge",
+		    "1 while the guard store (Redis) is connected, else 0.");
+		evbuffer_add_printf(b, "smtpauthd_guard_store_up %d\n",
+		    atomic_load(&m->store_up) == 1);
+	}
 	counter(b, "smtpauthd_bans_active", "gauge",
 	    "Addresses (or IPv6 prefixes) banned now.");
 	evbuffer_add_printf(b, "smtpauthd_bans_active %zu\n",

@@ -30,6 +30,8 @@ metrics_init(void)
 	if (p == MAP_FAILED)
 		return -1;
 	memset(p, 0, sizeof(*block));
+	atomic_store(&((struct metrics *)p)->backend_up, -1);
+	atomic_store(&((struct metrics *)p)->store_up, -1);
 	block = p;
 	return 0;
 }

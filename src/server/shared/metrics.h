@@ -60,6 +60,9 @@ struct metrics {
 	_Atomic uint64_t	bounced;	/* recipients failed for good */
 	_Atomic uint64_t	lat_bucket[METRICS_LAT_BUCKETS + 1];
 	_Atomic uint64_t	lat_sum_ms;
+	/* Health, set by the auth process: 1 up, 0 down (-1: none). */
+	_Atomic int32_t		backend_up;	/* the password backend */
+	_Atomic int32_t		store_up;	/* guard-store */
 	struct metrics_proc	procs[METRICS_PROCS];
 };
 
@@ -75,6 +78,13 @@ struct metrics	*metrics_get(void);
 	struct metrics *m_ = metrics_get();				\
 	if (m_ != NULL)							\
 		atomic_fetch_add_explicit(&m_->field, (n),		\
+		    memory_order_relaxed);				\
+} while (0)
+
+#define METRICS_SET(field, v)	do {					\
+	struct metrics *m_ = metrics_get();				\
+	if (m_ != NULL)							\
+		atomic_store_explicit(&m_->field, (v),			\
 		    memory_order_relaxed);				\
 } while (0)
 
