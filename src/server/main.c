@@ -42,7 +42,8 @@ usage(void)
 	    "  queue    list the queued messages and exit\n"
 	    "  flush    make the running server retry every message now\n"
 	    "  dkim-keygen  make a DKIM key, print its DNS TXT record\n"
-	    "  --version  print the version and exit\n");
+	    "  --version  print the version and exit\n"
+	    "Bans, held messages, status: smtpauthctl(8).\n");
 	exit(1);
 }
 
