@@ -269,3 +269,53 @@ def test_guard_bans_through_scram(server, pki, sdove):
     s.wait_log(r"auth: ban ip=192\.0\.2\.51 ")
     with proxied(s, "192.0.2.51", greet=False) as c:
         assert c.read_until_closed().startswith(b"421 ")
+
+
+# -- SCRAM-SHA-256 keys in the users file (PLAIN and LOGIN verify them)
+
+def scram_users_server(server, pki, tmp_path):
+    from e2elib import free_port
+    mine = subprocess.run(
+        [str(srv_tool()), "hash", "--method", "scram-sha-256"],
+        input="mine secret\n", capture_output=True, text=True,
+        timeout=T(30))
+    assert mine.returncode == 0, mine.stderr
+    assert re.fullmatch(r"\{SCRAM-SHA-256\}4096,[A-Za-z0-9+/=]+,"
+                        r"[A-Za-z0-9+/]{43}=,[A-Za-z0-9+/]{43}=\n",
+                        mine.stdout), mine.stdout
+    sport = free_port()
+    srv = server(extra=["listen 127.0.0.1:%d smtps" % sport,
+                        "tls-cert %s/ec.pem" % pki,
+                        "tls-key %s/ec.key" % pki,
+                        "auth-failure-delay 200"],
+                 start=False, domains=["example.org"],
+                 users=["dove@example.org", "mine@example.org"])
+    # A line of a Dovecot passwd-file as doveadm writes it, and ours.
+    srv.users_path.write_text(
+        "dove@example.org:%s\nmine@example.org:%s" % (
+            doveadm_pw("SCRAM-SHA-256", "dove secret"), mine.stdout))
+    os.chmod(srv.users_path, 0o600)
+    srv.start()
+    return srv
+
+
+def srv_tool():
+    from pathlib import Path
+    return Path(os.environ.get("SMTPAUTH_BUILD", "build")) / "smtpauth"
+
+
+def test_users_file_scram_keys_verify_plain_and_login(server, pki,
+                                                      tmp_path):
+    from test_backends import login, swaks
+    srv = scram_users_server(server, pki, tmp_path)
+    srv.wait_log(r"users loaded=2 bad=0")
+    assert login(srv, pki, "dove@example.org", "dove secret") == OK
+    assert login(srv, pki, "mine@example.org", "mine secret", "LOGIN") == OK
+    r = swaks(srv, pki, "mine@example.org", "mine secret", "PLAIN")
+    assert r.returncode == 0 and "235 2.7.0" in r.stdout, r.stdout
+    assert login(srv, pki, "dove@example.org", "dove secreT") == BAD
+    assert login(srv, pki, "nobody@example.org", "dove secret") == BAD
+    srv.wait_log(r"auth result=fail .* user=\"dove@example\.org\" "
+                 r"reason=bad-password")
+    srv.wait_log(r"auth result=fail .* user=\"nobody@example\.org\" "
+                 r"reason=unknown-user")
