@@ -319,3 +319,34 @@ def test_users_file_scram_keys_verify_plain_and_login(server, pki,
                  r"reason=bad-password")
     srv.wait_log(r"auth result=fail .* user=\"nobody@example\.org\" "
                  r"reason=unknown-user")
+
+
+def test_cache_follows_a_backend_password_change(server, pki, tmp_path):
+    # The cache is keyed on user and password: a new password in Dovecot
+    # works at once, the old one at most auth-cache-ttl longer.
+    from test_backends import login, sha512crypt
+    import time
+    d = Dovecot(users={"eve@example.org": "old secret"}).start()
+    try:
+        s = dovecot_server(server, pki, d.sock, extra=["auth-cache-ttl 3"])
+        s.wait_log(r"dovecot-auth unix:\S+: connected")
+        first = time.monotonic()
+        assert login(s, pki, "eve@example.org", "old secret") == OK
+        pw = d.dir / "passwd"
+        pw.write_text("eve@example.org:{SHA512-CRYPT}%s\n"
+                      % sha512crypt("new secret"))
+        # Dovecot reads the file again when its mtime (in seconds) moves,
+        # looking at most once a second.
+        later = time.time() + 5
+        os.utime(pw, (later, later))
+        time.sleep(1.2)
+        r = login(s, pki, "eve@example.org", "new secret")
+        assert r == OK, d.log()[-3000:]
+        assert login(s, pki, "eve@example.org", "old secret") == OK
+        s.wait_log(r"auth result=ok .* user=\"eve@example\.org\" "
+                   r"cache=hit")
+        time.sleep(max(0, 4.5 - (time.monotonic() - first)))
+        assert login(s, pki, "eve@example.org", "old secret") == BAD
+        assert login(s, pki, "eve@example.org", "new secret") == OK
+    finally:
+        d.cleanup()
