@@ -26,7 +26,9 @@
  * worker passes each client message through (AUTH_MSG_SASL) and gets a
  * challenge or the verdict back.  An exchange belongs to the worker
  * connection that started it, has an id of that connection's, and lasts
- * at most EXCH_IDLE_MS between steps and EXCH_MAX_STEPS steps.  Its end
+ * at most EXCH_IDLE_MS between steps and EXCH_MAX_STEPS steps; a worker
+ * does not say when its client went away, so when MAX_EXCH are open the
+ * one that waited longest for its client makes room for a new one.  Its end
  * is a verification like any other: a refusal of a banned address at the
  * start, the guard and the failure delay (from the last step) on a
  * failure, one log line.  Final data of a successful mechanism (SCRAM's
@@ -88,8 +90,8 @@
 #define MAX_THREADS		8
 #define READ_BATCH		64
 #define STOP_FLUSH_MS		1000	/* to send the last answers */
-#define MAX_EXCH		256	/* SASL exchanges of one worker */
-#define EXCH_IDLE_MS		600000	/* between two steps */
+#define MAX_EXCH		1024	/* SASL exchanges of one worker */
+#define EXCH_IDLE_MS		300000	/* between two steps */
 #define EXCH_MAX_STEPS		8
 
 struct outmsg {
@@ -205,6 +207,7 @@ static void	 exch_done(void *, const struct backend_step *);
 static void	 exch_finish(struct exch *, enum auth_result, const char *);
 static void	 exch_free(struct exch *);
 static void	 exch_idle_cb(int, short, void *);
+static void	 exch_evict(struct conn *);
 static void	 exch_challenge(struct exch *, const uint8_t *, size_t);
 static int	 backend_offers(const char *);
 static struct exch *exch_find(struct conn *, uint32_t);
@@ -856,6 +859,8 @@ sasl_start(struct conn *c, uint32_t id, struct auth_sasl_request *q)
 		    A.conf->auth_failure_delay, 1, start);
 		return;
 	}
+	if (c->nexch >= MAX_EXCH)
+		exch_evict(c);
 	if (!backend_offers(q->mech))
 		reason = "mech-unavailable";
 	else if (c->nexch >= MAX_EXCH || A.jobs >= MAX_JOBS)
@@ -1033,6 +1038,23 @@ exch_free(struct exch *x)
 	event_free(x->idle);
 	explicit_bzero(x, sizeof(*x));
 	free(x);
+}
+
+/* The exchange of c that waited longest for its client is dropped. */
+static void
+exch_evict(struct conn *c)
+{
+	struct exch	*x, *old = NULL;
+
+	TAILQ_FOREACH(x, &c->exchs, entry)
+		if (!x->busy && (old == NULL || x->start < old->start))
+			old = x;
+	if (old == NULL)
+		return;
+	if (old->bh != NULL)
+		A.be->sasl_abort(old->bh);
+	old->bh = NULL;
+	exch_free(old);
 }
 
 /* The client went quiet or cancelled ("*"): the worker forgot it. */
