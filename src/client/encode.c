@@ -16,6 +16,7 @@
 #include "client/report.h"
 #include "common/base64.h"
 #include "common/sasl.h"
+#include "common/scram.h"
 
 enum { OPT_MECH = 0x100, OPT_AUTHZID, OPT_PASSWORD_FILE, OPT_METHOD };
 
@@ -42,11 +43,12 @@ static const char decode_usage[] =
 "Exit status: 0 well-formed, 1 not base64 or not well-formed, 2 usage.\n";
 
 static const char hash_usage[] =
-"usage: smtpauth hash [--method yescrypt|sha512crypt|bcrypt]\n"
+"usage: smtpauth hash [--method yescrypt|sha512crypt|bcrypt|scram-sha-256]\n"
 "                     [--password-file FILE]\n"
 "Read a password (--password-file, $SMTPAUTH_PASSWORD, stdin when it is\n"
 "not a terminal, else a prompt asked twice) and print its crypt(3) hash\n"
-"for smtpauthd's users file (default yescrypt; bcrypt with cost 12).\n";
+"for smtpauthd's users file (default yescrypt; bcrypt with cost 12), or\n"
+"its SCRAM-SHA-256 keys as Dovecot writes them (4096 iterations).\n";
 
 static int	bad_usage(const char *, const char *);
 static void	show_field(const char *, const struct sasl_field *);
@@ -373,9 +375,12 @@ cmd_hash(int argc, char **argv)
 			else if (strcmp(optarg, "bcrypt") == 0) {
 				prefix = "$2b$";
 				cost = BCRYPT_COST;
-			} else
+			} else if (strcmp(optarg, "scram-sha-256") == 0)
+				prefix = SCRAM_PREFIX;
+			else
 				return bad_usage(hash_usage, "--method: "
-				    "yescrypt, sha512crypt or bcrypt");
+				    "yescrypt, sha512crypt, bcrypt or "
+				    "scram-sha-256");
 			break;
 		case OPT_PASSWORD_FILE:
 			pwfile = optarg;
@@ -398,6 +403,19 @@ cmd_hash(int argc, char **argv)
 		fprintf(stderr, "smtpauth: a password with a NUL cannot be "
 		    "hashed by crypt(3)\n");
 		rv = 2;
+		goto done;
+	}
+	if (strcmp(prefix, SCRAM_PREFIX) == 0) {
+		char	keys[SCRAM_STORED_MAX];
+
+		if (scram_make(pw.buf, pw.len, 0, keys, sizeof(keys)) == -1) {
+			fprintf(stderr, "smtpauth: cannot make SCRAM keys\n");
+			rv = 2;
+			goto done;
+		}
+		printf("%s\n", keys);
+		if (fflush(stdout) == EOF)
+			rv = 2;
 		goto done;
 	}
 	/* Count 0: the method's default cost; salt from the system. */

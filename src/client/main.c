@@ -32,7 +32,7 @@ static const char usage[] =
 "                       without echo)\n"
 "  decode [--mech plain|login] [BASE64]\n"
 "                       show the parts of a SASL PLAIN string\n"
-"  hash [--method yescrypt|sha512crypt|bcrypt]\n"
+"  hash [--method yescrypt|sha512crypt|bcrypt|scram-sha-256]\n"
 "                       a crypt(3) hash for smtpauthd's users file\n"
 "  check [OPTIONS] HOST[:PORT]\n"
 "                       the go-live checklist\n"

@@ -13,6 +13,7 @@
 #include "server/shared/authproto.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+static void	fuzz_sasl(const uint8_t *, size_t);
 
 static void
 same_request(const struct auth_request *a, const struct auth_request *b)
@@ -55,5 +56,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(ans.result == AUTH_OK || ans.result == AUTH_FAIL ||
 		    ans.result == AUTH_TEMPFAIL);
 	}
+	fuzz_sasl(data, size);
 	return 0;
+}
+
+/* The SASL step, its answer and the mechanism list: canonical too. */
+static void
+fuzz_sasl(const uint8_t *data, size_t size)
+{
+	static struct auth_sasl_request	q;
+	static struct auth_sasl_answer	a;
+	static struct auth_mechs	m;
+	static uint8_t			buf[IPC_MAX_PAYLOAD];
+	int				n;
+
+	if (authproto_decode_sasl_request(data, size, &q) == 0) {
+		n = authproto_encode_sasl_request(&q, buf, sizeof(buf));
+		assert(n >= 0 && (size_t)n == size);
+		assert(memcmp(buf, data, size) == 0);
+		assert(q.datalen <= AUTH_DATA_MAX && q.cblen <= AUTH_CBIND_MAX);
+	}
+	if (authproto_decode_sasl_answer(data, size, &a) == 0) {
+		n = authproto_encode_sasl_answer(&a, buf, sizeof(buf));
+		assert(n >= 0 && (size_t)n == size);
+		assert(memcmp(buf, data, size) == 0);
+		assert(a.chlen <= AUTH_DATA_MAX);
+	}
+	if (authproto_decode_mechs(data, size, &m) == 0) {
+		n = authproto_encode_mechs(&m, buf, sizeof(buf));
+		assert(n >= 0 && (size_t)n == size);
+		assert(memcmp(buf, data, size) == 0);
+	}
 }

@@ -406,6 +406,257 @@ test_answer_every_octet(void **state)
 		}
 }
 
+static void
+mksasl(struct auth_sasl_request *q, enum auth_step step)
+{
+	struct sockaddr_in	sin;
+
+	memset(q, 0, sizeof(*q));
+	q->step = step;
+	if (step == AUTH_STEP_CONTINUE) {
+		q->exchange = 77;
+		memcpy(q->data, "c=biws,r=abc,p=xyz", 18);
+		q->datalen = 18;
+		return;
+	}
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(40000);
+	assert_int_equal(inet_pton(AF_INET, "192.0.2.9", &sin.sin_addr), 1);
+	memcpy(&q->client, &sin, sizeof(sin));
+	sin.sin_port = htons(587);
+	memcpy(&q->local, &sin, sizeof(sin));
+	q->tls = 1;
+	snprintf(q->mech, sizeof(q->mech), "SCRAM-SHA-256-PLUS");
+	q->has_data = 1;
+	memcpy(q->data, "p=tls-exporter,,n=u,r=n", 23);
+	q->datalen = 23;
+	memset(q->cb, 0xab, 32);
+	q->cblen = 32;
+}
+
+/* Decode must fail, or succeed and encode back to the same octets. */
+static int
+sasl_canonical(const uint8_t *buf, size_t len)
+{
+	struct auth_sasl_request	q;
+	uint8_t				again[IPC_MAX_PAYLOAD];
+	int				n;
+
+	if (authproto_decode_sasl_request(buf, len, &q) == -1)
+		return 0;
+	n = authproto_encode_sasl_request(&q, again, sizeof(again));
+	assert_int_equal(n, (int)len);
+	assert_memory_equal(again, buf, len);
+	return 1;
+}
+
+static void
+test_sasl_request(void **state)
+{
+	struct auth_sasl_request	in, out;
+	uint8_t				buf[IPC_MAX_PAYLOAD];
+	uint8_t				bad[IPC_MAX_PAYLOAD];
+	int				n, v, accepted = 0;
+	size_t				i;
+	enum auth_step			steps[] = { AUTH_STEP_START,
+					    AUTH_STEP_CONTINUE };
+	size_t				k;
+
+	for (k = 0; k < 2; k++) {
+		mksasl(&in, steps[k]);
+		n = authproto_encode_sasl_request(&in, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal(authproto_decode_sasl_request(buf, (size_t)n,
+		    &out), 0);
+		assert_int_equal(out.step, in.step);
+		assert_int_equal(out.exchange, in.exchange);
+		assert_int_equal(out.datalen, in.datalen);
+		assert_memory_equal(out.data, in.data, in.datalen);
+		assert_string_equal(out.mech, in.mech);
+		assert_int_equal(out.cblen, in.cblen);
+		assert_int_equal(out.tls, in.tls);
+		assert_memory_equal(&out.client, &in.client,
+		    sizeof(struct sockaddr_in));
+		assert_memory_equal(&out.local, &in.local,
+		    sizeof(struct sockaddr_in));
+		for (i = 0; i < (size_t)n; i++) {
+			assert_int_equal(authproto_encode_sasl_request(&in,
+			    buf, i), -1);
+			assert_int_equal(authproto_decode_sasl_request(buf, i,
+			    &out), -1);
+		}
+		buf[n] = 0;
+		assert_int_equal(authproto_decode_sasl_request(buf,
+		    (size_t)n + 1, &out), -1);
+		for (i = 0; i < (size_t)n; i++)
+			for (v = 0; v < 256; v++) {
+				memcpy(bad, buf, (size_t)n);
+				bad[i] = (uint8_t)v;
+				accepted += sasl_canonical(bad, (size_t)n);
+			}
+	}
+	assert_true(accepted > 0);
+
+	/* What the encoder refuses. */
+	mksasl(&in, AUTH_STEP_START);
+	snprintf(in.mech, sizeof(in.mech), "scram");	/* lower case */
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	mksasl(&in, AUTH_STEP_START);
+	in.mech[0] = '\0';
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	mksasl(&in, AUTH_STEP_START);
+	in.has_data = 0;	/* but data */
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	mksasl(&in, AUTH_STEP_START);
+	in.exchange = 1;
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	mksasl(&in, AUTH_STEP_START);
+	in.cblen = AUTH_CBIND_MAX + 1;
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	mksasl(&in, AUTH_STEP_CONTINUE);
+	in.exchange = 0;
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	mksasl(&in, AUTH_STEP_CONTINUE);
+	in.datalen = AUTH_DATA_MAX + 1;
+	assert_int_equal(authproto_encode_sasl_request(&in, buf,
+	    sizeof(buf)), -1);
+	/* The largest message fits one IPC payload. */
+	mksasl(&in, AUTH_STEP_START);
+	snprintf(in.mech, sizeof(in.mech), "ABCDEFGHIJKLMNOPQRST");
+	in.datalen = AUTH_DATA_MAX;
+	in.cblen = AUTH_CBIND_MAX;
+	n = authproto_encode_sasl_request(&in, buf, sizeof(buf));
+	assert_true(n > 0 && n <= IPC_MAX_PAYLOAD);
+}
+
+static void
+test_sasl_answer(void **state)
+{
+	struct auth_sasl_answer	in, out;
+	uint8_t			buf[IPC_MAX_PAYLOAD], bad[IPC_MAX_PAYLOAD];
+	uint8_t			again[IPC_MAX_PAYLOAD];
+	int			n, v, m;
+	size_t			i, k;
+
+	for (k = 0; k < 3; k++) {
+		memset(&in, 0, sizeof(in));
+		if (k == 0) {
+			in.a.result = AUTH_CONTINUE;
+			in.exchange = 9;
+			memcpy(in.challenge, "r=abc,s=c2FsdA==,i=4096", 23);
+			in.chlen = 23;
+		} else if (k == 1) {
+			in.a.result = AUTH_OK;
+			memcpy(in.user, "alice", 5);
+			in.userlen = 5;
+		} else {
+			in.a.result = AUTH_FAIL;
+			in.a.delay_ms = 1500;
+			in.a.banned = 1;
+		}
+		n = authproto_encode_sasl_answer(&in, buf, sizeof(buf));
+		assert_true(n > 0);
+		assert_int_equal(authproto_decode_sasl_answer(buf, (size_t)n,
+		    &out), 0);
+		assert_int_equal(out.a.result, in.a.result);
+		assert_int_equal(out.a.delay_ms, in.a.delay_ms);
+		assert_int_equal(out.a.banned, in.a.banned);
+		assert_int_equal(out.exchange, in.exchange);
+		assert_int_equal(out.chlen, in.chlen);
+		assert_memory_equal(out.challenge, in.challenge, in.chlen);
+		assert_int_equal(out.userlen, in.userlen);
+		assert_memory_equal(out.user, in.user, in.userlen + 1);
+		for (i = 0; i < (size_t)n; i++)
+			assert_int_equal(authproto_decode_sasl_answer(buf, i,
+			    &out), -1);
+		/* A SASL answer is not a plain one, nor the reverse. */
+		assert_int_equal(authproto_decode_answer(buf, (size_t)n,
+		    &out.a), -1);
+		for (i = 0; i < (size_t)n; i++)
+			for (v = 0; v < 256; v++) {
+				memcpy(bad, buf, (size_t)n);
+				bad[i] = (uint8_t)v;
+				if (authproto_decode_sasl_answer(bad, (size_t)n,
+				    &out) == -1)
+					continue;
+				m = authproto_encode_sasl_answer(&out, again,
+				    sizeof(again));
+				assert_int_equal(m, n);
+				assert_memory_equal(again, bad, (size_t)n);
+			}
+	}
+	/* Refused: ok without a name, continue without an exchange, a
+	 * challenge with a verdict, a delay on ok. */
+	memset(&in, 0, sizeof(in));
+	in.a.result = AUTH_OK;
+	assert_int_equal(authproto_encode_sasl_answer(&in, buf, sizeof(buf)),
+	    -1);
+	in.a.result = AUTH_CONTINUE;
+	assert_int_equal(authproto_encode_sasl_answer(&in, buf, sizeof(buf)),
+	    -1);
+	in.a.result = AUTH_FAIL;
+	in.chlen = 1;
+	assert_int_equal(authproto_encode_sasl_answer(&in, buf, sizeof(buf)),
+	    -1);
+	in.chlen = 0;
+	in.a.result = AUTH_OK;
+	in.userlen = 1;
+	in.user[0] = 'u';
+	in.a.delay_ms = 1;
+	assert_int_equal(authproto_encode_sasl_answer(&in, buf, sizeof(buf)),
+	    -1);
+	/* The plain answer never carries AUTH_CONTINUE. */
+	assert_int_equal(authproto_encode_answer(&(struct auth_answer){
+	    AUTH_CONTINUE, 0, 0 }, buf, sizeof(buf)), -1);
+}
+
+static void
+test_mechs(void **state)
+{
+	struct auth_mechs	in, out;
+	uint8_t			buf[IPC_MAX_PAYLOAD], bad[IPC_MAX_PAYLOAD];
+	uint8_t			again[IPC_MAX_PAYLOAD];
+	int			n, v;
+	size_t			i;
+
+	memset(&in, 0, sizeof(in));
+	snprintf(in.m[0].name, sizeof(in.m[0].name), "PLAIN");
+	in.m[0].plaintext = 1;
+	snprintf(in.m[1].name, sizeof(in.m[1].name), "SCRAM-SHA-256");
+	in.n = 2;
+	n = authproto_encode_mechs(&in, buf, sizeof(buf));
+	assert_int_equal(n, 1 + 2 + 5 + 2 + 13);
+	assert_int_equal(authproto_decode_mechs(buf, (size_t)n, &out), 0);
+	assert_int_equal(out.n, 2);
+	assert_string_equal(out.m[1].name, "SCRAM-SHA-256");
+	assert_int_equal(out.m[0].plaintext, 1);
+	assert_int_equal(out.m[1].plaintext, 0);
+	for (i = 0; i < (size_t)n; i++)
+		assert_int_equal(authproto_decode_mechs(buf, i, &out), -1);
+	for (i = 0; i < (size_t)n; i++)
+		for (v = 0; v < 256; v++) {
+			memcpy(bad, buf, (size_t)n);
+			bad[i] = (uint8_t)v;
+			if (authproto_decode_mechs(bad, (size_t)n, &out) == -1)
+				continue;
+			assert_int_equal(authproto_encode_mechs(&out, again,
+			    sizeof(again)), n);
+			assert_memory_equal(again, bad, (size_t)n);
+		}
+	in.n = AUTH_MECHS_MAX + 1;
+	assert_int_equal(authproto_encode_mechs(&in, buf, sizeof(buf)), -1);
+	in.n = 1;
+	snprintf(in.m[0].name, sizeof(in.m[0].name), "a b");
+	assert_int_equal(authproto_encode_mechs(&in, buf, sizeof(buf)), -1);
+}
+
 int
 main(void)
 {
@@ -418,6 +669,9 @@ main(void)
 		cmocka_unit_test(test_answer_roundtrip),
 		cmocka_unit_test(test_answer_refused),
 		cmocka_unit_test(test_answer_every_octet),
+		cmocka_unit_test(test_sasl_request),
+		cmocka_unit_test(test_sasl_answer),
+		cmocka_unit_test(test_mechs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

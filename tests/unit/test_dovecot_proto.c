@@ -99,6 +99,59 @@ test_parse_nul_and_length(void **state)
 	free(big);
 }
 
+/* The fields of the SASL pass-through: MECH flags, CONT data, user=, resp=. */
+static void
+test_parse_sasl_fields(void **state)
+{
+	struct dvc_line	l;
+	const char	*line;
+
+	line = "MECH\tCRAM-MD5\tdictionary\tactive";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_MECH);
+	assert_int_equal(l.plaintext, 0);
+	assert_int_equal(l.private_, 0);
+	line = "MECH\tLOGIN\tplaintext";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_MECH);
+	assert_int_equal(l.plaintext, 1);
+	line = "MECH\tANONYMOUS\tanonymous";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_MECH);
+	assert_int_equal(l.private_, 1);
+	line = "MECH\tEXTERNAL\tprivate";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_MECH);
+	assert_int_equal(l.private_, 1);
+
+	line = "CONT\t7\tdGVzdA==";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_CONT);
+	assert_int_equal(l.have_data, 1);
+	assert_int_equal(l.datalen, 8);
+	assert_memory_equal(l.data, "dGVzdA==", 8);
+	line = "CONT\t8";		/* an empty challenge */
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_CONT);
+	assert_int_equal(l.have_data, 1);
+	assert_int_equal(l.datalen, 0);
+	line = "CONT\t9\t";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_CONT);
+	assert_int_equal(l.datalen, 0);
+
+	line = "OK\t1\tuser=alice@example.org\tresp=dj1zaWc=";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_OK);
+	assert_int_equal(l.userlen, 17);
+	assert_memory_equal(l.user, "alice@example.org", 17);
+	assert_int_equal(l.have_data, 1);
+	assert_int_equal(l.datalen, 8);
+	line = "OK\t1\tuser=bob";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_OK);
+	assert_int_equal(l.have_data, 0);
+	/* FAIL has no final data, whatever it says. */
+	line = "FAIL\t2\tuser=bob\tresp=eA==";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_FAIL);
+	assert_int_equal(l.have_data, 0);
+	assert_int_equal(l.userlen, 3);
+	line = "FAIL\t2";
+	assert_int_equal(dvc_parse(line, strlen(line), &l), DVC_FAIL);
+	assert_null(l.user);
+}
+
 static void
 test_frame(void **state)
 {
@@ -134,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_parse_version_numbers),
 		cmocka_unit_test(test_parse_nul_and_length),
 		cmocka_unit_test(test_frame),
+		cmocka_unit_test(test_parse_sasl_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

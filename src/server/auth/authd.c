@@ -22,6 +22,19 @@
  * and an account's recent failures slow its next failed answer.  A banned
  * address gets no verdict at all (refuse_banned).
  *
+ * SASL exchanges (other mechanisms than PLAIN and LOGIN, backend.h): the
+ * worker passes each client message through (AUTH_MSG_SASL) and gets a
+ * challenge or the verdict back.  An exchange belongs to the worker
+ * connection that started it, has an id of that connection's, and lasts
+ * at most EXCH_IDLE_MS between steps and EXCH_MAX_STEPS steps; a worker
+ * does not say when its client went away, so when MAX_EXCH are open the
+ * one that waited longest for its client makes room for a new one.  Its end
+ * is a verification like any other: a refusal of a banned address at the
+ * start, the guard and the failure delay (from the last step) on a
+ * failure, one log line.  Final data of a successful mechanism (SCRAM's
+ * server signature) goes to the client as a challenge; the verdict comes
+ * after its empty answer (RFC 4954 4).
+ *
  * Cache (logincache.c, auth-cache-ttl): a client that logs in every few
  * minutes should not pay yescrypt each time.  After a successful
  * verification the auth process remembers HMAC-SHA256(key, account NUL
@@ -78,13 +91,19 @@
 #define MAX_THREADS		8
 #define READ_BATCH		64
 #define STOP_FLUSH_MS		1000	/* to send the last answers */
+#define MAX_EXCH		1024	/* SASL exchanges of one worker */
+#define EXCH_IDLE_MS		300000	/* between two steps */
+#define EXCH_MAX_STEPS		8
 
 struct outmsg {
 	TAILQ_ENTRY(outmsg)	 entry;
+	uint32_t		 type;
 	uint32_t		 id;
 	size_t			 len;
-	uint8_t			 buf[16];
+	uint8_t			 buf[];
 };
+
+struct exch;
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
@@ -96,14 +115,38 @@ struct conn {
 	int			 throttled;	/* rev off: MAX_PENDING */
 	size_t			 noutq;
 	TAILQ_HEAD(, outmsg)	 outq;
+	TAILQ_HEAD(, exch)	 exchs;
+	size_t			 nexch;
+	uint32_t		 next_xid;
 };
 
-/* A failed verdict waiting for its delay. */
+/* A SASL exchange (handle_sasl). */
+struct exch {
+	TAILQ_ENTRY(exch)	 entry;
+	struct conn		*conn;
+	uint32_t		 xid;		/* the worker names it so */
+	uint32_t		 ipcid;		/* the step to answer */
+	uint64_t		 start;		/* the step's arrival */
+	struct sockaddr_storage	 client;
+	int			 tls;
+	char			 mech[AUTH_MECH_NAME_MAX + 1];
+	char			 user[AUTH_FIELD_MAX + 1];
+	size_t			 userlen;
+	void			*bh;		/* backend's; NULL: gone */
+	int			 busy;		/* a step is with the backend */
+	int			 final_ok;	/* waiting for the last "" */
+	unsigned		 steps;
+	struct event		*idle;
+};
+
+/* A failed verdict waiting for its delay, encoded. */
 struct held {
 	struct conn		*conn;
+	uint32_t		 type;
 	uint32_t		 id;
-	struct auth_answer	 a;
 	struct event		*ev;
+	size_t			 len;
+	uint8_t			 buf[];
 };
 
 struct job {
@@ -145,8 +188,32 @@ static void	 conn_close(struct conn *);
 static void	 conn_unref(struct conn *);
 static void	 conn_ref(struct conn *);
 static void	 conn_answer(struct conn *, uint32_t, const struct auth_answer *);
+static void	 conn_send(struct conn *, uint32_t, uint32_t, const void *,
+		    size_t);
+static void	 send_after_delay(struct conn *, uint32_t, uint32_t,
+		    const void *, size_t, uint32_t, uint64_t);
 static void	 answer_after_delay(struct conn *, uint32_t,
 		    const struct auth_answer *, uint64_t);
+static void	 send_mechs(struct conn *);
+static void	 mechs_changed(void);
+static void	 handle_sasl(struct conn *, uint32_t, const void *, size_t);
+static void	 sasl_start(struct conn *, uint32_t,
+		    struct auth_sasl_request *);
+static void	 sasl_continue(struct conn *, uint32_t,
+		    struct auth_sasl_request *);
+static void	 sasl_answer(struct conn *, uint32_t, enum auth_result,
+		    const uint8_t *, size_t, uint32_t, const char *, size_t,
+		    uint32_t, int, uint64_t);
+static void	 exch_done(void *, const struct backend_step *);
+static void	 exch_finish(struct exch *, enum auth_result, const char *);
+static void	 exch_free(struct exch *);
+static void	 exch_idle_cb(int, short, void *);
+static void	 exch_evict(struct conn *);
+static void	 exch_challenge(struct exch *, const uint8_t *, size_t);
+static int	 backend_offers(const char *);
+static struct exch *exch_find(struct conn *, uint32_t);
+static void	 log_line(enum auth_result, const struct sockaddr *, int,
+		    const char *, const char *, size_t, const char *, int);
 static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static void	 handle_unban(struct conn *, uint32_t, const void *, size_t);
@@ -226,6 +293,7 @@ accept_cb(int lfd, short events, void *arg)
 		}
 		c->fd = fd;
 		TAILQ_INIT(&c->outq);
+		TAILQ_INIT(&c->exchs);
 		c->rev = event_new(A.base, fd, EV_READ | EV_PERSIST,
 		    conn_read, c);
 		c->wev = event_new(A.base, fd, EV_WRITE | EV_PERSIST,
@@ -244,6 +312,7 @@ accept_cb(int lfd, short events, void *arg)
 		TAILQ_INSERT_TAIL(&A.conns, c, entry);
 		A.nconns++;
 		log_debug("worker connected pid=%ld", (long)cred.pid);
+		send_mechs(c);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 	    errno != ECONNABORTED)
@@ -255,9 +324,22 @@ conn_close(struct conn *c)
 {
 	struct outmsg	*m;
 
+	struct exch	*x;
+
 	if (c->closed)
 		return;
 	c->closed = 1;
+	/* Exchanges die with their worker: no callback comes after this. */
+	while ((x = TAILQ_FIRST(&c->exchs)) != NULL) {
+		if (x->bh != NULL)
+			A.be->sasl_abort(x->bh);
+		x->bh = NULL;
+		if (x->busy) {
+			c->jobs--;
+			A.jobs--;
+		}
+		exch_free(x);
+	}
 	event_free(c->rev);
 	event_free(c->wev);
 	close(c->fd);
@@ -301,31 +383,34 @@ conn_unref(struct conn *c)
 }
 
 /*
- * Answer request id of c no sooner than a->delay_ms after start (monotonic
- * ms, when the request arrived).  Without a timer the answer is dropped,
- * never sent early: the worker's own timeout answers its client 454.
+ * Send message (type, id) to c no sooner than delay_ms after start
+ * (monotonic ms, when the request arrived).  Without a timer the answer
+ * is dropped, never sent early: the worker's own timeout answers its
+ * client 454.
  */
 static void
-answer_after_delay(struct conn *c, uint32_t id, const struct auth_answer *a,
-    uint64_t start)
+send_after_delay(struct conn *c, uint32_t type, uint32_t id, const void *buf,
+    size_t len, uint32_t delay_ms, uint64_t start)
 {
 	struct held	*h;
 	struct timeval	 tv;
-	uint64_t	 now = mono_msec(), due = start + a->delay_ms;
+	uint64_t	 now = mono_msec(), due = start + delay_ms;
 
-	if (a->delay_ms == 0 || due <= now) {
-		conn_answer(c, id, a);
+	if (delay_ms == 0 || due <= now) {
+		conn_send(c, type, id, buf, len);
 		return;
 	}
-	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	if ((h = calloc(1, sizeof(*h) + len)) == NULL ||
 	    (h->ev = evtimer_new(A.base, held_cb, h)) == NULL) {
 		log_warnx("out of memory: an answer is dropped");
 		free(h);
 		return;
 	}
 	h->conn = c;
+	h->type = type;
 	h->id = id;
-	h->a = *a;
+	h->len = len;
+	memcpy(h->buf, buf, len);
 	tv.tv_sec = (time_t)((due - now) / 1000);
 	tv.tv_usec = (suseconds_t)((due - now) % 1000) * 1000;
 	if (evtimer_add(h->ev, &tv) == -1) {
@@ -338,31 +423,56 @@ answer_after_delay(struct conn *c, uint32_t id, const struct auth_answer *a,
 }
 
 static void
-held_cb(int fd, short events, void *arg)
+answer_after_delay(struct conn *c, uint32_t id, const struct auth_answer *a,
+    uint64_t start)
 {
-	struct held	*h = arg;
+	uint8_t	buf[16];
+	int	n;
 
-	conn_answer(h->conn, h->id, &h->a);
-	conn_unref(h->conn);
-	event_free(h->ev);
-	free(h);
-}
-
-static void
-conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
-{
-	struct outmsg	*m;
-	uint8_t		 buf[16];
-	int		 n;
-
-	if (c->closed)
-		return;
 	if ((n = authproto_encode_answer(a, buf, sizeof(buf))) == -1) {
 		log_warnx("cannot encode an answer");
 		return;
 	}
+	send_after_delay(c, AUTH_MSG_ANSWER, id, buf, (size_t)n, a->delay_ms,
+	    start);
+}
+
+static void
+held_cb(int fd, short events, void *arg)
+{
+	struct held	*h = arg;
+
+	conn_send(h->conn, h->type, h->id, h->buf, h->len);
+	conn_unref(h->conn);
+	event_free(h->ev);
+	explicit_bzero(h->buf, h->len);
+	free(h);
+}
+
+/* At once, whatever a->delay_ms says. */
+static void
+conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
+{
+	uint8_t	buf[16];
+	int	n;
+
+	if ((n = authproto_encode_answer(a, buf, sizeof(buf))) == -1) {
+		log_warnx("cannot encode an answer");
+		return;
+	}
+	conn_send(c, AUTH_MSG_ANSWER, id, buf, (size_t)n);
+}
+
+static void
+conn_send(struct conn *c, uint32_t type, uint32_t id, const void *buf,
+    size_t n)
+{
+	struct outmsg	*m;
+
+	if (c->closed)
+		return;
 	if (TAILQ_EMPTY(&c->outq)) {
-		if (ipc_send(c->fd, AUTH_MSG_ANSWER, id, buf, (size_t)n) == 0)
+		if (ipc_send(c->fd, type, id, buf, n) == 0)
 			return;
 		if (errno != EAGAIN && errno != ENOBUFS) {
 			log_debug("worker connection: %s", strerror(errno));
@@ -370,14 +480,15 @@ conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
 			return;
 		}
 	}
-	if (c->noutq >= MAX_OUTQ || (m = calloc(1, sizeof(*m))) == NULL) {
+	if (c->noutq >= MAX_OUTQ || (m = calloc(1, sizeof(*m) + n)) == NULL) {
 		log_warnx("a worker does not read its answers");
 		conn_close(c);
 		return;
 	}
+	m->type = type;
 	m->id = id;
-	m->len = (size_t)n;
-	memcpy(m->buf, buf, (size_t)n);
+	m->len = n;
+	memcpy(m->buf, buf, n);
 	TAILQ_INSERT_TAIL(&c->outq, m, entry);
 	c->noutq++;
 	event_add(c->wev, NULL);
@@ -390,8 +501,7 @@ conn_write(int fd, short events, void *arg)
 	struct outmsg	*m;
 
 	while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
-		if (ipc_send(fd, AUTH_MSG_ANSWER, m->id, m->buf,
-		    m->len) == -1) {
+		if (ipc_send(fd, m->type, m->id, m->buf, m->len) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS)
 				return;
 			conn_close(c);
@@ -426,12 +536,16 @@ conn_read(int fd, short events, void *arg)
 			handle_unban(c, h.id, buf, h.len);
 			continue;
 		}
-		if (n == -2 || h.type != AUTH_MSG_VERIFY) {
+		if (n == -2 || (h.type != AUTH_MSG_VERIFY &&
+		    h.type != AUTH_MSG_SASL)) {
 			log_warnx("malformed message from a worker");
 			conn_close(c);
 			break;
 		}
-		handle_request(c, h.id, buf, h.len);
+		if (h.type == AUTH_MSG_SASL)
+			handle_sasl(c, h.id, buf, h.len);
+		else
+			handle_request(c, h.id, buf, h.len);
 		explicit_bzero(buf, h.len);
 	}
 }
@@ -602,11 +716,22 @@ job_done(void *arg, enum auth_result result, const char *reason)
 static void
 log_attempt(const struct job *j)
 {
+	log_line(j->result, (const struct sockaddr *)&j->req.client,
+	    j->req.tls, j->req.mech == AUTH_MECH_LOGIN ? "LOGIN" : "PLAIN",
+	    j->req.user, j->req.userlen, j->reason, j->cached);
+}
+
+/* The one line of every verification, whatever the mechanism. */
+static void
+log_line(enum auth_result res, const struct sockaddr *client, int tls,
+    const char *mech, const char *username, size_t userlen,
+    const char *reason, int cached)
+{
 	char		ip[INET6_ADDRSTRLEN], user[AUTH_FIELD_MAX * 4 + 8];
 	const char	*result;
 	unsigned	port;
 
-	switch (j->result) {
+	switch (res) {
 	case AUTH_OK:
 		result = "ok";
 		break;
@@ -617,15 +742,362 @@ log_attempt(const struct job *j)
 		result = "tempfail";
 		break;
 	}
-	metrics_auth(j->req.mech == AUTH_MECH_LOGIN, j->result);
-	fmt_addr((const struct sockaddr *)&j->req.client, ip, sizeof(ip),
-	    &port);
-	log_escape(j->req.user, j->req.userlen, user, sizeof(user));
+	metrics_auth(mech, res);
+	fmt_addr(client, ip, sizeof(ip), &port);
+	log_escape(username, userlen, user, sizeof(user));
 	log_info("auth result=%s ip=%s port=%u tls=%s mech=%s "
-	    "user=\"%s\"%s%s%s", result, ip, port, j->req.tls ? "yes" : "no",
-	    j->req.mech == AUTH_MECH_LOGIN ? "LOGIN" : "PLAIN", user,
-	    j->reason ? " reason=" : "", j->reason ? j->reason : "",
-	    j->cached ? " cache=hit" : "");
+	    "user=\"%s\"%s%s%s", result, ip, port, tls ? "yes" : "no", mech,
+	    user, reason ? " reason=" : "", reason ? reason : "",
+	    cached ? " cache=hit" : "");
+}
+
+/* What workers may offer: PLAIN, LOGIN, and the backend's. */
+static void
+send_mechs(struct conn *c)
+{
+	struct auth_mechs	m, be;
+	uint8_t			buf[IPC_MAX_PAYLOAD];
+	size_t			i;
+	int			n;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.m[0].name, sizeof(m.m[0].name), "PLAIN");
+	snprintf(m.m[1].name, sizeof(m.m[1].name), "LOGIN");
+	m.m[0].plaintext = m.m[1].plaintext = 1;
+	m.n = 2;
+	memset(&be, 0, sizeof(be));
+	if (A.be->mechs != NULL)
+		A.be->mechs(&be);
+	for (i = 0; i < be.n && m.n < AUTH_MECHS_MAX; i++)
+		m.m[m.n++] = be.m[i];
+	if ((n = authproto_encode_mechs(&m, buf, sizeof(buf))) == -1) {
+		log_warnx("cannot encode the mechanisms");
+		return;
+	}
+	conn_send(c, AUTH_MSG_MECHS, 0, buf, (size_t)n);
+}
+
+static void
+mechs_changed(void)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&A.conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		send_mechs(c);
+	}
+}
+
+/* Encode and send (after delay_ms from start) one SASL answer. */
+static void
+sasl_answer(struct conn *c, uint32_t id, enum auth_result result,
+    const uint8_t *data, size_t len, uint32_t xid, const char *user,
+    size_t userlen, uint32_t delay_ms, int banned, uint64_t start)
+{
+	struct auth_sasl_answer	*sa;
+	uint8_t			 buf[IPC_MAX_PAYLOAD];
+	int			 n;
+
+	if ((sa = calloc(1, sizeof(*sa))) == NULL) {
+		log_warnx("out of memory: an answer is dropped");
+		return;
+	}
+	sa->a.result = result;
+	sa->a.delay_ms = delay_ms;
+	sa->a.banned = banned;
+	sa->exchange = xid;
+	if (len > sizeof(sa->challenge))
+		len = 0;	/* the encoder refuses nothing else */
+	memcpy(sa->challenge, data, len);
+	sa->chlen = len;
+	if (result == AUTH_OK) {
+		memcpy(sa->user, user, userlen);
+		sa->userlen = userlen;
+	}
+	n = authproto_encode_sasl_answer(sa, buf, sizeof(buf));
+	explicit_bzero(sa, sizeof(*sa));
+	free(sa);
+	if (n == -1) {
+		log_warnx("cannot encode a SASL answer");
+		return;
+	}
+	send_after_delay(c, AUTH_MSG_SASL_ANSWER, id, buf, (size_t)n,
+	    delay_ms, start);
+	explicit_bzero(buf, (size_t)n);
+}
+
+static void
+handle_sasl(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	struct auth_sasl_request	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		log_warnx("auth result=tempfail reason=out-of-memory");
+		sasl_answer(c, id, AUTH_TEMPFAIL, NULL, 0, 0, NULL, 0, 0, 0, 0);
+		return;
+	}
+	if (authproto_decode_sasl_request(buf, len, q) == -1) {
+		log_warnx("auth result=tempfail reason=bad-request");
+		sasl_answer(c, id, AUTH_TEMPFAIL, NULL, 0, 0, NULL, 0, 0, 0, 0);
+	} else if (q->step == AUTH_STEP_START)
+		sasl_start(c, id, q);
+	else
+		sasl_continue(c, id, q);
+	explicit_bzero(q, sizeof(*q));
+	free(q);
+}
+
+static struct exch *
+exch_find(struct conn *c, uint32_t xid)
+{
+	struct exch	*x;
+
+	TAILQ_FOREACH(x, &c->exchs, entry)
+		if (x->xid == xid)
+			return x;
+	return NULL;
+}
+
+/* Is mech one the backend runs now? */
+static int
+backend_offers(const char *mech)
+{
+	struct auth_mechs	m;
+	size_t			i;
+
+	if (A.be->mechs == NULL || A.be->sasl_start == NULL)
+		return 0;
+	A.be->mechs(&m);
+	for (i = 0; i < m.n; i++)
+		if (strcmp(m.m[i].name, mech) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+sasl_start(struct conn *c, uint32_t id, struct auth_sasl_request *q)
+{
+	struct backend_sasl_query	 bq;
+	struct exch			*x;
+	const char			*reason = NULL;
+	uint64_t			 start = mono_msec();
+
+	if (guard_refuses((const struct sockaddr *)&q->client)) {
+		/* As refuse_banned(): no verdict, after the delay. */
+		log_line(AUTH_FAIL, (const struct sockaddr *)&q->client,
+		    q->tls, q->mech, "", 0, "banned", 0);
+		sasl_answer(c, id, AUTH_TEMPFAIL, NULL, 0, 0, NULL, 0,
+		    A.conf->auth_failure_delay, 1, start);
+		return;
+	}
+	if (c->nexch >= MAX_EXCH)
+		exch_evict(c);
+	if (!backend_offers(q->mech))
+		reason = "mech-unavailable";
+	else if (c->nexch >= MAX_EXCH || A.jobs >= MAX_JOBS)
+		reason = "busy";
+	else if ((x = calloc(1, sizeof(*x))) == NULL ||
+	    (x->idle = evtimer_new(A.base, exch_idle_cb, x)) == NULL) {
+		free(x);
+		reason = "out-of-memory";
+	}
+	if (reason != NULL) {
+		log_line(AUTH_TEMPFAIL, (const struct sockaddr *)&q->client,
+		    q->tls, q->mech, "", 0, reason, 0);
+		sasl_answer(c, id, AUTH_TEMPFAIL, NULL, 0, 0, NULL, 0, 0, 0, 0);
+		return;
+	}
+	x->conn = c;
+	/* Unique among c's: at most MAX_EXCH of 2^32 - 1 are alive. */
+	do {
+		if (++c->next_xid == 0)
+			c->next_xid = 1;
+	} while (exch_find(c, c->next_xid) != NULL);
+	x->xid = c->next_xid;
+	x->ipcid = id;
+	x->start = start;
+	x->client = q->client;
+	x->tls = q->tls;
+	memcpy(x->mech, q->mech, sizeof(x->mech));
+	memset(&bq, 0, sizeof(bq));
+	bq.mech = x->mech;
+	bq.client = (const struct sockaddr *)&q->client;
+	bq.local = q->local.ss_family == AF_UNSPEC ? NULL :
+	    (const struct sockaddr *)&q->local;
+	bq.tls = q->tls;
+	bq.has_data = q->has_data;
+	bq.data = q->data;
+	bq.datalen = q->datalen;
+	bq.cb = q->cblen > 0 ? q->cb : NULL;
+	bq.cblen = q->cblen;
+	TAILQ_INSERT_TAIL(&c->exchs, x, entry);
+	c->nexch++;
+	x->busy = 1;
+	conn_ref(c);
+	A.jobs++;
+	if (A.be->sasl_start(&bq, exch_done, x, &x->bh, &reason) == -1) {
+		x->bh = NULL;
+		exch_finish(x, AUTH_TEMPFAIL, reason);
+	}
+}
+
+static void
+sasl_continue(struct conn *c, uint32_t id, struct auth_sasl_request *q)
+{
+	struct exch	*x;
+	const char	*reason;
+
+	x = exch_find(c, q->exchange);
+	if (x == NULL || x->busy) {
+		/* Expired, or a worker that does not wait for its answer. */
+		log_warnx("auth result=tempfail reason=%s",
+		    x == NULL ? "no-exchange" : "bad-request");
+		sasl_answer(c, id, AUTH_TEMPFAIL, NULL, 0, 0, NULL, 0, 0, 0, 0);
+		return;
+	}
+	evtimer_del(x->idle);
+	x->ipcid = id;
+	x->start = mono_msec();
+	x->busy = 1;
+	conn_ref(c);
+	A.jobs++;
+	if (x->final_ok) {
+		/* RFC 4954 4: the answer to final data is empty. */
+		exch_finish(x, q->datalen == 0 ? AUTH_OK : AUTH_FAIL,
+		    q->datalen == 0 ? NULL : "bad-response");
+		return;
+	}
+	if (x->bh == NULL)
+		exch_finish(x, AUTH_TEMPFAIL, "backend-down");
+	else if (++x->steps > EXCH_MAX_STEPS)
+		exch_finish(x, AUTH_FAIL, "too-many-steps");
+	else if (A.be->sasl_step(x->bh, q->data, q->datalen,
+	    &reason) == -1) {
+		x->bh = NULL;
+		exch_finish(x, AUTH_TEMPFAIL, reason);
+	}
+}
+
+/* The backend's reply to a step, on the loop. */
+static void
+exch_done(void *arg, const struct backend_step *st)
+{
+	struct exch	*x = arg;
+
+	if (st->user != NULL && st->userlen <= AUTH_FIELD_MAX) {
+		memcpy(x->user, st->user, st->userlen);
+		x->user[st->userlen] = '\0';
+		x->userlen = st->userlen;
+	}
+	if (st->result != AUTH_CONTINUE)
+		x->bh = NULL;	/* the backend is done with it */
+	if (!x->busy)
+		return;		/* lost while the client thinks */
+	if (st->result == AUTH_CONTINUE)
+		exch_challenge(x, st->data, st->datalen);
+	else if (st->result == AUTH_OK && st->data != NULL) {
+		x->final_ok = 1;
+		exch_challenge(x, st->data, st->datalen);
+	} else
+		exch_finish(x, st->result, st->reason);
+}
+
+/* A challenge for the client; the exchange waits for its answer. */
+static void
+exch_challenge(struct exch *x, const uint8_t *data, size_t len)
+{
+	struct conn		*c = x->conn;
+	struct timeval		 tv = { EXCH_IDLE_MS / 1000, 0 };
+	uint32_t		 id = x->ipcid;
+
+	if (len > AUTH_DATA_MAX) {
+		exch_finish(x, AUTH_TEMPFAIL, "backend-protocol");
+		return;
+	}
+	x->busy = 0;
+	A.jobs--;
+	evtimer_add(x->idle, &tv);
+	conn_unref(c);
+	/* Last: a broken worker connection frees x (and c). */
+	sasl_answer(c, id, AUTH_CONTINUE, data, len, x->xid, NULL, 0, 0, 0,
+	    0);
+}
+
+/* The end of a busy exchange: the verdict, the guard, the log line. */
+static void
+exch_finish(struct exch *x, enum auth_result result, const char *reason)
+{
+	struct conn	*c = x->conn;
+	char		 account[AUTH_FIELD_MAX + 1], user[AUTH_FIELD_MAX + 1];
+	size_t		 userlen;
+	uint32_t	 delay = 0, id = x->ipcid;
+	uint64_t	 start = x->start;
+	int		 banned = 0;
+
+	if (result == AUTH_OK && x->userlen == 0) {
+		result = AUTH_TEMPFAIL;
+		reason = "no-user";
+	}
+	if (result == AUTH_FAIL) {
+		if (addr_lower(x->user, account, sizeof(account)) == -1)
+			account[0] = '\0';
+		delay = guard_record_failure(account,
+		    (const struct sockaddr *)&x->client, &banned);
+	}
+	log_line(result, (const struct sockaddr *)&x->client, x->tls,
+	    x->mech, x->user, x->userlen, result == AUTH_OK ? NULL : reason,
+	    0);
+	if (x->bh != NULL)
+		A.be->sasl_abort(x->bh);
+	x->bh = NULL;
+	A.jobs--;
+	userlen = x->userlen;
+	memcpy(user, x->user, sizeof(user));
+	/* Gone before the answer: a broken connection would free it. */
+	exch_free(x);
+	sasl_answer(c, id, result, NULL, 0, 0, user, userlen, delay, banned,
+	    start);
+	explicit_bzero(user, sizeof(user));
+	conn_unref(c);
+}
+
+static void
+exch_free(struct exch *x)
+{
+	TAILQ_REMOVE(&x->conn->exchs, x, entry);
+	x->conn->nexch--;
+	event_free(x->idle);
+	explicit_bzero(x, sizeof(*x));
+	free(x);
+}
+
+/* The exchange of c that waited longest for its client is dropped. */
+static void
+exch_evict(struct conn *c)
+{
+	struct exch	*x, *old = NULL;
+
+	TAILQ_FOREACH(x, &c->exchs, entry)
+		if (!x->busy && (old == NULL || x->start < old->start))
+			old = x;
+	if (old == NULL)
+		return;
+	if (old->bh != NULL)
+		A.be->sasl_abort(old->bh);
+	old->bh = NULL;
+	exch_free(old);
+}
+
+/* The client went quiet or cancelled ("*"): the worker forgot it. */
+static void
+exch_idle_cb(int fd, short events, void *arg)
+{
+	struct exch	*x = arg;
+
+	if (x->bh != NULL)
+		A.be->sasl_abort(x->bh);
+	x->bh = NULL;
+	exch_free(x);
 }
 
 static const char *
@@ -696,7 +1168,7 @@ flush_and_exit(void)
 	for (c = TAILQ_FIRST(&A.conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
-			if (ipc_send(c->fd, AUTH_MSG_ANSWER, m->id, m->buf,
+			if (ipc_send(c->fd, m->type, m->id, m->buf,
 			    m->len) == 0) {
 				TAILQ_REMOVE(&c->outq, m, entry);
 				free(m);
@@ -782,6 +1254,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	env.base = A.base;
 	env.wq = A.wq;
 	env.bindpw = bindpw;
+	env.mechs_changed = mechs_changed;
 	/* The users file holds hashes only the file backend needs. */
 	if (A.be == &backend_file) {
 		env.users_text = users_text;

@@ -44,6 +44,40 @@ struct backend_query {
 typedef void	(*backend_done)(void *arg, enum auth_result result,
 		    const char *reason);
 
+/*
+ * A SASL exchange of a mechanism other than PLAIN and LOGIN, run by the
+ * backend step by step.  Contract: sasl_start() copies what it needs and
+ * returns 0 with a handle, then calls done once per step, later, from the
+ * loop; after an AUTH_CONTINUE (a challenge in data) the caller either
+ * gives the client's answer to sasl_step() (done is called again) or ends
+ * the exchange with sasl_abort() (done is never called again; abort is
+ * allowed while a step is pending too).  After any other result the
+ * handle is gone.  AUTH_OK may carry final data (the mechanism's last
+ * message, such as SCRAM's server signature) for the client.
+ */
+struct backend_sasl_query {
+	const char		*mech;		/* upper case, offered */
+	const struct sockaddr	*client;
+	const struct sockaddr	*local;		/* NULL: not known */
+	int			 tls;
+	int			 has_data;	/* an initial response */
+	const uint8_t		*data;
+	size_t			 datalen;
+	const uint8_t		*cb;		/* tls-exporter, or NULL */
+	size_t			 cblen;
+};
+
+struct backend_step {
+	enum auth_result	 result;	/* or AUTH_CONTINUE */
+	const char		*reason;	/* as for backend_done */
+	const uint8_t		*data;		/* challenge, final data */
+	size_t			 datalen;
+	const char		*user;		/* the name logged in or */
+	size_t			 userlen;	/* tried, or NULL */
+};
+
+typedef void	(*backend_step_done)(void *arg, const struct backend_step *);
+
 /* What the start of the auth process hands a backend. */
 struct backend_env {
 	const struct config	*conf;
@@ -52,6 +86,8 @@ struct backend_env {
 	char			*users_text;	/* the backend wipes and frees */
 	size_t			 users_len;
 	char			*bindpw;	/* ldap; wiped and freed */
+	/* The backend's mechanisms changed: call mechs() again. */
+	void			(*mechs_changed)(void);
 };
 
 struct backend_ops {
@@ -64,6 +100,17 @@ struct backend_ops {
 	void		(*init)(struct backend_env *);
 	int		(*verify)(const struct backend_query *, backend_done,
 			    void *arg, const char **reason);
+	/*
+	 * The mechanisms besides PLAIN and LOGIN it verifies now (none:
+	 * NULL and the three below NULL too).
+	 */
+	void		(*mechs)(struct auth_mechs *);
+	int		(*sasl_start)(const struct backend_sasl_query *,
+			    backend_step_done, void *arg, void **handle,
+			    const char **reason);
+	int		(*sasl_step)(void *handle, const uint8_t *, size_t,
+			    const char **reason);
+	void		(*sasl_abort)(void *handle);
 	/* Is the account's name folded to lower case (the cache key)? */
 	int		  folds_case;
 	/* At exit, after every verification was answered. */

@@ -8,6 +8,11 @@
  * whose hash cannot be used is verified against it too, so the three
  * kinds of failure cost the same and get the same answer; only the log
  * tells them apart.
+ *
+ * SCRAM-SHA-256 stored keys (Dovecot's "{SCRAM-SHA-256}..." lines,
+ * scram.h) verify PLAIN and LOGIN too: PBKDF2 on the pool, then ClientKey
+ * hashed and compared to StoredKey.  When they come first in the file the
+ * dummy is such keys too, with the same iteration count.
  */
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -24,6 +29,7 @@
 #include <openssl/crypto.h>
 
 #include "common/log.h"
+#include "common/scram.h"
 #include "common/workq.h"
 #include "server/auth/backend.h"
 #include "server/shared/users.h"
@@ -70,6 +76,8 @@ static int	 set_dummy(const char *);
 static void	 make_dummy(void);
 static void	 lower_priority(void);
 static void	 job_work(void *);
+static void	 scram_work(struct fjob *);
+static int	 crypt_dummy(struct fjob *);
 static void	 job_done(void *);
 static void	 file_init(struct backend_env *);
 static int	 file_verify(const struct backend_query *, backend_done,
@@ -140,6 +148,12 @@ user_add(void *arg, const char *addr, const char *hash, size_t lineno)
 		/* users_parse() reported it and counted it in bad=. */
 		break;
 	}
+	if (scram_is_stored(hash)) {
+		struct scram_stored	st;
+
+		check = scram_parse(hash, &st) == 0 ? CRYPT_SALT_OK :
+		    CRYPT_SALT_INVALID;
+	}
 	if ((u = calloc(1, sizeof(*u) + alen)) == NULL ||
 	    (u->hash = strdup(hash)) == NULL) {
 		free(u);
@@ -207,7 +221,8 @@ static int
 set_dummy(const char *setting)
 {
 	struct crypt_data	*cd;
-	char			 pw[33], *out;
+	struct scram_stored	 st;
+	char			 pw[33], *out, keys[SCRAM_STORED_MAX];
 	uint8_t			 rnd[16];
 	size_t			 i;
 	int			 rv = -1;
@@ -216,6 +231,15 @@ set_dummy(const char *setting)
 		fatal("getrandom");
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(pw + 2 * i, 3, "%02x", rnd[i]);
+	if (scram_is_stored(setting)) {
+		if (scram_parse(setting, &st) == 0 && scram_make(pw,
+		    strlen(pw), st.iterations, keys, sizeof(keys)) == 0 &&
+		    (F.dummy = strdup(keys)) != NULL)
+			rv = 0;
+		explicit_bzero(pw, sizeof(pw));
+		explicit_bzero(rnd, sizeof(rnd));
+		return rv;
+	}
 	if ((cd = calloc(1, sizeof(*cd))) == NULL)
 		fatalx("out of memory");
 	out = crypt_r(pw, setting, cd);
@@ -269,6 +293,58 @@ lower_priority(void)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HASH_NICE);
 }
 
+/* job_work() for SCRAM keys; the same verdicts. */
+static void
+scram_work(struct fjob *j)
+{
+	struct scram_stored	st;
+	int			match;
+
+	if (scram_parse(j->hash, &st) == -1) {
+		/* Cost what a wrong password costs. */
+		if (j->known)
+			(void)crypt_dummy(j);
+		j->result = AUTH_FAIL;
+		j->reason = j->known ? "unusable-hash" : "unknown-user";
+		return;
+	}
+	match = scram_check(&st, j->pass, strlen(j->pass));
+	explicit_bzero(&st, sizeof(st));
+	if (match == -1) {
+		j->result = AUTH_TEMPFAIL;
+		j->reason = "out-of-memory";
+	} else if (!j->known) {
+		j->result = AUTH_FAIL;
+		j->reason = "unknown-user";
+	} else if (!match) {
+		j->result = AUTH_FAIL;
+		j->reason = "bad-password";
+	} else {
+		j->result = AUTH_OK;
+		j->reason = NULL;
+	}
+}
+
+/* Hash the password with the dummy (whatever its kind), for the time. */
+static int
+crypt_dummy(struct fjob *j)
+{
+	struct crypt_data	*cd;
+	struct scram_stored	 st;
+
+	if (scram_is_stored(F.dummy)) {
+		if (scram_parse(F.dummy, &st) == 0)
+			(void)scram_check(&st, j->pass, strlen(j->pass));
+		return 0;
+	}
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return -1;
+	(void)crypt_r(j->pass, F.dummy, cd);
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return 0;
+}
+
 /* On a pool thread: nothing here may touch the loop's state. */
 static void
 job_work(void *arg)
@@ -280,6 +356,10 @@ job_work(void *arg)
 	int			 match = 0, unusable = 0, saved;
 
 	lower_priority();
+	if (scram_is_stored(j->hash)) {
+		scram_work(j);
+		goto wipe;
+	}
 	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
 		j->result = AUTH_TEMPFAIL;
 		j->reason = "out-of-memory";
@@ -293,7 +373,7 @@ job_work(void *arg)
 		unusable = 1;
 		/* Cost what a wrong password costs. */
 		if (j->known && saved != ENOMEM)
-			(void)crypt_r(j->pass, F.dummy, cd);
+			(void)crypt_dummy(j);
 	} else if (strlen(out) == hlen)
 		match = CRYPTO_memcmp(out, j->hash, hlen) == 0;
 

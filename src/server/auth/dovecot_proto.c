@@ -18,6 +18,8 @@ struct field {
 static size_t	split(const char *, size_t, struct field *, size_t);
 static int	is(const struct field *, const char *);
 static int	number(const struct field *, uint32_t, uint32_t *);
+static int	prefixed(const struct field *, const char *, const char **,
+		    size_t *);
 
 /* Fields at TABs; at most max of them, the last holding the rest. */
 static size_t
@@ -66,6 +68,19 @@ number(const struct field *f, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+/* A field "key=value": the value, into the line. */
+static int
+prefixed(const struct field *f, const char *key, const char **v, size_t *vlen)
+{
+	size_t	l = strlen(key);
+
+	if (f->len < l || memcmp(f->p, key, l) != 0)
+		return 0;
+	*v = f->p + l;
+	*vlen = f->len - l;
+	return 1;
+}
+
 int
 dvc_frame(const char *buf, size_t len, size_t *linelen)
 {
@@ -106,6 +121,13 @@ dvc_parse(const char *line, size_t len, struct dvc_line *out)
 		if (n < 2 || f[1].len == 0 || f[1].len >= sizeof(out->mech))
 			return out->kind;
 		memcpy(out->mech, f[1].p, f[1].len);
+		for (i = 2; i < n; i++) {
+			if (is(&f[i], "plaintext"))
+				out->plaintext = 1;
+			else if (is(&f[i], "anonymous") ||
+			    is(&f[i], "private"))
+				out->private_ = 1;
+		}
 		return out->kind = DVC_MECH;
 	}
 	if (is(&f[0], "DONE"))
@@ -114,10 +136,26 @@ dvc_parse(const char *line, size_t len, struct dvc_line *out)
 		if (n < 2 || number(&f[1], UINT32_MAX, &v) == -1 || v == 0)
 			return out->kind;
 		out->id = v;
+		if (f[0].p[0] == 'C') {
+			/* "CONT id data": the data may be empty. */
+			if (n >= 3) {
+				out->data = f[2].p;
+				out->datalen = f[2].len;
+			} else
+				out->data = f[1].p + f[1].len;
+			out->have_data = 1;
+			return out->kind = DVC_CONT;
+		}
+		for (i = 2; i < n; i++) {
+			if (prefixed(&f[i], "user=", &out->user,
+			    &out->userlen))
+				continue;
+			if (f[0].p[0] == 'O' && prefixed(&f[i], "resp=",
+			    &out->data, &out->datalen))
+				out->have_data = 1;
+		}
 		if (f[0].p[0] == 'O')
 			return out->kind = DVC_OK;
-		if (f[0].p[0] == 'C')
-			return out->kind = DVC_CONT;
 		/* 2.2/2.3 say "temp"; 2.3 also "code=temp_fail". */
 		for (i = 2; i < n; i++)
 			if (is(&f[i], "temp") || is(&f[i], "code=temp_fail"))

@@ -29,8 +29,20 @@ struct dvc_line {
 	enum dvc_kind	kind;
 	unsigned	major, minor;		/* VERSION */
 	char		mech[DVC_MECH_MAX];	/* MECH, upper case as sent */
+	int		plaintext;		/* MECH: flag "plaintext" */
+	int		private_;		/* MECH: anonymous or private */
 	uint32_t	id;			/* OK, FAIL, CONT */
 	int		temp;			/* FAIL: a temporary failure */
+	/*
+	 * Into the line: CONT's data, and OK's resp= (final data of the
+	 * mechanism), base64 as sent, have_data when present at all; OK's
+	 * and FAIL's user=, NULL when absent.
+	 */
+	const char	*data;
+	size_t		 datalen;
+	int		 have_data;
+	const char	*user;
+	size_t		 userlen;
 };
 
 /*

@@ -53,7 +53,6 @@ listener_label(char *buf, size_t len, size_t i)
 static void
 on_metrics(struct evhttp_request *req, void *arg)
 {
-	static const char *const mechs[] = { "PLAIN", "LOGIN" };
 	static const char *const results[] = { "ok", "fail", "tempfail" };
 	struct metrics	*m = metrics_get();
 	struct evbuffer	*b;
@@ -104,7 +103,7 @@ on_metrics(struct evhttp_request *req, void *arg)
 	for (i = 0; i < METRICS_MECHS; i++)
 		for (j = 0; j < METRICS_RESULTS; j++)
 			evbuffer_add_printf(b, "smtpauthd_auth_total{mech=\"%s\","
-			    "result=\"%s\",backend=\"%s\"} %llu\n", mechs[i],
+			    "result=\"%s\",backend=\"%s\"} %llu\n", metrics_mech_names[i],
 			    results[j], auth_backend_name(conf->auth_backend),
 			    (unsigned long long)atomic_load(&m->auth[i][j]));
 	counter(b, "smtpauthd_backend_up", "gauge",

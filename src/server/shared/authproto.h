@@ -24,10 +24,24 @@
 #define AUTH_MSG_UNBAN		3
 #define AUTH_MSG_UNBANNED	4
 #define AUTH_UNBAN_LEN		17
+#define AUTH_MSG_SASL		5	/* worker -> auth: a SASL step */
+#define AUTH_MSG_SASL_ANSWER	6	/* auth -> worker */
+#define AUTH_MSG_MECHS		7	/* auth -> worker, id 0: what to offer */
 
 #define AUTH_FIELD_MAX		255	/* RFC 4616 */
+#define AUTH_MECH_NAME_MAX	20	/* RFC 4422 3.1: a mechanism name */
+#define AUTH_DATA_MAX		1024	/* one SASL message, decoded */
+#define AUTH_CBIND_MAX		64	/* channel binding data */
+#define AUTH_MECHS_MAX		16
 
-enum auth_mech { AUTH_MECH_PLAIN = 1, AUTH_MECH_LOGIN = 2 };
+/*
+ * PLAIN and LOGIN: the worker decodes them and sends the user and the
+ * password (AUTH_MSG_VERIFY).  Any other mechanism is a SASL exchange the
+ * auth process runs (AUTH_MSG_SASL): the worker passes the client's
+ * messages and the challenges through, decoded from and to base64.
+ */
+enum auth_mech { AUTH_MECH_PLAIN = 1, AUTH_MECH_LOGIN = 2,
+	AUTH_MECH_SASL = 3 };
 
 struct auth_request {
 	struct sockaddr_storage	client;		/* address and port */
@@ -44,6 +58,7 @@ enum auth_result {
 	AUTH_TEMPFAIL = -1,
 	AUTH_FAIL = 0,
 	AUTH_OK = 1,
+	AUTH_CONTINUE = 2,	/* SASL only: a challenge for the client */
 };
 
 struct auth_answer {
@@ -51,6 +66,57 @@ struct auth_answer {
 	uint32_t		delay_ms;	/* answer the client after this */
 	int			banned;		/* the address is now banned */
 };
+
+enum auth_step { AUTH_STEP_START = 1, AUTH_STEP_CONTINUE = 2 };
+
+/*
+ * One step of a SASL exchange.  A start names the mechanism and carries
+ * the session's facts, the initial response if the client gave one, and
+ * the channel binding data of the TLS session (tls-exporter, RFC 9266;
+ * empty without TLS 1.3); a continuation names the exchange the auth
+ * process gave in its challenge and carries the client's answer.
+ */
+struct auth_sasl_request {
+	enum auth_step		step;
+	uint32_t		exchange;	/* continue: nonzero */
+	struct sockaddr_storage	client;		/* start only */
+	struct sockaddr_storage	local;		/* start; AF_UNSPEC: none */
+	int			tls;
+	char			mech[AUTH_MECH_NAME_MAX + 1];
+	int			has_data;	/* start: an initial response */
+	size_t			cblen;
+	uint8_t			cb[AUTH_CBIND_MAX];
+	size_t			datalen;
+	uint8_t			data[AUTH_DATA_MAX];	/* wipe it */
+};
+
+/*
+ * The answer to a step: a verdict (as struct auth_answer, and the name
+ * that logged in on AUTH_OK), or AUTH_CONTINUE with a challenge for the
+ * client and the exchange to name in the next step.
+ */
+struct auth_sasl_answer {
+	struct auth_answer	a;		/* result may be AUTH_CONTINUE */
+	uint32_t		exchange;	/* continue: nonzero */
+	size_t			chlen;
+	uint8_t			challenge[AUTH_DATA_MAX];
+	size_t			userlen;	/* ok: at least 1 */
+	char			user[AUTH_FIELD_MAX + 1];
+};
+
+/* A mechanism to offer; plaintext ones only over TLS. */
+struct auth_mech_info {
+	char	name[AUTH_MECH_NAME_MAX + 1];
+	int	plaintext;
+};
+
+struct auth_mechs {
+	size_t			n;
+	struct auth_mech_info	m[AUTH_MECHS_MAX];
+};
+
+/* A valid mechanism name: 1-20 of A-Z, 0-9, '-', '_'. */
+int	authproto_mech_name_ok(const char *, size_t);
 
 /* Encode into buf (IPC_MAX_PAYLOAD octets); returns the length or -1. */
 int	authproto_encode_request(const struct auth_request *, void *buf,
@@ -61,5 +127,17 @@ int	authproto_encode_answer(const struct auth_answer *, void *buf,
 	    size_t buflen);
 int	authproto_decode_answer(const void *buf, size_t len,
 	    struct auth_answer *);
+int	authproto_encode_sasl_request(const struct auth_sasl_request *,
+	    void *buf, size_t buflen);
+int	authproto_decode_sasl_request(const void *buf, size_t len,
+	    struct auth_sasl_request *);
+int	authproto_encode_sasl_answer(const struct auth_sasl_answer *,
+	    void *buf, size_t buflen);
+int	authproto_decode_sasl_answer(const void *buf, size_t len,
+	    struct auth_sasl_answer *);
+int	authproto_encode_mechs(const struct auth_mechs *, void *buf,
+	    size_t buflen);
+int	authproto_decode_mechs(const void *buf, size_t len,
+	    struct auth_mechs *);
 
 #endif

@@ -88,14 +88,25 @@ metrics_listener(size_t i)
 	return i < METRICS_LISTENERS ? (unsigned)i : METRICS_LISTENERS - 1;
 }
 
+const char *const metrics_mech_names[METRICS_MECHS] = {
+	[METRICS_PLAIN] = "PLAIN",
+	[METRICS_LOGIN] = "LOGIN",
+	[METRICS_CRAM_MD5] = "CRAM-MD5",
+	[METRICS_SCRAM_SHA_256] = "SCRAM-SHA-256",
+	[METRICS_OTHER] = "other",
+};
+
 void
-metrics_auth(int mech_login, int result)
+metrics_auth(const char *mech, int result)
 {
-	unsigned	r;
+	unsigned	r, i;
 
 	r = result > 0 ? METRICS_OK : result == 0 ? METRICS_FAIL :
 	    METRICS_TEMPFAIL;
-	METRICS_ADD(auth[mech_login ? METRICS_LOGIN : METRICS_PLAIN][r], 1);
+	for (i = 0; i < METRICS_OTHER; i++)
+		if (strcmp(mech, metrics_mech_names[i]) == 0)
+			break;
+	METRICS_ADD(auth[i][r], 1);
 }
 
 void

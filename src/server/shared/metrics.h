@@ -26,7 +26,12 @@
  * parent can forget those of a worker that died. */
 #define METRICS_SLOTS		512
 
-enum metrics_mech { METRICS_PLAIN, METRICS_LOGIN, METRICS_MECHS };
+enum metrics_mech {
+	METRICS_PLAIN, METRICS_LOGIN, METRICS_CRAM_MD5, METRICS_SCRAM_SHA_256,
+	METRICS_OTHER, METRICS_MECHS
+};
+/* The label of each, in enum order. */
+extern const char *const metrics_mech_names[METRICS_MECHS];
 enum metrics_result {
 	METRICS_OK, METRICS_FAIL, METRICS_TEMPFAIL, METRICS_RESULTS
 };
@@ -98,7 +103,7 @@ void		 metrics_clear_slot(unsigned);
 
 /* The listener slot of index i. */
 unsigned	 metrics_listener(size_t i);
-void		 metrics_auth(int mech_login, int result);	/* 1/0/-1 */
+void		 metrics_auth(const char *mech, int result);	/* 1/0/-1 */
 /* A recipient delivered, of a message accepted at that time
  * (CLOCK_REALTIME: its spool file's mtime). */
 void		 metrics_delivered(const struct timespec *accepted);

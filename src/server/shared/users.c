@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/scram.h"
 #include "server/shared/users.h"
 
 static int	users_cmp(const void *, const void *);
@@ -65,8 +66,13 @@ hash_unusable(const char *hash)
 {
 	int	check;
 
+	struct scram_stored	st;
+
 	if (hash[0] == '\0')
 		return "empty hash";
+	if (scram_is_stored(hash))
+		return scram_parse(hash, &st) == 0 ? NULL :
+		    "malformed SCRAM-SHA-256 keys";
 	check = crypt_checksalt(hash);
 	if (check == CRYPT_SALT_OK || check == CRYPT_SALT_METHOD_LEGACY)
 		return NULL;
@@ -256,8 +262,8 @@ hash_try(void *arg, const char *addr, const char *hash, size_t lineno)
 	char			 msg[512];
 	int			 bad;
 
-	/* users_parse() reported these already. */
-	if (hash_unusable(hash) != NULL)
+	/* users_parse() reported these; SCRAM keys are checked whole. */
+	if (hash_unusable(hash) != NULL || scram_is_stored(hash))
 		return 0;
 	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
 		ctx->oom = 1;

@@ -35,10 +35,13 @@
 #define READ_BATCH	64	/* messages read per wake-up */
 #define RETRY_MS	100	/* connect again after this */
 #define GRACE_MS	3000	/* ... for so long before AUTH_TEMPFAIL */
+#define MECHS_RETRY_MS	1000	/* connect again to hear the mechanisms */
 
 struct acreq {
 	struct authclient	*ac;
 	uint32_t		 id;
+	uint32_t		 type;		/* AUTH_MSG_VERIFY, _SASL */
+	authclient_sasl_cb	 scb;		/* for AUTH_MSG_SASL */
 	authclient_cb		 cb;
 	void			*arg;
 	struct event		*ev;		/* timeout or answer-now */
@@ -67,6 +70,8 @@ struct authclient {
 	int			 down;		/* logged as unreachable */
 	int			 dispatching;	/* in the read callback */
 	int			 freed;		/* freed meanwhile */
+	int			 have_mechs;
+	struct auth_mechs	 mechs;
 };
 
 static struct acreq	**req_link(struct authclient *, uint32_t);
@@ -82,6 +87,10 @@ static void		  ac_write(int, short, void *);
 static void		  ac_destroy(struct authclient *);
 static void		  ac_retry(int, short, void *);
 static void		  ms_to_tv(unsigned, struct timeval *);
+static void		  req_call(struct acreq *, const struct auth_answer *,
+			    const struct auth_sasl_answer *);
+static uint32_t		  ac_ask(struct authclient *, uint32_t, const uint8_t *,
+			    int, void *, authclient_cb, authclient_sasl_cb);
 
 static struct acreq **
 req_link(struct authclient *ac, uint32_t id)
@@ -170,8 +179,6 @@ req_timer(int fd, short events, void *arg)
 	struct acreq		*r = arg;
 	struct authclient	*ac = r->ac;
 	struct auth_answer	 a;
-	authclient_cb		 cb = r->cb;
-	void			*cbarg = r->arg;
 
 	if (r->local)
 		a = r->answer;
@@ -185,8 +192,34 @@ req_timer(int fd, short events, void *arg)
 		a.result = AUTH_TEMPFAIL;
 	}
 	req_unlink(ac, r);
+	req_call(r, &a, NULL);
+}
+
+/*
+ * r is unlinked: free it and call back with the answer, a (a verdict of
+ * ours or for AUTH_MSG_VERIFY) or sa (AUTH_MSG_SASL's, from the socket).
+ */
+static void
+req_call(struct acreq *r, const struct auth_answer *a,
+    const struct auth_sasl_answer *sa)
+{
+	struct auth_sasl_answer	 mine;
+	authclient_cb		 cb = r->cb;
+	authclient_sasl_cb	 scb = r->scb;
+	void			*cbarg = r->arg;
+	uint32_t		 type = r->type;
+
 	req_free(r);
-	cb(cbarg, &a);
+	if (type == AUTH_MSG_VERIFY) {
+		cb(cbarg, a);
+		return;
+	}
+	if (sa == NULL) {
+		memset(&mine, 0, sizeof(mine));
+		mine.a = *a;
+		sa = &mine;
+	}
+	scb(cbarg, sa);
 }
 
 struct authclient *
@@ -212,6 +245,9 @@ authclient_new(struct event_base *base, const char *sockpath,
 		free(ac);
 		return NULL;
 	}
+	/* At once: EHLO needs the mechanisms before any AUTH. */
+	ac->down = 1;		/* quiet while the auth process starts */
+	ac_retry(-1, 0, ac);
 	return ac;
 }
 
@@ -232,13 +268,14 @@ ac_retry(int fd, short events, void *arg)
 	struct authclient	*ac = arg;
 	struct timeval		 tv;
 
-	if (ac->fd != -1 || TAILQ_EMPTY(&ac->sendq))
+	if (ac->fd != -1 || (TAILQ_EMPTY(&ac->sendq) && ac->have_mechs))
 		return;
 	if (ac_connect(ac) == 0) {
-		event_add(ac->wev, NULL);
+		if (!TAILQ_EMPTY(&ac->sendq))
+			event_add(ac->wev, NULL);
 		return;
 	}
-	ms_to_tv(RETRY_MS, &tv);
+	ms_to_tv(TAILQ_EMPTY(&ac->sendq) ? MECHS_RETRY_MS : RETRY_MS, &tv);
 	evtimer_add(ac->ev_retry, &tv);
 }
 
@@ -347,21 +384,51 @@ uint32_t
 authclient_verify(struct authclient *ac, struct auth_request *req,
     authclient_cb cb, void *arg)
 {
-	struct timeval	 tv;
-	struct acreq	*r;
 	uint8_t		 buf[IPC_MAX_PAYLOAD];
-	int		 n, attempt;
+	int		 n;
 
 	n = authproto_encode_request(req, buf, sizeof(buf));
 	explicit_bzero(req->pass, sizeof(req->pass));
 	req->passlen = 0;
+	return ac_ask(ac, AUTH_MSG_VERIFY, buf, n, arg, cb, NULL);
+}
+
+uint32_t
+authclient_sasl(struct authclient *ac, struct auth_sasl_request *req,
+    authclient_sasl_cb cb, void *arg)
+{
+	uint8_t		 buf[IPC_MAX_PAYLOAD];
+	int		 n;
+
+	n = authproto_encode_sasl_request(req, buf, sizeof(buf));
+	explicit_bzero(req->data, sizeof(req->data));
+	req->datalen = 0;
+	return ac_ask(ac, AUTH_MSG_SASL, buf, n, arg, NULL, cb);
+}
+
+const struct auth_mechs *
+authclient_mechs(const struct authclient *ac)
+{
+	return ac->have_mechs ? &ac->mechs : NULL;
+}
+
+/* Send the n octets of buf (n -1: they could not be encoded); wipes buf. */
+static uint32_t
+ac_ask(struct authclient *ac, uint32_t type, const uint8_t *buf, int n,
+    void *arg, authclient_cb cb, authclient_sasl_cb scb)
+{
+	struct timeval	 tv;
+	struct acreq	*r;
+	int		 attempt;
 
 	/* Without a request and its event the callback cannot be kept. */
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (r->ev = event_new(ac->base, -1, 0, req_timer, r)) == NULL)
 		fatalx("auth: out of memory");
 	r->ac = ac;
+	r->type = type;
 	r->cb = cb;
+	r->scb = scb;
 	r->arg = arg;
 	do {
 		if (++ac->nextid == 0)
@@ -383,8 +450,7 @@ authclient_verify(struct authclient *ac, struct auth_request *req,
 			goto wait;
 		if (!TAILQ_EMPTY(&ac->sendq))
 			goto queue;	/* keep the order */
-		if (ipc_send(ac->fd, AUTH_MSG_VERIFY, r->id, buf,
-		    (size_t)n) == 0)
+		if (ipc_send(ac->fd, type, r->id, buf, (size_t)n) == 0)
 			goto sent;
 		if (errno == EAGAIN || errno == ENOBUFS)
 			goto queue;
@@ -419,7 +485,6 @@ insert:
 	r->hnext = ac->bucket[r->id % NBUCKETS];
 	ac->bucket[r->id % NBUCKETS] = r;
 	ac->nreq++;
-	explicit_bzero(buf, sizeof(buf));
 	return r->id;
 }
 
@@ -442,8 +507,7 @@ ac_write(int fd, short events, void *arg)
 	struct acreq		*r;
 
 	while ((r = TAILQ_FIRST(&ac->sendq)) != NULL) {
-		if (ipc_send(fd, AUTH_MSG_VERIFY, r->id, r->out,
-		    r->outlen) == -1) {
+		if (ipc_send(fd, r->type, r->id, r->out, r->outlen) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS)
 				return;
 			ac_broken(ac, strerror(errno));
@@ -471,10 +535,9 @@ ac_read(int fd, short events, void *arg)
 	struct authclient	*ac = arg;
 	struct ipc_hdr		 h;
 	struct auth_answer	 a;
+	struct auth_sasl_answer	*sa = NULL;
 	struct acreq		*r;
 	uint8_t			 buf[IPC_MAX_PAYLOAD];
-	authclient_cb		 cb;
-	void			*cbarg;
 	int			 i, n;
 
 	ac->dispatching = 1;
@@ -490,21 +553,46 @@ ac_read(int fd, short events, void *arg)
 			ac_broken(ac, "closed");
 			break;
 		}
-		if (n == -2 || h.type != AUTH_MSG_ANSWER ||
-		    authproto_decode_answer(buf, h.len, &a) == -1) {
-			ac_broken(ac, "sent a malformed message");
+		if (n != -2 && h.type == AUTH_MSG_MECHS && h.id == 0) {
+			if (authproto_decode_mechs(buf, h.len,
+			    &ac->mechs) == -1) {
+				ac_broken(ac, "sent a malformed message");
+				break;
+			}
+			ac->have_mechs = 1;
+			continue;
+		}
+		if (sa == NULL && (sa = malloc(sizeof(*sa))) == NULL) {
+			ac_broken(ac, "cannot be read: out of memory");
 			break;
 		}
 		/* Unknown: cancelled or timed out meanwhile. */
-		if ((r = req_find(ac, h.id)) == NULL || r->local ||
-		    r->out != NULL)
+		r = n == -2 ? NULL : req_find(ac, h.id);
+		if (n == -2 || r == NULL || r->local || r->out != NULL) {
+			if (n == -2 || (h.type != AUTH_MSG_ANSWER &&
+			    h.type != AUTH_MSG_SASL_ANSWER)) {
+				ac_broken(ac, "sent a malformed message");
+				break;
+			}
 			continue;
-		cb = r->cb;
-		cbarg = r->arg;
+		}
+		if (h.type != (r->type == AUTH_MSG_VERIFY ?
+		    AUTH_MSG_ANSWER : AUTH_MSG_SASL_ANSWER) ||
+		    (h.type == AUTH_MSG_ANSWER &&
+		    authproto_decode_answer(buf, h.len, &a) == -1) ||
+		    (h.type == AUTH_MSG_SASL_ANSWER &&
+		    authproto_decode_sasl_answer(buf, h.len, sa) == -1)) {
+			ac_broken(ac, "sent a malformed message");
+			break;
+		}
 		req_unlink(ac, r);
-		req_free(r);
-		cb(cbarg, &a);
+		req_call(r, &a, h.type == AUTH_MSG_SASL_ANSWER ? sa : NULL);
 	}
+	if (sa != NULL) {
+		explicit_bzero(sa, sizeof(*sa));
+		free(sa);
+	}
+	explicit_bzero(buf, sizeof(buf));
 	ac->dispatching = 0;
 	if (ac->freed)
 		ac_destroy(ac);

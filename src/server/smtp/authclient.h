@@ -13,6 +13,8 @@ struct event_base;
 struct authclient;
 
 typedef void (*authclient_cb)(void *arg, const struct auth_answer *);
+typedef void (*authclient_sasl_cb)(void *arg,
+		    const struct auth_sasl_answer *);
 
 /*
  * sockpath: the auth process's socket.  Connects lazily and again after a
@@ -32,6 +34,20 @@ void		   authclient_free(struct authclient *);
  */
 uint32_t	   authclient_verify(struct authclient *, struct auth_request *,
 		    authclient_cb cb, void *arg);
+/*
+ * One step of a SASL exchange (AUTH_MSG_SASL), the same way: req's data
+ * is wiped; a temporary failure of ours is an AUTH_TEMPFAIL answer.
+ */
+uint32_t	   authclient_sasl(struct authclient *,
+		    struct auth_sasl_request *, authclient_sasl_cb cb,
+		    void *arg);
+/*
+ * The mechanisms the auth process runs, as it last said (it says so when
+ * we connect, and when they change); NULL before it ever did.  The
+ * client connects at once and, until it has heard them, again every
+ * second.
+ */
+const struct auth_mechs *authclient_mechs(const struct authclient *);
 /* The session went away: cb will not be called. */
 void		   authclient_cancel(struct authclient *, uint32_t handle);
 

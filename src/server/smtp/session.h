@@ -34,6 +34,7 @@ enum session_state {
 	STATE_AUTH_LOGIN_USER,	/* 334 Username: sent */
 	STATE_AUTH_LOGIN_PASS,	/* 334 Password: sent */
 	STATE_AUTH_WAIT,	/* asking the auth process, or its delay */
+	STATE_AUTH_SASL,	/* 334 challenge sent, waiting for the answer */
 	STATE_SPOOLING,		/* waiting for the spool commit */
 	STATE_QUIT,		/* reply flushing, then close */
 	STATE_COUNT
@@ -81,6 +82,8 @@ struct session {
 	uint32_t		 auth_req;	/* authclient handle, 0 none */
 	int			 auth_result;
 	int			 auth_banned;
+	char			 auth_mech_name[24];	/* AUTH_MECH_SASL */
+	uint32_t		 auth_xid;	/* the auth process's exchange */
 
 	/* The transaction. */
 	struct mail_args	 mail;

@@ -2,7 +2,12 @@
  * AUTH in the SMTP session (RFC 4954): when it is offered, the SASL
  * exchange of PLAIN and LOGIN, and the question to the auth process with
  * its answer told to the client.  No password is kept beyond the request.
+ * Any other mechanism the auth process runs (it says which) is passed
+ * through: each client message goes to it decoded, each challenge comes
+ * back as a 334.
  */
+#include <sys/socket.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +29,87 @@ static void	auth_ask(struct session *, const char *, size_t, const char *,
 		    size_t);
 static void	auth_answered(void *, const struct auth_answer *);
 static void	auth_reply(struct session *);
+static void	auth_sasl_answered(void *, const struct auth_sasl_answer *);
+static void	auth_sasl_send(struct session *, struct auth_sasl_request *);
+static const struct auth_mech_info *mech_find(const struct session *,
+		    const char *, size_t);
+static int	mech_allowed(const struct session *,
+		    const struct auth_mech_info *);
+
+static const struct auth_mechs	default_mechs = { 2, {
+	{ "PLAIN", 1 }, { "LOGIN", 1 } } };
+
+/* The mechanisms the auth process runs (PLAIN and LOGIN until it said). */
+static const struct auth_mechs *
+mechs_of(const struct session *s)
+{
+	const struct auth_mechs	*m = authclient_mechs(s->w->auth);
+
+	return m != NULL ? m : &default_mechs;
+}
+
+/* Plaintext mechanisms only over TLS, unless auth-over-plaintext. */
+static int
+mech_allowed(const struct session *s, const struct auth_mech_info *m)
+{
+	return s->tls != NULL || s->w->conf->auth_over_plaintext ||
+	    !m->plaintext;
+}
+
+static const struct auth_mech_info *
+mech_find(const struct session *s, const char *name, size_t len)
+{
+	const struct auth_mechs	*m = mechs_of(s);
+	size_t			 i;
+
+	for (i = 0; i < m->n; i++)
+		if (strlen(m->m[i].name) == len &&
+		    strncasecmp(m->m[i].name, name, len) == 0)
+			return &m->m[i];
+	return NULL;
+}
+
+/* "PLAIN LOGIN ..." for EHLO: those mech_allowed() lets through. */
+const char *
+auth_ehlo_mechs(const struct session *s)
+{
+	static char		 buf[AUTH_MECHS_MAX * (AUTH_MECH_NAME_MAX + 1)];
+	const struct auth_mechs	*m = mechs_of(s);
+	size_t			 i, off = 0;
+	int			 n;
+
+	buf[0] = '\0';
+	for (i = 0; i < m->n; i++) {
+		if (!mech_allowed(s, &m->m[i]))
+			continue;
+		n = snprintf(buf + off, sizeof(buf) - off, "%s%s",
+		    off ? " " : "", m->m[i].name);
+		if (n < 0 || (size_t)n >= sizeof(buf) - off)
+			break;
+		off += (size_t)n;
+	}
+	return buf;
+}
 
 /*
- * AUTH is offered on a TLS session, or in clear text only when the
- * configuration says so, and only when there are users.  The same
- * predicate decides what EHLO says and what AUTH accepts.
+ * AUTH is offered when there are users and a mechanism may be used: on a
+ * TLS session any, in clear text those that are not plaintext (or all
+ * when the configuration says so).  The same predicate decides what EHLO
+ * says and what AUTH accepts.
  */
 int
 session_may_auth(const struct session *s)
 {
-	return s->w->auth != NULL &&
-	    (s->tls != NULL || s->w->conf->auth_over_plaintext);
+	const struct auth_mechs	*m;
+	size_t			 i;
+
+	if (s->w->auth == NULL)
+		return 0;
+	m = mechs_of(s);
+	for (i = 0; i < m->n; i++)
+		if (mech_allowed(s, &m->m[i]))
+			return 1;
+	return 0;
 }
 
 int
@@ -42,15 +117,17 @@ session_in_sasl(const struct session *s)
 {
 	return s->state == STATE_AUTH_PLAIN ||
 	    s->state == STATE_AUTH_LOGIN_USER ||
-	    s->state == STATE_AUTH_LOGIN_PASS;
+	    s->state == STATE_AUTH_LOGIN_PASS ||
+	    s->state == STATE_AUTH_SASL;
 }
 
 const char *
 auth_check(const struct session *s, const struct smtp_command *cmd,
     struct checked *ck)
 {
-	const char	*mech = cmd->args;
-	size_t		 mechlen;
+	const struct auth_mech_info	*mi;
+	const char			*mech = cmd->args;
+	size_t				 mechlen;
 
 	if (s->w->auth == NULL)
 		return R_NO_AUTH;
@@ -66,12 +143,18 @@ auth_check(const struct session *s, const struct smtp_command *cmd,
 	for (mechlen = 0; mechlen < cmd->argslen && mech[mechlen] != ' ';
 	    mechlen++)
 		;
-	if (mechlen == 5 && strncasecmp(mech, "PLAIN", 5) == 0)
-		ck->mech = AUTH_MECH_PLAIN;
-	else if (mechlen == 5 && strncasecmp(mech, "LOGIN", 5) == 0)
-		ck->mech = AUTH_MECH_LOGIN;
-	else
+	if ((mi = mech_find(s, mech, mechlen)) == NULL)
 		return R_AUTH_MECH_UNKNOWN;
+	if (!mech_allowed(s, mi))
+		return R_AUTH_NEEDS_TLS;
+	if (strcmp(mi->name, "PLAIN") == 0)
+		ck->mech = AUTH_MECH_PLAIN;
+	else if (strcmp(mi->name, "LOGIN") == 0)
+		ck->mech = AUTH_MECH_LOGIN;
+	else {
+		ck->mech = AUTH_MECH_SASL;
+		ck->mechname = mi->name;
+	}
 	if (mechlen < cmd->argslen) {
 		ck->ir = mech + mechlen + 1;
 		ck->irlen = cmd->argslen - mechlen - 1;
@@ -85,6 +168,38 @@ auth_proceed(struct session *s, const struct smtp_command *cmd,
 {
 	s->auth_return = s->state;
 	s->auth_mech = ck->mech;
+	if (ck->mech == AUTH_MECH_SASL) {
+		struct auth_sasl_request	*req;
+		socklen_t			 sl = sizeof(req->local);
+
+		snprintf(s->auth_mech_name, sizeof(s->auth_mech_name), "%s",
+		    ck->mechname);
+		if ((req = calloc(1, sizeof(*req))) == NULL) {
+			session_reply(s, R_AUTH_TEMPFAIL);
+			return;
+		}
+		req->step = AUTH_STEP_START;
+		memcpy(&req->client, &s->peer, sizeof(req->client));
+		if (getsockname(s->fd, (struct sockaddr *)&req->local,
+		    &sl) == -1 || (req->local.ss_family != AF_INET &&
+		    req->local.ss_family != AF_INET6))
+			memset(&req->local, 0, sizeof(req->local));
+		req->tls = s->tls != NULL;
+		snprintf(req->mech, sizeof(req->mech), "%s", ck->mechname);
+		if (ck->ir != NULL) {
+			req->has_data = 1;
+			/* RFC 4954 4: "=" is an empty initial response. */
+			if (!(ck->irlen == 1 && ck->ir[0] == '=') &&
+			    base64_decode(ck->ir, ck->irlen, req->data,
+			    sizeof(req->data), &req->datalen) == -1) {
+				free(req);
+				session_reply(s, R_AUTH_BAD_BASE64);
+				return;
+			}
+		}
+		auth_sasl_send(s, req);
+		return;
+	}
 	if (ck->mech == AUTH_MECH_PLAIN) {
 		session_set_state(s, STATE_AUTH_PLAIN);
 		if (ck->ir == NULL) {
@@ -120,6 +235,24 @@ session_sasl_line(struct session *s, char *line, size_t len)
 	if (len == 1 && line[0] == '=')
 		len = 0;
 	switch (s->state) {
+	case STATE_AUTH_SASL: {
+		struct auth_sasl_request	*req;
+
+		if ((req = calloc(1, sizeof(*req))) == NULL) {
+			session_reply(s, R_AUTH_TEMPFAIL);
+			auth_finish(s, NULL);
+			return;
+		}
+		req->step = AUTH_STEP_CONTINUE;
+		req->exchange = s->auth_xid;
+		if (base64_decode(line, len, req->data, sizeof(req->data),
+		    &req->datalen) == -1) {
+			free(req);
+			break;
+		}
+		auth_sasl_send(s, req);
+		return;
+	}
 	case STATE_AUTH_PLAIN:
 		e = sasl_plain_decode_b64(line, len, &plain);
 		if (e == SASL_EAUTHZID) {
@@ -162,6 +295,55 @@ session_sasl_line(struct session *s, char *line, size_t len)
 	}
 	session_reply(s, R_AUTH_BAD_BASE64);
 	auth_finish(s, NULL);
+}
+
+/* One step to the auth process; req is wiped and freed. */
+static void
+auth_sasl_send(struct session *s, struct auth_sasl_request *req)
+{
+	s->flags |= SF_AUTHWAIT;
+	session_set_state(s, STATE_AUTH_WAIT);
+	evtimer_del(s->ev_timer);
+	s->auth_req = authclient_sasl(s->w->auth, req, auth_sasl_answered, s);
+	explicit_bzero(req, sizeof(*req));
+	free(req);
+}
+
+static void
+auth_sasl_answered(void *arg, const struct auth_sasl_answer *sa)
+{
+	struct session	*s = arg;
+	char		*b64;
+	size_t		 b64size = BASE64_ENCODED_SIZE(AUTH_DATA_MAX);
+
+	s->auth_req = 0;
+	if (sa->a.result == AUTH_CONTINUE) {
+		s->flags &= ~SF_AUTHWAIT;
+		if ((b64 = malloc(b64size)) == NULL ||
+		    base64_encode(sa->challenge, sa->chlen, b64, b64size,
+		    NULL) == -1) {
+			free(b64);
+			session_reply(s, R_AUTH_TEMPFAIL);
+			auth_finish(s, NULL);
+		} else {
+			s->auth_xid = sa->exchange;
+			session_set_state(s, STATE_AUTH_SASL);
+			session_arm_timer(s);
+			session_reply(s, "334 %s", b64);
+			free(b64);
+		}
+		if (!(s->flags & SF_DEAD))
+			session_process(s);
+		session_settle(s);
+		return;
+	}
+	/* The name the mechanism logged in, for the 235 bookkeeping. */
+	snprintf(s->auth_login, sizeof(s->auth_login), "%.*s",
+	    (int)sa->userlen, sa->user);
+	s->auth_result = sa->a.result;
+	s->auth_banned = sa->a.banned;
+	auth_reply(s);
+	session_settle(s);
 }
 
 /* Hand the credentials to the auth process and wait for its verdict. */
@@ -262,6 +444,7 @@ auth_finish(struct session *s, const char *quit)
 {
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
 	s->auth_loginlen = 0;
+	s->auth_xid = 0;
 	session_set_state(s, s->auth_return == STATE_CONNECTED ?
 	    STATE_CONNECTED : STATE_HELO);
 	session_arm_timer(s);

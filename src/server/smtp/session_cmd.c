@@ -286,7 +286,7 @@ proceed_ehlo(struct session *s, const struct smtp_command *cmd,
 	if (session_may_starttls(s))
 		session_reply(s, "250-STARTTLS");
 	if (session_may_auth(s))
-		session_reply(s, "250-AUTH PLAIN LOGIN");
+		session_reply(s, "250-AUTH %s", auth_ehlo_mechs(s));
 	session_reply(s, "250 CHUNKING");
 }
 

@@ -24,6 +24,7 @@ struct checked {
 	int			 bdat_last;
 	int			 bdat_ok;	/* the size could be read */
 	int			 mech;		/* AUTH: enum auth_mech */
+	const char		*mechname;	/* AUTH_MECH_SASL */
 	const char		*ir;		/* initial response, or NULL */
 	size_t			 irlen;
 };
@@ -104,6 +105,7 @@ int		 milter_rewrite(struct session *);
 
 /* session_auth.c: AUTH and the SASL exchange (RFC 4954). */
 int		 session_may_auth(const struct session *);
+const char	*auth_ehlo_mechs(const struct session *);
 int		 session_in_sasl(const struct session *);
 void		 session_sasl_line(struct session *, char *, size_t);
 void		 auth_finish(struct session *, const char *);
