@@ -324,7 +324,8 @@ def test_users_file_scram_keys_verify_plain_and_login(server, pki,
 def test_cache_follows_a_backend_password_change(server, pki, tmp_path):
     # The cache is keyed on user and password: a new password in Dovecot
     # works at once, the old one at most auth-cache-ttl longer.
-    from test_backends import login, sha512crypt
+    from test_auth import sha512crypt
+    from test_backends import login
     import time
     d = Dovecot(users={"eve@example.org": "old secret"}).start()
     try:

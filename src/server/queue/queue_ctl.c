@@ -751,11 +751,17 @@ unban_answer(int fd, short events, void *arg)
 {
 	struct ctlconn	*c = arg;
 	struct ipc_hdr	 h;
+	struct timeval	 tv = { UNBAN_SECONDS, 0 };
 	uint8_t		 buf[IPC_MAX_PAYLOAD];
 	int		 n = -1;
 
-	if (!(events & EV_TIMEOUT))
-		n = ipc_recv(fd, &h, buf);
+	/* The auth process tells every connection what to offer: skip it. */
+	while (!(events & EV_TIMEOUT) && (n = ipc_recv(fd, &h, buf)) == 1 &&
+	    h.type == AUTH_MSG_MECHS)
+		;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+	    event_add(c->authev, &tv) == 0)
+		return;
 	if (n != 1 || h.type != AUTH_MSG_UNBANNED || h.len != 1) {
 		reply(c, 0, "unban: no answer from the auth process\n");
 		return;
