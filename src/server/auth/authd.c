@@ -66,6 +66,7 @@
 #include "server/auth/backend.h"
 #include "server/auth/guard.h"
 #include "server/auth/logincache.h"
+#include "server/auth/sendlimit.h"
 #include "server/shared/authproto.h"
 #include "server/shared/config.h"
 #include "server/shared/users.h"
@@ -80,6 +81,7 @@
 
 struct outmsg {
 	TAILQ_ENTRY(outmsg)	 entry;
+	uint32_t		 type;		/* AUTH_MSG_ANSWER, ... */
 	uint32_t		 id;
 	size_t			 len;
 	uint8_t			 buf[16];
@@ -144,6 +146,12 @@ static void	 conn_close(struct conn *);
 static void	 conn_unref(struct conn *);
 static void	 conn_ref(struct conn *);
 static void	 conn_answer(struct conn *, uint32_t, const struct auth_answer *);
+static void	 conn_send(struct conn *, uint32_t, uint32_t, const uint8_t *,
+		    size_t);
+static void	 handle_limit(struct conn *, uint32_t, const void *, size_t);
+static void	 limit_done(void *, const struct limit_answer *);
+static void	 limit_answer_send(struct conn *, uint32_t,
+		    const struct limit_answer *);
 static void	 answer_after_delay(struct conn *, uint32_t,
 		    const struct auth_answer *, uint64_t);
 static void	 held_cb(int, short, void *);
@@ -349,7 +357,6 @@ held_cb(int fd, short events, void *arg)
 static void
 conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
 {
-	struct outmsg	*m;
 	uint8_t		 buf[16];
 	int		 n;
 
@@ -359,8 +366,20 @@ conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
 		log_warnx("cannot encode an answer");
 		return;
 	}
+	conn_send(c, AUTH_MSG_ANSWER, id, buf, (size_t)n);
+}
+
+/* Send a message of type (n octets, at most 16) or queue it. */
+static void
+conn_send(struct conn *c, uint32_t type, uint32_t id, const uint8_t *buf,
+    size_t n)
+{
+	struct outmsg	*m;
+
+	if (c->closed || n > sizeof(m->buf))
+		return;
 	if (TAILQ_EMPTY(&c->outq)) {
-		if (ipc_send(c->fd, AUTH_MSG_ANSWER, id, buf, (size_t)n) == 0)
+		if (ipc_send(c->fd, type, id, buf, n) == 0)
 			return;
 		if (errno != EAGAIN && errno != ENOBUFS) {
 			log_debug("worker connection: %s", strerror(errno));
@@ -373,9 +392,10 @@ conn_answer(struct conn *c, uint32_t id, const struct auth_answer *a)
 		conn_close(c);
 		return;
 	}
+	m->type = type;
 	m->id = id;
-	m->len = (size_t)n;
-	memcpy(m->buf, buf, (size_t)n);
+	m->len = n;
+	memcpy(m->buf, buf, n);
 	TAILQ_INSERT_TAIL(&c->outq, m, entry);
 	c->noutq++;
 	event_add(c->wev, NULL);
@@ -388,7 +408,7 @@ conn_write(int fd, short events, void *arg)
 	struct outmsg	*m;
 
 	while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
-		if (ipc_send(fd, AUTH_MSG_ANSWER, m->id, m->buf,
+		if (ipc_send(fd, m->type, m->id, m->buf,
 		    m->len) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS)
 				return;
@@ -420,12 +440,16 @@ conn_read(int fd, short events, void *arg)
 			conn_close(c);
 			break;
 		}
-		if (n == -2 || h.type != AUTH_MSG_VERIFY) {
+		if (n == -2 || (h.type != AUTH_MSG_VERIFY &&
+		    h.type != AUTH_MSG_LIMIT)) {
 			log_warnx("malformed message from a worker");
 			conn_close(c);
 			break;
 		}
-		handle_request(c, h.id, buf, h.len);
+		if (h.type == AUTH_MSG_LIMIT)
+			handle_limit(c, h.id, buf, h.len);
+		else
+			handle_request(c, h.id, buf, h.len);
 		explicit_bzero(buf, h.len);
 	}
 }
@@ -622,10 +646,64 @@ fmt_addr(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
 	return buf;
 }
 
+/*
+ * Sending limits (sendlimit.c): may an account send more now?  The answer
+ * may wait for the guard store: the connection is referenced meanwhile.
+ */
+struct limit_job {
+	struct conn	*conn;
+	uint32_t	 id;
+};
+
+static void
+handle_limit(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	struct limit_request	 req;
+	struct limit_answer	 a;
+	struct limit_job	*lj;
+
+	if (authproto_decode_limit(buf, len, &req) == -1 ||
+	    (lj = malloc(sizeof(*lj))) == NULL) {
+		log_warnx("send-limit result=tempfail reason=bad-request");
+		memset(&a, 0, sizeof(a));
+		a.result = AUTH_TEMPFAIL;
+		limit_answer_send(c, id, &a);
+		return;
+	}
+	lj->conn = c;
+	lj->id = id;
+	conn_ref(c);
+	sendlimit_check(&req, limit_done, lj);
+}
+
+static void
+limit_done(void *arg, const struct limit_answer *a)
+{
+	struct limit_job	*lj = arg;
+
+	limit_answer_send(lj->conn, lj->id, a);
+	conn_unref(lj->conn);
+	free(lj);
+}
+
+static void
+limit_answer_send(struct conn *c, uint32_t id, const struct limit_answer *a)
+{
+	uint8_t	buf[16];
+	int	n;
+
+	if ((n = authproto_encode_limit_answer(a, buf, sizeof(buf))) == -1) {
+		log_warnx("cannot encode a send-limit answer");
+		return;
+	}
+	conn_send(c, AUTH_MSG_LIMIT_ANSWER, id, buf, (size_t)n);
+}
+
 static void
 tick_cb(int fd, short events, void *arg)
 {
 	guard_tick();
+	sendlimit_tick();
 }
 
 static void
@@ -665,7 +743,7 @@ flush_and_exit(void)
 	for (c = TAILQ_FIRST(&A.conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		while ((m = TAILQ_FIRST(&c->outq)) != NULL) {
-			if (ipc_send(c->fd, AUTH_MSG_ANSWER, m->id, m->buf,
+			if (ipc_send(c->fd, m->type, m->id, m->buf,
 			    m->len) == 0) {
 				TAILQ_REMOVE(&c->outq, m, entry);
 				free(m);
@@ -714,6 +792,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 
 	logincache_init(conf->auth_cache_ttl);
 	guard_init(conf);
+	sendlimit_init(conf);
 	/*
 	 * Precise timers: libevent's default clock is coarse (a few ms) and
 	 * would answer a held failure a little before its delay.

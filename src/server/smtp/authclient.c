@@ -39,7 +39,9 @@
 struct acreq {
 	struct authclient	*ac;
 	uint32_t		 id;
+	uint32_t		 type;		/* AUTH_MSG_VERIFY or _LIMIT */
 	authclient_cb		 cb;
+	authclient_limit_cb	 lcb;
 	void			*arg;
 	struct event		*ev;		/* timeout or answer-now */
 	int			 local;		/* answered by us: answer */
@@ -82,6 +84,10 @@ static void		  ac_write(int, short, void *);
 static void		  ac_destroy(struct authclient *);
 static void		  ac_retry(int, short, void *);
 static void		  ms_to_tv(unsigned, struct timeval *);
+static struct acreq	 *req_new(struct authclient *, uint32_t);
+static void		  req_submit(struct authclient *, struct acreq *,
+			    uint8_t *, int);
+static void		  req_call(struct acreq *, const void *, size_t);
 
 static struct acreq **
 req_link(struct authclient *ac, uint32_t id)
@@ -169,24 +175,45 @@ req_timer(int fd, short events, void *arg)
 {
 	struct acreq		*r = arg;
 	struct authclient	*ac = r->ac;
-	struct auth_answer	 a;
-	authclient_cb		 cb = r->cb;
-	void			*cbarg = r->arg;
 
-	if (r->local)
-		a = r->answer;
-	else {
+	if (!r->local) {
 		if (r->out != NULL)
 			log_warnx("auth: the auth process cannot be reached");
 		else
 			log_warnx("auth: no answer from the auth process "
 			    "within %u ms", ac->timeout_ms);
-		memset(&a, 0, sizeof(a));
-		a.result = AUTH_TEMPFAIL;
+		memset(&r->answer, 0, sizeof(r->answer));
+		r->answer.result = AUTH_TEMPFAIL;
 	}
-	req_unlink(ac, r);
+	req_call(r, NULL, 0);
+}
+
+/*
+ * Unlink and free r, then call its callback with the answer in buf (the
+ * auth process's, decoded; -1 if it cannot be) or, buf NULL, r->answer's
+ * result (ours).
+ */
+static void
+req_call(struct acreq *r, const void *buf, size_t len)
+{
+	struct auth_answer	 a;
+	struct limit_answer	 la;
+	authclient_cb		 cb = r->cb;
+	authclient_limit_cb	 lcb = r->lcb;
+	void			*cbarg = r->arg;
+	uint32_t		 type = r->type;
+
+	a = r->answer;
+	memset(&la, 0, sizeof(la));
+	la.result = a.result;
+	req_unlink(r->ac, r);
 	req_free(r);
-	cb(cbarg, &a);
+	if (type == AUTH_MSG_LIMIT) {
+		if (buf != NULL)
+			(void)authproto_decode_limit_answer(buf, len, &la);
+		lcb(cbarg, &la);
+	} else
+		cb(cbarg, &a);
 }
 
 struct authclient *
@@ -347,27 +374,62 @@ uint32_t
 authclient_verify(struct authclient *ac, struct auth_request *req,
     authclient_cb cb, void *arg)
 {
-	struct timeval	 tv;
 	struct acreq	*r;
 	uint8_t		 buf[IPC_MAX_PAYLOAD];
-	int		 n, attempt;
+	int		 n;
 
 	n = authproto_encode_request(req, buf, sizeof(buf));
 	explicit_bzero(req->pass, sizeof(req->pass));
 	req->passlen = 0;
+	r = req_new(ac, AUTH_MSG_VERIFY);
+	r->cb = cb;
+	r->arg = arg;
+	req_submit(ac, r, buf, n);
+	return r->id;
+}
+
+uint32_t
+authclient_limit(struct authclient *ac, const struct limit_request *req,
+    authclient_limit_cb cb, void *arg)
+{
+	struct acreq	*r;
+	uint8_t		 buf[IPC_MAX_PAYLOAD];
+	int		 n;
+
+	n = authproto_encode_limit(req, buf, sizeof(buf));
+	r = req_new(ac, AUTH_MSG_LIMIT);
+	r->lcb = cb;
+	r->arg = arg;
+	req_submit(ac, r, buf, n);
+	return r->id;
+}
+
+/* A request of type with a fresh id; exits on no memory. */
+static struct acreq *
+req_new(struct authclient *ac, uint32_t type)
+{
+	struct acreq	*r;
 
 	/* Without a request and its event the callback cannot be kept. */
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (r->ev = event_new(ac->base, -1, 0, req_timer, r)) == NULL)
 		fatalx("auth: out of memory");
 	r->ac = ac;
-	r->cb = cb;
-	r->arg = arg;
+	r->type = type;
 	do {
 		if (++ac->nextid == 0)
 			ac->nextid = 1;
 	} while (req_find(ac, ac->nextid) != NULL);
 	r->id = ac->nextid;
+	return r;
+}
+
+/* Send r, encoded in buf (n octets, -1: it could not be), or keep it. */
+static void
+req_submit(struct authclient *ac, struct acreq *r, uint8_t *buf, int n)
+{
+	struct timeval	 tv;
+	int		 attempt;
 
 	if (n == -1) {
 		log_warnx("auth: request cannot be encoded");
@@ -383,8 +445,7 @@ authclient_verify(struct authclient *ac, struct auth_request *req,
 			goto wait;
 		if (!TAILQ_EMPTY(&ac->sendq))
 			goto queue;	/* keep the order */
-		if (ipc_send(ac->fd, AUTH_MSG_VERIFY, r->id, buf,
-		    (size_t)n) == 0)
+		if (ipc_send(ac->fd, r->type, r->id, buf, (size_t)n) == 0)
 			goto sent;
 		if (errno == EAGAIN || errno == ENOBUFS)
 			goto queue;
@@ -419,8 +480,7 @@ insert:
 	r->hnext = ac->bucket[r->id % NBUCKETS];
 	ac->bucket[r->id % NBUCKETS] = r;
 	ac->nreq++;
-	explicit_bzero(buf, sizeof(buf));
-	return r->id;
+	explicit_bzero(buf, IPC_MAX_PAYLOAD);
 }
 
 void
@@ -442,7 +502,7 @@ ac_write(int fd, short events, void *arg)
 	struct acreq		*r;
 
 	while ((r = TAILQ_FIRST(&ac->sendq)) != NULL) {
-		if (ipc_send(fd, AUTH_MSG_VERIFY, r->id, r->out,
+		if (ipc_send(fd, r->type, r->id, r->out,
 		    r->outlen) == -1) {
 			if (errno == EAGAIN || errno == ENOBUFS)
 				return;
@@ -471,11 +531,10 @@ ac_read(int fd, short events, void *arg)
 	struct authclient	*ac = arg;
 	struct ipc_hdr		 h;
 	struct auth_answer	 a;
+	struct limit_answer	 la;
 	struct acreq		*r;
 	uint8_t			 buf[IPC_MAX_PAYLOAD];
-	authclient_cb		 cb;
-	void			*cbarg;
-	int			 i, n;
+	int			 i, n, bad;
 
 	ac->dispatching = 1;
 	for (i = 0; i < READ_BATCH && ac->fd == fd && !ac->freed; i++) {
@@ -490,8 +549,17 @@ ac_read(int fd, short events, void *arg)
 			ac_broken(ac, "closed");
 			break;
 		}
-		if (n == -2 || h.type != AUTH_MSG_ANSWER ||
-		    authproto_decode_answer(buf, h.len, &a) == -1) {
+		if (n == -2)
+			bad = 1;
+		else if (h.type == AUTH_MSG_ANSWER)
+			bad = authproto_decode_answer(buf, h.len,
+			    &a) == -1;
+		else if (h.type == AUTH_MSG_LIMIT_ANSWER)
+			bad = authproto_decode_limit_answer(buf, h.len,
+			    &la) == -1;
+		else
+			bad = 1;
+		if (bad) {
 			ac_broken(ac, "sent a malformed message");
 			break;
 		}
@@ -499,11 +567,14 @@ ac_read(int fd, short events, void *arg)
 		if ((r = req_find(ac, h.id)) == NULL || r->local ||
 		    r->out != NULL)
 			continue;
-		cb = r->cb;
-		cbarg = r->arg;
-		req_unlink(ac, r);
-		req_free(r);
-		cb(cbarg, &a);
+		if ((h.type == AUTH_MSG_LIMIT_ANSWER) !=
+		    (r->type == AUTH_MSG_LIMIT)) {
+			ac_broken(ac, "answered with the wrong type");
+			break;
+		}
+		if (h.type == AUTH_MSG_ANSWER)
+			r->answer = a;
+		req_call(r, buf, h.len);
 	}
 	ac->dispatching = 0;
 	if (ac->freed)

@@ -13,6 +13,7 @@ struct event_base;
 struct authclient;
 
 typedef void (*authclient_cb)(void *arg, const struct auth_answer *);
+typedef void (*authclient_limit_cb)(void *arg, const struct limit_answer *);
 
 /*
  * sockpath: the auth process's socket.  Connects lazily and again after a
@@ -32,6 +33,14 @@ void		   authclient_free(struct authclient *);
  */
 uint32_t	   authclient_verify(struct authclient *, struct auth_request *,
 		    authclient_cb cb, void *arg);
+/*
+ * May the account send req->count more messages or recipients now (and
+ * count them)?  The same rules as authclient_verify(): cb exactly once,
+ * later, AUTH_TEMPFAIL when the auth process cannot say.
+ */
+uint32_t	   authclient_limit(struct authclient *,
+		    const struct limit_request *, authclient_limit_cb cb,
+		    void *arg);
 /* The session went away: cb will not be called. */
 void		   authclient_cancel(struct authclient *, uint32_t handle);
 

@@ -79,6 +79,9 @@ struct session {
 	uint32_t		 auth_req;	/* authclient handle, 0 none */
 	int			 auth_result;
 	int			 auth_banned;
+	/* A sending-limit question (session_limit.c) on auth_req. */
+	int			 limit_kind;	/* enum limit_kind */
+	void			(*limit_done)(struct session *, int);
 
 	/* The transaction. */
 	struct mail_args	 mail;
