@@ -30,6 +30,9 @@
 #include "server/shared/iplimit.h"
 #include "server/shared/spool.h"
 #include "server/smtp/worker.h"
+#include "server/spoolmove.h"
+#include "server/queuectl.h"
+#include "common/durable.h"
 
 #define MAX_CHILDREN	(2 * 256 + 2)
 #define STOP_SECONDS	40
@@ -88,6 +91,9 @@ struct parent {
 	gid_t			 gid;
 	int			 drop;
 	char			*username;
+	int			 draining;	/* smtpauthd drain */
+	int			 drained;	/* its end logged */
+	int			 pidfile;	/* we wrote run/smtpauthd.pid */
 };
 
 static struct parent	P;
@@ -114,6 +120,11 @@ static int	authsock_path(const struct config *, char *, size_t, char *,
 		    size_t);
 static int	setup_dirs(const struct config *, char *, size_t);
 static void	count_start_failure(const struct child *, int, unsigned *);
+static int	spool_move_check(const struct config *, char *, size_t);
+static void	pidfile_write(void);
+static void	pidfile_remove(void);
+static void	drain_start(void);
+static void	drain_check(void);
 
 int
 parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
@@ -841,7 +852,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		P.drop = 1;
 		P.username = strdup(conf->user);
 	}
-	if (setup_dirs(conf, err, sizeof(err)) == -1)
+	if (setup_dirs(conf, err, sizeof(err)) == -1 ||
+	    spool_move_check(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1)
 		fatal("shared tables");
@@ -863,8 +875,10 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	pidfile_write();
 
 	start_auth();
 	for (i = 0; i < conf->workers; i++)
@@ -878,9 +892,16 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		sig = sigtimedwait(&set, &info, &ts);
 		switch (sig) {
 		case SIGHUP:
+			if (P.draining) {
+				log_warnx("draining: reload ignored");
+				break;
+			}
 			notify_reloading();
 			reload();
 			notify_ready();
+			break;
+		case SIGUSR1:
+			drain_start();
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -897,7 +918,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 			tls_ticket_keys_rotate(P.tickets);
 			P.rotated = mono_sec();
 		}
-		for (i = 0; i < P.conf->workers; i++)
+		drain_check();
+		for (i = 0; i < P.conf->workers && !P.draining; i++)
 			if (!worker_running(P.gen, i) &&
 			    time(NULL) >= P.restart_at[i])
 				start_worker(i);
@@ -911,6 +933,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	}
 	notify_stopping();
 	stop_all();
+	pidfile_remove();
 	free_users_text();
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
@@ -918,4 +941,103 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	config_free(P.conf);
 	free(P.username);
 	return P.failed ? 1 : 0;
+}
+
+/*
+ * Moving a spool (spoolmove.h): a spool whose export was interrupted must
+ * not be served: its messages may be in the export directory too.
+ */
+static int
+spool_move_check(const struct config *conf, char *err, size_t errlen)
+{
+	char	path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", conf->spool,
+	    SPOOLMOVE_EXPORTING) >= sizeof(path))
+		return 0;
+	if (access(path, F_OK) == 0) {
+		if ((size_t)snprintf(err, errlen, "%s: an export of this "
+		    "spool was interrupted: run it again to finish it "
+		    "(smtpauthd(8), Moving a spool)", path) >= errlen)
+			err[errlen - 1] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* run/smtpauthd.pid, for drain; only a convenience: failures are said. */
+static void
+pidfile_write(void)
+{
+	struct iovec	iov;
+	char		buf[32];
+	int		dfd, n;
+
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)n;
+	if ((dfd = open(P.conf->spool, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || durable_write(dfd, SPOOLMOVE_PIDFILE ".tmp",
+	    SPOOLMOVE_PIDFILE, &iov, 1) == -1)
+		log_warn("%s/%s", P.conf->spool, SPOOLMOVE_PIDFILE);
+	else
+		P.pidfile = 1;
+	if (dfd != -1)
+		close(dfd);
+}
+
+static void
+pidfile_remove(void)
+{
+	char	path[4096];
+
+	if (P.pidfile && (size_t)snprintf(path, sizeof(path), "%s/%s",
+	    P.conf->spool, SPOOLMOVE_PIDFILE) < sizeof(path))
+		(void)unlink(path);
+}
+
+/*
+ * drain (SIGUSR1): close the listeners, so that new connections are
+ * refused; stop the workers, which finish the sessions they hold (an idle
+ * one gets 421 at once, one in a transaction after it); start no new
+ * ones; and make the queue try every message now.  The queue and the auth
+ * process go on until the node is stopped.
+ */
+static void
+drain_start(void)
+{
+	char	err[512];
+	size_t	i;
+
+	if (P.draining)
+		return;
+	P.draining = 1;
+	close_sockets(&P.socks);
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0 &&
+		    P.children[i].kind == CHILD_WORKER) {
+			kill(P.children[i].pid, SIGTERM);
+			P.children[i].stopped = 1;
+		}
+	if (queuectl_flush(P.conf->spool, err, sizeof(err)) == -1)
+		log_warnx("draining: %s", err);
+	log_info("draining: listeners closed; open sessions finish; the "
+	    "queue tries every message now");
+}
+
+/* Once the last worker is gone: said once. */
+static void
+drain_check(void)
+{
+	size_t	i;
+
+	if (!P.draining || P.drained)
+		return;
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0 &&
+		    P.children[i].kind == CHILD_WORKER)
+			return;
+	P.drained = 1;
+	log_info("drained: no session open; the queue delivers what it "
+	    "holds; stop the node, then export what is left");
 }
