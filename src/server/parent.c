@@ -32,7 +32,6 @@
 #include "server/smtp/worker.h"
 #include "server/spoolmove.h"
 #include "server/queuectl.h"
-#include "common/durable.h"
 
 #define MAX_CHILDREN	(2 * 256 + 2)
 #define STOP_SECONDS	40
@@ -93,7 +92,6 @@ struct parent {
 	char			*username;
 	int			 draining;	/* smtpauthd drain */
 	int			 drained;	/* its end logged */
-	int			 pidfile;	/* we wrote run/smtpauthd.pid */
 };
 
 static struct parent	P;
@@ -121,8 +119,6 @@ static int	authsock_path(const struct config *, char *, size_t, char *,
 static int	setup_dirs(const struct config *, char *, size_t);
 static void	count_start_failure(const struct child *, int, unsigned *);
 static int	spool_move_check(const struct config *, char *, size_t);
-static void	pidfile_write(void);
-static void	pidfile_remove(void);
 static void	drain_start(void);
 static void	drain_check(void);
 
@@ -878,7 +874,6 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	pidfile_write();
 
 	start_auth();
 	for (i = 0; i < conf->workers; i++)
@@ -933,7 +928,6 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	}
 	notify_stopping();
 	stop_all();
-	pidfile_remove();
 	free_users_text();
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
@@ -963,37 +957,6 @@ spool_move_check(const struct config *conf, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
-}
-
-/* run/smtpauthd.pid, for drain; only a convenience: failures are said. */
-static void
-pidfile_write(void)
-{
-	struct iovec	iov;
-	char		buf[32];
-	int		dfd, n;
-
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	iov.iov_base = buf;
-	iov.iov_len = (size_t)n;
-	if ((dfd = open(P.conf->spool, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || durable_write(dfd, SPOOLMOVE_PIDFILE ".tmp",
-	    SPOOLMOVE_PIDFILE, &iov, 1) == -1)
-		log_warn("%s/%s", P.conf->spool, SPOOLMOVE_PIDFILE);
-	else
-		P.pidfile = 1;
-	if (dfd != -1)
-		close(dfd);
-}
-
-static void
-pidfile_remove(void)
-{
-	char	path[4096];
-
-	if (P.pidfile && (size_t)snprintf(path, sizeof(path), "%s/%s",
-	    P.conf->spool, SPOOLMOVE_PIDFILE) < sizeof(path))
-		(void)unlink(path);
 }
 
 /*

@@ -667,48 +667,19 @@ import_one(int dfd, int qfd, int ifd, const char *id, long uid, long gid)
 }
 
 /*
- * drain: SIGUSR1 to the running node's parent, found by its pid file and
- * checked by its name, so that a stale file signals no one else.
+ * drain: SIGUSR1 to the running node's parent, found through the pid file
+ * its queue process writes (spool.h), which a stale file cannot fool.
  */
 static int
 do_drain(const struct config *conf)
 {
-	char	 path[4096], buf[64], comm[64], *end;
-	ssize_t	 n;
-	long	 pid;
-	int	 fd;
+	char	err[512];
+	long	pid;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", conf->spool,
-	    SPOOLMOVE_PIDFILE) >= sizeof(path) ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		fprintf(stderr, "smtpauthd: drain: %s: %s (is smtpauthd "
-		    "running?)\n", path, strerror(errno));
+	if ((pid = spool_pidfile_read(conf->spool, err, sizeof(err))) == -1) {
+		fprintf(stderr, "smtpauthd: drain: %s\n", err);
 		return 1;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		fprintf(stderr, "smtpauthd: drain: %s: empty\n", path);
-		return 1;
-	}
-	buf[n] = '\0';
-	errno = 0;
-	pid = strtol(buf, &end, 10);
-	if (errno != 0 || pid <= 1 || (*end != '\n' && *end != '\0')) {
-		fprintf(stderr, "smtpauthd: drain: %s: not a pid\n", path);
-		return 1;
-	}
-	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    (n = read(fd, comm, sizeof(comm) - 1)) <= 0 ||
-	    (comm[n] = '\0', strcmp(comm, "smtpauthd\n") != 0)) {
-		if (fd != -1)
-			close(fd);
-		fprintf(stderr, "smtpauthd: drain: pid %ld is not smtpauthd "
-		    "(is smtpauthd running?)\n", pid);
-		return 1;
-	}
-	close(fd);
 	if (kill((pid_t)pid, SIGUSR1) == -1) {
 		fprintf(stderr, "smtpauthd: drain: pid %ld: %s\n", pid,
 		    strerror(errno));

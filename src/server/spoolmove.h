@@ -18,8 +18,6 @@
 
 /* The export marker in the spool's run/: the node refuses to start. */
 #define SPOOLMOVE_EXPORTING	"run/exporting"
-/* The parent's pid, for drain. */
-#define SPOOLMOVE_PIDFILE	"run/smtpauthd.pid"
 /* What an export writes last into DIR: import wants it. */
 #define SPOOLMOVE_COMPLETE	"COMPLETE"
 

@@ -368,6 +368,32 @@ def test_recipient_limit_counts_every_node(cluster):
         str(SEND_LIMIT_RCPTS)
 
 
+def test_send_limit_redis_down_counts_locally(cluster):
+    # The store holds one message of other@example.org (the first test):
+    # with it node 3 would let two more through.  With Redis stopped node
+    # 3 counts alone, from zero: three, then the fourth is refused, and
+    # every answer still comes (no 4.3.0).
+    n3 = cluster.nodes[2]
+    marks = [len(n.log()) for n in cluster.nodes]
+    cluster.redis.stop()
+    try:
+        n3.wait_log(r"auth: guard-store down: ", after=marks[2])
+        with login(n3, "127.0.0.77", "other@example.org") as c:
+            for _ in range(SEND_LIMIT):
+                assert send(c, ["user@example.org"],
+                            sender="other@example.org") is None
+            r = send(c, ["user@example.org"], sender="other@example.org")
+            assert r is not None and r.line.startswith("451 4.7.1 "), r
+        n3.wait_log(r'send-limit account="other@example\.org" '
+                    r"limit=messages max=3 window=600 counter=local",
+                    after=marks[2])
+    finally:
+        marks = [len(n.log()) for n in cluster.nodes]
+        cluster.redis.start()
+    for n, m in zip(cluster.nodes, marks):
+        n.wait_log(r"auth: guard-store up again", after=m, timeout=40)
+
+
 def test_send_limit_without_store_is_per_node(server, pki):  # noqa: F811
     # Without guard-store every node counts alone: each lets the account
     # send its limit, and refuses the next.

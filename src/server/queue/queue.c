@@ -384,6 +384,10 @@ queue_main(const struct config *conf, int notify_fd)
 			fatalx("queue events");
 	}
 
+	/* For "smtpauthd drain": who our parent is (spool.h). */
+	if (spool_pidfile_write(q->spool.dirfd) == -1)
+		log_warn("%s/%s", conf->spool, SPOOL_PIDFILE);
+
 	/* Crash leftovers first (INTERNALS.md), then everything queued. */
 	queue_scan(q, 1, 0);
 	event_base_dispatch(q->base);
