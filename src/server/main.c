@@ -21,6 +21,7 @@
 #include "server/parent.h"
 #include "server/queue/dkim.h"
 #include "server/queuectl.h"
+#include "server/spoolmove.h"
 #include "server/shared/config.h"
 #include "server/shared/users.h"
 
@@ -33,6 +34,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: smtpauthd [-dn] -f file [queue | flush]\n"
+	    "       smtpauthd -f file export | import directory\n"
+	    "       smtpauthd -f file drain\n"
 	    "       smtpauthd dkim-keygen [--ed25519] [-o file] domain "
 	    "selector\n"
 	    "       smtpauthd --version\n"
@@ -41,6 +44,10 @@ usage(void)
 	    "  -f file  the configuration file (smtpauthd.conf(5))\n"
 	    "  queue    list the queued messages and exit\n"
 	    "  flush    make the running server retry every message now\n"
+	    "  export   move a stopped node's queue into directory\n"
+	    "  import   move an exported queue into this node's queue\n"
+	    "  drain    the running server takes no new session, finishes\n"
+	    "           the open ones and delivers what it holds\n"
 	    "  dkim-keygen  make a DKIM key, print its DNS TXT record\n"
 	    "  --version  print the version and exit\n"
 	    "Bans, held messages, status: smtpauthctl(8).\n");
@@ -146,11 +153,11 @@ main(int argc, char *argv[])
 {
 	struct config	*conf;
 	struct userset	 users;
-	const char	*arg = NULL, *cmd = NULL;
+	const char	*arg = NULL, *cmd = NULL, *movecmd = NULL, *dir = NULL;
 	char		 err[1024];
 	char		*text = NULL, *file;
 	size_t		 textlen = 0;
-	int		 ch, foreground = 0, check = 0, bad, status;
+	int		 ch, foreground = 0, check = 0, bad, status, wants_dir;
 
 	/* Before anything can make OpenSSL allocate (tls.h). */
 	if (tls_wipe_freed_memory() == -1) {
@@ -181,6 +188,12 @@ main(int argc, char *argv[])
 	if (optind == argc - 1 && queuectl_known(argv[optind]) && !check &&
 	    !foreground)
 		cmd = argv[optind++];
+	else if (optind < argc && spoolmove_known(argv[optind], &wants_dir) &&
+	    !check && !foreground && optind + 1 + wants_dir == argc) {
+		movecmd = argv[optind++];
+		if (wants_dir)
+			dir = argv[optind++];
+	}
 	if (arg == NULL || optind != argc)
 		usage();
 	log_init("smtpauthd", foreground || check);
@@ -202,8 +215,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_set_json(conf->log_json);
-	if (cmd != NULL) {
-		bad = queuectl_run(conf, cmd);
+	if (cmd != NULL || movecmd != NULL) {
+		bad = cmd != NULL ? queuectl_run(conf, cmd) :
+		    spoolmove_run(conf, movecmd, dir);
 		config_free(conf);
 		free(file);
 		return bad;

@@ -34,6 +34,8 @@
 #include "server/shared/metrics.h"
 #include "server/shared/spool.h"
 #include "server/smtp/worker.h"
+#include "server/spoolmove.h"
+#include "server/queuectl.h"
 
 #define MAX_CHILDREN	(2 * 256 + 2)
 #define STOP_SECONDS	40
@@ -97,6 +99,8 @@ struct parent {
 	int			 ctl_fd;	/* smtpauthctl's socket */
 	int			 metrics_fd;	/* metrics-listen, or -1 */
 	char			 ctl_path[108];
+	int			 draining;	/* smtpauthd drain */
+	int			 drained;	/* its end logged */
 };
 
 static struct parent	P;
@@ -128,6 +132,9 @@ static int	ctl_bind_as(int, const struct sockaddr_un *, int);
 static void	ctl_unlink(void);
 static int	metrics_bind(const struct config *, char *, size_t);
 static void	start_metrics(void);
+static int	spool_move_check(const struct config *, char *, size_t);
+static void	drain_start(void);
+static void	drain_check(void);
 
 int
 parent_load_tls(const struct config *conf, struct tls_ticket_keys *tickets,
@@ -889,7 +896,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		P.drop = 1;
 		P.username = strdup(conf->user);
 	}
-	if (setup_dirs(conf, err, sizeof(err)) == -1)
+	if (setup_dirs(conf, err, sizeof(err)) == -1 ||
+	    spool_move_check(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1 ||
 	    metrics_init() == -1)
@@ -916,6 +924,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -932,9 +941,16 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 		sig = sigtimedwait(&set, &info, &ts);
 		switch (sig) {
 		case SIGHUP:
+			if (P.draining) {
+				log_warnx("draining: reload ignored");
+				break;
+			}
 			notify_reloading();
 			reload();
 			notify_ready();
+			break;
+		case SIGUSR1:
+			drain_start();
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -951,7 +967,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 			tls_ticket_keys_rotate(P.tickets);
 			P.rotated = mono_sec();
 		}
-		for (i = 0; i < P.conf->workers; i++)
+		drain_check();
+		for (i = 0; i < P.conf->workers && !P.draining; i++)
 			if (!worker_running(P.gen, i) &&
 			    time(NULL) >= P.restart_at[i])
 				start_worker(i);
@@ -1157,4 +1174,72 @@ start_metrics(void)
 	c->started = time(NULL);
 	metrics_proc_add(pid, METRICS_PROC_METRICS, 0);
 	log_info("started metrics pid=%ld", (long)pid);
+}
+
+/*
+ * Moving a spool (spoolmove.h): a spool whose export was interrupted must
+ * not be served: its messages may be in the export directory too.
+ */
+static int
+spool_move_check(const struct config *conf, char *err, size_t errlen)
+{
+	char	path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", conf->spool,
+	    SPOOLMOVE_EXPORTING) >= sizeof(path))
+		return 0;
+	if (access(path, F_OK) == 0) {
+		if ((size_t)snprintf(err, errlen, "%s: an export of this "
+		    "spool was interrupted: run it again to finish it "
+		    "(smtpauthd(8), Moving a spool)", path) >= errlen)
+			err[errlen - 1] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * drain (SIGUSR1): close the listeners, so that new connections are
+ * refused; stop the workers, which finish the sessions they hold (an idle
+ * one gets 421 at once, one in a transaction after it); start no new
+ * ones; and make the queue try every message now.  The queue and the auth
+ * process go on until the node is stopped.
+ */
+static void
+drain_start(void)
+{
+	char	err[512];
+	size_t	i;
+
+	if (P.draining)
+		return;
+	P.draining = 1;
+	close_sockets(&P.socks);
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0 &&
+		    P.children[i].kind == CHILD_WORKER) {
+			kill(P.children[i].pid, SIGTERM);
+			P.children[i].stopped = 1;
+		}
+	if (queuectl_flush(P.conf->spool, err, sizeof(err)) == -1)
+		log_warnx("draining: %s", err);
+	log_info("draining: listeners closed; open sessions finish; the "
+	    "queue tries every message now");
+}
+
+/* Once the last worker is gone: said once. */
+static void
+drain_check(void)
+{
+	size_t	i;
+
+	if (!P.draining || P.drained)
+		return;
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (P.children[i].pid != 0 &&
+		    P.children[i].kind == CHILD_WORKER)
+			return;
+	P.drained = 1;
+	log_info("drained: no session open; the queue delivers what it "
+	    "holds; stop the node, then export what is left");
 }

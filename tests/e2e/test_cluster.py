@@ -28,6 +28,8 @@ REDIS_PASSWORD = "not-the-mail-password"
 REDIS_DB = 3
 MAX_FAILURES = 6
 NODES = 3
+SEND_LIMIT = 3			# messages an account sends in 600 s
+SEND_LIMIT_RCPTS = 5		# recipients
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("redis-server") and shutil.which("haproxy")),
@@ -137,6 +139,8 @@ def node(pki, redis_url, ticket_keys, proxy_port):
                      "auth-max-failures %d" % MAX_FAILURES,
                      "auth-failure-delay 20",
                      "auth-window 600", "auth-ban 900",
+                     "send-limit %d/600" % SEND_LIMIT,
+                     "send-limit-recipients %d/600" % SEND_LIMIT_RCPTS,
                      "guard-store %s" % redis_url])
     srv.users_path.write_text("".join(
         "%s:%s\n" % (u, hashed(u)) for u in USERS))
@@ -313,6 +317,116 @@ def test_ban_survives_node_and_redis_restart(cluster):
         n.wait_log(r"auth: guard-store up", after=m, timeout=40)
     assert cluster.redis.cli("EXISTS", "smtpauthd:ban:127.0.0.21") == "1"
     refused_everywhere(cluster, src)
+
+
+def login(srv, source, user):
+    """A session straight to one node's proxy listener, logged in."""
+    c = proxied(srv, source)
+    c.ehlo()
+    r = c.cmd("AUTH PLAIN " + plain(user, USERS[user]))
+    assert r.code == 235, r
+    return c
+
+
+def send(c, rcpts, sender="jms1@jms1.net"):
+    """One message of a logged-in session; the first refusal, or None."""
+    r = c.cmd("MAIL FROM:<%s>" % sender)
+    if r.code != 250:
+        return r
+    for rcpt in rcpts:
+        r = c.cmd("RCPT TO:<%s>" % rcpt)
+        if r.code != 250:
+            c.cmd("RSET")
+            return r
+    assert c.cmd("DATA").code == 354
+    r = c.cmd("Subject: limit\r\n\r\nhello\r\n.")
+    assert r.code == 250, r
+    return None
+
+
+def test_send_limit_trips_on_the_second_node(cluster):
+    n1, n2, n3 = cluster.nodes
+    acct = "jms1@jms1.net"
+    with login(n1, "127.0.0.71", acct) as c:
+        for _ in range(SEND_LIMIT):
+            assert send(c, ["user@example.org"]) is None
+    assert cluster.redis.cli("GET", "smtpauthd:limit:msg:" + acct) == \
+        str(SEND_LIMIT)
+    # Node 2 has sent nothing for this account, yet refuses at MAIL.
+    with login(n2, "127.0.0.72", acct) as c:
+        r = send(c, ["user@example.org"])
+        assert r.code == 451 and r.line.startswith(
+            "451 4.7.1 Sending limit of this account reached"), r
+        # The session goes on: a refusal is temporary and not counted.
+        assert c.cmd("NOOP").code == 250
+    n2.wait_log(r'auth: send-limit account="jms1@jms1\.net" limit=messages '
+                r'max=3 window=600 counter=store retry=\d+')
+    n2.wait_log(r"refuse reason=send-limit limit=messages "
+                r'user="jms1@jms1\.net"')
+    assert cluster.redis.cli("GET", "smtpauthd:limit:msg:" + acct) == \
+        str(SEND_LIMIT)
+    # Another account on the same node is not affected.
+    with login(n2, "127.0.0.73", "other@example.org") as c:
+        assert send(c, ["user@example.org"],
+                    sender="other@example.org") is None
+
+
+def test_recipient_limit_counts_every_node(cluster):
+    n1, n2, n3 = cluster.nodes
+    acct = "user@example.org"
+    rcpts = ["other@example.org", "jms1@jms1.net"]
+    with login(n1, "127.0.0.74", acct) as c:
+        assert send(c, rcpts, sender=acct) is None
+    with login(n2, "127.0.0.75", acct) as c:
+        assert send(c, rcpts, sender=acct) is None
+    # Four of five used: node 3 takes one more and refuses the sixth RCPT.
+    with login(n3, "127.0.0.76", acct) as c:
+        r = send(c, rcpts, sender=acct)
+        assert r is not None and r.line.startswith("451 4.7.1 "), r
+    n3.wait_log(r'send-limit account="user@example\.org" limit=recipients')
+    assert cluster.redis.cli("GET", "smtpauthd:limit:rcpt:" + acct) == \
+        str(SEND_LIMIT_RCPTS)
+
+
+def test_send_limit_redis_down_counts_locally(cluster):
+    # The store holds one message of other@example.org (the first test):
+    # with it node 3 would let two more through.  With Redis stopped node
+    # 3 counts alone, from zero: three, then the fourth is refused, and
+    # every answer still comes (no 4.3.0).
+    n3 = cluster.nodes[2]
+    marks = [len(n.log()) for n in cluster.nodes]
+    cluster.redis.stop()
+    try:
+        n3.wait_log(r"auth: guard-store down: ", after=marks[2])
+        with login(n3, "127.0.0.77", "other@example.org") as c:
+            for _ in range(SEND_LIMIT):
+                assert send(c, ["user@example.org"],
+                            sender="other@example.org") is None
+            r = send(c, ["user@example.org"], sender="other@example.org")
+            assert r is not None and r.line.startswith("451 4.7.1 "), r
+        n3.wait_log(r'send-limit account="other@example\.org" '
+                    r"limit=messages max=3 window=600 counter=local",
+                    after=marks[2])
+    finally:
+        marks = [len(n.log()) for n in cluster.nodes]
+        cluster.redis.start()
+    for n, m in zip(cluster.nodes, marks):
+        n.wait_log(r"auth: guard-store up again", after=m, timeout=40)
+
+
+def test_send_limit_without_store_is_per_node(server, pki):  # noqa: F811
+    # Without guard-store every node counts alone: each lets the account
+    # send its limit, and refuses the next.
+    nodes = [proxy_server(server, pki, extra=["send-limit 2/600"])
+             for _ in range(2)]
+    for i, srv in enumerate(nodes):
+        with login(srv, "127.0.0.%d" % (81 + i), "jms1@jms1.net") as c:
+            assert send(c, ["user@example.org"]) is None
+            assert send(c, ["user@example.org"]) is None
+            r = send(c, ["user@example.org"])
+            assert r is not None and r.line.startswith("451 4.7.1 "), r
+        srv.wait_log(r'send-limit account="jms1@jms1\.net" limit=messages '
+                     r"max=2 window=600 counter=local")
 
 
 def tls_session(port, ctx, session=None):

@@ -493,6 +493,19 @@ static const struct bad_case bad_cases[] = {
 	    "bad.conf: tls-ticket-keys requires tls-cert" },
 	{ L S "guard-store redis://127.0.0.1:6379/x\n",
 	    "bad.conf:3: guard-store: bad database number" },
+#define SEND_LIMIT_ERR ": expected COUNT/SECONDS, COUNT from 1 to 1000000, " \
+	"SECONDS from 1 to 31536000"
+	{ L S "send-limit 100\n", "bad.conf:3: send-limit" SEND_LIMIT_ERR },
+	{ L S "send-limit 0/60\n", "bad.conf:3: send-limit" SEND_LIMIT_ERR },
+	{ L S "send-limit 10/0\n", "bad.conf:3: send-limit" SEND_LIMIT_ERR },
+	{ L S "send-limit /60\n", "bad.conf:3: send-limit" SEND_LIMIT_ERR },
+	{ L S "send-limit 10/60s\n", "bad.conf:3: send-limit" SEND_LIMIT_ERR },
+	{ L S "send-limit 1000001/60\n",
+	    "bad.conf:3: send-limit" SEND_LIMIT_ERR },
+	{ L S "send-limit-recipients 5/31536001\n",
+	    "bad.conf:3: send-limit-recipients" SEND_LIMIT_ERR },
+	{ L S "send-limit 5/60\nsend-limit 6/60\n",
+	    "bad.conf:4: send-limit: already given on line 3" },
 	{ L S "listen [::1]:465 smtps\n",
 	    "bad.conf: listen [::1]:465 smtps requires tls-cert" },
 	/* The line of the listener, though the check runs at the end. */
@@ -953,10 +966,31 @@ test_guard_store(void **state)
 	config_free(c);
 }
 
+static void
+test_send_limit(void **state)
+{
+	struct config	*c;
+	char		 err[256];
+
+	assert_non_null(c = config_parse("s.conf", MINIMAL
+	    "send-limit 100/3600\nsend-limit-recipients 1000000/31536000\n",
+	    err, sizeof(err)));
+	assert_int_equal(c->send_limit.count, 100);
+	assert_int_equal(c->send_limit.secs, 3600);
+	assert_int_equal(c->send_limit_rcpts.count, 1000000);
+	assert_int_equal(c->send_limit_rcpts.secs, 31536000);
+	config_free(c);
+	assert_non_null(c = config_parse("s.conf", MINIMAL, err, sizeof(err)));
+	assert_int_equal(c->send_limit.count, 0);
+	assert_int_equal(c->send_limit_rcpts.count, 0);
+	config_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_send_limit),
 		cmocka_unit_test(test_guard_store),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),

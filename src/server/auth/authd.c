@@ -80,6 +80,7 @@
 #include "server/auth/guard.h"
 #include "server/auth/logincache.h"
 #include "server/shared/metrics.h"
+#include "server/auth/sendlimit.h"
 #include "server/shared/authproto.h"
 #include "server/shared/config.h"
 #include "server/shared/users.h"
@@ -192,6 +193,10 @@ static void	 conn_send(struct conn *, uint32_t, uint32_t, const void *,
 		    size_t);
 static void	 send_after_delay(struct conn *, uint32_t, uint32_t,
 		    const void *, size_t, uint32_t, uint64_t);
+static void	 handle_limit(struct conn *, uint32_t, const void *, size_t);
+static void	 limit_done(void *, const struct limit_answer *);
+static void	 limit_answer_send(struct conn *, uint32_t,
+		    const struct limit_answer *);
 static void	 answer_after_delay(struct conn *, uint32_t,
 		    const struct auth_answer *, uint64_t);
 static void	 send_mechs(struct conn *);
@@ -537,13 +542,15 @@ conn_read(int fd, short events, void *arg)
 			continue;
 		}
 		if (n == -2 || (h.type != AUTH_MSG_VERIFY &&
-		    h.type != AUTH_MSG_SASL)) {
+		    h.type != AUTH_MSG_SASL && h.type != AUTH_MSG_LIMIT)) {
 			log_warnx("malformed message from a worker");
 			conn_close(c);
 			break;
 		}
 		if (h.type == AUTH_MSG_SASL)
 			handle_sasl(c, h.id, buf, h.len);
+		else if (h.type == AUTH_MSG_LIMIT)
+			handle_limit(c, h.id, buf, h.len);
 		else
 			handle_request(c, h.id, buf, h.len);
 		explicit_bzero(buf, h.len);
@@ -1125,10 +1132,64 @@ fmt_addr(const struct sockaddr *sa, char *buf, size_t len, unsigned *port)
 	return buf;
 }
 
+/*
+ * Sending limits (sendlimit.c): may an account send more now?  The answer
+ * may wait for the guard store: the connection is referenced meanwhile.
+ */
+struct limit_job {
+	struct conn	*conn;
+	uint32_t	 id;
+};
+
+static void
+handle_limit(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	struct limit_request	 req;
+	struct limit_answer	 a;
+	struct limit_job	*lj;
+
+	if (authproto_decode_limit(buf, len, &req) == -1 ||
+	    (lj = malloc(sizeof(*lj))) == NULL) {
+		log_warnx("send-limit result=tempfail reason=bad-request");
+		memset(&a, 0, sizeof(a));
+		a.result = AUTH_TEMPFAIL;
+		limit_answer_send(c, id, &a);
+		return;
+	}
+	lj->conn = c;
+	lj->id = id;
+	conn_ref(c);
+	sendlimit_check(&req, limit_done, lj);
+}
+
+static void
+limit_done(void *arg, const struct limit_answer *a)
+{
+	struct limit_job	*lj = arg;
+
+	limit_answer_send(lj->conn, lj->id, a);
+	conn_unref(lj->conn);
+	free(lj);
+}
+
+static void
+limit_answer_send(struct conn *c, uint32_t id, const struct limit_answer *a)
+{
+	uint8_t	buf[16];
+	int	n;
+
+	if ((n = authproto_encode_limit_answer(a, buf, sizeof(buf))) == -1) {
+		log_warnx("cannot encode a send-limit answer");
+		return;
+	}
+	conn_send(c, AUTH_MSG_LIMIT_ANSWER, id, buf, (size_t)n);
+}
+
 static void
 tick_cb(int fd, short events, void *arg)
 {
 	guard_tick();
+	sendlimit_tick();
 }
 
 static void
@@ -1220,6 +1281,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 	METRICS_SET(backend_up, conf->auth_backend == AUTH_BACKEND_FILE);
 	METRICS_SET(store_up, conf->guard_store.set ? 0 : -1);
 	guard_init(conf);
+	sendlimit_init(conf);
 	/*
 	 * Precise timers: libevent's default clock is coarse (a few ms) and
 	 * would answer a held failure a little before its delay.

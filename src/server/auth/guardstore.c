@@ -669,3 +669,96 @@ script_error(const char *what, const char *err)
 		    "works again)", what, err);
 	S.error_logged = 1;
 }
+
+/*
+ * Sending limits (sendlimit.c): a counter per account and kind,
+ *
+ *   limit:KIND:ACCOUNT	messages or recipients in the window
+ *
+ * whose window starts at its first count and lasts the limit's SECONDS
+ * (the key's expiry).  The script checks and counts in one step: a count
+ * that would pass the limit is not added, and the answer says how long
+ * the window still runs.
+ */
+
+/* KEYS: the counter.  ARGV: count, max, window.  {1, 0} or {0, ttl}. */
+static const char limit_lua[] =
+    "local n = tonumber(ARGV[1])\n"
+    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+    "if cur + n > tonumber(ARGV[2]) then\n"
+    "  local ttl = redis.call('TTL', KEYS[1])\n"
+    "  if ttl < 0 then\n"
+    "    redis.call('EXPIRE', KEYS[1], ARGV[3]); ttl = tonumber(ARGV[3])\n"
+    "  end\n"
+    "  return {0, ttl}\n"
+    "end\n"
+    "redis.call('INCRBY', KEYS[1], n)\n"
+    "if redis.call('TTL', KEYS[1]) < 0 then\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "end\n"
+    "return {1, 0}\n";
+
+struct limit_ctx {
+	guardstore_limit_cb	 cb;
+	void			*arg;
+};
+
+static void	 limit_cb(redisAsyncContext *, void *, void *);
+
+int
+guardstore_limit(const char *kind, const char *account, unsigned count,
+    unsigned max, unsigned secs, guardstore_limit_cb cb, void *arg)
+{
+	struct limit_ctx	*ctx;
+	char			 key[KEY_MAX], n[16], m[16], w[16];
+	const char		*args[4];
+	int			 len;
+
+	if (!S.up || S.inflight >= MAX_INFLIGHT)
+		return -1;
+	len = snprintf(key, sizeof(key), KEY_PREFIX "limit:%s:%s", kind,
+	    account);
+	if (len < 0 || (size_t)len >= sizeof(key) ||
+	    (ctx = malloc(sizeof(*ctx))) == NULL)
+		return -1;
+	ctx->cb = cb;
+	ctx->arg = arg;
+	(void)snprintf(n, sizeof(n), "%u", count);
+	(void)snprintf(m, sizeof(m), "%u", max);
+	(void)snprintf(w, sizeof(w), "%u", secs);
+	args[0] = key;
+	args[1] = n;
+	args[2] = m;
+	args[3] = w;
+	/* hiredis calls limit_cb once in every case (NULL when freed). */
+	if (eval(limit_cb, ctx, limit_lua, 1, args, 4) == -1) {
+		free(ctx);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+limit_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply		*reply = r;
+	struct limit_ctx	*ctx = priv;
+	int			 verdict = -1;
+	unsigned		 retry = 0;
+
+	(void)reply_done(ac);
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		script_error("a sending limit was not checked", reply->str);
+	else if (reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+	    reply->elements == 2 &&
+	    reply->element[0]->type == REDIS_REPLY_INTEGER &&
+	    reply->element[1]->type == REDIS_REPLY_INTEGER) {
+		verdict = reply->element[0]->integer == 1 ? 1 : 0;
+		if (reply->element[1]->integer > 0)
+			retry = reply->element[1]->integer > 31536000 ?
+			    31536000 : (unsigned)reply->element[1]->integer;
+		S.error_logged = 0;
+	}
+	ctx->cb(ctx->arg, verdict, retry);
+	free(ctx);
+}

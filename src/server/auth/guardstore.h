@@ -44,6 +44,17 @@ void	guardstore_fail(const char *account, const struct banlist_key *,
 void	guardstore_push_ban(const struct banlist_key *, time_t until);
 /* Lift a ban in the store, and through it on every node. */
 void	guardstore_unban(const struct banlist_key *);
+/*
+ * Sending limits: may account send count more of kind ("msg", "rcpt")
+ * within a window of secs that allows max?  Counted if so.  Returns -1
+ * when the store is not up (nothing sent, cb not called); else cb is
+ * called exactly once, later: verdict 1 (counted), 0 (over the limit,
+ * retry: seconds left in the window) or -1 (no answer from the store).
+ */
+typedef void (*guardstore_limit_cb)(void *arg, int verdict, unsigned retry);
+int	guardstore_limit(const char *kind, const char *account,
+	    unsigned count, unsigned max, unsigned secs, guardstore_limit_cb,
+	    void *arg);
 /* Close the connections (at exit). */
 void	guardstore_stop(void);
 

@@ -418,6 +418,9 @@ queue_main(const struct config *conf, int notify_fd, int ctl_listen)
 
 	if (ctl_listen != -1)
 		queue_ctl_start(q, ctl_listen);
+	/* For "smtpauthd drain": who our parent is (spool.h). */
+	if (spool_pidfile_write(q->spool.dirfd) == -1)
+		log_warn("%s/%s", conf->spool, SPOOL_PIDFILE);
 
 	/* Crash leftovers first (INTERNALS.md), then everything queued. */
 	queue_scan(q, 1, 0);

@@ -640,3 +640,126 @@ bad:
 	memset(m, 0, sizeof(*m));
 	return -1;
 }
+
+/*
+ * The sending-limit messages (AUTH_MSG_LIMIT, AUTH_MSG_LIMIT_ANSWER).
+ *
+ * Request:
+ *
+ *	u8	kind		LIMIT_MESSAGES or LIMIT_RECIPIENTS
+ *	u32	count		1 .. LIMIT_COUNT_MAX
+ *	u16	account length	1 .. AUTH_FIELD_MAX
+ *	...	account
+ *
+ * Answer:
+ *
+ *	u8	result		0 over the limit, 1 ok, 2 unknown
+ *	u32	retry_secs	0 unless over; at most a year
+ */
+#define LIMIT_FIXED		(1 + 4)
+#define LIMIT_ANSWER_LEN	(1 + 4)
+#define LIMIT_RETRY_MAX		31536000
+
+int
+authproto_encode_limit(const struct limit_request *req, void *buf,
+    size_t buflen)
+{
+	uint8_t	*p = buf;
+	size_t	 need;
+
+	if ((req->kind != LIMIT_MESSAGES && req->kind != LIMIT_RECIPIENTS) ||
+	    req->count == 0 || req->count > LIMIT_COUNT_MAX ||
+	    req->acctlen == 0 || !valid_field(req->account, req->acctlen))
+		return -1;
+	need = LIMIT_FIXED + 2 + req->acctlen;
+	if (buf == NULL || buflen < need)
+		return -1;
+	*p++ = (uint8_t)req->kind;
+	wr_u32(p, req->count);
+	p += 4;
+	*p++ = (uint8_t)(req->acctlen >> 8);
+	*p++ = (uint8_t)req->acctlen;
+	memcpy(p, req->account, req->acctlen);
+	return (int)need;
+}
+
+int
+authproto_decode_limit(const void *buf, size_t len, struct limit_request *req)
+{
+	struct rd	r = { buf, len };
+	uint8_t		kind;
+	uint32_t	count;
+
+	memset(req, 0, sizeof(*req));
+	if (buf == NULL || rd_u8(&r, &kind) == -1 ||
+	    rd_u32(&r, &count) == -1 ||
+	    (kind != LIMIT_MESSAGES && kind != LIMIT_RECIPIENTS) ||
+	    count == 0 || count > LIMIT_COUNT_MAX ||
+	    rd_field(&r, req->account, &req->acctlen) == -1 ||
+	    req->acctlen == 0 || r.left != 0) {
+		memset(req, 0, sizeof(*req));
+		return -1;
+	}
+	req->kind = (enum limit_kind)kind;
+	req->count = count;
+	return 0;
+}
+
+int
+authproto_encode_limit_answer(const struct limit_answer *a, void *buf,
+    size_t buflen)
+{
+	uint8_t	*p = buf, res;
+
+	switch (a->result) {
+	case AUTH_FAIL:
+		res = RES_FAIL;
+		break;
+	case AUTH_OK:
+		res = RES_OK;
+		break;
+	case AUTH_TEMPFAIL:
+		res = RES_TEMPFAIL;
+		break;
+	default:
+		return -1;
+	}
+	if (a->retry_secs > LIMIT_RETRY_MAX ||
+	    (a->result != AUTH_FAIL && a->retry_secs != 0))
+		return -1;
+	if (buf == NULL || buflen < LIMIT_ANSWER_LEN)
+		return -1;
+	p[0] = res;
+	wr_u32(p + 1, a->retry_secs);
+	return LIMIT_ANSWER_LEN;
+}
+
+int
+authproto_decode_limit_answer(const void *buf, size_t len,
+    struct limit_answer *a)
+{
+	struct rd	r = { buf, len };
+	uint8_t		res;
+	uint32_t	retry;
+
+	memset(a, 0, sizeof(*a));
+	a->result = AUTH_TEMPFAIL;
+	if (buf == NULL || rd_u8(&r, &res) == -1 || rd_u32(&r, &retry) == -1 ||
+	    r.left != 0 || retry > LIMIT_RETRY_MAX)
+		return -1;
+	switch (res) {
+	case RES_FAIL:
+		a->result = AUTH_FAIL;
+		break;
+	case RES_OK:
+	case RES_TEMPFAIL:
+		if (retry != 0)
+			return -1;
+		a->result = res == RES_OK ? AUTH_OK : AUTH_TEMPFAIL;
+		break;
+	default:
+		return -1;
+	}
+	a->retry_secs = retry;
+	return 0;
+}

@@ -140,4 +140,39 @@ int	authproto_encode_mechs(const struct auth_mechs *, void *buf,
 int	authproto_decode_mechs(const void *buf, size_t len,
 	    struct auth_mechs *);
 
+/*
+ * Sending limits (send-limit, send-limit-recipients): "may this account
+ * send count more messages (or recipients) now?"  The auth process
+ * answers from its counters (the guard store's, shared by every node, or
+ * its own).  A block of its own, apart from the verification messages.
+ */
+#define AUTH_MSG_LIMIT		16	/* worker -> auth */
+#define AUTH_MSG_LIMIT_ANSWER	17	/* auth -> worker */
+
+enum limit_kind { LIMIT_MESSAGES = 1, LIMIT_RECIPIENTS = 2 };
+
+struct limit_request {
+	enum limit_kind		kind;
+	uint32_t		count;		/* 1 .. LIMIT_COUNT_MAX */
+	size_t			acctlen;
+	char			account[AUTH_FIELD_MAX + 1];
+};
+
+#define LIMIT_COUNT_MAX		1000000
+
+/* AUTH_OK: counted, go on; AUTH_FAIL: over the limit; else unknown. */
+struct limit_answer {
+	enum auth_result	result;
+	uint32_t		retry_secs;	/* over: the window ends in */
+};
+
+int	authproto_encode_limit(const struct limit_request *, void *buf,
+	    size_t buflen);
+int	authproto_decode_limit(const void *buf, size_t len,
+	    struct limit_request *);
+int	authproto_encode_limit_answer(const struct limit_answer *, void *buf,
+	    size_t buflen);
+int	authproto_decode_limit_answer(const void *buf, size_t len,
+	    struct limit_answer *);
+
 #endif

@@ -87,6 +87,12 @@ struct guard_store {
 	unsigned	 db;
 };
 
+/* send-limit, send-limit-recipients: count per window; count 0: none. */
+struct send_limit {
+	unsigned	 count;
+	unsigned	 secs;
+};
+
 /* A dkim-sign line: the key that signs mail from one domain. */
 struct dkim_conf {
 	char		*domain;	/* lower-cased */
@@ -158,6 +164,8 @@ struct config {
 	unsigned		 ban_table_size;	/* bans at once; at start */
 	struct guard_store	 guard_store;		/* shared guard, if set */
 	char			*tls_ticket_keys;	/* file; NULL: our own */
+	struct send_limit	 send_limit;		/* messages per account */
+	struct send_limit	 send_limit_rcpts;	/* recipients */
 	int			 sender_login_match;
 	unsigned		 workers;
 	char			*user;

@@ -72,6 +72,8 @@ int	conf_max_message_size(struct parser *, const struct directive *, int,
 	    char **);
 int	conf_guard_store(struct parser *, const struct directive *, int,
 	    char **);
+int	conf_send_limit(struct parser *, const struct directive *, int,
+	    char **);
 int	conf_cidrs(struct parser *, const struct directive *, int,
 	    char **);
 int	conf_auth_backend(struct parser *, const struct directive *, int,

@@ -618,6 +618,34 @@ conf_guard_store(struct parser *p, const struct directive *d, int argc,
 	return 0;
 }
 
+/*
+ * send-limit and send-limit-recipients: COUNT/SECONDS, COUNT from 1 to
+ * LIMIT_COUNT_MAX (authproto.h), SECONDS from 1 to a year.
+ */
+int
+conf_send_limit(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	struct send_limit	*sl = (struct send_limit *)(void *)
+				    ((char *)p->conf + d->off);
+	unsigned long long	 n, secs;
+	const char		*slash;
+	char			 num[24];
+
+	slash = strchr(argv[0], '/');
+	if (slash == NULL || copy_part(num, sizeof(num), argv[0],
+	    (size_t)(slash - argv[0])) == -1 ||
+	    conf_parse_uint(num, 1, 1000000, &n) == -1 ||
+	    conf_parse_uint(slash + 1, 1, 31536000, &secs) == -1) {
+		conf_perr(p, "%s: expected COUNT/SECONDS, COUNT from 1 to "
+		    "1000000, SECONDS from 1 to 31536000", d->name);
+		return -1;
+	}
+	sl->count = (unsigned)n;
+	sl->secs = (unsigned)secs;
+	return 0;
+}
+
 /* Copy [s, s + n) into dst (size dstlen) as a string; -1 if too long. */
 static int
 copy_part(char *dst, size_t dstlen, const char *s, size_t n)

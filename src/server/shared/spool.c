@@ -3,6 +3,7 @@
  * INTERNALS.md documents; keep them in step.
  */
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -574,4 +575,88 @@ fail:
 	free(hdr);
 	errno = saved;
 	return -1;
+}
+
+/* Field 22 of /proc/PID/stat (after the parenthesised name).  0 or -1. */
+static int
+proc_starttime(long pid, unsigned long long *out)
+{
+	char	 path[64], buf[1024], *p, *end;
+	ssize_t	 n;
+	int	 fd, field;
+
+	(void)snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	/* ") S ppid ...": field 3 is the state, after the name (2). */
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -1;
+	errno = 0;
+	*out = strtoull(p + 1, &end, 10);
+	return errno != 0 || end == p + 1 ? -1 : 0;
+}
+
+int
+spool_pidfile_write(int dirfd)
+{
+	struct iovec		iov;
+	unsigned long long	st;
+	char			buf[64];
+	long			pid = (long)getppid();
+	int			n;
+
+	if (proc_starttime(pid, &st) == -1)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "%ld %llu\n", pid, st);
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)n;
+	return durable_write(dirfd, SPOOL_PIDFILE ".tmp", SPOOL_PIDFILE, &iov,
+	    1);
+}
+
+long
+spool_pidfile_read(const char *path, char *err, size_t errlen)
+{
+	unsigned long long	st, now;
+	char			file[4096], buf[64], *end;
+	long			pid;
+	ssize_t			n;
+	int			fd;
+
+	if ((size_t)snprintf(file, sizeof(file), "%s/%s", path,
+	    SPOOL_PIDFILE) >= sizeof(file)) {
+		(void)snprintf(err, errlen, "spool path too long");
+		return -1;
+	}
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		(void)snprintf(err, errlen, "%.200s: %s (is smtpauthd "
+		    "running?)", file, strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0)
+		buf[n] = '\0';
+	errno = 0;
+	pid = n > 0 ? strtol(buf, &end, 10) : 0;
+	if (n <= 0 || errno != 0 || pid <= 1 || *end != ' ' ||
+	    (st = strtoull(end + 1, &end, 10), *end != '\n')) {
+		(void)snprintf(err, errlen, "%.200s: malformed", file);
+		return -1;
+	}
+	if (proc_starttime(pid, &now) == -1 || now != st) {
+		(void)snprintf(err, errlen, "%.200s: pid %ld is gone (is "
+		    "smtpauthd running?)", file, pid);
+		return -1;
+	}
+	return pid;
 }

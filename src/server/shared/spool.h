@@ -128,6 +128,19 @@ void	spool_recycle(struct spool *);
 int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	    off_t *body_off, uint64_t *size, char *err, size_t errlen);
 
+/*
+ * run/smtpauthd.pid: the parent's pid and its start time (field 22 of
+ * /proc/PID/stat), written by the queue process (it may write run/, the
+ * parent in a sandbox may not) at each start, for "smtpauthd drain".
+ * The start time tells a stale file from a live parent: a pid used again
+ * by another process does not match it.
+ */
+#define SPOOL_PIDFILE	"run/smtpauthd.pid"
+/* Write it for getppid(), under dirfd (spool/).  0 or -1 (errno). */
+int	spool_pidfile_write(int dirfd);
+/* The live parent of the spool at path: its pid, or -1 (err says). */
+long	spool_pidfile_read(const char *path, char *err, size_t errlen);
+
 /* Names inside the spool directories. */
 #define SPOOL_MSG_SUFFIX	".msg"
 #define SPOOL_ENV_SUFFIX	".env"

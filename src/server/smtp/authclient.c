@@ -40,8 +40,9 @@
 struct acreq {
 	struct authclient	*ac;
 	uint32_t		 id;
-	uint32_t		 type;		/* AUTH_MSG_VERIFY, _SASL */
+	uint32_t		 type;		/* AUTH_MSG_VERIFY, _SASL, _LIMIT */
 	authclient_sasl_cb	 scb;		/* for AUTH_MSG_SASL */
+	authclient_limit_cb	 lcb;		/* for AUTH_MSG_LIMIT */
 	authclient_cb		 cb;
 	void			*arg;
 	struct event		*ev;		/* timeout or answer-now */
@@ -88,9 +89,11 @@ static void		  ac_destroy(struct authclient *);
 static void		  ac_retry(int, short, void *);
 static void		  ms_to_tv(unsigned, struct timeval *);
 static void		  req_call(struct acreq *, const struct auth_answer *,
-			    const struct auth_sasl_answer *);
+			    const struct auth_sasl_answer *,
+			    const struct limit_answer *);
 static uint32_t		  ac_ask(struct authclient *, uint32_t, const uint8_t *,
-			    int, void *, authclient_cb, authclient_sasl_cb);
+			    int, void *, authclient_cb, authclient_sasl_cb,
+			    authclient_limit_cb);
 
 static struct acreq **
 req_link(struct authclient *ac, uint32_t id)
@@ -192,26 +195,38 @@ req_timer(int fd, short events, void *arg)
 		a.result = AUTH_TEMPFAIL;
 	}
 	req_unlink(ac, r);
-	req_call(r, &a, NULL);
+	req_call(r, &a, NULL, NULL);
 }
 
 /*
  * r is unlinked: free it and call back with the answer, a (a verdict of
- * ours or for AUTH_MSG_VERIFY) or sa (AUTH_MSG_SASL's, from the socket).
+ * ours or for AUTH_MSG_VERIFY), sa (AUTH_MSG_SASL's, from the socket) or
+ * la (AUTH_MSG_LIMIT's, from the socket).
  */
 static void
 req_call(struct acreq *r, const struct auth_answer *a,
-    const struct auth_sasl_answer *sa)
+    const struct auth_sasl_answer *sa, const struct limit_answer *la)
 {
 	struct auth_sasl_answer	 mine;
+	struct limit_answer	 lmine;
 	authclient_cb		 cb = r->cb;
 	authclient_sasl_cb	 scb = r->scb;
+	authclient_limit_cb	 lcb = r->lcb;
 	void			*cbarg = r->arg;
 	uint32_t		 type = r->type;
 
 	req_free(r);
 	if (type == AUTH_MSG_VERIFY) {
 		cb(cbarg, a);
+		return;
+	}
+	if (type == AUTH_MSG_LIMIT) {
+		if (la == NULL) {
+			memset(&lmine, 0, sizeof(lmine));
+			lmine.result = a->result;
+			la = &lmine;
+		}
+		lcb(cbarg, la);
 		return;
 	}
 	if (sa == NULL) {
@@ -390,7 +405,18 @@ authclient_verify(struct authclient *ac, struct auth_request *req,
 	n = authproto_encode_request(req, buf, sizeof(buf));
 	explicit_bzero(req->pass, sizeof(req->pass));
 	req->passlen = 0;
-	return ac_ask(ac, AUTH_MSG_VERIFY, buf, n, arg, cb, NULL);
+	return ac_ask(ac, AUTH_MSG_VERIFY, buf, n, arg, cb, NULL, NULL);
+}
+
+uint32_t
+authclient_limit(struct authclient *ac, const struct limit_request *req,
+    authclient_limit_cb cb, void *arg)
+{
+	uint8_t		 buf[IPC_MAX_PAYLOAD];
+	int		 n;
+
+	n = authproto_encode_limit(req, buf, sizeof(buf));
+	return ac_ask(ac, AUTH_MSG_LIMIT, buf, n, arg, NULL, NULL, cb);
 }
 
 uint32_t
@@ -403,7 +429,7 @@ authclient_sasl(struct authclient *ac, struct auth_sasl_request *req,
 	n = authproto_encode_sasl_request(req, buf, sizeof(buf));
 	explicit_bzero(req->data, sizeof(req->data));
 	req->datalen = 0;
-	return ac_ask(ac, AUTH_MSG_SASL, buf, n, arg, NULL, cb);
+	return ac_ask(ac, AUTH_MSG_SASL, buf, n, arg, NULL, cb, NULL);
 }
 
 const struct auth_mechs *
@@ -415,7 +441,8 @@ authclient_mechs(const struct authclient *ac)
 /* Send the n octets of buf (n -1: they could not be encoded); wipes buf. */
 static uint32_t
 ac_ask(struct authclient *ac, uint32_t type, const uint8_t *buf, int n,
-    void *arg, authclient_cb cb, authclient_sasl_cb scb)
+    void *arg, authclient_cb cb, authclient_sasl_cb scb,
+    authclient_limit_cb lcb)
 {
 	struct timeval	 tv;
 	struct acreq	*r;
@@ -429,6 +456,7 @@ ac_ask(struct authclient *ac, uint32_t type, const uint8_t *buf, int n,
 	r->type = type;
 	r->cb = cb;
 	r->scb = scb;
+	r->lcb = lcb;
 	r->arg = arg;
 	do {
 		if (++ac->nextid == 0)
@@ -536,8 +564,10 @@ ac_read(int fd, short events, void *arg)
 	struct ipc_hdr		 h;
 	struct auth_answer	 a;
 	struct auth_sasl_answer	*sa = NULL;
+	struct limit_answer	 la;
 	struct acreq		*r;
 	uint8_t			 buf[IPC_MAX_PAYLOAD];
+	uint32_t		 want;
 	int			 i, n;
 
 	ac->dispatching = 1;
@@ -570,23 +600,29 @@ ac_read(int fd, short events, void *arg)
 		r = n == -2 ? NULL : req_find(ac, h.id);
 		if (n == -2 || r == NULL || r->local || r->out != NULL) {
 			if (n == -2 || (h.type != AUTH_MSG_ANSWER &&
-			    h.type != AUTH_MSG_SASL_ANSWER)) {
+			    h.type != AUTH_MSG_SASL_ANSWER &&
+			    h.type != AUTH_MSG_LIMIT_ANSWER)) {
 				ac_broken(ac, "sent a malformed message");
 				break;
 			}
 			continue;
 		}
-		if (h.type != (r->type == AUTH_MSG_VERIFY ?
-		    AUTH_MSG_ANSWER : AUTH_MSG_SASL_ANSWER) ||
+		want = r->type == AUTH_MSG_VERIFY ? AUTH_MSG_ANSWER :
+		    r->type == AUTH_MSG_SASL ? AUTH_MSG_SASL_ANSWER :
+		    AUTH_MSG_LIMIT_ANSWER;
+		if (h.type != want ||
 		    (h.type == AUTH_MSG_ANSWER &&
 		    authproto_decode_answer(buf, h.len, &a) == -1) ||
 		    (h.type == AUTH_MSG_SASL_ANSWER &&
-		    authproto_decode_sasl_answer(buf, h.len, sa) == -1)) {
+		    authproto_decode_sasl_answer(buf, h.len, sa) == -1) ||
+		    (h.type == AUTH_MSG_LIMIT_ANSWER &&
+		    authproto_decode_limit_answer(buf, h.len, &la) == -1)) {
 			ac_broken(ac, "sent a malformed message");
 			break;
 		}
 		req_unlink(ac, r);
-		req_call(r, &a, h.type == AUTH_MSG_SASL_ANSWER ? sa : NULL);
+		req_call(r, &a, h.type == AUTH_MSG_SASL_ANSWER ? sa : NULL,
+		    h.type == AUTH_MSG_LIMIT_ANSWER ? &la : NULL);
 	}
 	if (sa != NULL) {
 		explicit_bzero(sa, sizeof(*sa));

@@ -13,6 +13,7 @@ struct event_base;
 struct authclient;
 
 typedef void (*authclient_cb)(void *arg, const struct auth_answer *);
+typedef void (*authclient_limit_cb)(void *arg, const struct limit_answer *);
 typedef void (*authclient_sasl_cb)(void *arg,
 		    const struct auth_sasl_answer *);
 
@@ -50,5 +51,14 @@ uint32_t	   authclient_sasl(struct authclient *,
 const struct auth_mechs *authclient_mechs(const struct authclient *);
 /* The session went away: cb will not be called. */
 void		   authclient_cancel(struct authclient *, uint32_t handle);
+
+/*
+ * May the account send req->count more messages or recipients now (and
+ * count them)?  The same rules as authclient_verify(): cb exactly once,
+ * later, AUTH_TEMPFAIL when the auth process cannot say.
+ */
+uint32_t	   authclient_limit(struct authclient *,
+		    const struct limit_request *, authclient_limit_cb cb,
+		    void *arg);
 
 #endif

@@ -113,6 +113,10 @@
 #define R_BARE_CR	"554 5.6.0 Bare CR not allowed"
 #define R_TOO_BIG	"552 5.3.4 Message size exceeds limit"
 #define R_QUEUED	"250 2.0.0 Ok: queued as %s"
+#define R_SEND_LIMIT	"451 4.7.1 Sending limit of this account reached, " \
+			"try again in %u seconds"
+#define R_SEND_LIMIT_UNKNOWN "451 4.3.0 Sending limit cannot be checked, " \
+			"try again later"
 #define R_QUEUE_ERROR	"451 4.3.0 Error: queue file write error"
 #define R_NO_STORAGE	"452 4.3.1 Insufficient system storage"
 /* The milter's verdicts, when it gives no text of its own. */

@@ -84,6 +84,9 @@ struct session {
 	int			 auth_banned;
 	char			 auth_mech_name[24];	/* AUTH_MECH_SASL */
 	uint32_t		 auth_xid;	/* the auth process's exchange */
+	/* A sending-limit question (session_limit.c) on auth_req. */
+	int			 limit_kind;	/* enum limit_kind */
+	void			(*limit_done)(struct session *, int);
 
 	/* The transaction. */
 	struct mail_args	 mail;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/shared/authproto.h"
 #include "server/smtp/cmdparse.h"
 #include "server/smtp/policy.h"
 #include "server/smtp/session.h"
@@ -102,6 +103,15 @@ int		 milter_eom(struct session *);
 void		 milter_abort(struct session *);
 int		 milter_changes(const struct session *);
 int		 milter_rewrite(struct session *);
+
+/*
+ * session_limit.c: the account's sending limits.  Returns 0 when none
+ * applies (go on now), 1 when the auth process is asked: done is called
+ * later with 1 (go on) or 0 (refused; the 451 is sent).
+ */
+typedef void	(*session_limit_done)(struct session *, int allowed);
+int		 session_limit_ask(struct session *, enum limit_kind,
+		    session_limit_done);
 
 /* session_auth.c: AUTH and the SASL exchange (RFC 4954). */
 int		 session_may_auth(const struct session *);

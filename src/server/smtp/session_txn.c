@@ -31,6 +31,8 @@ static int	session_body_input(struct session *, uint64_t *);
 static void	txn_finish(struct session *, unsigned);
 static void	commit_work(void *);
 static void	commit_done(void *);
+static void	mail_limit_done(struct session *, int);
+static void	rcpt_limit_done(struct session *, int);
 static void	policy_client_of(const struct session *,
 		    struct policy_client *);
 static int	txn_spool_has_room(const struct session *, uint64_t);
@@ -429,6 +431,18 @@ txn_proceed_mail(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
 	s->mail = ck->mail;
+	if (!session_limit_ask(s, LIMIT_MESSAGES, mail_limit_done))
+		mail_limit_done(s, 1);
+}
+
+/* MAIL, once the account's message limit let it through (or not). */
+static void
+mail_limit_done(struct session *s, int allowed)
+{
+	if (!allowed) {
+		memset(&s->mail, 0, sizeof(s->mail));
+		return;
+	}
 	session_set_state(s, STATE_MAIL);
 	session_reply(s, R_MAIL_OK);
 }
@@ -475,6 +489,18 @@ txn_proceed_rcpt(struct session *s, const struct smtp_command *cmd,
 	    ck->canon);
 	r[s->nrcpts].remote = ck->verdict == POLICY_RELAY;
 	s->nrcpts++;
+	if (!session_limit_ask(s, LIMIT_RECIPIENTS, rcpt_limit_done))
+		rcpt_limit_done(s, 1);
+}
+
+/* RCPT (the last one added), once the recipient limit said. */
+static void
+rcpt_limit_done(struct session *s, int allowed)
+{
+	if (!allowed) {
+		s->nrcpts--;
+		return;
+	}
 	session_set_state(s, STATE_RCPT);
 	session_reply(s, R_RCPT_OK);
 }
