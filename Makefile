@@ -96,8 +96,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUI
 		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
 		$(CMOCKA_LIBS) $(SERVER_LIBS) $(LDLIBS)
 
-# Its fsync(2) calls go through the test's __wrap_fsync(), which counts them.
-$(BUILD)/tests/test_maildir: UNIT_LDFLAGS = -Wl,--wrap=fsync
+# Its fsync(2) and fdatasync(2) calls go through the test's wrappers,
+# which count them.
+$(BUILD)/tests/test_maildir: UNIT_LDFLAGS = -Wl,--wrap=fsync -Wl,--wrap=fdatasync
 
 # The CPU a DKIM signature costs (bench/RESULTS.md); run by hand.
 $(BUILD)/bench/dkim_sign: bench/dkim_sign.c $(BUILD)/libserver.a $(BUILD)/libcommon.a

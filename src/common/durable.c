@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -105,7 +106,19 @@ commit(int fd, int dirfd, const char *name, int todirfd,
 {
 	int	saved, r;
 
-	if (fsync_close(fd) == -1)
+	/*
+	 * fdatasync: the data and what reading it back needs (size,
+	 * blocks), not the times.  A recycled spool file written over to
+	 * the same length then costs a data write and a cache flush, not a
+	 * journal commit.
+	 */
+	if (fdatasync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		goto fail;
+	}
+	if (close(fd) == -1)
 		goto fail;
 	r = noreplace ? rename_new(dirfd, name, todirfd, toname) :
 	    renameat(dirfd, name, todirfd, toname);
@@ -287,4 +300,120 @@ fsync_dir_shared(int dirfd)
 	d->users--;
 	pthread_mutex_unlock(&dirsync_lock);
 	return r;
+}
+
+/*
+ * fsync_pair(): one helper thread, started on first use.  Callers take
+ * turns (pair_lock); the helper takes one request at a time.  A child of
+ * fork() has no helper and copies of locks it may never get: side_child()
+ * starts it afresh.
+ */
+static pthread_mutex_t	pair_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t	side_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	side_cond = PTHREAD_COND_INITIALIZER;
+static pthread_once_t	side_once = PTHREAD_ONCE_INIT;
+static int		side_fd = -1, side_result, side_errno;
+static unsigned long	side_asked, side_done;
+static int		side_up;	/* 1 running, -1 could not start */
+
+static void *
+side_main(void *arg)
+{
+	int	fd, r, e;
+
+	(void)arg;
+	pthread_mutex_lock(&side_lock);
+	for (;;) {
+		while (side_done == side_asked)
+			pthread_cond_wait(&side_cond, &side_lock);
+		fd = side_fd;
+		pthread_mutex_unlock(&side_lock);
+		r = fsync(fd);
+		e = errno;
+		pthread_mutex_lock(&side_lock);
+		side_result = r;
+		side_errno = e;
+		side_done = side_asked;
+		pthread_cond_broadcast(&side_cond);
+	}
+	return NULL;
+}
+
+static void
+side_child(void)
+{
+	static const pthread_mutex_t	m = PTHREAD_MUTEX_INITIALIZER;
+	static const pthread_cond_t	c = PTHREAD_COND_INITIALIZER;
+
+	pair_lock = m;
+	side_lock = m;
+	side_cond = c;
+	side_asked = side_done = 0;
+	side_up = 0;
+}
+
+static void
+side_register(void)
+{
+	if (pthread_atfork(NULL, NULL, side_child) != 0)
+		side_up = -1;
+}
+
+/* With pair_lock held. */
+static int
+side_start(void)
+{
+	pthread_attr_t	attr;
+	pthread_t	th;
+	sigset_t	all, old;
+	int		r;
+
+	if (side_up != 0)
+		return side_up;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_attr_init(&attr);
+	if (r == 0) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		r = pthread_create(&th, &attr, side_main, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	side_up = r == 0 ? 1 : -1;
+	return side_up;
+}
+
+int
+fsync_pair(int fd1, int fd2)
+{
+	int	r1, e1, r2, e2;
+
+	pthread_once(&side_once, side_register);
+	pthread_mutex_lock(&pair_lock);
+	if (side_start() != 1) {
+		pthread_mutex_unlock(&pair_lock);
+		if (fsync(fd1) == -1)
+			return -1;
+		return fsync(fd2);
+	}
+	pthread_mutex_lock(&side_lock);
+	side_fd = fd2;
+	side_asked++;
+	pthread_cond_broadcast(&side_cond);
+	pthread_mutex_unlock(&side_lock);
+	r1 = fsync(fd1);
+	e1 = errno;
+	pthread_mutex_lock(&side_lock);
+	while (side_done != side_asked)
+		pthread_cond_wait(&side_cond, &side_lock);
+	r2 = side_result;
+	e2 = side_errno;
+	pthread_mutex_unlock(&side_lock);
+	pthread_mutex_unlock(&pair_lock);
+	if (r1 == -1 || r2 == -1) {
+		errno = r1 == -1 ? e1 : e2;
+		return -1;
+	}
+	return 0;
 }

@@ -30,7 +30,8 @@ int	fsync_dir(const char *path);
  * durable_open(): create dirfd/name with O_CREAT|O_EXCL, mode 0600; returns
  * the descriptor or -1.
  *
- * durable_commit(): fsync and close fd (open as dirfd/name), rename it to
+ * durable_commit(): fdatasync and close fd (open as dirfd/name: its data,
+ * size and blocks; not its times), rename it to
  * todirfd/toname, and make the rename durable: sync(arg) when sync is not
  * NULL (a group sync of the directories involved), else fsync(todirfd).
  * fd is closed in every case.  A failure before the rename leaves
@@ -94,5 +95,14 @@ int	group_sync(struct group_sync *, int (*fn)(void *), void *arg);
  * process that sync the same directory at the same moment.
  */
 int	fsync_dir_shared(int dirfd);
+
+/*
+ * fsync() of two descriptors at the same time: fd2 on a helper thread
+ * while the caller does fd1; 0 once both are on disk.  On a journaled
+ * file system both wait for one journal commit, where the second fsync
+ * alone would cost one more cache flush; without a journal the two
+ * writes and flushes overlap.  Without the thread, one after the other.
+ */
+int	fsync_pair(int fd1, int fd2);
 
 #endif

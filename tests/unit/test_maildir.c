@@ -5,9 +5,9 @@
  * a directory already there costs no fsync; a second delivery of the same
  * message to the same recipient finds its file and makes no copy.
  *
- * The binary is linked with -Wl,--wrap=fsync (Makefile): every fsync(2)
- * of the code under test goes through __wrap_fsync(), which notes the
- * inode it syncs.
+ * The binary is linked with -Wl,--wrap=fsync and --wrap=fdatasync
+ * (Makefile): every fsync(2) and fdatasync(2) of the code under test goes
+ * through a wrapper, which notes the inode it syncs.
  */
 #include <sys/stat.h>
 
@@ -32,6 +32,8 @@
 
 int	__real_fsync(int);
 int	__wrap_fsync(int);
+int	__real_fdatasync(int);
+int	__wrap_fdatasync(int);
 
 static ino_t	synced[MAX_SYNCS];
 static size_t	nsynced;
@@ -44,6 +46,17 @@ __wrap_fsync(int fd)
 	if (fstat(fd, &st) == 0 && nsynced < MAX_SYNCS)
 		synced[nsynced++] = st.st_ino;
 	return __real_fsync(fd);
+}
+
+/* A file's data (durable_commit()): counted as a sync of it too. */
+int
+__wrap_fdatasync(int fd)
+{
+	struct stat	st;
+
+	if (fstat(fd, &st) == 0 && nsynced < MAX_SYNCS)
+		synced[nsynced++] = st.st_ino;
+	return __real_fdatasync(fd);
 }
 
 /* Was path (relative to dirfd) fsynced since the counts were reset? */

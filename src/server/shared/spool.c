@@ -38,11 +38,12 @@ sync_both(void *arg)
 {
 	const struct spool	*sp = arg;
 
-	/* The new entries, then the old ones' removal (a file system
-	 * without a journal needs both). */
-	if (fsync_dirfd(sp->queue_fd) == -1)
-		return -1;
-	return fsync_dirfd(sp->incoming_fd);
+	/*
+	 * The new entries and the old ones' removal (a file system without
+	 * a journal needs both), at the same time: a crash between the two
+	 * leaves either both names or none, and no reply was given.
+	 */
+	return fsync_pair(sp->queue_fd, sp->incoming_fd);
 }
 
 static int
