@@ -203,6 +203,13 @@ def test_drain_refuses_new_sessions_finishes_open_ones(server):
         assert c.cmd("RCPT TO:<bob@relay.example>").code == 250
         assert c.cmd("DATA").code == 354
         c.send(b"Subject: drained\r\n\r\nfirst half\r\n")
+        # A second session between RCPT and DATA: its transaction too.
+        c2 = Client(a.port, timeout=T(20))
+        c2.ehlo()
+        assert c2.cmd("AUTH PLAIN " + base64.b64encode(
+            ("\0%s\0%s" % (SENDER, PASSWORD)).encode()).decode()).code == 235
+        assert c2.cmd("MAIL FROM:<%s>" % SENDER).code == 250
+        assert c2.cmd("RCPT TO:<bob@relay.example>").code == 250
         mark = len(a.log())
         r = ctl(a, "drain")
         assert r.returncode == 0, r.stderr
@@ -223,9 +230,16 @@ def test_drain_refuses_new_sessions_finishes_open_ones(server):
         r = c.reply()
         assert r.line.startswith("421 4.3.2 "), r
         assert c.is_closed()
+        assert c2.cmd("DATA").code == 354
+        c2.send(b"Subject: drained too\r\n\r\nbody\r\n.\r\n")
+        r = c2.reply()
+        assert r.code == 250 and "queued as" in r.line, r
+        r = c2.reply()
+        assert r.line.startswith("421 4.3.2 "), r
+        assert c2.is_closed()
         a.wait_log(r"parent: drained: no session open", after=mark)
-        sink.wait(1)
-        assert subjects(sink) == ["drained"]
+        sink.wait(2)
+        assert sorted(subjects(sink)) == ["drained", "drained too"]
         a.wait_queue_empty()
         # The node still runs (its queue); it stops as usual.
         assert a.running()

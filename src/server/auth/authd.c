@@ -815,9 +815,10 @@ sasl_answer(struct conn *c, uint32_t id, enum auth_result result,
 	sa->exchange = xid;
 	if (len > sizeof(sa->challenge))
 		len = 0;	/* the encoder refuses nothing else */
-	memcpy(sa->challenge, data, len);
+	if (len > 0)
+		memcpy(sa->challenge, data, len);
 	sa->chlen = len;
-	if (result == AUTH_OK) {
+	if (result == AUTH_OK && userlen > 0) {
 		memcpy(sa->user, user, userlen);
 		sa->userlen = userlen;
 	}

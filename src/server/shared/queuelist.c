@@ -208,7 +208,8 @@ queuelist_list(FILE *fp, int qfd, time_t now, int json)
 		n++;
 	}
 	closedir(dir);
-	qsort(ids, n, sizeof(*ids), by_time);
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), by_time);
 	if (json)
 		fprintf(fp, "{\"messages\":[");
 	else if (n == 0)

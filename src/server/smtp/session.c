@@ -61,6 +61,7 @@ static void	session_free(struct session *);
 static int	session_getline(struct session *, char *, size_t, size_t *);
 static int	session_mid_message(const struct session *);
 static int	session_in_message(const struct session *);
+static int	session_in_transaction(const struct session *);
 static void	session_credit(struct session *, int);
 
 static const char *state_names[STATE_COUNT] = {
@@ -508,6 +509,17 @@ session_in_message(const struct session *s)
 	return session_mid_message(s) || s->state == STATE_BDAT_WAIT;
 }
 
+/*
+ * From MAIL to the message's reply: a stopping or draining worker lets a
+ * transaction finish (within its deadlines) and says 421 after it.
+ */
+static int
+session_in_transaction(const struct session *s)
+{
+	return session_in_message(s) || s->state == STATE_MAIL ||
+	    s->state == STATE_RCPT;
+}
+
 static long long
 ts_ns(const struct timespec *ts)
 {
@@ -718,7 +730,7 @@ session_process(struct session *s)
 		return;
 	}
 	if ((s->flags & SF_DRAIN) && !(s->flags & (SF_BUSY | SF_CLOSING)) &&
-	    !session_mid_message(s)) {
+	    !session_in_transaction(s)) {
 		session_quit_now(s, R_SHUTDOWN,
 		    "shutdown");
 		return;
@@ -889,7 +901,7 @@ session_drain(struct session *s)
 {
 	s->flags |= SF_DRAIN;
 	if (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
-	    !session_mid_message(s))
+	    !session_in_transaction(s))
 		session_quit_now(s, R_SHUTDOWN,
 		    "shutdown");
 	session_settle(s);
