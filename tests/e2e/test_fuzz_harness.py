@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from e2elib import BUILD, REPO, T
+from e2elib import BUILD, REPO, SANITIZED, T
 
 PKGS = ["openssl", "libevent", "libevent_pthreads", "libcrypt", "libcares"]
 
@@ -27,7 +27,10 @@ def test_session_harness_cleans_up_its_spool():
         subprocess.run(
             ["clang", "-D_GNU_SOURCE", "-I" + str(REPO / "src"), "-std=c11",
              "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-O1",
-             "-g", "-fsanitize=fuzzer"] + pkg_config("--cflags") +
+             "-g", "-fsanitize=fuzzer" +
+             # make check-asan's libraries need the sanitizers' runtimes.
+             (",address,undefined" if SANITIZED else "")] +
+            pkg_config("--cflags") +
             ["-o", str(exe), str(REPO / "tests/fuzz/fuzz_session.c"),
              str(BUILD / "libserver.a"), str(BUILD / "libcommon.a")] +
             pkg_config("--libs") + ["-lpthread"],
