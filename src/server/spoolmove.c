@@ -51,7 +51,6 @@ struct ids {
 	size_t	 n, size;
 };
 
-static int	valid_id(const char *, size_t);
 static int	list_ids(int, const char *, struct ids *);
 static int	ids_add(struct ids *, const char *);
 static int	write_copy(int, const char *, const struct envelope *, int,
@@ -82,21 +81,6 @@ spoolmove_run(const struct config *conf, const char *cmd, const char *dir)
 	if (strcmp(cmd, "import") == 0)
 		return do_import(conf, dir);
 	return do_drain(conf);
-}
-
-/* SPOOL_ID_LEN upper-case hex digits. */
-static int
-valid_id(const char *s, size_t len)
-{
-	size_t	i;
-
-	if (len != SPOOL_ID_LEN)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
 }
 
 static int
@@ -143,7 +127,7 @@ list_ids(int dirfd, const char *suffix, struct ids *ids)
 		len = strlen(de->d_name);
 		if (len != SPOOL_ID_LEN + slen ||
 		    strcmp(de->d_name + SPOOL_ID_LEN, suffix) != 0 ||
-		    !valid_id(de->d_name, SPOOL_ID_LEN))
+		    !spool_valid_id(de->d_name, SPOOL_ID_LEN))
 			continue;
 		if (ids_add(ids, de->d_name) == -1) {
 			rv = -1;
@@ -430,8 +414,8 @@ static int
 is_marker(const char *name)
 {
 	return strlen(name) == SPOOL_ID_LEN * 2 + 1 + strlen(IMPORTING) &&
-	    valid_id(name, SPOOL_ID_LEN) && name[SPOOL_ID_LEN] == '.' &&
-	    valid_id(name + SPOOL_ID_LEN + 1, SPOOL_ID_LEN) &&
+	    spool_valid_id(name, SPOOL_ID_LEN) && name[SPOOL_ID_LEN] == '.' &&
+	    spool_valid_id(name + SPOOL_ID_LEN + 1, SPOOL_ID_LEN) &&
 	    strcmp(name + SPOOL_ID_LEN * 2 + 1, IMPORTING) == 0;
 }
 

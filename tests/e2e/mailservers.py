@@ -360,9 +360,12 @@ smtpd_peername_lookup = no
 
     def cleanup(self):
         if self.pid is not None:
-            # postfix stop acts on this instance only (its own pid file).
-            subprocess.run(["postfix", "-c", str(self.etc), "stop"],
-                           capture_output=True, timeout=T(60))
+            # By its master's PID: SIGTERM stops the master and its
+            # children (master(8)).
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
             try:
                 wait_until(lambda: not _pid_alive(self.pid), T(20),
                            what="Postfix's master to end")

@@ -451,7 +451,7 @@ on_notify(int fd, short events, void *arg)
 				log_warn("notify recv");
 			return;
 		}
-		if (!queue_valid_id(buf, (size_t)n))
+		if (!spool_valid_id(buf, (size_t)n))
 			continue;
 		buf[n] = '\0';
 		queue_schedule(q, buf, 0);

@@ -277,7 +277,7 @@ dispatch(struct ctlconn *c)
 	if (rest != NULL)
 		snprintf(c->arg, sizeof(c->arg), "%s", rest);
 	/* A queue id is checked here: it becomes a file name. */
-	if (c->cmd >= C_SHOW && !queue_valid_id(c->arg, strlen(c->arg))) {
+	if (c->cmd >= C_SHOW && !spool_valid_id(c->arg, strlen(c->arg))) {
 		reply(c, 0, "%s: not a queue id (16 upper-case hex digits)\n",
 		    c->name);
 		return;

@@ -121,7 +121,6 @@ void		 queue_flush_all(struct queue *);
 void	queue_ctl_start(struct queue *, int listen_fd);
 
 /* queue_scan.c */
-int	queue_valid_id(const char *, size_t);
 void	queue_scan(struct queue *, int, int);
 
 /* queue_route.c */

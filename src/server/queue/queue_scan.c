@@ -20,21 +20,6 @@
 
 static void		 queue_cleanup_dir(struct queue *, int, int);
 
-/* A spool id: SPOOL_ID_LEN upper-case hex digits. */
-int
-queue_valid_id(const char *s, size_t len)
-{
-	size_t	i;
-
-	if (len != SPOOL_ID_LEN)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
-}
-
 /*
  * Remove what a crash left behind in dirfd: uncommitted files older than
  * two DATA timeouts (a live session may still be writing younger ones).
@@ -59,7 +44,7 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 	rewinddir(dir);
 	while ((de = readdir(dir)) != NULL) {
 		len = strlen(de->d_name);
-		if (len < SPOOL_ID_LEN + 4 || !queue_valid_id(de->d_name,
+		if (len < SPOOL_ID_LEN + 4 || !spool_valid_id(de->d_name,
 		    SPOOL_ID_LEN))
 			continue;
 		/* A removed message's file that was never recycled. */
@@ -117,7 +102,7 @@ queue_scan(struct queue *q, int cleanup, int flush)
 		len = strlen(de->d_name);
 		if (len != SPOOL_ID_LEN + 4 ||
 		    strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_MSG_SUFFIX) != 0 ||
-		    !queue_valid_id(de->d_name, SPOOL_ID_LEN))
+		    !spool_valid_id(de->d_name, SPOOL_ID_LEN))
 			continue;
 		memcpy(id, de->d_name, SPOOL_ID_LEN);
 		id[SPOOL_ID_LEN] = '\0';

@@ -8,13 +8,13 @@
 #include <string.h>
 
 #include "server/shared/envelope.h"
+#include "server/shared/spool.h"
 
 static int	field_ok(const char *);
 static int	copy_field(char *, size_t, const char *, size_t);
 static int	parse_decimal(const char *, size_t, unsigned long long,
 		    unsigned long long *);
 static int	printable(const char *, size_t);
-static int	hex_id(const char *);
 static int	parse_retry(struct env_rcpt *, const char *, size_t);
 static int	parse_error(struct env_rcpt *, const char *, size_t);
 
@@ -57,19 +57,6 @@ parse_decimal(const char *s, size_t len, unsigned long long max,
 	}
 	*out = v;
 	return 0;
-}
-
-/* SPOOL_ID_LEN upper-case hex digits, as spool_new_id() makes them. */
-static int
-hex_id(const char *s)
-{
-	size_t	i;
-
-	for (i = 0; i < SPOOL_ID_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
-	return 1;
 }
 
 static int
@@ -263,7 +250,7 @@ envelope_parse(const char *buf, size_t len, struct envelope *env,
 			version = vallen == 1 && *val == '1';
 			r = version ? 0 : -1;
 		} else if (KEY("id")) {
-			r = vallen == SPOOL_ID_LEN && hex_id(val) ?
+			r = spool_valid_id(val, vallen) ?
 			    copy_field(env->id, sizeof(env->id), val, vallen) :
 			    -1;
 		} else if (KEY("time")) {

@@ -125,6 +125,20 @@ spool_close(struct spool *sp)
 	sp->dirfd = sp->incoming_fd = sp->queue_fd = -1;
 }
 
+int
+spool_valid_id(const char *s, size_t len)
+{
+	size_t	i;
+
+	if (len != SPOOL_ID_LEN)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
 void
 spool_new_id(char id[SPOOL_ID_LEN + 1])
 {

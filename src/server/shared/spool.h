@@ -65,6 +65,8 @@ void	spool_set_share(struct spool *, unsigned share, unsigned nshares);
 
 /* A new random queue id (SPOOL_ID_LEN hex digits). */
 void	spool_new_id(char id[SPOOL_ID_LEN + 1]);
+/* Is s (len octets) an id spool_new_id() could make?  1 or 0. */
+int	spool_valid_id(const char *s, size_t len);
 
 /*
  * A spool file is the envelope (envelope_format()), an empty line, then the
