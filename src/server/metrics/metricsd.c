@@ -28,6 +28,10 @@ static void	on_other(struct evhttp_request *, void *);
 static void	on_sigterm(int, short, void *);
 static void	counter(struct evbuffer *, const char *, const char *,
 		    const char *);
+static void	total(struct evbuffer *, const char *, const char *,
+		    unsigned long long);
+static void	gauge(struct evbuffer *, const char *, const char *,
+		    long long);
 static void	listener_label(char *, size_t, size_t);
 
 static void
@@ -36,6 +40,23 @@ counter(struct evbuffer *b, const char *name, const char *type,
 {
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
 	    name, type);
+}
+
+/* A counter without labels: its HELP, TYPE and value. */
+static void
+total(struct evbuffer *b, const char *name, const char *help,
+    unsigned long long v)
+{
+	counter(b, name, "counter", help);
+	evbuffer_add_printf(b, "%s %llu\n", name, v);
+}
+
+/* A gauge without labels. */
+static void
+gauge(struct evbuffer *b, const char *name, const char *help, long long v)
+{
+	counter(b, name, "gauge", help);
+	evbuffer_add_printf(b, "%s %lld\n", name, v);
 }
 
 /* listen="127.0.0.1:25",mode="smtp"; the shared slot says "other". */
@@ -111,44 +132,29 @@ on_metrics(struct evhttp_request *req, void *arg)
 	evbuffer_add_printf(b, "smtpauthd_backend_up{backend=\"%s\"} %d\n",
 	    auth_backend_name(conf->auth_backend),
 	    atomic_load(&m->backend_up) == 1);
-	if (conf->guard_store.set) {
-		counter(b, "smtpauthd_guard_store_up", "gauge",
-		    "1 while the guard store (Redis) is connected, else 0.");
-		evbuffer_add_printf(b, "smtpauthd_guard_store_up %d\n",
+	if (conf->guard_store.set)
+		gauge(b, "smtpauthd_guard_store_up",
+		    "1 while the guard store (Redis) is connected, else 0.",
 		    atomic_load(&m->store_up) == 1);
-	}
-	counter(b, "smtpauthd_bans_active", "gauge",
-	    "Addresses (or IPv6 prefixes) banned now.");
-	evbuffer_add_printf(b, "smtpauthd_bans_active %zu\n",
-	    banlist_active());
-	counter(b, "smtpauthd_bans_added_total", "counter",
-	    "Bans made since the start.");
-	evbuffer_add_printf(b, "smtpauthd_bans_added_total %llu\n",
-	    (unsigned long long)atomic_load(&m->bans_added));
-	counter(b, "smtpauthd_messages_accepted_total", "counter",
-	    "Messages accepted into the queue.");
-	evbuffer_add_printf(b, "smtpauthd_messages_accepted_total %llu\n",
-	    (unsigned long long)atomic_load(&m->messages));
-	counter(b, "smtpauthd_bytes_accepted_total", "counter",
-	    "Octets of the messages accepted.");
-	evbuffer_add_printf(b, "smtpauthd_bytes_accepted_total %llu\n",
-	    (unsigned long long)atomic_load(&m->bytes));
-	counter(b, "smtpauthd_queue_messages", "gauge",
-	    "Messages in the queue.");
-	evbuffer_add_printf(b, "smtpauthd_queue_messages %lld\n",
+	gauge(b, "smtpauthd_bans_active",
+	    "Addresses (or IPv6 prefixes) banned now.",
+	    (long long)banlist_active());
+	total(b, "smtpauthd_bans_added_total", "Bans made since the start.",
+	    atomic_load(&m->bans_added));
+	total(b, "smtpauthd_messages_accepted_total",
+	    "Messages accepted into the queue.", atomic_load(&m->messages));
+	total(b, "smtpauthd_bytes_accepted_total",
+	    "Octets of the messages accepted.", atomic_load(&m->bytes));
+	gauge(b, "smtpauthd_queue_messages", "Messages in the queue.",
 	    (long long)atomic_load(&m->queue_depth));
-	counter(b, "smtpauthd_delivered_total", "counter",
-	    "Recipients delivered (locally or relayed).");
-	evbuffer_add_printf(b, "smtpauthd_delivered_total %llu\n",
-	    (unsigned long long)atomic_load(&m->delivered));
-	counter(b, "smtpauthd_deferred_total", "counter",
-	    "Delivery attempts of a recipient that failed for now.");
-	evbuffer_add_printf(b, "smtpauthd_deferred_total %llu\n",
-	    (unsigned long long)atomic_load(&m->deferred));
-	counter(b, "smtpauthd_bounced_total", "counter",
-	    "Recipients that failed for good.");
-	evbuffer_add_printf(b, "smtpauthd_bounced_total %llu\n",
-	    (unsigned long long)atomic_load(&m->bounced));
+	total(b, "smtpauthd_delivered_total",
+	    "Recipients delivered (locally or relayed).",
+	    atomic_load(&m->delivered));
+	total(b, "smtpauthd_deferred_total",
+	    "Delivery attempts of a recipient that failed for now.",
+	    atomic_load(&m->deferred));
+	total(b, "smtpauthd_bounced_total", "Recipients that failed for good.",
+	    atomic_load(&m->bounced));
 	counter(b, "smtpauthd_delivery_latency_seconds", "histogram",
 	    "From a message's arrival to a recipient's delivery.");
 	for (i = 0, cum = 0; i <= METRICS_LAT_BUCKETS; i++) {
