@@ -54,7 +54,7 @@ class Redis:
         else:
             ports = ("port 0\ntls-port %d\ntls-cert-file %s\n"
                      "tls-key-file %s\ntls-ca-cert-file %s\n"
-                     "tls-auth-clients %s\n"
+                     "tls-auth-clients %s\nloglevel verbose\n"
                      % (self.port, tls / "redis.pem", tls / "redis.key",
                         tls / "ca.pem", "yes" if client_certs else "no"))
         (self.dir / "redis.conf").write_text(
