@@ -530,8 +530,13 @@ error_text(struct redisconn *c, short what, int err, char *why, size_t len)
 	const char	*r;
 
 	if (c->ssl != NULL) {
+		/*
+		 * libevent keeps SSL_get_error()'s code (SSL_ERROR_SSL,
+		 * SSL_ERROR_SYSCALL: no library) first, then the queue.
+		 */
 		while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-			if (first == 0)
+			if (first == 0 && (ERR_GET_LIB(e) != 0 ||
+			    ERR_SYSTEM_ERROR(e)))
 				first = e;
 		ERR_clear_error();
 		if ((v = SSL_get_verify_result(c->ssl)) != X509_V_OK) {
@@ -539,6 +544,10 @@ error_text(struct redisconn *c, short what, int err, char *why, size_t len)
 			    "accepted: %s", X509_verify_cert_error_string(v));
 			return;
 		}
+		/* Redis closes without close_notify when it stops. */
+		if (ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			first = 0;
 		if (first != 0 && !ERR_SYSTEM_ERROR(first)) {
 			r = ERR_reason_error_string(first);
 			(void)snprintf(why, len, "TLS: %s", r != NULL ? r :
