@@ -296,12 +296,18 @@ def unasked():
     yield b"+OK\r\n" * 8
 
 
+def silent():
+    """The handshake, then nothing: the node does not wait for ever."""
+    return iter(())
+
+
 @pytest.mark.parametrize("payload,why", [
     (endless_bulk, "a reply over the size limit"),
     (huge_array, "bad reply: over a limit"),
     (many_elements, "bad reply: over a limit"),
     (long_string, "bad reply: over a limit"),
     (unasked, "a reply to no command"),
+    (silent, "not ready in time"),
 ])
 def test_hostile_store_is_dropped(tlsdir, nodes, payload, why):
     h = HostileRedis(tlsdir, payload)
