@@ -290,18 +290,18 @@ test_bounds(void **unused)
 		const char	*tail;
 	} cases[] = {
 		{ "$2000000\r\n", 'x', 1100 * 1024,
-		    "a reply over the size limit" },
-		{ "*16385\r\n", 0, 0, "bad reply: over a limit" },
-		{ "*2147483647\r\n", 0, 0, "bad reply: over a limit" },
+		    "a reply over the size limit", NULL },
+		{ "*16385\r\n", 0, 0, "bad reply: over a limit", NULL },
+		{ "*2147483647\r\n", 0, 0, "bad reply: over a limit", NULL },
 		/* Ended: hiredis makes no string before it has it all. */
 		{ "$65537\r\n", 'x', 65537, "bad reply: over a limit",
 		    "\r\n" },
 		{ "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n", 0,
-		    0, "bad reply: No support for nested multi bulk" },
-		{ "!what\r\n", 0, 0, "bad reply: Protocol error" },
-		{ "$-5\r\n", 0, 0, "bad reply: Bulk string length out of" },
-		{ "+OK\r\n+OK\r\n", 0, 0, "a reply to no command" },
-		{ "", 0, 0, "connection closed" },
+		    0, "bad reply: No support for nested multi bulk", NULL },
+		{ "!what\r\n", 0, 0, "bad reply: Protocol error", NULL },
+		{ "$-5\r\n", 0, 0, "bad reply: Bulk string length", NULL },
+		{ "+OK\r\n+OK\r\n", 0, 0, "a reply to no command", NULL },
+		{ "", 0, 0, "connection closed", NULL },
 	};
 	struct state	 st;
 	size_t		 i, off;
