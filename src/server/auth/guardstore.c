@@ -22,11 +22,12 @@
  * Never waiting: the guard answers from its local ledgers and tells the
  * store afterwards (the store's count of the account comes back and
  * raises the local one, so the next failed answer of that account is
- * slowed for the failures on every node); at most MAX_INFLIGHT commands are unanswered, more
- * are not sent (the local guard still counts them).  A command
- * unanswered for CMD_TIMEOUT_MS, a connection not ready within it, an
- * error reply to AUTH or SELECT, or a closed connection: the store is
- * down.  That is logged once, the local guard goes on alone, and the
+ * slowed for the failures on every node); at most MAX_INFLIGHT commands
+ * are unanswered, more are not sent (the local guard still counts them).
+ * A command unanswered for CMD_TIMEOUT_MS, a connection not ready within
+ * it (TLS handshake included), an error reply to AUTH or SELECT, a
+ * closed connection, a TLS failure (a certificate that does not verify)
+ * or a reply over redisconn's bounds: the store is down.  That is logged once, the local guard goes on alone, and the
  * store is retried after 1, 2, 4 ... RETRY_MAX_SECS seconds.  When it is
  * back, the node pushes its bans (BAN script: no shorter ban replaces a
  * longer one) and loads the store's (LOAD script, SCAN by batches).

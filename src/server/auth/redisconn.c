@@ -315,7 +315,8 @@ redisconn_new(struct event_base *base, const struct guard_store *gs,
 		c->bev = bufferevent_openssl_socket_new(base, fd, c->ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	} else
-		c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->bev = bufferevent_socket_new(base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -545,8 +546,8 @@ error_text(struct redisconn *c, short what, int err, char *why, size_t len)
 			return;
 		}
 		/* Redis closes without close_notify when it stops. */
-		if (ERR_GET_LIB(first) == ERR_LIB_SSL && ERR_GET_REASON(first) ==
-		    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		if (ERR_GET_LIB(first) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
 			first = 0;
 		if (first != 0 && !ERR_SYSTEM_ERROR(first)) {
 			r = ERR_reason_error_string(first);
