@@ -236,6 +236,12 @@ class HostileRedis:
                                  str(tlsdir / "redis.key"))
         self.payload = payload
         self.completed = 0	# connections that took it all
+        self.handshakes = 0
+        self.sni = []		# the names clients sent
+
+        def sni(sock, name, ctx):
+            self.sni.append(name)
+        self.ctx.sni_callback = sni
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -256,6 +262,7 @@ class HostileRedis:
         try:
             conn.settimeout(T(10))
             with self.ctx.wrap_socket(conn, server_side=True) as t:
+                self.handshakes += 1
                 t.recv(4096)
                 for chunk in self.payload():
                     t.sendall(chunk)
@@ -323,5 +330,22 @@ def test_hostile_store_is_dropped(tlsdir, nodes, payload, why):
         assert auth(n, "127.0.0.61", "wrong").code == 535
         assert time.monotonic() - t < T(5)
         assert "guard-store up" not in n.log()
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize("name", ["localhost", None])
+def test_sni_is_the_name_never_the_address(tlsdir, nodes, name):
+    h = HostileRedis(tlsdir, silent)
+    try:
+        conf = ["guard-store-ca-file %s" % (tlsdir / "ca.pem")]
+        if name is not None:
+            conf.append("guard-store-tls-name %s" % name)
+        node(nodes, h.url(), *conf)
+        wait_until(lambda: h.handshakes >= 2, T(5), what="two handshakes")
+        if name is None:
+            assert all(n is None for n in h.sni), h.sni
+        else:
+            assert len(h.sni) >= 2 and set(h.sni) == {name}, h.sni
     finally:
         h.close()
