@@ -72,6 +72,7 @@ struct redisconn {
 	int			 busy;		/* callbacks running */
 	int			 freed;		/* free when not busy */
 	int			 failed;
+	int			 answered;	/* a reply came */
 };
 
 static redisReplyObjectFunctions	 bounded;
@@ -468,6 +469,7 @@ drain(struct redisconn *c)
 		if (reply == NULL)
 			return;
 		c->objects = 0;
+		c->answered = 1;
 		deliver(c, reply);
 		freeReplyObject(reply);
 	}
@@ -561,8 +563,16 @@ error_text(struct redisconn *c, short what, int err, char *why, size_t len)
 	if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_ERROR,
 	    &soerr, &sl) == 0 && soerr != 0)
 		err = soerr;
-	if ((what & BEV_EVENT_EOF) || err == 0 || err == EAGAIN)
-		(void)snprintf(why, len, "connection closed");
+	r = (what & BEV_EVENT_EOF) || err == 0 || err == EAGAIN ?
+	    "connection closed" : strerror(err);
+	/*
+	 * With TLS 1.3 the client's handshake ends before the server
+	 * checks the client's certificate: one it refuses (or none, with
+	 * tls-auth-clients yes) shows as a close or a reset right after.
+	 */
+	if (c->ssl != NULL && SSL_is_init_finished(c->ssl) && !c->answered)
+		(void)snprintf(why, len, "TLS: server closed the connection "
+		    "after the handshake, before any reply (%s)", r);
 	else
-		(void)snprintf(why, len, "%s", strerror(err));
+		(void)snprintf(why, len, "%s", r);
 }
