@@ -58,17 +58,22 @@ struct redisconn_tls {
 	SSL_CTX		*ctx;
 };
 
+/* hiredis's reader, the values of the reply it is reading counted. */
+struct redisconn_reader {
+	redisReader		*r;
+	unsigned		 objects;
+};
+
 struct redisconn {
 	struct bufferevent	*bev;
 	SSL			*ssl;		/* owned by bev; NULL: plain */
-	redisReader		*reader;
+	struct redisconn_reader	*reader;
 	struct pending		*head;
 	struct pending		**tail;
 	redisconn_reply_fn	*push;
 	void			*push_priv;
 	redisconn_fail_fn	*fail;
 	void			*arg;
-	unsigned		 objects;	/* of the reply being read */
 	int			 busy;		/* callbacks running */
 	int			 freed;		/* free when not busy */
 	int			 failed;
@@ -174,11 +179,11 @@ init_functions(void)
 static int
 count_object(const redisReadTask *task)
 {
-	struct redisconn	*c = task->privdata;
+	struct redisconn_reader	*rd = task->privdata;
 
-	if (c == NULL || c->objects >= REDISCONN_OBJECTS_MAX)
+	if (rd == NULL || rd->objects >= REDISCONN_OBJECTS_MAX)
 		return -1;
-	c->objects++;
+	rd->objects++;
 	return 0;
 }
 
@@ -212,6 +217,69 @@ bounded_nil(const redisReadTask *task)
 	if (count_object(task) == -1)
 		return NULL;
 	return hiredis_fn->createNil(task);
+}
+
+struct redisconn_reader *
+redisconn_reader_new(void)
+{
+	struct redisconn_reader	*rd;
+
+	init_functions();
+	if (hiredis_fn == NULL || (rd = calloc(1, sizeof(*rd))) == NULL)
+		return NULL;
+	if ((rd->r = redisReaderCreate()) == NULL) {
+		free(rd);
+		return NULL;
+	}
+	rd->r->fn = &bounded;
+	rd->r->privdata = rd;
+	return rd;
+}
+
+void
+redisconn_reader_free(struct redisconn_reader *rd)
+{
+	if (rd == NULL)
+		return;
+	redisReaderFree(rd->r);
+	free(rd);
+}
+
+int
+redisconn_reader_feed(struct redisconn_reader *rd, const char *buf,
+    size_t len, const char **why)
+{
+	/* What hiredis holds is the incomplete reply: replies are taken. */
+	if (len > REDISCONN_REPLY_MAX ||
+	    rd->r->len - rd->r->pos > REDISCONN_REPLY_MAX - len) {
+		*why = "a reply over the size limit";
+		return -1;
+	}
+	if (redisReaderFeed(rd->r, buf, len) != REDIS_OK) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+int
+redisconn_reader_next(struct redisconn_reader *rd, redisReply **reply,
+    char *why, size_t whylen)
+{
+	void	*r = NULL;
+
+	if (redisReaderGetReply(rd->r, &r) != REDIS_OK) {
+		/* Our functions' refusals are hiredis's "out of memory". */
+		(void)snprintf(why, whylen, "bad reply: %s",
+		    rd->r->err == REDIS_ERR_OOM ? "over a limit" :
+		    rd->r->errstr);
+		return -1;
+	}
+	if (r == NULL)
+		return 0;
+	rd->objects = 0;
+	*reply = r;
+	return 1;
 }
 
 static int
@@ -272,20 +340,17 @@ redisconn_new(struct event_base *base, const struct guard_store *gs,
 	struct redisconn	*c;
 	int			 fd = -1;
 
-	init_functions();
-	if (hiredis_fn == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->tail = &c->head;
 	c->fail = fail;
 	c->arg = arg;
-	if ((c->reader = redisReaderCreate()) == NULL) {
+	if ((c->reader = redisconn_reader_new()) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	c->reader->fn = &bounded;
-	c->reader->privdata = c;
 	if (make_address(gs, &ss, &sslen) == -1) {
 		(void)snprintf(err, errlen, "bad address");
 		goto fail;
@@ -420,8 +485,7 @@ destroy(struct redisconn *c)
 		p->fn(c, NULL, p->priv);
 		free(p);
 	}
-	if (c->reader != NULL)
-		redisReaderFree(c->reader);
+	redisconn_reader_free(c->reader);
 	free(c);
 }
 
@@ -431,18 +495,15 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct redisconn	*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	char			 buf[READ_CHUNK];
+	const char		*why;
 	int			 n;
 
 	c->busy++;
 	while (!c->freed && !c->failed &&
 	    (n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
-		if (c->reader->len - c->reader->pos + (size_t)n >
-		    REDISCONN_REPLY_MAX) {
-			conn_fail(c, "a reply over the size limit");
-			break;
-		}
-		if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK) {
-			conn_fail(c, "out of memory");
+		if (redisconn_reader_feed(c->reader, buf, (size_t)n,
+		    &why) == -1) {
+			conn_fail(c, why);
 			break;
 		}
 		drain(c);
@@ -454,21 +515,18 @@ read_cb(struct bufferevent *bev, void *arg)
 static void
 drain(struct redisconn *c)
 {
-	void	*reply;
-	char	 why[160];
+	redisReply	*reply;
+	char		 why[160];
+	int		 r;
 
 	while (!c->freed && !c->failed) {
-		reply = NULL;
-		if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-			(void)snprintf(why, sizeof(why), "bad reply: %s",
-			    c->reader->err == REDIS_ERR_OOM ?
-			    "over a limit" : c->reader->errstr);
+		if ((r = redisconn_reader_next(c->reader, &reply, why,
+		    sizeof(why))) == -1) {
 			conn_fail(c, why);
 			return;
 		}
-		if (reply == NULL)
+		if (r == 0)
 			return;
-		c->objects = 0;
 		c->answered = 1;
 		deliver(c, reply);
 		freeReplyObject(reply);

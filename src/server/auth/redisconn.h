@@ -79,4 +79,19 @@ void		 redisconn_set_push(struct redisconn *, redisconn_reply_fn *,
  */
 void		 redisconn_free(struct redisconn *);
 
+/*
+ * The bounded reader on its own (each connection has one; the fuzz
+ * harness drives one too).  _feed: 0, or -1 with why (the bytes would
+ * make the incomplete reply more than REDISCONN_REPLY_MAX).  _next: 1
+ * with a reply (freeReplyObject() it), 0 while it is incomplete, or -1
+ * with why (a protocol error, a bound passed): the reader is then broken.
+ */
+struct redisconn_reader;
+struct redisconn_reader *redisconn_reader_new(void);
+void		 redisconn_reader_free(struct redisconn_reader *);
+int		 redisconn_reader_feed(struct redisconn_reader *,
+		    const char *, size_t, const char **why);
+int		 redisconn_reader_next(struct redisconn_reader *,
+		    redisReply **, char *why, size_t whylen);
+
 #endif
