@@ -6,9 +6,9 @@ PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
 PKGS := openssl libevent libevent_pthreads libcrypt libcares
 # Libraries of smtpauthd only, not of the tester: libsystemd (sd_notify),
-# libldap (the ldap backend), hiredis (guard-store), all in the auth
-# process but libsystemd.
-SERVER_PKGS := libsystemd ldap lber hiredis
+# libldap (the ldap backend), hiredis and libevent_openssl (guard-store,
+# rediss://), all in the auth process but libsystemd.
+SERVER_PKGS := libsystemd ldap lber hiredis libevent_openssl
 
 # pkg-config runs when a recipe first needs its answer, not when this file
 # is read: "make demo" and "make check" install the libraries (deps) before

@@ -37,17 +37,31 @@ pytestmark = pytest.mark.skipif(
 
 
 class Redis:
-    """A private redis-server: its own directory, port and password."""
+    """A private redis-server: its own directory, port and password.  With
+    tls (a folder holding ca.pem, redis.pem and redis.key) it listens with
+    TLS only (port 0), and with client_certs it asks every client for a
+    certificate of that CA (tls-auth-clients yes); redis-cli then shows a
+    client certificate too (client.pem, client.key)."""
 
-    def __init__(self):
+    def __init__(self, tls=None, client_certs=False):
         self.dir = Path(tempfile.mkdtemp(prefix="smtpauth-redis-", dir="/tmp"))
         self.port = free_port()
         self.proc = None
+        self.tls = tls
+        self.client_certs = client_certs
+        if tls is None:
+            ports = "port %d\n" % self.port
+        else:
+            ports = ("port 0\ntls-port %d\ntls-cert-file %s\n"
+                     "tls-key-file %s\ntls-ca-cert-file %s\n"
+                     "tls-auth-clients %s\nloglevel verbose\n"
+                     % (self.port, tls / "redis.pem", tls / "redis.key",
+                        tls / "ca.pem", "yes" if client_certs else "no"))
         (self.dir / "redis.conf").write_text(
-            "bind 127.0.0.1\nport %d\ndaemonize no\nprotected-mode yes\n"
+            "bind 127.0.0.1\n%sdaemonize no\nprotected-mode yes\n"
             "requirepass %s\ndir %s\nappendonly yes\nappendfsync always\n"
             "save \"\"\nlogfile %s\n"
-            % (self.port, REDIS_PASSWORD, self.dir, self.dir / "redis.log"))
+            % (ports, REDIS_PASSWORD, self.dir, self.dir / "redis.log"))
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -67,9 +81,15 @@ class Redis:
         self.proc = None
 
     def cli(self, *args):
+        tls = []
+        if self.tls is not None:
+            tls = ["--tls", "--cacert", str(self.tls / "ca.pem")]
+            if self.client_certs:
+                tls += ["--cert", str(self.tls / "client.pem"),
+                        "--key", str(self.tls / "client.key")]
         r = subprocess.run(
             ["redis-cli", "-p", str(self.port), "-n", str(REDIS_DB),
-             "--no-auth-warning", "-a", REDIS_PASSWORD] + list(args),
+             "--no-auth-warning", "-a", REDIS_PASSWORD] + tls + list(args),
             capture_output=True, text=True, timeout=T(10))
         return r.stdout.strip() if r.returncode == 0 else None
 
@@ -80,8 +100,9 @@ class Redis:
             return False
 
     def url(self):
-        return "redis://:%s@127.0.0.1:%d/%d" % (REDIS_PASSWORD, self.port,
-                                                REDIS_DB)
+        return "redis%s://:%s@127.0.0.1:%d/%d" % (
+            "s" if self.tls is not None else "", REDIS_PASSWORD, self.port,
+            REDIS_DB)
 
 
 class HAProxy:

@@ -904,7 +904,10 @@ test_guard_store(void **state)
 		{ "redis://:s3cr@t@10.0.0.1:6379/1", "10.0.0.1 6379 1 - s3cr@t" },
 		{ "redis://smtp:pw@10.0.0.1", "10.0.0.1 6379 0 smtp pw" },
 		{ "unix:/run/redis/redis.sock", "unix /run/redis/redis.sock" },
-		{ "rediss://127.0.0.1", "expected redis://" },
+		{ "rediss://127.0.0.1", "tls 127.0.0.1 6379 0 - -" },
+		{ "rediss://:pw@[::1]:6390/4", "tls ::1 6390 4 - pw" },
+		{ "rediss://localhost", "expected an IP address" },
+		{ "redis:/127.0.0.1", "expected redis://" },
 		{ "redis://localhost:6379", "expected an IP address" },
 		{ "redis://[::1:6379", "expected an IP address" },
 		{ "redis://127.0.0.1:0", "bad port" },
@@ -937,7 +940,8 @@ test_guard_store(void **state)
 		if (gs.is_unix)
 			snprintf(got, sizeof(got), "unix %s", gs.path);
 		else
-			snprintf(got, sizeof(got), "%s %u %u %s %s", gs.host,
+			snprintf(got, sizeof(got), "%s%s %u %u %s %s",
+			    gs.tls ? "tls " : "", gs.host,
 			    gs.port, gs.db, gs.user[0] ? gs.user : "-",
 			    gs.pass[0] ? gs.pass : "-");
 		if (strcmp(got, cases[i].want) != 0)
@@ -959,6 +963,35 @@ test_guard_store(void **state)
 	assert_int_equal(c->guard_store.db, 3);
 	assert_string_equal(c->tls_ticket_keys, "/k");
 	config_free(c);
+	/* TLS files: relative to the file, only with rediss://. */
+	assert_non_null(c = config_parse("/etc/s/g.conf", MINIMAL
+	    "guard-store rediss://127.0.0.1:6380\nguard-store-ca-file ca.pem\n"
+	    "guard-store-cert c.pem\nguard-store-key c.key\n"
+	    "guard-store-tls-name redis.example\n", err, sizeof(err)));
+	assert_int_equal(config_resolve_paths(c, err, sizeof(err)), 0);
+	assert_true(c->guard_store.tls);
+	assert_string_equal(c->guard_store_ca_file, "/etc/s/ca.pem");
+	assert_string_equal(c->guard_store_cert, "/etc/s/c.pem");
+	assert_string_equal(c->guard_store_key, "/etc/s/c.key");
+	assert_string_equal(c->guard_store_tls_name, "redis.example");
+	config_free(c);
+	for (i = 0; i < 4; i++) {
+		static const char *const bad[][2] = {
+			{ "guard-store redis://127.0.0.1\n"
+			    "guard-store-ca-file /ca\n", "need a rediss://" },
+			{ "guard-store-tls-name r.test\n", "need a rediss://" },
+			{ "guard-store rediss://127.0.0.1\n"
+			    "guard-store-cert /c\n", "go together" },
+			{ "guard-store rediss://127.0.0.1\n"
+			    "guard-store-tls-name a..b\n", "expected a host" },
+		};
+
+		snprintf(got, sizeof(got), "%s%s", MINIMAL, bad[i][0]);
+		assert_null(c = config_parse("g.conf", got, err, sizeof(err)));
+		if (strstr(err, bad[i][1]) == NULL)
+			fail_msg("%s: \"%s\", want \"%s\"", bad[i][0], err,
+			    bad[i][1]);
+	}
 	assert_non_null(c = config_parse("g.conf", MINIMAL, err,
 	    sizeof(err)));
 	assert_false(c->guard_store.set);

@@ -1,9 +1,10 @@
 /*
  * The shared guard store (guardstore.h).
  *
- * Two connections, both through hiredis's libevent adapter on the auth
- * process's loop: one for commands, one subscribed to the ban channel
- * (a subscribed connection can do nothing else).  Keys, all under
+ * Two connections (redisconn.c: hiredis's protocol over a libevent
+ * bufferevent, plain or TLS) on the auth process's loop: one for
+ * commands, one subscribed to the ban channel (a subscribed connection
+ * can do nothing else).  Keys, all under
  * "smtpauthd:":
  *
  *   fail:ip:ADDRESS	failures of an address key (banlist_key_fmt())
@@ -21,11 +22,12 @@
  * Never waiting: the guard answers from its local ledgers and tells the
  * store afterwards (the store's count of the account comes back and
  * raises the local one, so the next failed answer of that account is
- * slowed for the failures on every node); at most MAX_INFLIGHT commands are unanswered, more
- * are not sent (the local guard still counts them).  A command
- * unanswered for CMD_TIMEOUT_MS, a connection not ready within it, an
- * error reply to AUTH or SELECT, or a closed connection: the store is
- * down.  That is logged once, the local guard goes on alone, and the
+ * slowed for the failures on every node); at most MAX_INFLIGHT commands
+ * are unanswered, more are not sent (the local guard still counts them).
+ * A command unanswered for CMD_TIMEOUT_MS, a connection not ready within
+ * it (TLS handshake included), an error reply to AUTH or SELECT, a
+ * closed connection, a TLS failure (a certificate that does not verify)
+ * or a reply over redisconn's bounds: the store is down.  That is logged once, the local guard goes on alone, and the
  * store is retried after 1, 2, 4 ... RETRY_MAX_SECS seconds.  When it is
  * back, the node pushes its bans (BAN script: no shorter ban replaces a
  * longer one) and loads the store's (LOAD script, SCAN by batches).
@@ -40,13 +42,12 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "server/auth/guardstore.h"
+#include "server/auth/redisconn.h"
 #include "server/shared/banlist.h"
 #include "server/shared/config.h"
 #include "server/shared/metrics.h"
@@ -113,8 +114,9 @@ static struct {
 	const struct guard_store	*gs;
 	struct event_base		*base;
 	const struct guardstore_ops	*ops;
-	redisAsyncContext		*cmd;
-	redisAsyncContext		*sub;
+	struct redisconn		*cmd;
+	struct redisconn		*sub;
+	struct redisconn_tls		*tls;		/* rediss:// */
 	int				 ready;		/* READY_* */
 	int				 up;
 	int				 down_logged;
@@ -129,26 +131,21 @@ static struct {
 } S;
 
 static void	 connect_all(void);
-static redisAsyncContext *connect_one(void);
-static void	 connect_cb(const redisAsyncContext *, int);
-static void	 disconnect_cb(const redisAsyncContext *, int);
+static struct redisconn *connect_one(void);
+static void	 conn_failed(struct redisconn *, const char *, void *);
 static void	 down(const char *);
 static void	 teardown(void);
 static void	 retry_cb(int, short, void *);
 static void	 watch_cb(int, short, void *);
-static int	 send_cmd(redisCallbackFn *, void *, int, const char **,
+static int	 send_cmd(redisconn_reply_fn *, void *, int, const char **,
 		    const size_t *);
-static void	 setup_cb(redisAsyncContext *, void *, void *);
-static void	 sub_cb(redisAsyncContext *, void *, void *);
-static void	 fail_cb(redisAsyncContext *, void *, void *);
-static void	 ban_cb(redisAsyncContext *, void *, void *);
-static void	 load_cb(redisAsyncContext *, void *, void *);
+static redisconn_reply_fn setup_cb, sub_cb, fail_cb, ban_cb, load_cb;
 static void	 set_ready(int);
 static void	 load_from(const char *);
-static int	 eval(redisCallbackFn *, void *, const char *, int,
+static int	 eval(redisconn_reply_fn *, void *, const char *, int,
 		    const char **, int);
 static void	 got_ban(const char *, size_t, const char *, size_t);
-static int	 reply_done(const redisAsyncContext *);
+static int	 reply_done(const struct redisconn *);
 static void	 script_error(const char *, const char *);
 
 void
@@ -181,34 +178,36 @@ void
 guardstore_stop(void)
 {
 	teardown();
+	redisconn_tls_free(S.tls);
+	S.tls = NULL;
 }
 
-static redisAsyncContext *
+/*
+ * One connection, plain or TLS.  The TLS configuration (its files read
+ * as the auth process's user) is made at the first connection and kept;
+ * until it can be made, each retry tries again.
+ */
+static struct redisconn *
 connect_one(void)
 {
-	redisAsyncContext	*ac;
+	struct redisconn	*c;
+	char			 err[256];
 
-	if (S.gs->is_unix)
-		ac = redisAsyncConnectUnix(S.gs->path);
-	else
-		ac = redisAsyncConnect(S.gs->host, S.gs->port);
-	if (ac == NULL)
-		return NULL;
-	if (ac->err) {
-		down(ac->errstr);
-		redisAsyncFree(ac);
+	if (S.gs->tls && S.tls == NULL &&
+	    (S.tls = redisconn_tls_new(S.conf->guard_store_ca_file,
+	    S.conf->guard_store_cert, S.conf->guard_store_key, err,
+	    sizeof(err))) == NULL) {
+		down(err);
 		return NULL;
 	}
-	if (redisLibeventAttach(ac, S.base) != REDIS_OK ||
-	    redisAsyncSetConnectCallback(ac, connect_cb) != REDIS_OK ||
-	    redisAsyncSetDisconnectCallback(ac, disconnect_cb) != REDIS_OK) {
-		redisAsyncFree(ac);
-		return NULL;
-	}
-	return ac;
+	if ((c = redisconn_new(S.base, S.gs, S.tls,
+	    S.conf->guard_store_tls_name, conn_failed, NULL, err,
+	    sizeof(err))) == NULL)
+		down(err);
+	return c;
 }
 
-/* Both connections; their first commands wait in hiredis's buffers. */
+/* Both connections; their first commands wait in their buffers. */
 static void
 connect_all(void)
 {
@@ -235,8 +234,8 @@ connect_all(void)
 		}
 		argv[n] = S.gs->pass;
 		argl[n++] = strlen(S.gs->pass);
-		if (redisAsyncCommandArgv(S.sub, setup_cb, NULL, n, argv,
-		    argl) != REDIS_OK || send_cmd(setup_cb, NULL, n, argv,
+		if (redisconn_command(S.sub, setup_cb, NULL, n, argv,
+		    argl) == -1 || send_cmd(setup_cb, NULL, n, argv,
 		    argl) == -1) {
 			down("cannot send AUTH");
 			return;
@@ -256,36 +255,19 @@ connect_all(void)
 	argl[0] = 9;
 	argv[1] = BAN_CHANNEL;
 	argl[1] = strlen(BAN_CHANNEL);
-	if (redisAsyncCommandArgv(S.sub, sub_cb, NULL, 2, argv,
-	    argl) != REDIS_OK)
+	/* Its reply, then every message on the channel, go to sub_cb. */
+	redisconn_set_push(S.sub, sub_cb, NULL);
+	if (redisconn_command(S.sub, sub_cb, NULL, 2, argv, argl) == -1)
 		down("cannot send SUBSCRIBE");
 }
 
+/* Refused, closed, a TLS or protocol error: the store is down. */
 static void
-connect_cb(const redisAsyncContext *ac, int status)
+conn_failed(struct redisconn *c, const char *why, void *arg)
 {
-	if (status == REDIS_OK)
-		return;
-	/* hiredis frees ac after this returns. */
-	if (ac == S.cmd)
-		S.cmd = NULL;
-	else if (ac == S.sub)
-		S.sub = NULL;
-	else
-		return;
-	down(ac->errstr);
-}
-
-static void
-disconnect_cb(const redisAsyncContext *ac, int status)
-{
-	if (ac == S.cmd)
-		S.cmd = NULL;
-	else if (ac == S.sub)
-		S.sub = NULL;
-	else
+	if (c != S.cmd && c != S.sub)
 		return;		/* one we gave up */
-	down(status == REDIS_OK ? "connection closed" : ac->errstr);
+	down(why);
 }
 
 /* Close what is left and retry later; the first time, say so. */
@@ -318,17 +300,15 @@ down(const char *why)
 static void
 teardown(void)
 {
-	redisAsyncContext	*c = S.cmd, *s = S.sub;
+	struct redisconn	*c = S.cmd, *s = S.sub;
 
-	/* Forget them first: their callbacks see a context not ours. */
+	/* Forget them first: their callbacks see a connection not ours. */
 	S.cmd = S.sub = NULL;
 	S.ready = 0;
 	S.up = 0;
 	S.inflight = 0;
-	if (c != NULL)
-		redisAsyncFree(c);
-	if (s != NULL)
-		redisAsyncFree(s);
+	redisconn_free(c);
+	redisconn_free(s);
 }
 
 static void
@@ -354,11 +334,11 @@ watch_cb(int fd, short events, void *arg)
 }
 
 static int
-send_cmd(redisCallbackFn *fn, void *priv, int argc, const char **argv,
+send_cmd(redisconn_reply_fn *fn, void *priv, int argc, const char **argv,
     const size_t *argl)
 {
-	if (S.cmd == NULL || redisAsyncCommandArgv(S.cmd, fn, priv, argc,
-	    argv, argl) != REDIS_OK)
+	if (S.cmd == NULL || redisconn_command(S.cmd, fn, priv, argc,
+	    argv, argl) == -1)
 		return -1;
 	if (S.inflight++ == 0)
 		S.progress = mono_msec();
@@ -367,7 +347,7 @@ send_cmd(redisCallbackFn *fn, void *priv, int argc, const char **argv,
 
 /* A reply (or NULL: freed) on cmd: counts when cmd is still ours. */
 static int
-reply_done(const redisAsyncContext *ac)
+reply_done(const struct redisconn *ac)
 {
 	if (ac != S.cmd || S.cmd == NULL)
 		return 0;
@@ -378,9 +358,8 @@ reply_done(const redisAsyncContext *ac)
 }
 
 static void
-setup_cb(redisAsyncContext *ac, void *r, void *priv)
+setup_cb(struct redisconn *ac, redisReply *reply, void *priv)
 {
-	redisReply	*reply = r;
 	char		 why[128];
 
 	if (ac != S.cmd && ac != S.sub)
@@ -401,9 +380,9 @@ setup_cb(redisAsyncContext *ac, void *r, void *priv)
 }
 
 static void
-sub_cb(redisAsyncContext *ac, void *r, void *priv)
+sub_cb(struct redisconn *ac, redisReply *reply, void *priv)
 {
-	redisReply	*reply = r, **e;
+	redisReply	**e;
 
 	if (ac != S.sub || reply == NULL)
 		return;
@@ -488,7 +467,7 @@ load_from(const char *cursor)
  * nargs of them at most EVAL_ARGS_MAX), then its other arguments.
  */
 static int
-eval(redisCallbackFn *fn, void *priv, const char *script, int nkeys,
+eval(redisconn_reply_fn *fn, void *priv, const char *script, int nkeys,
     const char **args, int nargs)
 {
 	const char	*argv[EVAL_ARGS_MAX + 3];
@@ -510,9 +489,9 @@ eval(redisCallbackFn *fn, void *priv, const char *script, int nkeys,
 }
 
 static void
-load_cb(redisAsyncContext *ac, void *r, void *priv)
+load_cb(struct redisconn *ac, redisReply *reply, void *priv)
 {
-	redisReply	*reply = r, *k, *v;
+	redisReply	*k, *v;
 	size_t		 i, plen = sizeof(KEY_PREFIX "ban:") - 1;
 
 	if (!reply_done(ac) || reply == NULL)
@@ -578,16 +557,15 @@ guardstore_fail(const char *account, const struct banlist_key *key,
 	args[7] = ut;
 	args[8] = BAN_CHANNEL;
 	args[9] = addr;
-	/* hiredis calls fail_cb once in every case: it frees acct. */
+	/* fail_cb is called once in every case: it frees acct. */
 	if (eval(fail_cb, acct, fail_lua, 3, args, 10) == -1)
 		free(acct);
 }
 
 /* {address count, account count, banned}: the account's is reconciled. */
 static void
-fail_cb(redisAsyncContext *ac, void *r, void *priv)
+fail_cb(struct redisconn *ac, redisReply *reply, void *priv)
 {
-	redisReply	*reply = r;
 	char		*acct = priv;
 
 	if (reply_done(ac) && reply != NULL) {
@@ -645,9 +623,8 @@ guardstore_push_ban(const struct banlist_key *key, time_t until)
 }
 
 static void
-ban_cb(redisAsyncContext *ac, void *r, void *priv)
+ban_cb(struct redisconn *ac, redisReply *reply, void *priv)
 {
-	redisReply	*reply = r;
 
 	if (!reply_done(ac) || reply == NULL)
 		return;
@@ -703,7 +680,7 @@ struct limit_ctx {
 	void			*arg;
 };
 
-static void	 limit_cb(redisAsyncContext *, void *, void *);
+static redisconn_reply_fn limit_cb;
 
 int
 guardstore_limit(const char *kind, const char *account, unsigned count,
@@ -730,7 +707,7 @@ guardstore_limit(const char *kind, const char *account, unsigned count,
 	args[1] = n;
 	args[2] = m;
 	args[3] = w;
-	/* hiredis calls limit_cb once in every case (NULL when freed). */
+	/* limit_cb is called once in every case (NULL when freed). */
 	if (eval(limit_cb, ctx, limit_lua, 1, args, 4) == -1) {
 		free(ctx);
 		return -1;
@@ -739,9 +716,8 @@ guardstore_limit(const char *kind, const char *account, unsigned count,
 }
 
 static void
-limit_cb(redisAsyncContext *ac, void *r, void *priv)
+limit_cb(struct redisconn *ac, redisReply *reply, void *priv)
 {
-	redisReply		*reply = r;
 	struct limit_ctx	*ctx = priv;
 	int			 verdict = -1;
 	unsigned		 retry = 0;

@@ -1,6 +1,6 @@
 /*
- * The shared guard store (guard-store): Redis or Valkey, reached through
- * hiredis on the auth process's event loop.  It never blocks and never
+ * The shared guard store (guard-store): Redis or Valkey, plain or over
+ * TLS (redisconn.h), on the auth process's event loop.  It never blocks and never
  * makes an answer wait: the guard counts locally and answers; the store
  * is told afterwards, counts for all nodes atomically (a Lua script) and
  * announces a ban over pub/sub, which every node's auth process (this one

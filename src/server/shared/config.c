@@ -53,6 +53,7 @@ static int	 conf_milter(struct parser *, const struct directive *,
 static int	 conf_milter_action(struct parser *,
 		    const struct directive *, int, char **);
 static int	 check_milters(struct parser *);
+static int	 check_guard_store(struct parser *);
 static int	 conf_metrics_listen(struct parser *,
 		    const struct directive *, int, char **);
 static int	 conf_log_format(struct parser *, const struct directive *,
@@ -121,6 +122,12 @@ static const struct directive directives[] = {
 	    4294967295U },
 	{ "relay-tls", conf_relay_tls, 1, 1, 0, 0, 0, 0 },
 	{ "guard-store", conf_guard_store, 1, 1, 0, 0, 0, 0 },
+	{ "guard-store-ca-file", conf_string, 1, 1, 0, F(guard_store_ca_file),
+	    0, 0 },
+	{ "guard-store-cert", conf_string, 1, 1, 0, F(guard_store_cert), 0, 0 },
+	{ "guard-store-key", conf_string, 1, 1, 0, F(guard_store_key), 0, 0 },
+	{ "guard-store-tls-name", conf_string, 1, 1, 0,
+	    F(guard_store_tls_name), 0, 0 },
 	{ "tls-ticket-keys", conf_string, 1, 1, 0, F(tls_ticket_keys), 0, 0 },
 	{ "send-limit", conf_send_limit, 1, 1, 0, F(send_limit), 0, 0 },
 	{ "send-limit-recipients", conf_send_limit, 1, 1, 0,
@@ -282,6 +289,9 @@ config_resolve_paths(struct config *conf, char *err, size_t errlen)
 	    resolve_one(&conf->ldap_ca_file, dir) == -1 ||
 	    resolve_dovecot(&conf->dovecot_auth, dir) == -1 ||
 	    resolve_one(&conf->tls_ticket_keys, dir) == -1 ||
+	    resolve_one(&conf->guard_store_ca_file, dir) == -1 ||
+	    resolve_one(&conf->guard_store_cert, dir) == -1 ||
+	    resolve_one(&conf->guard_store_key, dir) == -1 ||
 	    resolve_one(&conf->control_socket, dir) == -1;
 	for (i = 0; i < conf->ntls_cert && !bad; i++)
 		bad = resolve_one(&conf->tls_cert[i], dir) == -1;
@@ -342,6 +352,10 @@ config_free(struct config *conf)
 	free(conf->ldap_ca_file);
 	free(conf->tls_ticket_keys);
 	explicit_bzero(&conf->guard_store, sizeof(conf->guard_store));
+	free(conf->guard_store_ca_file);
+	free(conf->guard_store_cert);
+	free(conf->guard_store_key);
+	free(conf->guard_store_tls_name);
 	free(conf->relay_auth);
 	for (i = 0; i < conf->ndkim; i++) {
 		free(conf->dkim[i].domain);
@@ -663,6 +677,8 @@ check_conf(struct parser *p)
 	}
 	if (conf->relay_tls == RELAY_TLS_IMPLICIT && !conf->relay_port_given)
 		conf->relay_port = 465;
+	if (check_guard_store(p) == -1)
+		return -1;
 	if (check_milters(p) == -1)
 		return -1;
 	for (i = 0; i < conf->nlistens; i++) {
@@ -1144,6 +1160,46 @@ conf_milter_action(struct parser *p, const struct directive *d, int argc,
 	else {
 		conf_perr(p, "milter-default-action: expected tempfail or accept, "
 		    "got \"%s\"", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The guard-store TLS directives go with rediss:// (a plain store would
+ * silently ignore them), the client certificate with its key.  The name
+ * checked against Redis's certificate (and sent as SNI) is a DNS name or
+ * an address, as in a URL.
+ */
+static int
+check_guard_store(struct parser *p)
+{
+	struct config	*conf = p->conf;
+	const char	*n = conf->guard_store_tls_name;
+	size_t		 len;
+
+	if ((conf->guard_store_ca_file != NULL ||
+	    conf->guard_store_cert != NULL || conf->guard_store_key != NULL ||
+	    n != NULL) && !conf->guard_store.tls) {
+		conf_perr(p, "guard-store-ca-file, guard-store-cert, "
+		    "guard-store-key and guard-store-tls-name need a "
+		    "rediss:// guard-store");
+		return -1;
+	}
+	if ((conf->guard_store_cert == NULL) !=
+	    (conf->guard_store_key == NULL)) {
+		conf_perr(p, "guard-store-cert and guard-store-key go together");
+		return -1;
+	}
+	if (n == NULL)
+		return 0;
+	len = strlen(n);
+	if (len == 0 || len > 253 || n[0] == '.' || n[0] == '-' ||
+	    n[len - 1] == '.' || strstr(n, "..") != NULL ||
+	    strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-.:") != len) {
+		conf_perr(p, "guard-store-tls-name: expected a host name or "
+		    "an address, got \"%s\"", n);
 		return -1;
 	}
 	return 0;

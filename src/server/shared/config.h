@@ -73,12 +73,13 @@ struct cidr {
 
 /*
  * guard-store: the Redis (or Valkey) server that nodes share their guard
- * through.  TCP to an address (never a name: no DNS on the auth loop), or
- * a unix socket; an optional AUTH and SELECT.
+ * through.  TCP to an address (never a name: no DNS on the auth loop),
+ * plain or TLS (rediss://), or a unix socket; an optional AUTH and SELECT.
  */
 struct guard_store {
 	int		 set;
 	int		 is_unix;
+	int		 tls;		/* rediss:// */
 	char		 host[46];	/* INET6_ADDRSTRLEN */
 	uint16_t	 port;
 	char		 path[108];	/* sun_path */
@@ -163,6 +164,11 @@ struct config {
 	unsigned		 ban_ipv6_prefix;	/* bits an IPv6 key keeps */
 	unsigned		 ban_table_size;	/* bans at once; at start */
 	struct guard_store	 guard_store;		/* shared guard, if set */
+	/* rediss:// only: NULL: the system store, no client certificate. */
+	char			*guard_store_ca_file;
+	char			*guard_store_cert;
+	char			*guard_store_key;
+	char			*guard_store_tls_name;	/* NULL: the address */
 	char			*tls_ticket_keys;	/* file; NULL: our own */
 	struct send_limit	 send_limit;		/* messages per account */
 	struct send_limit	 send_limit_rcpts;	/* recipients */
@@ -244,7 +250,8 @@ void		 config_free(struct config *);
 
 /*
  * A guard-store URL: redis://[[USER]:PASSWORD@]ADDRESS[:PORT][/DB] (an
- * IPv6 address in brackets, port 6379, db 0) or unix:PATH.  0, or -1
+ * IPv6 address in brackets, port 6379, db 0), the same with rediss://
+ * (TLS), or unix:PATH.  0, or -1
  * with the reason in err.
  */
 int		 config_parse_store(const char *, struct guard_store *,

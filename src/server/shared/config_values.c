@@ -683,12 +683,16 @@ config_parse_store(const char *url, struct guard_store *gs, char *err,
 		gs->set = 1;
 		return 0;
 	}
-	if (strncmp(url, "redis://", 8) != 0) {
+	if (strncmp(url, "redis://", 8) == 0)
+		p = url + 8;
+	else if (strncmp(url, "rediss://", 9) == 0) {
+		p = url + 9;
+		gs->tls = 1;
+	} else {
 		(void)snprintf(err, errlen, "expected redis://ADDRESS[:PORT]"
-		    "[/DB] or unix:PATH (rediss:// is not supported)");
+		    "[/DB], rediss://ADDRESS[:PORT][/DB] or unix:PATH");
 		return -1;
 	}
-	p = url + 8;
 	/* The password may hold '@': the last one ends the credentials. */
 	at = strrchr(p, '@');
 	if (at != NULL) {
