@@ -136,6 +136,41 @@ def test_dovecot_sees_the_real_client_address(server, pki, dovecot):
                      r"rip=127\.0\.0\.1\t.*secured", dovecot.log())
 
 
+def test_dovecot_gets_the_listener_end_for_every_mechanism(server, pki,
+                                                          dovecot):
+    """PLAIN and LOGIN (verified as one VERIFY message) carry the
+    listener's address and port like the SASL mechanisms do: Dovecot's
+    auth_debug log shows lip= and lport= of smtpauthd's listener, with
+    rip=, rport= of the real client (after PROXY) and secured."""
+    srv = dovecot_server(server, pki, dovecot.sock, proxy=True)
+    srv.wait_log(r"dovecot-auth unix:\S+: connected")
+    with proxied(srv, "192.0.2.45") as c:
+        c.ehlo()
+        assert c.cmd("AUTH PLAIN " + plain("alice@example.org",
+                                           "wrong lip")).code == 535
+    pat = (r"client in: AUTH\t\d+\tPLAIN\tservice=smtp\tnologin\t"
+           r"rip=192\.0\.2\.45\trport=\d+\tlip=127\.0\.0\.1\t"
+           r"lport=%d\t" % srv.proxy_port)
+    wait_until(lambda: re.search(pat, dovecot.log()), T(10),
+               what="lip= and lport= in Dovecot's log")
+    # No cache: the LOGIN must reach Dovecot too.
+    plain_srv = dovecot_server(server, pki, dovecot.sock,
+                               extra=["auth-cache-ttl 0"])
+    plain_srv.wait_log(r"dovecot-auth unix:\S+: connected")
+    before = len(dovecot.log())
+    for mech in ("PLAIN", "LOGIN"):
+        assert login(plain_srv, pki, "bob@example.org",
+                     DOVE_USERS["bob@example.org"], mech) == OK
+    pat = (r"client in: AUTH\t\d+\tPLAIN\tservice=smtp\tnologin\t"
+           r"rip=127\.0\.0\.1\trport=(\d+)\tlip=127\.0\.0\.1\t"
+           r"lport=%d\tsecured\t" % plain_srv.port)
+    wait_until(lambda: len(re.findall(pat, dovecot.log()[before:])) == 2,
+               T(10), what="two AUTH lines with lip=, lport=, secured")
+    # Both clients' own ports, not the listener's.
+    assert all(int(p) != plain_srv.port
+               for p in re.findall(pat, dovecot.log()[before:]))
+
+
 def test_dovecot_guard_bans_after_max_failures(server, pki, dovecot):
     srv = dovecot_server(server, pki, dovecot.sock, proxy=True,
                          extra=["auth-max-failures 3"])

@@ -20,6 +20,7 @@ same_request(const struct auth_request *a, const struct auth_request *b)
 {
 	assert(a->client.ss_family == b->client.ss_family);
 	assert(memcmp(&a->client, &b->client, sizeof(a->client)) == 0);
+	assert(memcmp(&a->local, &b->local, sizeof(a->local)) == 0);
 	assert(a->tls == b->tls && a->mech == b->mech);
 	assert(a->userlen == b->userlen && a->userlen <= AUTH_FIELD_MAX);
 	assert(memcmp(a->user, b->user, a->userlen + 1) == 0);

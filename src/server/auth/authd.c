@@ -619,7 +619,8 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	q.pass = j->req.pass;
 	q.passlen = j->req.passlen;
 	q.client = (const struct sockaddr *)&j->req.client;
-	q.local = NULL;		/* the worker does not send it yet */
+	q.local = j->req.local.ss_family == AF_UNSPEC ? NULL :
+	    (const struct sockaddr *)&j->req.local;
 	q.tls = j->req.tls;
 	if (A.jobs >= MAX_JOBS)
 		reason = "busy";

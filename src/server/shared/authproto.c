@@ -6,6 +6,8 @@
  *	u8	family		0 (no address), 4 or 6
  *	16	address		IPv4 in the first 4 octets, the rest zero
  *	u16	port
+ *	19	local		the listener's end, the same way; family 0:
+ *				not known
  *	u8	tls		0 or 1
  *	u8	mech		AUTH_MECH_PLAIN or AUTH_MECH_LOGIN
  *	u16	user length	at most AUTH_FIELD_MAX
@@ -66,7 +68,7 @@
 #define FAM_INET	4
 #define FAM_INET6	6
 
-#define REQ_FIXED	(1 + 16 + 2 + 1 + 1)
+#define REQ_FIXED	(2 * (1 + 16 + 2) + 1 + 1)
 #define ANSWER_LEN	(1 + 4 + 1)
 
 #define RES_FAIL	0
@@ -272,7 +274,7 @@ authproto_encode_request(const struct auth_request *req, void *buf,
 	uint8_t			*p = buf;
 	size_t			 need;
 
-	if (!addr_encodable(&req->client) ||
+	if (!addr_encodable(&req->client) || !addr_encodable(&req->local) ||
 	    (req->tls != 0 && req->tls != 1) ||
 	    (req->mech != AUTH_MECH_PLAIN && req->mech != AUTH_MECH_LOGIN) ||
 	    !valid_field(req->user, req->userlen) ||
@@ -283,6 +285,7 @@ authproto_encode_request(const struct auth_request *req, void *buf,
 		return -1;
 
 	p = wr_addr(p, &req->client);
+	p = wr_addr(p, &req->local);
 	*p++ = (uint8_t)req->tls;
 	*p++ = (uint8_t)req->mech;
 	p = wr_u16(p, req->userlen);
@@ -304,7 +307,8 @@ authproto_decode_request(const void *buf, size_t len,
 	memset(req, 0, sizeof(*req));
 	if (buf == NULL)
 		goto bad;
-	if (rd_addr(&r, &req->client) == -1 || rd_u8(&r, &tls) == -1 ||
+	if (rd_addr(&r, &req->client) == -1 ||
+	    rd_addr(&r, &req->local) == -1 || rd_u8(&r, &tls) == -1 ||
 	    rd_u8(&r, &mech) == -1)
 		goto bad;
 	if (tls > 1 || (mech != AUTH_MECH_PLAIN && mech != AUTH_MECH_LOGIN))

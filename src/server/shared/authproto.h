@@ -45,6 +45,7 @@ enum auth_mech { AUTH_MECH_PLAIN = 1, AUTH_MECH_LOGIN = 2,
 
 struct auth_request {
 	struct sockaddr_storage	client;		/* address and port */
+	struct sockaddr_storage	local;		/* AF_UNSPEC: not known */
 	int			tls;		/* the session is encrypted */
 	enum auth_mech		mech;
 	size_t			userlen;
