@@ -210,7 +210,8 @@ authsock_path(const struct config *conf, char *out, size_t outlen,
 	int	n;
 
 	out[0] = '\0';
-	if (conf->users == NULL)
+	/* A remote account store needs the auth process, users file or not. */
+	if (conf->users == NULL && conf->auth_backend == AUTH_BACKEND_FILE)
 		return 0;
 	n = snprintf(out, outlen, "%s/run/auth.sock", conf->spool);
 	if (n < 0 || (size_t)n >= outlen) {

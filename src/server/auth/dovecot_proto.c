@@ -164,3 +164,40 @@ dvc_parse(const char *line, size_t len, struct dvc_line *out)
 	}
 	return out->kind = DVC_IGNORE;
 }
+
+enum dvc_kind
+dvc_parse_master(const char *line, size_t len, struct dvc_line *out)
+{
+	struct field	f[MAX_FIELDS];
+	size_t		n;
+	uint32_t	v;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = DVC_BAD;
+	if (len > DVC_LINE_MAX || memchr(line, '\0', len) != NULL ||
+	    memchr(line, '\r', len) != NULL)
+		return out->kind;
+	n = split(line, len, f, MAX_FIELDS);
+	if (is(&f[0], "VERSION"))
+		return dvc_parse(line, len, out);
+	if (!is(&f[0], "USER") && !is(&f[0], "NOTFOUND") &&
+	    !is(&f[0], "FAIL"))
+		return out->kind = DVC_IGNORE;
+	if (n < 2 || number(&f[1], UINT32_MAX, &v) == -1 || v == 0)
+		return out->kind;
+	out->id = v;
+	switch (f[0].p[0]) {
+	case 'U':
+		/* "USER id name [fields]": the name is the userdb's. */
+		if (n < 3 || f[2].len == 0)
+			return out->kind;
+		out->user = f[2].p;
+		out->userlen = f[2].len;
+		return out->kind = DVC_USER;
+	case 'N':
+		return out->kind = DVC_NOTFOUND;
+	default:
+		out->temp = 1;
+		return out->kind = DVC_FAIL;
+	}
+}

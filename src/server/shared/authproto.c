@@ -99,6 +99,7 @@ static uint8_t	*wr_u32(uint8_t *, uint32_t);
 static int	result_code(enum auth_result, uint8_t *);
 static int	result_of(uint8_t, enum auth_result *);
 static int	rd_verdict(struct rd *, struct auth_answer *);
+static int	rcpt_ok(const char *, size_t);
 
 static int
 rd_bytes(struct rd *r, void *out, size_t n)
@@ -765,5 +766,50 @@ authproto_decode_limit_answer(const void *buf, size_t len,
 		return -1;
 	}
 	a->retry_secs = retry;
+	return 0;
+}
+
+/* An address to look up: printable ASCII and UTF-8, no space, no DEL. */
+static int
+rcpt_ok(const char *addr, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > AUTH_RCPT_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((uint8_t)addr[i] <= 0x20 || (uint8_t)addr[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+authproto_encode_rcpt(const struct rcpt_request *req, void *buf,
+    size_t buflen)
+{
+	uint8_t	*p = buf;
+
+	if (!rcpt_ok(req->addr, req->len) || buf == NULL ||
+	    buflen < 2 + req->len)
+		return -1;
+	p = wr_u16(p, req->len);
+	memcpy(p, req->addr, req->len);
+	return (int)(2 + req->len);
+}
+
+int
+authproto_decode_rcpt(const void *buf, size_t len, struct rcpt_request *req)
+{
+	struct rd	r = { buf, len };
+	uint16_t	n;
+
+	memset(req, 0, sizeof(*req));
+	if (buf == NULL || rd_u16(&r, &n) == -1 || n > AUTH_RCPT_MAX ||
+	    rd_bytes(&r, req->addr, n) == -1 || r.left != 0 ||
+	    !rcpt_ok(req->addr, n)) {
+		memset(req, 0, sizeof(*req));
+		return -1;
+	}
+	req->len = n;
 	return 0;
 }
