@@ -216,7 +216,7 @@ test_parse_master(void **state)
 			assert_int_equal(l.id, cases[i].id);
 		assert_int_equal(l.temp, cases[i].kind == DVC_FAIL);
 	}
-	assert_int_equal(dvc_parse_master("USER\t9\tcarol\tuid=1", 20, &l),
+	assert_int_equal(dvc_parse_master("USER\t9\tcarol\tuid=1", 18, &l),
 	    DVC_USER);
 	assert_int_equal(l.userlen, 5);
 	assert_memory_equal(l.user, "carol", 5);
