@@ -79,6 +79,7 @@
 #include "server/auth/backend.h"
 #include "server/auth/guard.h"
 #include "server/auth/logincache.h"
+#include "server/auth/rcptlookup.h"
 #include "server/shared/metrics.h"
 #include "server/auth/sendlimit.h"
 #include "server/shared/authproto.h"
@@ -222,6 +223,8 @@ static void	 log_line(enum auth_result, const struct sockaddr *, int,
 static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static void	 handle_unban(struct conn *, uint32_t, const void *, size_t);
+static void	 handle_rcpt(struct conn *, uint32_t, const void *, size_t);
+static void	 rcpt_done(void *, enum auth_result, int);
 static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 job_done(void *, enum auth_result, const char *);
 static void	 job_answer(struct job *, struct auth_answer *);
@@ -542,7 +545,8 @@ conn_read(int fd, short events, void *arg)
 			continue;
 		}
 		if (n == -2 || (h.type != AUTH_MSG_VERIFY &&
-		    h.type != AUTH_MSG_SASL && h.type != AUTH_MSG_LIMIT)) {
+		    h.type != AUTH_MSG_SASL && h.type != AUTH_MSG_LIMIT &&
+		    h.type != AUTH_MSG_RCPT)) {
 			log_warnx("malformed message from a worker");
 			conn_close(c);
 			break;
@@ -551,6 +555,8 @@ conn_read(int fd, short events, void *arg)
 			handle_sasl(c, h.id, buf, h.len);
 		else if (h.type == AUTH_MSG_LIMIT)
 			handle_limit(c, h.id, buf, h.len);
+		else if (h.type == AUTH_MSG_RCPT)
+			handle_rcpt(c, h.id, buf, h.len);
 		else
 			handle_request(c, h.id, buf, h.len);
 		explicit_bzero(buf, h.len);
@@ -1187,6 +1193,61 @@ limit_answer_send(struct conn *c, uint32_t id, const struct limit_answer *a)
 	conn_send(c, AUTH_MSG_LIMIT_ANSWER, id, buf, (size_t)n);
 }
 
+/*
+ * Recipient lookups (rcptlookup.c): no guard, no delay, no log line of
+ * a login; the connection is referenced while the store is asked.
+ */
+struct rcpt_job {
+	struct conn	*conn;
+	uint32_t	 id;
+};
+
+static void
+handle_rcpt(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	struct rcpt_request	 req;
+	struct rcpt_job		*rj;
+	struct auth_answer	 a;
+	uint8_t			 out[16];
+	int			 n;
+
+	if (authproto_decode_rcpt(buf, len, &req) == -1 ||
+	    (rj = malloc(sizeof(*rj))) == NULL) {
+		log_warnx("rcpt-lookup result=tempfail reason=bad-request");
+		memset(&a, 0, sizeof(a));
+		a.result = AUTH_TEMPFAIL;
+		if ((n = authproto_encode_answer(&a, out, sizeof(out))) != -1)
+			conn_send(c, AUTH_MSG_RCPT_ANSWER, id, out, (size_t)n);
+		return;
+	}
+	rj->conn = c;
+	rj->id = id;
+	conn_ref(c);
+	rcptlookup_ask(req.addr, req.len, rcpt_done, rj);
+}
+
+static void
+rcpt_done(void *arg, enum auth_result result, int cached)
+{
+	struct rcpt_job		*rj = arg;
+	struct auth_answer	 a;
+	uint8_t			 buf[16];
+	int			 n;
+
+	memset(&a, 0, sizeof(a));
+	a.result = result;
+	if ((n = authproto_encode_answer(&a, buf, sizeof(buf))) == -1)
+		log_warnx("cannot encode a recipient answer");
+	else
+		conn_send(rj->conn, AUTH_MSG_RCPT_ANSWER, rj->id, buf,
+		    (size_t)n);
+	log_debug("rcpt-lookup result=%s%s", result == AUTH_OK ? "ok" :
+	    result == AUTH_FAIL ? "unknown" : "tempfail",
+	    cached ? " cache=hit" : "");
+	conn_unref(rj->conn);
+	free(rj);
+}
+
 static void
 tick_cb(int fd, short events, void *arg)
 {
@@ -1328,6 +1389,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 		free(users_text);
 	}
 	A.be->init(&env);
+	rcptlookup_init(conf, A.be);
 
 	A.lfd = open_socket(sockpath);
 	A.lev = event_new(A.base, A.lfd, EV_READ | EV_PERSIST, accept_cb,

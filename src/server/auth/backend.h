@@ -111,6 +111,15 @@ struct backend_ops {
 	int		(*sasl_step)(void *handle, const uint8_t *, size_t,
 			    const char **reason);
 	void		(*sasl_abort)(void *handle);
+	/*
+	 * Recipients (AUTH_MSG_RCPT, rcptlookup.c): is addr, lower case, an
+	 * account of the store?  No password, no bind as the user.  The
+	 * contract of verify(): 0 and done later with AUTH_OK (yes),
+	 * AUTH_FAIL (no) or AUTH_TEMPFAIL (the store cannot say), or -1 with
+	 * a reason.  NULL: no store of recipients (the users file is).
+	 */
+	int		(*lookup)(const char *addr, size_t len, backend_done,
+			    void *arg, const char **reason);
 	/* Is the account's name folded to lower case (the cache key)? */
 	int		  folds_case;
 	/* At exit, after every verification was answered. */
