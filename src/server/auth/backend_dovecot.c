@@ -47,6 +47,7 @@
 #include "common/log.h"
 #include "server/auth/backend.h"
 #include "server/auth/dovecot_proto.h"
+#include "server/auth/dovecot_userdb.h"
 #include "server/shared/metrics.h"
 
 #define BACKOFF_MIN_MS	100
@@ -122,6 +123,7 @@ const struct backend_ops backend_dovecot = {
 	.sasl_start = dv_sasl_start,
 	.sasl_step = dv_sasl_step,
 	.sasl_abort = dv_sasl_abort,
+	.lookup = dvu_lookup,
 	.folds_case = 0,
 	.stop = dv_stop,
 };
@@ -129,10 +131,7 @@ const struct backend_ops backend_dovecot = {
 static void
 dv_init(struct backend_env *env)
 {
-	struct sockaddr_un	 sun;
-	struct addrinfo		 hints, *res;
-	char			*buf, *path, *host, *port;
-	int			 rc;
+	char	err[512];
 
 	memset(&D, 0, sizeof(D));
 	D.conf = env->conf;
@@ -141,35 +140,14 @@ dv_init(struct backend_env *env)
 	TAILQ_INIT(&D.reqs);
 	D.next_id = 1;
 	D.backoff_ms = BACKOFF_MIN_MS;
-	if (config_dovecot_auth(D.conf->dovecot_auth, &buf, &path, &host,
-	    &port) == -1)
-		fatalx("dovecot-auth %s: malformed", D.conf->dovecot_auth);
-	if (path != NULL) {
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (strlen(path) >= sizeof(sun.sun_path))
-			fatalx("dovecot-auth %s: path too long", path);
-		memcpy(sun.sun_path, path, strlen(path));
-		memcpy(&D.ss, &sun, sizeof(sun));
-		D.sslen = sizeof(sun);
-	} else {
-		/* Once, at start: the loop never waits for a resolver. */
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
-			fatalx("dovecot-auth %s: %s", D.conf->dovecot_auth,
-			    gai_strerror(rc));
-		if (res->ai_addrlen > sizeof(D.ss))
-			fatalx("dovecot-auth: address too long");
-		memcpy(&D.ss, res->ai_addr, res->ai_addrlen);
-		D.sslen = res->ai_addrlen;
-		freeaddrinfo(res);
-	}
-	free(buf);
+	if (dovecot_sockaddr(D.conf->dovecot_auth, &D.ss, &D.sslen, err,
+	    sizeof(err)) == -1)
+		fatalx("dovecot-auth %s", err);
 	if ((D.retry = evtimer_new(D.base, dv_retry_cb, NULL)) == NULL ||
 	    (D.hs_timer = evtimer_new(D.base, dv_hs_timeout, NULL)) == NULL)
 		fatalx("out of memory");
+	if (D.conf->dovecot_userdb != NULL)
+		dvu_init(D.conf, D.base);
 	dv_connect();
 }
 
@@ -686,6 +664,7 @@ dv_stop(void)
 
 	while ((r = TAILQ_FIRST(&D.reqs)) != NULL)
 		dv_finish(r, AUTH_TEMPFAIL, "stopping");
+	dvu_stop();
 	if (D.bev != NULL)
 		bufferevent_free(D.bev);
 	D.bev = NULL;
