@@ -437,7 +437,7 @@ access to * by * read
     def start(self):
         with open(self.dir / "slapd.log", "ab") as err:
             self.proc = subprocess.Popen(
-                ["slapd", "-d", "0", "-f", str(self.conf), "-h",
+                ["slapd", "-d", "stats", "-f", str(self.conf), "-h",
                  "%s/ %s/" % (self.uri, self.ldaps_uri)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err, start_new_session=True)
@@ -457,6 +457,11 @@ access to * by * read
     def stop(self):
         stop_pid(self.proc)
         self.proc = None
+
+    def log(self):
+        """slapd's stats log: its connections, searches and binds."""
+        p = self.dir / "slapd.log"
+        return p.read_text(errors="replace") if p.exists() else ""
 
     def cleanup(self):
         self.stop()
@@ -631,3 +636,181 @@ def test_check_config_ldap(tmp_path):
     r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
                        capture_output=True, text=True, timeout=T(30))
     assert r.returncode == 0, r.stderr
+
+
+# -- Recipients of local-domains checked against the account store
+
+RCPT_UNKNOWN = "550 5.1.1 Recipient unknown"
+RCPT_TEMPFAIL = "451 4.3.0 Temporary lookup failure"
+
+
+def rcpts(srv, addrs, sender="someone@sender.test"):
+    """The replies to RCPT TO for each address, in one transaction over
+    the smtp listener without AUTH, by smtplib."""
+    out = []
+    with smtplib.SMTP("127.0.0.1", srv.port, local_hostname="c.test",
+                      timeout=T(30)) as s:
+        s.ehlo()
+        code, _ = s.mail(sender)
+        assert code == 250
+        for a in addrs:
+            code, text = s.rcpt(a)
+            out.append("%d %s" % (code, text.decode()))
+    return out
+
+
+def userdb_server(server, pki, dv, extra=()):
+    return dovecot_server(server, pki, dv.sock, extra=[
+        "dovecot-userdb unix:%s" % dv.userdb_sock] + list(extra))
+
+
+def test_dovecot_userdb_checks_recipients(server, pki, dovecot):
+    """An account of Dovecot's userdb gets 250, an unknown address 550
+    5.1.1; the users file still vouches for its own; lookups in flight
+    from many sessions at once; and no lookup counts as a failed login."""
+    srv = userdb_server(server, pki, dovecot,
+                        extra=["auth-max-failures 2"])
+    srv.wait_log(r"dovecot-userdb unix:\S+: recipients of local-domains")
+    assert rcpts(srv, ["alice@example.org", "nobody@example.org",
+                       "BOB@Example.ORG", "user@example.org",
+                       "x@elsewhere.test"]) == [
+        "250 2.1.5 Ok", RCPT_UNKNOWN, "250 2.1.5 Ok", "250 2.1.5 Ok",
+        "550 5.7.1 Relay access denied"]
+    assert re.search(r"USER\t\d+\tnobody@example\.org\tservice=smtp",
+                     dovecot.log()) or "nobody@example.org" in dovecot.log()
+    # Several sessions, their lookups in flight together on one socket.
+    results = {}
+
+    def one(i):
+        results[i] = rcpts(srv, ["alice@example.org" if i % 2 else
+                                 "ghost%d@example.org" % i])
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(T(60))
+    assert results == {i: ["250 2.1.5 Ok" if i % 2 else RCPT_UNKNOWN]
+                       for i in range(8)}
+    # Eleven unknown recipients from 127.0.0.1 and auth-max-failures 2:
+    # not banned, a login still works, no auth line was logged for them.
+    assert login(srv, pki, "alice@example.org", "dove secret") == OK
+    assert "auth result=fail" not in srv.log()
+    assert "ban ip=" not in srv.log()
+    assert re.search(r"reject cmd=RCPT to=\"nobody@example\.org\" "
+                     r"reply=\"550 5\.1\.1", srv.log())
+
+
+def test_dovecot_userdb_down_gives_451_cache_serves_and_recovers(server,
+                                                                 pki):
+    """Dovecot stopped: an address never looked up gets 451 4.3.0 (never
+    5xx); within recipient-cache-ttl the answers already given still
+    stand (with recipient-cache-ttl 0 they do not); when Dovecot is back,
+    lookups work again."""
+    dv = Dovecot().start()
+    try:
+        cached = userdb_server(server, pki, dv,
+                               extra=["recipient-cache-ttl 600"])
+        fresh = userdb_server(server, pki, dv,
+                              extra=["recipient-cache-ttl 0"])
+        for srv in (cached, fresh):
+            assert rcpts(srv, ["alice@example.org", "nobody@example.org"]) \
+                == ["250 2.1.5 Ok", RCPT_UNKNOWN]
+        dv.stop()
+        assert rcpts(cached, ["alice@example.org", "nobody@example.org",
+                              "bob@example.org"]) == [
+            "250 2.1.5 Ok", RCPT_UNKNOWN, RCPT_TEMPFAIL]
+        assert rcpts(fresh, ["alice@example.org", "nobody@example.org"]) \
+            == [RCPT_TEMPFAIL, RCPT_TEMPFAIL]
+        fresh.wait_log(r"dovecot-userdb unix:\S+: .*recipients of "
+                       r"local-domains get 451 until it answers")
+        assert re.search(r"refuse reason=recipient-lookup result=tempfail "
+                         r"to=\"alice@example\.org\"", fresh.log())
+        dv.start()
+        wait_until(lambda: rcpts(fresh, ["bob@example.org"]) ==
+                   ["250 2.1.5 Ok"], T(30), interval=0.5,
+                   what="a lookup once Dovecot is back")
+        assert rcpts(fresh, ["nobody@example.org"]) == [RCPT_UNKNOWN]
+        fresh.wait_log(r"dovecot-userdb unix:\S+: answering again")
+    finally:
+        dv.cleanup()
+
+
+def silent_userdb(fake, c, f):
+    """A userdb that greets, reads the lookups and never answers them."""
+    c.sendall(b"VERSION\t1\t1\nSPID\t1\n")
+    for line in f:
+        fake.seen.append(line)
+
+
+def test_dovecot_userdb_too_slow_gives_451(server, pki, dovecot):
+    d = open_dir()
+    fake = ScriptedDovecot(d / "userdb", silent_userdb)
+    try:
+        srv = dovecot_server(server, pki, dovecot.sock, extra=[
+            "dovecot-userdb unix:%s" % (d / "userdb"), "backend-timeout 2"])
+        t0 = time.monotonic()
+        assert rcpts(srv, ["alice@example.org"]) == [RCPT_TEMPFAIL]
+        assert time.monotonic() - t0 >= 1.5
+        assert fake.seen[0] == b"VERSION\t1\t0\n"
+        assert fake.seen[1] == b"USER\t1\talice@example.org\tservice=smtp\n"
+        srv.wait_log(r"dovecot-userdb unix:\S+: no answer in time")
+    finally:
+        fake.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+MAIL_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u))"
+
+
+def test_ldap_checks_recipients_without_binding(server, pki, slapd):
+    """The entry is searched as the reader (ldap-recipient-filter), never
+    bound as: the directory has no bind of carol's DN; injection in the
+    local part matches nothing."""
+    srv = ldap_server(server, pki, slapd.uri, extra=[
+        "ldap-recipient-filter %s" % MAIL_FILTER])
+    before = len(slapd.log())
+    assert rcpts(srv, ["carol@example.org", "dave@example.org",
+                       "nobody@example.org"]) == [
+        "250 2.1.5 Ok", "250 2.1.5 Ok", RCPT_UNKNOWN]
+    seen = slapd.log()[before:]
+    assert re.search(r'SRCH .*filter="\(&\(objectClass=inetOrgPerson\)'
+                     r'\(mail=carol@example\.org\)\)"', seen), seen
+    assert re.search(r'BIND dn="%s"' % re.escape(READER_DN), seen)
+    assert "uid=carol" not in seen and "uid=dave" not in seen
+    for evil in ("*@example.org", "carol*@example.org",
+                 "\"*)(mail=*\"@example.org",
+                 "\"carol)(|(mail=*\"@example.org",
+                 "\"\\\\2a\"@example.org", "c\\x2aarol@example.org"):
+        r = rcpts(srv, [evil])
+        assert r == [RCPT_UNKNOWN] or r[0].startswith("501 "), (evil, r)
+    # What reached the directory was escaped (RFC 4515), a literal "*".
+    seen = slapd.log()[before:]
+    assert re.search(r'filter="\(&\(objectClass=inetOrgPerson\)'
+                     r'\(mail=\\2A@example\.org\)\)"', seen, re.I), seen
+    assert not re.search(r'filter="[^"]*\(mail=\*', seen)
+    # %n: the local part alone, against uid.
+    byuid = ldap_server(server, pki, slapd.uri, extra=[
+        "ldap-recipient-filter (&(objectClass=inetOrgPerson)(uid=%n))"])
+    assert rcpts(byuid, ["carol@example.org", "dave@jms1.net",
+                         "*@example.org", "nobody@example.org"]) == [
+        "250 2.1.5 Ok", "250 2.1.5 Ok", RCPT_UNKNOWN, RCPT_UNKNOWN]
+    assert "auth result=" not in srv.log() + byuid.log()
+
+
+def test_ldap_recipient_down_gives_451_and_recovers(server, pki):
+    sl = Slapd(pki).start()
+    try:
+        srv = ldap_server(server, pki, sl.uri, extra=[
+            "ldap-recipient-filter %s" % MAIL_FILTER,
+            "recipient-cache-ttl 0", "backend-timeout 3"])
+        assert rcpts(srv, ["carol@example.org"]) == ["250 2.1.5 Ok"]
+        sl.stop()
+        assert rcpts(srv, ["carol@example.org", "nobody@example.org"]) == [
+            RCPT_TEMPFAIL, RCPT_TEMPFAIL]
+        sl.start()
+        wait_until(lambda: rcpts(srv, ["carol@example.org"]) ==
+                   ["250 2.1.5 Ok"], T(30), interval=0.5,
+                   what="a lookup once slapd is back")
+        assert rcpts(srv, ["nobody@example.org"]) == [RCPT_UNKNOWN]
+    finally:
+        sl.cleanup()
