@@ -356,6 +356,26 @@ def test_check_config_dovecot(server, tmp_path):
                        capture_output=True, text=True, timeout=T(30))
     assert r.returncode == 0, r.stderr
     assert "is not a socket yet" in r.stderr
+    # The userdb of recipients: no users file needed with it.
+    conf.write_text("\n".join(base + [
+        "auth-backend dovecot", "dovecot-auth unix:%s/none" % tmp_path,
+        "dovecot-userdb unix:%s/userdb" % tmp_path,
+        "local-domains example.org", "mailbox-root %s/mail" % tmp_path])
+        + "\n")
+    r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 0, r.stderr
+    assert ("dovecot-userdb: %s/userdb is not a socket yet: recipients of "
+            "local-domains get 451" % tmp_path) in r.stderr
+    for bad, msg in (
+            (["dovecot-userdb unix:/x"],
+             "dovecot-userdb requires auth-backend dovecot"),
+            (["local-domains example.org", "mailbox-root /m"],
+             "local-domains requires users (or an account store")):
+        conf.write_text("\n".join(base + bad) + "\n")
+        r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
+                           capture_output=True, text=True, timeout=T(30))
+        assert r.returncode == 1 and msg in r.stderr, r.stderr
 
 
 def srv_bin():
