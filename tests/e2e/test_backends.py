@@ -7,6 +7,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -19,7 +20,8 @@ import pytest
 
 from e2elib import HOSTNAME, T, free_port, wait_until
 from mailservers import DOVE_USERS, Dovecot, stop_pid
-from test_auth import TLSClient, auth_server, plain
+from test_auth import (PASSWORD, TLSClient, auth_server, plain,
+                       sha512crypt)
 from test_proxy import BANNED, proxied, proxy_server
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
@@ -834,3 +836,61 @@ def test_ldap_recipient_down_gives_451_and_recovers(server, pki):
         assert rcpts(srv, ["nobody@example.org"]) == [RCPT_UNKNOWN]
     finally:
         sl.cleanup()
+
+
+# -- A reload keeps the failure ledger, the bans and the login cache
+
+def reload(srv):
+    """SIGHUP, and wait until the new auth process serves."""
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reloaded users=", after=mark, timeout=T(30))
+    srv.wait_log(r"auth: ready socket=", after=mark, timeout=T(30))
+    return mark
+
+
+def test_reload_keeps_the_failure_ledger(server, pki):
+    """Two failures, a reload, one more: banned after auth-max-failures
+    in total, as if there had been no reload (the ledger is the same one,
+    the new auth process's)."""
+    srv = proxy_server(server, pki, extra=["auth-max-failures 3"])
+    with proxied(srv, "192.0.2.70") as c:
+        c.ehlo()
+        for _ in range(2):
+            assert c.cmd("AUTH PLAIN " + plain("user@example.org",
+                                               "guess")).code == 535
+    mark = reload(srv)
+    with proxied(srv, "192.0.2.70") as c:
+        c.ehlo()
+        c.sendline("AUTH PLAIN " + plain("user@example.org", "guess"))
+        assert [r.line for r in c.replies(2)] == [BAD, BANNED]
+    srv.wait_log(r"auth: ban ip=192\.0\.2\.70 ", after=mark)
+    # The ban stands across a second reload too.
+    reload(srv)
+    with proxied(srv, "192.0.2.70", greet=False) as c:
+        assert c.read_until_closed().startswith(b"421 ")
+
+
+def test_reload_keeps_the_login_cache_but_not_a_changed_password(server,
+                                                                 pki):
+    srv = auth_server(server, pki, extra=["auth-cache-ttl 300"])
+    for _ in range(2):
+        assert login(srv, pki, "user@example.org", PASSWORD) == OK
+        assert login(srv, pki, "other@example.org", "other secret") == OK
+    assert len(re.findall(r"cache=hit", srv.log())) == 2
+    # other@ gets a new password; user@'s line stays as it was.
+    lines = srv.users_path.read_text().splitlines()
+    lines = [("other@example.org:%s" % sha512crypt("new secret"))
+             if ln.startswith("other@example.org:") else ln for ln in lines]
+    srv.users_path.write_text("\n".join(lines) + "\n")
+    mark = reload(srv)
+    assert login(srv, pki, "user@example.org", PASSWORD) == OK
+    assert re.search(r"auth result=ok .* user=\"user@example\.org\" "
+                     r"cache=hit", srv.log()[mark:]), srv.log()[mark:]
+    # The old password of other@ is no longer anyone's: no stale success.
+    assert login(srv, pki, "other@example.org", "other secret") == BAD
+    assert login(srv, pki, "other@example.org", "new secret") == OK
+    after = srv.log()[mark:]
+    assert not re.search(r"user=\"other@example\.org\" cache=hit", after)
+    assert re.search(r"auth result=fail .* user=\"other@example\.org\"",
+                     after)

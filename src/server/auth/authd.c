@@ -69,6 +69,7 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -180,6 +181,7 @@ static struct {
 	size_t			 nconns;
 	unsigned		 jobs;
 	int			 stopping;
+	uint8_t			 be_tag[LOGINCACHE_TAG_LEN];
 } A;
 
 static int	 open_socket(const char *);
@@ -224,6 +226,8 @@ static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static void	 handle_unban(struct conn *, uint32_t, const void *, size_t);
 static void	 handle_rcpt(struct conn *, uint32_t, const void *, size_t);
+static void	 cache_tag(const char *, uint8_t *);
+static void	 backend_tag(const struct config *);
 static void	 rcpt_done(void *, enum auth_result, int);
 static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 job_done(void *, enum auth_result, const char *);
@@ -602,10 +606,15 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	 * key is the name the backend verifies: a store that tells case
 	 * apart gets the name as sent.
 	 */
-	if (logincache_enabled() && logincache_mac(A.be->folds_case ?
-	    j->account : j->req.user, j->req.pass, j->req.passlen,
-	    j->mac) == 0)
-		j->have_mac = 1;
+	if (logincache_enabled()) {
+		uint8_t	tag[LOGINCACHE_TAG_LEN];
+
+		cache_tag(j->account, tag);
+		if (logincache_mac(A.be->folds_case ? j->account :
+		    j->req.user, tag, j->req.pass, j->req.passlen,
+		    j->mac) == 0)
+			j->have_mac = 1;
+	}
 	if (j->have_mac && logincache_lookup(j->mac)) {
 		j->result = AUTH_OK;
 		j->reason = NULL;
@@ -645,6 +654,54 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	}
 	conn_ref(c);
 	A.jobs++;
+}
+
+/*
+ * The login cache's tag of an account (logincache.h): the backend's
+ * (the users file's hash of the user), else the digest of the backend's
+ * configuration.  An account the backend does not have gets zeros: it is
+ * hashed all the same (the same cost), and no success is ever kept
+ * under them.
+ */
+static void
+cache_tag(const char *account, uint8_t *tag)
+{
+	if (A.be->cache_tag == NULL) {
+		memcpy(tag, A.be_tag, LOGINCACHE_TAG_LEN);
+		return;
+	}
+	if (A.be->cache_tag(account, tag) == -1)
+		memset(tag, 0, LOGINCACHE_TAG_LEN);
+}
+
+/* Where a remote backend is and how it is asked: its cache tag. */
+static void
+backend_tag(const struct config *conf)
+{
+	const char	*parts[7];
+	EVP_MD_CTX	*ctx;
+	unsigned int	 n = 0;
+	size_t		 i;
+
+	parts[0] = A.be->name;
+	parts[1] = conf->dovecot_auth;
+	parts[2] = conf->ldap_uri;
+	parts[3] = conf->ldap_base;
+	parts[4] = conf->ldap_filter;
+	parts[5] = conf->ldap_bind_dn;
+	parts[6] = conf->ldap_bind_password_file;
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		fatalx("cannot hash the backend's configuration");
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		/* Each with its NUL: the parts cannot run into each other. */
+		if (EVP_DigestUpdate(ctx, parts[i] ? parts[i] : "",
+		    parts[i] ? strlen(parts[i]) + 1 : 1) != 1)
+			fatalx("cannot hash the backend's configuration");
+	if (EVP_DigestFinal_ex(ctx, A.be_tag, &n) != 1 ||
+	    n != LOGINCACHE_TAG_LEN)
+		fatalx("cannot hash the backend's configuration");
+	EVP_MD_CTX_free(ctx);
 }
 
 /* "smtpauthctl unban" through the queue process (authproto.h). */
@@ -1389,6 +1446,7 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 		free(users_text);
 	}
 	A.be->init(&env);
+	backend_tag(conf);
 	rcptlookup_init(conf, A.be);
 
 	A.lfd = open_socket(sockpath);

@@ -19,6 +19,7 @@
 
 #include <sys/socket.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/shared/authproto.h"
 #include "server/shared/config.h"
@@ -120,6 +121,14 @@ struct backend_ops {
 	 */
 	int		(*lookup)(const char *addr, size_t len, backend_done,
 			    void *arg, const char **reason);
+	/*
+	 * The login cache's tag of the account (logincache.h): a digest of
+	 * what the backend holds for it (the users file's hash), so that a
+	 * cached login made before a change never matches after it.
+	 * Returns 0, or -1 (no such account: nothing is cached for it).
+	 * NULL: authd.c tags with the backend's configuration.
+	 */
+	int		(*cache_tag)(const char *account, uint8_t tag[32]);
 	/* Is the account's name folded to lower case (the cache key)? */
 	int		  folds_case;
 	/* At exit, after every verification was answered. */
