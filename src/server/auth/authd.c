@@ -38,10 +38,12 @@
  * Cache (logincache.c, auth-cache-ttl): a client that logs in every few
  * minutes should not pay yescrypt each time.  After a successful
  * verification the auth process remembers HMAC-SHA256(key, account NUL
- * password) for the TTL under a random key that never leaves this
- * process's memory and dies with it (on reload the auth process is
- * restarted, so a changed password takes effect then; with a remote
- * backend, within the TTL).  A wrong password
+ * tag password) for the TTL under a random key that never leaves the
+ * auth processes' memory (the region of authstate.h, which a reload
+ * keeps, as it keeps the guard's ledgers).  The tag is what the backend
+ * holds for the account (cache_tag): a changed password line takes
+ * effect at the reload, a remote store's change within the TTL.  A
+ * wrong password
  * never matches, so it costs the full hash and goes through the guard and
  * the failure delay as before.
  */

@@ -16,6 +16,9 @@
  * nodes is banned after auth-max-failures in total, and a node that
  * lost the store still bans on its own count.
  *
+ * The ledgers outlive this process (authstate.h): the next auth process,
+ * after a reload or a crash, goes on counting where this one stopped.
+ *
  * Bans survive a restart of the whole daemon: the bans in force are kept
  * in STATE_FILE in the spool's run directory (read at start; rewritten,
  * at most once a second when they changed, by a thread of ours through
