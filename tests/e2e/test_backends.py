@@ -757,6 +757,26 @@ def test_dovecot_userdb_down_gives_451_cache_serves_and_recovers(server,
         dv.cleanup()
 
 
+def test_dovecot_userdb_without_a_users_file(server, pki, dovecot):
+    """Dovecot holds the accounts and the recipients: no users file at all,
+    and the auth process runs all the same."""
+    srv = server(extra=[
+        "listen 127.0.0.1:%d smtps" % free_port(),
+        "tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki,
+        "auth-backend dovecot", "dovecot-auth unix:%s" % dovecot.sock,
+        "dovecot-userdb unix:%s" % dovecot.userdb_sock], start=False)
+    text = srv.config_text()
+    srv.config_text = lambda: "".join(
+        ln + "\n" for ln in text.splitlines() if not ln.startswith("users "))
+    srv.write_config()
+    srv.users_path.unlink()
+    srv.start()
+    assert "users " not in srv.conf_path.read_text()
+    assert rcpts(srv, ["alice@example.org", "user@example.org"]) == [
+        "250 2.1.5 Ok", RCPT_UNKNOWN]
+    assert login(srv, pki, "alice@example.org", "dove secret") == OK
+
+
 def silent_userdb(fake, c, f):
     """A userdb that greets, reads the lookups and never answers them."""
     c.sendall(b"VERSION\t1\t1\nSPID\t1\n")
