@@ -46,12 +46,11 @@
 #include "common/base64.h"
 #include "common/log.h"
 #include "server/auth/backend.h"
+#include "server/auth/dovecot_io.h"
 #include "server/auth/dovecot_proto.h"
 #include "server/auth/dovecot_userdb.h"
 #include "server/shared/metrics.h"
 
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
 #define MAX_OUTBUF	(1024 * 1024)	/* unsent requests */
 #define AUTH_LINE_MAX	2048		/* one AUTH request */
 
@@ -139,7 +138,7 @@ dv_init(struct backend_env *env)
 	D.mechs_changed = env->mechs_changed;
 	TAILQ_INIT(&D.reqs);
 	D.next_id = 1;
-	D.backoff_ms = BACKOFF_MIN_MS;
+	D.backoff_ms = DOVECOT_BACKOFF_MIN_MS;
 	if (dovecot_sockaddr(D.conf->dovecot_auth, &D.ss, &D.sslen, err,
 	    sizeof(err)) == -1)
 		fatalx("dovecot-auth %s", err);
@@ -195,7 +194,6 @@ static void
 dv_down(const char *why)
 {
 	struct dreq	*r;
-	struct timeval	 tv;
 	int		 was_ready = D.state == DS_READY;
 
 	if (D.bev != NULL) {
@@ -213,12 +211,7 @@ dv_down(const char *why)
 		    why);
 		D.down_logged = 1;
 	}
-	tv.tv_sec = D.backoff_ms / 1000;
-	tv.tv_usec = (suseconds_t)(D.backoff_ms % 1000) * 1000;
-	evtimer_add(D.retry, &tv);
-	D.backoff_ms *= 2;
-	if (D.backoff_ms > BACKOFF_MAX_MS)
-		D.backoff_ms = BACKOFF_MAX_MS;
+	dovecot_backoff(D.retry, &D.backoff_ms);
 }
 
 static void
@@ -238,42 +231,16 @@ dv_hs_timeout(int fd, short ev, void *arg)
 static void
 dv_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & BEV_EVENT_CONNECTED)
-		return;
-	if (what & BEV_EVENT_EOF)
-		dv_down("closed by Dovecot");
-	else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		dv_down(evutil_socket_error_to_string(
-		    evutil_socket_geterror(bufferevent_getfd(bev))));
+	const char	*why;
+
+	if ((why = dovecot_event_reason(bev, what)) != NULL)
+		dv_down(why);
 }
 
 static void
 dv_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	const char	*buf;
-	size_t		 have, len;
-	int		 rc;
-
-	while (D.bev != NULL && (have = evbuffer_get_length(in)) > 0) {
-		if (have > DVC_LINE_MAX + 1)
-			have = DVC_LINE_MAX + 1;
-		if ((buf = (const char *)evbuffer_pullup(in,
-		    (ssize_t)have)) == NULL) {
-			dv_down("out of memory");
-			return;
-		}
-		if ((rc = dvc_frame(buf, have, &len)) == 0)
-			return;
-		if (rc == -1) {
-			dv_down("a line too long");
-			return;
-		}
-		memcpy(D.line, buf, len);
-		evbuffer_drain(in, len + 1);
-		if (dv_line(D.line, len) == -1)
-			return;
-	}
+	dovecot_read_lines(&D.bev, D.line, dv_line, dv_down);
 }
 
 /* One line from Dovecot; -1 when it dropped the connection. */
@@ -310,7 +277,7 @@ dv_line(const char *line, size_t len)
 		}
 		evtimer_del(D.hs_timer);
 		D.state = DS_READY;
-		D.backoff_ms = BACKOFF_MIN_MS;
+		D.backoff_ms = DOVECOT_BACKOFF_MIN_MS;
 		METRICS_SET(backend_up, 1);
 		log_info("dovecot-auth %s: connected%s",
 		    D.conf->dovecot_auth, D.down_logged ? " again" : "");

@@ -18,10 +18,8 @@
  */
 #include <sys/socket.h>
 #include <sys/queue.h>
-#include <sys/un.h>
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +30,11 @@
 #include <event2/event.h>
 
 #include "common/log.h"
+#include "server/auth/dovecot_io.h"
 #include "server/auth/dovecot_proto.h"
 #include "server/auth/dovecot_userdb.h"
 #include "server/shared/authproto.h"
 
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
 #define MAX_INFLIGHT	1024
 #define USER_LINE_MAX	(AUTH_RCPT_MAX + 64)
 
@@ -77,56 +74,6 @@ static int	du_line(const char *, size_t);
 static void	du_finish(struct ureq *, enum auth_result, const char *);
 static void	du_timeout(int, short, void *);
 
-int
-dovecot_sockaddr(const char *spec, struct sockaddr_storage *ss,
-    socklen_t *sslen, char *err, size_t errlen)
-{
-	struct sockaddr_un	 sun;
-	struct addrinfo		 hints, *res;
-	char			*buf, *path, *host, *port;
-	int			 rc;
-
-	if (config_dovecot_auth(spec, &buf, &path, &host, &port) == -1) {
-		snprintf(err, errlen, "%s: malformed", spec);
-		return -1;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (path != NULL) {
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (strlen(path) >= sizeof(sun.sun_path)) {
-			snprintf(err, errlen, "%s: path too long", path);
-			free(buf);
-			return -1;
-		}
-		memcpy(sun.sun_path, path, strlen(path));
-		memcpy(ss, &sun, sizeof(sun));
-		*sslen = sizeof(sun);
-		free(buf);
-		return 0;
-	}
-	/* Once, at start: the loop never waits for a resolver. */
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "%s: %s", spec, gai_strerror(rc));
-		free(buf);
-		return -1;
-	}
-	rc = 0;
-	if (res->ai_addrlen > sizeof(*ss)) {
-		snprintf(err, errlen, "%s: address too long", spec);
-		rc = -1;
-	} else {
-		memcpy(ss, res->ai_addr, res->ai_addrlen);
-		*sslen = res->ai_addrlen;
-	}
-	freeaddrinfo(res);
-	free(buf);
-	return rc;
-}
-
 void
 dvu_init(const struct config *conf, struct event_base *base)
 {
@@ -137,7 +84,7 @@ dvu_init(const struct config *conf, struct event_base *base)
 	U.base = base;
 	TAILQ_INIT(&U.reqs);
 	U.next_id = 1;
-	U.backoff_ms = BACKOFF_MIN_MS;
+	U.backoff_ms = DOVECOT_BACKOFF_MIN_MS;
 	U.state = US_IDLE;
 	if (dovecot_sockaddr(conf->dovecot_userdb, &U.ss, &U.sslen, err,
 	    sizeof(err)) == -1)
@@ -189,7 +136,6 @@ static void
 du_down(const char *why)
 {
 	struct ureq	*r;
-	struct timeval	 tv;
 
 	du_close();
 	U.state = US_DOWN;
@@ -200,12 +146,7 @@ du_down(const char *why)
 		    "get 451 until it answers", U.conf->dovecot_userdb, why);
 		U.down_logged = 1;
 	}
-	tv.tv_sec = U.backoff_ms / 1000;
-	tv.tv_usec = (suseconds_t)(U.backoff_ms % 1000) * 1000;
-	evtimer_add(U.retry, &tv);
-	U.backoff_ms *= 2;
-	if (U.backoff_ms > BACKOFF_MAX_MS)
-		U.backoff_ms = BACKOFF_MAX_MS;
+	dovecot_backoff(U.retry, &U.backoff_ms);
 }
 
 /* The backoff is over: the next lookup may try again. */
@@ -219,48 +160,22 @@ du_retry_cb(int fd, short ev, void *arg)
 static void
 du_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & BEV_EVENT_CONNECTED)
-		return;
+	const char	*why;
+
 	if ((what & BEV_EVENT_EOF) && TAILQ_EMPTY(&U.reqs)) {
 		/* Closed while idle (a restart, a limit): no outage. */
 		du_close();
 		U.state = US_IDLE;
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
-		du_down("closed by Dovecot");
-	else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		du_down(evutil_socket_error_to_string(
-		    evutil_socket_geterror(bufferevent_getfd(bev))));
+	if ((why = dovecot_event_reason(bev, what)) != NULL)
+		du_down(why);
 }
 
 static void
 du_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	const char	*buf;
-	size_t		 have, len;
-	int		 rc;
-
-	while (U.bev != NULL && (have = evbuffer_get_length(in)) > 0) {
-		if (have > DVC_LINE_MAX + 1)
-			have = DVC_LINE_MAX + 1;
-		if ((buf = (const char *)evbuffer_pullup(in,
-		    (ssize_t)have)) == NULL) {
-			du_down("out of memory");
-			return;
-		}
-		if ((rc = dvc_frame(buf, have, &len)) == 0)
-			return;
-		if (rc == -1) {
-			du_down("a line too long");
-			return;
-		}
-		memcpy(U.line, buf, len);
-		evbuffer_drain(in, len + 1);
-		if (du_line(U.line, len) == -1)
-			return;
-	}
+	dovecot_read_lines(&U.bev, U.line, du_line, du_down);
 }
 
 /* One line from Dovecot; -1 when it dropped the connection. */
@@ -284,7 +199,7 @@ du_line(const char *line, size_t len)
 			    U.conf->dovecot_userdb);
 			U.down_logged = 0;
 		}
-		U.backoff_ms = BACKOFF_MIN_MS;
+		U.backoff_ms = DOVECOT_BACKOFF_MIN_MS;
 		return 0;
 	case DVC_USER:
 	case DVC_NOTFOUND:

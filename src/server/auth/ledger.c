@@ -56,6 +56,8 @@ static void		 prune(struct ledger *, struct lentry *, uint64_t);
 static unsigned		 total(const struct lentry *);
 static void		 drop(struct ledger *, struct lentry *);
 static struct lentry	*entry_new(struct ledger *, size_t);
+static size_t		 buckets_for(size_t *);
+static struct ledger	*setup(struct ledger *, unsigned, size_t, size_t);
 
 #define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND do {							\
@@ -99,16 +101,25 @@ siphash24(const uint64_t k[2], const uint8_t *in, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* Buckets for *maxentries (at least 1): a power of two, at least 16. */
+static size_t
+buckets_for(size_t *maxentries)
+{
+	size_t	nb = 16;
+
+	if (*maxentries == 0)
+		*maxentries = 1;
+	while (nb < *maxentries && nb < ((size_t)1 << 30))
+		nb <<= 1;
+	return nb;
+}
+
 struct ledger *
 ledger_new(unsigned window, size_t maxentries)
 {
 	struct ledger	*l;
-	size_t		 nb = 16;
+	size_t		 nb = buckets_for(&maxentries);
 
-	if (maxentries == 0)
-		maxentries = 1;
-	while (nb < maxentries && nb < ((size_t)1 << 30))
-		nb <<= 1;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	if ((l->bucket = calloc(nb, sizeof(*l->bucket))) == NULL ||
@@ -118,6 +129,13 @@ ledger_new(unsigned window, size_t maxentries)
 		free(l);
 		return NULL;
 	}
+	return setup(l, window, maxentries, nb);
+}
+
+/* The fields of a new ledger whose memory is there. */
+static struct ledger *
+setup(struct ledger *l, unsigned window, size_t maxentries, size_t nb)
+{
 	l->window = window;
 	l->max = maxentries;
 	l->mask = nb - 1;
@@ -129,12 +147,8 @@ struct ledger *
 ledger_new_in(unsigned window, size_t maxentries, void *(*alloc)(size_t))
 {
 	struct ledger	*l;
-	size_t		 nb = 16;
+	size_t		 nb = buckets_for(&maxentries);
 
-	if (maxentries == 0)
-		maxentries = 1;
-	while (nb < maxentries && nb < ((size_t)1 << 30))
-		nb <<= 1;
 	if (maxentries > SIZE_MAX / SLOT_SIZE ||
 	    (l = alloc(sizeof(*l))) == NULL ||
 	    (l->bucket = alloc(nb * sizeof(*l->bucket))) == NULL ||
@@ -142,11 +156,7 @@ ledger_new_in(unsigned window, size_t maxentries, void *(*alloc)(size_t))
 	    getrandom(l->hkey, sizeof(l->hkey), 0) !=
 	    (ssize_t)sizeof(l->hkey))
 		return NULL;
-	l->window = window;
-	l->max = maxentries;
-	l->mask = nb - 1;
-	TAILQ_INIT(&l->lru);
-	return l;
+	return setup(l, window, maxentries, nb);
 }
 
 void
