@@ -675,6 +675,56 @@ test_mechs(void **state)
 	assert_int_equal(authproto_encode_mechs(&in, buf, sizeof(buf)), -1);
 }
 
+/* The recipient lookup (AUTH_MSG_RCPT): one encoding, bounded. */
+static void
+test_rcpt(void **state)
+{
+	struct rcpt_request	in, out;
+	uint8_t			buf[IPC_MAX_PAYLOAD];
+	int			n;
+
+	memset(&in, 0, sizeof(in));
+	in.len = strlen("alice@example.org");
+	memcpy(in.addr, "alice@example.org", in.len);
+	n = authproto_encode_rcpt(&in, buf, sizeof(buf));
+	assert_int_equal(n, 2 + 17);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(buf[1], 17);
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), 0);
+	assert_int_equal(out.len, 17);
+	assert_string_equal(out.addr, "alice@example.org");
+	/* Too short a buffer, a stray octet, a short one. */
+	assert_int_equal(authproto_encode_rcpt(&in, buf, 18), -1);
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n + 1, &out), -1);
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n - 1, &out), -1);
+	/* No control octet, space, DEL or NUL: Dovecot's line stays one. */
+	buf[2 + 5] = '\t';
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = ' ';
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = 0x7f;
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = '\0';
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = (char)0xc3;	/* UTF-8 is an address's right */
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), 0);
+	/* Empty, and AUTH_RCPT_MAX + 1. */
+	in.len = 0;
+	assert_int_equal(authproto_encode_rcpt(&in, buf, sizeof(buf)), -1);
+	buf[0] = 0;
+	buf[1] = 0;
+	assert_int_equal(authproto_decode_rcpt(buf, 2, &out), -1);
+	memset(in.addr, 'a', sizeof(in.addr));
+	in.len = AUTH_RCPT_MAX;
+	assert_int_equal(authproto_encode_rcpt(&in, buf, sizeof(buf)),
+	    2 + AUTH_RCPT_MAX);
+	buf[0] = (AUTH_RCPT_MAX + 1) >> 8;
+	buf[1] = (AUTH_RCPT_MAX + 1) & 0xff;
+	buf[2 + AUTH_RCPT_MAX] = 'a';
+	assert_int_equal(authproto_decode_rcpt(buf, 3 + AUTH_RCPT_MAX, &out),
+	    -1);
+}
+
 int
 main(void)
 {
@@ -690,6 +740,7 @@ main(void)
 		cmocka_unit_test(test_sasl_request),
 		cmocka_unit_test(test_sasl_answer),
 		cmocka_unit_test(test_mechs),
+		cmocka_unit_test(test_rcpt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
