@@ -106,6 +106,19 @@ check_backend(const struct config *conf, const char *arg)
 			    "yet: logins get 454 until Dovecot listens there\n",
 			    arg, path);
 		free(buf);
+		if (conf->dovecot_userdb == NULL)
+			break;
+		if (config_dovecot_auth(conf->dovecot_userdb, &buf, &path,
+		    &host, &port) == -1) {
+			fprintf(stderr, "%s: dovecot-userdb: malformed\n", arg);
+			return -1;
+		}
+		if (path != NULL && (stat(path, &st) == -1 ||
+		    !S_ISSOCK(st.st_mode)))
+			fprintf(stderr, "%s: dovecot-userdb: %s is not a socket "
+			    "yet: recipients of local-domains get 451 until "
+			    "Dovecot listens there\n", arg, path);
+		free(buf);
 		break;
 	case AUTH_BACKEND_LDAP:
 		if (ldap_url_parse(conf->ldap_uri, &lud) != LDAP_URL_SUCCESS) {

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "server/auth/authd.h"
+#include "server/auth/authstate.h"
 #include "server/notify.h"
 #include "server/parent.h"
 #include "server/queue/dkim.h"
@@ -210,7 +211,8 @@ authsock_path(const struct config *conf, char *out, size_t outlen,
 	int	n;
 
 	out[0] = '\0';
-	if (conf->users == NULL)
+	/* A remote account store needs the auth process, users file or not. */
+	if (conf->users == NULL && conf->auth_backend == AUTH_BACKEND_FILE)
 		return 0;
 	n = snprintf(out, outlen, "%s/run/auth.sock", conf->spool);
 	if (n < 0 || (size_t)n >= outlen) {
@@ -444,6 +446,8 @@ start_worker(unsigned index)
 	}
 	if (pid == 0) {
 		child_setup();
+		/* The auth processes' ledgers and login cache: theirs. */
+		authstate_detach();
 		/* A worker reads bans; only the auth process makes them. */
 		banlist_readonly();
 		ls = calloc(P.socks.nlistens, sizeof(*ls));
@@ -496,6 +500,7 @@ start_queue(void)
 		drop_server_tls();
 		/* Still root: relay-auth and relay-ca-file may be 0600. */
 		banlist_readonly();
+		authstate_detach();
 		queue_prepare(P.conf);
 		child_setup();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
@@ -900,7 +905,7 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	    spool_move_check(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1 ||
-	    metrics_init() == -1)
+	    metrics_init() == -1 || authstate_init() == -1)
 		fatal("shared tables");
 	if ((P.ctl_fd = ctl_bind(conf, err, sizeof(err))) == -1 ||
 	    ((P.metrics_fd = metrics_bind(conf, err, sizeof(err))) == -1 &&
@@ -985,6 +990,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	}
 	notify_stopping();
 	stop_all();
+	/* No auth process is left: the login cache and its key go. */
+	authstate_wipe();
 	free_users_text();
 	tls_ctx_free(P.tls);
 	close_sockets(&P.socks);
@@ -1158,6 +1165,7 @@ start_metrics(void)
 	if (pid == 0) {
 		drop_server_tls();
 		banlist_readonly();
+		authstate_detach();
 		child_setup();
 		for (i = 0; i < P.socks.nlistens * P.socks.workers; i++)
 			close(P.socks.fd[i]);

@@ -58,6 +58,9 @@ class Dovecot:
                                          dir="/tmp"))
         os.chmod(self.dir, 0o755)
         self.sock = Path(sock) if sock else self.dir / "auth-client"
+        # The userdb side (auth-master protocol: USER lookups only), for
+        # dovecot-userdb: are recipients of local-domains accounts?
+        self.userdb_sock = self.dir / "auth-userdb"
         self.log_path = self.dir / "dovecot.log"
         self.conf = self.dir / "dovecot.conf"
         (self.dir / "passwd").write_text("".join(
@@ -91,6 +94,10 @@ service auth {{
     path = {sock}
     mode = 0666
   }}
+  unix_listener auth-userdb {{
+    path = {userdb}
+    mode = 0666
+  }}
 {inet}
 }}
 # The per-address penalty would slow the guard's tests down.
@@ -99,7 +106,7 @@ service anvil {{
     mode = 0
   }}
 }}
-""".format(d=self.dir, sock=self.sock, inet=(
+""".format(d=self.dir, sock=self.sock, userdb=self.userdb_sock, inet=(
             "  inet_listener {\n    address = 127.0.0.1\n    port = %d\n  }"
             % self.inet_port) if inet else ""))
         self.proc = None

@@ -7,6 +7,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -19,7 +20,8 @@ import pytest
 
 from e2elib import HOSTNAME, T, free_port, wait_until
 from mailservers import DOVE_USERS, Dovecot, stop_pid
-from test_auth import TLSClient, auth_server, plain
+from test_auth import (PASSWORD, TLSClient, auth_server, plain,
+                       sha512crypt)
 from test_proxy import BANNED, proxied, proxy_server
 from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
@@ -134,6 +136,41 @@ def test_dovecot_sees_the_real_client_address(server, pki, dovecot):
         == OK
     assert re.search(r"client in: AUTH\t\d+\tPLAIN\tservice=smtp\t.*"
                      r"rip=127\.0\.0\.1\t.*secured", dovecot.log())
+
+
+def test_dovecot_gets_the_listener_end_for_every_mechanism(server, pki,
+                                                          dovecot):
+    """PLAIN and LOGIN (verified as one VERIFY message) carry the
+    listener's address and port like the SASL mechanisms do: Dovecot's
+    auth_debug log shows lip= and lport= of smtpauthd's listener, with
+    rip=, rport= of the real client (after PROXY) and secured."""
+    srv = dovecot_server(server, pki, dovecot.sock, proxy=True)
+    srv.wait_log(r"dovecot-auth unix:\S+: connected")
+    with proxied(srv, "192.0.2.45") as c:
+        c.ehlo()
+        assert c.cmd("AUTH PLAIN " + plain("alice@example.org",
+                                           "wrong lip")).code == 535
+    pat = (r"client in: AUTH\t\d+\tPLAIN\tservice=smtp\tnologin\t"
+           r"rip=192\.0\.2\.45\trport=\d+\tlip=127\.0\.0\.1\t"
+           r"lport=%d\t" % srv.proxy_port)
+    wait_until(lambda: re.search(pat, dovecot.log()), T(10),
+               what="lip= and lport= in Dovecot's log")
+    # No cache: the LOGIN must reach Dovecot too.
+    plain_srv = dovecot_server(server, pki, dovecot.sock,
+                               extra=["auth-cache-ttl 0"])
+    plain_srv.wait_log(r"dovecot-auth unix:\S+: connected")
+    before = len(dovecot.log())
+    for mech in ("PLAIN", "LOGIN"):
+        assert login(plain_srv, pki, "bob@example.org",
+                     DOVE_USERS["bob@example.org"], mech) == OK
+    pat = (r"client in: AUTH\t\d+\tPLAIN\tservice=smtp\tnologin\t"
+           r"rip=127\.0\.0\.1\trport=(\d+)\tlip=127\.0\.0\.1\t"
+           r"lport=%d\tsecured\t" % plain_srv.port)
+    wait_until(lambda: len(re.findall(pat, dovecot.log()[before:])) == 2,
+               T(10), what="two AUTH lines with lip=, lport=, secured")
+    # Both clients' own ports, not the listener's.
+    assert all(int(p) != plain_srv.port
+               for p in re.findall(pat, dovecot.log()[before:]))
 
 
 def test_dovecot_guard_bans_after_max_failures(server, pki, dovecot):
@@ -321,6 +358,26 @@ def test_check_config_dovecot(server, tmp_path):
                        capture_output=True, text=True, timeout=T(30))
     assert r.returncode == 0, r.stderr
     assert "is not a socket yet" in r.stderr
+    # The userdb of recipients: no users file needed with it.
+    conf.write_text("\n".join(base + [
+        "auth-backend dovecot", "dovecot-auth unix:%s/none" % tmp_path,
+        "dovecot-userdb unix:%s/userdb" % tmp_path,
+        "local-domains example.org", "mailbox-root %s/mail" % tmp_path])
+        + "\n")
+    r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
+                       capture_output=True, text=True, timeout=T(30))
+    assert r.returncode == 0, r.stderr
+    assert ("dovecot-userdb: %s/userdb is not a socket yet: recipients of "
+            "local-domains get 451" % tmp_path) in r.stderr
+    for bad, msg in (
+            (["dovecot-userdb unix:/x"],
+             "dovecot-userdb requires auth-backend dovecot"),
+            (["local-domains example.org", "mailbox-root /m"],
+             "local-domains requires users (or an account store")):
+        conf.write_text("\n".join(base + bad) + "\n")
+        r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
+                           capture_output=True, text=True, timeout=T(30))
+        assert r.returncode == 1 and msg in r.stderr, r.stderr
 
 
 def srv_bin():
@@ -402,7 +459,7 @@ access to * by * read
     def start(self):
         with open(self.dir / "slapd.log", "ab") as err:
             self.proc = subprocess.Popen(
-                ["slapd", "-d", "0", "-f", str(self.conf), "-h",
+                ["slapd", "-d", "stats", "-f", str(self.conf), "-h",
                  "%s/ %s/" % (self.uri, self.ldaps_uri)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err, start_new_session=True)
@@ -422,6 +479,11 @@ access to * by * read
     def stop(self):
         stop_pid(self.proc)
         self.proc = None
+
+    def log(self):
+        """slapd's stats log: its connections, searches and binds."""
+        p = self.dir / "slapd.log"
+        return p.read_text(errors="replace") if p.exists() else ""
 
     def cleanup(self):
         self.stop()
@@ -596,3 +658,259 @@ def test_check_config_ldap(tmp_path):
     r = subprocess.run([str(srv_bin()), "-n", "-f", str(conf)],
                        capture_output=True, text=True, timeout=T(30))
     assert r.returncode == 0, r.stderr
+
+
+# -- Recipients of local-domains checked against the account store
+
+RCPT_UNKNOWN = "550 5.1.1 Recipient unknown"
+RCPT_TEMPFAIL = "451 4.3.0 Temporary lookup failure"
+
+
+def rcpts(srv, addrs, sender="someone@sender.test"):
+    """The replies to RCPT TO for each address, in one transaction over
+    the smtp listener without AUTH, by smtplib."""
+    out = []
+    with smtplib.SMTP("127.0.0.1", srv.port, local_hostname="c.test",
+                      timeout=T(30)) as s:
+        s.ehlo()
+        code, _ = s.mail(sender)
+        assert code == 250
+        for a in addrs:
+            code, text = s.rcpt(a)
+            out.append("%d %s" % (code, text.decode()))
+    return out
+
+
+def userdb_server(server, pki, dv, extra=()):
+    return dovecot_server(server, pki, dv.sock, extra=[
+        "dovecot-userdb unix:%s" % dv.userdb_sock] + list(extra))
+
+
+def test_dovecot_userdb_checks_recipients(server, pki, dovecot):
+    """An account of Dovecot's userdb gets 250, an unknown address 550
+    5.1.1; the users file still vouches for its own; lookups in flight
+    from many sessions at once; and no lookup counts as a failed login."""
+    srv = userdb_server(server, pki, dovecot,
+                        extra=["auth-max-failures 2"])
+    srv.wait_log(r"dovecot-userdb unix:\S+: recipients of local-domains")
+    assert rcpts(srv, ["alice@example.org", "nobody@example.org",
+                       "BOB@Example.ORG", "user@example.org",
+                       "x@elsewhere.test"]) == [
+        "250 2.1.5 Ok", RCPT_UNKNOWN, "250 2.1.5 Ok", "250 2.1.5 Ok",
+        "550 5.7.1 Relay access denied"]
+    assert re.search(r"USER\t\d+\tnobody@example\.org\tservice=smtp",
+                     dovecot.log()) or "nobody@example.org" in dovecot.log()
+    # Several sessions, their lookups in flight together on one socket.
+    results = {}
+
+    def one(i):
+        results[i] = rcpts(srv, ["alice@example.org" if i % 2 else
+                                 "ghost%d@example.org" % i])
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(T(60))
+    assert results == {i: ["250 2.1.5 Ok" if i % 2 else RCPT_UNKNOWN]
+                       for i in range(8)}
+    # Eleven unknown recipients from 127.0.0.1 and auth-max-failures 2:
+    # not banned, a login still works, no auth line was logged for them.
+    assert login(srv, pki, "alice@example.org", "dove secret") == OK
+    assert "auth result=fail" not in srv.log()
+    assert "ban ip=" not in srv.log()
+    assert re.search(r"reject cmd=RCPT to=\"nobody@example\.org\" "
+                     r"reply=\"550 5\.1\.1", srv.log())
+
+
+def test_dovecot_userdb_down_gives_451_cache_serves_and_recovers(server,
+                                                                 pki):
+    """Dovecot stopped: an address never looked up gets 451 4.3.0 (never
+    5xx); within recipient-cache-ttl the answers already given still
+    stand (with recipient-cache-ttl 0 they do not); when Dovecot is back,
+    lookups work again."""
+    dv = Dovecot().start()
+    try:
+        cached = userdb_server(server, pki, dv,
+                               extra=["recipient-cache-ttl 600"])
+        fresh = userdb_server(server, pki, dv,
+                              extra=["recipient-cache-ttl 0"])
+        for srv in (cached, fresh):
+            assert rcpts(srv, ["alice@example.org", "nobody@example.org"]) \
+                == ["250 2.1.5 Ok", RCPT_UNKNOWN]
+        dv.stop()
+        assert rcpts(cached, ["alice@example.org", "nobody@example.org",
+                              "bob@example.org"]) == [
+            "250 2.1.5 Ok", RCPT_UNKNOWN, RCPT_TEMPFAIL]
+        assert rcpts(fresh, ["alice@example.org", "nobody@example.org"]) \
+            == [RCPT_TEMPFAIL, RCPT_TEMPFAIL]
+        fresh.wait_log(r"dovecot-userdb unix:\S+: .*recipients of "
+                       r"local-domains get 451 until it answers")
+        assert re.search(r"refuse reason=recipient-lookup result=tempfail "
+                         r"to=\"alice@example\.org\"", fresh.log())
+        dv.start()
+        wait_until(lambda: rcpts(fresh, ["bob@example.org"]) ==
+                   ["250 2.1.5 Ok"], T(30), interval=0.5,
+                   what="a lookup once Dovecot is back")
+        assert rcpts(fresh, ["nobody@example.org"]) == [RCPT_UNKNOWN]
+        fresh.wait_log(r"dovecot-userdb unix:\S+: answering again")
+    finally:
+        dv.cleanup()
+
+
+def test_dovecot_userdb_without_a_users_file(server, pki, dovecot):
+    """Dovecot holds the accounts and the recipients: no users file at all,
+    and the auth process runs all the same."""
+    srv = server(extra=[
+        "listen 127.0.0.1:%d smtps" % free_port(),
+        "tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki,
+        "auth-backend dovecot", "dovecot-auth unix:%s" % dovecot.sock,
+        "dovecot-userdb unix:%s" % dovecot.userdb_sock], start=False)
+    text = srv.config_text()
+    srv.config_text = lambda: "".join(
+        ln + "\n" for ln in text.splitlines() if not ln.startswith("users "))
+    srv.write_config()
+    srv.users_path.unlink()
+    srv.start()
+    assert "users " not in srv.conf_path.read_text()
+    assert rcpts(srv, ["alice@example.org", "user@example.org"]) == [
+        "250 2.1.5 Ok", RCPT_UNKNOWN]
+    assert login(srv, pki, "alice@example.org", "dove secret") == OK
+
+
+def silent_userdb(fake, c, f):
+    """A userdb that greets, reads the lookups and never answers them."""
+    c.sendall(b"VERSION\t1\t1\nSPID\t1\n")
+    for line in f:
+        fake.seen.append(line)
+
+
+def test_dovecot_userdb_too_slow_gives_451(server, pki, dovecot):
+    d = open_dir()
+    fake = ScriptedDovecot(d / "userdb", silent_userdb)
+    try:
+        srv = dovecot_server(server, pki, dovecot.sock, extra=[
+            "dovecot-userdb unix:%s" % (d / "userdb"), "backend-timeout 2"])
+        t0 = time.monotonic()
+        assert rcpts(srv, ["alice@example.org"]) == [RCPT_TEMPFAIL]
+        assert time.monotonic() - t0 >= 1.5
+        assert fake.seen[0] == b"VERSION\t1\t0\n"
+        assert fake.seen[1] == b"USER\t1\talice@example.org\tservice=smtp\n"
+        srv.wait_log(r"dovecot-userdb unix:\S+: no answer in time")
+    finally:
+        fake.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+MAIL_FILTER = "(&(objectClass=inetOrgPerson)(mail=%u))"
+
+
+def test_ldap_checks_recipients_without_binding(server, pki, slapd):
+    """The entry is searched as the reader (ldap-recipient-filter), never
+    bound as: the directory has no bind of carol's DN; injection in the
+    local part matches nothing."""
+    srv = ldap_server(server, pki, slapd.uri, extra=[
+        "ldap-recipient-filter %s" % MAIL_FILTER])
+    before = len(slapd.log())
+    assert rcpts(srv, ["carol@example.org", "dave@example.org",
+                       "nobody@example.org"]) == [
+        "250 2.1.5 Ok", "250 2.1.5 Ok", RCPT_UNKNOWN]
+    seen = slapd.log()[before:]
+    assert re.search(r'SRCH .*filter="\(&\(objectClass=inetOrgPerson\)'
+                     r'\(mail=carol@example\.org\)\)"', seen), seen
+    assert re.search(r'BIND dn="%s"' % re.escape(READER_DN), seen)
+    assert "uid=carol" not in seen and "uid=dave" not in seen
+    for evil in ("*@example.org", "carol*@example.org",
+                 "\"*)(mail=*\"@example.org",
+                 "\"carol)(|(mail=*\"@example.org",
+                 "\"\\\\2a\"@example.org", "c\\x2aarol@example.org"):
+        r = rcpts(srv, [evil])
+        assert r == [RCPT_UNKNOWN] or r[0].startswith("501 "), (evil, r)
+    # What reached the directory was escaped (RFC 4515), a literal "*".
+    seen = slapd.log()[before:]
+    assert re.search(r'filter="\(&\(objectClass=inetOrgPerson\)'
+                     r'\(mail=\\2A@example\.org\)\)"', seen, re.I), seen
+    assert not re.search(r'filter="[^"]*\(mail=\*', seen)
+    # %n: the local part alone, against uid.
+    byuid = ldap_server(server, pki, slapd.uri, extra=[
+        "ldap-recipient-filter (&(objectClass=inetOrgPerson)(uid=%n))"])
+    assert rcpts(byuid, ["carol@example.org", "dave@jms1.net",
+                         "*@example.org", "nobody@example.org"]) == [
+        "250 2.1.5 Ok", "250 2.1.5 Ok", RCPT_UNKNOWN, RCPT_UNKNOWN]
+    assert "auth result=" not in srv.log() + byuid.log()
+
+
+def test_ldap_recipient_down_gives_451_and_recovers(server, pki):
+    sl = Slapd(pki).start()
+    try:
+        srv = ldap_server(server, pki, sl.uri, extra=[
+            "ldap-recipient-filter %s" % MAIL_FILTER,
+            "recipient-cache-ttl 0", "backend-timeout 3"])
+        assert rcpts(srv, ["carol@example.org"]) == ["250 2.1.5 Ok"]
+        sl.stop()
+        assert rcpts(srv, ["carol@example.org", "nobody@example.org"]) == [
+            RCPT_TEMPFAIL, RCPT_TEMPFAIL]
+        sl.start()
+        wait_until(lambda: rcpts(srv, ["carol@example.org"]) ==
+                   ["250 2.1.5 Ok"], T(30), interval=0.5,
+                   what="a lookup once slapd is back")
+        assert rcpts(srv, ["nobody@example.org"]) == [RCPT_UNKNOWN]
+    finally:
+        sl.cleanup()
+
+
+# -- A reload keeps the failure ledger, the bans and the login cache
+
+def reload(srv):
+    """SIGHUP, and wait until the new auth process serves."""
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reloaded users=", after=mark, timeout=T(30))
+    srv.wait_log(r"auth: ready socket=", after=mark, timeout=T(30))
+    return mark
+
+
+def test_reload_keeps_the_failure_ledger(server, pki):
+    """Two failures, a reload, one more: banned after auth-max-failures
+    in total, as if there had been no reload (the ledger is the same one,
+    the new auth process's)."""
+    srv = proxy_server(server, pki, extra=["auth-max-failures 3"])
+    with proxied(srv, "192.0.2.70") as c:
+        c.ehlo()
+        for _ in range(2):
+            assert c.cmd("AUTH PLAIN " + plain("user@example.org",
+                                               "guess")).code == 535
+    mark = reload(srv)
+    with proxied(srv, "192.0.2.70") as c:
+        c.ehlo()
+        c.sendline("AUTH PLAIN " + plain("user@example.org", "guess"))
+        assert [r.line for r in c.replies(2)] == [BAD, BANNED]
+    srv.wait_log(r"auth: ban ip=192\.0\.2\.70 ", after=mark)
+    # The ban stands across a second reload too.
+    reload(srv)
+    with proxied(srv, "192.0.2.70", greet=False) as c:
+        assert c.read_until_closed().startswith(b"421 ")
+
+
+def test_reload_keeps_the_login_cache_but_not_a_changed_password(server,
+                                                                 pki):
+    srv = auth_server(server, pki, extra=["auth-cache-ttl 300"])
+    for _ in range(2):
+        assert login(srv, pki, "user@example.org", PASSWORD) == OK
+        assert login(srv, pki, "other@example.org", "other secret") == OK
+    assert len(re.findall(r"cache=hit", srv.log())) == 2
+    # other@ gets a new password; user@'s line stays as it was.
+    lines = srv.users_path.read_text().splitlines()
+    lines = [("other@example.org:%s" % sha512crypt("new secret"))
+             if ln.startswith("other@example.org:") else ln for ln in lines]
+    srv.users_path.write_text("\n".join(lines) + "\n")
+    mark = reload(srv)
+    assert login(srv, pki, "user@example.org", PASSWORD) == OK
+    assert re.search(r"auth result=ok .* user=\"user@example\.org\" "
+                     r"cache=hit", srv.log()[mark:]), srv.log()[mark:]
+    # The old password of other@ is no longer anyone's: no stale success.
+    assert login(srv, pki, "other@example.org", "other secret") == BAD
+    assert login(srv, pki, "other@example.org", "new secret") == OK
+    after = srv.log()[mark:]
+    assert not re.search(r"user=\"other@example\.org\" cache=hit", after)
+    assert re.search(r"auth result=fail .* user=\"other@example\.org\"",
+                     after)

@@ -14,12 +14,14 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 static void	fuzz_sasl(const uint8_t *, size_t);
+static void	fuzz_rcpt(const uint8_t *, size_t);
 
 static void
 same_request(const struct auth_request *a, const struct auth_request *b)
 {
 	assert(a->client.ss_family == b->client.ss_family);
 	assert(memcmp(&a->client, &b->client, sizeof(a->client)) == 0);
+	assert(memcmp(&a->local, &b->local, sizeof(a->local)) == 0);
 	assert(a->tls == b->tls && a->mech == b->mech);
 	assert(a->userlen == b->userlen && a->userlen <= AUTH_FIELD_MAX);
 	assert(memcmp(a->user, b->user, a->userlen + 1) == 0);
@@ -57,7 +59,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    ans.result == AUTH_TEMPFAIL);
 	}
 	fuzz_sasl(data, size);
+	fuzz_rcpt(data, size);
 	return 0;
+}
+
+/* The recipient lookup: canonical, bounded, no space nor control octet. */
+static void
+fuzz_rcpt(const uint8_t *data, size_t size)
+{
+	static struct rcpt_request	r;
+	static uint8_t			buf[IPC_MAX_PAYLOAD];
+	size_t				i;
+	int				n;
+
+	if (authproto_decode_rcpt(data, size, &r) != 0)
+		return;
+	assert(r.len > 0 && r.len <= AUTH_RCPT_MAX && r.addr[r.len] == '\0');
+	for (i = 0; i < r.len; i++)
+		assert((uint8_t)r.addr[i] > 0x20 && (uint8_t)r.addr[i] != 0x7f);
+	n = authproto_encode_rcpt(&r, buf, sizeof(buf));
+	assert(n >= 0 && (size_t)n == size && memcmp(buf, data, size) == 0);
+	assert(authproto_encode_rcpt(&r, buf, size - 1) == -1);
 }
 
 /* The SASL step, its answer and the mechanism list: canonical too. */

@@ -3,7 +3,8 @@
  * a hostile or broken Dovecot may send): the input is framed into lines as
  * backend_dovecot.c frames its socket's bytes, and each line is parsed.
  * Never a crash; a frame never runs past its input nor past DVC_LINE_MAX;
- * a parsed line holds what its kind promises.
+ * a parsed line holds what its kind promises, read as the auth-client
+ * protocol and as the auth-master one (dovecot-userdb).
  */
 #include <assert.h>
 #include <stddef.h>
@@ -50,6 +51,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(0);
 		}
 		assert(l.kind != DVC_FAIL || l.temp == 0 || l.temp == 1);
+		/* The same line as the auth-master side would read it. */
+		switch (dvc_parse_master(p, len, &l)) {
+		case DVC_USER:
+			assert(l.id != 0 && l.user != NULL && l.userlen > 0 &&
+			    l.user >= p && l.user + l.userlen <= p + len);
+			break;
+		case DVC_NOTFOUND:
+			assert(l.id != 0);
+			break;
+		case DVC_FAIL:
+			assert(l.id != 0 && l.temp == 1);
+			break;
+		case DVC_BAD:
+		case DVC_IGNORE:
+		case DVC_VERSION:
+			break;
+		default:
+			assert(0);
+		}
 		p += len + 1;
 		left -= len + 1;
 	}

@@ -110,7 +110,7 @@ test_request_roundtrip(void **state)
 	mkreq(&in, AF_INET, "192.0.2.1", 25, 1, AUTH_MECH_PLAIN,
 	    "alice@example.org", 17, "secret", 6);
 	n = authproto_encode_request(&in, buf, sizeof(buf));
-	assert_int_equal(n, 21 + 2 + 17 + 2 + 6);
+	assert_int_equal(n, 40 + 2 + 17 + 2 + 6);
 	assert_int_equal(authproto_decode_request(buf, (size_t)n, &out), 0);
 	assert_req_equal(&in, &out);
 
@@ -121,17 +121,35 @@ test_request_roundtrip(void **state)
 	assert_int_equal(authproto_decode_request(buf, (size_t)n, &out), 0);
 	assert_req_equal(&in, &out);
 
+	/* The listener's end travels too (Dovecot's lip= and lport=). */
+	{
+		struct sockaddr_in	sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(587);
+		assert_int_equal(inet_pton(AF_INET, "198.51.100.7",
+		    &sin.sin_addr), 1);
+		memcpy(&in.local, &sin, sizeof(sin));
+		n = authproto_encode_request(&in, buf, sizeof(buf));
+		assert_int_equal(n, 40 + 2 + 3 + 2 + 1);
+		assert_int_equal(authproto_decode_request(buf, (size_t)n,
+		    &out), 0);
+		assert_int_equal(out.local.ss_family, AF_INET);
+		assert_memory_equal(&out.local, &sin, sizeof(sin));
+	}
+
 	mkreq(&in, AF_INET6, "::ffff:198.51.100.4", 0, 1, AUTH_MECH_PLAIN,
 	    "", 0, "", 0);
 	n = authproto_encode_request(&in, buf, sizeof(buf));
-	assert_int_equal(n, 21 + 4);
+	assert_int_equal(n, 40 + 4);
 	assert_int_equal(authproto_decode_request(buf, (size_t)n, &out), 0);
 	assert_req_equal(&in, &out);
 
 	mkreq(&in, AF_UNSPEC, NULL, 0, 0, AUTH_MECH_PLAIN, max, sizeof(max),
 	    max, sizeof(max));
 	n = authproto_encode_request(&in, buf, sizeof(buf));
-	assert_int_equal(n, 21 + 4 + 2 * AUTH_FIELD_MAX);
+	assert_int_equal(n, 40 + 4 + 2 * AUTH_FIELD_MAX);
 	assert_true(n <= IPC_MAX_PAYLOAD);
 	assert_int_equal(authproto_decode_request(buf, (size_t)n, &out), 0);
 	assert_req_equal(&in, &out);
@@ -238,30 +256,30 @@ test_request_corrupt(void **state)
 	assert_int_equal(out.client.ss_family, AF_UNSPEC);
 	/* tls 0/1, mech 1/2. */
 	memcpy(bad, buf, (size_t)n);
-	bad[19] = 2;
+	bad[38] = 2;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
 	memcpy(bad, buf, (size_t)n);
-	bad[20] = 0;
+	bad[39] = 0;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
-	bad[20] = 3;
+	bad[39] = 3;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
 	/* Lengths: too long for the field, or for the message. */
 	memcpy(bad, buf, (size_t)n);
-	bad[21] = 0x01;		/* userlen 256 + 13 */
+	bad[40] = 0x01;		/* userlen 256 + 13 */
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
 	memcpy(bad, buf, (size_t)n);
-	bad[22] = 14;
+	bad[41] = 14;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
-	bad[22] = 12;
+	bad[41] = 12;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
 	memcpy(bad, buf, (size_t)n);
-	bad[23 + 13 + 1] = 3;
+	bad[42 + 13 + 1] = 3;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
-	bad[23 + 13 + 1] = 1;
+	bad[42 + 13 + 1] = 1;
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
 	/* NUL inside a field. */
 	memcpy(bad, buf, (size_t)n);
-	bad[23 + 1] = '\0';
+	bad[42 + 1] = '\0';
 	assert_int_equal(authproto_decode_request(bad, (size_t)n, &out), -1);
 	memcpy(bad, buf, (size_t)n);
 	bad[n - 1] = '\0';
@@ -273,19 +291,19 @@ test_request_corrupt(void **state)
 		size_t	len;
 
 		memset(big, 'a', sizeof(big));
-		memcpy(big, buf, 21);
-		big[21] = 0;
-		big[22] = 255;
-		big[23 + 255] = 0;
-		big[24 + 255] = 1;
-		len = 23 + 255 + 2 + 1;
+		memcpy(big, buf, 40);
+		big[40] = 0;
+		big[41] = 255;
+		big[42 + 255] = 0;
+		big[43 + 255] = 1;
+		len = 42 + 255 + 2 + 1;
 		assert_int_equal(authproto_decode_request(big, len, &out), 0);
 		assert_int_equal(out.userlen, 255);
-		big[21] = 1;
-		big[22] = 0;
-		big[23 + 256] = 0;
-		big[24 + 256] = 1;
-		len = 23 + 256 + 2 + 1;
+		big[40] = 1;
+		big[41] = 0;
+		big[42 + 256] = 0;
+		big[43 + 256] = 1;
+		len = 42 + 256 + 2 + 1;
 		assert_int_equal(authproto_decode_request(big, len, &out), -1);
 	}
 }
@@ -657,6 +675,56 @@ test_mechs(void **state)
 	assert_int_equal(authproto_encode_mechs(&in, buf, sizeof(buf)), -1);
 }
 
+/* The recipient lookup (AUTH_MSG_RCPT): one encoding, bounded. */
+static void
+test_rcpt(void **state)
+{
+	struct rcpt_request	in, out;
+	uint8_t			buf[IPC_MAX_PAYLOAD];
+	int			n;
+
+	memset(&in, 0, sizeof(in));
+	in.len = strlen("alice@example.org");
+	memcpy(in.addr, "alice@example.org", in.len);
+	n = authproto_encode_rcpt(&in, buf, sizeof(buf));
+	assert_int_equal(n, 2 + 17);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(buf[1], 17);
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), 0);
+	assert_int_equal(out.len, 17);
+	assert_string_equal(out.addr, "alice@example.org");
+	/* Too short a buffer, a stray octet, a short one. */
+	assert_int_equal(authproto_encode_rcpt(&in, buf, 18), -1);
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n + 1, &out), -1);
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n - 1, &out), -1);
+	/* No control octet, space, DEL or NUL: Dovecot's line stays one. */
+	buf[2 + 5] = '\t';
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = ' ';
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = 0x7f;
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = '\0';
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), -1);
+	buf[2 + 5] = (char)0xc3;	/* UTF-8 is an address's right */
+	assert_int_equal(authproto_decode_rcpt(buf, (size_t)n, &out), 0);
+	/* Empty, and AUTH_RCPT_MAX + 1. */
+	in.len = 0;
+	assert_int_equal(authproto_encode_rcpt(&in, buf, sizeof(buf)), -1);
+	buf[0] = 0;
+	buf[1] = 0;
+	assert_int_equal(authproto_decode_rcpt(buf, 2, &out), -1);
+	memset(in.addr, 'a', sizeof(in.addr));
+	in.len = AUTH_RCPT_MAX;
+	assert_int_equal(authproto_encode_rcpt(&in, buf, sizeof(buf)),
+	    2 + AUTH_RCPT_MAX);
+	buf[0] = (AUTH_RCPT_MAX + 1) >> 8;
+	buf[1] = (AUTH_RCPT_MAX + 1) & 0xff;
+	buf[2 + AUTH_RCPT_MAX] = 'a';
+	assert_int_equal(authproto_decode_rcpt(buf, 3 + AUTH_RCPT_MAX, &out),
+	    -1);
+}
+
 int
 main(void)
 {
@@ -672,6 +740,7 @@ main(void)
 		cmocka_unit_test(test_sasl_request),
 		cmocka_unit_test(test_sasl_answer),
 		cmocka_unit_test(test_mechs),
+		cmocka_unit_test(test_rcpt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

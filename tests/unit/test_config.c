@@ -486,7 +486,17 @@ static const struct bad_case bad_cases[] = {
 	{ L S "users /u\nlocal-domains a.example\n",
 	    "bad.conf: local-domains requires mailbox-root" },
 	{ L S "mailbox-root /m\nlocal-domains a.example\n",
-	    "bad.conf: local-domains requires users" },
+	    "bad.conf: local-domains requires users (or an account store: "
+	    "dovecot-userdb, auth-backend ldap)" },
+	{ L S "mailbox-root /m\ndovecot-userdb unix:/u\n",
+	    "bad.conf: dovecot-userdb requires auth-backend dovecot" },
+	{ L S "ldap-recipient-filter (mail=x)\n",
+	    "bad.conf: ldap-recipient-filter must contain %u or %n" },
+	{ L S "dovecot-userdb tcp:x\n",
+	    "bad.conf:3: dovecot-userdb: expected unix:PATH or inet:HOST:PORT, "
+	    "got \"tcp:x\"" },
+	{ L S "recipient-cache-ttl 86401\n",
+	    "bad.conf:3: recipient-cache-ttl: expected a number from 0 to 86400" },
 	{ L S "tls-cert /c\n", "bad.conf: tls-cert requires tls-key" },
 	{ L S "tls-key /k\n", "bad.conf: tls-key requires tls-cert" },
 	{ L S "tls-ticket-keys /k\n",

@@ -179,6 +179,50 @@ test_frame(void **state)
 	free(big);
 }
 
+/* The auth-master side (dovecot-userdb): USER, NOTFOUND, FAIL by id. */
+static void
+test_parse_master(void **state)
+{
+	static const struct {
+		const char	*in;
+		enum dvc_kind	 kind;
+		uint32_t	 id;
+	} cases[] = {
+		{ "VERSION\t1\t1", DVC_VERSION, 0 },
+		{ "SPID\t10068", DVC_IGNORE, 0 },
+		{ "USER\t1\talice@example.org\tuid=65534\thome=/h", DVC_USER, 1 },
+		{ "USER\t4294967295\tbob", DVC_USER, 4294967295u },
+		{ "NOTFOUND\t2", DVC_NOTFOUND, 2 },
+		{ "FAIL\t3\treason=backend down", DVC_FAIL, 3 },
+		{ "FAIL\t3", DVC_FAIL, 3 },
+		{ "USER\t1", DVC_BAD, 0 },		/* no name */
+		{ "USER\t1\t", DVC_BAD, 0 },		/* an empty one */
+		{ "USER\t0\tx", DVC_BAD, 0 },		/* id 0 */
+		{ "NOTFOUND", DVC_BAD, 0 },
+		{ "NOTFOUND\t01", DVC_BAD, 0 },	/* leading zero */
+		{ "NOTFOUND\t4294967296", DVC_BAD, 0 },
+		{ "FAIL\tx", DVC_BAD, 0 },
+		{ "USER\t1\tx\r", DVC_BAD, 0 },
+		{ "MECH\tPLAIN", DVC_IGNORE, 0 },	/* not this protocol's */
+		{ "OK\t1", DVC_IGNORE, 0 },
+	};
+	struct dvc_line	l;
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(dvc_parse_master(cases[i].in,
+		    strlen(cases[i].in), &l), cases[i].kind);
+		if (cases[i].id != 0)
+			assert_int_equal(l.id, cases[i].id);
+		assert_int_equal(l.temp, cases[i].kind == DVC_FAIL);
+	}
+	assert_int_equal(dvc_parse_master("USER\t9\tcarol\tuid=1", 18, &l),
+	    DVC_USER);
+	assert_int_equal(l.userlen, 5);
+	assert_memory_equal(l.user, "carol", 5);
+	assert_int_equal(dvc_parse_master("NOTFOUND\t1\0", 12, &l), DVC_BAD);
+}
+
 int
 main(void)
 {
@@ -188,6 +232,7 @@ main(void)
 		cmocka_unit_test(test_parse_nul_and_length),
 		cmocka_unit_test(test_frame),
 		cmocka_unit_test(test_parse_sasl_fields),
+		cmocka_unit_test(test_parse_master),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

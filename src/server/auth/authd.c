@@ -38,10 +38,12 @@
  * Cache (logincache.c, auth-cache-ttl): a client that logs in every few
  * minutes should not pay yescrypt each time.  After a successful
  * verification the auth process remembers HMAC-SHA256(key, account NUL
- * password) for the TTL under a random key that never leaves this
- * process's memory and dies with it (on reload the auth process is
- * restarted, so a changed password takes effect then; with a remote
- * backend, within the TTL).  A wrong password
+ * tag password) for the TTL under a random key that never leaves the
+ * auth processes' memory (the region of authstate.h, which a reload
+ * keeps, as it keeps the guard's ledgers).  The tag is what the backend
+ * holds for the account (cache_tag): a changed password line takes
+ * effect at the reload, a remote store's change within the TTL.  A
+ * wrong password
  * never matches, so it costs the full hash and goes through the guard and
  * the failure delay as before.
  */
@@ -69,6 +71,7 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -79,6 +82,7 @@
 #include "server/auth/backend.h"
 #include "server/auth/guard.h"
 #include "server/auth/logincache.h"
+#include "server/auth/rcptlookup.h"
 #include "server/shared/metrics.h"
 #include "server/auth/sendlimit.h"
 #include "server/shared/authproto.h"
@@ -179,6 +183,7 @@ static struct {
 	size_t			 nconns;
 	unsigned		 jobs;
 	int			 stopping;
+	uint8_t			 be_tag[LOGINCACHE_TAG_LEN];
 } A;
 
 static int	 open_socket(const char *);
@@ -222,6 +227,10 @@ static void	 log_line(enum auth_result, const struct sockaddr *, int,
 static void	 held_cb(int, short, void *);
 static void	 handle_request(struct conn *, uint32_t, const void *, size_t);
 static void	 handle_unban(struct conn *, uint32_t, const void *, size_t);
+static void	 handle_rcpt(struct conn *, uint32_t, const void *, size_t);
+static void	 cache_tag(const char *, uint8_t *);
+static void	 backend_tag(const struct config *);
+static void	 rcpt_done(void *, enum auth_result, int);
 static int	 refuse_banned(struct job *, struct auth_answer *);
 static void	 job_done(void *, enum auth_result, const char *);
 static void	 job_answer(struct job *, struct auth_answer *);
@@ -542,7 +551,8 @@ conn_read(int fd, short events, void *arg)
 			continue;
 		}
 		if (n == -2 || (h.type != AUTH_MSG_VERIFY &&
-		    h.type != AUTH_MSG_SASL && h.type != AUTH_MSG_LIMIT)) {
+		    h.type != AUTH_MSG_SASL && h.type != AUTH_MSG_LIMIT &&
+		    h.type != AUTH_MSG_RCPT)) {
 			log_warnx("malformed message from a worker");
 			conn_close(c);
 			break;
@@ -551,6 +561,8 @@ conn_read(int fd, short events, void *arg)
 			handle_sasl(c, h.id, buf, h.len);
 		else if (h.type == AUTH_MSG_LIMIT)
 			handle_limit(c, h.id, buf, h.len);
+		else if (h.type == AUTH_MSG_RCPT)
+			handle_rcpt(c, h.id, buf, h.len);
 		else
 			handle_request(c, h.id, buf, h.len);
 		explicit_bzero(buf, h.len);
@@ -596,10 +608,15 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	 * key is the name the backend verifies: a store that tells case
 	 * apart gets the name as sent.
 	 */
-	if (logincache_enabled() && logincache_mac(A.be->folds_case ?
-	    j->account : j->req.user, j->req.pass, j->req.passlen,
-	    j->mac) == 0)
-		j->have_mac = 1;
+	if (logincache_enabled()) {
+		uint8_t	tag[LOGINCACHE_TAG_LEN];
+
+		cache_tag(j->account, tag);
+		if (logincache_mac(A.be->folds_case ? j->account :
+		    j->req.user, tag, j->req.pass, j->req.passlen,
+		    j->mac) == 0)
+			j->have_mac = 1;
+	}
 	if (j->have_mac && logincache_lookup(j->mac)) {
 		j->result = AUTH_OK;
 		j->reason = NULL;
@@ -619,7 +636,8 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	q.pass = j->req.pass;
 	q.passlen = j->req.passlen;
 	q.client = (const struct sockaddr *)&j->req.client;
-	q.local = NULL;		/* the worker does not send it yet */
+	q.local = j->req.local.ss_family == AF_UNSPEC ? NULL :
+	    (const struct sockaddr *)&j->req.local;
 	q.tls = j->req.tls;
 	if (A.jobs >= MAX_JOBS)
 		reason = "busy";
@@ -638,6 +656,54 @@ handle_request(struct conn *c, uint32_t id, const void *buf, size_t len)
 	}
 	conn_ref(c);
 	A.jobs++;
+}
+
+/*
+ * The login cache's tag of an account (logincache.h): the backend's
+ * (the users file's hash of the user), else the digest of the backend's
+ * configuration.  An account the backend does not have gets zeros: it is
+ * hashed all the same (the same cost), and no success is ever kept
+ * under them.
+ */
+static void
+cache_tag(const char *account, uint8_t *tag)
+{
+	if (A.be->cache_tag == NULL) {
+		memcpy(tag, A.be_tag, LOGINCACHE_TAG_LEN);
+		return;
+	}
+	if (A.be->cache_tag(account, tag) == -1)
+		memset(tag, 0, LOGINCACHE_TAG_LEN);
+}
+
+/* Where a remote backend is and how it is asked: its cache tag. */
+static void
+backend_tag(const struct config *conf)
+{
+	const char	*parts[7];
+	EVP_MD_CTX	*ctx;
+	unsigned int	 n = 0;
+	size_t		 i;
+
+	parts[0] = A.be->name;
+	parts[1] = conf->dovecot_auth;
+	parts[2] = conf->ldap_uri;
+	parts[3] = conf->ldap_base;
+	parts[4] = conf->ldap_filter;
+	parts[5] = conf->ldap_bind_dn;
+	parts[6] = conf->ldap_bind_password_file;
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		fatalx("cannot hash the backend's configuration");
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		/* Each with its NUL: the parts cannot run into each other. */
+		if (EVP_DigestUpdate(ctx, parts[i] ? parts[i] : "",
+		    parts[i] ? strlen(parts[i]) + 1 : 1) != 1)
+			fatalx("cannot hash the backend's configuration");
+	if (EVP_DigestFinal_ex(ctx, A.be_tag, &n) != 1 ||
+	    n != LOGINCACHE_TAG_LEN)
+		fatalx("cannot hash the backend's configuration");
+	EVP_MD_CTX_free(ctx);
 }
 
 /* "smtpauthctl unban" through the queue process (authproto.h). */
@@ -1186,6 +1252,61 @@ limit_answer_send(struct conn *c, uint32_t id, const struct limit_answer *a)
 	conn_send(c, AUTH_MSG_LIMIT_ANSWER, id, buf, (size_t)n);
 }
 
+/*
+ * Recipient lookups (rcptlookup.c): no guard, no delay, no log line of
+ * a login; the connection is referenced while the store is asked.
+ */
+struct rcpt_job {
+	struct conn	*conn;
+	uint32_t	 id;
+};
+
+static void
+handle_rcpt(struct conn *c, uint32_t id, const void *buf, size_t len)
+{
+	struct rcpt_request	 req;
+	struct rcpt_job		*rj;
+	struct auth_answer	 a;
+	uint8_t			 out[16];
+	int			 n;
+
+	if (authproto_decode_rcpt(buf, len, &req) == -1 ||
+	    (rj = malloc(sizeof(*rj))) == NULL) {
+		log_warnx("rcpt-lookup result=tempfail reason=bad-request");
+		memset(&a, 0, sizeof(a));
+		a.result = AUTH_TEMPFAIL;
+		if ((n = authproto_encode_answer(&a, out, sizeof(out))) != -1)
+			conn_send(c, AUTH_MSG_RCPT_ANSWER, id, out, (size_t)n);
+		return;
+	}
+	rj->conn = c;
+	rj->id = id;
+	conn_ref(c);
+	rcptlookup_ask(req.addr, req.len, rcpt_done, rj);
+}
+
+static void
+rcpt_done(void *arg, enum auth_result result, int cached)
+{
+	struct rcpt_job		*rj = arg;
+	struct auth_answer	 a;
+	uint8_t			 buf[16];
+	int			 n;
+
+	memset(&a, 0, sizeof(a));
+	a.result = result;
+	if ((n = authproto_encode_answer(&a, buf, sizeof(buf))) == -1)
+		log_warnx("cannot encode a recipient answer");
+	else
+		conn_send(rj->conn, AUTH_MSG_RCPT_ANSWER, rj->id, buf,
+		    (size_t)n);
+	log_debug("rcpt-lookup result=%s%s", result == AUTH_OK ? "ok" :
+	    result == AUTH_FAIL ? "unknown" : "tempfail",
+	    cached ? " cache=hit" : "");
+	conn_unref(rj->conn);
+	free(rj);
+}
+
 static void
 tick_cb(int fd, short events, void *arg)
 {
@@ -1327,6 +1448,8 @@ authd_main(const struct config *conf, char *users_text, size_t len,
 		free(users_text);
 	}
 	A.be->init(&env);
+	backend_tag(conf);
+	rcptlookup_init(conf, A.be);
 
 	A.lfd = open_socket(sockpath);
 	A.lev = event_new(A.base, A.lfd, EV_READ | EV_PERSIST, accept_cb,

@@ -19,6 +19,7 @@
 
 #include <sys/socket.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/shared/authproto.h"
 #include "server/shared/config.h"
@@ -111,6 +112,23 @@ struct backend_ops {
 	int		(*sasl_step)(void *handle, const uint8_t *, size_t,
 			    const char **reason);
 	void		(*sasl_abort)(void *handle);
+	/*
+	 * Recipients (AUTH_MSG_RCPT, rcptlookup.c): is addr, lower case, an
+	 * account of the store?  No password, no bind as the user.  The
+	 * contract of verify(): 0 and done later with AUTH_OK (yes),
+	 * AUTH_FAIL (no) or AUTH_TEMPFAIL (the store cannot say), or -1 with
+	 * a reason.  NULL: no store of recipients (the users file is).
+	 */
+	int		(*lookup)(const char *addr, size_t len, backend_done,
+			    void *arg, const char **reason);
+	/*
+	 * The login cache's tag of the account (logincache.h): a digest of
+	 * what the backend holds for it (the users file's hash), so that a
+	 * cached login made before a change never matches after it.
+	 * Returns 0, or -1 (no such account: nothing is cached for it).
+	 * NULL: authd.c tags with the backend's configuration.
+	 */
+	int		(*cache_tag)(const char *account, uint8_t tag[32]);
 	/* Is the account's name folded to lower case (the cache key)? */
 	int		  folds_case;
 	/* At exit, after every verification was answered. */

@@ -46,11 +46,11 @@
 #include "common/base64.h"
 #include "common/log.h"
 #include "server/auth/backend.h"
+#include "server/auth/dovecot_io.h"
 #include "server/auth/dovecot_proto.h"
+#include "server/auth/dovecot_userdb.h"
 #include "server/shared/metrics.h"
 
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
 #define MAX_OUTBUF	(1024 * 1024)	/* unsent requests */
 #define AUTH_LINE_MAX	2048		/* one AUTH request */
 
@@ -122,6 +122,7 @@ const struct backend_ops backend_dovecot = {
 	.sasl_start = dv_sasl_start,
 	.sasl_step = dv_sasl_step,
 	.sasl_abort = dv_sasl_abort,
+	.lookup = dvu_lookup,
 	.folds_case = 0,
 	.stop = dv_stop,
 };
@@ -129,10 +130,7 @@ const struct backend_ops backend_dovecot = {
 static void
 dv_init(struct backend_env *env)
 {
-	struct sockaddr_un	 sun;
-	struct addrinfo		 hints, *res;
-	char			*buf, *path, *host, *port;
-	int			 rc;
+	char	err[512];
 
 	memset(&D, 0, sizeof(D));
 	D.conf = env->conf;
@@ -140,36 +138,15 @@ dv_init(struct backend_env *env)
 	D.mechs_changed = env->mechs_changed;
 	TAILQ_INIT(&D.reqs);
 	D.next_id = 1;
-	D.backoff_ms = BACKOFF_MIN_MS;
-	if (config_dovecot_auth(D.conf->dovecot_auth, &buf, &path, &host,
-	    &port) == -1)
-		fatalx("dovecot-auth %s: malformed", D.conf->dovecot_auth);
-	if (path != NULL) {
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (strlen(path) >= sizeof(sun.sun_path))
-			fatalx("dovecot-auth %s: path too long", path);
-		memcpy(sun.sun_path, path, strlen(path));
-		memcpy(&D.ss, &sun, sizeof(sun));
-		D.sslen = sizeof(sun);
-	} else {
-		/* Once, at start: the loop never waits for a resolver. */
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
-			fatalx("dovecot-auth %s: %s", D.conf->dovecot_auth,
-			    gai_strerror(rc));
-		if (res->ai_addrlen > sizeof(D.ss))
-			fatalx("dovecot-auth: address too long");
-		memcpy(&D.ss, res->ai_addr, res->ai_addrlen);
-		D.sslen = res->ai_addrlen;
-		freeaddrinfo(res);
-	}
-	free(buf);
+	D.backoff_ms = DOVECOT_BACKOFF_MIN_MS;
+	if (dovecot_sockaddr(D.conf->dovecot_auth, &D.ss, &D.sslen, err,
+	    sizeof(err)) == -1)
+		fatalx("dovecot-auth %s", err);
 	if ((D.retry = evtimer_new(D.base, dv_retry_cb, NULL)) == NULL ||
 	    (D.hs_timer = evtimer_new(D.base, dv_hs_timeout, NULL)) == NULL)
 		fatalx("out of memory");
+	if (D.conf->dovecot_userdb != NULL)
+		dvu_init(D.conf, D.base);
 	dv_connect();
 }
 
@@ -217,7 +194,6 @@ static void
 dv_down(const char *why)
 {
 	struct dreq	*r;
-	struct timeval	 tv;
 	int		 was_ready = D.state == DS_READY;
 
 	if (D.bev != NULL) {
@@ -235,12 +211,7 @@ dv_down(const char *why)
 		    why);
 		D.down_logged = 1;
 	}
-	tv.tv_sec = D.backoff_ms / 1000;
-	tv.tv_usec = (suseconds_t)(D.backoff_ms % 1000) * 1000;
-	evtimer_add(D.retry, &tv);
-	D.backoff_ms *= 2;
-	if (D.backoff_ms > BACKOFF_MAX_MS)
-		D.backoff_ms = BACKOFF_MAX_MS;
+	dovecot_backoff(D.retry, &D.backoff_ms);
 }
 
 static void
@@ -260,42 +231,16 @@ dv_hs_timeout(int fd, short ev, void *arg)
 static void
 dv_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	if (what & BEV_EVENT_CONNECTED)
-		return;
-	if (what & BEV_EVENT_EOF)
-		dv_down("closed by Dovecot");
-	else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-		dv_down(evutil_socket_error_to_string(
-		    evutil_socket_geterror(bufferevent_getfd(bev))));
+	const char	*why;
+
+	if ((why = dovecot_event_reason(bev, what)) != NULL)
+		dv_down(why);
 }
 
 static void
 dv_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	const char	*buf;
-	size_t		 have, len;
-	int		 rc;
-
-	while (D.bev != NULL && (have = evbuffer_get_length(in)) > 0) {
-		if (have > DVC_LINE_MAX + 1)
-			have = DVC_LINE_MAX + 1;
-		if ((buf = (const char *)evbuffer_pullup(in,
-		    (ssize_t)have)) == NULL) {
-			dv_down("out of memory");
-			return;
-		}
-		if ((rc = dvc_frame(buf, have, &len)) == 0)
-			return;
-		if (rc == -1) {
-			dv_down("a line too long");
-			return;
-		}
-		memcpy(D.line, buf, len);
-		evbuffer_drain(in, len + 1);
-		if (dv_line(D.line, len) == -1)
-			return;
-	}
+	dovecot_read_lines(&D.bev, D.line, dv_line, dv_down);
 }
 
 /* One line from Dovecot; -1 when it dropped the connection. */
@@ -332,7 +277,7 @@ dv_line(const char *line, size_t len)
 		}
 		evtimer_del(D.hs_timer);
 		D.state = DS_READY;
-		D.backoff_ms = BACKOFF_MIN_MS;
+		D.backoff_ms = DOVECOT_BACKOFF_MIN_MS;
 		METRICS_SET(backend_up, 1);
 		log_info("dovecot-auth %s: connected%s",
 		    D.conf->dovecot_auth, D.down_logged ? " again" : "");
@@ -686,6 +631,7 @@ dv_stop(void)
 
 	while ((r = TAILQ_FIRST(&D.reqs)) != NULL)
 		dv_finish(r, AUTH_TEMPFAIL, "stopping");
+	dvu_stop();
 	if (D.bev != NULL)
 		bufferevent_free(D.bev);
 	D.bev = NULL;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "common/log.h"
 #include "common/scram.h"
@@ -83,11 +84,13 @@ static void	 file_init(struct backend_env *);
 static int	 file_verify(const struct backend_query *, backend_done,
 		    void *, const char **);
 static void	 file_stop(void);
+static int	 file_cache_tag(const char *, uint8_t[32]);
 
 const struct backend_ops backend_file = {
 	.name = "file",
 	.init = file_init,
 	.verify = file_verify,
+	.cache_tag = file_cache_tag,
 	.folds_case = 1,
 	.stop = file_stop,
 };
@@ -455,4 +458,16 @@ file_verify(const struct backend_query *q, backend_done done, void *arg,
 static void
 file_stop(void)
 {
+}
+
+/* The login cache's tag: SHA-256 of the user's hash as the file has it. */
+static int
+file_cache_tag(const char *account, uint8_t tag[32])
+{
+	struct user	*u;
+
+	if ((u = user_find(account)) == NULL)
+		return -1;
+	return SHA256((const unsigned char *)u->hash, strlen(u->hash),
+	    tag) == NULL ? -1 : 0;
 }

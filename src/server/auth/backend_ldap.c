@@ -37,6 +37,7 @@ struct ljob {
 	size_t			 userlen;
 	char			 pass[AUTH_FIELD_MAX + 1];	/* wipe it */
 	size_t			 passlen;
+	int			 lookup;	/* a recipient: no bind */
 	enum auth_result	 result;
 	const char		*reason;
 	int			 down;		/* the directory is out */
@@ -71,6 +72,9 @@ static _Thread_local struct lconn *tconn;
 static void	ldap_init_be(struct backend_env *);
 static int	ldap_verify(const struct backend_query *, backend_done, void *,
 		    const char **);
+static int	ldap_lookup(const char *, size_t, backend_done, void *,
+		    const char **);
+static int	lj_submit(struct ljob *, const char **);
 static void	ldap_stop(void);
 static void	lj_work(void *);
 static void	lj_done(void *);
@@ -86,6 +90,7 @@ const struct backend_ops backend_ldap = {
 	.name = "ldap",
 	.init = ldap_init_be,
 	.verify = ldap_verify,
+	.lookup = ldap_lookup,
 	.folds_case = 0,
 	.stop = ldap_stop,
 };
@@ -141,6 +146,39 @@ ldap_verify(const struct backend_query *q, backend_done done, void *arg,
 	j->passlen = q->passlen;
 	j->done = done;
 	j->arg = arg;
+	return lj_submit(j, reason);
+}
+
+/*
+ * A recipient of local-domains: the entry searched as for a login, with
+ * ldap-recipient-filter (else ldap-filter) and the address for %u; found
+ * is an account.  Never a bind as the entry.
+ */
+static int
+ldap_lookup(const char *addr, size_t len, backend_done done, void *arg,
+    const char **reason)
+{
+	struct ljob	*j;
+
+	if (len >= sizeof(j->user)) {
+		*reason = "bad-request";
+		return -1;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		*reason = "out-of-memory";
+		return -1;
+	}
+	memcpy(j->user, addr, len);
+	j->userlen = len;
+	j->lookup = 1;
+	j->done = done;
+	j->arg = arg;
+	return lj_submit(j, reason);
+}
+
+static int
+lj_submit(struct ljob *j, const char **reason)
+{
 	if (workq_submit(L.wq, lj_work, lj_done, j) == -1) {
 		explicit_bzero(j, sizeof(*j));
 		free(j);
@@ -160,7 +198,7 @@ lj_work(void *arg)
 
 	j->result = AUTH_TEMPFAIL;
 	j->reason = "backend-down";
-	if (j->passlen == 0) {
+	if (j->passlen == 0 && !j->lookup) {
 		/* An unauthenticated bind would succeed: never send one. */
 		j->result = AUTH_FAIL;
 		j->reason = "empty-password";
@@ -203,7 +241,9 @@ lj_try(struct ljob *j, struct lconn *c)
 		return -1;
 	if (c->as_user && lc_bind_search(c, j) == -1)
 		return -1;
-	if ((filter = make_filter(L.conf->ldap_filter, j->user,
+	if ((filter = make_filter(j->lookup &&
+	    L.conf->ldap_recipient_filter != NULL ?
+	    L.conf->ldap_recipient_filter : L.conf->ldap_filter, j->user,
 	    j->userlen)) == NULL) {
 		j->result = AUTH_TEMPFAIL;
 		j->reason = "bad-filter";
@@ -214,8 +254,9 @@ lj_try(struct ljob *j, struct lconn *c)
 	free(filter);
 	if (rc == LDAP_SIZELIMIT_EXCEEDED) {
 		ldap_msgfree(res);
-		j->result = AUTH_FAIL;
-		j->reason = "ambiguous-user";
+		/* Several entries have the address: it is someone's. */
+		j->result = j->lookup ? AUTH_OK : AUTH_FAIL;
+		j->reason = j->lookup ? NULL : "ambiguous-user";
 		return 0;
 	}
 	if (rc != LDAP_SUCCESS) {
@@ -232,6 +273,12 @@ lj_try(struct ljob *j, struct lconn *c)
 		return 0;
 	}
 	n = ldap_count_entries(c->ld, res);
+	if (j->lookup) {
+		ldap_msgfree(res);
+		j->result = n > 0 ? AUTH_OK : AUTH_FAIL;
+		j->reason = n > 0 ? NULL : "unknown-user";
+		return 0;
+	}
 	if (n != 1) {
 		ldap_msgfree(res);
 		j->result = AUTH_FAIL;
@@ -361,44 +408,73 @@ is_down(int rc)
 }
 
 /*
- * The filter with each %u replaced by the user name escaped per RFC 4515
- * (ldap_bv2escaped_filter_value: * ( ) \ NUL and every non-ASCII octet
- * become \XX), so no user name can change the filter's structure.  %% is
- * a percent sign.  From malloc, or NULL.
+ * The filter with each %u replaced by the user name (or the recipient's
+ * address), %n by its local part and %d by its domain (the part after
+ * the last "@"; without one, %n is the name and %d empty), each escaped
+ * per RFC 4515 (ldap_bv2escaped_filter_value: * ( ) \\ NUL and every
+ * non-ASCII octet become \\XX), so no name can change the filter's
+ * structure.  %% is a percent sign.  From malloc, or NULL.
  */
 static char *
 make_filter(const char *tmpl, const char *user, size_t userlen)
 {
-	struct berval	 in, esc;
-	char		*out, *w;
-	size_t		 n, el;
-	const char	*p;
+	struct berval	 in, esc[3];
+	const char	*at = NULL, *p, *v;
+	char		*out = NULL, *w;
+	size_t		 n, i, k;
+	static const char keys[] = "und";
 
-	in.bv_val = (char *)(uintptr_t)user;
-	in.bv_len = userlen;
-	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
-		return NULL;
-	el = esc.bv_len;
-	n = 1;
-	for (p = tmpl; *p != '\0'; p++)
-		n += (p[0] == '%' && p[1] == 'u') ? el : 1;
-	if (n > FILTER_MAX || (out = malloc(n)) == NULL) {
-		ber_memfree(esc.bv_val);
-		return NULL;
+	for (i = userlen; i > 0; i--)
+		if (user[i - 1] == '@') {
+			at = user + i - 1;
+			break;
+		}
+	memset(esc, 0, sizeof(esc));
+	for (k = 0; k < 3; k++) {
+		in.bv_val = (char *)(uintptr_t)user;
+		in.bv_len = userlen;
+		if (k == 1 && at != NULL)
+			in.bv_len = (size_t)(at - user);
+		else if (k == 2) {
+			in.bv_val = (char *)(uintptr_t)(at ? at + 1 : "");
+			in.bv_len = at ? userlen - (size_t)(at + 1 - user) : 0;
+		}
+		if (ldap_bv2escaped_filter_value(&in, &esc[k]) != 0)
+			goto out;
 	}
+	/* The same walk twice: to size the filter, then to write it. */
+	n = 1;
+	for (p = tmpl; *p != '\0'; p++) {
+		v = p[0] == '%' && p[1] != '\0' ? strchr(keys, p[1]) : NULL;
+		if (v != NULL) {
+			n += esc[v - keys].bv_len;
+			p++;
+		} else {
+			n++;
+			if (p[0] == '%' && p[1] == '%')
+				p++;
+		}
+	}
+	if (n > FILTER_MAX || (out = malloc(n)) == NULL)
+		goto out;
 	for (p = tmpl, w = out; *p != '\0'; p++) {
-		if (p[0] == '%' && p[1] == 'u') {
-			memcpy(w, esc.bv_val, el);
-			w += el;
+		v = p[0] == '%' && p[1] != '\0' ? strchr(keys, p[1]) : NULL;
+		if (v != NULL) {
+			if (esc[v - keys].bv_len > 0)
+				memcpy(w, esc[v - keys].bv_val,
+				    esc[v - keys].bv_len);
+			w += esc[v - keys].bv_len;
 			p++;
-		} else if (p[0] == '%' && p[1] == '%') {
-			*w++ = '%';
-			p++;
-		} else
+		} else {
 			*w++ = *p;
+			if (p[0] == '%' && p[1] == '%')
+				p++;
+		}
 	}
 	*w = '\0';
-	ber_memfree(esc.bv_val);
+out:
+	for (k = 0; k < 3; k++)
+		ber_memfree(esc[k].bv_val);
 	return out;
 }
 

@@ -16,6 +16,8 @@ struct field {
 };
 
 static size_t	split(const char *, size_t, struct field *, size_t);
+static size_t	start(const char *, size_t, struct dvc_line *,
+		    struct field *);
 static int	is(const struct field *, const char *);
 static int	number(const struct field *, uint32_t, uint32_t *);
 static int	prefixed(const struct field *, const char *, const char **,
@@ -81,6 +83,22 @@ prefixed(const struct field *f, const char *key, const char **v, size_t *vlen)
 	return 1;
 }
 
+/*
+ * Both parsers begin here: out cleared and DVC_BAD, then the line's
+ * fields into f (MAX_FIELDS).  Their number, or 0 when the line is
+ * malformed as a whole (too long, a NUL or a CR in it).
+ */
+static size_t
+start(const char *line, size_t len, struct dvc_line *out, struct field *f)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = DVC_BAD;
+	if (len > DVC_LINE_MAX || memchr(line, '\0', len) != NULL ||
+	    memchr(line, '\r', len) != NULL)
+		return 0;
+	return split(line, len, f, MAX_FIELDS);
+}
+
 int
 dvc_frame(const char *buf, size_t len, size_t *linelen)
 {
@@ -101,12 +119,8 @@ dvc_parse(const char *line, size_t len, struct dvc_line *out)
 	size_t		n, i;
 	uint32_t	v;
 
-	memset(out, 0, sizeof(*out));
-	out->kind = DVC_BAD;
-	if (len > DVC_LINE_MAX || memchr(line, '\0', len) != NULL ||
-	    memchr(line, '\r', len) != NULL)
+	if ((n = start(line, len, out, f)) == 0)
 		return out->kind;
-	n = split(line, len, f, MAX_FIELDS);
 
 	if (is(&f[0], "VERSION")) {
 		if (n < 3 || number(&f[1], UINT32_MAX, &v) == -1)
@@ -163,4 +177,37 @@ dvc_parse(const char *line, size_t len, struct dvc_line *out)
 		return out->kind = DVC_FAIL;
 	}
 	return out->kind = DVC_IGNORE;
+}
+
+enum dvc_kind
+dvc_parse_master(const char *line, size_t len, struct dvc_line *out)
+{
+	struct field	f[MAX_FIELDS];
+	size_t		n;
+	uint32_t	v;
+
+	if ((n = start(line, len, out, f)) == 0)
+		return out->kind;
+	if (is(&f[0], "VERSION"))
+		return dvc_parse(line, len, out);
+	if (!is(&f[0], "USER") && !is(&f[0], "NOTFOUND") &&
+	    !is(&f[0], "FAIL"))
+		return out->kind = DVC_IGNORE;
+	if (n < 2 || number(&f[1], UINT32_MAX, &v) == -1 || v == 0)
+		return out->kind;
+	out->id = v;
+	switch (f[0].p[0]) {
+	case 'U':
+		/* "USER id name [fields]": the name is the userdb's. */
+		if (n < 3 || f[2].len == 0)
+			return out->kind;
+		out->user = f[2].p;
+		out->userlen = f[2].len;
+		return out->kind = DVC_USER;
+	case 'N':
+		return out->kind = DVC_NOTFOUND;
+	default:
+		out->temp = 1;
+		return out->kind = DVC_FAIL;
+	}
 }

@@ -23,6 +23,8 @@ enum dvc_kind {
 	DVC_FAIL,
 	DVC_CONT,
 	DVC_BAD,	/* malformed: drop the connection */
+	DVC_USER,	/* auth-master: the userdb knows the user */
+	DVC_NOTFOUND,	/* auth-master: it does not */
 };
 
 struct dvc_line {
@@ -57,5 +59,15 @@ int		dvc_frame(const char *buf, size_t len, size_t *linelen);
  * allowed either).  Fills *out; returns out->kind.
  */
 enum dvc_kind	dvc_parse(const char *line, size_t len, struct dvc_line *out);
+
+/*
+ * A line of the auth-master protocol (dovecot-userdb: the auth-userdb
+ * socket), as Dovecot answers a "USER id name" lookup: VERSION, USER id
+ * name fields..., NOTFOUND id, FAIL id (the userdb could not say: out->temp
+ * is always set); SPID and lines we do not know are DVC_IGNORE.  The
+ * same rules as dvc_parse().
+ */
+enum dvc_kind	dvc_parse_master(const char *line, size_t len,
+		    struct dvc_line *out);
 
 #endif

@@ -16,6 +16,9 @@
  * nodes is banned after auth-max-failures in total, and a node that
  * lost the store still bans on its own count.
  *
+ * The ledgers outlive this process (authstate.h): the next auth process,
+ * after a reload or a crash, goes on counting where this one stopped.
+ *
  * Bans survive a restart of the whole daemon: the bans in force are kept
  * in STATE_FILE in the spool's run directory (read at start; rewritten,
  * at most once a second when they changed, by a thread of ours through
@@ -42,6 +45,7 @@
 #include "common/durable.h"
 #include "common/log.h"
 #include "common/workq.h"
+#include "server/auth/authstate.h"
 #include "server/auth/guard.h"
 #include "server/auth/guardstore.h"
 #include "server/auth/ledger.h"
@@ -89,6 +93,7 @@ static void	 store_resync(void);
 static void	 push_one(const struct banlist_key *, time_t, void *);
 static void	 store_account(const char *, unsigned);
 static void	 store_unban(const struct banlist_key *);
+static struct ledger *ledger_kept(enum authstate_root, unsigned);
 
 static const struct guardstore_ops store_ops = {
 	store_ban, store_resync, store_account, store_unban
@@ -98,8 +103,9 @@ void
 guard_init(const struct config *conf)
 {
 	G.conf = conf;
-	G.addrs = ledger_new(conf->auth_window, LEDGER_ENTRIES);
-	G.accounts = ledger_new(conf->auth_window, LEDGER_ENTRIES);
+	G.addrs = ledger_kept(AUTHSTATE_LEDGER_ADDRS, conf->auth_window);
+	G.accounts = ledger_kept(AUTHSTATE_LEDGER_ACCOUNTS,
+	    conf->auth_window);
 	if (G.addrs == NULL || G.accounts == NULL)
 		fatalx("out of memory");
 	G.dirfd = -1;
@@ -109,6 +115,30 @@ guard_init(const struct config *conf)
 	 * may have lost its last write to ours, and the table is the same.
 	 */
 	G.dirty = 1;
+}
+
+/*
+ * A ledger that outlives this process (authstate.h): the previous auth
+ * process's, when there was one (a reload keeps every failure counted),
+ * else a new one in the region; without the region, our own.
+ */
+static struct ledger *
+ledger_kept(enum authstate_root root, unsigned window)
+{
+	struct ledger	*l;
+	void		**slot;
+
+	if (!authstate_shared())
+		return ledger_new(window, LEDGER_ENTRIES);
+	authstate_lock();
+	slot = authstate_root(root);
+	if ((l = *slot) != NULL)
+		ledger_set_window(l, window);
+	else if ((l = ledger_new_in(window, LEDGER_ENTRIES,
+	    authstate_alloc)) != NULL)
+		*slot = l;
+	authstate_unlock();
+	return l;
 }
 
 void
@@ -156,8 +186,10 @@ guard_record_failure(const char *account, const struct sockaddr *sa,
 
 	*banned = 0;
 	/* The account, from anywhere: slower failures, never a refusal. */
+	authstate_lock();
 	recent = ledger_count(G.accounts, account, strlen(account), mono);
 	(void)ledger_fail(G.accounts, account, strlen(account), mono);
+	authstate_unlock();
 	slow = (uint64_t)recent * FAIL_SLOWDOWN_MS;
 	if (slow > FAIL_SLOWDOWN_MAX_MS)
 		slow = FAIL_SLOWDOWN_MAX_MS;
@@ -165,13 +197,18 @@ guard_record_failure(const char *account, const struct sockaddr *sa,
 	/* The address: a ban after too many. */
 	if (banlist_key(sa, conf->ban_ipv6_prefix, &key) == 0 &&
 	    !cidr_match(conf->auth_exempt, conf->nauth_exempt, sa)) {
+		authstate_lock();
 		n = ledger_fail(G.addrs, &key, sizeof(key), mono);
+		authstate_unlock();
 		if (conf->guard_store.set)
 			guardstore_fail(account, &key,
 			    real_sec() + (time_t)conf->auth_ban);
 		if (conf->auth_max_failures > 0 &&
-		    n >= conf->auth_max_failures && ban(&key, n) == 0)
+		    n >= conf->auth_max_failures && ban(&key, n) == 0) {
+			authstate_lock();
 			ledger_clear(G.addrs, &key, sizeof(key));
+			authstate_unlock();
+		}
 		*banned = banlist_check(sa, NULL);
 	} else if (conf->guard_store.set)
 		guardstore_fail(account, NULL, 0);
@@ -255,12 +292,14 @@ store_account(const char *account, unsigned failures)
 	uint64_t	mono = (uint64_t)mono_sec();
 	unsigned	local, steps = 0;
 
+	authstate_lock();
 	local = ledger_count(G.accounts, account, strlen(account), mono);
 	while (local < failures &&
 	    steps++ <= FAIL_SLOWDOWN_MAX_MS / FAIL_SLOWDOWN_MS)
 		if ((local = ledger_fail(G.accounts, account, strlen(account),
 		    mono)) == 0)
 			break;
+	authstate_unlock();
 }
 
 /* The store is back (or new): it learns every ban we hold. */
@@ -284,8 +323,10 @@ guard_tick(void)
 	struct snapshot	*snap;
 
 	banlist_expire(unban_cb);
+	authstate_lock();
 	ledger_expire(G.addrs, mono);
 	ledger_expire(G.accounts, mono);
+	authstate_unlock();
 	if (G.dirty && !G.writing && G.dirfd != -1 && G.wq != NULL &&
 	    (snap = state_snapshot()) != NULL) {
 		if (workq_submit(G.wq, state_write, state_written,
@@ -452,7 +493,9 @@ lifted_cb(const struct banlist_key *k)
 {
 	char	who[INET6_ADDRSTRLEN + 8];
 
+	authstate_lock();
 	ledger_clear(G.addrs, k, sizeof(*k));
+	authstate_unlock();
 	log_info("unban ip=%s by=smtpauthctl",
 	    banlist_key_fmt(k, who, sizeof(who)));
 	G.dirty = 1;		/* the state file must not bring it back */
@@ -468,7 +511,9 @@ store_unban(const struct banlist_key *k)
 
 	if (!banlist_remove(k))
 		return;		/* ours, lifted already, or never here */
+	authstate_lock();
 	ledger_clear(G.addrs, k, sizeof(*k));
+	authstate_unlock();
 	G.dirty = 1;
 	log_info("unban ip=%s by=guard-store",
 	    banlist_key_fmt(k, who, sizeof(who)));

@@ -37,7 +37,17 @@ struct ledger {
 	size_t			 mask;
 	struct lentry		**bucket;
 	struct lentry_list	 lru;		/* oldest last failure first */
+	/*
+	 * ledger_new_in(): max slots of SLOT_SIZE made at once, never
+	 * freed; a dropped entry goes on the free list (through hnext).
+	 */
+	uint8_t			*slab;
+	size_t			 slabused;
+	struct lentry		*freelist;
 };
+
+#define SLOT_SIZE	((sizeof(struct lentry) + LEDGER_KEY_MAX + 15) & \
+			    ~(size_t)15)
 
 static uint64_t		 siphash24(const uint64_t[2], const uint8_t *,
 			    size_t);
@@ -45,6 +55,9 @@ static struct lentry	**lookup(struct ledger *, const void *, size_t);
 static void		 prune(struct ledger *, struct lentry *, uint64_t);
 static unsigned		 total(const struct lentry *);
 static void		 drop(struct ledger *, struct lentry *);
+static struct lentry	*entry_new(struct ledger *, size_t);
+static size_t		 buckets_for(size_t *);
+static struct ledger	*setup(struct ledger *, unsigned, size_t, size_t);
 
 #define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND do {							\
@@ -88,16 +101,25 @@ siphash24(const uint64_t k[2], const uint8_t *in, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+/* Buckets for *maxentries (at least 1): a power of two, at least 16. */
+static size_t
+buckets_for(size_t *maxentries)
+{
+	size_t	nb = 16;
+
+	if (*maxentries == 0)
+		*maxentries = 1;
+	while (nb < *maxentries && nb < ((size_t)1 << 30))
+		nb <<= 1;
+	return nb;
+}
+
 struct ledger *
 ledger_new(unsigned window, size_t maxentries)
 {
 	struct ledger	*l;
-	size_t		 nb = 16;
+	size_t		 nb = buckets_for(&maxentries);
 
-	if (maxentries == 0)
-		maxentries = 1;
-	while (nb < maxentries && nb < ((size_t)1 << 30))
-		nb <<= 1;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	if ((l->bucket = calloc(nb, sizeof(*l->bucket))) == NULL ||
@@ -107,6 +129,13 @@ ledger_new(unsigned window, size_t maxentries)
 		free(l);
 		return NULL;
 	}
+	return setup(l, window, maxentries, nb);
+}
+
+/* The fields of a new ledger whose memory is there. */
+static struct ledger *
+setup(struct ledger *l, unsigned window, size_t maxentries, size_t nb)
+{
 	l->window = window;
 	l->max = maxentries;
 	l->mask = nb - 1;
@@ -114,12 +143,34 @@ ledger_new(unsigned window, size_t maxentries)
 	return l;
 }
 
+struct ledger *
+ledger_new_in(unsigned window, size_t maxentries, void *(*alloc)(size_t))
+{
+	struct ledger	*l;
+	size_t		 nb = buckets_for(&maxentries);
+
+	if (maxentries > SIZE_MAX / SLOT_SIZE ||
+	    (l = alloc(sizeof(*l))) == NULL ||
+	    (l->bucket = alloc(nb * sizeof(*l->bucket))) == NULL ||
+	    (l->slab = alloc(maxentries * SLOT_SIZE)) == NULL ||
+	    getrandom(l->hkey, sizeof(l->hkey), 0) !=
+	    (ssize_t)sizeof(l->hkey))
+		return NULL;
+	return setup(l, window, maxentries, nb);
+}
+
+void
+ledger_set_window(struct ledger *l, unsigned window)
+{
+	l->window = window;
+}
+
 void
 ledger_free(struct ledger *l)
 {
 	struct lentry	*e;
 
-	if (l == NULL)
+	if (l == NULL || l->slab != NULL)
 		return;
 	while ((e = TAILQ_FIRST(&l->lru)) != NULL)
 		drop(l, e);
@@ -176,7 +227,30 @@ drop(struct ledger *l, struct lentry *e)
 		*pp = e->hnext;
 	TAILQ_REMOVE(&l->lru, e, lru);
 	l->n--;
-	free(e);
+	if (l->slab != NULL) {
+		memset(e, 0, SLOT_SIZE);
+		e->hnext = l->freelist;
+		l->freelist = e;
+	} else
+		free(e);
+}
+
+/* A zeroed entry for a key of keylen octets, or NULL. */
+static struct lentry *
+entry_new(struct ledger *l, size_t keylen)
+{
+	struct lentry	*e;
+
+	if (l->slab == NULL)
+		return calloc(1, sizeof(*e) + keylen);
+	if ((e = l->freelist) != NULL) {
+		l->freelist = e->hnext;
+		e->hnext = NULL;
+		return e;
+	}
+	if (l->slabused >= l->max)
+		return NULL;	/* cannot be: drop() made room */
+	return (struct lentry *)(void *)(l->slab + SLOT_SIZE * l->slabused++);
 }
 
 unsigned
@@ -207,7 +281,7 @@ ledger_fail(struct ledger *l, const void *key, size_t keylen, uint64_t now)
 			drop(l, TAILQ_FIRST(&l->lru));
 			pp = lookup(l, key, keylen);
 		}
-		if ((e = calloc(1, sizeof(*e) + keylen)) == NULL)
+		if ((e = entry_new(l, keylen)) == NULL)
 			return 0;
 		memcpy(e->key, key, keylen);
 		e->keylen = keylen;

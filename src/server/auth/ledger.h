@@ -24,6 +24,15 @@ struct ledger;
 
 /* window: seconds; maxentries: keys kept at most.  NULL: no memory. */
 struct ledger	*ledger_new(unsigned window, size_t maxentries);
+/*
+ * The same in memory from alloc (zeroed, never given back: the region of
+ * authstate.h), every entry made at once, so that the ledger lives on in
+ * that memory after the process that made it.  ledger_free() leaves it.
+ */
+struct ledger	*ledger_new_in(unsigned window, size_t maxentries,
+		    void *(*alloc)(size_t));
+/* A new auth-window for the failures to come and those kept. */
+void		 ledger_set_window(struct ledger *, unsigned window);
 void		 ledger_free(struct ledger *);
 
 /* Failures of key within the window ending at now. */

@@ -1,7 +1,9 @@
 /*
  * The login cache of the auth process (auth-cache-ttl): recent successful
- * logins, kept only as HMAC-SHA256(key, account NUL password) under a
- * random key made at start that never leaves this process's memory.
+ * logins, kept only as HMAC-SHA256(key, account NUL tag password) under a
+ * random key made by the first auth process, kept in the auth state
+ * region (authstate.h) so that a reload keeps the cache; it never leaves
+ * the auth processes' memory.
  */
 #ifndef SMTPAUTHD_LOGINCACHE_H
 #define SMTPAUTHD_LOGINCACHE_H
@@ -15,9 +17,19 @@
 void	logincache_init(unsigned ttl);
 int	logincache_enabled(void);
 
-/* The keyed hash of (account, password); 0, or -1 (too long, no cache). */
-int	logincache_mac(const char *account, const char *pass, size_t passlen,
-	    uint8_t mac[LOGINCACHE_MAC_LEN]);
+/*
+ * What the backend holds for the account (backend.h, cache_tag): a
+ * digest, part of the keyed hash, so that a changed password line or
+ * backend never meets an entry made before.
+ */
+#define LOGINCACHE_TAG_LEN	32
+
+/*
+ * The keyed hash of (account, tag, password); 0, or -1 (too long, no
+ * cache).
+ */
+int	logincache_mac(const char *account, const uint8_t tag[LOGINCACHE_TAG_LEN],
+	    const char *pass, size_t passlen, uint8_t mac[LOGINCACHE_MAC_LEN]);
 
 /* Was mac a success within the TTL?  1 or 0; costs the same either way. */
 int	logincache_lookup(const uint8_t mac[LOGINCACHE_MAC_LEN]);
@@ -25,7 +37,7 @@ int	logincache_lookup(const uint8_t mac[LOGINCACHE_MAC_LEN]);
 /* Remember a success for the TTL from now. */
 void	logincache_insert(const uint8_t mac[LOGINCACHE_MAC_LEN]);
 
-/* Wipe the entries and the key (at exit). */
+/* At exit: wipe what is ours alone (the region's is the next one's). */
 void	logincache_wipe(void);
 
 #endif

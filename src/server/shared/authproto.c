@@ -6,6 +6,8 @@
  *	u8	family		0 (no address), 4 or 6
  *	16	address		IPv4 in the first 4 octets, the rest zero
  *	u16	port
+ *	19	local		the listener's end, the same way; family 0:
+ *				not known
  *	u8	tls		0 or 1
  *	u8	mech		AUTH_MECH_PLAIN or AUTH_MECH_LOGIN
  *	u16	user length	at most AUTH_FIELD_MAX
@@ -66,7 +68,7 @@
 #define FAM_INET	4
 #define FAM_INET6	6
 
-#define REQ_FIXED	(1 + 16 + 2 + 1 + 1)
+#define REQ_FIXED	(2 * (1 + 16 + 2) + 1 + 1)
 #define ANSWER_LEN	(1 + 4 + 1)
 
 #define RES_FAIL	0
@@ -97,6 +99,7 @@ static uint8_t	*wr_u32(uint8_t *, uint32_t);
 static int	result_code(enum auth_result, uint8_t *);
 static int	result_of(uint8_t, enum auth_result *);
 static int	rd_verdict(struct rd *, struct auth_answer *);
+static int	rcpt_ok(const char *, size_t);
 
 static int
 rd_bytes(struct rd *r, void *out, size_t n)
@@ -272,7 +275,7 @@ authproto_encode_request(const struct auth_request *req, void *buf,
 	uint8_t			*p = buf;
 	size_t			 need;
 
-	if (!addr_encodable(&req->client) ||
+	if (!addr_encodable(&req->client) || !addr_encodable(&req->local) ||
 	    (req->tls != 0 && req->tls != 1) ||
 	    (req->mech != AUTH_MECH_PLAIN && req->mech != AUTH_MECH_LOGIN) ||
 	    !valid_field(req->user, req->userlen) ||
@@ -283,6 +286,7 @@ authproto_encode_request(const struct auth_request *req, void *buf,
 		return -1;
 
 	p = wr_addr(p, &req->client);
+	p = wr_addr(p, &req->local);
 	*p++ = (uint8_t)req->tls;
 	*p++ = (uint8_t)req->mech;
 	p = wr_u16(p, req->userlen);
@@ -304,7 +308,8 @@ authproto_decode_request(const void *buf, size_t len,
 	memset(req, 0, sizeof(*req));
 	if (buf == NULL)
 		goto bad;
-	if (rd_addr(&r, &req->client) == -1 || rd_u8(&r, &tls) == -1 ||
+	if (rd_addr(&r, &req->client) == -1 ||
+	    rd_addr(&r, &req->local) == -1 || rd_u8(&r, &tls) == -1 ||
 	    rd_u8(&r, &mech) == -1)
 		goto bad;
 	if (tls > 1 || (mech != AUTH_MECH_PLAIN && mech != AUTH_MECH_LOGIN))
@@ -761,5 +766,50 @@ authproto_decode_limit_answer(const void *buf, size_t len,
 		return -1;
 	}
 	a->retry_secs = retry;
+	return 0;
+}
+
+/* An address to look up: printable ASCII and UTF-8, no space, no DEL. */
+static int
+rcpt_ok(const char *addr, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > AUTH_RCPT_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((uint8_t)addr[i] <= 0x20 || (uint8_t)addr[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+authproto_encode_rcpt(const struct rcpt_request *req, void *buf,
+    size_t buflen)
+{
+	uint8_t	*p = buf;
+
+	if (!rcpt_ok(req->addr, req->len) || buf == NULL ||
+	    buflen < 2 + req->len)
+		return -1;
+	p = wr_u16(p, req->len);
+	memcpy(p, req->addr, req->len);
+	return (int)(2 + req->len);
+}
+
+int
+authproto_decode_rcpt(const void *buf, size_t len, struct rcpt_request *req)
+{
+	struct rd	r = { buf, len };
+	uint16_t	n;
+
+	memset(req, 0, sizeof(*req));
+	if (buf == NULL || rd_u16(&r, &n) == -1 || n > AUTH_RCPT_MAX ||
+	    rd_bytes(&r, req->addr, n) == -1 || r.left != 0 ||
+	    !rcpt_ok(req->addr, n)) {
+		memset(req, 0, sizeof(*req));
+		return -1;
+	}
+	req->len = n;
 	return 0;
 }

@@ -45,6 +45,7 @@ enum auth_mech { AUTH_MECH_PLAIN = 1, AUTH_MECH_LOGIN = 2,
 
 struct auth_request {
 	struct sockaddr_storage	client;		/* address and port */
+	struct sockaddr_storage	local;		/* AF_UNSPEC: not known */
 	int			tls;		/* the session is encrypted */
 	enum auth_mech		mech;
 	size_t			userlen;
@@ -174,5 +175,32 @@ int	authproto_encode_limit_answer(const struct limit_answer *, void *buf,
 	    size_t buflen);
 int	authproto_decode_limit_answer(const void *buf, size_t len,
 	    struct limit_answer *);
+
+/*
+ * Recipients of local-domains that the users file does not list, with an
+ * account store (config_recipient_store()): "is this address an
+ * account?"  The auth process, the only one that talks to the store,
+ * looks it up (Dovecot's userdb, the directory; no password, no bind as
+ * the user), remembers the answer for recipient-cache-ttl, and answers
+ * with an auth_answer (delay 0, never banned): AUTH_OK an account,
+ * AUTH_FAIL none (550 5.1.1), AUTH_TEMPFAIL the store cannot say (451
+ * 4.3.0).  A lookup is not a login: the guard never counts it.
+ *
+ * Payload: u16 length (1 .. AUTH_RCPT_MAX), then the address, lower case
+ * as the policy stores it, no octet below 0x21 nor 0x7f.
+ */
+#define AUTH_MSG_RCPT		18	/* worker -> auth */
+#define AUTH_MSG_RCPT_ANSWER	19	/* auth -> worker: an auth_answer */
+#define AUTH_RCPT_MAX		256	/* ADDR_PATH_MAX */
+
+struct rcpt_request {
+	size_t	len;
+	char	addr[AUTH_RCPT_MAX + 1];
+};
+
+int	authproto_encode_rcpt(const struct rcpt_request *, void *buf,
+	    size_t buflen);
+int	authproto_decode_rcpt(const void *buf, size_t len,
+	    struct rcpt_request *);
 
 #endif

@@ -84,6 +84,11 @@ static const struct directive directives[] = {
 	    86400 },
 	{ "auth-backend", conf_auth_backend, 1, 1, 0, 0, 0, 0 },
 	{ "dovecot-auth", conf_dovecot, 1, 1, 0, F(dovecot_auth), 0, 0 },
+	{ "dovecot-userdb", conf_dovecot, 1, 1, 0, F(dovecot_userdb), 0, 0 },
+	{ "ldap-recipient-filter", conf_words, 1, -1, 0,
+	    F(ldap_recipient_filter), 0, 0 },
+	{ "recipient-cache-ttl", conf_number, 1, 1, 0,
+	    F(recipient_cache_ttl), 0, 86400 },
 	{ "ldap-uri", conf_string, 1, 1, 0, F(ldap_uri), 0, 0 },
 	{ "ldap-base", conf_words, 1, -1, 0, F(ldap_base), 0, 0 },
 	{ "ldap-filter", conf_words, 1, -1, 0, F(ldap_filter), 0, 0 },
@@ -288,6 +293,7 @@ config_resolve_paths(struct config *conf, char *err, size_t errlen)
 	    resolve_one(&conf->ldap_bind_password_file, dir) == -1 ||
 	    resolve_one(&conf->ldap_ca_file, dir) == -1 ||
 	    resolve_dovecot(&conf->dovecot_auth, dir) == -1 ||
+	    resolve_dovecot(&conf->dovecot_userdb, dir) == -1 ||
 	    resolve_one(&conf->tls_ticket_keys, dir) == -1 ||
 	    resolve_one(&conf->guard_store_ca_file, dir) == -1 ||
 	    resolve_one(&conf->guard_store_cert, dir) == -1 ||
@@ -344,6 +350,8 @@ config_free(struct config *conf)
 	free(conf->relay_name);
 	free(conf->relay_ca_file);
 	free(conf->dovecot_auth);
+	free(conf->dovecot_userdb);
+	free(conf->ldap_recipient_filter);
 	free(conf->ldap_uri);
 	free(conf->ldap_base);
 	free(conf->ldap_filter);
@@ -384,6 +392,14 @@ config_is_local_domain(const struct config *conf, const char *domain)
 		if (conf_casecmp(conf->local_domains[i], domain) == 0)
 			return 1;
 	return 0;
+}
+
+int
+config_recipient_store(const struct config *conf)
+{
+	return (conf->auth_backend == AUTH_BACKEND_DOVECOT &&
+	    conf->dovecot_userdb != NULL) ||
+	    conf->auth_backend == AUTH_BACKEND_LDAP;
 }
 
 const char *
@@ -600,8 +616,21 @@ check_conf(struct parser *p)
 		conf_perr(p, "local-domains requires mailbox-root");
 		return -1;
 	}
-	if (conf->nlocal_domains > 0 && conf->users == NULL) {
-		conf_perr(p, "local-domains requires users");
+	if (conf->nlocal_domains > 0 && conf->users == NULL &&
+	    !config_recipient_store(conf)) {
+		conf_perr(p, "local-domains requires users (or an account "
+		    "store: dovecot-userdb, auth-backend ldap)");
+		return -1;
+	}
+	if (conf->dovecot_userdb != NULL &&
+	    conf->auth_backend != AUTH_BACKEND_DOVECOT) {
+		conf_perr(p, "dovecot-userdb requires auth-backend dovecot");
+		return -1;
+	}
+	if (conf->ldap_recipient_filter != NULL &&
+	    strstr(conf->ldap_recipient_filter, "%u") == NULL &&
+	    strstr(conf->ldap_recipient_filter, "%n") == NULL) {
+		conf_perr(p, "ldap-recipient-filter must contain %%u or %%n");
 		return -1;
 	}
 	if (conf->auth_backend == AUTH_BACKEND_DOVECOT &&
@@ -717,6 +746,7 @@ set_defaults(struct config *conf)
 	conf->auth_ban = CONF_DEFAULT_AUTH_BAN;
 	conf->auth_failure_delay = CONF_DEFAULT_AUTH_FAILURE_DELAY;
 	conf->auth_cache_ttl = CONF_DEFAULT_AUTH_CACHE_TTL;
+	conf->recipient_cache_ttl = CONF_DEFAULT_RECIPIENT_CACHE_TTL;
 	conf->auth_backend = AUTH_BACKEND_FILE;
 	conf->backend_timeout = CONF_DEFAULT_BACKEND_TIMEOUT;
 	conf->ban_ipv6_prefix = CONF_DEFAULT_BAN_IPV6_PREFIX;

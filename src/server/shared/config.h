@@ -140,6 +140,9 @@ struct config {
 	/* Password backends (smtpauthd.conf(5), "Authentication"). */
 	enum auth_backend	 auth_backend;
 	char			*dovecot_auth;	/* "unix:PATH", "inet:HOST:PORT" */
+	char			*dovecot_userdb; /* the same; NULL: none */
+	char			*ldap_recipient_filter;	/* NULL: ldap-filter */
+	unsigned		 recipient_cache_ttl;	/* seconds; 0: none */
 	char			*ldap_uri;
 	char			*ldap_base;
 	char			*ldap_filter;	/* %u: the escaped user name */
@@ -214,6 +217,7 @@ struct config {
 #define CONF_DEFAULT_AUTH_BAN		900
 #define CONF_DEFAULT_AUTH_FAILURE_DELAY	1000
 #define CONF_DEFAULT_AUTH_CACHE_TTL	300
+#define CONF_DEFAULT_RECIPIENT_CACHE_TTL 60
 #define CONF_DEFAULT_BACKEND_TIMEOUT	10
 #define CONF_DEFAULT_BAN_IPV6_PREFIX	64
 #define CONF_DEFAULT_BAN_TABLE_SIZE	16384
@@ -283,6 +287,12 @@ int		 config_resolve_paths(struct config *, char *err,
  */
 int		 config_check_user(const struct config *, char *err,
 		    size_t errlen);
+
+/*
+ * Are recipients of local-domains looked up in the account store (the
+ * Dovecot userdb, the directory) when the users file does not list them?
+ */
+int		 config_recipient_store(const struct config *);
 
 /* Is domain (any case) one of local-domains? */
 int		 config_is_local_domain(const struct config *, const char *);

@@ -822,8 +822,8 @@ conf_dovecot(struct parser *p, const struct directive *d, int argc,
 	char	*buf, *path, *host, *port;
 
 	if (config_dovecot_auth(argv[0], &buf, &path, &host, &port) == -1) {
-		conf_perr(p, "dovecot-auth: expected unix:PATH or inet:HOST:PORT, "
-		    "got \"%s\"", argv[0]);
+		conf_perr(p, "%s: expected unix:PATH or inet:HOST:PORT, "
+		    "got \"%s\"", d->name, argv[0]);
 		return -1;
 	}
 	free(buf);

@@ -40,7 +40,7 @@
 struct acreq {
 	struct authclient	*ac;
 	uint32_t		 id;
-	uint32_t		 type;		/* AUTH_MSG_VERIFY, _SASL, _LIMIT */
+	uint32_t		 type;		/* AUTH_MSG_VERIFY, _SASL, ... */
 	authclient_sasl_cb	 scb;		/* for AUTH_MSG_SASL */
 	authclient_limit_cb	 lcb;		/* for AUTH_MSG_LIMIT */
 	authclient_cb		 cb;
@@ -216,7 +216,7 @@ req_call(struct acreq *r, const struct auth_answer *a,
 	uint32_t		 type = r->type;
 
 	req_free(r);
-	if (type == AUTH_MSG_VERIFY) {
+	if (type == AUTH_MSG_VERIFY || type == AUTH_MSG_RCPT) {
 		cb(cbarg, a);
 		return;
 	}
@@ -420,6 +420,17 @@ authclient_limit(struct authclient *ac, const struct limit_request *req,
 }
 
 uint32_t
+authclient_rcpt(struct authclient *ac, const struct rcpt_request *req,
+    authclient_cb cb, void *arg)
+{
+	uint8_t		 buf[IPC_MAX_PAYLOAD];
+	int		 n;
+
+	n = authproto_encode_rcpt(req, buf, sizeof(buf));
+	return ac_ask(ac, AUTH_MSG_RCPT, buf, n, arg, cb, NULL, NULL);
+}
+
+uint32_t
 authclient_sasl(struct authclient *ac, struct auth_sasl_request *req,
     authclient_sasl_cb cb, void *arg)
 {
@@ -601,7 +612,8 @@ ac_read(int fd, short events, void *arg)
 		if (n == -2 || r == NULL || r->local || r->out != NULL) {
 			if (n == -2 || (h.type != AUTH_MSG_ANSWER &&
 			    h.type != AUTH_MSG_SASL_ANSWER &&
-			    h.type != AUTH_MSG_LIMIT_ANSWER)) {
+			    h.type != AUTH_MSG_LIMIT_ANSWER &&
+			    h.type != AUTH_MSG_RCPT_ANSWER)) {
 				ac_broken(ac, "sent a malformed message");
 				break;
 			}
@@ -609,9 +621,11 @@ ac_read(int fd, short events, void *arg)
 		}
 		want = r->type == AUTH_MSG_VERIFY ? AUTH_MSG_ANSWER :
 		    r->type == AUTH_MSG_SASL ? AUTH_MSG_SASL_ANSWER :
+		    r->type == AUTH_MSG_RCPT ? AUTH_MSG_RCPT_ANSWER :
 		    AUTH_MSG_LIMIT_ANSWER;
 		if (h.type != want ||
-		    (h.type == AUTH_MSG_ANSWER &&
+		    ((h.type == AUTH_MSG_ANSWER ||
+		    h.type == AUTH_MSG_RCPT_ANSWER) &&
 		    authproto_decode_answer(buf, h.len, &a) == -1) ||
 		    (h.type == AUTH_MSG_SASL_ANSWER &&
 		    authproto_decode_sasl_answer(buf, h.len, sa) == -1) ||

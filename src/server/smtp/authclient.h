@@ -61,4 +61,13 @@ uint32_t	   authclient_limit(struct authclient *,
 		    const struct limit_request *, authclient_limit_cb cb,
 		    void *arg);
 
+/*
+ * Is this recipient of local-domains an account of the store
+ * (AUTH_MSG_RCPT)?  The same rules again: cb exactly once, later;
+ * AUTH_OK yes, AUTH_FAIL no, AUTH_TEMPFAIL the store or the auth process
+ * cannot say.
+ */
+uint32_t	   authclient_rcpt(struct authclient *,
+		    const struct rcpt_request *, authclient_cb cb, void *arg);
+
 #endif

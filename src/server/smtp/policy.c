@@ -55,15 +55,17 @@ policy_rcpt(const struct config *conf, const struct userset *users,
 		return POLICY_REJECT;
 	}
 	if (config_is_local_domain(conf, a.domain)) {
-		if (!users_contains(users, addr)) {
-			*reply = R_RCPT_UNKNOWN;
-			return POLICY_REJECT;
-		}
 		if (addr_lower(addr, canon, canonlen) == -1) {
 			*reply = R_BAD_RCPT;
 			return POLICY_REJECT;
 		}
-		return POLICY_LOCAL;
+		if (users_contains(users, addr))
+			return POLICY_LOCAL;
+		/* Not in the file: the account store says, if there is one. */
+		if (config_recipient_store(conf))
+			return POLICY_LOOKUP;
+		*reply = R_RCPT_UNKNOWN;
+		return POLICY_REJECT;
 	}
 	if (cl->auth_user == NULL) {
 		*reply = R_RELAY_DENIED;

@@ -18,6 +18,7 @@ enum policy_verdict {
 	POLICY_REJECT = 0,	/* *reply says why */
 	POLICY_LOCAL,		/* deliver to a Maildir here */
 	POLICY_RELAY,		/* queue for the relay */
+	POLICY_LOOKUP,		/* local if the account store knows it */
 };
 
 /*
@@ -29,7 +30,9 @@ int	policy_mail(const struct config *, const struct policy_client *,
 	    const struct mailaddr *from, const char **reply);
 
 /*
- * RCPT TO.  A recipient in local-domains must be a user (550 5.1.1); any
+ * RCPT TO.  A recipient in local-domains must be a user (550 5.1.1), or,
+ * with an account store (config_recipient_store()), is POLICY_LOOKUP
+ * when the users file does not list it: the store decides; any
  * other domain is relayed only for an authenticated client (550 5.7.1).
  * canon receives the address to store ("local@domain", lower-cased for
  * local recipients); <postmaster> without a domain means postmaster at the

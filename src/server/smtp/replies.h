@@ -87,6 +87,7 @@
 #define R_AUTH_REQUIRED	"530 5.7.0 Authentication required"
 #define R_SENDER_NOT_OWNED	"553 5.7.1 Sender address not owned by user"
 #define R_RCPT_UNKNOWN	"550 5.1.1 Recipient unknown"
+#define R_RCPT_TEMPFAIL	"451 4.3.0 Temporary lookup failure"
 #define R_RELAY_DENIED	"550 5.7.1 Relay access denied"
 #define R_MAIL_SYNTAX	"501 5.5.4 Syntax: MAIL FROM:<address>"
 #define R_RCPT_SYNTAX	"501 5.5.4 Syntax: RCPT TO:<address>"

@@ -87,6 +87,9 @@ struct session {
 	/* A sending-limit question (session_limit.c) on auth_req. */
 	int			 limit_kind;	/* enum limit_kind */
 	void			(*limit_done)(struct session *, int);
+	/* A recipient lookup (session_rcpt.c) on auth_req. */
+	void			(*rcpt_done)(struct session *, const char *);
+	char			 rcpt_addr[ADDR_PATH_MAX + 1];
 
 	/* The transaction. */
 	struct mail_args	 mail;

@@ -36,6 +36,8 @@ static const struct auth_mech_info *mech_find(const struct session *,
 static int	mech_allowed(const struct session *,
 		    const struct auth_mech_info *);
 
+static void	local_addr(const struct session *, struct sockaddr_storage *);
+
 static const struct auth_mechs	default_mechs = { 2, {
 	{ "PLAIN", 1 }, { "LOGIN", 1 } } };
 
@@ -170,7 +172,6 @@ auth_proceed(struct session *s, const struct smtp_command *cmd,
 	s->auth_mech = ck->mech;
 	if (ck->mech == AUTH_MECH_SASL) {
 		struct auth_sasl_request	*req;
-		socklen_t			 sl = sizeof(req->local);
 
 		snprintf(s->auth_mech_name, sizeof(s->auth_mech_name), "%s",
 		    ck->mechname);
@@ -180,10 +181,7 @@ auth_proceed(struct session *s, const struct smtp_command *cmd,
 		}
 		req->step = AUTH_STEP_START;
 		memcpy(&req->client, &s->peer, sizeof(req->client));
-		if (getsockname(s->fd, (struct sockaddr *)&req->local,
-		    &sl) == -1 || (req->local.ss_family != AF_INET &&
-		    req->local.ss_family != AF_INET6))
-			memset(&req->local, 0, sizeof(req->local));
+		local_addr(s, &req->local);
 		req->tls = s->tls != NULL;
 		snprintf(req->mech, sizeof(req->mech), "%s", ck->mechname);
 		if (ck->ir != NULL) {
@@ -346,6 +344,21 @@ auth_sasl_answered(void *arg, const struct auth_sasl_answer *sa)
 	session_settle(s);
 }
 
+/*
+ * The listener's end of the connection, for the backend (Dovecot's lip=,
+ * lport=); AF_UNSPEC when the socket cannot say.
+ */
+static void
+local_addr(const struct session *s, struct sockaddr_storage *ss)
+{
+	socklen_t	sl = sizeof(*ss);
+
+	memset(ss, 0, sizeof(*ss));
+	if (getsockname(s->fd, (struct sockaddr *)ss, &sl) == -1 ||
+	    (ss->ss_family != AF_INET && ss->ss_family != AF_INET6))
+		memset(ss, 0, sizeof(*ss));
+}
+
 /* Hand the credentials to the auth process and wait for its verdict. */
 static void
 auth_ask(struct session *s, const char *user, size_t userlen,
@@ -355,6 +368,7 @@ auth_ask(struct session *s, const char *user, size_t userlen,
 
 	memset(&req, 0, sizeof(req));
 	memcpy(&req.client, &s->peer, sizeof(req.client));
+	local_addr(s, &req.local);
 	req.tls = s->tls != NULL;
 	req.mech = s->auth_mech;
 	req.userlen = userlen;

@@ -113,6 +113,17 @@ typedef void	(*session_limit_done)(struct session *, int allowed);
 int		 session_limit_ask(struct session *, enum limit_kind,
 		    session_limit_done);
 
+/*
+ * session_rcpt.c: ask the auth process whether a recipient of
+ * local-domains is an account of the store (POLICY_LOOKUP).  done is
+ * called later with the address when it is one; otherwise the reply
+ * (550 5.1.1, or 451 4.3.0 when the store cannot say) is sent and done
+ * is not called.
+ */
+typedef void	(*session_rcpt_done)(struct session *, const char *addr);
+void		 session_rcpt_ask(struct session *, const char *addr,
+		    session_rcpt_done);
+
 /* session_auth.c: AUTH and the SASL exchange (RFC 4954). */
 int		 session_may_auth(const struct session *);
 const char	*auth_ehlo_mechs(const struct session *);

@@ -33,6 +33,8 @@ static void	commit_work(void *);
 static void	commit_done(void *);
 static void	mail_limit_done(struct session *, int);
 static void	rcpt_limit_done(struct session *, int);
+static void	rcpt_local(struct session *, const char *);
+static void	rcpt_add(struct session *, const char *, int);
 static void	policy_client_of(const struct session *,
 		    struct policy_client *);
 static int	txn_spool_has_room(const struct session *, uint64_t);
@@ -477,17 +479,34 @@ void
 txn_proceed_rcpt(struct session *s, const struct smtp_command *cmd,
     const struct checked *ck)
 {
+	if (ck->verdict == POLICY_LOOKUP)
+		session_rcpt_ask(s, ck->canon, rcpt_local);
+	else
+		rcpt_add(s, ck->canon, ck->verdict == POLICY_RELAY);
+}
+
+/* A recipient of local-domains the account store knows. */
+static void
+rcpt_local(struct session *s, const char *addr)
+{
+	rcpt_add(s, addr, 0);
+}
+
+static void
+rcpt_add(struct session *s, const char *addr, int remote)
+{
 	struct txn_rcpt	*r;
 
 	r = reallocarray(s->rcpts, s->nrcpts + 1, sizeof(*r));
 	if (r == NULL) {
-		session_reject(s, cmd, R_NO_MEMORY);
+		session_reply(s, R_NO_MEMORY);
+		log_info("session=%s reject cmd=RCPT reply=\"%s\"", s->id,
+		    R_NO_MEMORY);
 		return;
 	}
 	s->rcpts = r;
-	snprintf(r[s->nrcpts].addr, sizeof(r[s->nrcpts].addr), "%s",
-	    ck->canon);
-	r[s->nrcpts].remote = ck->verdict == POLICY_RELAY;
+	snprintf(r[s->nrcpts].addr, sizeof(r[s->nrcpts].addr), "%s", addr);
+	r[s->nrcpts].remote = remote;
 	s->nrcpts++;
 	if (!session_limit_ask(s, LIMIT_RECIPIENTS, rcpt_limit_done))
 		rcpt_limit_done(s, 1);
