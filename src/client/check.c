@@ -307,8 +307,8 @@ check_ehlo(struct checker *ck)
 	char			 b[200], kw[400];
 
 	if (smtpc_cmd(ck->c, &r, "EHLO %s", ck->helo) == -1) {
-		ck_set(ck, C_EHLO, CHECK_FAIL, "no reply to EHLO: %s",
-		    smtpc_error(ck->c));
+		ck_set(ck, C_EHLO, CHECK_FAIL, "%s", ck_lost(ck->c, "EHLO",
+		    b, sizeof(b)));
 		ck_skip_unset(ck, "no EHLO");
 		return 1;
 	}
@@ -346,8 +346,8 @@ check_quit(struct checker *ck)
 		return;
 	}
 	if (smtpc_cmd(ck->c, &r, "QUIT") == -1)
-		ck_set(ck, C_QUIT, CHECK_WARN, "no reply to QUIT: %s",
-		    smtpc_error(ck->c));
+		ck_set(ck, C_QUIT, CHECK_WARN, "%s", ck_lost(ck->c, "QUIT", b,
+		    sizeof(b)));
 	else if (r->code == 221)
 		ck_set(ck, C_QUIT, CHECK_PASS, "%s", ck_brief(r, b, sizeof(b)));
 	else
@@ -385,6 +385,22 @@ ck_skip_unset(struct checker *ck, const char *reason)
 	for (i = 0; i < C_COUNT; i++)
 		if (!ck_is_set(ck, (int)i))
 			ck_set(ck, (int)i, CHECK_SKIP, "%s", reason);
+}
+
+/*
+ * A command that got no usable reply, for a summary: "no reply to WHAT:
+ * timed out...", or "WHAT: malformed reply: ..." when something came that
+ * is not a reply.
+ */
+char *
+ck_lost(const struct smtpc *c, const char *what, char *buf, size_t size)
+{
+	if (smtpc_malformed(c))
+		(void)snprintf(buf, size, "%s: %s", what, smtpc_error(c));
+	else
+		(void)snprintf(buf, size, "no reply to %s: %s", what,
+		    smtpc_error(c));
+	return buf;
 }
 
 /* "NNN text" of a reply's first line, escaped and cut, for a summary. */

@@ -73,6 +73,7 @@ void		 ck_set(struct checker *, int, enum check_status, const char *,
 int		 ck_is_set(const struct checker *, int);
 void		 ck_skip_unset(struct checker *, const char *);
 char		*ck_brief(const struct reply *, char *, size_t);
+char		*ck_lost(const struct smtpc *, const char *, char *, size_t);
 int		 ck_role(const struct checker *);
 
 /* check_conn.c: the connections. */

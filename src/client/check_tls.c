@@ -165,8 +165,8 @@ check_starttls(struct checker *ck)
 	}
 	if (rv == -1) {
 		if (r == NULL)
-			ck_set(ck, C_STARTTLS, CHECK_FAIL, "no reply to "
-			    "STARTTLS: %s", smtpc_error(ck->c));
+			ck_set(ck, C_STARTTLS, CHECK_FAIL, "%s",
+			    ck_lost(ck->c, "STARTTLS", b, sizeof(b)));
 		else
 			ck_set(ck, C_STARTTLS, CHECK_FAIL, "%s",
 			    smtpc_error(ck->c));
@@ -316,8 +316,8 @@ check_ehlo_tls(struct checker *ck)
 	char			 b[200], diff[300];
 
 	if (smtpc_cmd(ck->c, &r, "EHLO %s", ck->helo) == -1) {
-		ck_set(ck, C_EHLO_TLS, CHECK_FAIL, "no reply to EHLO after "
-		    "TLS: %s", smtpc_error(ck->c));
+		ck_set(ck, C_EHLO_TLS, CHECK_FAIL, "%s", ck_lost(ck->c,
+		    "EHLO after TLS", b, sizeof(b)));
 		return;
 	}
 	if (r->code != 250) {
@@ -431,8 +431,8 @@ injection_probe(struct checker *ck)
 	}
 	/* A server may answer the NOOP only with the next reply. */
 	if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1) {
-		ck_set(ck, C_INJECTION, CHECK_WARN, "no reply to EHLO after "
-		    "the handshake: %s", smtpc_error(c));
+		ck_set(ck, C_INJECTION, CHECK_WARN, "%s", ck_lost(c,
+		    "EHLO after the handshake", b, sizeof(b)));
 		goto out;
 	}
 	if (smtpc_wait(c, EXTRA_WAIT_MS) == 1) {
