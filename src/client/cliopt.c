@@ -78,6 +78,7 @@ cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
 			    "or none");
 			return -1;
 		}
+		o->tls_opt = o->tls;
 		return 1;
 	case OPT_USER:
 		if (arg[0] == '\0' || cliopt_safe(arg) == -1) {
@@ -174,6 +175,8 @@ cliopt_args(struct cliopts *o, const struct cliopt_cmd *cmd, int argc,
 			return cliopt_bad_usage(cmd, err[0] != '\0' ? err :
 			    NULL);
 	}
+	if (optind == argc && cmd->target_optional)
+		return CLIOPT_GO;
 	if (optind + 1 != argc)
 		return cliopt_bad_usage(cmd, "give one HOST[:PORT]");
 	if (cliopt_target(o, argv[optind], err, sizeof(err)) == -1)
@@ -189,14 +192,17 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 	char		*end;
 	long		 v;
 
+	o->port_given = 0;
 	if (arg[0] == '[') {
 		if ((close = strchr(arg, ']')) == NULL) {
 			(void)snprintf(err, errlen, "%s: no ']'", arg);
 			return -1;
 		}
 		hlen = (size_t)(close - arg) + 1;
-		if (close[1] == ':')
+		if (close[1] == ':') {
 			port = close + 2;
+			o->port_given = 1;
+		}
 		else if (close[1] != '\0') {
 			(void)snprintf(err, errlen, "%s: junk after ']'", arg);
 			return -1;
@@ -205,6 +211,7 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 	    strchr(colon + 1, ':') == NULL) {
 		hlen = (size_t)(colon - arg);
 		port = colon + 1;
+		o->port_given = 1;
 	} else
 		hlen = strlen(arg);	/* a name, or a bare IPv6 address */
 	if (hlen == 0 || hlen >= sizeof(o->host)) {
@@ -218,16 +225,23 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "%s: bad port", arg);
 		return -1;
 	}
-	(void)snprintf(o->port, sizeof(o->port), "%ld", v);
+	cliopt_set_port(o, (int)v);
+	return 0;
+}
+
+void
+cliopt_set_port(struct cliopts *o, int port)
+{
+	(void)snprintf(o->port, sizeof(o->port), "%d", port);
 	if (strchr(o->host, ':') != NULL && o->host[0] != '[')
 		(void)snprintf(o->target, sizeof(o->target), "[%s]:%s",
 		    o->host, o->port);
 	else
 		(void)snprintf(o->target, sizeof(o->target), "%s:%s",
 		    o->host, o->port);
+	o->tls = o->tls_opt;
 	if (o->tls == TLSMODE_DEFAULT)
-		o->tls = v == 465 ? TLSMODE_IMPLICIT : TLSMODE_STARTTLS;
-	return 0;
+		o->tls = port == 465 ? TLSMODE_IMPLICIT : TLSMODE_STARTTLS;
 }
 
 void
