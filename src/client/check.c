@@ -741,8 +741,10 @@ read_secret(struct checker *ck, const char *user)
 static int
 operand_targets(struct checker *ck, struct ck_target **tp, size_t *np)
 {
-	static const int	 host_ports[] = { 25, 465, 587 };
-	const int		*ports = host_ports;
+	static const struct ck_port host_ports[] = {
+		{ 25, 0, 0 }, { 465, 0, 0 }, { 587, 0, 0 },
+	};
+	const struct ck_port	*ports = host_ports;
 	struct ck_target	*t;
 	size_t			 i, n = 3;
 
@@ -759,8 +761,14 @@ operand_targets(struct checker *ck, struct ck_target **tp, size_t *np)
 		return 2;
 	for (i = 0; i < n; i++) {
 		(void)snprintf(t[i].host, sizeof(t[i].host), "%s", ck->o.host);
-		t[i].port = ports == NULL ? atoi(ck->o.port) : ports[i];
 		t[i].port_given = ports != host_ports;
+		if (ports == NULL) {
+			t[i].port = atoi(ck->o.port);
+			continue;
+		}
+		t[i].port = ports[i].port;
+		t[i].role = ports[i].role;
+		t[i].tls = ports[i].tls;
 	}
 	*tp = t;
 	*np = n;

@@ -37,6 +37,16 @@ enum { ROLE_UNKNOWN = 0, ROLE_MX, ROLE_SUBMISSION };
 #define CK_PARALLEL_MAX		64
 #define CK_TARGETS_MAX		10000	/* lines of --targets */
 
+/*
+ * A port of --ports or ports=, "PORT[/KIND]": the kind says what it is for
+ * when the number does not (25 mx, 587 submission, 465 smtps).
+ */
+struct ck_port {
+	int	port;
+	int	role;		/* ROLE_*; 0: as the number says */
+	int	tls;		/* enum tls_mode; 0: as the number says */
+};
+
 /* A made-up credential for the probes: never the real one. */
 #define PROBE_USER		"smtpauth-probe@example.invalid"
 #define PROBE_PASS		"not-a-real-password"
@@ -76,7 +86,7 @@ struct checker {
 	int			 closed;	/* a port of the host's list,
 						   closed: not tested */
 	/* The run, not one target: */
-	int			 ports[CK_PORTS_MAX];	/* --ports */
+	struct ck_port		 ports[CK_PORTS_MAX];	/* --ports */
 	size_t			 nports;
 	const char		*targets_file;
 	int			 parallel;
@@ -124,9 +134,9 @@ void		 ck_run_target(const struct checker *, struct ck_target *);
 void		 ck_result_error(struct ck_target *, const char *);
 
 /* check_targets.c: the targets of a run, checked in parallel, reported. */
-int		 ck_ports_parse(const char *, int *, size_t *, char *,
-		    size_t);
-int		 ck_targets_read(const char *, const int *, size_t,
+int		 ck_ports_parse(const char *, struct ck_port *, size_t *,
+		    char *, size_t);
+int		 ck_targets_read(const char *, const struct ck_port *, size_t,
 		    struct ck_target **, size_t *, char *, size_t);
 void		 ck_run_all(const struct checker *, struct ck_target *,
 		    size_t, int);

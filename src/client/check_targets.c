@@ -11,7 +11,7 @@
  *
  * The targets file, one target a line (smtpauth(1)):
  *
- *	HOST[:PORT] [ports=LIST] [user=U] [password-file=F] [to=ADDR]
+ *	HOST[:PORT] [ports=PORT[/KIND],...] [user=U] [password-file=F] [to=ADDR]
  *	    [role=mx|submission] [tls=starttls|implicit|none]
  *
  * words separated by white space, no quoting; "#" at the start of a word
@@ -42,8 +42,8 @@ struct child {
 };
 
 static int	port_number(const char *, size_t, int *);
-static int	parse_line(char *, const char *, int, const int *, size_t,
-		    struct ck_target *, char *, size_t);
+static int	parse_line(char *, const char *, int, const struct ck_port *,
+		    size_t, struct ck_target *, char *, size_t);
 static int	set_word(char *, size_t, const char *, const char *, int,
 		    const char *, char *, size_t);
 static int	start_child(const struct checker *, struct ck_target *,
@@ -71,25 +71,31 @@ port_number(const char *s, size_t len, int *port)
 	return 0;
 }
 
-/* "25,587,2525": the ports, each once.  0, or -1 with err. */
+/*
+ * "25,587,2525/submission,2465/smtps": the ports, each once, and what
+ * each is for (mx, submission, or smtps: submission with implicit TLS).
+ * 0, or -1 with err.
+ */
 int
-ck_ports_parse(const char *arg, int *ports, size_t *np, char *err,
+ck_ports_parse(const char *arg, struct ck_port *ports, size_t *np, char *err,
     size_t errlen)
 {
-	const char	*p = arg, *comma;
-	size_t		 n = 0, len, i;
+	const char	*p = arg, *comma, *slash, *kind;
+	size_t		 n = 0, len, plen, klen, i;
 	int		 port;
 
 	for (;;) {
 		comma = strchr(p, ',');
 		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (port_number(p, len, &port) == -1) {
+		slash = memchr(p, '/', len);
+		plen = slash != NULL ? (size_t)(slash - p) : len;
+		if (port_number(p, plen, &port) == -1) {
 			(void)snprintf(err, errlen, "ports: \"%s\": a list of "
-			    "ports 1 to 65535, e.g. 25,587", arg);
+			    "PORT[/mx|/submission|/smtps], e.g. 25,587", arg);
 			return -1;
 		}
 		for (i = 0; i < n; i++)
-			if (ports[i] == port) {
+			if (ports[i].port == port) {
 				(void)snprintf(err, errlen, "ports: %d twice",
 				    port);
 				return -1;
@@ -99,7 +105,28 @@ ck_ports_parse(const char *arg, int *ports, size_t *np, char *err,
 			    CK_PORTS_MAX);
 			return -1;
 		}
-		ports[n++] = port;
+		ports[n].port = port;
+		ports[n].role = ROLE_UNKNOWN;
+		ports[n].tls = TLSMODE_DEFAULT;
+		if (slash != NULL) {
+			kind = slash + 1;
+			klen = len - plen - 1;
+			if (klen == 2 && memcmp(kind, "mx", 2) == 0)
+				ports[n].role = ROLE_MX;
+			else if (klen == 10 && memcmp(kind, "submission",
+			    10) == 0)
+				ports[n].role = ROLE_SUBMISSION;
+			else if (klen == 5 && memcmp(kind, "smtps", 5) == 0) {
+				ports[n].role = ROLE_SUBMISSION;
+				ports[n].tls = TLSMODE_IMPLICIT;
+			} else {
+				(void)snprintf(err, errlen, "ports: %d/%.*s: "
+				    "mx, submission or smtps", port,
+				    (int)(klen > 20 ? 20 : klen), kind);
+				return -1;
+			}
+		}
+		n++;
 		if (comma == NULL)
 			break;
 		p = comma + 1;
@@ -133,13 +160,14 @@ set_word(char *dst, size_t size, const char *val, const char *file,
  * CK_PORTS_MAX.
  */
 static int
-parse_line(char *s, const char *file, int line, const int *dports,
+parse_line(char *s, const char *file, int line, const struct ck_port *dports,
     size_t ndports, struct ck_target *out, char *err, size_t errlen)
 {
 	struct ck_target	 t;
 	struct cliopts		 o;
 	char			*w, *save = NULL, *eq, what[320];
-	int			 ports[CK_PORTS_MAX], tls_set = 0, role_set = 0;
+	struct ck_port		 ports[CK_PORTS_MAX];
+	int			 tls_set = 0, role_set = 0;
 	size_t			 nports = 0, i;
 
 	memset(&t, 0, sizeof(t));
@@ -158,7 +186,9 @@ parse_line(char *s, const char *file, int line, const int *dports,
 	}
 	(void)snprintf(t.host, sizeof(t.host), "%s", o.host);
 	if (o.port_given) {
-		ports[0] = atoi(o.port);
+		ports[0].port = atoi(o.port);
+		ports[0].role = ROLE_UNKNOWN;
+		ports[0].tls = TLSMODE_DEFAULT;
 		nports = 1;
 	}
 	while ((w = strtok_r(NULL, " \t", &save)) != NULL) {
@@ -239,20 +269,27 @@ parse_line(char *s, const char *file, int line, const int *dports,
 		memcpy(ports, dports, ndports * sizeof(ports[0]));
 		nports = ndports;
 	} else if (nports == 0) {
-		ports[0] = 25;
-		ports[1] = 465;
-		ports[2] = 587;
+		memset(ports, 0, sizeof(ports));
+		ports[0].port = 25;
+		ports[1].port = 465;
+		ports[2].port = 587;
 		nports = 3;
 	}
+	/* A port's kind is more precise than the line's role= and tls=. */
 	for (i = 0; i < nports; i++) {
 		out[i] = t;
-		out[i].port = ports[i];
+		out[i].port = ports[i].port;
+		if (ports[i].role != ROLE_UNKNOWN)
+			out[i].role = ports[i].role;
+		if (ports[i].tls != TLSMODE_DEFAULT)
+			out[i].tls = ports[i].tls;
 	}
 	return (int)nports;
 }
 
 int
-ck_targets_read(const char *file, const int *dports, size_t ndports,
+ck_targets_read(const char *file, const struct ck_port *dports,
+    size_t ndports,
     struct ck_target **tp, size_t *np, char *err, size_t errlen)
 {
 	struct ck_target	*t = NULL, *nt, one[CK_PORTS_MAX];
