@@ -840,7 +840,7 @@ cmd_check(int argc, char **argv)
 		goto done;
 	rv = 2;
 	/* HOST:PORT alone: the report of one server, as it always was. */
-	single = ck->targets_file == NULL && n == 1;
+	single = ck->targets_file == NULL && ck->o.port_given;
 
 	/* The secrets first, so that a prompt does not hold a connection. */
 	for (i = 0; i < n; i++) {
