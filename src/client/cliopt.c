@@ -18,6 +18,8 @@
 #include "client/smtpclient.h"
 #include "common/addr.h"
 
+static void	set_port(struct cliopts *, int);
+
 const char cliopt_usage[] =
 "  --tls starttls|implicit|none  TLS mode (default: implicit for port 465,\n"
 "                         else starttls)\n"
@@ -225,12 +227,13 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "%s: bad port", arg);
 		return -1;
 	}
-	cliopt_set_port(o, (int)v);
+	set_port(o, (int)v);
 	return 0;
 }
 
-void
-cliopt_set_port(struct cliopts *o, int port)
+/* The port, the "host:port" target, and the TLS mode if not set yet. */
+static void
+set_port(struct cliopts *o, int port)
 {
 	(void)snprintf(o->port, sizeof(o->port), "%d", port);
 	if (strchr(o->host, ':') != NULL && o->host[0] != '[')
@@ -239,9 +242,16 @@ cliopt_set_port(struct cliopts *o, int port)
 	else
 		(void)snprintf(o->target, sizeof(o->target), "%s:%s",
 		    o->host, o->port);
-	o->tls = o->tls_opt;
 	if (o->tls == TLSMODE_DEFAULT)
 		o->tls = port == 465 ? TLSMODE_IMPLICIT : TLSMODE_STARTTLS;
+}
+
+void
+cliopt_set_port(struct cliopts *o, int port)
+{
+	/* Another port of the same run: --tls as given, not the last one's. */
+	o->tls = o->tls_opt;
+	set_port(o, port);
 }
 
 void
