@@ -35,7 +35,7 @@ enum { ROLE_UNKNOWN = 0, ROLE_MX, ROLE_SUBMISSION };
 #define CK_PORTS_MAX		16	/* in --ports and ports= */
 #define CK_PARALLEL_DEFAULT	4
 #define CK_PARALLEL_MAX		64
-#define CK_TARGETS_MAX		10000	/* lines of --targets */
+#define CK_TARGETS_MAX		1000	/* targets of --targets */
 
 /*
  * A port of --ports or ports=, "PORT[/KIND]": the kind says what it is for

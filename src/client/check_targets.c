@@ -32,6 +32,7 @@
 #include "client/check_priv.h"
 #include "client/cliopt.h"
 #include "client/report.h"
+#include "common/durable.h"
 
 #define TARGETS_LINE_MAX	4096
 
@@ -49,7 +50,6 @@ static int	set_word(char *, size_t, const char *, const char *, int,
 static int	start_child(const struct checker *, struct ck_target *,
 		    size_t, struct child *);
 static void	reap_child(struct ck_target *, struct child *, int);
-static int	write_full(int, const void *, size_t);
 
 /* A port in s[0..len): 1..65535; 0 or -1. */
 static int
@@ -294,27 +294,30 @@ ck_targets_read(const char *file, const struct ck_port *dports,
 {
 	struct ck_target	*t = NULL, *nt, one[CK_PORTS_MAX];
 	FILE			*fp;
-	char			 buf[TARGETS_LINE_MAX + 2], *c, *hash;
-	size_t			 n = 0, cap = 0, len, i;
+	char			*buf = NULL, *c, *hash;
+	size_t			 n = 0, cap = 0, bufsize = 0, i;
+	ssize_t			 len;
 	int			 line = 0, k, rv = -1;
 
 	if ((fp = fopen(file, "r")) == NULL) {
 		(void)snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return -1;
 	}
-	while (fgets(buf, sizeof(buf), fp) != NULL) {
+	for (;;) {
+		errno = 0;
+		if ((len = getline(&buf, &bufsize, fp)) == -1)
+			break;
 		line++;
-		len = strlen(buf);
 		if (len > 0 && buf[len - 1] == '\n')
 			buf[--len] = '\0';
-		else if (!feof(fp)) {
+		if (len > 0 && buf[len - 1] == '\r')
+			buf[--len] = '\0';
+		if (len > TARGETS_LINE_MAX) {
 			(void)snprintf(err, errlen, "%s:%d: line longer than "
 			    "%d octets", file, line, TARGETS_LINE_MAX);
 			goto out;
 		}
-		if (len > 0 && buf[len - 1] == '\r')
-			buf[--len] = '\0';
-		if (memchr(buf, '\0', len) != NULL || strlen(buf) != len) {
+		if (strlen(buf) != (size_t)len) {
 			(void)snprintf(err, errlen, "%s:%d: NUL in the line",
 			    file, line);
 			goto out;
@@ -354,7 +357,7 @@ ck_targets_read(const char *file, const struct ck_port *dports,
 		for (i = 0; i < (size_t)k; i++)
 			t[n++] = one[i];
 	}
-	if (ferror(fp)) {
+	if (ferror(fp) || errno == ENOMEM) {
 		(void)snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		goto out;
 	}
@@ -368,26 +371,9 @@ ck_targets_read(const char *file, const struct ck_port *dports,
 	rv = 0;
  out:
 	free(t);
+	free(buf);
 	(void)fclose(fp);
 	return rv;
-}
-
-static int
-write_full(int fd, const void *buf, size_t len)
-{
-	const char	*p = buf;
-	ssize_t		 w;
-
-	while (len > 0) {
-		if ((w = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 /* A child for target i; 0, or -1 when none could be started (t says). */
@@ -417,7 +403,7 @@ start_child(const struct checker *tmpl, struct ck_target *t, size_t i,
 	if (pid == 0) {
 		ck_run_target(tmpl, &t[i]);
 		fflush(stderr);
-		_exit(write_full(fd, &t[i], sizeof(t[i])) == 0 ? 0 : 3);
+		_exit(write_all(fd, &t[i], sizeof(t[i])) == 0 ? 0 : 3);
 	}
 	ch->pid = pid;
 	ch->fd = fd;

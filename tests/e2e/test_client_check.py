@@ -505,7 +505,10 @@ def targets_file(tmp_path, text):
     ("role=mx\n", ":1: a line starts with HOST"),
     ("# nothing\n   \n", "no targets"),
     ("host1 tls=maybe\n", ":1: tls=: starttls, implicit or none"),
-])
+    ("host1\nhost2 user=a\0b\n", ":2: NUL in the line"),
+    ("host1 user=a\x1bb\n", ":1: control character"),
+    ("h" * 5000 + "\n", ":1: line longer than 4096"),
+], ids=lambda v: v[:40] if isinstance(v, str) else v)
 def test_targets_file_is_parsed_strictly(tmp_path, text, msg):
     f = targets_file(tmp_path, text)
     p = run(["check", "--targets", f])
