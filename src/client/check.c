@@ -194,8 +194,8 @@ check_connect(struct checker *ck)
 		if (!ck->o.port_given && (errno == ECONNREFUSED ||
 		    errno == ETIMEDOUT || errno == EHOSTUNREACH)) {
 			ck->closed = 1;
-			ck_set(ck, C_CONNECT, CHECK_SKIP, "port closed (%s): not "
-			    "checked (name it with --ports to require it)",
+			ck_set(ck, C_CONNECT, CHECK_SKIP, "port closed (%s): "
+			    "not checked (name it with --ports to require it)",
 			    err);
 			ck_skip_unset(ck, "port closed");
 			return 2;
@@ -301,9 +301,9 @@ check_banner(struct checker *ck)
 	char			 b[200];
 
 	if (smtpc_read_reply(ck->c, &r) == -1) {
-		ck_set(ck, C_BANNER, CHECK_FAIL, "%s: %s", smtpc_malformed(ck->c) ?
-		    "a greeting that is not SMTP" : "no greeting",
-		    smtpc_error(ck->c));
+		ck_set(ck, C_BANNER, CHECK_FAIL, "%s: %s",
+		    smtpc_malformed(ck->c) ? "a greeting that is not SMTP" :
+		    "no greeting", smtpc_error(ck->c));
 		ck_skip_unset(ck, "no greeting");
 		return 2;	/* nothing could be tested */
 	}
@@ -515,7 +515,8 @@ check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
 		return 0;
 	case OPT_PARALLEL:
 		v = strtol(arg, &end, 10);
-		if (end == arg || *end != '\0' || v < 1 || v > CK_PARALLEL_MAX) {
+		if (end == arg || *end != '\0' || v < 1 ||
+		    v > CK_PARALLEL_MAX) {
 			(void)snprintf(err, errlen, "--parallel: 1 to %d",
 			    CK_PARALLEL_MAX);
 			return -1;

@@ -330,7 +330,8 @@ ck_targets_read(const char *file, const struct ck_port *dports,
 			}
 		/* A comment: "#" at the start of the line or of a word. */
 		for (hash = buf; (hash = strchr(hash, '#')) != NULL; hash++)
-			if (hash == buf || hash[-1] == ' ' || hash[-1] == '\t') {
+			if (hash == buf || hash[-1] == ' ' ||
+			    hash[-1] == '\t') {
 				*hash = '\0';
 				break;
 			}

@@ -98,8 +98,8 @@ struct cliopt_cmd {
 	int		(*option)(void *ctx, int ch, const char *arg, char *err,
 			    size_t errlen);
 	void		*ctx;
-	int		 target_optional;	/* no operand is fine (check
-						   --targets) */
+	int		 target_optional;	/* no operand is fine
+						   (check --targets) */
 };
 
 /* "smtpauth: NAME: msg" (when msg is not NULL) and the usage on stderr;

@@ -1,7 +1,8 @@
 /*
- * Text, JSON and JUnit XML output of the tester, colour, and the redaction of
- * credentials from transcripts.  Everything printed that came from a
- * server goes through report_escape() first.
+ * Text, JSON and JUnit XML output of the tester, colour, and the
+ * redaction of credentials from transcripts.  Everything printed that
+ * came from a server goes through report_escape() first (and, in XML,
+ * xml_escape()).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -396,9 +397,10 @@ junit_suite(FILE *fp, const struct report_target *t, size_t id,
 	fputs("  <testsuite name=\"", fp);
 	xml_escape(fp, t->target, 1);
 	fprintf(fp, "\" id=\"%zu\" package=\"smtpauth.check\" tests=\"%zu\" "
-	    "failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%lld.%03lld\" "
-	    "timestamp=\"%s\" hostname=\"", id, t->n, fail, skip,
-	    (long long)(t->ms / 1000), (long long)(t->ms % 1000), stamp);
+	    "failures=\"%zu\" errors=\"0\" skipped=\"%zu\" "
+	    "time=\"%lld.%03lld\" timestamp=\"%s\" hostname=\"", id, t->n,
+	    fail, skip, (long long)(t->ms / 1000), (long long)(t->ms % 1000),
+	    stamp);
 	xml_escape(fp, hostname, 1);
 	fputs("\">\n    <properties>\n"
 	    "      <property name=\"role\" value=\"", fp);

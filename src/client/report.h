@@ -1,7 +1,7 @@
 /*
  * What the tester prints: check results as text (coloured on a terminal
- * unless NO_COLOR is set), JSON or JUnit XML, and transcripts of the wire with every
- * credential shown as <redacted>.
+ * unless NO_COLOR is set), JSON or JUnit XML, and transcripts of the wire
+ * with every credential shown as <redacted>.
  */
 #ifndef SMTPAUTH_REPORT_H
 #define SMTPAUTH_REPORT_H
