@@ -571,15 +571,16 @@ ck_run_target(const struct checker *tmpl, struct ck_target *t)
 		ck_result_error(t, "out of memory");
 		return;
 	}
-	ck->o = tmpl->o;
-	ck->to = t->to[0] != '\0' ? t->to : tmpl->to;
-	ck->relay_to = tmpl->relay_to;
-	ck->from_opt = tmpl->from_opt;
-	ck->send = tmpl->send;
-	ck->no_bad_auth = tmpl->no_bad_auth;
-	ck->role = t->role != ROLE_UNKNOWN ? t->role : tmpl->role;
-	ck->tout = tmpl->tout;
-	ck->tctx = tmpl->tctx;
+	/*
+	 * Every option of the run, whoever added it, as check_option() left
+	 * it; the state of a run starts empty, as the run's checker never
+	 * runs a check itself.
+	 */
+	memcpy(ck, tmpl, sizeof(*ck));
+	if (t->to[0] != '\0')
+		ck->to = t->to;
+	if (t->role != ROLE_UNKNOWN)
+		ck->role = t->role;
 	for (i = 0; i < C_COUNT; i++)
 		ck->res[i].id = check_ids[i];
 	(void)snprintf(ck->o.host, sizeof(ck->o.host), "%s", t->host);
@@ -603,7 +604,7 @@ ck_run_target(const struct checker *tmpl, struct ck_target *t)
  out:
 	(void)snprintf(t->target, sizeof(t->target), "%s", ck->o.target);
 	t->ms = mono_msec() - start;
-	ck->tctx = NULL;	/* the run's */
+	ck->tctx = NULL;	/* the run's, freed by cmd_check() */
 	smtpc_close(ck->c);
 	reply_free(&ck->caps_plain);
 	reply_free(&ck->caps_tls);
@@ -685,8 +686,12 @@ static int
 target_secret(const struct checker *tmpl, const struct ck_target *t,
     struct checker *ck, char *err, size_t errlen)
 {
-	if (!needs_secret(&ck->o, ck->o.user, ck->o.tls))
+	if (!needs_secret(&ck->o, ck->o.user, ck->o.tls)) {
+		password_wipe(&ck->pw);
+		password_wipe(&ck->token);
+		ck->have_secret = 0;
 		return 0;
+	}
 	if (t->password_file[0] != '\0' && ck->o.mech != AUTH_MECH_XOAUTH2) {
 		if (password_read_file(t->password_file, &ck->pw, err,
 		    errlen) == -1)
@@ -704,10 +709,7 @@ target_secret(const struct checker *tmpl, const struct ck_target *t,
 		    "password-file= or --password-file)", ck->o.user);
 		return -1;
 	}
-	ck->pw = tmpl->pw;
-	ck->token = tmpl->token;
-	ck->have_secret = 1;
-	return 0;
+	return 0;	/* the run's, copied with the options */
 }
 
 /* The run's own secret, for the targets without a password-file. */
