@@ -358,8 +358,9 @@ def test_text_output(pki):
 class RawServer:
     """A few lines of socket: each connection gets `greeting` (bytes, may
     be empty: a server that says nothing), then `reply` to every line it
-    reads; holds connections open until closed.  Counts connections open
-    at once (most)."""
+    reads; holds connections open until closed.  Notes when each
+    connection came (accepted) and the most open at once (most: it sees
+    a close late, so it may count one more than the client had)."""
 
     def __init__(self, greeting, reply=b"", hold=30):
         import socket
@@ -372,6 +373,7 @@ class RawServer:
         self.target = "127.0.0.1:%d" % self.port
         self.lock = threading.Lock()
         self.now = self.most = 0
+        self.accepted = []
         self.done = threading.Event()
         threading.Thread(target=self.accept, daemon=True).start()
 
@@ -387,6 +389,7 @@ class RawServer:
     def serve(self, c):
         import time
         with self.lock:
+            self.accepted.append(time.monotonic())
             self.now += 1
             self.most = max(self.most, self.now)
         try:
@@ -529,23 +532,28 @@ def test_targets_usage():
 
 
 def test_targets_run_in_parallel_within_the_bound(tmp_path):
-    # Four targets on a server that never greets, two at a time: never
-    # more than two connections at once, all four reported, nothing could
-    # be tested (exit 2).  Comments and blank lines are skipped.
+    # Four targets on a server that never greets, two at a time: two
+    # connections at once, and the third only once the first gave up on
+    # its greeting (2 s); all four reported, nothing could be tested
+    # (exit 2).  Comments and blank lines are skipped.
     with RawServer(b"") as srv:
         lines = "# four silent targets\n\n" + "".join(
             "%s tls=none   # number %d\n" % (srv.target, i) for i in range(4))
         f = targets_file(tmp_path, lines)
         p = run(["check", "--json", "--timeout", "2", "--parallel", "2",
                  "--targets", f])
-        most = srv.most
+        most, at = srv.most, sorted(srv.accepted)
     assert p.returncode == 2, p.out
     j = json.loads(p.out)
     assert len(j["targets"]) == 4
     assert all(t["state"] == "untested" for t in j["targets"])
     assert j["result"] == "untested"
     assert j["summary"]["untested"] == 4
-    assert most == 2, most
+    assert most >= 2, most
+    assert len(at) == 4, at
+    # Slack for a late accept() on a loaded machine; without the bound
+    # all four would come at once.
+    assert at[2] - at[0] > 1.5 and at[3] - at[1] > 1.5, at
 
 
 def test_targets_one_good_one_silent(pki, tmp_path):
