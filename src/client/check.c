@@ -301,9 +301,15 @@ check_banner(struct checker *ck)
 	char			 b[200];
 
 	if (smtpc_read_reply(ck->c, &r) == -1) {
-		ck_set(ck, C_BANNER, CHECK_FAIL, "%s: %s",
-		    smtpc_malformed(ck->c) ? "a greeting that is not SMTP" :
-		    "no greeting", smtpc_error(ck->c));
+		if (!smtpc_malformed(ck->c) && check_silent_tls(ck))
+			ck_set(ck, C_BANNER, CHECK_FAIL, "no greeting: %s, and "
+			    "a TLS handshake right after connecting completes: "
+			    "this port speaks implicit TLS; use --tls implicit",
+			    smtpc_error(ck->c));
+		else
+			ck_set(ck, C_BANNER, CHECK_FAIL, "%s: %s",
+			    smtpc_malformed(ck->c) ? "a greeting that is not "
+			    "SMTP" : "no greeting", smtpc_error(ck->c));
 		ck_skip_unset(ck, "no greeting");
 		return 2;	/* nothing could be tested */
 	}

@@ -153,6 +153,7 @@ void		 ck_drop_conn(struct checker *);
 /* check_tls.c: TLS, the certificate, STARTTLS. */
 int		 check_tls_implicit(struct checker *);
 int		 check_greeting_mode(struct checker *);
+int		 check_silent_tls(struct checker *);
 void		 check_tls(struct checker *);
 void		 check_injection(struct checker *);
 

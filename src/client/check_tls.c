@@ -92,11 +92,15 @@ speaks_other_mode(struct checker *ck)
  * Before the greeting (not --tls implicit): a port that says nothing for
  * a while may be waiting for a TLS handshake.  0 to read the greeting,
  * or the exit status (2: nothing could be tested, with the mode to use).
+ * An MX may hold its greeting on purpose (a greet pause against clients
+ * that talk first) and never speaks implicit TLS: it is asked only once
+ * the greeting timed out (check_silent_tls()).
  */
 int
 check_greeting_mode(struct checker *ck)
 {
 	if (ck->o.tls == TLSMODE_IMPLICIT || ck->o.tls == TLSMODE_NONE ||
+	    ck_role(ck) == ROLE_MX ||
 	    smtpc_wait(ck->c, GREETING_WAIT_MS) != 0 ||
 	    !speaks_other_mode(ck))
 		return 0;
@@ -105,6 +109,17 @@ check_greeting_mode(struct checker *ck)
 	    "implicit TLS; use --tls implicit", GREETING_WAIT_MS / 1000);
 	ck_skip_unset(ck, "wrong TLS mode");
 	return 2;
+}
+
+/*
+ * No greeting came in the whole timeout on a port not probed before
+ * (check_greeting_mode()): does it speak implicit TLS after all?
+ */
+int
+check_silent_tls(struct checker *ck)
+{
+	return ck->o.tls == TLSMODE_STARTTLS && ck_role(ck) == ROLE_MX &&
+	    speaks_other_mode(ck);
 }
 
 /* STARTTLS, and under it the version, the certificate and EHLO again. */

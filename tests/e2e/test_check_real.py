@@ -175,6 +175,22 @@ def test_postfix_implicit_tls_port_found(pki, postfix):
     assert p.status["auth-good"] == "pass"
 
 
+def test_postfix_implicit_tls_on_an_mx_port_asked_after_the_timeout(
+        pki, postfix):
+    # An MX may hold its greeting on purpose (a greet pause): no TLS probe
+    # before the greeting timeout there, but after it the mode to pass.
+    import time
+    t0 = time.monotonic()
+    p = check(pki, postfix.target("implicit"), "--role", "mx", "--timeout",
+              "5", user=None)
+    took = time.monotonic() - t0
+    assert p.returncode == 2, p.out
+    assert p.summary["banner"].startswith("no greeting: timed out"), \
+        p.summary["banner"]
+    assert "--tls implicit" in p.summary["banner"]
+    assert took >= 5, took
+
+
 def test_postfix_plain_port_with_implicit_tls(pki, postfix):
     p = check(pki, postfix.target("submission"), "--tls", "implicit")
     assert p.returncode == 2, p.out
