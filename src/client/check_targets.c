@@ -163,15 +163,15 @@ static int
 parse_line(char *s, const char *file, int line, const struct ck_port *dports,
     size_t ndports, struct ck_target *out, char *err, size_t errlen)
 {
-	struct ck_target	 t;
+	struct ck_target	*t = &out[0];
 	struct cliopts		 o;
 	char			*w, *save = NULL, *eq, what[320];
 	struct ck_port		 ports[CK_PORTS_MAX];
 	int			 tls_set = 0, role_set = 0;
 	size_t			 nports = 0, i;
 
-	memset(&t, 0, sizeof(t));
-	t.line = line;
+	memset(t, 0, sizeof(*t));
+	t->line = line;
 	if ((w = strtok_r(s, " \t", &save)) == NULL)
 		return 0;
 	if (strchr(w, '=') != NULL) {
@@ -184,7 +184,7 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 		(void)snprintf(err, errlen, "%s:%d: %s", file, line, what);
 		return -1;
 	}
-	(void)snprintf(t.host, sizeof(t.host), "%s", o.host);
+	(void)snprintf(t->host, sizeof(t->host), "%s", o.host);
 	if (o.port_given) {
 		ports[0].port = atoi(o.port);
 		ports[0].role = ROLE_UNKNOWN;
@@ -211,25 +211,25 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 				return -1;
 			}
 		} else if (strcmp(w, "user") == 0) {
-			if (set_word(t.user, sizeof(t.user), eq, file, line,
+			if (set_word(t->user, sizeof(t->user), eq, file, line,
 			    w, err, errlen) == -1)
 				return -1;
 		} else if (strcmp(w, "password-file") == 0) {
-			if (set_word(t.password_file, sizeof(t.password_file),
+			if (set_word(t->password_file, sizeof(t->password_file),
 			    eq, file, line, w, err, errlen) == -1)
 				return -1;
 		} else if (strcmp(w, "to") == 0) {
-			if (set_word(t.to, sizeof(t.to), eq, file, line, w,
+			if (set_word(t->to, sizeof(t->to), eq, file, line, w,
 			    err, errlen) == -1)
 				return -1;
-			if (!cliopt_is_address(t.to)) {
+			if (!cliopt_is_address(t->to)) {
 				(void)snprintf(err, errlen, "%s:%d: to=: not "
 				    "an address", file, line);
 				return -1;
 			}
 		} else if (strcmp(w, "role") == 0 && !role_set) {
 			role_set = 1;
-			if ((t.role = ck_role_from_name(eq)) == -1) {
+			if ((t->role = ck_role_from_name(eq)) == -1) {
 				(void)snprintf(err, errlen, "%s:%d: role=: mx "
 				    "or submission", file, line);
 				return -1;
@@ -237,11 +237,11 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 		} else if (strcmp(w, "tls") == 0 && !tls_set) {
 			tls_set = 1;
 			if (strcmp(eq, "starttls") == 0)
-				t.tls = TLSMODE_STARTTLS;
+				t->tls = TLSMODE_STARTTLS;
 			else if (strcmp(eq, "implicit") == 0)
-				t.tls = TLSMODE_IMPLICIT;
+				t->tls = TLSMODE_IMPLICIT;
 			else if (strcmp(eq, "none") == 0)
-				t.tls = TLSMODE_NONE;
+				t->tls = TLSMODE_NONE;
 			else {
 				(void)snprintf(err, errlen, "%s:%d: tls=: "
 				    "starttls, implicit or none", file, line);
@@ -258,13 +258,13 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 			return -1;
 		}
 	}
-	if (t.password_file[0] != '\0' && t.user[0] == '\0') {
+	if (t->password_file[0] != '\0' && t->user[0] == '\0') {
 		(void)snprintf(err, errlen, "%s:%d: password-file= without "
 		    "user=", file, line);
 		return -1;
 	}
 	/* Named ports must answer; the host's list only notes closed ones. */
-	t.port_given = nports > 0 || ndports > 0;
+	t->port_given = nports > 0 || ndports > 0;
 	if (nports == 0 && ndports > 0) {
 		memcpy(ports, dports, ndports * sizeof(ports[0]));
 		nports = ndports;
@@ -276,8 +276,9 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 		nports = 3;
 	}
 	/* A port's kind is more precise than the line's role= and tls=. */
-	for (i = 0; i < nports; i++) {
-		out[i] = t;
+	for (i = nports; i-- > 0; ) {
+		if (i > 0)
+			out[i] = *t;	/* out[0] is the line's, last */
 		out[i].port = ports[i].port;
 		if (ports[i].role != ROLE_UNKNOWN)
 			out[i].role = ports[i].role;
@@ -292,15 +293,22 @@ ck_targets_read(const char *file, const struct ck_port *dports,
     size_t ndports,
     struct ck_target **tp, size_t *np, char *err, size_t errlen)
 {
-	struct ck_target	*t = NULL, *nt, one[CK_PORTS_MAX];
+	struct ck_target	*t = NULL, *nt, *one;
 	FILE			*fp;
 	char			*buf = NULL, *c, *hash;
 	size_t			 n = 0, cap = 0, bufsize = 0, i;
 	ssize_t			 len;
 	int			 line = 0, k, rv = -1;
 
+	/* A line's targets, one a port: large (the results), so not on the
+	 * stack. */
+	if ((one = calloc(CK_PORTS_MAX, sizeof(*one))) == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if ((fp = fopen(file, "r")) == NULL) {
 		(void)snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		free(one);
 		return -1;
 	}
 	for (;;) {
@@ -372,6 +380,7 @@ ck_targets_read(const char *file, const struct ck_port *dports,
 	rv = 0;
  out:
 	free(t);
+	free(one);
 	free(buf);
 	(void)fclose(fp);
 	return rv;
