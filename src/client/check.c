@@ -401,12 +401,21 @@ check_quit(struct checker *ck)
 	ck->c = NULL;
 }
 
-/* A check's verdict and its one-line summary; the last one set stands. */
+/*
+ * A check's verdict and its one-line summary; the last one set stands.
+ * Its time (JUnit's) is counted here too.
+ */
 void
 ck_set(struct checker *ck, int id, enum check_status st, const char *fmt, ...)
 {
 	va_list	ap;
+	int64_t	now = mono_msec();
 
+	/* Checks run one after another: the time since the last verdict is
+	 * this one's work (a verdict set again adds to it). */
+	if (ck->last_verdict != 0)
+		ck->ms[id] += now - ck->last_verdict;
+	ck->last_verdict = now;
 	ck->res[id].status = st;
 	va_start(ap, fmt);
 	(void)vsnprintf(ck->res[id].summary, sizeof(ck->res[id].summary), fmt,
@@ -603,10 +612,12 @@ ck_run_target(const struct checker *tmpl, struct ck_target *t)
 	target_from(ck);
 	if (ck->o.verbose)
 		fprintf(stderr, "*  smtpauth check %s\n", ck->o.target);
+	ck->last_verdict = mono_msec();
 	t->rv = check_run(ck);
 	t->closed = ck->closed;
 	t->role_used = ck_role(ck);
 	memcpy(t->res, ck->res, sizeof(t->res));
+	memcpy(t->check_ms, ck->ms, sizeof(t->check_ms));
  out:
 	(void)snprintf(t->target, sizeof(t->target), "%s", ck->o.target);
 	t->ms = mono_msec() - start;

@@ -85,6 +85,8 @@ struct checker {
 	char			 connerr[256];
 	int			 closed;	/* a port of the host's list,
 						   closed: not tested */
+	int64_t			 ms[C_COUNT];	/* each check's time */
+	int64_t			 last_verdict;	/* when ck_set() last ran */
 	/* The run, not one target: */
 	struct ck_port		 ports[CK_PORTS_MAX];	/* --ports */
 	size_t			 nports;
@@ -117,6 +119,7 @@ struct ck_target {
 	int64_t			 ms;
 	char			 target[300];
 	struct check_result	 res[C_COUNT];
+	int64_t			 check_ms[C_COUNT];
 };
 
 /* check.c: the verdicts. */

@@ -525,6 +525,7 @@ ck_report(const struct checker *ck, const struct ck_target *t, size_t n,
 		    REPORT_UNTESTED;
 		rt[i].ms = t[i].ms;
 		rt[i].res = t[i].res;
+		rt[i].ms_each = t[i].check_ms;
 		rt[i].n = C_COUNT;
 	}
 	if (single && ck->json)

@@ -386,6 +386,7 @@ junit_suite(FILE *fp, const struct report_target *t, size_t id,
 	const struct check_result	*r;
 	size_t				 i, fail = 0, skip = 0;
 	enum check_status		 st;
+	int64_t				 ms;
 
 	for (i = 0; i < t->n; i++) {
 		st = t->res[i].status;
@@ -414,7 +415,9 @@ junit_suite(FILE *fp, const struct report_target *t, size_t id,
 		xml_escape(fp, t->target, 1);
 		fputs("\" name=\"", fp);
 		xml_escape(fp, r->id, 1);
-		fputs("\">\n", fp);
+		ms = t->ms_each != NULL ? t->ms_each[i] : 0;
+		fprintf(fp, "\" time=\"%lld.%03lld\">\n", (long long)(ms / 1000),
+		    (long long)(ms % 1000));
 		if (st == CHECK_FAIL) {
 			fputs("      <failure type=\"fail\" message=\"", fp);
 			xml_escape(fp, r->summary, 1);

@@ -69,6 +69,8 @@ struct report_target {
 	enum report_state		 state;
 	int64_t				 ms;		/* how long it took */
 	const struct check_result	*res;
+	const int64_t			*ms_each;	/* res[i]'s time, or
+							   NULL */
 	size_t				 n;
 };
 

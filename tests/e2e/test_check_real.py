@@ -269,7 +269,12 @@ def junit_checked(path, report):
                  for p in suite.find("properties")}
         assert props["state"] == t["state"]
         assert props["role"] == t["role"]
-        float(suite.get("time"))
+        # Each check's own time; together no more than the target's.
+        times = [float(c.get("time")) for c in cases]
+        assert all(x >= 0 for x in times)
+        assert sum(times) <= float(suite.get("time")) + 0.001 * len(cases)
+        if t["state"] in ("pass", "fail"):
+            assert sum(times) > 0
         for k in totals:
             totals[k] += int(suite.get(k))
     for k, v in totals.items():

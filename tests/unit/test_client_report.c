@@ -202,6 +202,7 @@ static const struct {
 static void
 test_junit(void **state)
 {
+	static const int64_t	 each[3] = { 5, 1234, 0 };
 	struct check_result	 res[3];
 	struct report_target	 t[2];
 	char			*out = NULL, want[512];
@@ -225,6 +226,7 @@ test_junit(void **state)
 		t[0].state = REPORT_FAIL;
 		t[0].ms = 1234;
 		t[0].res = res;
+		t[0].ms_each = each;
 		t[0].n = 3;
 		fp = open_memstream(&out, &len);
 		assert_non_null(fp);
@@ -242,10 +244,11 @@ test_junit(void **state)
 		    "failures=\"1\" errors=\"0\" skipped=\"1\" "
 		    "time=\"1.234\" timestamp=\"1970-01-01T00:00:00\""));
 		assert_non_null(strstr(out, "<testcase classname=\"h&amp;&lt;"
-		    ":25\" name=\"ehlo\">\n      <system-out>warn: w"
-		    "</system-out>"));
-		assert_non_null(strstr(out, "name=\"quit\">\n      <skipped "
-		    "message=\"\"/>"));
+		    ":25\" name=\"ehlo\" time=\"1.234\">\n      "
+		    "<system-out>warn: w</system-out>"));
+		assert_non_null(strstr(out, "name=\"banner\" time=\"0.005\">"));
+		assert_non_null(strstr(out, "name=\"quit\" time=\"0.000\">\n"
+		    "      <skipped message=\"\"/>"));
 		free(out);
 		out = NULL;
 	}
