@@ -236,13 +236,7 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 			}
 		} else if (strcmp(w, "tls") == 0 && !tls_set) {
 			tls_set = 1;
-			if (strcmp(eq, "starttls") == 0)
-				t->tls = TLSMODE_STARTTLS;
-			else if (strcmp(eq, "implicit") == 0)
-				t->tls = TLSMODE_IMPLICIT;
-			else if (strcmp(eq, "none") == 0)
-				t->tls = TLSMODE_NONE;
-			else {
+			if ((t->tls = cliopt_tls_mode(eq)) == TLSMODE_DEFAULT) {
 				(void)snprintf(err, errlen, "%s:%d: tls=: "
 				    "starttls, implicit or none", file, line);
 				return -1;

@@ -69,13 +69,7 @@ cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
 		o->verbose = 1;
 		return 1;
 	case OPT_TLS:
-		if (strcmp(arg, "starttls") == 0)
-			o->tls = TLSMODE_STARTTLS;
-		else if (strcmp(arg, "implicit") == 0)
-			o->tls = TLSMODE_IMPLICIT;
-		else if (strcmp(arg, "none") == 0)
-			o->tls = TLSMODE_NONE;
-		else {
+		if ((o->tls = cliopt_tls_mode(arg)) == TLSMODE_DEFAULT) {
 			(void)snprintf(err, errlen, "--tls: starttls, implicit "
 			    "or none");
 			return -1;
@@ -320,6 +314,18 @@ cliopt_is_address(const char *s)
 
 	return at != NULL && at != s && at[1] != '\0' &&
 	    cliopt_safe(s) == 0 && strpbrk(s, " <>") == NULL;
+}
+
+enum tls_mode
+cliopt_tls_mode(const char *s)
+{
+	if (strcmp(s, "starttls") == 0)
+		return TLSMODE_STARTTLS;
+	if (strcmp(s, "implicit") == 0)
+		return TLSMODE_IMPLICIT;
+	if (strcmp(s, "none") == 0)
+		return TLSMODE_NONE;
+	return TLSMODE_DEFAULT;
 }
 
 const char *

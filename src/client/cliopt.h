@@ -141,6 +141,9 @@ void	cliopt_helo(const struct cliopts *, const struct smtpc *, char *buf,
 int	cliopt_safe(const char *);
 /* Does the value look like a mail address (something@domain)? */
 int	cliopt_is_address(const char *);
+/* "starttls", "implicit" or "none" as a mode; TLSMODE_DEFAULT: none of
+ * them. */
+enum tls_mode cliopt_tls_mode(const char *);
 /* The TLS mode as a word: "STARTTLS", "implicit TLS", "no TLS". */
 const char *cliopt_tls_name(enum tls_mode);
 
