@@ -28,6 +28,9 @@ static const char	*status_color(enum check_status);
 static int		 ascii_prefix(const char *, size_t, const char *);
 static void		 decode_challenge(const char *, size_t, char *,
 			    size_t);
+static void		 text_block(FILE *, const char *,
+			    const struct check_result *, size_t, int,
+			    const char *);
 static void		 json_checks(FILE *, const struct check_result *,
 			    size_t, const char *);
 static void		 count_states(const struct report_target *, size_t,
@@ -136,6 +139,17 @@ void
 report_text(FILE *fp, const char *target, const struct check_result *res,
     size_t n, int color)
 {
+	text_block(fp, target, res, n, color, NULL);
+}
+
+/*
+ * One target's lines; word, if not NULL, says its result instead of PASS
+ * or FAIL.
+ */
+static void
+text_block(FILE *fp, const char *target, const struct check_result *res,
+    size_t n, int color, const char *word)
+{
 	size_t	i, count[CHECK_SKIP + 1];
 	int	failed = report_failed(res, n);
 	enum check_status st;
@@ -151,7 +165,8 @@ report_text(FILE *fp, const char *target, const struct check_result *res,
 	}
 	fprintf(fp, "result: %s%s%s (%zu pass, %zu warn, %zu fail, %zu skip)"
 	    "\n", color ? status_color(failed ? CHECK_FAIL : CHECK_PASS) : "",
-	    failed ? "FAIL" : "PASS", color ? COLOR_RESET : "",
+	    word != NULL ? word : failed ? "FAIL" : "PASS",
+	    color ? COLOR_RESET : "",
 	    count[CHECK_PASS], count[CHECK_WARN], count[CHECK_FAIL],
 	    count[CHECK_SKIP]);
 }
@@ -251,7 +266,9 @@ report_text_all(FILE *fp, const struct report_target *t, size_t n,
 		if (i > 0)
 			fputc('\n', fp);
 		if (t[i].state != REPORT_CLOSED) {
-			report_text(fp, t[i].target, t[i].res, t[i].n, color);
+			text_block(fp, t[i].target, t[i].res, t[i].n, color,
+			    t[i].state == REPORT_UNTESTED ? "NOT TESTED" :
+			    NULL);
 			continue;
 		}
 		/* The connect line says it all; the rest were not run. */

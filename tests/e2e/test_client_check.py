@@ -598,3 +598,17 @@ def test_whole_host_closed_default_ports_are_news():
     assert p.returncode == 2
     assert p.out.count("result: CLOSED") == 3
     assert "result: NOTHING TESTED" in p.out
+
+
+def test_whole_host_text_says_what_was_not_tested():
+    # A named port that never greets: its block ends NOT TESTED (not the
+    # FAIL of a check that failed), and so does the run.
+    with RawServer(b"") as srv:
+        p = run(["check", "--timeout", "2", "--tls", "none", "--ports",
+                 str(srv.port), "127.0.0.1"])
+    assert p.returncode == 2, p.out
+    assert "smtpauth check %s\n" % srv.target in p.out
+    assert "\nresult: NOT TESTED (1 pass, 0 warn, 1 fail, 17 skip)\n" in p.out
+    assert "summary: 1 target: 0 pass, 0 fail, 1 not tested, 0 closed" \
+        in p.out
+    assert p.out.endswith("result: NOTHING TESTED\n")
