@@ -141,6 +141,9 @@ int		 ck_ports_parse(const char *, struct ck_port *, size_t *,
 		    char *, size_t);
 int		 ck_targets_read(const char *, const struct ck_port *, size_t,
 		    struct ck_target **, size_t *, char *, size_t);
+/* The same from fp, named file in messages (tests/fuzz/fuzz_targets.c). */
+int		 ck_targets_parse(FILE *, const char *, const struct ck_port *,
+		    size_t, struct ck_target **, size_t *, char *, size_t);
 void		 ck_run_all(const struct checker *, struct ck_target *,
 		    size_t, int);
 int		 ck_report(const struct checker *, const struct ck_target *,

@@ -284,25 +284,38 @@ parse_line(char *s, const char *file, int line, const struct ck_port *dports,
 
 int
 ck_targets_read(const char *file, const struct ck_port *dports,
-    size_t ndports,
-    struct ck_target **tp, size_t *np, char *err, size_t errlen)
+    size_t ndports, struct ck_target **tp, size_t *np, char *err,
+    size_t errlen)
+{
+	FILE	*fp;
+	int	 rv;
+
+	if ((fp = fopen(file, "r")) == NULL) {
+		(void)snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	rv = ck_targets_parse(fp, file, dports, ndports, tp, np, err, errlen);
+	(void)fclose(fp);
+	return rv;
+}
+
+int
+ck_targets_parse(FILE *fp, const char *file, const struct ck_port *dports,
+    size_t ndports, struct ck_target **tp, size_t *np, char *err,
+    size_t errlen)
 {
 	struct ck_target	*t = NULL, *nt, *one;
-	FILE			*fp;
 	char			*buf = NULL, *c, *hash;
 	size_t			 n = 0, cap = 0, bufsize = 0, i;
 	ssize_t			 len;
 	int			 line = 0, k, rv = -1;
 
-	/* A line's targets, one a port: large (the results), so not on the
-	 * stack. */
+	/*
+	 * A line's targets, one a port: large (the results), so not on the
+	 * stack.
+	 */
 	if ((one = calloc(CK_PORTS_MAX, sizeof(*one))) == NULL) {
 		(void)snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if ((fp = fopen(file, "r")) == NULL) {
-		(void)snprintf(err, errlen, "%s: %s", file, strerror(errno));
-		free(one);
 		return -1;
 	}
 	for (;;) {
@@ -376,7 +389,6 @@ ck_targets_read(const char *file, const struct ck_port *dports,
 	free(t);
 	free(one);
 	free(buf);
-	(void)fclose(fp);
 	return rv;
 }
 
