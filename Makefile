@@ -162,11 +162,13 @@ fuzz: deps
 		build/fuzz/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-20} \
 			build/fuzz/corpus/$$f tests/fuzz/corpus/$$f $$peer; done
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a \
+    $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -o $@ $< \
-		$(BUILD)/libserver.a $(BUILD)/libcommon.a $(SERVER_LIBS) $(LDLIBS)
+		$(BUILD)/libserver.a $(BUILD)/libclient.a $(BUILD)/libcommon.a \
+		$(SERVER_LIBS) $(LDLIBS)
 
 # mandoc -Tlint, and groff (what man(1) uses on Debian) must render every
 # section with the same words as mandoc: see scripts/lint-man.

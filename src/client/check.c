@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include <assert.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "client/password.h"
 #include "client/report.h"
 #include "client/smtpclient.h"
+#include "common/clock.h"
 #include "common/reply.h"
 #include "common/tls.h"
 
@@ -79,11 +81,17 @@ enum {
 	OPT_NO_BAD_AUTH,
 	OPT_JSON,
 	OPT_ROLE,
+	OPT_PORTS,
+	OPT_TARGETS,
+	OPT_PARALLEL,
+	OPT_JUNIT,
 };
 
 static const char check_usage[] =
 "usage: smtpauth check [OPTIONS] HOST[:PORT]\n"
-"Run the go-live checklist against a server (default port 25).\n"
+"       smtpauth check [OPTIONS] --targets FILE\n"
+"Run the go-live checklist against a server: HOST:PORT, or every port of\n"
+"HOST (25, 465 and 587, each judged by its role; a closed one is noted).\n"
 "  --to ADDR              a local recipient, accepted without AUTH\n"
 "  --relay-to ADDR        an outside address for the relay probes\n"
 "                         (default " DEFAULT_RELAY_TO ")\n"
@@ -95,9 +103,18 @@ static const char check_usage[] =
 "  --role mx|submission   what the port is for (default: mx for 25,\n"
 "                         submission for 587 and 465, else as the server\n"
 "                         behaves)\n"
+"  --ports LIST           the ports of HOST to check, PORT[/KIND],... with\n"
+"                         KIND mx, submission or smtps, e.g. 25,2525/mx\n"
+"                         (a closed one then fails)\n"
+"  --targets FILE         the targets, one a line: HOST[:PORT] [ports=LIST]\n"
+"                         [user=U] [password-file=F] [to=ADDR]\n"
+"                         [role=mx|submission] [tls=MODE]; # comments\n"
+"  --parallel N           targets checked at once (default 4, 1 to 64)\n"
 "  --json                 the result as JSON\n"
+"  --junit FILE           the result as JUnit XML too: one testcase per\n"
+"                         check and port\n"
 "Exit status: 0 no check failed, 1 a check failed, 2 usage error or\n"
-"nothing could be tested.\n"
+"nothing could be tested (no port answered with a greeting).\n"
 "Shared options:\n";
 
 static int	bad_usage(const char *);
@@ -109,8 +126,19 @@ static size_t	ehlo_keywords(const struct reply *, char *, size_t);
 static int	check_ehlo(struct checker *);
 static void	check_quit(struct checker *);
 static int	run(struct checker *);
+static int	check_run(struct checker *);
+static void	target_from(struct checker *);
+static int	needs_secret(const struct cliopts *, const char *,
+		    enum tls_mode);
+static int	target_secret(const struct checker *, const struct ck_target *,
+		    struct checker *, char *, size_t);
+static int	read_secret(struct checker *, const char *);
+static int	operand_targets(struct checker *, struct ck_target **,
+		    size_t *);
 
-static const struct cliopt_cmd	check_cmd = { "check", check_usage, NULL, NULL };
+static const struct cliopt_cmd	check_cmd = {
+	"check", check_usage, NULL, NULL, 1
+};
 
 static int
 bad_usage(const char *msg)
@@ -163,6 +191,16 @@ check_connect(struct checker *ck)
 	ck_smtpc_opts(ck, &so);
 	if ((ck->c = smtpc_connect(ck->o.host, ck->o.port, &so, err,
 	    sizeof(err))) == NULL) {
+		/* A port of the host's list that is not there is news only. */
+		if (!ck->o.port_given && (errno == ECONNREFUSED ||
+		    errno == ETIMEDOUT || errno == EHOSTUNREACH)) {
+			ck->closed = 1;
+			ck_set(ck, C_CONNECT, CHECK_SKIP, "port closed (%s): "
+			    "not checked (name it with --ports to require it)",
+			    err);
+			ck_skip_unset(ck, "port closed");
+			return 2;
+		}
 		ck_set(ck, C_CONNECT, CHECK_FAIL, "%s", err);
 		ck_skip_unset(ck, "cannot connect");
 		return 2;
@@ -264,8 +302,15 @@ check_banner(struct checker *ck)
 	char			 b[200];
 
 	if (smtpc_read_reply(ck->c, &r) == -1) {
-		ck_set(ck, C_BANNER, CHECK_FAIL, "no greeting: %s",
-		    smtpc_error(ck->c));
+		if (!smtpc_malformed(ck->c) && check_silent_tls(ck))
+			ck_set(ck, C_BANNER, CHECK_FAIL, "no greeting: %s, and "
+			    "a TLS handshake right after connecting completes: "
+			    "this port speaks implicit TLS; use --tls implicit",
+			    smtpc_error(ck->c));
+		else
+			ck_set(ck, C_BANNER, CHECK_FAIL, "%s: %s",
+			    smtpc_malformed(ck->c) ? "a greeting that is not "
+			    "SMTP" : "no greeting", smtpc_error(ck->c));
 		ck_skip_unset(ck, "no greeting");
 		return 2;	/* nothing could be tested */
 	}
@@ -307,8 +352,8 @@ check_ehlo(struct checker *ck)
 	char			 b[200], kw[400];
 
 	if (smtpc_cmd(ck->c, &r, "EHLO %s", ck->helo) == -1) {
-		ck_set(ck, C_EHLO, CHECK_FAIL, "no reply to EHLO: %s",
-		    smtpc_error(ck->c));
+		ck_set(ck, C_EHLO, CHECK_FAIL, "%s", ck_lost(ck->c, "EHLO",
+		    b, sizeof(b)));
 		ck_skip_unset(ck, "no EHLO");
 		return 1;
 	}
@@ -346,8 +391,8 @@ check_quit(struct checker *ck)
 		return;
 	}
 	if (smtpc_cmd(ck->c, &r, "QUIT") == -1)
-		ck_set(ck, C_QUIT, CHECK_WARN, "no reply to QUIT: %s",
-		    smtpc_error(ck->c));
+		ck_set(ck, C_QUIT, CHECK_WARN, "%s", ck_lost(ck->c, "QUIT", b,
+		    sizeof(b)));
 	else if (r->code == 221)
 		ck_set(ck, C_QUIT, CHECK_PASS, "%s", ck_brief(r, b, sizeof(b)));
 	else
@@ -357,12 +402,21 @@ check_quit(struct checker *ck)
 	ck->c = NULL;
 }
 
-/* A check's verdict and its one-line summary; the last one set stands. */
+/*
+ * A check's verdict and its one-line summary; the last one set stands.
+ * Its time (JUnit's) is counted here too.
+ */
 void
 ck_set(struct checker *ck, int id, enum check_status st, const char *fmt, ...)
 {
 	va_list	ap;
+	int64_t	now = mono_msec();
 
+	/* Checks run one after another: the time since the last verdict is
+	 * this one's work (a verdict set again adds to it). */
+	if (ck->last_verdict != 0)
+		ck->ms[id] += now - ck->last_verdict;
+	ck->last_verdict = now;
 	ck->res[id].status = st;
 	va_start(ap, fmt);
 	(void)vsnprintf(ck->res[id].summary, sizeof(ck->res[id].summary), fmt,
@@ -385,6 +439,22 @@ ck_skip_unset(struct checker *ck, const char *reason)
 	for (i = 0; i < C_COUNT; i++)
 		if (!ck_is_set(ck, (int)i))
 			ck_set(ck, (int)i, CHECK_SKIP, "%s", reason);
+}
+
+/*
+ * A command that got no usable reply, for a summary: "no reply to WHAT:
+ * timed out...", or "WHAT: malformed reply: ..." when something came that
+ * is not a reply.
+ */
+char *
+ck_lost(const struct smtpc *c, const char *what, char *buf, size_t size)
+{
+	if (smtpc_malformed(c))
+		(void)snprintf(buf, size, "%s: %s", what, smtpc_error(c));
+	else
+		(void)snprintf(buf, size, "no reply to %s: %s", what,
+		    smtpc_error(c));
+	return buf;
 }
 
 /* "NNN text" of a reply's first line, escaped and cut, for a summary. */
@@ -423,6 +493,8 @@ static int
 check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
 {
 	struct checker	*ck = ctx;
+	char		*end;
+	long		 v;
 
 	switch (ch) {
 	case OPT_TO:
@@ -444,17 +516,284 @@ check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
 		ck->json = 1;
 		return 0;
 	case OPT_ROLE:
-		if (strcmp(arg, "mx") == 0)
-			ck->role = ROLE_MX;
-		else if (strcmp(arg, "submission") == 0)
-			ck->role = ROLE_SUBMISSION;
-		else {
+		if ((ck->role = ck_role_from_name(arg)) == -1) {
 			(void)snprintf(err, errlen, "--role: mx or submission");
 			return -1;
 		}
 		return 0;
+	case OPT_PORTS:
+		if (ck_ports_parse(arg, ck->ports, &ck->nports, err,
+		    errlen) == -1)
+			return -1;
+		return 0;
+	case OPT_TARGETS:
+		ck->targets_file = arg;
+		return 0;
+	case OPT_PARALLEL:
+		v = strtol(arg, &end, 10);
+		if (end == arg || *end != '\0' || v < 1 ||
+		    v > CK_PARALLEL_MAX) {
+			(void)snprintf(err, errlen, "--parallel: 1 to %d",
+			    CK_PARALLEL_MAX);
+			return -1;
+		}
+		ck->parallel = (int)v;
+		return 0;
+	case OPT_JUNIT:
+		ck->junit_file = arg;
+		return 0;
 	}
 	return -1;
+}
+
+/* "mx" or "submission": ROLE_*, else -1. */
+int
+ck_role_from_name(const char *s)
+{
+	if (strcmp(s, "mx") == 0)
+		return ROLE_MX;
+	if (strcmp(s, "submission") == 0)
+		return ROLE_SUBMISSION;
+	return -1;
+}
+
+const char *
+ck_role_name(int role)
+{
+	switch (role) {
+	case ROLE_MX:
+		return "mx";
+	case ROLE_SUBMISSION:
+		return "submission";
+	}
+	return "unknown";
+}
+
+/*
+ * One target, on a checker of its own made from the run's options (tmpl):
+ * its host, port, TLS mode, role, user, secret and recipient; the results
+ * and the exit status of this target alone go into t.
+ */
+void
+ck_run_target(const struct checker *tmpl, struct ck_target *t)
+{
+	struct checker	*ck;
+	char		 err[REPORT_SUMMARY_MAX];
+	int64_t		 start = mono_msec();
+	size_t		 i;
+
+	t->rv = 2;
+	if ((ck = calloc(1, sizeof(*ck))) == NULL) {
+		ck_result_error(t, "out of memory");
+		return;
+	}
+	/*
+	 * Every option of the run, whoever added it, as check_option() left
+	 * it; the state of a run starts empty, as the run's checker never
+	 * runs a check itself.
+	 */
+	memcpy(ck, tmpl, sizeof(*ck));
+	if (t->to[0] != '\0')
+		ck->to = t->to;
+	if (t->role != ROLE_UNKNOWN)
+		ck->role = t->role;
+	for (i = 0; i < C_COUNT; i++)
+		ck->res[i].id = check_ids[i];
+	(void)snprintf(ck->o.host, sizeof(ck->o.host), "%s", t->host);
+	ck->o.port_given = t->port_given;
+	if (t->tls != TLSMODE_DEFAULT)
+		ck->o.tls_opt = t->tls;
+	cliopt_set_port(&ck->o, t->port);
+	if (t->user[0] != '\0')
+		ck->o.user = t->user;
+	if (target_secret(tmpl, t, ck, err, sizeof(err)) == -1) {
+		ck_result_error(t, err);
+		goto out;
+	}
+	target_from(ck);
+	if (ck->o.verbose)
+		fprintf(stderr, "*  smtpauth check %s\n", ck->o.target);
+	ck->last_verdict = mono_msec();
+	t->rv = check_run(ck);
+	t->closed = ck->closed;
+	t->role_used = ck_role(ck);
+	memcpy(t->res, ck->res, sizeof(t->res));
+	memcpy(t->check_ms, ck->ms, sizeof(t->check_ms));
+ out:
+	(void)snprintf(t->target, sizeof(t->target), "%s", ck->o.target);
+	t->ms = mono_msec() - start;
+	ck->tctx = NULL;	/* the run's, freed by cmd_check() */
+	smtpc_close(ck->c);
+	reply_free(&ck->caps_plain);
+	reply_free(&ck->caps_tls);
+	password_wipe(&ck->pw);
+	password_wipe(&ck->token);
+	explicit_bzero(ck, sizeof(*ck));
+	free(ck);
+}
+
+/* A target that could not be run at all: why, on connect. */
+void
+ck_result_error(struct ck_target *t, const char *why)
+{
+	size_t	i;
+
+	for (i = 0; i < C_COUNT; i++) {
+		t->res[i].id = check_ids[i];
+		t->res[i].status = CHECK_SKIP;
+		(void)snprintf(t->res[i].summary, sizeof(t->res[i].summary),
+		    "not run");
+	}
+	t->res[C_CONNECT].status = CHECK_FAIL;
+	(void)snprintf(t->res[C_CONNECT].summary,
+	    sizeof(t->res[C_CONNECT].summary), "%s", why);
+	t->rv = 2;
+	if (t->target[0] == '\0')
+		(void)snprintf(t->target, sizeof(t->target), strchr(t->host,
+		    ':') != NULL && t->host[0] != '[' ? "[%s]:%d" : "%s:%d",
+		    t->host, t->port);
+}
+
+/* The checklist on ck, its connection dropped after: 0, 1 or 2. */
+static int
+check_run(struct checker *ck)
+{
+	int	rv;
+
+	rv = run(ck);
+	if (ck->c != NULL)
+		ck_drop_conn(ck);
+	if (rv != 2)
+		rv = report_failed(ck->res, C_COUNT) ? 1 : 0;
+	return rv;
+}
+
+/*
+ * The probes' sender: --from, else --user when an address, else
+ * postmaster@HOST for a host name.
+ */
+static void
+target_from(struct checker *ck)
+{
+	ck->from[0] = '\0';
+	if (ck->from_opt != NULL)
+		(void)snprintf(ck->from, sizeof(ck->from), "%s",
+		    ck->from_opt);
+	else if (ck->o.user != NULL && cliopt_is_address(ck->o.user))
+		(void)snprintf(ck->from, sizeof(ck->from), "%s", ck->o.user);
+	else if (strchr(ck->o.host, ':') == NULL &&
+	    strspn(ck->o.host, "0123456789.") != strlen(ck->o.host))
+		(void)snprintf(ck->from, sizeof(ck->from), "postmaster@%s",
+		    ck->o.host);
+}
+
+/* Does a run with these options need a secret for user (NULL: none)? */
+static int
+needs_secret(const struct cliopts *o, const char *user,
+    enum tls_mode tls)
+{
+	return user != NULL && !(tls == TLSMODE_NONE &&
+	    !o->insecure_plaintext_auth);
+}
+
+/*
+ * The secret of one target: from its password-file, else the run's (read
+ * once by cmd_check(), before any connection).  0 or -1 with err.
+ */
+static int
+target_secret(const struct checker *tmpl, const struct ck_target *t,
+    struct checker *ck, char *err, size_t errlen)
+{
+	if (!needs_secret(&ck->o, ck->o.user, ck->o.tls)) {
+		password_wipe(&ck->pw);
+		password_wipe(&ck->token);
+		ck->have_secret = 0;
+		return 0;
+	}
+	if (t->password_file[0] != '\0' && ck->o.mech != AUTH_MECH_XOAUTH2) {
+		if (password_read_file(t->password_file, &ck->pw, err,
+		    errlen) == -1)
+			return -1;
+		if (ck->pw.len == 0) {
+			(void)snprintf(err, errlen, "%.200s: empty password",
+			    t->password_file);
+			return -1;
+		}
+		ck->have_secret = 1;
+		return 0;
+	}
+	if (!tmpl->have_secret) {
+		(void)snprintf(err, errlen, "no password for %.200s (give "
+		    "password-file= or --password-file)", ck->o.user);
+		return -1;
+	}
+	return 0;	/* the run's, copied with the options */
+}
+
+/* The run's own secret, for the targets without a password-file. */
+static int
+read_secret(struct checker *ck, const char *user)
+{
+	char	err[256], prompt[400];
+
+	if (ck->o.mech == AUTH_MECH_XOAUTH2) {
+		if (ck->o.oauth_token_file == NULL)
+			return bad_usage("XOAUTH2 needs --oauth-token-file");
+		if (password_read_file(ck->o.oauth_token_file, &ck->token,
+		    err, sizeof(err)) == -1) {
+			fprintf(stderr, "smtpauth: check: %s\n", err);
+			return 2;
+		}
+	} else {
+		(void)snprintf(prompt, sizeof(prompt), "Password for %s: ",
+		    user);
+		if (password_read(ck->o.password_file, prompt,
+		    PASSWORD_STDIN_OK, &ck->pw, NULL, err, sizeof(err)) ==
+		    -1) {
+			fprintf(stderr, "smtpauth: check: %s\n", err);
+			return 2;
+		}
+	}
+	ck->have_secret = 1;
+	return 0;
+}
+
+/* The targets of the command line: HOST:PORT, or HOST's ports. */
+static int
+operand_targets(struct checker *ck, struct ck_target **tp, size_t *np)
+{
+	static const struct ck_port host_ports[] = {
+		{ 25, 0, 0 }, { 465, 0, 0 }, { 587, 0, 0 },
+	};
+	const struct ck_port	*ports = host_ports;
+	struct ck_target	*t;
+	size_t			 i, n = 3;
+
+	if (ck->o.port_given) {
+		if (ck->nports > 0)
+			return bad_usage("--ports with HOST:PORT");
+		ports = NULL;
+		n = 1;
+	} else if (ck->nports > 0) {
+		ports = ck->ports;
+		n = ck->nports;
+	}
+	if ((t = calloc(n, sizeof(*t))) == NULL)
+		return 2;
+	for (i = 0; i < n; i++) {
+		(void)snprintf(t[i].host, sizeof(t[i].host), "%s", ck->o.host);
+		t[i].port_given = ports != host_ports;
+		if (ports == NULL) {
+			t[i].port = atoi(ck->o.port);
+			continue;
+		}
+		t[i].port = ports[i].port;
+		t[i].role = ports[i].role;
+		t[i].tls = ports[i].tls;
+	}
+	*tp = t;
+	*np = n;
+	return 0;
 }
 
 int
@@ -469,13 +808,21 @@ cmd_check(int argc, char **argv)
 		{ "no-bad-auth", no_argument, NULL, OPT_NO_BAD_AUTH },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "role", required_argument, NULL, OPT_ROLE },
+		{ "ports", required_argument, NULL, OPT_PORTS },
+		{ "targets", required_argument, NULL, OPT_TARGETS },
+		{ "parallel", required_argument, NULL, OPT_PARALLEL },
+		{ "junit", required_argument, NULL, OPT_JUNIT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct checker		*ck;
+	struct ck_target	*t = NULL;
 	struct cliopt_cmd	 cmd;
-	char			 err[256], prompt[400];
-	size_t			 i;
-	int			 rv = 2, need_secret;
+	FILE			*junit = NULL;
+	const char		*user;
+	char			 err[512];
+	size_t			 i, n = 0;
+	int			 rv = 2, single, secret_user = -1, any_tls = 0;
+	time_t			 started = time(NULL);
 
 	if ((ck = calloc(1, sizeof(*ck))) == NULL)
 		return 2;
@@ -483,8 +830,7 @@ cmd_check(int argc, char **argv)
 	ck->relay_to = DEFAULT_RELAY_TO;
 	ck->tout.fp = stderr;
 	ck->tout.style = TRACE_TRANSCRIPT;
-	for (i = 0; i < C_COUNT; i++)
-		ck->res[i].id = check_ids[i];
+	ck->parallel = CK_PARALLEL_DEFAULT;
 	cmd = check_cmd;
 	cmd.option = check_option;
 	cmd.ctx = ck;
@@ -498,66 +844,79 @@ cmd_check(int argc, char **argv)
 		rv = bad_usage("--to, --relay-to and --from take addresses");
 		goto done;
 	}
-	if (ck->from_opt != NULL)
-		(void)snprintf(ck->from, sizeof(ck->from), "%s",
-		    ck->from_opt);
-	else if (ck->o.user != NULL && cliopt_is_address(ck->o.user))
-		(void)snprintf(ck->from, sizeof(ck->from), "%s", ck->o.user);
-	else if (strchr(ck->o.host, ':') == NULL &&
-	    strspn(ck->o.host, "0123456789.") != strlen(ck->o.host))
-		(void)snprintf(ck->from, sizeof(ck->from), "postmaster@%s",
-		    ck->o.host);
+	if (ck->targets_file != NULL) {
+		if (ck->o.host[0] != '\0') {
+			rv = bad_usage("--targets or HOST[:PORT], not both");
+			goto done;
+		}
+		if (ck_targets_read(ck->targets_file, ck->ports, ck->nports,
+		    &t, &n, err, sizeof(err)) == -1) {
+			fprintf(stderr, "smtpauth: check: %s\n", err);
+			goto done;
+		}
+	} else if (ck->o.host[0] == '\0') {
+		rv = bad_usage("give one HOST[:PORT], or --targets FILE");
+		goto done;
+	} else if ((rv = operand_targets(ck, &t, &n)) != 0)
+		goto done;
+	rv = 2;
+	/* HOST:PORT alone: the report of one server, as it always was. */
+	single = ck->targets_file == NULL && ck->o.port_given;
 
-	/* The secret first, so that a prompt does not hold a connection. */
-	need_secret = ck->o.user != NULL && !(ck->o.tls == TLSMODE_NONE &&
-	    !ck->o.insecure_plaintext_auth);
-	if (ck->o.user != NULL && !need_secret)
+	/* The secrets first, so that a prompt does not hold a connection. */
+	for (i = 0; i < n; i++) {
+		user = t[i].user[0] != '\0' ? t[i].user : ck->o.user;
+		if (t[i].tls != TLSMODE_NONE && (t[i].tls != TLSMODE_DEFAULT ||
+		    ck->o.tls_opt != TLSMODE_NONE))
+			any_tls = 1;
+		if (needs_secret(&ck->o, user, t[i].tls != TLSMODE_DEFAULT ?
+		    t[i].tls : ck->o.tls_opt) && (t[i].password_file[0] ==
+		    '\0' || ck->o.mech == AUTH_MECH_XOAUTH2) &&
+		    secret_user == -1)
+			secret_user = (int)i;
+	}
+	if (ck->o.user != NULL && !needs_secret(&ck->o, ck->o.user,
+	    ck->o.tls_opt))
 		fprintf(stderr, "smtpauth: check: --tls none: the password "
 		    "is not used (--insecure-plaintext-auth overrides)\n");
-	if (need_secret && ck->o.mech == AUTH_MECH_XOAUTH2) {
-		if (ck->o.oauth_token_file == NULL) {
-			rv = bad_usage("XOAUTH2 needs --oauth-token-file");
-			goto done;
-		}
-		if (password_read_file(ck->o.oauth_token_file, &ck->token,
-		    err, sizeof(err)) == -1) {
-			fprintf(stderr, "smtpauth: check: %s\n", err);
-			goto done;
-		}
-		ck->have_secret = 1;
-	} else if (need_secret) {
-		(void)snprintf(prompt, sizeof(prompt), "Password for %s: ",
-		    ck->o.user);
-		if (password_read(ck->o.password_file, prompt,
-		    PASSWORD_STDIN_OK, &ck->pw, NULL, err, sizeof(err)) ==
-		    -1) {
-			fprintf(stderr, "smtpauth: check: %s\n", err);
-			goto done;
-		}
-		ck->have_secret = 1;
-	}
-	if (ck->o.tls != TLSMODE_NONE && (ck->tctx = tls_client_new(
-	    ck->o.ca_file, 1, 0, 0, err, sizeof(err))) == NULL) {
+	if (secret_user != -1 && (rv = read_secret(ck,
+	    t[secret_user].user[0] != '\0' ? t[secret_user].user :
+	    ck->o.user)) != 0)
+		goto done;
+	rv = 2;
+	if (any_tls && (ck->tctx = tls_client_new(ck->o.ca_file, 1, 0, 0,
+	    err, sizeof(err))) == NULL) {
 		fprintf(stderr, "smtpauth: check: %s\n", err);
 		goto done;
 	}
+	if (ck->junit_file != NULL && (junit = fopen(ck->junit_file, "w")) ==
+	    NULL) {
+		fprintf(stderr, "smtpauth: check: %s: %s\n", ck->junit_file,
+		    strerror(errno));
+		goto done;
+	}
 
-	rv = run(ck);
-	if (ck->c != NULL)
-		ck_drop_conn(ck);
-	if (ck->json)
-		report_json(stdout, ck->o.target, ck->res, C_COUNT);
+	if (single)
+		ck_run_target(ck, &t[0]);
 	else
-		report_text(stdout, ck->o.target, ck->res, C_COUNT,
-		    report_use_color(stdout));
-	fflush(stdout);
-	if (rv != 2)
-		rv = report_failed(ck->res, C_COUNT) ? 1 : 0;
+		ck_run_all(ck, t, n, ck->o.verbose ? 1 : ck->parallel);
+	rv = ck_report(ck, t, n, single, junit, started);
+	if (junit != NULL) {
+		if (fclose(junit) != 0) {
+			fprintf(stderr, "smtpauth: check: %s: %s\n",
+			    ck->junit_file, strerror(errno));
+			rv = 2;
+		}
+		junit = NULL;
+	}
  done:
-	smtpc_close(ck->c);
+	if (junit != NULL)
+		(void)fclose(junit);
+	if (t != NULL) {
+		explicit_bzero(t, n * sizeof(*t));
+		free(t);
+	}
 	tls_ctx_free(ck->tctx);
-	reply_free(&ck->caps_plain);
-	reply_free(&ck->caps_tls);
 	password_wipe(&ck->pw);
 	password_wipe(&ck->token);
 	explicit_bzero(ck, sizeof(*ck));

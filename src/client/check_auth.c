@@ -209,8 +209,8 @@ check_auth_refused(struct checker *ck)
 		    b);
 	return;
  lost:
-	ck_set(ck, C_AUTH_REFUSED, CHECK_WARN, "no reply to AUTH without TLS: "
-	    "%s", smtpc_error(ck->c));
+	ck_set(ck, C_AUTH_REFUSED, CHECK_WARN, "%s", ck_lost(ck->c,
+	    "AUTH without TLS", b, sizeof(b)));
 }
 
 void

@@ -10,6 +10,9 @@
 #define SMTPAUTH_CHECK_PRIV_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "client/cliopt.h"
 #include "client/password.h"
@@ -28,6 +31,21 @@ enum {
 
 /* What a port is for: 25 takes mail from anyone, 587 and 465 want AUTH. */
 enum { ROLE_UNKNOWN = 0, ROLE_MX, ROLE_SUBMISSION };
+
+#define CK_PORTS_MAX		16	/* in --ports and ports= */
+#define CK_PARALLEL_DEFAULT	4
+#define CK_PARALLEL_MAX		64
+#define CK_TARGETS_MAX		1000	/* targets of --targets */
+
+/*
+ * A port of --ports or ports=, "PORT[/KIND]": the kind says what it is for
+ * when the number does not (25 mx, 587 submission, 465 smtps).
+ */
+struct ck_port {
+	int	port;
+	int	role;		/* ROLE_*; 0: as the number says */
+	int	tls;		/* enum tls_mode; 0: as the number says */
+};
 
 /* A made-up credential for the probes: never the real one. */
 #define PROBE_USER		"smtpauth-probe@example.invalid"
@@ -65,6 +83,43 @@ struct checker {
 	struct password		 token;
 	int			 have_secret;
 	char			 connerr[256];
+	int			 closed;	/* a port of the host's list,
+						   closed: not tested */
+	int64_t			 ms[C_COUNT];	/* each check's time */
+	int64_t			 last_verdict;	/* when ck_set() last ran */
+	/* The run, not one target: */
+	struct ck_port		 ports[CK_PORTS_MAX];	/* --ports */
+	size_t			 nports;
+	const char		*targets_file;
+	int			 parallel;
+	const char		*junit_file;
+};
+
+/*
+ * One target of a run: a host and port and how to judge it (from the
+ * command line or a line of --targets), then its outcome.  A child
+ * process checks it and hands the whole structure back (check_targets.c).
+ */
+struct ck_target {
+	char			 host[256];
+	int			 port;
+	int			 port_given;	/* named: a closed port fails */
+	int			 role;		/* ROLE_*; 0: --role, or the
+						   port's */
+	enum tls_mode		 tls;		/* DEFAULT: --tls, or the
+						   port's */
+	char			 user[256];	/* "": --user */
+	char			 password_file[1024];
+	char			 to[512];	/* "": --to */
+	int			 line;		/* in --targets; 0 */
+	/* The outcome. */
+	int			 rv;		/* 0, 1, 2 as the exit status */
+	int			 closed;
+	int			 role_used;
+	int64_t			 ms;
+	char			 target[300];
+	struct check_result	 res[C_COUNT];
+	int64_t			 check_ms[C_COUNT];
 };
 
 /* check.c: the verdicts. */
@@ -73,7 +128,26 @@ void		 ck_set(struct checker *, int, enum check_status, const char *,
 int		 ck_is_set(const struct checker *, int);
 void		 ck_skip_unset(struct checker *, const char *);
 char		*ck_brief(const struct reply *, char *, size_t);
+char		*ck_lost(const struct smtpc *, const char *, char *, size_t);
 int		 ck_role(const struct checker *);
+int		 ck_role_from_name(const char *);
+const char	*ck_role_name(int);
+/* One target on a checker of its own made from the run's options. */
+void		 ck_run_target(const struct checker *, struct ck_target *);
+void		 ck_result_error(struct ck_target *, const char *);
+
+/* check_targets.c: the targets of a run, checked in parallel, reported. */
+int		 ck_ports_parse(const char *, struct ck_port *, size_t *,
+		    char *, size_t);
+int		 ck_targets_read(const char *, const struct ck_port *, size_t,
+		    struct ck_target **, size_t *, char *, size_t);
+/* The same from fp, named file in messages (tests/fuzz/fuzz_targets.c). */
+int		 ck_targets_parse(FILE *, const char *, const struct ck_port *,
+		    size_t, struct ck_target **, size_t *, char *, size_t);
+void		 ck_run_all(const struct checker *, struct ck_target *,
+		    size_t, int);
+int		 ck_report(const struct checker *, const struct ck_target *,
+		    size_t, int, FILE *, time_t);
 
 /* check_conn.c: the connections. */
 void		 ck_smtpc_opts(struct checker *, struct smtpc_opts *);
@@ -85,6 +159,7 @@ void		 ck_drop_conn(struct checker *);
 /* check_tls.c: TLS, the certificate, STARTTLS. */
 int		 check_tls_implicit(struct checker *);
 int		 check_greeting_mode(struct checker *);
+int		 check_silent_tls(struct checker *);
 void		 check_tls(struct checker *);
 void		 check_injection(struct checker *);
 

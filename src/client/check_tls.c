@@ -92,11 +92,15 @@ speaks_other_mode(struct checker *ck)
  * Before the greeting (not --tls implicit): a port that says nothing for
  * a while may be waiting for a TLS handshake.  0 to read the greeting,
  * or the exit status (2: nothing could be tested, with the mode to use).
+ * An MX may hold its greeting on purpose (a greet pause against clients
+ * that talk first) and never speaks implicit TLS: it is asked only once
+ * the greeting timed out (check_silent_tls()).
  */
 int
 check_greeting_mode(struct checker *ck)
 {
 	if (ck->o.tls == TLSMODE_IMPLICIT || ck->o.tls == TLSMODE_NONE ||
+	    ck_role(ck) == ROLE_MX ||
 	    smtpc_wait(ck->c, GREETING_WAIT_MS) != 0 ||
 	    !speaks_other_mode(ck))
 		return 0;
@@ -105,6 +109,17 @@ check_greeting_mode(struct checker *ck)
 	    "implicit TLS; use --tls implicit", GREETING_WAIT_MS / 1000);
 	ck_skip_unset(ck, "wrong TLS mode");
 	return 2;
+}
+
+/*
+ * No greeting came in the whole timeout on a port not probed before
+ * (check_greeting_mode()): does it speak implicit TLS after all?
+ */
+int
+check_silent_tls(struct checker *ck)
+{
+	return ck->o.tls == TLSMODE_STARTTLS && ck_role(ck) == ROLE_MX &&
+	    speaks_other_mode(ck);
 }
 
 /* STARTTLS, and under it the version, the certificate and EHLO again. */
@@ -165,8 +180,8 @@ check_starttls(struct checker *ck)
 	}
 	if (rv == -1) {
 		if (r == NULL)
-			ck_set(ck, C_STARTTLS, CHECK_FAIL, "no reply to "
-			    "STARTTLS: %s", smtpc_error(ck->c));
+			ck_set(ck, C_STARTTLS, CHECK_FAIL, "%s",
+			    ck_lost(ck->c, "STARTTLS", b, sizeof(b)));
 		else
 			ck_set(ck, C_STARTTLS, CHECK_FAIL, "%s",
 			    smtpc_error(ck->c));
@@ -316,8 +331,8 @@ check_ehlo_tls(struct checker *ck)
 	char			 b[200], diff[300];
 
 	if (smtpc_cmd(ck->c, &r, "EHLO %s", ck->helo) == -1) {
-		ck_set(ck, C_EHLO_TLS, CHECK_FAIL, "no reply to EHLO after "
-		    "TLS: %s", smtpc_error(ck->c));
+		ck_set(ck, C_EHLO_TLS, CHECK_FAIL, "%s", ck_lost(ck->c,
+		    "EHLO after TLS", b, sizeof(b)));
 		return;
 	}
 	if (r->code != 250) {
@@ -431,8 +446,8 @@ injection_probe(struct checker *ck)
 	}
 	/* A server may answer the NOOP only with the next reply. */
 	if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1) {
-		ck_set(ck, C_INJECTION, CHECK_WARN, "no reply to EHLO after "
-		    "the handshake: %s", smtpc_error(c));
+		ck_set(ck, C_INJECTION, CHECK_WARN, "%s", ck_lost(c,
+		    "EHLO after the handshake", b, sizeof(b)));
 		goto out;
 	}
 	if (smtpc_wait(c, EXTRA_WAIT_MS) == 1) {

@@ -18,6 +18,8 @@
 #include "client/smtpclient.h"
 #include "common/addr.h"
 
+static void	set_port(struct cliopts *, int);
+
 const char cliopt_usage[] =
 "  --tls starttls|implicit|none  TLS mode (default: implicit for port 465,\n"
 "                         else starttls)\n"
@@ -67,17 +69,12 @@ cliopt_parse(struct cliopts *o, int ch, const char *arg, char *err,
 		o->verbose = 1;
 		return 1;
 	case OPT_TLS:
-		if (strcmp(arg, "starttls") == 0)
-			o->tls = TLSMODE_STARTTLS;
-		else if (strcmp(arg, "implicit") == 0)
-			o->tls = TLSMODE_IMPLICIT;
-		else if (strcmp(arg, "none") == 0)
-			o->tls = TLSMODE_NONE;
-		else {
+		if ((o->tls = cliopt_tls_mode(arg)) == TLSMODE_DEFAULT) {
 			(void)snprintf(err, errlen, "--tls: starttls, implicit "
 			    "or none");
 			return -1;
 		}
+		o->tls_opt = o->tls;
 		return 1;
 	case OPT_USER:
 		if (arg[0] == '\0' || cliopt_safe(arg) == -1) {
@@ -174,6 +171,8 @@ cliopt_args(struct cliopts *o, const struct cliopt_cmd *cmd, int argc,
 			return cliopt_bad_usage(cmd, err[0] != '\0' ? err :
 			    NULL);
 	}
+	if (optind == argc && cmd->target_optional)
+		return CLIOPT_GO;
 	if (optind + 1 != argc)
 		return cliopt_bad_usage(cmd, "give one HOST[:PORT]");
 	if (cliopt_target(o, argv[optind], err, sizeof(err)) == -1)
@@ -189,14 +188,17 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 	char		*end;
 	long		 v;
 
+	o->port_given = 0;
 	if (arg[0] == '[') {
 		if ((close = strchr(arg, ']')) == NULL) {
 			(void)snprintf(err, errlen, "%s: no ']'", arg);
 			return -1;
 		}
 		hlen = (size_t)(close - arg) + 1;
-		if (close[1] == ':')
+		if (close[1] == ':') {
 			port = close + 2;
+			o->port_given = 1;
+		}
 		else if (close[1] != '\0') {
 			(void)snprintf(err, errlen, "%s: junk after ']'", arg);
 			return -1;
@@ -205,6 +207,7 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 	    strchr(colon + 1, ':') == NULL) {
 		hlen = (size_t)(colon - arg);
 		port = colon + 1;
+		o->port_given = 1;
 	} else
 		hlen = strlen(arg);	/* a name, or a bare IPv6 address */
 	if (hlen == 0 || hlen >= sizeof(o->host)) {
@@ -218,7 +221,15 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "%s: bad port", arg);
 		return -1;
 	}
-	(void)snprintf(o->port, sizeof(o->port), "%ld", v);
+	set_port(o, (int)v);
+	return 0;
+}
+
+/* The port, the "host:port" target, and the TLS mode if not set yet. */
+static void
+set_port(struct cliopts *o, int port)
+{
+	(void)snprintf(o->port, sizeof(o->port), "%d", port);
 	if (strchr(o->host, ':') != NULL && o->host[0] != '[')
 		(void)snprintf(o->target, sizeof(o->target), "[%s]:%s",
 		    o->host, o->port);
@@ -226,8 +237,15 @@ cliopt_target(struct cliopts *o, const char *arg, char *err, size_t errlen)
 		(void)snprintf(o->target, sizeof(o->target), "%s:%s",
 		    o->host, o->port);
 	if (o->tls == TLSMODE_DEFAULT)
-		o->tls = v == 465 ? TLSMODE_IMPLICIT : TLSMODE_STARTTLS;
-	return 0;
+		o->tls = port == 465 ? TLSMODE_IMPLICIT : TLSMODE_STARTTLS;
+}
+
+void
+cliopt_set_port(struct cliopts *o, int port)
+{
+	/* Another port of the same run: --tls as given, not the last one's. */
+	o->tls = o->tls_opt;
+	set_port(o, port);
 }
 
 void
@@ -296,6 +314,18 @@ cliopt_is_address(const char *s)
 
 	return at != NULL && at != s && at[1] != '\0' &&
 	    cliopt_safe(s) == 0 && strpbrk(s, " <>") == NULL;
+}
+
+enum tls_mode
+cliopt_tls_mode(const char *s)
+{
+	if (strcmp(s, "starttls") == 0)
+		return TLSMODE_STARTTLS;
+	if (strcmp(s, "implicit") == 0)
+		return TLSMODE_IMPLICIT;
+	if (strcmp(s, "none") == 0)
+		return TLSMODE_NONE;
+	return TLSMODE_DEFAULT;
 }
 
 const char *

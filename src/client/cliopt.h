@@ -27,7 +27,9 @@ struct cliopts {
 	char		 host[256];
 	char		 port[16];
 	char		 target[300];	/* "host:port", for reports */
+	int		 port_given;	/* the operand named a port */
 	enum tls_mode	 tls;
+	enum tls_mode	 tls_opt;	/* --tls as given, before the default */
 	const char	*user;
 	const char	*password_file;
 	enum auth_mech	 mech;		/* NONE: the best one offered */
@@ -96,6 +98,8 @@ struct cliopt_cmd {
 	int		(*option)(void *ctx, int ch, const char *arg, char *err,
 			    size_t errlen);
 	void		*ctx;
+	int		 target_optional;	/* no operand is fine
+						   (check --targets) */
 };
 
 /* "smtpauth: NAME: msg" (when msg is not NULL) and the usage on stderr;
@@ -103,15 +107,21 @@ struct cliopt_cmd {
 int	cliopt_bad_usage(const struct cliopt_cmd *, const char *msg);
 /*
  * The whole command line: the shared options, the command's own
- * (cmd->option), -h, and the one HOST[:PORT] operand (cliopt_target()).
- * Returns CLIOPT_GO to go on, else the exit status: 0 after --help, 2
- * after a usage error (already printed).
+ * (cmd->option), -h, and the one HOST[:PORT] operand (cliopt_target()),
+ * or none when cmd->target_optional (o->host is then empty).  Returns
+ * CLIOPT_GO to go on, else the exit status: 0 after --help, 2 after a
+ * usage error (already printed).
  */
 #define CLIOPT_GO	(-1)
 int	cliopt_args(struct cliopts *, const struct cliopt_cmd *, int argc,
 	    char **argv, const struct option *longopts);
 int	cliopt_target(struct cliopts *, const char *, char *err,
 	    size_t errlen);
+/*
+ * The port of o->host (1..65535): the port, the "host:port" target, and
+ * the TLS mode, --tls's or the port's default (implicit for 465).
+ */
+void	cliopt_set_port(struct cliopts *, int port);
 /*
  * Connection options with the timeout and family, a trace, and where a
  * credential may go (--insecure, --insecure-plaintext-auth): every
@@ -131,6 +141,9 @@ void	cliopt_helo(const struct cliopts *, const struct smtpc *, char *buf,
 int	cliopt_safe(const char *);
 /* Does the value look like a mail address (something@domain)? */
 int	cliopt_is_address(const char *);
+/* "starttls", "implicit" or "none" as a mode; TLSMODE_DEFAULT: none of
+ * them. */
+enum tls_mode cliopt_tls_mode(const char *);
 /* The TLS mode as a word: "STARTTLS", "implicit TLS", "no TLS". */
 const char *cliopt_tls_name(enum tls_mode);
 

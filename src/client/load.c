@@ -118,7 +118,9 @@ static void	 deadline_cb(int, short, void *);
 static void	 signal_cb(int, short, void *);
 static void	 load_free(struct load *);
 
-static const struct cliopt_cmd	load_cmd = { "load", load_usage, NULL, NULL };
+static const struct cliopt_cmd	load_cmd = {
+	"load", load_usage, NULL, NULL, 0
+};
 
 static int
 bad_usage(const char *msg)

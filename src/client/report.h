@@ -1,13 +1,15 @@
 /*
  * What the tester prints: check results as text (coloured on a terminal
- * unless NO_COLOR is set) or JSON, and transcripts of the wire with every
- * credential shown as <redacted>.
+ * unless NO_COLOR is set), JSON or JUnit XML, and transcripts of the wire
+ * with every credential shown as <redacted>.
  */
 #ifndef SMTPAUTH_REPORT_H
 #define SMTPAUTH_REPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 enum check_status {
 	CHECK_UNSET = 0,	/* not decided yet (printed as skip) */
@@ -49,6 +51,56 @@ void		 report_json(FILE *, const char *target,
 		    const struct check_result *, size_t n);
 /* Any check failed? */
 int		 report_failed(const struct check_result *, size_t n);
+
+/*
+ * Many targets in one run (smtpauth check HOST, --targets): each with its
+ * state, the summary of its checks as the exit status of one would be.
+ */
+enum report_state {
+	REPORT_PASS = 0,	/* tested, no check failed */
+	REPORT_FAIL,		/* tested, a check failed */
+	REPORT_UNTESTED,	/* nothing could be tested (no greeting...) */
+	REPORT_CLOSED,		/* a port of a host's list, closed: news */
+};
+
+struct report_target {
+	const char			*target;	/* "host:port" */
+	const char			*role;		/* "mx", ... */
+	enum report_state		 state;
+	int64_t				 ms;		/* how long it took */
+	const struct check_result	*res;
+	const int64_t			*ms_each;	/* res[i]'s time, or
+							   NULL */
+	size_t				 n;
+};
+
+/* "pass", "fail", "untested", "closed". */
+const char	*report_state_name(enum report_state);
+/*
+ * The run's exit status: 2 when no target could be tested (all untested
+ * or closed), else 1 when one failed or could not be tested, else 0.
+ */
+int		 report_exit(const struct report_target *, size_t n);
+/* Each target as report_text() does (a closed one in two lines), then
+ * the summary of the run. */
+void		 report_text_all(FILE *, const struct report_target *,
+		    size_t n, int color);
+/*
+ * {"targets":[{"target","role","state","checks":[...],"result"}...],
+ *  "summary":{"targets","pass","fail","untested","closed"},"result"}
+ */
+void		 report_json_all(FILE *, const struct report_target *,
+		    size_t n);
+/*
+ * JUnit XML: <testsuites> with one <testsuite> per target (name and
+ * every testcase's classname "host:port") and one <testcase> per check
+ * (name: its id): <failure> for fail, <skipped> for skip, the summary in
+ * <system-out> ("warn: ..." for a warning).  Text is escaped for XML and
+ * anything that is not valid UTF-8 or not allowed in XML 1.0 becomes
+ * \xHH.  started: when the run began.  0, or -1 on a write error.
+ */
+int		 report_junit(FILE *, const struct report_target *, size_t n,
+		    time_t started);
 
 /*
  * Transcripts: a trace callback for smtpclient.h.  The transcript style

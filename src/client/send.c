@@ -78,7 +78,9 @@ static int	refused(struct sender *, const char *, const struct reply *);
 static int	ehlo(struct sender *);
 static int	run(struct sender *);
 
-static const struct cliopt_cmd	send_cmd = { "send", send_usage, NULL, NULL };
+static const struct cliopt_cmd	send_cmd = {
+	"send", send_usage, NULL, NULL, 0
+};
 
 static int
 bad_usage(const char *msg)

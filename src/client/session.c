@@ -78,7 +78,9 @@ static int	do_ehlo(struct session *, const char *);
 static int	start(struct session *);
 static int	verb_is(const char *, size_t, const char *);
 
-static const struct cliopt_cmd	session_cmd = { "session", session_usage, NULL, NULL };
+static const struct cliopt_cmd	session_cmd = {
+	"session", session_usage, NULL, NULL, 0
+};
 
 /* Is the line's first word verb (any case), alone or before a space? */
 static int

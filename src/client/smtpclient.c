@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/report.h"
 #include "client/smtpclient.h"
 #include "common/clock.h"
 #include "common/reply.h"
@@ -29,6 +30,7 @@
 #define RBUF_SIZE		16384
 #define LINE_MAX_SEND		4096	/* a command line we build */
 #define DEFAULT_TIMEOUT_MS	30000
+#define MALFORMED_SHOWN		80	/* octets of a bad line in errors */
 
 #define FILL_EOF	0
 #define FILL_ERROR	-1
@@ -42,6 +44,7 @@ struct smtpc {
 	int			 alive;
 	int			 timeout_ms;
 	int			 secret;	/* 334s are secret */
+	int			 malformed;	/* the last read: not a reply */
 	struct reply_parser	 parser;
 	char			 rbuf[RBUF_SIZE];
 	size_t			 rstart, rend;
@@ -63,6 +66,7 @@ static int	connect_one(const struct addrinfo *, const struct addrinfo *,
 static int	fill(struct smtpc *, int64_t);
 static void	trace_reply(struct smtpc *, const struct reply *);
 static int	write_all(struct smtpc *, const void *, size_t);
+static void	malformed(struct smtpc *);
 
 static void
 set_error(struct smtpc *c, const char *fmt, ...)
@@ -128,8 +132,10 @@ connect_one(const struct addrinfo *ai, const struct addrinfo *src,
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
 	if (errno != EINPROGRESS) {
-		(void)snprintf(err, errlen, "%s", strerror(errno));
+		soerr = errno;
+		(void)snprintf(err, errlen, "%s", strerror(soerr));
 		close(fd);
+		errno = soerr;
 		return -1;
 	}
 	deadline = mono_msec() + timeout_ms;
@@ -138,6 +144,7 @@ connect_one(const struct addrinfo *ai, const struct addrinfo *src,
 		if (left <= 0) {
 			(void)snprintf(err, errlen, "connection timed out");
 			close(fd);
+			errno = ETIMEDOUT;
 			return -1;
 		}
 		pfd.fd = fd;
@@ -158,6 +165,7 @@ connect_one(const struct addrinfo *ai, const struct addrinfo *src,
 	if (soerr != 0) {
 		(void)snprintf(err, errlen, "%s", strerror(soerr));
 		close(fd);
+		errno = soerr;
 		return -1;
 	}
 	return fd;
@@ -172,7 +180,7 @@ smtpc_connect(const char *host, const char *port,
 	socklen_t		 sl;
 	char			 name[NI_MAXHOST], why[160], addr[NI_MAXHOST];
 	size_t			 n;
-	int			 fd = -1, gai, timeout;
+	int			 fd = -1, gai, timeout, cerr = 0;
 
 	timeout = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	/* "[::1]" as well as "::1". */
@@ -180,6 +188,7 @@ smtpc_connect(const char *host, const char *port,
 	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
 		if (n - 2 >= sizeof(name)) {
 			(void)snprintf(err, errlen, "host name too long");
+			errno = 0;
 			return NULL;
 		}
 		memcpy(name, host + 1, n - 2);
@@ -187,6 +196,7 @@ smtpc_connect(const char *host, const char *port,
 	} else if ((size_t)snprintf(name, sizeof(name), "%s", host) >=
 	    sizeof(name)) {
 		(void)snprintf(err, errlen, "host name too long");
+		errno = 0;
 		return NULL;
 	}
 
@@ -201,6 +211,7 @@ smtpc_connect(const char *host, const char *port,
 			(void)snprintf(err, errlen, "source address %s: %s",
 			    o->source, gai == EAI_SYSTEM ? strerror(errno) :
 			    gai_strerror(gai));
+			errno = 0;
 			return NULL;
 		}
 		hints.ai_flags = 0;
@@ -211,6 +222,7 @@ smtpc_connect(const char *host, const char *port,
 		    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai),
 		    src != NULL ? " (from the source address's family)" : "");
 		freeaddrinfo(src);
+		errno = 0;
 		return NULL;
 	}
 	why[0] = '\0';
@@ -231,6 +243,7 @@ smtpc_connect(const char *host, const char *port,
 		if ((fd = connect_one(ai, src, timeout, why,
 		    sizeof(why))) != -1)
 			break;
+		cerr = errno;
 		(void)snprintf(err, errlen, "%s port %s: %s", addr, port, why);
 	}
 	freeaddrinfo(src);
@@ -238,6 +251,7 @@ smtpc_connect(const char *host, const char *port,
 		if (res == NULL)
 			(void)snprintf(err, errlen, "%s: no address", name);
 		freeaddrinfo(res);
+		errno = cerr;
 		return NULL;
 	}
 
@@ -397,6 +411,7 @@ smtpc_read_reply(struct smtpc *c, const struct reply **r)
 	int			n;
 
 	*r = NULL;
+	c->malformed = 0;
 	deadline = mono_msec() + c->timeout_ms;
 	for (;;) {
 		if (c->rstart < c->rend) {
@@ -409,8 +424,7 @@ smtpc_read_reply(struct smtpc *c, const struct reply **r)
 				return 0;
 			}
 			if (st == REPLY_ERROR) {
-				set_error(c, "%s",
-				    reply_parser_error(&c->parser));
+				malformed(c);
 				c->alive = 0;
 				return -1;
 			}
@@ -428,6 +442,56 @@ smtpc_read_reply(struct smtpc *c, const struct reply **r)
 			return -1;
 		}
 	}
+}
+
+/*
+ * The parser refused what came: say so with the line itself (escaped, cut
+ * short), what was parsed of it and what is still buffered up to its end,
+ * so that "hello" or "25O ok" are not taken for a silent server.  TLS
+ * records where a reply should be mean the port speaks implicit TLS.
+ */
+static void
+malformed(struct smtpc *c)
+{
+	const struct reply_parser	*p = &c->parser;
+	const unsigned char		*rest;
+	char				 line[MALFORMED_SHOWN];
+	char				 esc[MALFORMED_SHOWN * 4 + 8];
+	size_t				 n = 0, k, avail;
+
+	c->malformed = 1;
+	/* The octets of the current line the parser took: prefix, text. */
+	k = p->linelen < 4 ? p->linelen : 4;
+	memcpy(line, p->prefix, k);
+	n = k;
+	if (p->linelen > 4 && p->reply.text != NULL) {
+		k = p->linelen - 4;
+		if (k > sizeof(line) - n)
+			k = sizeof(line) - n;
+		memcpy(line + n, p->reply.text + p->linestart, k);
+		n += k;
+	}
+	rest = (const unsigned char *)c->rbuf + c->rstart;
+	avail = c->rend - c->rstart;
+	for (k = 0; k < avail && n < sizeof(line) && rest[k] != '\n' &&
+	    rest[k] != '\r'; k++)
+		line[n++] = (char)rest[k];
+	c->rstart += k;
+	if (n >= 3 && (line[0] == 0x15 || line[0] == 0x16) &&
+	    line[1] == 0x03 && (unsigned char)line[2] <= 0x04) {
+		set_error(c, "malformed reply: a TLS record where an SMTP "
+		    "reply was expected: this port speaks implicit TLS "
+		    "(--tls implicit)");
+		return;
+	}
+	set_error(c, "malformed reply (%s): \"%s\"", reply_parser_error(p),
+	    report_escape(line, n, esc, sizeof(esc)));
+}
+
+int
+smtpc_malformed(const struct smtpc *c)
+{
+	return c != NULL && c->malformed;
 }
 
 static int

@@ -55,7 +55,8 @@ struct smtpc;
 /*
  * Connect to host (a name or an address literal, IPv6 with or without
  * brackets) at port, trying each address in turn.  NULL with a message in
- * err on failure.
+ * err on failure, and errno the last address's connect error
+ * (ECONNREFUSED, ETIMEDOUT...), or 0 when no address could be tried.
  */
 struct smtpc	*smtpc_connect(const char *host, const char *port,
 		    const struct smtpc_opts *, char *err, size_t errlen);
@@ -81,9 +82,13 @@ int		 smtpc_starttls(struct smtpc *, struct tls_ctx *,
 
 /*
  * Read the next reply.  *r stays valid until the next read on the
- * connection.  -1 on timeout, close, or anything that is not a reply.
+ * connection.  -1 on timeout, close, or anything that is not a reply;
+ * for the last, smtpc_malformed() is 1 and the error says
+ * "malformed reply (why): \"LINE\"", the line escaped.
  */
 int		 smtpc_read_reply(struct smtpc *, const struct reply **r);
+/* Did the last read fail on something that is not an SMTP reply? */
+int		 smtpc_malformed(const struct smtpc *);
 /* Send one command line: CRLF is added; a CR or LF inside is refused. */
 int		 smtpc_send_line(struct smtpc *, int secret, const char *line,
 		    size_t len);

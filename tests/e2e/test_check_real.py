@@ -11,10 +11,11 @@ AUTH in clear, and from 127.0.0.2 it does what it does for everyone.
 """
 import json
 import os
+import xml.etree.ElementTree as ET
 
 import pytest
 
-from clientlib import make_pki, run
+from clientlib import free_port, make_pki, run
 from mailservers import (DOVE_USERS, POSTFIX_SUBMISSION, Dovecot,
                          DovecotSubmission, Postfix)
 
@@ -35,6 +36,8 @@ SERVICES = {
     "openrelay": ["mynetworks=0.0.0.0/0"],
     # Implicit TLS (smtpd_tls_wrappermode), as on 465, but on a high port.
     "implicit": ["smtpd_tls_wrappermode=yes", "smtpd_sasl_auth_enable=yes"],
+    # Debian's smtps entry, enabled as its comments say (465's role).
+    "smtps": ["smtpd_tls_wrappermode=yes"] + POSTFIX_SUBMISSION[1:],
 }
 
 
@@ -172,6 +175,22 @@ def test_postfix_implicit_tls_port_found(pki, postfix):
     assert p.status["auth-good"] == "pass"
 
 
+def test_postfix_implicit_tls_on_an_mx_port_asked_after_the_timeout(
+        pki, postfix):
+    # An MX may hold its greeting on purpose (a greet pause): no TLS probe
+    # before the greeting timeout there, but after it the mode to pass.
+    import time
+    t0 = time.monotonic()
+    p = check(pki, postfix.target("implicit"), "--role", "mx", "--timeout",
+              "5", user=None)
+    took = time.monotonic() - t0
+    assert p.returncode == 2, p.out
+    assert p.summary["banner"].startswith("no greeting: timed out"), \
+        p.summary["banner"]
+    assert "--tls implicit" in p.summary["banner"]
+    assert took >= 5, took
+
+
 def test_postfix_plain_port_with_implicit_tls(pki, postfix):
     p = check(pki, postfix.target("submission"), "--tls", "implicit")
     assert p.returncode == 2, p.out
@@ -202,3 +221,140 @@ def test_dovecot_submission_from_its_own_address(pki, dovecot_submission):
     assert p.status["source-address"] == "warn"
     assert "auth-hidden-plaintext" in p.summary["source-address"]
     assert "fail" not in p.status.values(), not_passed(p)
+
+
+def whole_host(pki, postfix, ports, *extra):
+    """smtpauth check of the host 127.0.0.1 on the Postfix ports named
+    (each with the kind its number would say on a real host)."""
+    args = ["check", "--json", "--ca-file", pki["ca"], "--to", LOCAL,
+            "--user", USER, "--ports", ports] + list(extra) + ["127.0.0.1"]
+    p = run(args, env={"SMTPAUTH_PASSWORD": DOVE_USERS[USER]})
+    p.json = json.loads(p.out)
+    p.by = {t["target"]: t for t in p.json["targets"]}
+    return p
+
+
+def junit_checked(path, report):
+    """The JUnit file parsed, checked for what GitLab, Jenkins and GitHub
+    reporters read, and against the JSON report of the same run."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == \
+        [t["target"] for t in report["targets"]]
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for suite, t in zip(suites, report["targets"]):
+        cases = suite.findall("testcase")
+        assert [c.get("name") for c in cases] == \
+            [c["id"] for c in t["checks"]]
+        assert {c.get("classname") for c in cases} == {t["target"]}
+        fails = [c for c in cases if c.find("failure") is not None]
+        skips = [c for c in cases if c.find("skipped") is not None]
+        want = {c["id"]: c["status"] for c in t["checks"]}
+        assert {c.get("name") for c in fails} == \
+            {k for k, v in want.items() if v == "fail"}
+        assert {c.get("name") for c in skips} == \
+            {k for k, v in want.items() if v == "skip"}
+        for c in cases:
+            out = c.find("system-out").text
+            assert out.startswith(want[c.get("name")] + ": "), out
+            f = c.find("failure")
+            if f is not None:
+                assert f.get("message") and f.text == f.get("message")
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("failures")) == len(fails)
+        assert int(suite.get("skipped")) == len(skips)
+        assert suite.get("errors") == "0"
+        props = {p.get("name"): p.get("value")
+                 for p in suite.find("properties")}
+        assert props["state"] == t["state"]
+        assert props["role"] == t["role"]
+        # Each check's own time; together no more than the target's.
+        times = [float(c.get("time")) for c in cases]
+        assert all(x >= 0 for x in times)
+        assert sum(times) <= float(suite.get("time")) + 0.001 * len(cases)
+        if t["state"] in ("pass", "fail"):
+            assert sum(times) > 0
+        for k in totals:
+            totals[k] += int(suite.get(k))
+    for k, v in totals.items():
+        assert int(root.get(k)) == v, k
+    return root
+
+
+def test_postfix_whole_host_junit_and_json(pki, postfix, tmp_path):
+    # Postfix's three ports in one run, each judged by its role: port 25
+    # takes local mail from anyone and relays only after AUTH, submission
+    # and smtps want AUTH (smtps with implicit TLS).  From 127.0.0.2,
+    # how the Internet sees it.
+    pp = postfix.ports
+    ports = "%d/mx,%d/submission,%d/smtps" % (pp["mx"], pp["submission"],
+                                               pp["smtps"])
+    junit = tmp_path / "report.xml"
+    p = whole_host(pki, postfix, ports, "--source", OUTSIDE, "--junit",
+                   str(junit))
+    assert p.returncode == 0, p.out
+    assert p.json["result"] == "pass"
+    assert p.json["summary"] == {"targets": 3, "pass": 3, "fail": 0,
+                                 "untested": 0, "closed": 0}
+    mx = p.by["127.0.0.1:%d" % pp["mx"]]
+    sub = p.by["127.0.0.1:%d" % pp["submission"]]
+    smtps = p.by["127.0.0.1:%d" % pp["smtps"]]
+    assert (mx["role"], sub["role"], smtps["role"]) == \
+        ("mx", "submission", "submission")
+    st = {t["target"]: {c["id"]: c["status"] for c in t["checks"]}
+          for t in p.json["targets"]}
+    sm = {t["target"]: {c["id"]: c["summary"] for c in t["checks"]}
+          for t in p.json["targets"]}
+    # 25: local mail without AUTH, relaying refused; no AUTH offered.
+    assert st[mx["target"]]["local-accepted-unauth"] == "pass"
+    assert "454 4.7.1" in sm[mx["target"]]["relay-denied-unauth"]
+    # 587: STARTTLS, unauthenticated mail refused, AUTH works.
+    assert st[sub["target"]]["starttls"] == "pass"
+    assert "right for a submission port" in \
+        sm[sub["target"]]["local-accepted-unauth"]
+    assert st[sub["target"]]["auth-good"] == "pass"
+    # 465: implicit TLS, the same.
+    assert sm[smtps["target"]]["starttls"].startswith("implicit TLS")
+    assert st[smtps["target"]]["auth-good"] == "pass"
+    assert st[smtps["target"]]["relay-allowed-auth"] == "pass"
+    root = junit_checked(junit, p.json)
+    assert root.get("failures") == "0"
+    # The text report: every port, then one summary.
+    t = run(["check", "--ca-file", pki["ca"], "--to", LOCAL, "--user", USER,
+             "--ports", ports, "--source", OUTSIDE, "127.0.0.1"],
+            env={"SMTPAUTH_PASSWORD": DOVE_USERS[USER]})
+    assert t.returncode == 0, t.out
+    for port in pp["mx"], pp["submission"], pp["smtps"]:
+        assert "smtpauth check 127.0.0.1:%d\n" % port in t.out
+    assert "summary: 3 targets: 3 pass, 0 fail, 0 not tested, 0 closed" \
+        in t.out
+    assert t.out.rstrip().endswith("result: PASS")
+
+
+def test_postfix_whole_host_named_closed_port_fails(pki, postfix, tmp_path):
+    # A port named in --ports that nobody listens on is a failure of the
+    # run; the others are still checked and reported.  A wrong role
+    # fails too, and JUnit says which check on which port.
+    pp = postfix.ports
+    closed = free_port()
+    ports = "%d/submission,%d,%d/submission" % (pp["mx"], closed,
+                                                pp["submission"])
+    junit = tmp_path / "report.xml"
+    p = whole_host(pki, postfix, ports, "--source", OUTSIDE, "--junit",
+                   str(junit))
+    assert p.returncode == 1, p.out
+    gone = p.by["127.0.0.1:%d" % closed]
+    assert gone["state"] == "untested"
+    assert gone["checks"][0]["status"] == "fail"
+    assert "refused" in gone["checks"][0]["summary"]
+    mx = p.by["127.0.0.1:%d" % pp["mx"]]
+    assert mx["state"] == "fail"
+    fails = {c["id"] for c in mx["checks"] if c["status"] == "fail"}
+    assert "auth-advertised" in fails
+    assert p.by["127.0.0.1:%d" % pp["submission"]]["state"] == "pass"
+    root = junit_checked(junit, p.json)
+    failed = {(c.get("classname"), c.get("name"))
+              for c in root.iter("testcase") if c.find("failure") is not None}
+    assert ("127.0.0.1:%d" % closed, "connect") in failed
+    assert ("127.0.0.1:%d" % pp["mx"], "auth-advertised") in failed

@@ -53,3 +53,82 @@ def test_check_passes_against_smtpauthd(server, pki, mode):
     assert len(re.findall("auth result=fail", srv.log())) == 1
     for secret in (PASSWORD, plain(USER, PASSWORD)):
         assert secret not in p.out + p.err
+
+
+def test_targets_file_smtpauthd_and_postfix(server, pki, tmp_path):
+    # Two servers nobody configured alike in one run: smtpauthd's
+    # submission port and a private Postfix's (Dovecot SASL), each with
+    # its own user, password file and local recipient; one summary, one
+    # exit status, and every target in JSON and JUnit.
+    import xml.etree.ElementTree as ET
+    from mailservers import (DOVE_USERS, POSTFIX_SUBMISSION, Dovecot,
+                             Postfix)
+    srv = auth_server(server, pki, submission=True)
+    dv = Dovecot().start()
+    pf = Postfix(str(pki / "ec.pem"), str(pki / "ec.key"), dv.sock,
+                 {"submission": POSTFIX_SUBMISSION})
+    try:
+        pf.start()
+        pw1, pw2 = tmp_path / "pw-smtpauthd", tmp_path / "pw-postfix"
+        pw1.write_text(PASSWORD + "\n")
+        pw2.write_text(DOVE_USERS["alice@example.org"] + "\n")
+        targets = tmp_path / "targets"
+        targets.write_text(
+            "# smtpauthd and Postfix, one run\n"
+            "127.0.0.1:%d user=%s password-file=%s to=other@example.org\n"
+            "127.0.0.1 ports=%d/submission user=alice@example.org "
+            "password-file=%s to=bob@example.org   # Postfix\n"
+            % (srv.sub_port, USER, pw1, pf.ports["submission"], pw2))
+        junit = tmp_path / "report.xml"
+        p = run(["check", "--json", "--ca-file", str(pki / "ca.pem"),
+                 "--relay-to", "friend@elsewhere.example", "--junit", junit,
+                 "--targets", targets])
+        log = pf.log()
+    finally:
+        pf.cleanup()
+        dv.cleanup()
+    assert p.returncode == 0, (p.out, p.err, log)
+    j = json.loads(p.out)
+    assert [t["target"] for t in j["targets"]] == [
+        "127.0.0.1:%d" % srv.sub_port,
+        "127.0.0.1:%d" % pf.ports["submission"]]
+    assert j["summary"]["pass"] == 2 and j["result"] == "pass"
+    for t in j["targets"]:
+        st = {c["id"]: c["status"] for c in t["checks"]}
+        assert st["auth-good"] == "pass", t
+        assert st["relay-allowed-auth"] == "pass", t
+    # smtpauthd saw one wrong password and the right one for its user.
+    assert len(re.findall("auth result=fail", srv.log())) == 1
+    root = ET.parse(junit).getroot()
+    assert [s.get("name") for s in root.findall("testsuite")] == \
+        [t["target"] for t in j["targets"]]
+    assert root.get("failures") == "0"
+    assert int(root.get("tests")) == sum(len(t["checks"])
+                                         for t in j["targets"])
+    for secret in (PASSWORD, DOVE_USERS["alice@example.org"],
+                   plain(USER, PASSWORD)):
+        assert secret not in p.out + p.err
+        assert secret not in junit.read_text()
+
+
+def test_implicit_tls_on_a_submission_port_is_named(server, pki):
+    # smtpauthd speaking implicit TLS on a port meant for submission with
+    # STARTTLS: the tester says which mode to pass, well within the greeting
+    # timeout, and nothing was tested (exit 2).  Then the other way round.
+    import time
+    srv = auth_server(server, pki, submission=True)
+    t0 = time.monotonic()
+    p = run(["check", "--json", "--ca-file", str(pki / "ca.pem"),
+             "--ports", "%d/submission" % srv.smtps_port, "127.0.0.1"])
+    took = time.monotonic() - t0
+    assert p.returncode == 2, p.out
+    (t,) = json.loads(p.out)["targets"]
+    sm = {c["id"]: c["summary"] for c in t["checks"]}
+    assert t["state"] == "untested" and t["role"] == "submission"
+    assert "--tls implicit" in sm["banner"], sm
+    assert took < 20, took      # the greeting timeout is 30 s
+    p = run(["check", "--json", "--tls", "implicit", "--ca-file",
+             str(pki / "ca.pem"), "127.0.0.1:%d" % srv.sub_port])
+    assert p.returncode == 2, p.out
+    sm = {c["id"]: c["summary"] for c in json.loads(p.out)["checks"]}
+    assert "--tls starttls" in sm["starttls"], sm

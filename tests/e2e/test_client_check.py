@@ -353,3 +353,262 @@ def test_text_output(pki):
     assert lines[-1].startswith("result: PASS")
     assert "\033[" not in p.out             # NO_COLOR, and not a tty
     assert any(l.split()[:2] == ["pass", "auth-good"] for l in lines)
+
+
+class RawServer:
+    """A few lines of socket: each connection gets `greeting` (bytes, may
+    be empty: a server that says nothing), then `reply` to every line it
+    reads; holds connections open until closed.  Notes when each
+    connection came (accepted) and the most open at once (most: it sees
+    a close late, so it may count one more than the client had)."""
+
+    def __init__(self, greeting, reply=b"", hold=30):
+        import socket
+        import threading
+        self.greeting, self.reply, self.hold = greeting, reply, hold
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.target = "127.0.0.1:%d" % self.port
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.accepted = []
+        self.done = threading.Event()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import threading
+        while not self.done.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        import time
+        with self.lock:
+            self.accepted.append(time.monotonic())
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            c.settimeout(self.hold)
+            if self.greeting:
+                c.sendall(self.greeting)
+            end = time.monotonic() + self.hold
+            while time.monotonic() < end and self.reply:
+                if not c.recv(4096):
+                    break
+                c.sendall(self.reply)
+            if not self.reply:
+                c.recv(4096)    # until the client gives up
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.now -= 1
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.done.set()
+        self.ls.close()
+
+
+def checks(p, i=None):
+    j = json.loads(p.out)
+    t = j if i is None else j["targets"][i]
+    return ({c["id"]: c["status"] for c in t["checks"]},
+            {c["id"]: c["summary"] for c in t["checks"]})
+
+
+@pytest.mark.parametrize("greeting,shown", [
+    (b"hello\r\n", '"hello"'),
+    (b"25O ok\r\n", '"25O ok"'),
+    # No separator after the code; the octets escaped in the summary.
+    (b"220\x01\xff bad\r\n", '"220\\x01\\xff bad"'),
+])
+def test_malformed_greeting_is_named(greeting, shown):
+    # Something came, and it is not SMTP: said so, with the line escaped,
+    # not "no greeting"; nothing could be tested (exit 2).
+    with RawServer(greeting) as srv:
+        p = run(["check", "--json", "--timeout", "5", srv.target])
+    assert p.returncode == 2, p.out
+    st, sm = checks(p)
+    assert st["banner"] == "fail"
+    assert "malformed reply" in sm["banner"], sm["banner"]
+    assert "no greeting" not in sm["banner"]
+    assert shown in sm["banner"], sm["banner"]
+
+
+def test_malformed_reply_to_ehlo():
+    with RawServer(b"220 fake ESMTP\r\n", reply=b"25O ok\r\n") as srv:
+        p = run(["check", "--json", "--timeout", "5", srv.target])
+    assert p.returncode == 1, p.out
+    st, sm = checks(p)
+    assert st["banner"] == "pass"
+    assert st["ehlo"] == "fail"
+    assert sm["ehlo"].startswith("EHLO: malformed reply"), sm["ehlo"]
+    assert '"25O ok"' in sm["ehlo"]
+
+
+def test_tls_record_for_a_greeting():
+    # A TLS alert where the greeting should be: the port speaks TLS.
+    with RawServer(b"\x15\x03\x03\x00\x02\x02\x46") as srv:
+        p = run(["check", "--json", "--timeout", "5", "--tls", "none",
+                 srv.target])
+    assert p.returncode == 2, p.out
+    st, sm = checks(p)
+    assert "--tls implicit" in sm["banner"], sm["banner"]
+
+
+def test_junit_escapes_hostile_replies(tmp_path):
+    # Markup, control octets and invalid UTF-8 from the server: the JUnit
+    # file stays well-formed XML and shows them escaped.
+    import xml.etree.ElementTree as ET
+    junit = tmp_path / "r.xml"
+    greeting = b'421 <x> & "y" \x1b[31m \xc3\x28 \xe2\x82\xac\r\n'
+    with RawServer(greeting) as srv:
+        p = run(["check", "--json", "--junit", junit, "--timeout", "5",
+                 srv.target])
+    assert p.returncode == 1, p.out
+    raw = junit.read_bytes()
+    raw.decode("utf-8")     # valid UTF-8 throughout
+    assert b"\x1b" not in raw
+    root = ET.fromstring(raw)
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == srv.target
+    banner = [c for c in suite.iter("testcase") if c.get("name") == "banner"]
+    (f,) = banner[0].findall("failure")
+    assert '<x> & "y"' in f.get("message"), f.get("message")
+    assert "\\x1b" in f.text
+    assert int(root.get("failures")) == 1
+    assert int(root.get("tests")) == len(list(root.iter("testcase")))
+
+
+def targets_file(tmp_path, text):
+    f = tmp_path / "targets"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("host1\n\nhost2 bogus=1\n", ":3: unknown key \"bogus\""),
+    ("# a comment\nhost1:25 ports=25\n", ":2: ports= with HOST:PORT"),
+    ("host1 ports=25,,587\n", ":1: ports:"),
+    ("host1 ports=25/relay\n", ":1: ports: 25/relay: mx, submission"),
+    ("host1 role=mx role=mx\n", ":1: role= twice"),
+    ("host1 to=nobody\n", ":1: to=: not an address"),
+    ("host1 password-file=/x\n", ":1: password-file= without user="),
+    ("host1 user\n", ":1: \"user\": not key=value"),
+    ("host1:99999\n", ":1: host1:99999: bad port"),
+    ("role=mx\n", ":1: a line starts with HOST"),
+    ("# nothing\n   \n", "no targets"),
+    ("host1 tls=maybe\n", ":1: tls=: starttls, implicit or none"),
+    ("host1\nhost2 user=a\0b\n", ":2: NUL in the line"),
+    ("host1 user=a\x1bb\n", ":1: control character"),
+    ("h" * 5000 + "\n", ":1: line longer than 4096"),
+], ids=lambda v: v[:40] if isinstance(v, str) else v)
+def test_targets_file_is_parsed_strictly(tmp_path, text, msg):
+    f = targets_file(tmp_path, text)
+    p = run(["check", "--targets", f])
+    assert p.returncode == 2
+    assert msg in p.err, p.err
+    assert str(f) in p.err
+
+
+def test_targets_usage():
+    p = run(["check", "--targets", "/nonexistent", "127.0.0.1:25"])
+    assert p.returncode == 2 and "not both" in p.err
+    p = run(["check"])
+    assert p.returncode == 2 and "--targets" in p.err
+    p = run(["check", "--ports", "25", "127.0.0.1:25"])
+    assert p.returncode == 2 and "--ports with HOST:PORT" in p.err
+    p = run(["check", "--parallel", "0", "127.0.0.1"])
+    assert p.returncode == 2 and "--parallel" in p.err
+
+
+def test_targets_run_in_parallel_within_the_bound(tmp_path):
+    # Four targets on a server that never greets, two at a time: two
+    # connections at once, and the third only once the first gave up on
+    # its greeting (2 s); all four reported, nothing could be tested
+    # (exit 2).  Comments and blank lines are skipped.
+    with RawServer(b"") as srv:
+        lines = "# four silent targets\n\n" + "".join(
+            "%s tls=none   # number %d\n" % (srv.target, i) for i in range(4))
+        f = targets_file(tmp_path, lines)
+        p = run(["check", "--json", "--timeout", "2", "--parallel", "2",
+                 "--targets", f])
+        most, at = srv.most, sorted(srv.accepted)
+    assert p.returncode == 2, p.out
+    j = json.loads(p.out)
+    assert len(j["targets"]) == 4
+    assert all(t["state"] == "untested" for t in j["targets"])
+    assert j["result"] == "untested"
+    assert j["summary"]["untested"] == 4
+    assert most >= 2, most
+    assert len(at) == 4, at
+    # Slack for a late accept() on a loaded machine; without the bound
+    # all four would come at once.
+    assert at[2] - at[0] > 1.5 and at[3] - at[1] > 1.5, at
+
+
+def test_targets_one_good_one_silent(pki, tmp_path):
+    # A passing server and a silent one in one run: the silent one could
+    # not be tested, so the run fails (exit 1), and both are reported.
+    with FakeServer(pki["good"]) as good, RawServer(b"") as silent:
+        f = targets_file(tmp_path, "%s user=%s to=%s\n%s tls=none\n" % (
+            good.target, USER, USER, silent.target))
+        p = run(["check", "--json", "--timeout", "3", "--source",
+                 "127.0.0.1", "--ca-file", pki["ca"], "--targets", f],
+                env={"SMTPAUTH_PASSWORD": PASSWORD})
+    assert p.returncode == 1, p.out
+    j = json.loads(p.out)
+    states = [t["state"] for t in j["targets"]]
+    assert states == ["pass", "untested"], p.out
+    st, _ = checks(p, 0)
+    assert st["auth-good"] == "pass"
+    st, sm = checks(p, 1)
+    assert "no greeting" in sm["banner"]
+
+
+def test_whole_host_closed_default_ports_are_news():
+    # 25, 465 and 587 on an address where nothing listens: each noted as
+    # closed, not failed, and nothing could be tested (exit 2).
+    import socket
+    for port in (25, 465, 587):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.3", port)) == 0:
+                pytest.skip("something listens on 127.0.0.3:%d" % port)
+    p = run(["check", "--json", "--timeout", "5", "127.0.0.3"])
+    assert p.returncode == 2, p.out
+    j = json.loads(p.out)
+    assert [t["target"] for t in j["targets"]] == [
+        "127.0.0.3:25", "127.0.0.3:465", "127.0.0.3:587"]
+    assert [t["role"] for t in j["targets"]] == ["mx", "submission",
+                                                 "submission"]
+    for t in j["targets"]:
+        assert t["state"] == "closed"
+        assert t["checks"][0]["status"] == "skip"
+        assert "port closed" in t["checks"][0]["summary"]
+    p = run(["check", "--timeout", "5", "127.0.0.3"])
+    assert p.returncode == 2
+    assert p.out.count("result: CLOSED") == 3
+    assert "result: NOTHING TESTED" in p.out
+
+
+def test_whole_host_text_says_what_was_not_tested():
+    # A named port that never greets: its block ends NOT TESTED (not the
+    # FAIL of a check that failed), and so does the run.
+    with RawServer(b"") as srv:
+        p = run(["check", "--timeout", "2", "--tls", "none", "--ports",
+                 str(srv.port), "127.0.0.1"])
+    assert p.returncode == 2, p.out
+    assert "smtpauth check %s\n" % srv.target in p.out
+    assert "\nresult: NOT TESTED (1 pass, 0 warn, 1 fail, 17 skip)\n" in p.out
+    assert "summary: 1 target: 0 pass, 0 fail, 1 not tested, 0 closed" \
+        in p.out
+    assert p.out.endswith("result: NOTHING TESTED\n")

@@ -1,6 +1,7 @@
 /*
  * Unit tests for the tester's output: escaping, the redaction of
- * credentials from transcripts, and the JSON report.
+ * credentials from transcripts, the JSON and JUnit reports, and the exit
+ * status of a run of many targets.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,6 +176,112 @@ test_text(void **state)
 	free(out);
 }
 
+/* Hostile summaries as JUnit XML: what each becomes, in text. */
+static const struct {
+	const char	*in;
+	const char	*text;
+	const char	*attr;
+} xml_cases[] = {
+	{ "a <b> & \"c\" 'd'", "a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos;",
+	    "a &lt;b&gt; &amp; &quot;c&quot; &apos;d&apos;" },
+	{ "tab\tlf\ncr\r", "tab\tlf\ncr\r", "tab&#9;lf&#10;cr&#13;" },
+	{ "esc\x1b[31m nul-free \x7f", "esc\\x1b[31m nul-free \\x7f",
+	    "esc\\x1b[31m nul-free \\x7f" },
+	/* UTF-8 stays; what is not UTF-8 (or not XML) is escaped. */
+	{ "\xe2\x82\xac \xc3\xa9", "\xe2\x82\xac \xc3\xa9",
+	    "\xe2\x82\xac \xc3\xa9" },
+	{ "\xc3\x28 \xff \xc0\xaf \xed\xa0\x80 \xef\xbf\xbe \xe2\x82",
+	    "\\xc3( \\xff \\xc0\\xaf \\xed\\xa0\\x80 \\xef\\xbf\\xbe "
+	    "\\xe2\\x82",
+	    "\\xc3( \\xff \\xc0\\xaf \\xed\\xa0\\x80 \\xef\\xbf\\xbe "
+	    "\\xe2\\x82" },
+	{ "\xf4\x90\x80\x80 \xf0\x9f\x93\xa7", "\\xf4\\x90\\x80\\x80 "
+	    "\xf0\x9f\x93\xa7", "\\xf4\\x90\\x80\\x80 \xf0\x9f\x93\xa7" },
+};
+
+static void
+test_junit(void **state)
+{
+	static const int64_t	 each[3] = { 5, 1234, 0 };
+	struct check_result	 res[3];
+	struct report_target	 t[2];
+	char			*out = NULL, want[512];
+	size_t			 len = 0, i;
+	FILE			*fp;
+
+	for (i = 0; i < sizeof(xml_cases) / sizeof(xml_cases[0]); i++) {
+		memset(res, 0, sizeof(res));
+		memset(t, 0, sizeof(t));
+		res[0].id = "banner";
+		res[0].status = CHECK_FAIL;
+		snprintf(res[0].summary, sizeof(res[0].summary), "%s",
+		    xml_cases[i].in);
+		res[1].id = "ehlo";
+		res[1].status = CHECK_WARN;
+		snprintf(res[1].summary, sizeof(res[1].summary), "w");
+		res[2].id = "quit";
+		res[2].status = CHECK_UNSET;
+		t[0].target = "h&<:25";
+		t[0].role = "mx";
+		t[0].state = REPORT_FAIL;
+		t[0].ms = 1234;
+		t[0].res = res;
+		t[0].ms_each = each;
+		t[0].n = 3;
+		fp = open_memstream(&out, &len);
+		assert_non_null(fp);
+		assert_int_equal(report_junit(fp, t, 1, 0), 0);
+		fclose(fp);
+		snprintf(want, sizeof(want), "<failure type=\"fail\" "
+		    "message=\"%s\">%s</failure>", xml_cases[i].attr,
+		    xml_cases[i].text);
+		assert_non_null(strstr(out, want));
+		assert_non_null(strstr(out, "<testsuites name=\"smtpauth "
+		    "check\" tests=\"3\" failures=\"1\" errors=\"0\" "
+		    "skipped=\"1\" time=\"1.234\">"));
+		assert_non_null(strstr(out, "<testsuite name=\"h&amp;&lt;:25\" "
+		    "id=\"0\" package=\"smtpauth.check\" tests=\"3\" "
+		    "failures=\"1\" errors=\"0\" skipped=\"1\" "
+		    "time=\"1.234\" timestamp=\"1970-01-01T00:00:00\""));
+		assert_non_null(strstr(out, "<testcase classname=\"h&amp;&lt;"
+		    ":25\" name=\"ehlo\" time=\"1.234\">\n      "
+		    "<system-out>warn: w</system-out>"));
+		assert_non_null(strstr(out, "name=\"banner\" time=\"0.005\">"));
+		assert_non_null(strstr(out, "name=\"quit\" time=\"0.000\">\n"
+		    "      <skipped message=\"\"/>"));
+		free(out);
+		out = NULL;
+	}
+}
+
+/* The run's exit status from its targets' states. */
+static void
+test_exit(void **state)
+{
+	static const struct {
+		enum report_state	st[3];
+		size_t			n;
+		int			rv;
+	} cases[] = {
+		{ { REPORT_PASS }, 1, 0 },
+		{ { REPORT_PASS, REPORT_CLOSED, REPORT_PASS }, 3, 0 },
+		{ { REPORT_PASS, REPORT_FAIL }, 2, 1 },
+		{ { REPORT_PASS, REPORT_UNTESTED }, 2, 1 },
+		{ { REPORT_CLOSED, REPORT_CLOSED, REPORT_CLOSED }, 3, 2 },
+		{ { REPORT_UNTESTED, REPORT_CLOSED }, 2, 2 },
+		{ { REPORT_FAIL, REPORT_CLOSED }, 2, 1 },
+	};
+	struct report_target	t[3];
+	size_t			i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(t, 0, sizeof(t));
+		for (k = 0; k < cases[i].n; k++)
+			t[k].state = cases[i].st[k];
+		assert_int_equal(report_exit(t, cases[i].n), cases[i].rv);
+	}
+}
+
 int
 main(void)
 {
@@ -184,6 +291,8 @@ main(void)
 		cmocka_unit_test(test_trace),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_junit),
+		cmocka_unit_test(test_exit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -175,6 +176,52 @@ test_garbage(void **state)
 	pair_close(&p);
 }
 
+/* Not a reply: "malformed", with the line as it came, escaped. */
+static const struct {
+	const char	*in;
+	const char	*err;
+} malformed[] = {
+	{ "hello\r\n", "malformed reply (not an SMTP reply line): "
+	    "\"hello\"" },
+	{ "25O ok\r\n", "malformed reply (not an SMTP reply line): "
+	    "\"25O ok\"" },
+	{ "220-a\r\n250 b\r\n", "malformed reply (reply code changes "
+	    "between lines): \"250 b\"" },
+	{ "22\r\n", "malformed reply (reply line shorter than its code): "
+	    "\"22\"" },
+	{ "220 a\rb\r\n", "malformed reply (CR not followed by LF in a "
+	    "reply): \"220 ab\"" },
+	{ "\x1b[2J\xff\r\n", "malformed reply (not an SMTP reply line): "
+	    "\"\\x1b[2J\\xff\"" },
+	/* A TLS alert where a greeting should be. */
+	{ "\x15\x03\x03\x00\x02\x02\x46", "malformed reply: a TLS record "
+	    "where an SMTP reply was expected: this port speaks implicit "
+	    "TLS (--tls implicit)" },
+};
+
+static void
+test_malformed(void **state)
+{
+	struct pair		 p;
+	const struct reply	*r;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		pair_open(&p, 2000);
+		put(p.sfd, malformed[i].in);
+		assert_int_equal(smtpc_read_reply(p.c, &r), -1);
+		assert_true(smtpc_malformed(p.c));
+		assert_string_equal(smtpc_error(p.c), malformed[i].err);
+		pair_close(&p);
+	}
+	/* Silence is not malformed. */
+	pair_open(&p, 100);
+	assert_int_equal(smtpc_read_reply(p.c, &r), -1);
+	assert_false(smtpc_malformed(p.c));
+	assert_non_null(strstr(smtpc_error(p.c), "timed out"));
+	pair_close(&p);
+}
+
 static void
 test_send(void **state)
 {
@@ -205,7 +252,7 @@ test_connect_refused(void **state)
 {
 	struct smtpc_opts	o;
 	struct pair		p;
-	char			err[256], port[16];
+	char			err[256], port[16], name[1100];
 
 	pair_open(&p, 1000);
 	snprintf(port, sizeof(port), "%s", p.port);
@@ -214,6 +261,13 @@ test_connect_refused(void **state)
 	o.timeout_ms = 1000;
 	assert_null(smtpc_connect("127.0.0.1", port, &o, err, sizeof(err)));
 	assert_non_null(strstr(err, "refused"));
+	/* errno tells a closed port from a name that does not resolve. */
+	assert_int_equal(errno, ECONNREFUSED);
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	errno = EINTR;
+	assert_null(smtpc_connect(name, port, &o, err, sizeof(err)));
+	assert_int_equal(errno, 0);
 }
 
 /*
@@ -545,6 +599,20 @@ test_target(void **state)
 	assert_int_equal(cliopt_target(&o, "2001:db8::1", err, sizeof(err)),
 	    0);
 	assert_string_equal(o.target, "[2001:db8::1]:25");
+	assert_false(o.port_given);
+	/* The ports of one host, each with its own default TLS mode. */
+	cliopt_set_port(&o, 465);
+	assert_string_equal(o.target, "[2001:db8::1]:465");
+	assert_int_equal(o.tls, TLSMODE_IMPLICIT);
+	cliopt_set_port(&o, 587);
+	assert_int_equal(o.tls, TLSMODE_STARTTLS);
+	err[0] = '\0';
+	assert_int_equal(cliopt_parse(&o, OPT_TLS, "none", err, sizeof(err)),
+	    1);
+	cliopt_set_port(&o, 465);
+	assert_int_equal(o.tls, TLSMODE_NONE);
+	assert_int_equal(cliopt_target(&o, "mx:2525", err, sizeof(err)), 0);
+	assert_true(o.port_given);
 	assert_int_equal(cliopt_target(&o, "mx:0", err, sizeof(err)), -1);
 	assert_int_equal(cliopt_target(&o, "mx:70000", err, sizeof(err)), -1);
 	assert_int_equal(cliopt_target(&o, "mx:2x", err, sizeof(err)), -1);
@@ -565,6 +633,7 @@ main(void)
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_timeout_and_close),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_auth_plain),
