@@ -112,6 +112,7 @@ static int	probe_conn(struct audit *, struct smtpc *, struct tls_ctx *);
 static void	note_kx(struct audit *, SSL *);
 static void	judge_cert(struct audit *, SSL *, SSL_CTX *);
 static void	judge_key(struct audit *, X509 *, STACK_OF(X509) *);
+static int	ca_issuers(X509 *, char *, size_t);
 static void	judge_chain(struct audit *, X509 *, STACK_OF(X509) *,
 		    X509_STORE *);
 static void	judge_ocsp(struct audit *, SSL *);
@@ -525,6 +526,44 @@ judge_key(struct audit *a, X509 *leaf, STACK_OF(X509) *chain)
 }
 
 /*
+ * Where the certificate says its issuer's certificate is published (AIA
+ * caIssuers): 1 with the first URI in url, else 0.  A CA that publishes
+ * it is a public one, whose certificate a client needs to be sent.
+ */
+static int
+ca_issuers(X509 *x, char *url, size_t size)
+{
+	AUTHORITY_INFO_ACCESS	*aia;
+	ACCESS_DESCRIPTION	*ad;
+	ASN1_IA5STRING		*uri;
+	const unsigned char	*u;
+	char			 esc[200];
+	int			 i, found = 0, len;
+
+	if ((aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	for (i = 0; i < sk_ACCESS_DESCRIPTION_num(aia) && !found; i++) {
+		ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+		if (OBJ_obj2nid(ad->method) != NID_ad_ca_issuers ||
+		    ad->location->type != GEN_URI)
+			continue;
+		uri = ad->location->d.uniformResourceIdentifier;
+		u = ASN1_STRING_get0_data(uri);
+		len = ASN1_STRING_length(uri);
+		if (u == NULL || len <= 0)
+			continue;
+		/* The server chose these bytes. */
+		(void)snprintf(url, size, "%s", report_escape((const char *)u,
+		    (size_t)len, esc, sizeof(esc)));
+		found = 1;
+	}
+	AUTHORITY_INFO_ACCESS_free(aia);
+	return found;
+}
+
+/*
  * Is the chain sent enough to reach a trust anchor of the CA store
  * (--ca-file, else the system's)?  OpenSSL never fetches a missing
  * intermediate (no AIA), so verifying with only the certificates sent
@@ -537,9 +576,10 @@ judge_chain(struct audit *a, X509 *leaf, STACK_OF(X509) *chain,
 {
 	X509_STORE_CTX	*xs;
 	X509		*at;
-	char		 subj[256], iss[256];
+	char		 subj[256], iss[256], url[200];
 	int		 ok, e, depth, n;
 
+	url[0] = '\0';
 	n = chain != NULL ? sk_X509_num(chain) : 1;
 	if ((xs = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_CTX_init(xs, store, leaf, chain) != 1) {
@@ -567,11 +607,19 @@ judge_chain(struct audit *a, X509 *leaf, STACK_OF(X509) *chain,
 		    n, n == 1 ? "" : "s",
 		    sk_X509_num(X509_STORE_CTX_get0_chain(xs)));
 	else if ((e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
-	    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) && depth == 0)
+	    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) && depth == 0 &&
+	    (a->ck->o.ca_file != NULL || ca_issuers(leaf, url, sizeof(url))))
 		ck_set(a->ck, C_TLS_CHAIN, CHECK_FAIL, "intermediate missing: "
-		    "the issuer of the certificate (%s) was not sent and is "
-		    "not in the CA store (%d certificate%s sent; clients do "
-		    "not fetch it)", iss, n, n == 1 ? "" : "s");
+		    "the issuer of the certificate (%s%s%s) was not sent and "
+		    "is not in the CA store (%d certificate%s sent; mail "
+		    "clients do not fetch it)", iss, url[0] ? ", published "
+		    "at " : "", url, n, n == 1 ? "" : "s");
+	else if ((e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) && depth == 0)
+		ck_set(a->ck, C_TLS_CHAIN, CHECK_WARN, "the issuer of the "
+		    "certificate (%s) was not sent and is not in the system's "
+		    "CA store: an intermediate missing, or a private CA (give "
+		    "it with --ca-file)", iss);
 	else if (e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 	    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
 		ck_set(a->ck, C_TLS_CHAIN, CHECK_WARN, "the chain sent ends at "
