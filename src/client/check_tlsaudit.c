@@ -344,8 +344,20 @@ probe_conn(struct audit *a, struct smtpc *c, struct tls_ctx *ctx)
 		if (smtpc_tls(c, ctx, ck->o.host) == -1)
 			return 0;
 	} else {
-		if (smtpc_read_reply(c, &r) == -1 ||
-		    smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1) {
+		if (smtpc_read_reply(c, &r) == -1) {
+			(void)snprintf(a->err, sizeof(a->err), "%s",
+			    smtpc_error(c));
+			a->broken = 1;
+			return -1;
+		}
+		/* A 421 here: a limit on connections, or a ban. */
+		if (r->code != 220) {
+			(void)snprintf(a->err, sizeof(a->err), "greeting %s",
+			    ck_brief(r, b, sizeof(b)));
+			a->broken = 1;
+			return -1;
+		}
+		if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1) {
 			(void)snprintf(a->err, sizeof(a->err), "%s",
 			    smtpc_error(c));
 			a->broken = 1;
@@ -782,25 +794,36 @@ enumerate(struct audit *a, size_t vi, int weak_only, int limit)
 }
 
 /*
- * Whose order: the first two suites found, offered the other way round.
- * The server's own first choice again means server order.
+ * Whose order: the server's first choice x and a suite y found after it
+ * (so the server took x with y on offer), offered as y then x.  x again
+ * means server order.  y is never a ChaCha20 suite: a server that
+ * prioritises ChaCha20 (OpenSSL's SSL_OP_PRIORITIZE_CHACHA) takes it
+ * whenever it comes first from the client, in its own order too.
  */
 static void
 order_probe(struct audit *a, size_t vi)
 {
 	struct vstate		*vs = &a->vs[vi];
-	const SSL_CIPHER	*c;
+	const SSL_CIPHER	*c, *x, *y = NULL;
 	char			 list[200];
+	size_t			 i;
 
 	if (vs->nacc < 2)
 		return;
-	(void)snprintf(list, sizeof(list), "%s:%s",
-	    SSL_CIPHER_get_name(vs->acc[1]), SSL_CIPHER_get_name(vs->acc[0]));
+	x = vs->acc[0];
+	for (i = 1; i < vs->nacc && y == NULL; i++)
+		if (SSL_CIPHER_get_cipher_nid(vs->acc[i]) !=
+		    NID_chacha20_poly1305)
+			y = vs->acc[i];
+	if (y == NULL)
+		return;
+	(void)snprintf(list, sizeof(list), "%s:%s", SSL_CIPHER_get_name(y),
+	    SSL_CIPHER_get_name(x));
 	if (probe(a, vi, list, &c) != 1)
 		return;
-	if (SSL_CIPHER_get_id(c) == SSL_CIPHER_get_id(vs->acc[0]))
+	if (SSL_CIPHER_get_id(c) == SSL_CIPHER_get_id(x))
 		vs->order = ORDER_SERVER;
-	else if (SSL_CIPHER_get_id(c) == SSL_CIPHER_get_id(vs->acc[1]))
+	else if (SSL_CIPHER_get_id(c) == SSL_CIPHER_get_id(y))
 		vs->order = ORDER_CLIENT;
 }
 
