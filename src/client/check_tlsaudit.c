@@ -902,7 +902,7 @@ verdict_protocols(struct audit *a)
 			st = CHECK_WARN;
 	}
 #ifdef OPENSSL_NO_SSL3
-	sb_add(&sb, "; SSLv3 not probed: this OpenSSL cannot speak it");
+	sb_add(&sb, "; SSLv3 not probed (not in this OpenSSL)");
 #endif
 	sb_add(&sb, "; the audit took %d connections", a->nconn);
 	ck_set(a->ck, C_TLS_PROTOCOLS, st, "%s", buf);
@@ -1022,8 +1022,8 @@ verdict_ciphers(struct audit *a)
 				offerable = 1;
 		}
 	if (!offerable)
-		sb_add(&sb, "; RC4, DES, 3DES and export suites not probed: "
-		    "this OpenSSL cannot offer them");
+		sb_add(&sb, "; RC4, DES, 3DES, export not probed (not in "
+		    "this OpenSSL)");
 	ck_set(ck, C_TLS_CIPHERS, st, "%s", buf);
 }
 
@@ -1058,7 +1058,7 @@ verdict_dh(struct audit *a)
 		sb_add(&sb, "DHE not probed (%s)", a->err);
 	}
 	if (a->groups[0] != '\0')
-		sb_add(&sb, "; (EC)DHE groups: %s", a->groups);
+		sb_add(&sb, "; ECDHE groups: %s", a->groups);
 	ck_set(a->ck, C_TLS_DH, st, "%s", buf);
 }
 
