@@ -897,7 +897,8 @@ verdict_protocols(struct audit *a)
 	if (no[0] != '\0')
 		sb_add(&sb, "; refuses %s", no);
 	if (unk[0] != '\0') {
-		sb_add(&sb, "; not probed: %s (%s)", unk, a->err);
+		sb_add(&sb, "; not probed: %s (%s)", unk, a->err[0] != '\0' ?
+		    a->err : "no suite for it in this OpenSSL");
 		if (st == CHECK_PASS)
 			st = CHECK_WARN;
 	}
@@ -1108,7 +1109,9 @@ check_tls_audit(struct checker *ck)
 		} else if (rv == 0)
 			a->vs[vi].accepted = ACC_NO;
 	}
-	/* The weak ones, fully, at every version; then TLS 1.3's five. */
+	/* Kept for the order probes, and one for dh_probe(). */
+	reserve++;
+	/* A suite of each weak class, at every version; TLS 1.3's five. */
 	for (vi = 1; vi < NVERSIONS; vi++)
 		if (a->vs[vi].accepted == ACC_YES)
 			enumerate(a, vi, 1, AUDIT_MAX_CONN - reserve);
@@ -1116,11 +1119,11 @@ check_tls_audit(struct checker *ck)
 		a->vs[0].weak_done = 1;
 		enumerate(a, 0, 0, AUDIT_MAX_CONN - reserve);
 	}
-	dh_probe(a);
 	/* The strong ones, newest version first, within the budget. */
 	for (vi = 1; vi < NVERSIONS; vi++)
 		if (a->vs[vi].accepted == ACC_YES)
 			enumerate(a, vi, 0, AUDIT_MAX_CONN - reserve);
+	dh_probe(a);
 	for (vi = 0; vi < NVERSIONS; vi++)
 		if (a->vs[vi].accepted == ACC_YES)
 			order_probe(a, vi);

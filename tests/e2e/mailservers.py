@@ -267,6 +267,11 @@ def postfix_tls_audit_services(a):
         "tlsold": ["smtpd_tls_protocols=>=TLSv1,<=TLSv1.1",
                    "smtpd_tls_mandatory_protocols=>=TLSv1,<=TLSv1.1"]
         + no_anon,
+        # The same on an implicit TLS port.
+        "tlsoldimplicit": ["smtpd_tls_wrappermode=yes",
+                           "smtpd_tls_protocols=>=TLSv1,<=TLSv1.1",
+                           "smtpd_tls_mandatory_protocols=>=TLSv1,<=TLSv1.1"]
+        + no_anon,
         # Postfix's "null" grade: suites without encryption below TLS 1.3.
         "tlsnull": modern + ["smtpd_tls_ciphers=null"],
         # DHE-RSA with a 1024-bit group of the administrator's.

@@ -326,6 +326,20 @@ def test_tls_audit_tls10_11_only(pki, postfix):
     assert ok and ok.group(1) == "TLSv1.1", out
 
 
+def test_tls_audit_tls10_11_only_implicit(pki, postfix):
+    # No handshake at TLS 1.2 or later: the checklist stops there, and
+    # the audit still says what the port speaks.
+    p = check(pki, postfix.target("tlsoldimplicit"), "--tls", "implicit",
+              user=None, audit=True)
+    assert p.returncode == 1, p.out
+    assert p.status["starttls"] == "fail"
+    assert "only speaks TLSv1.1" in p.summary["tls-version"]
+    assert p.status["tls-protocols"] == "fail"
+    assert p.summary["tls-protocols"].startswith("accepts TLSv1.1 TLSv1.0")
+    assert p.status["tls-key"] == "pass" and p.status["tls-chain"] == "pass"
+    assert p.status["auth-good"] == "skip"
+
+
 def test_tls_audit_null_ciphers(pki, postfix):
     p = audit(pki, postfix, "tlsnull")
     s = p.summary["tls-ciphers"]
