@@ -108,6 +108,8 @@ static int	candidates(struct vstate *, int);
 static int	weak_class(const SSL_CIPHER *, int);
 static int	probe(struct audit *, size_t, const char *,
 		    const SSL_CIPHER **);
+static int	cant_probe(struct audit *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 static int	probe_conn(struct audit *, struct smtpc *, struct tls_ctx *);
 static void	note_kx(struct audit *, SSL *);
 static void	judge_cert(struct audit *, SSL *, SSL_CTX *);
@@ -277,12 +279,9 @@ probe(struct audit *a, size_t vi, const char *suites,
 	*chosen = NULL;
 	if (a->broken)
 		return -1;
-	if (a->nconn >= AUDIT_MAX_CONN) {
-		(void)snprintf(a->err, sizeof(a->err), "the budget of %d "
-		    "connections is spent", AUDIT_MAX_CONN);
-		a->broken = 1;
-		return -1;
-	}
+	if (a->nconn >= AUDIT_MAX_CONN)
+		return cant_probe(a, "the budget of %d connections is spent",
+		    AUDIT_MAX_CONN);
 	if ((ctx = tls_client_new(ck->o.ca_file, 1, v, v, a->err,
 	    sizeof(a->err))) == NULL) {
 		a->broken = 1;
@@ -329,6 +328,19 @@ probe(struct audit *a, size_t vi, const char *suites,
 	return rv;
 }
 
+/* The probe could not get to the handshake: the audit stops.  -1. */
+static int
+cant_probe(struct audit *a, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(a->err, sizeof(a->err), fmt, ap);
+	va_end(ap);
+	a->broken = 1;
+	return -1;
+}
+
 /*
  * Up to the handshake on c, the handshake, and QUIT after it: 1, 0 (the
  * handshake failed) or -1 (a->err, a->broken: no handshake to try).
@@ -340,50 +352,27 @@ probe_conn(struct audit *a, struct smtpc *c, struct tls_ctx *ctx)
 	const struct reply	*r = NULL;
 	char			 b[200];
 
-	if (ck->o.tls == TLSMODE_IMPLICIT) {
-		if (smtpc_tls(c, ctx, ck->o.host) == -1)
-			return 0;
-	} else {
-		if (smtpc_read_reply(c, &r) == -1) {
-			(void)snprintf(a->err, sizeof(a->err), "%s",
-			    smtpc_error(c));
-			a->broken = 1;
-			return -1;
-		}
+	if (ck->o.tls != TLSMODE_IMPLICIT) {
+		if (smtpc_read_reply(c, &r) == -1)
+			return cant_probe(a, "%s", smtpc_error(c));
 		/* A 421 here: a limit on connections, or a ban. */
-		if (r->code != 220) {
-			(void)snprintf(a->err, sizeof(a->err), "greeting %s",
-			    ck_brief(r, b, sizeof(b)));
-			a->broken = 1;
-			return -1;
-		}
-		if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1) {
-			(void)snprintf(a->err, sizeof(a->err), "%s",
+		if (r->code != 220)
+			return cant_probe(a, "greeting %s", ck_brief(r, b,
+			    sizeof(b)));
+		if (smtpc_cmd(c, &r, "EHLO %s", ck->helo) == -1)
+			return cant_probe(a, "%s", smtpc_error(c));
+		if (r->code != 250)
+			return cant_probe(a, "EHLO: %s", ck_brief(r, b,
+			    sizeof(b)));
+		if (smtpc_cmd(c, &r, "STARTTLS") == -1)
+			return cant_probe(a, "no reply to STARTTLS: %s",
 			    smtpc_error(c));
-			a->broken = 1;
-			return -1;
-		}
-		if (r->code != 250) {
-			(void)snprintf(a->err, sizeof(a->err), "EHLO: %s",
-			    ck_brief(r, b, sizeof(b)));
-			a->broken = 1;
-			return -1;
-		}
-		if (smtpc_cmd(c, &r, "STARTTLS") == -1) {
-			(void)snprintf(a->err, sizeof(a->err), "no reply to "
-			    "STARTTLS: %s", smtpc_error(c));
-			a->broken = 1;
-			return -1;
-		}
-		if (r->code != 220) {
-			(void)snprintf(a->err, sizeof(a->err), "STARTTLS: %s",
-			    ck_brief(r, b, sizeof(b)));
-			a->broken = 1;
-			return -1;
-		}
-		if (smtpc_tls(c, ctx, ck->o.host) == -1)
-			return 0;
+		if (r->code != 220)
+			return cant_probe(a, "STARTTLS: %s", ck_brief(r, b,
+			    sizeof(b)));
 	}
+	if (smtpc_tls(c, ctx, ck->o.host) == -1)
+		return 0;
 	/* The greeting comes first under implicit TLS; any reply will do. */
 	(void)smtpc_cmd(c, &r, "QUIT");
 	return 1;

@@ -378,11 +378,11 @@ def test_tls_audit_missing_intermediate(pki, postfix):
                         "certificate (/CN=smtpauth test intermediate)"), s
     assert "1 certificate sent" in s
     assert p.status["tls-cert"] == "fail"
-    # The same leaf with its intermediate: complete.
     assert p.status["tls-key"] == "pass"
     out, ok = s_client(postfix.target("tlsnointer"), "-tls1_2",
                        cafile=pki["ca"])
     assert not ok and "unable to get local issuer certificate" in out, out
+    # The same leaf with its intermediate ("tlsgood") verifies.
     out, ok = s_client(postfix.target("tlsgood"), "-tls1_2",
                        cafile=pki["ca"])
     assert ok, out
