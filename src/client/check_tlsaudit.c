@@ -290,10 +290,11 @@ probe(struct audit *a, size_t vi, const char *suites,
 	sc = tls_ctx_openssl(ctx);
 	if ((v == TLS1_3_VERSION ? SSL_CTX_set_ciphersuites(sc, suites) :
 	    SSL_CTX_set_cipher_list(sc, suites)) != 1) {
+		/* The names came from this OpenSSL: it should know them. */
 		ERR_clear_error();
 		tls_ctx_free(ctx);
-		/* Nothing of the list is known here: refused by us. */
-		return 0;
+		return cant_probe(a, "this OpenSSL refuses to offer %.60s",
+		    suites);
 	}
 	/* After the cipher list: its @SECLEVEL must not raise it again. */
 	SSL_CTX_set_security_level(sc, 0);
