@@ -578,7 +578,7 @@ judge_chain(struct audit *a, X509 *leaf, STACK_OF(X509) *chain,
 {
 	X509_STORE_CTX	*xs;
 	X509		*at;
-	char		 subj[256], iss[256], url[200];
+	char		 raw[256], subj[256], iss[256], url[200];
 	int		 ok, e, depth, n;
 
 	url[0] = '\0';
@@ -598,10 +598,13 @@ judge_chain(struct audit *a, X509 *leaf, STACK_OF(X509) *chain,
 	at = X509_STORE_CTX_get_current_cert(xs);
 	subj[0] = iss[0] = '\0';
 	if (at != NULL) {
-		(void)X509_NAME_oneline(X509_get_subject_name(at), subj,
-		    sizeof(subj));
-		(void)X509_NAME_oneline(X509_get_issuer_name(at), iss,
-		    sizeof(iss));
+		/* The server chose these bytes: escaped for the summary. */
+		(void)X509_NAME_oneline(X509_get_subject_name(at), raw,
+		    sizeof(raw));
+		(void)report_escape(raw, strlen(raw), subj, sizeof(subj));
+		(void)X509_NAME_oneline(X509_get_issuer_name(at), raw,
+		    sizeof(raw));
+		(void)report_escape(raw, strlen(raw), iss, sizeof(iss));
 	}
 	if (ok)
 		ck_set(a->ck, C_TLS_CHAIN, CHECK_PASS, "complete: %d "
