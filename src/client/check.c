@@ -60,6 +60,12 @@ static const char *const check_ids[] = {
 	[C_INJECTION] = "starttls-injection",
 	[C_TLS_VERSION] = "tls-version",
 	[C_TLS_CERT] = "tls-cert",
+	[C_TLS_PROTOCOLS] = "tls-protocols",
+	[C_TLS_CIPHERS] = "tls-ciphers",
+	[C_TLS_DH] = "tls-dh",
+	[C_TLS_KEY] = "tls-key",
+	[C_TLS_CHAIN] = "tls-chain",
+	[C_TLS_OCSP] = "tls-ocsp",
 	[C_EHLO_TLS] = "ehlo-tls",
 	[C_AUTH_ADV] = "auth-advertised",
 	[C_AUTH_BAD] = "auth-bad-password",
@@ -85,6 +91,7 @@ enum {
 	OPT_TARGETS,
 	OPT_PARALLEL,
 	OPT_JUNIT,
+	OPT_NO_TLS_AUDIT,
 };
 
 static const char check_usage[] =
@@ -100,6 +107,8 @@ static const char check_usage[] =
 "  --send                 really deliver one test message (to --to, else\n"
 "                         to --user)\n"
 "  --no-bad-auth          skip the wrong-password probe\n"
+"  --no-tls-audit         skip the TLS audit (tls-protocols ... tls-ocsp:\n"
+"                         up to 40 more connections, no credential sent)\n"
 "  --role mx|submission   what the port is for (default: mx for 25,\n"
 "                         submission for 587 and 465, else as the server\n"
 "                         behaves)\n"
@@ -161,8 +170,13 @@ run(struct checker *ck)
 	if ((stop = check_connect(ck)) != 0)
 		return stop;
 	check_source(ck);
-	if ((stop = check_tls_implicit(ck)) != 0 ||
-	    (stop = check_greeting_mode(ck)) != 0 ||
+	if ((stop = check_tls_implicit(ck)) != 0) {
+		/* No TLS 1.2 or later: what does it speak instead? */
+		if (stop == 1)
+			check_tls_audit(ck);
+		return stop;
+	}
+	if ((stop = check_greeting_mode(ck)) != 0 ||
 	    (stop = check_banner(ck)) != 0 ||
 	    (stop = check_ehlo(ck)) != 0)
 		return stop;
@@ -177,6 +191,7 @@ run(struct checker *ck)
 	check_send(ck);
 	check_quit(ck);
 	check_injection(ck);
+	check_tls_audit(ck);
 	source_verdict(ck);
 	ck_skip_unset(ck, "not run");
 	return 0;
@@ -512,6 +527,9 @@ check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
 	case OPT_NO_BAD_AUTH:
 		ck->no_bad_auth = 1;
 		return 0;
+	case OPT_NO_TLS_AUDIT:
+		ck->no_tls_audit = 1;
+		return 0;
 	case OPT_JSON:
 		ck->json = 1;
 		return 0;
@@ -806,6 +824,7 @@ cmd_check(int argc, char **argv)
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "send", no_argument, NULL, OPT_SEND },
 		{ "no-bad-auth", no_argument, NULL, OPT_NO_BAD_AUTH },
+		{ "no-tls-audit", no_argument, NULL, OPT_NO_TLS_AUDIT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "role", required_argument, NULL, OPT_ROLE },
 		{ "ports", required_argument, NULL, OPT_PORTS },

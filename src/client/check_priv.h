@@ -2,7 +2,7 @@
  * The pieces of smtpauth check, private to src/client/check*.c: the
  * checker's state, the verdict bookkeeping (check.c), the connections the
  * checks run on (check_conn.c) and the checklist's steps, by what they
- * probe (check_tls.c, check_auth.c, check_relay.c).  run() in check.c
+ * probe (check_tls.c, check_tlsaudit.c, check_auth.c, check_relay.c).  run() in check.c
  * calls the steps in the seed's order; a step calls back only into the
  * bookkeeping and the connections, never into another step's file.
  */
@@ -24,7 +24,10 @@
 /* The checks, in the order they are reported; check_ids names each. */
 enum {
 	C_CONNECT, C_SOURCE, C_BANNER, C_EHLO, C_AUTH_HIDDEN, C_AUTH_REFUSED,
-	C_STARTTLS, C_INJECTION, C_TLS_VERSION, C_TLS_CERT, C_EHLO_TLS,
+	C_STARTTLS, C_INJECTION, C_TLS_VERSION, C_TLS_CERT,
+	C_TLS_PROTOCOLS, C_TLS_CIPHERS, C_TLS_DH, C_TLS_KEY, C_TLS_CHAIN,
+	C_TLS_OCSP,
+	C_EHLO_TLS,
 	C_AUTH_ADV, C_AUTH_BAD, C_AUTH_GOOD, C_RELAY_DENIED,
 	C_LOCAL_ACCEPTED, C_RELAY_ALLOWED, C_SEND, C_QUIT, C_COUNT
 };
@@ -59,6 +62,7 @@ struct checker {
 	char			 from[512];
 	int			 send;
 	int			 no_bad_auth;
+	int			 no_tls_audit;	/* --no-tls-audit */
 	int			 json;
 	struct check_result	 res[C_COUNT];
 	struct trace_out	 tout;
@@ -162,6 +166,9 @@ int		 check_greeting_mode(struct checker *);
 int		 check_silent_tls(struct checker *);
 void		 check_tls(struct checker *);
 void		 check_injection(struct checker *);
+
+/* check_tlsaudit.c: what TLS the server accepts, on probing connections. */
+void		 check_tls_audit(struct checker *);
 
 /* check_auth.c: AUTH in clear and under TLS. */
 void		 check_auth_in_clear(struct checker *);

@@ -1193,6 +1193,18 @@ tls_conn_resumed(struct tls *t)
 	return t->handshake_done && SSL_session_reused(t->ssl) == 1;
 }
 
+SSL_CTX *
+tls_ctx_openssl(struct tls_ctx *ctx)
+{
+	return ctx->ssl_ctx;
+}
+
+SSL *
+tls_conn_openssl(struct tls *t)
+{
+	return t->ssl;
+}
+
 int
 tls_peer_verified(struct tls *t)
 {

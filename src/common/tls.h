@@ -149,6 +149,16 @@ int		 tls_peer_cert_notafter(struct tls *, time_t *);
 int		 tls_peer_cert_subject(struct tls *, char *, size_t);
 int		 tls_peer_cert_issuer(struct tls *, char *, size_t);
 
+/*
+ * Below the seam, for the tester's TLS audit only: it offers chosen
+ * versions and cipher suites at security level 0 on a client context of
+ * its own, and reads what the server chose (the suite, the key exchange's
+ * group, the chain it sent, a stapled OCSP response).  Nothing else
+ * should need these; the objects stay owned by ours.
+ */
+struct ssl_ctx_st	*tls_ctx_openssl(struct tls_ctx *);
+struct ssl_st		*tls_conn_openssl(struct tls *);
+
 /* Give OpenSSL's buffers back while a connection is idle. */
 void		 tls_release_buffers(struct tls *);
 

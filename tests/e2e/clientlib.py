@@ -131,6 +131,58 @@ def make_pki(d):
     return certs
 
 
+OAKLEY2 = ("FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74"
+           "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437"
+           "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+           "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF")
+
+
+def make_audit_pki(d):
+    """For the TLS audit, next to make_pki's CA in d (call that first): an
+    intermediate CA and a leaf it signed (leaf-inter.pem alone, and
+    chain-inter.pem with the intermediate after it), an RSA-2048
+    certificate, an RSA-1024 one signed with SHA-1, and 1024-bit DH
+    parameters.  All for localhost and
+    127.0.0.1, signed under the CA.  Returns a dict of paths."""
+    d = Path(d)
+    (d / "inter.ext").write_text(
+        "basicConstraints=critical,CA:TRUE\n"
+        "keyUsage=critical,keyCertSign,cRLSign\n")
+    (d / "leaf.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "extendedKeyUsage=serverAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def issue(name, key, ca, ext, subj, md="-sha256"):
+        _openssl(["req", "-new"] + key + ["-keyout", name + ".key", "-out",
+                 name + ".csr", "-subj", subj], d)
+        _openssl(["x509", "-req", md, "-in", name + ".csr", "-CA",
+                  ca + ".pem", "-CAkey", ca + ".key", "-CAcreateserial",
+                  "-out", name + ".pem", "-days", "30", "-extfile", ext], d)
+    issue("inter", ec, "ca", "inter.ext", "/CN=smtpauth test intermediate")
+    issue("leaf-inter", ec, "inter", "leaf.ext", "/CN=localhost")
+    (d / "chain-inter.pem").write_text((d / "leaf-inter.pem").read_text() +
+                                       (d / "inter.pem").read_text())
+    issue("rsa2048", ["-newkey", "rsa:2048", "-nodes"], "ca", "leaf.ext",
+          "/CN=localhost")
+    issue("rsa1024", ["-newkey", "rsa:1024", "-nodes"], "ca", "leaf.ext",
+          "/CN=localhost", md="-sha1")
+    # RFC 2409's second Oakley group: a known 1024-bit safe prime, in the
+    # PKCS #3 form Postfix reads (dhparam -dsaparam writes X9.42, which
+    # Postfix refuses; generating a safe prime takes seconds to minutes).
+    (d / "dh1024.cnf").write_text(
+        "asn1=SEQUENCE:dh\n[dh]\np=INTEGER:0x" + OAKLEY2 +
+        "\ng=INTEGER:2\n")
+    _openssl(["asn1parse", "-genconf", "dh1024.cnf", "-out", "dh1024.der"],
+             d)
+    _openssl(["dhparam", "-inform", "DER", "-in", "dh1024.der", "-out",
+              "dh1024.pem"], d)
+    return {n: d / (n + ".pem") for n in (
+        "inter", "leaf-inter", "chain-inter", "rsa2048", "rsa1024",
+        "dh1024")} | {n + ".key": d / (n + ".key") for n in (
+            "leaf-inter", "rsa2048", "rsa1024")}
+
+
 def server_tls_context(cert, key):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -255,6 +255,43 @@ POSTFIX_SUBMISSION = ["smtpd_tls_security_level=encrypt",
                       "reject"]
 
 
+def postfix_tls_audit_services(a):
+    """The TLS audit's configurations (issue 15) as services of one
+    Postfix: name -> -o overrides; a: clientlib.make_audit_pki's paths.
+    "tlsgood" is what an administrator should run: TLS 1.2 and 1.3 only,
+    no anonymous suites, the server's order, the whole chain."""
+    def cert(c, k):
+        return ["smtpd_tls_cert_file=%s" % a[c], "smtpd_tls_key_file=%s"
+                % a[k]]
+    modern = ["smtpd_tls_protocols=>=TLSv1.2",
+              "smtpd_tls_mandatory_protocols=>=TLSv1.2"]
+    no_anon = ["smtpd_tls_exclude_ciphers=aNULL",
+               "smtpd_tls_mandatory_exclude_ciphers=aNULL"]
+    return {
+        "tlsgood": modern + no_anon + cert("chain-inter", "leaf-inter.key")
+        + ["smtpd_tls_ciphers=high", "tls_preempt_cipherlist=yes"],
+        # TLS 1.0 and 1.1 only (Debian's Postfix can still speak them).
+        "tlsold": ["smtpd_tls_protocols=>=TLSv1,<=TLSv1.1",
+                   "smtpd_tls_mandatory_protocols=>=TLSv1,<=TLSv1.1"]
+        + no_anon,
+        # The same on an implicit TLS port.
+        "tlsoldimplicit": ["smtpd_tls_wrappermode=yes",
+                           "smtpd_tls_protocols=>=TLSv1,<=TLSv1.1",
+                           "smtpd_tls_mandatory_protocols=>=TLSv1,<=TLSv1.1"]
+        + no_anon,
+        # Postfix's "null" grade: suites without encryption below TLS 1.3.
+        "tlsnull": modern + ["smtpd_tls_ciphers=null"],
+        # DHE-RSA with a 1024-bit group of the administrator's.
+        "tlsdh1024": modern + no_anon + cert("rsa2048", "rsa2048.key")
+        + ["smtpd_tls_dh1024_param_file=%s" % a["dh1024"]],
+        # The leaf alone: its intermediate is not sent.
+        "tlsnointer": modern + no_anon + cert("leaf-inter",
+                                              "leaf-inter.key"),
+        # RSA-1024, signed with SHA-1.
+        "tlsweakkey": modern + no_anon + cert("rsa1024", "rsa1024.key"),
+    }
+
+
 class Postfix:
     """A private Postfix (the Debian package's binaries, a config_directory
     of its own), SASL through a private Dovecot's auth socket, nothing ever
