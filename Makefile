@@ -4,7 +4,7 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
-PKGS := openssl libevent libevent_pthreads libcrypt libcares
+PKGS := openssl libevent libevent_pthreads libcrypt libcares libidn
 # Libraries of smtpauthd only, not of the tester: libsystemd (sd_notify),
 # libldap (the ldap backend), hiredis (guard-store), all in the auth
 # process but libsystemd.
