@@ -49,7 +49,8 @@ static const char hash_usage[] =
 "Read a password (--password-file, $SMTPAUTH_PASSWORD, stdin when it is\n"
 "not a terminal, else a prompt asked twice) and print its crypt(3) hash\n"
 "for smtpauthd's users file (default yescrypt; bcrypt with cost 12), or\n"
-"its SCRAM-SHA-256 keys as Dovecot writes them (4096 iterations).\n";
+"its SCRAM-SHA-256 keys as Dovecot writes them (4096 iterations, of the\n"
+"password after SASLprep, RFC 4013).\n";
 
 static int	bad_usage(const char *, const char *);
 static void	show_field(const char *, const struct sasl_field *);
