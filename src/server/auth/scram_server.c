@@ -40,6 +40,7 @@ static int	saslname(const char *, size_t, char *, size_t, size_t *);
 static int	nonce_ok(const char *, size_t);
 static int	extensions_ok(const char *, size_t);
 static size_t	until_comma(const char *, size_t);
+static int	cbname_ok(const char *, size_t);
 
 /* RFC 5802 "printable" but ','. */
 static int
@@ -52,6 +53,20 @@ nonce_ok(const char *p, size_t len)
 	for (i = 0; i < len; i++)
 		if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7e ||
 		    p[i] == ',')
+			return 0;
+	return 1;
+}
+
+/* cb-name = 1*(ALPHA / DIGIT / "." / "-"); the message is no C string. */
+static int
+cbname_ok(const char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') ||
+		    (p[i] >= 'A' && p[i] <= 'Z') ||
+		    (p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -143,8 +158,7 @@ scram_server_start(struct scram_server *s, int plus, const uint8_t *cb,
 			return SCRAM_SV_MALFORMED;
 		p++;
 		n = until_comma(p, (size_t)(end - p));
-		if (n == 0 || n > 32 || strspn(p, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") < n)
+		if (n == 0 || n > 32 || !cbname_ok(p, n))
 			return SCRAM_SV_MALFORMED;
 		if (n != 12 || memcmp(p, "tls-exporter", 12) != 0) {
 			*reason = "channel-binding-type";
