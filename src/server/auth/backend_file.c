@@ -145,6 +145,7 @@ static void	 fs_answer(struct fscram *, enum auth_result, const char *,
 		    size_t);
 static void	 fs_fire(int, short, void *);
 static void	 fs_free(struct fscram *);
+static enum auth_result verdict_of(enum scram_sv_result);
 static int	 fake_keys(const char *, struct scram_stored *);
 
 const struct backend_ops backend_file = {
@@ -675,24 +676,17 @@ fs_first(struct fscram *fs, const uint8_t *data, size_t len)
 	uint8_t			 rnd[SNONCE_OCTETS];
 	const char		*why;
 	size_t			 n;
+	enum scram_sv_result	 r;
 
 	/*
 	 * The binding data is given to the parser only where -PLUS was
 	 * offered (TLS 1.3: the worker sends it then alone), so that a 'y'
 	 * there is a downgrade.
 	 */
-	switch (scram_server_start(&fs->sv, fs->plus, fs->has_cb ? fs->cb :
-	    NULL, fs->cblen, data, len, &why)) {
-	case SCRAM_SV_OK:
-		break;
-	case SCRAM_SV_REFUSED:
-		fs_answer(fs, AUTH_FAIL, why, 0);
-		return;
-	case SCRAM_SV_ERROR:
-		fs_answer(fs, AUTH_TEMPFAIL, why, 0);
-		return;
-	default:
-		fs_answer(fs, AUTH_MALFORMED, why, 0);
+	r = scram_server_start(&fs->sv, fs->plus, fs->has_cb ? fs->cb : NULL,
+	    fs->cblen, data, len, &why);
+	if (r != SCRAM_SV_OK) {
+		fs_answer(fs, verdict_of(r), why, 0);
 		return;
 	}
 	if (addr_lower(fs->sv.user, account, sizeof(account)) == -1)
@@ -731,31 +725,37 @@ fs_first(struct fscram *fs, const uint8_t *data, size_t len)
 static void
 fs_final(struct fscram *fs, const uint8_t *data, size_t len)
 {
-	const char	*why;
-	size_t		 n;
+	const char		*why;
+	size_t			 n;
+	enum scram_sv_result	 r;
 
 	fs->state = FS_GONE;
-	switch (scram_server_final(&fs->sv, data, len, fs->out,
-	    sizeof(fs->out), &n, &why)) {
-	case SCRAM_SV_OK:
-		if (fs->known)
-			fs_answer(fs, AUTH_OK, NULL, n);
-		else
-			/* Fake keys cannot be proved. */
-			fs_answer(fs, AUTH_FAIL, fs->fake_why, 0);
-		return;
-	case SCRAM_SV_REFUSED:
+	r = scram_server_final(&fs->sv, data, len, fs->out, sizeof(fs->out),
+	    &n, &why);
+	if (r == SCRAM_SV_OK && fs->known)
+		fs_answer(fs, AUTH_OK, NULL, n);
+	else if (r == SCRAM_SV_OK)
+		/* Fake keys cannot be proved. */
+		fs_answer(fs, AUTH_FAIL, fs->fake_why, 0);
+	else {
 		/* A wrong proof says why the user could not give one. */
-		if (strcmp(why, "bad-proof") == 0)
+		if (r == SCRAM_SV_REFUSED && strcmp(why, "bad-proof") == 0)
 			why = fs->known ? "bad-password" : fs->fake_why;
-		fs_answer(fs, AUTH_FAIL, why, 0);
-		return;
+		fs_answer(fs, verdict_of(r), why, 0);
+	}
+}
+
+/* A refusal of scram_server.c as the auth process's verdict. */
+static enum auth_result
+verdict_of(enum scram_sv_result r)
+{
+	switch (r) {
+	case SCRAM_SV_REFUSED:
+		return AUTH_FAIL;
 	case SCRAM_SV_ERROR:
-		fs_answer(fs, AUTH_TEMPFAIL, why, 0);
-		return;
+		return AUTH_TEMPFAIL;
 	default:
-		fs_answer(fs, AUTH_MALFORMED, why, 0);
-		return;
+		return AUTH_MALFORMED;
 	}
 }
 
