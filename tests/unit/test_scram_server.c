@@ -156,7 +156,7 @@ test_final_malformed(void **state)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		print_message("%zu: %s\n", i, bad[i]);
+		print_message("bad[%zu]\n", i);
 		assert_int_equal(rfc_final(bad[i], &why), SCRAM_SV_MALFORMED);
 	}
 	/* An extension before the proof is allowed, and in AuthMessage. */
@@ -234,7 +234,7 @@ test_first_table(void **state)
 	size_t			 i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		print_message("%zu: %s\n", i, t[i].msg);
+		print_message("t[%zu]\n", i);
 		assert_int_equal(start(&s, t[i].plus, t[i].cb ? CB : NULL,
 		    t[i].msg, &why), t[i].want);
 		if (t[i].why == NULL)
