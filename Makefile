@@ -4,7 +4,7 @@
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 INSTALL_DEPS ?= scripts/install-deps
-PKGS := openssl libevent libevent_pthreads libcrypt libcares
+PKGS := openssl libevent libevent_pthreads libcrypt libcares libidn
 # Libraries of smtpauthd only, not of the tester: libsystemd (sd_notify),
 # libldap (the ldap backend), hiredis and libevent_openssl (guard-store,
 # rediss://), all in the auth process but libsystemd.
@@ -61,7 +61,7 @@ endif
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps check check-unit check-e2e check-asan demo fuzz install \
-	clean lint-man deb bench-dkim
+	clean lint-man deb bench-dkim bench-scram
 
 all: $(PROGS)
 
@@ -108,6 +108,15 @@ $(BUILD)/bench/dkim_sign: bench/dkim_sign.c $(BUILD)/libserver.a $(BUILD)/libcom
 
 bench-dkim: $(BUILD)/bench/dkim_sign
 	$(BUILD)/bench/dkim_sign 2000
+
+# The CPU of a SCRAM-SHA-256 exchange in the auth process; run by hand.
+$(BUILD)/bench/scram_step: bench/scram_step.c $(BUILD)/libserver.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) $(SAN_FLAGS) \
+		-o $@ $< $(BUILD)/libserver.a $(BUILD)/libcommon.a $(LDLIBS)
+
+bench-scram: $(BUILD)/bench/scram_step
+	$(BUILD)/bench/scram_step 200000
 
 deps:
 	@$(INSTALL_DEPS)

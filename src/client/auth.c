@@ -86,11 +86,11 @@ auth_mech_unusable(enum auth_mech m, const struct auth_cred *cr)
 		return NULL;
 	case AUTH_MECH_SCRAM_SHA1:
 	case AUTH_MECH_SCRAM_SHA256:
-		if (cr->pass != NULL && (sasl_saslprep_ascii(cr->user,
-		    cr->userlen) != SASL_OK || sasl_saslprep_ascii(cr->pass,
+		if (cr->pass != NULL && (sasl_saslprep_ok(cr->user,
+		    cr->userlen) != SASL_OK || sasl_saslprep_ok(cr->pass,
 		    cr->passlen) != SASL_OK))
-			return "SCRAM here needs a printable ASCII user name "
-			    "and password (no SASLprep)";
+			return "SASLprep (RFC 4013) refuses the user name or "
+			    "the password, which SCRAM needs";
 		break;
 	default:
 		break;

@@ -16,6 +16,7 @@
 #include "client/report.h"
 #include "common/base64.h"
 #include "common/sasl.h"
+#include "common/saslprep.h"
 #include "common/scram.h"
 
 enum { OPT_MECH = 0x100, OPT_AUTHZID, OPT_PASSWORD_FILE, OPT_METHOD };
@@ -48,7 +49,8 @@ static const char hash_usage[] =
 "Read a password (--password-file, $SMTPAUTH_PASSWORD, stdin when it is\n"
 "not a terminal, else a prompt asked twice) and print its crypt(3) hash\n"
 "for smtpauthd's users file (default yescrypt; bcrypt with cost 12), or\n"
-"its SCRAM-SHA-256 keys as Dovecot writes them (4096 iterations).\n";
+"its SCRAM-SHA-256 keys as Dovecot writes them (4096 iterations, of the\n"
+"password after SASLprep, RFC 4013).\n";
 
 static int	bad_usage(const char *, const char *);
 static void	show_field(const char *, const struct sasl_field *);
@@ -407,7 +409,20 @@ cmd_hash(int argc, char **argv)
 	}
 	if (strcmp(prefix, SCRAM_PREFIX) == 0) {
 		char	keys[SCRAM_STORED_MAX];
+		char	prep[SCRAM_PASS_MAX + 1];
+		size_t	n;
 
+		/* scram_make() prepares it too; this says why it fails. */
+		if (saslprep(pw.buf, pw.len, SASLPREP_STORED, prep,
+		    sizeof(prep), &n) == -1 || n == 0) {
+			explicit_bzero(prep, sizeof(prep));
+			fprintf(stderr, "smtpauth: SASLprep (RFC 4013) refuses "
+			    "the password (a control or private-use character, "
+			    "unassigned code points, or nothing left)\n");
+			rv = 2;
+			goto done;
+		}
+		explicit_bzero(prep, sizeof(prep));
 		if (scram_make(pw.buf, pw.len, 0, keys, sizeof(keys)) == -1) {
 			fprintf(stderr, "smtpauth: cannot make SCRAM keys\n");
 			rv = 2;

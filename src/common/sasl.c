@@ -19,6 +19,7 @@
 
 #include "common/base64.h"
 #include "common/sasl.h"
+#include "common/saslprep.h"
 
 /* SCRAM steps, in order. */
 #define SCRAM_NONE	0
@@ -92,7 +93,7 @@ sasl_strerror(enum sasl_error e)
 	case SASL_ECHAR:
 		return "character not allowed by the mechanism";
 	case SASL_ESASLPREP:
-		return "SCRAM here takes printable ASCII only (no SASLprep)";
+		return "SASLprep (RFC 4013) refuses the user name or password";
 	case SASL_ESERVER:
 		return "malformed or unacceptable SCRAM server message";
 	case SASL_EREJECTED:
@@ -526,14 +527,15 @@ scram_digest_name(enum sasl_scram_hash hash)
 }
 
 enum sasl_error
-sasl_saslprep_ascii(const char *s, size_t len)
+sasl_saslprep_ok(const char *s, size_t len)
 {
-	size_t	i;
+	char	buf[SASL_PREP_MAX + 1];
+	size_t	n;
+	int	rv;
 
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return SASL_ESASLPREP;
-	return SASL_OK;
+	rv = saslprep(s, len, SASLPREP_QUERY, buf, sizeof(buf), &n);
+	explicit_bzero(buf, sizeof(buf));
+	return rv == 0 && n > 0 ? SASL_OK : SASL_ESASLPREP;
 }
 
 /* RFC 5802 "printable": any printable ASCII except ','. */
@@ -550,9 +552,9 @@ sasl_scram_start(struct sasl_scram *s, enum sasl_scram_hash hash,
 {
 	unsigned char	rnd[SCRAM_RAND_OCTETS];
 	char		msg[SASL_SCRAM_MSG_MAX];
+	char		prep[SASL_PREP_MAX + 1];
 	struct strbuf	sb;
 	size_t		i;
-	enum sasl_error	e;
 
 	explicit_bzero(s, sizeof(*s));
 	if (outsize > 0)
@@ -563,8 +565,13 @@ sasl_scram_start(struct sasl_scram *s, enum sasl_scram_hash hash,
 		return SASL_EEMPTY;
 	if (userlen > SASL_FIELD_MAX)
 		return SASL_ETOOLONG;
-	if ((e = sasl_saslprep_ascii(user, userlen)) != SASL_OK)
-		return e;
+	/* RFC 5802 5.1: the name is prepared, then escaped. */
+	if (saslprep(user, userlen, SASLPREP_QUERY, prep, sizeof(prep),
+	    &userlen) == -1 || userlen == 0)
+		return SASL_ESASLPREP;
+	if (userlen > SASL_FIELD_MAX)
+		return SASL_ETOOLONG;
+	user = prep;
 
 	if (nonce == NULL) {
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -728,6 +735,7 @@ sasl_scram_final(struct sasl_scram *s, const char *server_first_b64,
 	unsigned char	salt[DECODE_ROOM(SASL_SCRAM_MSG_MAX)];
 	char		authmsg[3 * SASL_SCRAM_MSG_MAX + 16];
 	char		cf[SASL_SCRAM_MSG_MAX];
+	char		prep[SASL_PREP_MAX + 1];
 	unsigned char	proof[EVP_MAX_MD_SIZE];
 	char		proof64[BASE64_ENCODED_SIZE(EVP_MAX_MD_SIZE)];
 	struct strbuf	sb, am;
@@ -741,15 +749,22 @@ sasl_scram_final(struct sasl_scram *s, const char *server_first_b64,
 		return SASL_ESTATE;
 	/* One try: after any failure the exchange is over. */
 	s->state = SCRAM_DONE;
-	if ((e = sasl_saslprep_ascii(pass, passlen)) != SASL_OK)
-		return e;
-	if (len > BASE64_ENCODED_LEN(SASL_SCRAM_MSG_MAX))
-		return SASL_ESERVER;
-	if (base64_decode(server_first_b64, len, sf, sizeof(sf), &sflen) == -1)
-		return SASL_EBASE64;
+	if (saslprep(pass, passlen, SASLPREP_QUERY, prep, sizeof(prep),
+	    &passlen) == -1 || passlen == 0)
+		return SASL_ESASLPREP;
+	pass = prep;
+	if (len > BASE64_ENCODED_LEN(SASL_SCRAM_MSG_MAX)) {
+		e = SASL_ESERVER;
+		goto wipe;
+	}
+	if (base64_decode(server_first_b64, len, sf, sizeof(sf),
+	    &sflen) == -1) {
+		e = SASL_EBASE64;
+		goto wipe;
+	}
 	if ((e = scram_parse_first(s, sf, sflen, &snoncelen, salt,
 	    sizeof(salt), &saltlen, &iter)) != SASL_OK)
-		return e;
+		goto wipe;
 	s->iterations = iter;
 
 	/* client-final-message-without-proof, with base64("n,,"). */
@@ -763,8 +778,10 @@ sasl_scram_final(struct sasl_scram *s, const char *server_first_b64,
 	sb_add(&am, sf, sflen);
 	sb_str(&am, ",");
 	sb_add(&am, sb.buf, sb.len);
-	if (sb.overflow || am.overflow)
-		return SASL_ESERVER;
+	if (sb.overflow || am.overflow) {
+		e = SASL_ESERVER;
+		goto wipe;
+	}
 
 	e = scram_keys(s, pass, passlen, salt, saltlen, iter, am.buf, am.len,
 	    proof, &prooflen);
@@ -786,6 +803,8 @@ sasl_scram_final(struct sasl_scram *s, const char *server_first_b64,
 	explicit_bzero(proof64, sizeof(proof64));
 	explicit_bzero(cf, sizeof(cf));
 	explicit_bzero(authmsg, sizeof(authmsg));
+wipe:
+	explicit_bzero(prep, sizeof(prep));
 	return e;
 }
 

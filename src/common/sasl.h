@@ -41,7 +41,7 @@ enum sasl_error {
 	/* Client side. */
 	SASL_ENOSPACE,	/* the output buffer is too small */
 	SASL_ECHAR,	/* a character the mechanism cannot carry */
-	SASL_ESASLPREP,	/* SCRAM: not printable ASCII (see below) */
+	SASL_ESASLPREP,	/* SCRAM: SASLprep (RFC 4013) refuses it */
 	SASL_ESERVER,	/* SCRAM: the server's message is malformed or
 			   unacceptable (nonce, salt, iteration count) */
 	SASL_EREJECTED,	/* SCRAM: the server-final message is "e=..." */
@@ -149,12 +149,11 @@ enum sasl_error	 sasl_cram_md5_response(const char *challenge_b64,
  * SCRAM-SHA-1 and SCRAM-SHA-256 without channel binding (gs2 header
  * "n,,"), client side.
  *
- * SASLprep (RFC 4013) is NOT implemented.  For printable ASCII it changes
- * nothing, so user names and passwords of printable ASCII (0x20-0x7e) are
- * used as they are; anything else (non-ASCII, control characters) is
- * refused with SASL_ESASLPREP rather than sent unprepared, which could
- * fail against a server that does prepare.  In the user name '=' and ','
- * are escaped as "=3D" and "=2C" (RFC 5802 section 5.1).
+ * The user name and the password go through SASLprep (RFC 4013,
+ * saslprep.h) as queries: a non-ASCII space becomes a space, NFKC
+ * applies; one it refuses (a control character, private use, broken
+ * bidi, or nothing left) gives SASL_ESASLPREP.  In the user name '=' and
+ * ',' are then escaped as "=3D" and "=2C" (RFC 5802 section 5.1).
  *
  * The exchange:
  *	sasl_scram_start()  -> client-first, sent with "AUTH SCRAM-SHA-256 "
@@ -193,9 +192,12 @@ struct sasl_scram {
 /* "SCRAM-SHA-1" or "SCRAM-SHA-256", or NULL. */
 const char	*sasl_scram_mech(enum sasl_scram_hash);
 
-/* Is s printable ASCII, so SASLprep would leave it alone?  SASL_OK or
- * SASL_ESASLPREP; lets the tester refuse a password before connecting. */
-enum sasl_error	 sasl_saslprep_ascii(const char *s, size_t len);
+/* The longest user name or password after SASLprep (NFKC may grow it). */
+#define SASL_PREP_MAX	1023
+
+/* Does SASLprep take s (and leave something)?  SASL_OK or SASL_ESASLPREP;
+ * lets the tester refuse a password before connecting. */
+enum sasl_error	 sasl_saslprep_ok(const char *s, size_t len);
 
 /*
  * Start: user is 1..SASL_FIELD_MAX octets; nonce is NULL for a random one

@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "common/base64.h"
+#include "common/saslprep.h"
 #include "common/scram.h"
 
 static int	keys_of(const char *, size_t, const uint8_t *, size_t, uint32_t,
@@ -127,15 +128,21 @@ scram_make(const char *pass, size_t passlen, uint32_t iter, char *out,
 	char	bs[BASE64_ENCODED_SIZE(sizeof(salt))];
 	char	bk[BASE64_ENCODED_SIZE(SCRAM_KEY_LEN)];
 	char	bv[BASE64_ENCODED_SIZE(SCRAM_KEY_LEN)];
+	char	prep[SCRAM_PASS_MAX + 1];
+	size_t	preplen;
 	int	n, rv = -1;
 
 	if (iter == 0)
 		iter = SCRAM_ITER_DEFAULT;
 	if (iter < SCRAM_ITER_MIN || iter > SCRAM_ITER_MAX)
 		return -1;
-	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+	/* A stored string: unassigned code points are refused too. */
+	if (saslprep(pass, passlen, SASLPREP_STORED, prep, sizeof(prep),
+	    &preplen) == -1)
 		return -1;
-	if (keys_of(pass, passlen, salt, sizeof(salt), iter, stored,
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+		goto out;
+	if (keys_of(prep, preplen, salt, sizeof(salt), iter, stored,
 	    server) == -1 ||
 	    base64_encode(salt, sizeof(salt), bs, sizeof(bs), NULL) == -1 ||
 	    base64_encode(stored, sizeof(stored), bk, sizeof(bk), NULL) == -1 ||
@@ -146,6 +153,7 @@ scram_make(const char *pass, size_t passlen, uint32_t iter, char *out,
 	if (n > 0 && (size_t)n < outlen)
 		rv = 0;
 out:
+	OPENSSL_cleanse(prep, sizeof(prep));
 	OPENSSL_cleanse(stored, sizeof(stored));
 	OPENSSL_cleanse(server, sizeof(server));
 	return rv;
@@ -155,12 +163,23 @@ int
 scram_check(const struct scram_stored *st, const char *pass, size_t passlen)
 {
 	uint8_t	stored[SCRAM_KEY_LEN];
-	int	rv;
+	char	prep[SCRAM_PASS_MAX + 1];
+	size_t	preplen;
+	int	rv, usable;
 
-	if (keys_of(pass, passlen, st->salt, st->saltlen, st->iterations,
-	    stored, NULL) == -1)
+	/*
+	 * A password SASLprep refuses matches no keys; it costs the PBKDF2
+	 * all the same (of the password as given), so that it does not show.
+	 */
+	usable = saslprep(pass, passlen, SASLPREP_QUERY, prep, sizeof(prep),
+	    &preplen) == 0;
+	rv = keys_of(usable ? prep : pass, usable ? preplen : passlen,
+	    st->salt, st->saltlen, st->iterations, stored, NULL);
+	OPENSSL_cleanse(prep, sizeof(prep));
+	if (rv == -1)
 		return -1;
-	rv = CRYPTO_memcmp(stored, st->stored_key, sizeof(stored)) == 0;
+	rv = usable && CRYPTO_memcmp(stored, st->stored_key,
+	    sizeof(stored)) == 0;
 	OPENSSL_cleanse(stored, sizeof(stored));
 	return rv;
 }

@@ -1206,6 +1206,21 @@ tls_conn_openssl(struct tls *t)
 }
 
 int
+tls_conn_cbind(struct tls *t, unsigned char *out, size_t len)
+{
+	static const char	label[] = "EXPORTER-Channel-Binding";
+
+	if (t == NULL || !t->handshake_done || len != TLS_CBIND_LEN ||
+	    SSL_version(t->ssl) != TLS1_3_VERSION)
+		return -1;
+	/* use_context 1 with an empty context: RFC 9266 2. */
+	if (SSL_export_keying_material(t->ssl, out, len, label,
+	    sizeof(label) - 1, (const unsigned char *)"", 0, 1) != 1)
+		return -1;
+	return 0;
+}
+
+int
 tls_peer_verified(struct tls *t)
 {
 	if (!t->handshake_done || SSL_get0_peer_certificate(t->ssl) == NULL)

@@ -133,6 +133,14 @@ const char	*tls_conn_version(struct tls *);
 const char	*tls_conn_cipher(struct tls *);
 int		 tls_conn_cipher_bits(struct tls *);
 int		 tls_conn_resumed(struct tls *);
+/*
+ * Channel binding "tls-exporter" (RFC 9266): TLS_CBIND_LEN octets of
+ * keying material exported with the label "EXPORTER-Channel-Binding" and
+ * an empty context.  Only after a TLS 1.3 handshake (RFC 9266 3: with TLS
+ * 1.2 the exporter is unsafe without extended master secret): 0, else -1.
+ */
+#define TLS_CBIND_LEN	32
+int		 tls_conn_cbind(struct tls *, unsigned char *, size_t);
 
 /* Client side: was the chain and host name verified?  1, 0. */
 int		 tls_peer_verified(struct tls *);

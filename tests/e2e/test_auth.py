@@ -70,13 +70,14 @@ def auth_server(server, pki, extra=(), submission=False, **kw):
 class TLSClient:
     """A raw client after STARTTLS (or on smtps), for exact replies."""
 
-    def __init__(self, srv, pki, implicit=False, port=None, source=None):
+    def __init__(self, srv, pki, implicit=False, port=None, source=None,
+                 ctx=None):
         port = port or (srv.smtps_port if implicit else srv.port)
+        ctx = ctx or ctx_for(pki)
         raw = socket.create_connection(("127.0.0.1", port), T(10),
                                        source_address=source and (source, 0))
         if implicit:
-            self.sock = ctx_for(pki).wrap_socket(raw,
-                                                 server_hostname=HOSTNAME)
+            self.sock = ctx.wrap_socket(raw, server_hostname=HOSTNAME)
             self.f = self.sock.makefile("rb")
             assert self.line().startswith("220 ")
         else:
@@ -90,8 +91,7 @@ class TLSClient:
                     break
             raw.sendall(b"STARTTLS\r\n")
             assert f.readline().startswith(b"220 ")
-            self.sock = ctx_for(pki).wrap_socket(raw,
-                                                 server_hostname=HOSTNAME)
+            self.sock = ctx.wrap_socket(raw, server_hostname=HOSTNAME)
             self.f = self.sock.makefile("rb")
         self.caps = self.cmd("EHLO c.test")
 

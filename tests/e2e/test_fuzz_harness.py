@@ -11,7 +11,8 @@ from pathlib import Path
 
 from e2elib import BUILD, REPO, SANITIZED, T
 
-PKGS = ["openssl", "libevent", "libevent_pthreads", "libcrypt", "libcares"]
+PKGS = ["openssl", "libevent", "libevent_pthreads", "libcrypt", "libcares",
+        "libidn"]
 
 
 def pkg_config(*args):

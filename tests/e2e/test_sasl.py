@@ -187,27 +187,39 @@ def b64(b):
     return base64.b64encode(b).decode()
 
 
-def scram_exchange(c, user, password, tamper=None, ir=True):
-    """AUTH SCRAM-SHA-256 on TLSClient c; returns the final reply line."""
+def scram_exchange(c, user, password, tamper=None, ir=True,
+                   mech="SCRAM-SHA-256", gs2="n,,", cbind=b"", prep=True,
+                   first_seen=None):
+    """AUTH mech on TLSClient c; returns the final reply line.  gs2 and
+    cbind: the gs2 header and the channel binding data that c= carries;
+    prep: SASLprep the password first (RFC 5802 2.2), as a client must;
+    first_seen: a list that gets the server-first message."""
     cnonce = b64(os.urandom(18))
-    bare = "n=%s,r=%s" % (user, cnonce)
-    first = "n,," + bare
+    bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"),
+                          cnonce)
+    first = gs2 + bare
     if ir:
-        r = c.cmd("AUTH SCRAM-SHA-256 " + b64(first.encode()))
+        r = c.cmd("AUTH %s %s" % (mech, b64(first.encode())))
     else:
-        r = c.cmd("AUTH SCRAM-SHA-256")
+        r = c.cmd("AUTH " + mech)
         assert r.line == "334 ", r.line
         r = c.cmd(b64(first.encode()))
-    assert r.code == 334, r.line
+    if r.code != 334:
+        return r.line
     sfirst = base64.b64decode(r.line[4:]).decode()
+    if first_seen is not None:
+        first_seen.append(sfirst)
     attrs = dict(a.split("=", 1) for a in sfirst.split(","))
     assert attrs["r"].startswith(cnonce)
     salt = base64.b64decode(attrs["s"])
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt,
-                                 int(attrs["i"]))
+    salted = hashlib.pbkdf2_hmac(
+        "sha256", (saslprep(password) if prep else password).encode(),
+        salt, int(attrs["i"]))
     ckey = hmac.new(salted, b"Client Key", "sha256").digest()
     stored = hashlib.sha256(ckey).digest()
-    without = "c=%s,r=%s" % (b64(b"n,,"), attrs["r"])
+    if tamper == "cbind":
+        cbind = bytes([cbind[0] ^ 1]) + cbind[1:]
+    without = "c=%s,r=%s" % (b64(gs2.encode() + cbind), attrs["r"])
     authmsg = ",".join((bare, sfirst, without)).encode()
     sig = hmac.new(stored, authmsg, "sha256").digest()
     proof = bytes(a ^ b for a, b in zip(ckey, sig))
@@ -221,6 +233,30 @@ def scram_exchange(c, user, password, tamper=None, ir=True):
     want = b64(hmac.new(skey, authmsg, "sha256").digest())
     assert final == "v=" + want, final
     return c.cmd("").line
+
+
+def saslprep(s, stored=False):
+    """RFC 4013 with Python's own RFC 3454 tables (Unicode 3.2), apart
+    from libidn, which smtpauthd uses."""
+    import stringprep
+    import unicodedata
+    s = "".join(" " if stringprep.in_table_c12(ch) else ch for ch in s
+                if not stringprep.in_table_b1(ch))
+    s = unicodedata.ucd_3_2_0.normalize("NFKC", s)
+    banned = (stringprep.in_table_c12, stringprep.in_table_c21,
+              stringprep.in_table_c22, stringprep.in_table_c3,
+              stringprep.in_table_c4, stringprep.in_table_c5,
+              stringprep.in_table_c6, stringprep.in_table_c7,
+              stringprep.in_table_c8, stringprep.in_table_c9)
+    if any(f(ch) for ch in s for f in banned):
+        raise ValueError("SASLprep: prohibited")
+    if stored and any(stringprep.in_table_a1(ch) for ch in s):
+        raise ValueError("SASLprep: unassigned")
+    ral = [stringprep.in_table_d1(ch) for ch in s]
+    if any(ral) and (any(stringprep.in_table_d2(ch) for ch in s) or
+                     not (ral[0] and ral[-1])):
+        raise ValueError("SASLprep: bidi")
+    return s
 
 
 def test_scram_by_hand(srv, pki):
@@ -351,3 +387,404 @@ def test_cache_follows_a_backend_password_change(server, pki, tmp_path):
         assert login(s, pki, "eve@example.org", "new secret") == OK
     finally:
         d.cleanup()
+
+
+# -- SCRAM-SHA-256 and -PLUS run by smtpauthd itself (auth-backend file)
+
+FS_USER = ("fscram@example.org", "fscram secret")
+FS_DOVE = ("fdove@example.org", "fdove secret")
+FS_CRYPT = ("fcrypt@example.org", "fcrypt secret")
+FS_NBSP = ("fnbsp@example.org", "pass\u00a0word")     # SASLprep: "pass word"
+FS_GUESS = ("fguess@example.org", "fguess secret")
+FS_OTHER = ("other@example.org", "other secret")     # msmtp's recipient
+UNKNOWN = "nobody@example.org"
+SFIRST = re.compile(r"r=([!-+\--~]+),s=([A-Za-z0-9+/]+=*),i=(\d+)")
+
+
+def smtpauth_hash(password):
+    p = subprocess.run([str(srv_tool()), "hash", "--method",
+                        "scram-sha-256"], input=password + "\n",
+                       capture_output=True, text=True, timeout=T(30))
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def file_scram_server(factory, pki, extra=(), proxy=False):
+    """A users file of SCRAM keys (ours and doveadm's), a crypt hash and
+    a password SASLprep maps; PLAIN LOGIN SCRAM-SHA-256(-PLUS) offered."""
+    from test_auth import sha512crypt
+    from e2elib import free_port
+    sport = free_port()
+    lines = ["listen 127.0.0.1:%d smtps" % sport,
+             "tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki,
+             "auth-failure-delay 200"]
+    if proxy:
+        pport = free_port()
+        lines += ["listen 127.0.0.1:%d smtp proxy" % pport,
+                  "proxy-from 127.0.0.1/32", "auth-over-plaintext yes"]
+    users = [FS_USER, FS_DOVE, FS_CRYPT, FS_NBSP, FS_GUESS, FS_OTHER]
+    srv = factory(extra=lines + list(extra), start=False,
+                  domains=["example.org"], users=[u for u, _ in users])
+    srv.users_path.write_text(
+        "%s:%s\n%s:%s\n%s:%s\n%s:%s\n%s:%s\n%s:%s\n" % (
+            FS_USER[0], smtpauth_hash(FS_USER[1]),
+            FS_DOVE[0], doveadm_pw("SCRAM-SHA-256", FS_DOVE[1]),
+            FS_CRYPT[0], sha512crypt(FS_CRYPT[1]),
+            FS_NBSP[0], smtpauth_hash(FS_NBSP[1]),
+            FS_GUESS[0], smtpauth_hash(FS_GUESS[1]),
+            FS_OTHER[0], sha512crypt(FS_OTHER[1])))
+    os.chmod(srv.users_path, 0o600)
+    srv.start()
+    srv.smtps_port = sport
+    if proxy:
+        srv.proxy_port = pport
+    srv.wait_log(r"users loaded=6 bad=0 scram=4")
+    # Each worker hears the list when it connects to the auth process.
+    srv.wait_log(r"worker 1: auth: connected")
+    srv.wait_log(r"worker 0: auth: connected")
+    return srv
+
+
+@pytest.fixture(scope="module")
+def fsrv(module_server_factory, pki):
+    # Many failures from loopback, on purpose: never a ban here.
+    return file_scram_server(module_server_factory, pki,
+                             extra=["auth-exempt 127.0.0.1/32"])
+
+
+def tls_ctx(pki, version=None, keylog=None):
+    import ssl
+    ctx = ctx_for(pki)
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    if keylog is not None:
+        ctx.keylog_filename = str(keylog)
+    return ctx
+
+
+def hkdf_expand_label(md, secret, label, context, length):
+    info = (length.to_bytes(2, "big") +
+            bytes([len(b"tls13 " + label)]) + b"tls13 " + label +
+            bytes([len(context)]) + context)
+    out, t, i = b"", b"", 1
+    while len(out) < length:
+        t = hmac.new(secret, t + info + bytes([i]), md).digest()
+        out += t
+        i += 1
+    return out[:length]
+
+
+def tls_exporter(c, keylog):
+    """RFC 9266 tls-exporter of TLSClient c's TLS 1.3 session, computed
+    here (RFC 8446 7.5) from the exporter secret Python's ssl logged:
+    Python 3.11 has no export_keying_material."""
+    line = [ln for ln in keylog.read_text().splitlines()
+            if ln.startswith("EXPORTER_SECRET ")]
+    assert len(line) == 1, keylog.read_text()
+    secret = bytes.fromhex(line[0].split()[2])
+    md = "sha384" if c.sock.cipher()[0].endswith("SHA384") else "sha256"
+    dlen = hashlib.new(md).digest_size
+    derived = hkdf_expand_label(md, secret, b"EXPORTER-Channel-Binding",
+                                hashlib.new(md, b"").digest(), dlen)
+    return hkdf_expand_label(md, derived, b"exporter",
+                             hashlib.new(md, b"").digest(), 32)
+
+
+def test_file_scram_offered(fsrv, pki, server):
+    import ssl
+    with Client(fsrv, pki) as c:
+        auth = [ln for ln in c.c.caps if ln[4:].startswith("AUTH ")]
+        assert c.c.sock.version() == "TLSv1.3"
+    assert auth[0][9:].split() == ["PLAIN", "LOGIN", "SCRAM-SHA-256",
+                                   "SCRAM-SHA-256-PLUS"]
+    # tls-exporter is TLS 1.3's only (RFC 9266): no -PLUS on TLS 1.2.
+    c = TLSClient(fsrv, pki, ctx=tls_ctx(pki, ssl.TLSVersion.TLSv1_2))
+    try:
+        assert c.sock.version() == "TLSv1.2"
+        auth = [ln for ln in c.caps if ln[4:].startswith("AUTH ")]
+        assert auth[0][9:].split() == ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
+        assert c.cmd("AUTH SCRAM-SHA-256-PLUS").startswith("504 5.5.4")
+        # A client that could bind, told it cannot here: no downgrade.
+        assert scram_exchange(Reply2(c), *FS_USER, gs2="y,,") == OK
+    finally:
+        c.close()
+    # Not in clear text: a proof there can be guessed at offline.
+    assert ehlo_auth(fsrv, pki, tls=False) is None
+    # A users file without SCRAM keys: PLAIN and LOGIN alone.
+    from test_auth import auth_server
+    plain_only = auth_server(server, pki)
+    assert ehlo_auth(plain_only, pki).split() == ["PLAIN", "LOGIN"]
+    with Client(plain_only, pki) as c:
+        assert c.cmd("AUTH SCRAM-SHA-256").line.startswith("504 5.5.4")
+
+
+class Reply2:
+    """A bare TLSClient as Client: replies with their code."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def cmd(self, text):
+        r = self.c.cmd(text)
+        return Reply(r if isinstance(r, str) else r[-1])
+
+
+def test_file_scram_login_and_failures(fsrv, pki):
+    for ir in (True, False):
+        for user in (FS_USER, FS_DOVE):
+            with Client(fsrv, pki) as c:
+                assert scram_exchange(c, *user, ir=ir) == OK
+                # Logged in: MAIL goes on.
+                assert c.cmd("MAIL FROM:<%s>" % user[0]).code == 250
+    fsrv.wait_log(r"auth: auth result=ok ip=127\.0\.0\.1 port=\d+ tls=yes "
+                  r"mech=SCRAM-SHA-256 user=\"fscram@example\.org\"")
+    with Client(fsrv, pki) as c:
+        assert scram_exchange(c, FS_USER[0], "fscram secreT") == BAD
+        assert scram_exchange(c, *FS_USER, tamper="proof") == BAD
+        # The session goes on after a failure.
+        assert scram_exchange(c, *FS_USER) == OK
+    fsrv.wait_log(r"auth result=fail ip=127\.0\.0\.1 port=\d+ tls=yes "
+                  r"mech=SCRAM-SHA-256 user=\"fscram@example\.org\" "
+                  r"reason=bad-password")
+    # Unknown, and a crypt hash that cannot answer SCRAM: 535 alike, at
+    # the end, after a server-first of the same shape as a real one.
+    seen = {}
+    for user in (FS_USER[0], UNKNOWN, FS_CRYPT[0], UNKNOWN, "x" + UNKNOWN):
+        firsts = []
+        with Client(fsrv, pki) as c:
+            r = scram_exchange(c, user, "whatever", first_seen=firsts)
+        assert r == BAD
+        m = SFIRST.fullmatch(firsts[0])
+        assert m, firsts[0]
+        assert len(base64.b64decode(m.group(2))) == 16
+        assert m.group(3) == "4096"
+        seen.setdefault(user, set()).add(m.group(2))
+    # A name's salt stays the same, as a real user's does; names differ.
+    assert len(seen[UNKNOWN]) == 1
+    assert seen[UNKNOWN] != seen["x" + UNKNOWN] != seen[FS_CRYPT[0]]
+    fsrv.wait_log(r"auth result=fail .* mech=SCRAM-SHA-256 "
+                  r"user=\"nobody@example\.org\" reason=unknown-user")
+    fsrv.wait_log(r"auth result=fail .* mech=SCRAM-SHA-256 "
+                  r"user=\"fcrypt@example\.org\" reason=no-scram-keys")
+    # The crypt user logs in with PLAIN as before.
+    from test_backends import login
+    assert login(fsrv, pki, *FS_CRYPT) == OK
+
+
+def test_file_scram_malformed_and_refused(fsrv, pki):
+    cases = [
+        # (client-first, reply): grammar broken 501, refused 535.
+        ("x,,n=%s,r=abc" % FS_USER[0], "501 5.5.2"),
+        ("n,,n=%s" % FS_USER[0], "501 5.5.2"),
+        ("n,,n=fs=cram,r=abc", "501 5.5.2"),
+        ("n,,n=%s,r=a b" % FS_USER[0], "501 5.5.2"),
+        ("n,a=other@example.org,n=%s,r=abc" % FS_USER[0], "535 5.7.8"),
+        ("n,,m=ext,n=%s,r=abc" % FS_USER[0], "535 5.7.8"),
+        ("p=tls-exporter,,n=%s,r=abc" % FS_USER[0], "535 5.7.8"),
+    ]
+    for first, want in cases:
+        # A session each: the third 535 of one closes it (RFC 4954 9).
+        with Client(fsrv, pki) as c:
+            r = c.cmd("AUTH SCRAM-SHA-256 " + b64(first.encode()))
+            assert r.line.startswith(want), (first, r.line)
+    with Client(fsrv, pki) as c:
+        # A client-final without a proof, and bad base64 on the wire.
+        r = c.cmd("AUTH SCRAM-SHA-256 " + b64(
+            ("n,,n=%s,r=abc" % FS_USER[0]).encode()))
+        assert r.code == 334
+        nonce = base64.b64decode(r.line[4:]).decode().split(",")[0][2:]
+        r = c.cmd(b64(("c=biws,r=%s" % nonce).encode()))
+        assert r.line.startswith("501 5.5.2"), r.line
+        assert c.cmd("AUTH SCRAM-SHA-256 !!!").line.startswith("501 5.5.2")
+        # Still usable.
+        assert scram_exchange(c, *FS_USER) == OK
+    fsrv.wait_log(r"auth result=malformed .* mech=SCRAM-SHA-256 "
+                  r"user=\"\" reason=malformed")
+    fsrv.wait_log(r"auth result=fail .* mech=SCRAM-SHA-256 "
+                  r"user=\"fscram@example\.org\" reason=authzid")
+    fsrv.wait_log(r"reason=mandatory-extension")
+    fsrv.wait_log(r"reason=channel-binding-not-plus")
+
+
+def test_file_scram_plus_tls_exporter(fsrv, pki, tmp_path):
+    def session(n):
+        keylog = tmp_path / ("keylog%d" % n)
+        c = TLSClient(fsrv, pki, ctx=tls_ctx(pki, keylog=keylog))
+        assert c.sock.version() == "TLSv1.3"
+        return c, tls_exporter(c, keylog)
+
+    plus = dict(mech="SCRAM-SHA-256-PLUS", gs2="p=tls-exporter,,")
+    c, cb = session(1)
+    try:
+        assert scram_exchange(Reply2(c), *FS_USER, cbind=cb, **plus) == OK
+    finally:
+        c.close()
+    fsrv.wait_log(r"auth result=ok .* tls=yes mech=SCRAM-SHA-256-PLUS "
+                  r"user=\"fscram@example\.org\"")
+    old = session(2)
+    old[0].close()
+    cases = [
+        # Another session's binding (a man in the middle's), a flipped
+        # bit, none at all: refused.
+        (dict(plus, cbind=old[1]), BAD),
+        (dict(plus, cbind="this", tamper="cbind"), BAD),
+        (dict(plus, cbind=b""), BAD),
+        # 'y' where -PLUS was offered: a downgrade (RFC 5802 6).
+        (dict(gs2="y,,"), BAD),
+        # 'n' (a client without channel binding) works.
+        (dict(gs2="n,,"), OK),
+    ]
+    for n, (kw, want) in enumerate(cases):
+        c, cb = session(10 + n)
+        if kw.get("cbind") == "this":
+            kw["cbind"] = cb
+        try:
+            assert scram_exchange(Reply2(c), *FS_USER, **kw) == want, kw
+        finally:
+            c.close()
+    fsrv.wait_log(r"mech=SCRAM-SHA-256-PLUS user=\"fscram@example\.org\" "
+                  r"reason=channel-binding")
+    fsrv.wait_log(r"mech=SCRAM-SHA-256 user=\"fscram@example\.org\" "
+                  r"reason=downgrade")
+
+
+def test_file_scram_plus_openssl_s_client(fsrv, pki):
+    # The binding as OpenSSL's s_client exports it (-keymatexport), the
+    # exchange through it: a second, independent TLS stack's value.
+    import threading
+    p = subprocess.Popen(
+        ["stdbuf", "-o0", "openssl", "s_client", "-connect", "127.0.0.1:%d" % fsrv.port,
+         "-starttls", "smtp", "-tls1_3", "-CAfile", str(pki / "ca.pem"),
+         "-servername", HOSTNAME, "-keymatexport",
+         "EXPORTER-Channel-Binding", "-keymatexportlen", "32", "-crlf",
+         "-nocommands", "-ign_eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL)
+    # Never a hang: the test fails when s_client is killed.
+    watchdog = threading.Timer(T(60), p.kill)
+    watchdog.start()
+    try:
+        class SClient:
+            def cmd(self, text):
+                p.stdin.write(text.encode() + b"\n")
+                p.stdin.flush()
+                while True:
+                    raw = p.stdout.readline()
+                    assert raw, "s_client ended"
+                    line = raw.decode().rstrip("\r\n")
+                    if re.match(r"\d{3} ", line):
+                        return Reply(line)
+        cb = None
+        while cb is None:
+            raw = p.stdout.readline()
+            assert raw, "no keying material"
+            line = raw.decode().strip()
+            if line.startswith("Keying material: "):
+                cb = bytes.fromhex(line.split(": ", 1)[1])
+        assert len(cb) == 32
+        sc = SClient()
+        assert sc.cmd("EHLO c.test").code == 250
+        assert scram_exchange(sc, *FS_GUESS, cbind=cb,
+                              mech="SCRAM-SHA-256-PLUS",
+                              gs2="p=tls-exporter,,") == OK
+    finally:
+        watchdog.cancel()
+        p.stdin.close()
+        p.kill()
+        p.wait()
+
+
+def test_file_scram_msmtp(fsrv, pki, tmp_path):
+    r = msmtp(fsrv, pki, tmp_path, "scram-sha-256", *FS_DOVE)
+    assert r.returncode == 0, r.stderr
+    assert any(b"via msmtp scram-sha-256" in m
+               for m in fsrv.wait_messages("other@example.org", 1))
+    fsrv.wait_log(r"auth result=ok .* mech=SCRAM-SHA-256 "
+                  r"user=\"fdove@example\.org\"")
+    r = msmtp(fsrv, pki, tmp_path, "scram-sha-256", FS_DOVE[0], "nope")
+    assert r.returncode != 0 and b"535" in r.stderr, r.stderr
+    r = msmtp(fsrv, pki, tmp_path, "scram-sha-256", UNKNOWN, "nope")
+    assert r.returncode != 0 and b"535" in r.stderr, r.stderr
+
+
+def utf8_login(srv, pki, user, password, mech="PLAIN"):
+    """PLAIN or LOGIN with a UTF-8 password (smtplib sends ASCII only)."""
+    with Client(srv, pki) as c:
+        if mech == "PLAIN":
+            return c.cmd("AUTH PLAIN " + b64(
+                ("\0%s\0%s" % (user, password)).encode())).line
+        assert c.cmd("AUTH LOGIN").code == 334
+        assert c.cmd(b64(user.encode())).code == 334
+        return c.cmd(b64(password.encode())).line
+
+
+def test_file_scram_saslprep(fsrv, pki):
+    login = utf8_login
+    # U+00A0 is a space to SASLprep: the keys are of "pass word".
+    assert saslprep(FS_NBSP[1]) == "pass word"
+    for pw in (FS_NBSP[1], "pass word"):
+        with Client(fsrv, pki) as c:
+            assert scram_exchange(c, FS_NBSP[0], pw) == OK
+        # PLAIN and LOGIN against SCRAM keys prepare the password too.
+        assert login(fsrv, pki, FS_NBSP[0], pw) == OK
+        assert login(fsrv, pki, FS_NBSP[0], pw, "LOGIN") == OK
+    # A client that skips SASLprep hashes other octets: refused.
+    with Client(fsrv, pki) as c:
+        assert scram_exchange(c, FS_NBSP[0], FS_NBSP[1], prep=False) == BAD
+    # A prohibited character (private use): never a match, never a key.
+    assert login(fsrv, pki, FS_NBSP[0], "pass\ue000word") == BAD
+    p = subprocess.run([str(srv_tool()), "hash", "--method",
+                        "scram-sha-256"], input="pass\ue000word\n",
+                       capture_output=True, text=True, timeout=T(30))
+    assert p.returncode == 2 and "SASLprep" in p.stderr, p.stderr
+    assert p.stdout == ""
+    # The tester's own SCRAM client prepares too.
+    from clientlib import run
+    r = run(["session", "--ca-file", str(pki / "ca.pem"), "--user",
+             FS_NBSP[0], "127.0.0.1:%d" % fsrv.port],
+            input="/auth scram-sha-256\n/quit\n",
+            env={"SMTPAUTH_PASSWORD": FS_NBSP[1]})
+    assert "235 2.7.0" in r.out + r.err, r.out + r.err
+
+
+def test_file_scram_smtpauth_check(fsrv, pki):
+    from clientlib import run
+    import json
+    p = run(["check", "--json", "--ca-file", str(pki / "ca.pem"),
+             "--user", FS_USER[0], "--to", "other@example.org",
+             "127.0.0.1:%d" % fsrv.port],
+            env={"SMTPAUTH_PASSWORD": FS_USER[1]})
+    assert p.returncode == 0, (p.out, p.err)
+    status = {c["id"]: (c["status"], c["summary"])
+              for c in json.loads(p.out)["checks"]}
+    assert status["auth-good"][0] == "pass", status["auth-good"]
+    assert "SCRAM-SHA-256" in json.dumps(status["auth-good"])
+    assert status["auth-hidden-plaintext"][0] == "pass"
+    assert status["auth-bad-password"][0] == "pass"
+
+
+def test_file_scram_guard_bans(module_server_factory, pki):
+    # SCRAM failures count as PLAIN ones: the failure delay, the ledger
+    # per address, the ban and its 421, the same log line.
+    import time
+    s = file_scram_server(module_server_factory, pki, proxy=True,
+                          extra=["auth-max-failures 3"])
+    with proxied(s, "192.0.2.61") as c:
+        c.ehlo()
+        t0 = time.monotonic()
+        assert scram_exchange(c, FS_GUESS[0], "guess") == BAD
+        assert time.monotonic() - t0 >= 0.2
+        assert scram_exchange(c, UNKNOWN, "guess") == BAD
+    s.wait_log(r"auth result=fail ip=192\.0\.2\.61 port=\d+ tls=no "
+               r"mech=SCRAM-SHA-256 user=\"fguess@example\.org\" "
+               r"reason=bad-password")
+    with proxied(s, "192.0.2.61") as c:
+        c.ehlo()
+        c.sendline("AUTH PLAIN " + b64(b"\0fguess@example.org\0guess"))
+        assert [r.line for r in c.replies(2)] == [
+            "535 5.7.8 Authentication credentials invalid",
+            "421 4.7.0 %s too many failed authentications, try later"
+            % HOSTNAME]
+    s.wait_log(r"auth: ban ip=192\.0\.2\.61 ")
+    with proxied(s, "192.0.2.61", greet=False) as c:
+        assert c.read_until_closed().startswith(b"421 ")

@@ -563,9 +563,11 @@ test_sasl_answer(void **state)
 	int			n, v, m;
 	size_t			i, k;
 
-	for (k = 0; k < 3; k++) {
+	for (k = 0; k < 4; k++) {
 		memset(&in, 0, sizeof(in));
-		if (k == 0) {
+		if (k == 3)
+			in.a.result = AUTH_MALFORMED;
+		else if (k == 0) {
 			in.a.result = AUTH_CONTINUE;
 			in.exchange = 9;
 			memcpy(in.challenge, "r=abc,s=c2FsdA==,i=4096", 23);
@@ -630,9 +632,17 @@ test_sasl_answer(void **state)
 	in.a.delay_ms = 1;
 	assert_int_equal(authproto_encode_sasl_answer(&in, buf, sizeof(buf)),
 	    -1);
-	/* The plain answer never carries AUTH_CONTINUE. */
+	/* Malformed is answered at once: no delay, no ban. */
+	memset(&in, 0, sizeof(in));
+	in.a.result = AUTH_MALFORMED;
+	in.a.delay_ms = 1;
+	assert_int_equal(authproto_encode_sasl_answer(&in, buf, sizeof(buf)),
+	    -1);
+	/* The plain answer never carries AUTH_CONTINUE or AUTH_MALFORMED. */
 	assert_int_equal(authproto_encode_answer(&(struct auth_answer){
 	    AUTH_CONTINUE, 0, 0 }, buf, sizeof(buf)), -1);
+	assert_int_equal(authproto_encode_answer(&(struct auth_answer){
+	    AUTH_MALFORMED, 0, 0 }, buf, sizeof(buf)), -1);
 }
 
 static void

@@ -519,9 +519,15 @@ test_mechs(void **state)
 	assert_int_equal(auth_mech_best(S("LOGIN"), &c), AUTH_MECH_LOGIN);
 	assert_int_equal(auth_mech_best(S("XOAUTH2 GSSAPI"), &c),
 	    AUTH_MECH_NONE);
-	/* SCRAM without SASLprep cannot take this password: skip it. */
+	/* SASLprep takes this password; SCRAM it is. */
 	c.pass = "p\xc3\xa4ss";
 	c.passlen = 5;
+	assert_int_equal(auth_mech_best(S("SCRAM-SHA-256 PLAIN"), &c),
+	    AUTH_MECH_SCRAM_SHA256);
+	assert_null(auth_mech_unusable(AUTH_MECH_SCRAM_SHA256, &c));
+	/* It refuses this one (a private-use character): skip SCRAM. */
+	c.pass = "p\xee\x80\x80ss";
+	c.passlen = 6;
 	assert_int_equal(auth_mech_best(S("SCRAM-SHA-256 PLAIN"), &c),
 	    AUTH_MECH_PLAIN);
 	assert_non_null(auth_mech_unusable(AUTH_MECH_SCRAM_SHA256, &c));

@@ -31,9 +31,12 @@
  * one that waited longest for its client makes room for a new one.  Its end
  * is a verification like any other: a refusal of a banned address at the
  * start, the guard and the failure delay (from the last step) on a
- * failure, one log line.  Final data of a successful mechanism (SCRAM's
- * server signature) goes to the client as a challenge; the verdict comes
- * after its empty answer (RFC 4954 4).
+ * failure, one log line.  A message the mechanism cannot parse ends it as
+ * malformed (AUTH_MALFORMED: 501, as a PLAIN message that does not
+ * decode): no password was tried, so the guard does not count it.
+ * Final data of a successful mechanism (SCRAM's server signature) goes to
+ * the client as a challenge; the verdict comes after its empty answer
+ * (RFC 4954 4).
  *
  * Cache (logincache.c, auth-cache-ttl): a client that logs in every few
  * minutes should not pay yescrypt each time.  After a successful
@@ -811,11 +814,15 @@ log_line(enum auth_result res, const struct sockaddr *client, int tls,
 	case AUTH_FAIL:
 		result = "fail";
 		break;
+	case AUTH_MALFORMED:
+		result = "malformed";
+		break;
 	default:
 		result = "tempfail";
 		break;
 	}
-	metrics_auth(mech, res);
+	/* A malformed exchange failed, for the counters. */
+	metrics_auth(mech, res == AUTH_MALFORMED ? AUTH_FAIL : res);
 	fmt_addr(client, ip, sizeof(ip), &port);
 	log_escape(username, userlen, user, sizeof(user));
 	log_info("auth result=%s ip=%s port=%u tls=%s mech=%s "

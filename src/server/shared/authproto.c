@@ -75,6 +75,7 @@
 #define RES_OK		1
 #define RES_TEMPFAIL	2
 #define RES_CONTINUE	3
+#define RES_MALFORMED	4
 #define ADDR_LEN	(1 + 16 + 2)
 
 /* Ten minutes: more than any configurable delay, less than a timeout. */
@@ -342,6 +343,9 @@ result_code(enum auth_result res, uint8_t *code)
 	case AUTH_CONTINUE:
 		*code = RES_CONTINUE;
 		return 0;
+	case AUTH_MALFORMED:
+		*code = RES_MALFORMED;
+		return 0;
 	}
 	return -1;
 }
@@ -362,6 +366,9 @@ result_of(uint8_t code, enum auth_result *res)
 	case RES_CONTINUE:
 		*res = AUTH_CONTINUE;
 		return 0;
+	case RES_MALFORMED:
+		*res = AUTH_MALFORMED;
+		return 0;
 	}
 	return -1;
 }
@@ -372,7 +379,8 @@ authproto_encode_answer(const struct auth_answer *a, void *buf,
 {
 	uint8_t	*p = buf, res;
 
-	if (a->result == AUTH_CONTINUE || result_code(a->result, &res) == -1)
+	if (a->result == AUTH_CONTINUE || a->result == AUTH_MALFORMED ||
+	    result_code(a->result, &res) == -1)
 		return -1;
 	if ((a->banned != 0 && a->banned != 1) ||
 	    a->delay_ms > AUTHPROTO_DELAY_MAX ||
@@ -403,8 +411,8 @@ rd_verdict(struct rd *r, struct auth_answer *a)
 		a->result = AUTH_TEMPFAIL;
 		return -1;
 	}
-	if ((a->result == AUTH_OK || a->result == AUTH_CONTINUE) &&
-	    (delay != 0 || banned)) {
+	if ((a->result == AUTH_OK || a->result == AUTH_CONTINUE ||
+	    a->result == AUTH_MALFORMED) && (delay != 0 || banned)) {
 		a->result = AUTH_TEMPFAIL;
 		return -1;
 	}
@@ -424,7 +432,7 @@ authproto_decode_answer(const void *buf, size_t len, struct auth_answer *a)
 		return -1;
 	}
 	if (rd_verdict(&r, a) == -1 || r.left != 0 ||
-	    a->result == AUTH_CONTINUE) {
+	    a->result == AUTH_CONTINUE || a->result == AUTH_MALFORMED) {
 		memset(a, 0, sizeof(*a));
 		a->result = AUTH_TEMPFAIL;
 		return -1;
@@ -534,7 +542,8 @@ authproto_encode_sasl_answer(const struct auth_sasl_answer *s, void *buf,
 	if (result_code(a->result, &res) == -1 ||
 	    (a->banned != 0 && a->banned != 1) ||
 	    a->delay_ms > AUTHPROTO_DELAY_MAX ||
-	    ((a->result == AUTH_OK || cont) && (a->delay_ms != 0 ||
+	    ((a->result == AUTH_OK || cont ||
+	    a->result == AUTH_MALFORMED) && (a->delay_ms != 0 ||
 	    a->banned)) ||
 	    (cont != (s->exchange != 0)) ||
 	    s->chlen > AUTH_DATA_MAX || (!cont && s->chlen != 0) ||

@@ -60,6 +60,12 @@ enum auth_result {
 	AUTH_FAIL = 0,
 	AUTH_OK = 1,
 	AUTH_CONTINUE = 2,	/* SASL only: a challenge for the client */
+	/*
+	 * SASL only: the client's message breaks the mechanism's grammar
+	 * (501 5.5.2, as a PLAIN message that does not decode); no password
+	 * was tried, so neither the guard nor the failure delay sees it.
+	 */
+	AUTH_MALFORMED = 3,
 };
 
 struct auth_answer {

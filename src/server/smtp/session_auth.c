@@ -4,7 +4,11 @@
  * its answer told to the client.  No password is kept beyond the request.
  * Any other mechanism the auth process runs (it says which) is passed
  * through: each client message goes to it decoded, each challenge comes
- * back as a 334.
+ * back as a 334.  A -PLUS mechanism (channel binding) is offered only on a
+ * TLS 1.3 session, and every SASL exchange started on one carries the
+ * session's tls-exporter data (RFC 9266), computed here where the TLS
+ * connection is, so the auth process can check the binding and tell a
+ * downgrade.
  */
 #include <sys/socket.h>
 
@@ -17,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/sasl.h"
+#include "common/tls.h"
 #include "server/shared/config.h"
 #include "server/smtp/authclient.h"
 #include "server/smtp/replies.h"
@@ -35,6 +40,8 @@ static const struct auth_mech_info *mech_find(const struct session *,
 		    const char *, size_t);
 static int	mech_allowed(const struct session *,
 		    const struct auth_mech_info *);
+static int	mech_is_plus(const struct auth_mech_info *);
+static int	session_can_bind(const struct session *);
 
 static void	local_addr(const struct session *, struct sockaddr_storage *);
 
@@ -54,8 +61,27 @@ mechs_of(const struct session *s)
 static int
 mech_allowed(const struct session *s, const struct auth_mech_info *m)
 {
+	if (mech_is_plus(m) && !session_can_bind(s))
+		return 0;
 	return s->tls != NULL || s->w->conf->auth_over_plaintext ||
 	    !m->plaintext;
+}
+
+/* A mechanism with channel binding (RFC 5802 section 6: "-PLUS"). */
+static int
+mech_is_plus(const struct auth_mech_info *m)
+{
+	size_t	len = strlen(m->name);
+
+	return len > 5 && strcmp(m->name + len - 5, "-PLUS") == 0;
+}
+
+/* tls-exporter is defined for TLS 1.3 only (RFC 9266 3). */
+static int
+session_can_bind(const struct session *s)
+{
+	return s->tls != NULL &&
+	    strcmp(tls_conn_version(s->tls), "TLSv1.3") == 0;
 }
 
 static const struct auth_mech_info *
@@ -145,7 +171,8 @@ auth_check(const struct session *s, const struct smtp_command *cmd,
 	for (mechlen = 0; mechlen < cmd->argslen && mech[mechlen] != ' ';
 	    mechlen++)
 		;
-	if ((mi = mech_find(s, mech, mechlen)) == NULL)
+	if ((mi = mech_find(s, mech, mechlen)) == NULL ||
+	    (mech_is_plus(mi) && !session_can_bind(s)))
 		return R_AUTH_MECH_UNKNOWN;
 	if (!mech_allowed(s, mi))
 		return R_AUTH_NEEDS_TLS;
@@ -184,6 +211,9 @@ auth_proceed(struct session *s, const struct smtp_command *cmd,
 		local_addr(s, &req->local);
 		req->tls = s->tls != NULL;
 		snprintf(req->mech, sizeof(req->mech), "%s", ck->mechname);
+		if (session_can_bind(s) && TLS_CBIND_LEN <= sizeof(req->cb) &&
+		    tls_conn_cbind(s->tls, req->cb, TLS_CBIND_LEN) == 0)
+			req->cblen = TLS_CBIND_LEN;
 		if (ck->ir != NULL) {
 			req->has_data = 1;
 			/* RFC 4954 4: "=" is an empty initial response. */
@@ -431,6 +461,11 @@ auth_reply(struct session *s)
 			auth_finish(s, R_TOO_MANY_AUTH_FAILS);
 		else
 			auth_finish(s, NULL);
+		break;
+	case AUTH_MALFORMED:
+		/* The mechanism's message did not parse: as bad base64. */
+		session_reply(s, R_AUTH_BAD_BASE64);
+		auth_finish(s, NULL);
 		break;
 	default:
 		/*
