@@ -96,13 +96,4 @@ int	group_sync(struct group_sync *, int (*fn)(void *), void *arg);
  */
 int	fsync_dir_shared(int dirfd);
 
-/*
- * fsync() of two descriptors at the same time: fd2 on a helper thread
- * while the caller does fd1; 0 once both are on disk.  On a journaled
- * file system both wait for one journal commit, where the second fsync
- * alone would cost one more cache flush; without a journal the two
- * writes and flushes overlap.  Without the thread, one after the other.
- */
-int	fsync_pair(int fd1, int fd2);
-
 #endif

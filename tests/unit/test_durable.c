@@ -178,49 +178,6 @@ test_fsync_dir_shared(void **state)
 	}
 }
 
-/*
- * fsync_pair(): both synced (0), an error of either comes back, and a
- * child of fork(), which has no helper thread, starts its own.
- */
-static void
-test_fsync_pair(void **state)
-{
-	char	dir[2][32];
-	pid_t	pid;
-	int	fd[2], i, st;
-
-	(void)state;
-	for (i = 0; i < 2; i++) {
-		snprintf(dir[i], sizeof(dir[i]), "/tmp/test_durable.XXXXXX");
-		assert_non_null(mkdtemp(dir[i]));
-		fd[i] = open(dir[i], O_RDONLY | O_DIRECTORY);
-		assert_true(fd[i] >= 0);
-	}
-	for (i = 0; i < 100; i++)
-		assert_int_equal(fsync_pair(fd[0], fd[1]), 0);
-	errno = 0;
-	assert_int_equal(fsync_pair(fd[0], -1), -1);
-	assert_int_equal(errno, EBADF);
-	errno = 0;
-	assert_int_equal(fsync_pair(-1, fd[1]), -1);
-	assert_int_equal(errno, EBADF);
-	assert_int_equal(fsync_pair(fd[0], fd[1]), 0);
-	pid = fork();
-	assert_true(pid != -1);
-	if (pid == 0) {
-		alarm(10);	/* a helper that never answers: fail, not hang */
-		_exit(fsync_pair(fd[0], fd[1]) == 0 &&
-		    fsync_pair(fd[1], -1) == -1 && errno == EBADF ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	for (i = 0; i < 2; i++) {
-		close(fd[i]);
-		assert_int_equal(rmdir(dir[i]), 0);
-	}
-}
-
 static int	syncs;
 
 static int
@@ -246,7 +203,7 @@ slurp(int dirfd, const char *name, char *buf, size_t len)
 	close(fd);
 }
 
-/* Two folders, as the spool's incoming/ and queue/. */
+/* Two folders (the spool commits within one: Maildir tmp/ and new/). */
 static void
 test_durable_commit(void **state)
 {
@@ -355,7 +312,6 @@ main(void)
 		cmocka_unit_test(test_group_sync_shares),
 		cmocka_unit_test(test_group_sync_failure_reaches_everyone),
 		cmocka_unit_test(test_fsync_dir_shared),
-		cmocka_unit_test(test_fsync_pair),
 		cmocka_unit_test(test_durable_commit),
 		cmocka_unit_test(test_durable_commit_new),
 		cmocka_unit_test(test_durable_write),
