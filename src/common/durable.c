@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/durable.h"
@@ -192,21 +193,69 @@ durable_write(int dirfd, const char *tmpname, const char *name,
 	return durable_commit(fd, dirfd, tmpname, dirfd, name, NULL, NULL);
 }
 
-int
-group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
+void
+group_sync_expect(struct group_sync *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->expected++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void
+group_sync_cancel(struct group_sync *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->arrived++;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * With g->lock held: wait for the threads expected now (but not those
+ * expected later), at most GROUP_SYNC_LINGER_US.
+ */
+static void
+linger(struct group_sync *g)
+{
+	struct timespec	until;
+	unsigned long	want = g->expected;
+
+	if (g->arrived >= want)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += GROUP_SYNC_LINGER_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (g->arrived < want)
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0)
+			break;
+}
+
+static int
+sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected)
 {
 	unsigned long	mine, target;
 	int		r = 0, led = 0;
 
 	pthread_mutex_lock(&g->lock);
 	mine = ++g->requested;
+	if (expected) {
+		/* Arrived and asking at once: a lingering leader that sees
+		 * the one sees the other. */
+		g->arrived++;
+		pthread_cond_broadcast(&g->cond);
+	}
 	while (g->done < mine) {
 		if (g->running) {
 			pthread_cond_wait(&g->cond, &g->lock);
 			continue;
 		}
-		/* Lead a run for every request made so far. */
+		/* Lead a run for every request made so far, and for those
+		 * about to be made. */
 		g->running = 1;
+		linger(g);
 		target = g->requested;
 		pthread_mutex_unlock(&g->lock);
 		r = fn(arg);
@@ -230,6 +279,18 @@ group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
 	}
 	pthread_mutex_unlock(&g->lock);
 	return r;
+}
+
+int
+group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
+{
+	return sync_shared(g, fn, arg, 0);
+}
+
+int
+group_sync_expected(struct group_sync *g, int (*fn)(void *), void *arg)
+{
+	return sync_shared(g, fn, arg, 1);
 }
 
 /*

@@ -347,6 +347,7 @@ class Server:
         self.pgid = None
         self.allow_crash = False  # set by tests that kill children on purpose
         self.preexec = None  # run in the child before exec (e.g. rlimits)
+        self.wrapper = []    # argv before the server's (e.g. strace -f)
         self.clients = []
         self.write_users(users)
         self.write_config()
@@ -399,7 +400,7 @@ class Server:
             conf = os.path.join(self.dir.name, conf)
         try:
             self.proc = subprocess.Popen(
-                [str(SMTPAUTHD), "-d", "-f", str(conf)],
+                self.wrapper + [str(SMTPAUTHD), "-d", "-f", str(conf)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                 cwd=str(cwd), start_new_session=True,
                 preexec_fn=self.preexec)

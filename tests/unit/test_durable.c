@@ -125,6 +125,55 @@ test_group_sync_failure_reaches_everyone(void **state)
 	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
 }
 
+/* A sibling that said it would come: it arrives while the leader lingers. */
+static void *
+late_sibling(void *arg)
+{
+	struct timespec	ts = { 0, 300000 };	/* 0.3 ms, in the linger */
+	int		*got = arg;
+
+	nanosleep(&ts, NULL);
+	*got = group_sync_expected(&gs, slow_fn, NULL);
+	return NULL;
+}
+
+/*
+ * The leader of a run waits (a little) for the threads expected: one run
+ * covers a sibling that arrives 0.3 ms after it.  One that never comes
+ * costs at most GROUP_SYNC_LINGER_US, once: after its cancel no leader
+ * waits for it.
+ */
+static void
+test_group_sync_lingers_for_the_expected(void **state)
+{
+	struct timespec	t0, t1;
+	pthread_t	t;
+	int		got = -1;
+	long		us;
+
+	runs = started = 0;
+	group_sync_expect(&gs);
+	assert_int_equal(pthread_create(&t, NULL, late_sibling, &got), 0);
+	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(got, 0);
+	assert_int_equal(runs, 1);
+
+	/* Expected, never comes: the leader goes on after the linger. */
+	group_sync_expect(&gs);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (t1.tv_sec - t0.tv_sec) * 1000000L +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000;
+	assert_true(us >= GROUP_SYNC_LINGER_US / 2);
+	group_sync_cancel(&gs);
+	assert_int_equal(runs, 2);
+	/* Nobody expected: a run at once, and a sync each. */
+	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
+	assert_int_equal(runs, 3);
+}
+
 struct dirjob {
 	int	fd;
 	int	bad;
@@ -311,6 +360,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_group_sync_shares),
 		cmocka_unit_test(test_group_sync_failure_reaches_everyone),
+		cmocka_unit_test(test_group_sync_lingers_for_the_expected),
 		cmocka_unit_test(test_fsync_dir_shared),
 		cmocka_unit_test(test_durable_commit),
 		cmocka_unit_test(test_durable_commit_new),

@@ -45,10 +45,19 @@ sync_queue(void *arg)
 	return fsync_dirfd(sp->queue_fd);
 }
 
+/* A commit on its way to the group sync (expected there). */
+struct committing {
+	struct spool	*sp;
+	int		 asked;
+};
+
 static int
-commit_sync_queue(void *sp)
+commit_sync_queue(void *arg)
 {
-	return group_sync(&commit_sync, sync_queue, sp);
+	struct committing	*c = arg;
+
+	c->asked = 1;
+	return group_sync_expected(&commit_sync, sync_queue, c->sp);
 }
 
 static int
@@ -334,9 +343,10 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len)
 int
 spool_msg_commit(struct spool_msg *m)
 {
-	struct spool	*sp = m->spool;
-	char		 part[SPOOL_ID_LEN + 8], name[SPOOL_ID_LEN + 8];
-	int		 fd, saved;
+	struct spool		*sp = m->spool;
+	struct committing	 c = { sp, 0 };
+	char			 part[SPOOL_ID_LEN + 8], name[SPOOL_ID_LEN + 8];
+	int			 fd, saved, r;
 
 	snprintf(part, sizeof(part), "%s" SPOOL_PART_SUFFIX, m->id);
 	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
@@ -355,8 +365,14 @@ spool_msg_commit(struct spool_msg *m)
 	 */
 	fd = m->fd;
 	m->fd = -1;
-	if (durable_commit_new(fd, sp->queue_fd, part, sp->queue_fd, name,
-	    commit_sync_queue, sp) == -1) {
+	/* The run of the fsync that starts while this one syncs its file
+	 * waits for it (a little: durable.h). */
+	group_sync_expect(&commit_sync);
+	r = durable_commit_new(fd, sp->queue_fd, part, sp->queue_fd, name,
+	    commit_sync_queue, &c);
+	if (!c.asked)
+		group_sync_cancel(&commit_sync);
+	if (r == -1) {
 		/* Nothing is left before the rename (EEXIST: it did not
 		 * happen, and ID.msg is another message's); after it, the
 		 * message is not known to be on disk and was never
