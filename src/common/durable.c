@@ -210,31 +210,46 @@ group_sync_cancel(struct group_sync *g)
 	pthread_mutex_unlock(&g->lock);
 }
 
+static void
+deadline_in(struct timespec *until, long us)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += us / 1000000;
+	until->tv_nsec += (us % 1000000) * 1000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 /*
- * With g->lock held: wait for the threads expected now (but not those
- * expected later), at most GROUP_SYNC_LINGER_US.
+ * With g->lock held: wait delay_us whatever comes (more requests join),
+ * then for the threads expected now (but not those expected later), at
+ * most GROUP_SYNC_LINGER_US.
  */
 static void
-linger(struct group_sync *g)
+linger(struct group_sync *g, long delay_us)
 {
 	struct timespec	until;
-	unsigned long	want = g->expected;
+	unsigned long	want;
 
+	if (delay_us > 0) {
+		deadline_in(&until, delay_us);
+		while (pthread_cond_timedwait(&g->cond, &g->lock, &until) == 0)
+			;
+	}
+	want = g->expected;
 	if (g->arrived >= want)
 		return;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += GROUP_SYNC_LINGER_US * 1000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&until, GROUP_SYNC_LINGER_US);
 	while (g->arrived < want)
 		if (pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0)
 			break;
 }
 
 static int
-sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected)
+sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected,
+    long delay_us)
 {
 	unsigned long	mine, target;
 	int		r = 0, led = 0;
@@ -255,7 +270,7 @@ sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected)
 		/* Lead a run for every request made so far, and for those
 		 * about to be made. */
 		g->running = 1;
-		linger(g);
+		linger(g, delay_us);
 		target = g->requested;
 		pthread_mutex_unlock(&g->lock);
 		r = fn(arg);
@@ -284,13 +299,13 @@ sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected)
 int
 group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
 {
-	return sync_shared(g, fn, arg, 0);
+	return sync_shared(g, fn, arg, 0, 0);
 }
 
 int
 group_sync_expected(struct group_sync *g, int (*fn)(void *), void *arg)
 {
-	return sync_shared(g, fn, arg, 1);
+	return sync_shared(g, fn, arg, 1, 0);
 }
 
 /*
@@ -329,7 +344,7 @@ dirsync_run(void *arg)
 }
 
 int
-fsync_dir_shared(int dirfd)
+fsync_dir_shared(int dirfd, long delay_us)
 {
 	struct dirsync	*d = NULL;
 	struct stat	 st;
@@ -355,7 +370,7 @@ fsync_dir_shared(int dirfd)
 	pthread_mutex_unlock(&dirsync_lock);
 	if (d == NULL)
 		return fsync_dirfd(dirfd);
-	r = group_sync(&d->g, dirsync_run, &dirfd);
+	r = sync_shared(&d->g, dirsync_run, &dirfd, 0, delay_us);
 	pthread_mutex_lock(&dirsync_lock);
 	d->users--;
 	pthread_mutex_unlock(&dirsync_lock);

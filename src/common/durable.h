@@ -106,8 +106,10 @@ void	group_sync_cancel(struct group_sync *);
 
 /*
  * fsync_dirfd(), shared (group_sync()) with the other threads of the
- * process that sync the same directory at the same moment.
+ * process that sync the same directory at the same moment.  The thread
+ * that leads a run first waits delay_us for others to join (0: none), for
+ * a caller that can wait (a delivery, which no client waits for).
  */
-int	fsync_dir_shared(int dirfd);
+int	fsync_dir_shared(int dirfd, long delay_us);
 
 #endif

@@ -186,7 +186,7 @@ dir_caller(void *arg)
 	int		 i;
 
 	for (i = 0; i < NCALLS; i++)
-		if (fsync_dir_shared(j->fd) != 0)
+		if (fsync_dir_shared(j->fd, 0) != 0)
 			j->bad++;
 	return NULL;
 }
@@ -219,7 +219,7 @@ test_fsync_dir_shared(void **state)
 		close(j[i].fd);
 	}
 	/* Not a directory descriptor: the error comes back. */
-	assert_int_equal(fsync_dir_shared(-1), -1);
+	assert_int_equal(fsync_dir_shared(-1, 0), -1);
 	assert_int_equal(errno, EBADF);
 	for (i = 0; i < 2; i++) {
 		close(fd[i]);
