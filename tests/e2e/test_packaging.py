@@ -93,8 +93,8 @@ def test_unit_capabilities_are_enough(server, tmp_path):
     keep = ",".join("+" + c[len("CAP_"):].lower() for c in caps.split())
     srv = server(start=False)
     nobody = pwd.getpwnam("nobody")
-    for d in (srv.spool, srv.spool / "incoming", srv.spool / "queue",
-              srv.spool / "run", srv.mailbox_root):
+    for d in (srv.spool, srv.spool / "queue", srv.spool / "run",
+              srv.mailbox_root):
         d.mkdir(mode=0o700)
         os.chown(d, nobody.pw_uid, nobody.pw_gid)
     os.chmod(srv.users_path, 0o600)
