@@ -45,8 +45,8 @@
  * Descriptors: a session holds its socket and, during a message, its spool
  * file; the rest of the worker (listeners, the loop, the auth socket, the
  * spool folders, the spare) is open at start, and FD_RESERVE covers what
- * opens later for a moment (a commit's fsync of a folder on each of the
- * SPOOL_THREADS, a log socket, an accept with the spare).
+ * opens later for a moment (a milter's second descriptor of the spool file
+ * on each of the SPOOL_THREADS, a log socket, an accept with the spare).
  */
 #define FD_PER_SESSION	2
 #define FD_RESERVE	32
