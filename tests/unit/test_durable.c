@@ -148,16 +148,26 @@ test_group_sync_lingers_for_the_expected(void **state)
 {
 	struct timespec	t0, t1;
 	pthread_t	t;
-	int		got = -1;
+	int		got = -1, i, shared;
 	long		us;
 
-	runs = started = 0;
-	group_sync_expect(&gs);
-	assert_int_equal(pthread_create(&t, NULL, late_sibling, &got), 0);
-	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(got, 0);
-	assert_int_equal(runs, 1);
+	/*
+	 * On a loaded machine the sibling may not get a CPU within the
+	 * linger: then it has a run of its own.  Some try of 20 shares.
+	 */
+	for (i = 0, shared = 0; i < 20 && !shared; i++) {
+		runs = started = 0;
+		group_sync_expect(&gs);
+		assert_int_equal(pthread_create(&t, NULL, late_sibling, &got),
+		    0);
+		assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(got, 0);
+		assert_true(runs == 1 || runs == 2);
+		shared = runs == 1;
+	}
+	assert_true(shared);
+	runs = 0;
 
 	/* Expected, never comes: the leader goes on after the linger. */
 	group_sync_expect(&gs);
@@ -168,10 +178,10 @@ test_group_sync_lingers_for_the_expected(void **state)
 	    (t1.tv_nsec - t0.tv_nsec) / 1000;
 	assert_true(us >= GROUP_SYNC_LINGER_US / 2);
 	group_sync_cancel(&gs);
-	assert_int_equal(runs, 2);
+	assert_int_equal(runs, 1);
 	/* Nobody expected: a run at once, and a sync each. */
 	assert_int_equal(group_sync(&gs, slow_fn, NULL), 0);
-	assert_int_equal(runs, 3);
+	assert_int_equal(runs, 2);
 }
 
 struct dirjob {
