@@ -149,10 +149,12 @@ def test_fsyncs_a_message_twenty_clients(traced):
     n = 2000
     calls, per = measure(traced, 20, n)
     # How much is shared depends on how the disk's speed compares with
-    # the CPU's (0.2 to 0.45 a message for either folder, measured on a
-    # loaded 2-core VM and a journaled loop device): the bounds are
-    # loose, and still below what nothing shared would cost.
-    assert calls[("fsync", "spool/queue")] < n * 8 // 10, calls
+    # the CPU's and the client's (queue/: 0.2 to 0.8 a message, new/:
+    # 0.18 to 0.45, measured on a 2-core VM at load averages 1 to 13 and
+    # on a journaled loop device): the bounds are loose, and still below
+    # what nothing shared would cost (1 a message for queue/, and the
+    # recycling's on top).
+    assert calls[("fsync", "spool/queue")] < n, calls
     assert calls[("fsync", "mail/example.org/user/new")] < n * 9 // 10, \
         calls
     assert per <= 3.6, calls
