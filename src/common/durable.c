@@ -7,8 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/durable.h"
@@ -193,21 +193,84 @@ durable_write(int dirfd, const char *tmpname, const char *name,
 	return durable_commit(fd, dirfd, tmpname, dirfd, name, NULL, NULL);
 }
 
-int
-group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
+void
+group_sync_expect(struct group_sync *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->expected++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void
+group_sync_cancel(struct group_sync *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->arrived++;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void
+deadline_in(struct timespec *until, long us)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += us / 1000000;
+	until->tv_nsec += (us % 1000000) * 1000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * With g->lock held: wait delay_us whatever comes (more requests join),
+ * then for the threads expected now (but not those expected later), at
+ * most GROUP_SYNC_LINGER_US.
+ */
+static void
+linger(struct group_sync *g, long delay_us)
+{
+	struct timespec	until;
+	unsigned long	want;
+
+	if (delay_us > 0) {
+		deadline_in(&until, delay_us);
+		while (pthread_cond_timedwait(&g->cond, &g->lock, &until) == 0)
+			;
+	}
+	want = g->expected;
+	if (g->arrived >= want)
+		return;
+	deadline_in(&until, GROUP_SYNC_LINGER_US);
+	while (g->arrived < want)
+		if (pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0)
+			break;
+}
+
+static int
+sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected,
+    long delay_us)
 {
 	unsigned long	mine, target;
 	int		r = 0, led = 0;
 
 	pthread_mutex_lock(&g->lock);
 	mine = ++g->requested;
+	if (expected) {
+		/* Arrived and asking at once: a lingering leader that sees
+		 * the one sees the other. */
+		g->arrived++;
+		pthread_cond_broadcast(&g->cond);
+	}
 	while (g->done < mine) {
 		if (g->running) {
 			pthread_cond_wait(&g->cond, &g->lock);
 			continue;
 		}
-		/* Lead a run for every request made so far. */
+		/* Lead a run for every request made so far, and for those
+		 * about to be made. */
 		g->running = 1;
+		linger(g, delay_us);
 		target = g->requested;
 		pthread_mutex_unlock(&g->lock);
 		r = fn(arg);
@@ -231,6 +294,18 @@ group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
 	}
 	pthread_mutex_unlock(&g->lock);
 	return r;
+}
+
+int
+group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
+{
+	return sync_shared(g, fn, arg, 0, 0);
+}
+
+int
+group_sync_expected(struct group_sync *g, int (*fn)(void *), void *arg)
+{
+	return sync_shared(g, fn, arg, 1, 0);
 }
 
 /*
@@ -269,7 +344,7 @@ dirsync_run(void *arg)
 }
 
 int
-fsync_dir_shared(int dirfd)
+fsync_dir_shared(int dirfd, long delay_us)
 {
 	struct dirsync	*d = NULL;
 	struct stat	 st;
@@ -295,125 +370,9 @@ fsync_dir_shared(int dirfd)
 	pthread_mutex_unlock(&dirsync_lock);
 	if (d == NULL)
 		return fsync_dirfd(dirfd);
-	r = group_sync(&d->g, dirsync_run, &dirfd);
+	r = sync_shared(&d->g, dirsync_run, &dirfd, 0, delay_us);
 	pthread_mutex_lock(&dirsync_lock);
 	d->users--;
 	pthread_mutex_unlock(&dirsync_lock);
 	return r;
-}
-
-/*
- * fsync_pair(): one helper thread, started on first use.  Callers take
- * turns (pair_lock); the helper takes one request at a time.  A child of
- * fork() has no helper and copies of locks it may never get: side_child()
- * starts it afresh.
- */
-static pthread_mutex_t	pair_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t	side_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	side_cond = PTHREAD_COND_INITIALIZER;
-static pthread_once_t	side_once = PTHREAD_ONCE_INIT;
-static int		side_fd = -1, side_result, side_errno;
-static unsigned long	side_asked, side_done;
-static int		side_up;	/* 1 running, -1 could not start */
-
-static void *
-side_main(void *arg)
-{
-	int	fd, r, e;
-
-	(void)arg;
-	pthread_mutex_lock(&side_lock);
-	for (;;) {
-		while (side_done == side_asked)
-			pthread_cond_wait(&side_cond, &side_lock);
-		fd = side_fd;
-		pthread_mutex_unlock(&side_lock);
-		r = fsync(fd);
-		e = errno;
-		pthread_mutex_lock(&side_lock);
-		side_result = r;
-		side_errno = e;
-		side_done = side_asked;
-		pthread_cond_broadcast(&side_cond);
-	}
-	return NULL;
-}
-
-static void
-side_child(void)
-{
-	static const pthread_mutex_t	m = PTHREAD_MUTEX_INITIALIZER;
-	static const pthread_cond_t	c = PTHREAD_COND_INITIALIZER;
-
-	pair_lock = m;
-	side_lock = m;
-	side_cond = c;
-	side_asked = side_done = 0;
-	side_up = 0;
-}
-
-static void
-side_register(void)
-{
-	if (pthread_atfork(NULL, NULL, side_child) != 0)
-		side_up = -1;
-}
-
-/* With pair_lock held. */
-static int
-side_start(void)
-{
-	pthread_attr_t	attr;
-	pthread_t	th;
-	sigset_t	all, old;
-	int		r;
-
-	if (side_up != 0)
-		return side_up;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_attr_init(&attr);
-	if (r == 0) {
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 64 * 1024);
-		r = pthread_create(&th, &attr, side_main, NULL);
-		pthread_attr_destroy(&attr);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	side_up = r == 0 ? 1 : -1;
-	return side_up;
-}
-
-int
-fsync_pair(int fd1, int fd2)
-{
-	int	r1, e1, r2, e2;
-
-	pthread_once(&side_once, side_register);
-	pthread_mutex_lock(&pair_lock);
-	if (side_start() != 1) {
-		pthread_mutex_unlock(&pair_lock);
-		if (fsync(fd1) == -1)
-			return -1;
-		return fsync(fd2);
-	}
-	pthread_mutex_lock(&side_lock);
-	side_fd = fd2;
-	side_asked++;
-	pthread_cond_broadcast(&side_cond);
-	pthread_mutex_unlock(&side_lock);
-	r1 = fsync(fd1);
-	e1 = errno;
-	pthread_mutex_lock(&side_lock);
-	while (side_done != side_asked)
-		pthread_cond_wait(&side_cond, &side_lock);
-	r2 = side_result;
-	e2 = side_errno;
-	pthread_mutex_unlock(&side_lock);
-	pthread_mutex_unlock(&pair_lock);
-	if (r1 == -1 || r2 == -1) {
-		errno = r1 == -1 ? e1 : e2;
-		return -1;
-	}
-	return 0;
 }

@@ -76,33 +76,40 @@ int	durable_write(int dirfd, const char *tmpname, const char *name,
  * calls that arrive while one runs wait for the next, which one of them
  * leads for all.  Counters are generations: `done` covers every request up
  * to it.
+ *
+ * A thread that will ask for the sync soon (it is syncing its file) says
+ * so first with group_sync_expect(), then asks with group_sync_expected(),
+ * or calls group_sync_cancel() if it gives up before.  A leader about to
+ * start a run waits for the threads expected when it got there, at most
+ * GROUP_SYNC_LINGER_US, so that one run covers them too (PostgreSQL's
+ * commit_delay with commit_siblings): a thread alone waits for nobody.
  */
+#define GROUP_SYNC_LINGER_US	2000
+
 struct group_sync {
 	pthread_mutex_t	lock;
 	pthread_cond_t	cond;
 	unsigned long	requested, done;
 	unsigned long	failed;		/* the last failed run covered up to */
 	int		running, error;	/* error: its errno */
+	unsigned long	expected, arrived;	/* generations too */
 };
 #define GROUP_SYNC_INITIALIZER \
-	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0 }
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, \
+	  0, 0 }
 
 /* fn returns 0, or -1 with errno set; so does group_sync(). */
 int	group_sync(struct group_sync *, int (*fn)(void *), void *arg);
+void	group_sync_expect(struct group_sync *);
+int	group_sync_expected(struct group_sync *, int (*fn)(void *), void *arg);
+void	group_sync_cancel(struct group_sync *);
 
 /*
  * fsync_dirfd(), shared (group_sync()) with the other threads of the
- * process that sync the same directory at the same moment.
+ * process that sync the same directory at the same moment.  The thread
+ * that leads a run first waits delay_us for others to join (0: none), for
+ * a caller that can wait (a delivery, which no client waits for).
  */
-int	fsync_dir_shared(int dirfd);
-
-/*
- * fsync() of two descriptors at the same time: fd2 on a helper thread
- * while the caller does fd1; 0 once both are on disk.  On a journaled
- * file system both wait for one journal commit, where the second fsync
- * alone would cost one more cache flush; without a journal the two
- * writes and flushes overlap.  Without the thread, one after the other.
- */
-int	fsync_pair(int fd1, int fd2);
+int	fsync_dir_shared(int dirfd, long delay_us);
 
 #endif

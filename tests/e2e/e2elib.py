@@ -347,6 +347,7 @@ class Server:
         self.pgid = None
         self.allow_crash = False  # set by tests that kill children on purpose
         self.preexec = None  # run in the child before exec (e.g. rlimits)
+        self.wrapper = []    # argv before the server's (e.g. strace -f)
         self.clients = []
         self.write_users(users)
         self.write_config()
@@ -399,7 +400,7 @@ class Server:
             conf = os.path.join(self.dir.name, conf)
         try:
             self.proc = subprocess.Popen(
-                [str(SMTPAUTHD), "-d", "-f", str(conf)],
+                self.wrapper + [str(SMTPAUTHD), "-d", "-f", str(conf)],
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                 cwd=str(cwd), start_new_session=True,
                 preexec_fn=self.preexec)
@@ -584,8 +585,17 @@ class Server:
         return wait_until(find, T(timeout),
                           what="message %s for %s" % (qid, addr))
 
-    def wait_queue_empty(self, timeout=10):
+    def queued(self, parts=False):
+        """What spool/queue holds but recycled files (free.K), removed
+        ones waiting to become one (ID.dead) and, unless parts, messages
+        being received or left half-received by a crash (ID.part: never
+        delivered, removed by the queue's clean-up)."""
         qdir = self.spool / "queue"
-        wait_until(lambda: not any(qdir.iterdir()), T(timeout),
-                   what="an empty spool/queue (has %s)"
-                   % sorted(os.listdir(qdir)))
+        return sorted(n for n in os.listdir(qdir)
+                      if not n.startswith("free.") and
+                      not n.endswith(".dead") and
+                      (parts or not n.endswith(".part")))
+
+    def wait_queue_empty(self, timeout=10):
+        wait_until(lambda: not self.queued(), T(timeout),
+                   what="an empty spool/queue (has %s)" % self.queued())

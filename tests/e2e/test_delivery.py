@@ -318,9 +318,10 @@ def test_log_lines_and_maildir_layout(server):
     # The spool file is kept for the next message (INTERNALS.md): it
     # waits as ID.dead for the next recycling, then becomes free.K.
     def recycled():
-        names = [p.name for p in (srv.spool / "incoming").iterdir()]
+        names = [p.name for p in (srv.spool / "queue").iterdir()]
         return names and all(n.startswith("free.") for n in names)
-    wait_until(recycled, T(5), what="incoming/ holding free.K only")
+    wait_until(recycled, T(5), what="queue/ holding free.K only")
+    assert not (srv.spool / "incoming").exists()
 
 
 DOT_STUFFING = PEER_SUITES / "dot-stuffing.txt"

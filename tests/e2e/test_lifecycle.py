@@ -105,6 +105,44 @@ def test_restart_cleans_what_a_crash_left_in_queue(server):
     broken.unlink()
 
 
+def test_start_empties_an_older_versions_incoming(server):
+    """Versions up to 0.11.0 received into spool/incoming/ (INTERNALS.md,
+    "Spool layout"): a spool they left, with recycled files, a removed
+    message's file and a half-received one there, is emptied by the
+    queue's clean-up at start, and nothing in it is delivered.  A
+    half-received message of this version (queue/ID.part) is never
+    delivered either, and is removed once it is old."""
+    srv = server()
+    srv.stop()
+    inc = srv.spool / "incoming"
+    inc.mkdir(mode=0o700)
+    st = (srv.spool / "queue").stat()
+    os.chown(inc, st.st_uid, st.st_gid)
+    old = time.time() - 3 * 3600
+    left = {"free.0": b"old", "free.17": b"old",
+            "00000000000000CC.dead": b"v 1\nid 00000000000000CC\n\nx",
+            "00000000000000DD.msg": b"v 1\nid 00000000000000DD\n"}
+    for name, data in left.items():
+        (inc / name).write_bytes(data)
+        os.chown(inc / name, st.st_uid, st.st_gid)
+        os.utime(inc / name, (old, old))
+    part = srv.spool / "queue" / "00000000000000EE.part"
+    part.write_bytes(b"v 1\nid 00000000000000EE\ntime 1\nip 192.0.2.1\n"
+                     b"helo h\nfrom \nbody 7BIT\nsmtputf8 0\n"
+                     b"local user@example.org\n\nSubject: half\r\n")
+    os.chown(part, st.st_uid, st.st_gid)
+    os.utime(part, (old, old))
+    mark = len(srv.log())
+    srv.start()
+    srv.wait_log(r"cleanup remove=queue/00000000000000EE\.part", after=mark)
+    wait_until(lambda: not list(inc.iterdir()), T(10),
+               what="an empty incoming/ (has %s)" % sorted(os.listdir(inc)))
+    assert not part.exists()
+    _deliver_raw(srv, "user@example.org", crlf("Subject: q\n\nq\n"))
+    [raw] = srv.wait_messages("user@example.org", 1)
+    assert b"half" not in raw
+
+
 def test_second_instance_on_the_same_address_is_refused(server):
     """Listeners use SO_REUSEPORT (a socket per worker), which would let a
     second smtpauthd started by mistake on the same address take part of

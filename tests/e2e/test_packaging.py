@@ -93,8 +93,8 @@ def test_unit_capabilities_are_enough(server, tmp_path):
     keep = ",".join("+" + c[len("CAP_"):].lower() for c in caps.split())
     srv = server(start=False)
     nobody = pwd.getpwnam("nobody")
-    for d in (srv.spool, srv.spool / "incoming", srv.spool / "queue",
-              srv.spool / "run", srv.mailbox_root):
+    for d in (srv.spool, srv.spool / "queue", srv.spool / "run",
+              srv.mailbox_root):
         d.mkdir(mode=0o700)
         os.chown(d, nobody.pw_uid, nobody.pw_gid)
     os.chmod(srv.users_path, 0o600)
@@ -246,8 +246,8 @@ set -eu
 mount --bind "$CONF" /srv
 mount -t tmpfs -o mode=0755 tmpfs /var/spool
 mount -t tmpfs -o mode=0755 tmpfs /var/mail
-for d in /var/spool/smtpauthd /var/spool/smtpauthd/incoming \
-    /var/spool/smtpauthd/queue /var/spool/smtpauthd/run /var/mail/vhosts; do
+for d in /var/spool/smtpauthd /var/spool/smtpauthd/queue \
+    /var/spool/smtpauthd/run /var/mail/vhosts; do
 	mkdir -m 0700 "$d" && chown nobody:nogroup "$d"
 done
 awk '{ print $5 }' /proc/self/mountinfo | sort -r | while read -r mp; do
@@ -687,9 +687,8 @@ mount --bind "$T/mail" /var/mail
 sh "$POSTINST" configure
 sh "$POSTINST" configure	# again, as an upgrade does: no change
 getent passwd _smtpauthd
-stat -c '%n %U:%G %a' /var/spool/smtpauthd /var/spool/smtpauthd/incoming \
-    /var/spool/smtpauthd/queue /var/spool/smtpauthd/run /var/mail/vhosts \
-    /etc/smtpauthd/users
+stat -c '%n %U:%G %a' /var/spool/smtpauthd /var/spool/smtpauthd/queue \
+    /var/spool/smtpauthd/run /var/mail/vhosts /etc/smtpauthd/users
 # Without its certificate the packaged configuration does not load (the
 # unit's ExecCondition): no server starts.
 if "$ROOT/usr/sbin/smtpauthd" -n -f /etc/smtpauthd/smtpauthd.conf; then
@@ -721,9 +720,8 @@ def test_deb_postinst_and_packaged_configuration(debs, pki, tmp_path):
     out = r.stdout
     assert re.search(r"^_smtpauthd:x:\d+:\d+:smtpauthd server[^:]*:/nonexistent:"
                      r"/usr/sbin/nologin$", out, re.M), out
-    for d in ("/var/spool/smtpauthd", "/var/spool/smtpauthd/incoming",
-              "/var/spool/smtpauthd/queue", "/var/spool/smtpauthd/run",
-              "/var/mail/vhosts"):
+    for d in ("/var/spool/smtpauthd", "/var/spool/smtpauthd/queue",
+              "/var/spool/smtpauthd/run", "/var/mail/vhosts"):
         assert "%s _smtpauthd:_smtpauthd 700\n" % d in out, out
     assert "/etc/smtpauthd/users root:root 600\n" in out, out
     assert "configuration OK" in r.stderr, r.stderr

@@ -630,8 +630,7 @@ def test_kill9_mid_batch_loses_nothing(server):
                    what="all %d messages at the sink" % n)
         # Nothing left: the queue's envelope of a message removed just
         # before the kill goes at the restart's clean-up (INTERNALS.md).
-        wait_until(lambda: not list((a.spool / "queue").iterdir()),
-                   T(10), what="an empty queue/")
+        wait_until(lambda: not a.queued(), T(10), what="an empty queue/")
         got = subjects(sink)
         assert set(got) == {"kill9 %d" % i for i in range(n)}
         dups = len(got) - len(set(got))

@@ -3,8 +3,12 @@
  * write it (envelope, empty line, message; commit = one rename) reads back
  * with spool_open_queued(), the queue's own envelope supersedes the file's,
  * an envelope larger than the first read still ends where it should, a
- * file without the end of its envelope is refused, and delivered or
- * aborted messages' files are recycled.
+ * file without the end of its envelope is refused, delivered or aborted
+ * messages' files are recycled, and what a commit syncs: its file's data
+ * and queue/, once, shared by the commits of the same moment.
+ *
+ * Linked with -Wl,--wrap=fsync and --wrap=fdatasync (Makefile): the
+ * wrappers count every sync of the code under test, by inode.
  */
 #include <sys/stat.h>
 
@@ -19,10 +23,57 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cmocka.h>
 
 #include "server/shared/envelope.h"
 #include "server/shared/spool.h"
+
+int	__real_fsync(int);
+int	__wrap_fsync(int);
+int	__real_fdatasync(int);
+int	__wrap_fdatasync(int);
+
+/* Syncs since the last reset: fsyncs of queue/, fdatasyncs, the rest. */
+static pthread_mutex_t	count_lock = PTHREAD_MUTEX_INITIALIZER;
+static ino_t		queue_ino;
+static unsigned		n_queue_fsync, n_fdatasync, n_other;
+
+int
+__wrap_fsync(int fd)
+{
+	struct stat	st;
+
+	pthread_mutex_lock(&count_lock);
+	if (fstat(fd, &st) == 0 && st.st_ino == queue_ino)
+		n_queue_fsync++;
+	else
+		n_other++;
+	pthread_mutex_unlock(&count_lock);
+	return __real_fsync(fd);
+}
+
+int
+__wrap_fdatasync(int fd)
+{
+	pthread_mutex_lock(&count_lock);
+	n_fdatasync++;
+	pthread_mutex_unlock(&count_lock);
+	return __real_fdatasync(fd);
+}
+
+static void
+reset_counts(int queue_fd)
+{
+	struct stat	st;
+
+	assert_int_equal(fstat(queue_fd, &st), 0);
+	pthread_mutex_lock(&count_lock);
+	queue_ino = st.st_ino;
+	n_queue_fsync = n_fdatasync = n_other = 0;
+	pthread_mutex_unlock(&count_lock);
+}
 
 struct fixture {
 	char		dir[64];
@@ -112,8 +163,8 @@ test_round_trip(void **state)
 	int		 fd;
 
 	spool_one(f, 1, body, id);
-	/* Committed: queue/ID.msg only, incoming/ empty. */
-	snprintf(name, sizeof(name), "%s/incoming/%s.msg", f->dir, id);
+	/* Committed: queue/ID.msg only, no ID.part left. */
+	snprintf(name, sizeof(name), "%s/queue/%s.part", f->dir, id);
 	assert_int_equal(stat(name, &st), -1);
 	snprintf(name, sizeof(name), "%s/queue/%s.env", f->dir, id);
 	assert_int_equal(stat(name, &st), -1);
@@ -227,7 +278,7 @@ count_free(struct fixture *f)
 	int		 k, n = 0;
 
 	for (k = 0; k < SPOOL_FREE_MAX; k++) {
-		snprintf(name, sizeof(name), "%s/incoming/free.%d", f->dir, k);
+		snprintf(name, sizeof(name), "%s/queue/free.%d", f->dir, k);
 		if (stat(name, &st) == 0)
 			n++;
 	}
@@ -236,7 +287,7 @@ count_free(struct fixture *f)
 
 /*
  * A delivered message's file is recycled: spool_remove() and then
- * spool_recycle() leave it as incoming/free.K, the next message takes it (same inode), and a shorter
+ * spool_recycle() leave it as queue/free.K, the next message takes it (same inode), and a shorter
  * message is cut to its own length.
  */
 static void
@@ -263,7 +314,7 @@ test_recycle(void **state)
 	/* It waits as ID.dead until a recycle makes the removal durable. */
 	assert_int_equal(spool_dead(&f->sp), 1);
 	assert_int_equal(count_free(f), 0);
-	snprintf(name, sizeof(name), "%s/incoming/%s.dead", f->dir, id);
+	snprintf(name, sizeof(name), "%s/queue/%s.dead", f->dir, id);
 	assert_int_equal(stat(name, &st), 0);
 	spool_recycle(&f->sp);
 	assert_int_equal(spool_dead(&f->sp), 0);
@@ -306,7 +357,7 @@ test_large_not_kept(void **state)
 	assert_int_equal(spool_remove(&f->sp, id), 0);
 	spool_recycle(&f->sp);
 	assert_int_equal(count_free(f), 0);
-	snprintf(name, sizeof(name), "%s/incoming/%s.dead", f->dir, id);
+	snprintf(name, sizeof(name), "%s/queue/%s.dead", f->dir, id);
 	assert_int_equal(stat(name, &st), -1);
 }
 
@@ -345,11 +396,130 @@ test_commit_reports_errors(void **state)
 	memset(big, 'x', SPOOL_ENV_MAX);
 	spool_msg_envelope(&m, big, SPOOL_ENV_MAX);
 	free(big);
-	snprintf(name, sizeof(name), "%s/incoming/%s.msg", f->dir, m.id);
+	snprintf(name, sizeof(name), "%s/queue/%s.part", f->dir, m.id);
 	assert_int_equal(stat(name, &st), 0);
 	assert_int_equal(spool_msg_commit(&m), -1);
 	assert_int_equal(errno, EFBIG);
 	assert_int_equal(stat(name, &st), -1);
+}
+
+/*
+ * A commit syncs the file's data and queue/ once each, nothing else (no
+ * second folder: the message is received in queue/ as ID.part); a
+ * recycled file the same.  Removals cost no sync until spool_recycle(),
+ * which makes any number of them durable with one fsync of queue/.
+ */
+static void
+test_commit_syncs(void **state)
+{
+	struct fixture	*f = *state;
+	char		 id[SPOOL_ID_LEN + 1], ids[8][SPOOL_ID_LEN + 1];
+	int		 i;
+
+	spool_set_share(&f->sp, 0, 1);
+	reset_counts(f->sp.queue_fd);
+	spool_one(f, 1, "one\r\n", id);
+	assert_int_equal(n_fdatasync, 1);
+	assert_int_equal(n_queue_fsync, 1);
+	assert_int_equal(n_other, 0);
+	for (i = 0; i < 8; i++)
+		spool_one(f, 1, "more\r\n", ids[i]);
+	reset_counts(f->sp.queue_fd);
+	assert_int_equal(spool_remove(&f->sp, id), 0);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(spool_remove(&f->sp, ids[i]), 0);
+	assert_int_equal(n_fdatasync + n_queue_fsync + n_other, 0);
+	spool_recycle(&f->sp);
+	assert_int_equal(n_queue_fsync, 1);
+	assert_int_equal(n_fdatasync + n_other, 0);
+	assert_int_equal(count_free(f), 9);
+	/* A recycled file: the same two syncs. */
+	spool_set_share(&f->sp, 0, 1);
+	reset_counts(f->sp.queue_fd);
+	spool_one(f, 1, "again\r\n", id);
+	assert_int_equal(count_free(f), 8);
+	assert_int_equal(n_fdatasync, 1);
+	assert_int_equal(n_queue_fsync, 1);
+	assert_int_equal(n_other, 0);
+}
+
+#define COMMITTERS	8
+#define COMMITS		50
+
+struct committer {
+	struct fixture	*f;
+	pthread_barrier_t *start;
+};
+
+static void *
+committer_main(void *arg)
+{
+	struct committer	*c = arg;
+	char			 id[SPOOL_ID_LEN + 1];
+	int			 i;
+
+	for (i = 0; i < COMMITS; i++) {
+		pthread_barrier_wait(c->start);
+		spool_one(c->f, 1, "concurrent\r\n", id);
+	}
+	return NULL;
+}
+
+/*
+ * Group commit: threads that commit at the same moment share the fsync
+ * of queue/.  Each commit still syncs its own file; the folder's fsyncs
+ * are fewer than the commits (each round starts all threads together, so
+ * in every round at least the last ones to rename wait for one run).
+ */
+static void
+test_group_commit(void **state)
+{
+	struct fixture		*f = *state;
+	struct committer	 c[COMMITTERS];
+	pthread_t		 th[COMMITTERS];
+	pthread_barrier_t	 start;
+	int			 i;
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, COMMITTERS), 0);
+	reset_counts(f->sp.queue_fd);
+	for (i = 0; i < COMMITTERS; i++) {
+		c[i].f = f;
+		c[i].start = &start;
+		assert_int_equal(pthread_create(&th[i], NULL, committer_main,
+		    &c[i]), 0);
+	}
+	for (i = 0; i < COMMITTERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	print_message("%d commits: %u fdatasync, %u fsync of queue/\n",
+	    COMMITTERS * COMMITS, n_fdatasync, n_queue_fsync);
+	assert_int_equal(n_fdatasync, COMMITTERS * COMMITS);
+	assert_int_equal(n_other, 0);
+	assert_true(n_queue_fsync < COMMITTERS * COMMITS);
+}
+
+/* The commit never replaces a committed message of the same id. */
+static void
+test_commit_never_replaces(void **state)
+{
+	struct fixture		*f = *state;
+	struct spool_msg	 m;
+	struct stat		 st;
+	char			 name[128], part[128];
+	FILE			*fp;
+
+	assert_int_equal(spool_msg_create(&f->sp, &m), 0);
+	spool_msg_write(&m, "second\r\n", 8);
+	snprintf(name, sizeof(name), "%s/queue/%s.msg", f->dir, m.id);
+	snprintf(part, sizeof(part), "%s/queue/%s.part", f->dir, m.id);
+	assert_non_null(fp = fopen(name, "w"));
+	fputs("first", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(spool_msg_commit(&m), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(stat(name, &st), 0);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(stat(part, &st), -1);
 }
 
 int
@@ -358,6 +528,12 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_syncs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_never_replaces,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_envelope_supersedes,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_envelope, setup,

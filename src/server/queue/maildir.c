@@ -102,10 +102,17 @@ open_maildir(const char *root, const char *domain, const char *local)
 	return mfd;
 }
 
+/*
+ * The fsync of new/ waits MAILDIR_SYNC_DELAY_US for the deliveries that
+ * follow, so one covers them: no client waits for a delivery, and even at
+ * one client at a time messages come a millisecond or two apart.
+ */
+#define MAILDIR_SYNC_DELAY_US	4000
+
 static int
 sync_new(void *newfd)
 {
-	return fsync_dir_shared(*(int *)newfd);
+	return fsync_dir_shared(*(int *)newfd, MAILDIR_SYNC_DELAY_US);
 }
 
 /* The host part of a name: '/' and ':' escaped (the Maildir spec). */

@@ -41,7 +41,9 @@
 #include "server/shared/queuelist.h"
 #include "server/shared/spool.h"
 
-#define QUEUE_THREADS		4
+/* Mostly waiting in fsync: the deliveries of one moment into a Maildir
+ * share the fsync of its new/ (bench/RESULTS.md, issue 19). */
+#define QUEUE_THREADS		16
 #define RECYCLE_MS		50	/* a removed file waits at most */
 #define MAX_ACTIVE		2000	/* envelopes held in memory */
 #define STOP_GRACE		10	/* seconds for deliveries under way */

@@ -21,8 +21,10 @@
 static void		 queue_cleanup_dir(struct queue *, int, int);
 
 /*
- * Remove what a crash left behind in dirfd: uncommitted files older than
- * two DATA timeouts (a live session may still be writing younger ones).
+ * Remove what a crash left behind in queue/: uncommitted files (ID.part)
+ * older than two DATA timeouts (a live session may still be writing
+ * younger ones), removed messages' files never recycled (ID.dead), the
+ * queue's envelopes of messages that are gone.
  */
 static void
 queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
@@ -44,12 +46,21 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 	rewinddir(dir);
 	while ((de = readdir(dir)) != NULL) {
 		len = strlen(de->d_name);
+		/*
+		 * incoming/ is an older version's: its recycled files go
+		 * too (nothing takes them there), and everything else of
+		 * it like an uncommitted file here.
+		 */
+		if (!is_queue && strncmp(de->d_name, SPOOL_FREE_PREFIX,
+		    strlen(SPOOL_FREE_PREFIX)) == 0) {
+			unlinkat(dirfd, de->d_name, 0);
+			continue;
+		}
 		if (len < SPOOL_ID_LEN + 4 || !spool_valid_id(de->d_name,
 		    SPOOL_ID_LEN))
 			continue;
 		/* A removed message's file that was never recycled. */
-		if (!is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
-		    SPOOL_DEAD_SUFFIX) == 0) {
+		if (strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_DEAD_SUFFIX) == 0) {
 			unlinkat(dirfd, de->d_name, 0);
 			continue;
 		}
@@ -87,7 +98,8 @@ queue_scan(struct queue *q, int cleanup, int flush)
 	int		 fd;
 
 	if (cleanup || (mono_sec() % 3600) < SCAN_SECONDS) {
-		queue_cleanup_dir(q, q->spool.incoming_fd, 0);
+		if (q->spool.incoming_fd != -1)
+			queue_cleanup_dir(q, q->spool.incoming_fd, 0);
 		queue_cleanup_dir(q, q->spool.queue_fd, 1);
 	}
 	if ((fd = dup(q->spool.queue_fd)) == -1 ||

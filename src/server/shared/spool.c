@@ -20,36 +20,44 @@
 #include "server/shared/spool.h"
 
 static int	make_dir(const char *, long, long, char *, size_t);
-static int	sync_both(void *);
-static int	commit_sync_both(void *);
+static int	sync_queue(void *);
+static int	commit_sync_queue(void *);
 static void	to_free(struct spool *, const char *);
 static int	take_free(struct spool *, const char *);
 
 /*
- * Group commit of the spool directories (durable.h): the commits of one
- * moment share the fsyncs of queue/ and incoming/.
+ * Group commit of the spool (durable.h): the commits of one moment share
+ * one fsync of queue/.
  */
 static struct group_sync	commit_sync = GROUP_SYNC_INITIALIZER;
 /* Picks the next free.K name (any thread). */
 static atomic_uint		free_next;
 
 static int
-sync_both(void *arg)
+sync_queue(void *arg)
 {
 	const struct spool	*sp = arg;
 
 	/*
-	 * The new entries and the old ones' removal (a file system without
-	 * a journal needs both), at the same time: a crash between the two
-	 * leaves either both names or none, and no reply was given.
+	 * Every entry a commit changes is in queue/ (ID.part gone, ID.msg
+	 * made, free.K taken before): one fsync makes them all durable.
 	 */
-	return fsync_pair(sp->queue_fd, sp->incoming_fd);
+	return fsync_dirfd(sp->queue_fd);
 }
 
+/* A commit on its way to the group sync (expected there). */
+struct committing {
+	struct spool	*sp;
+	int		 asked;
+};
+
 static int
-commit_sync_both(void *sp)
+commit_sync_queue(void *arg)
 {
-	return group_sync(&commit_sync, sync_both, sp);
+	struct committing	*c = arg;
+
+	c->asked = 1;
+	return group_sync_expected(&commit_sync, sync_queue, c->sp);
 }
 
 static int
@@ -80,9 +88,6 @@ spool_setup(const char *path, long uid, long gid, char *err, size_t errlen)
 
 	if (make_dir(path, uid, gid, err, errlen) == -1)
 		return -1;
-	if ((size_t)snprintf(sub, sizeof(sub), "%s/incoming", path) >=
-	    sizeof(sub) || make_dir(sub, uid, gid, err, errlen) == -1)
-		return -1;
 	if ((size_t)snprintf(sub, sizeof(sub), "%s/queue", path) >=
 	    sizeof(sub) || make_dir(sub, uid, gid, err, errlen) == -1)
 		return -1;
@@ -102,11 +107,16 @@ spool_open(struct spool *sp, const char *path)
 	sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dirfd == -1)
 		return -1;
+	/* Only an older version's spool has it (spool.h). */
 	sp->incoming_fd = openat(sp->dirfd, "incoming",
-	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (sp->incoming_fd == -1 && errno != ENOENT) {
+		spool_close(sp);
+		return -1;
+	}
 	sp->queue_fd = openat(sp->dirfd, "queue",
 	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sp->incoming_fd == -1 || sp->queue_fd == -1) {
+	if (sp->queue_fd == -1) {
 		spool_close(sp);
 		return -1;
 	}
@@ -184,7 +194,7 @@ free_number(const char *name)
 }
 
 /*
- * Refill the cache from incoming/.  After a scan that found nothing the
+ * Refill the cache from queue/.  After a scan that found nothing the
  * next SPOOL_FREE_SKIP messages get new files without one.
  */
 static void
@@ -199,7 +209,7 @@ scan_free(struct spool *sp)
 		sp->skip--;
 		return;
 	}
-	if ((fd = openat(sp->dirfd, "incoming", O_RDONLY | O_DIRECTORY |
+	if ((fd = openat(sp->dirfd, "queue", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
 		return;
 	while (sp->ncache < SPOOL_FREE_CACHE &&
@@ -216,7 +226,7 @@ scan_free(struct spool *sp)
 		sp->skip = SPOOL_FREE_SKIP;
 }
 
-/* Take a recycled file as incoming/name.  Returns 0 or -1. */
+/* Take a recycled file as queue/name.  Returns 0 or -1. */
 static int
 take_free(struct spool *sp, const char *name)
 {
@@ -231,7 +241,7 @@ take_free(struct spool *sp, const char *name)
 			return -1;
 		snprintf(from, sizeof(from), SPOOL_FREE_PREFIX "%u",
 		    sp->cache[--sp->ncache]);
-		if (renameat2(sp->incoming_fd, from, sp->incoming_fd, name,
+		if (renameat2(sp->queue_fd, from, sp->queue_fd, name,
 		    RENAME_NOREPLACE) == 0)
 			return 0;
 		if (errno != ENOENT)	/* EEXIST: the id is taken */
@@ -241,8 +251,8 @@ take_free(struct spool *sp, const char *name)
 }
 
 /*
- * Make incoming/name free.K, for some K not in use; unlink it if every
- * one tried is.
+ * Make queue/name free.K, for some K not in use; unlink it if every one
+ * tried is.
  */
 static void
 to_free(struct spool *sp, const char *name)
@@ -254,13 +264,13 @@ to_free(struct spool *sp, const char *name)
 	for (tries = 0; tries < 4; tries++) {
 		k = atomic_fetch_add(&free_next, 1) % SPOOL_FREE_MAX;
 		snprintf(to, sizeof(to), SPOOL_FREE_PREFIX "%u", k);
-		if (renameat2(sp->incoming_fd, name, sp->incoming_fd, to,
+		if (renameat2(sp->queue_fd, name, sp->queue_fd, to,
 		    RENAME_NOREPLACE) == 0)
 			return;
 		if (errno != EEXIST)
 			break;
 	}
-	unlinkat(sp->incoming_fd, name, 0);
+	unlinkat(sp->queue_fd, name, 0);
 }
 
 int
@@ -274,24 +284,33 @@ spool_msg_create(struct spool *sp, struct spool_msg *m)
 	m->fd = -1;
 	for (tries = 0; tries < 8; tries++) {
 		spool_new_id(m->id);
-		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
+		snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX, m->id);
 		if (take_free(sp, name) == 0) {
 			/* Written over from the start, cut at commit. */
-			m->fd = openat(sp->incoming_fd, name, O_WRONLY |
+			m->fd = openat(sp->queue_fd, name, O_WRONLY |
 			    O_CLOEXEC);
 			if (m->fd != -1) {
 				m->recycled = 1;
 				return 0;
 			}
-			unlinkat(sp->incoming_fd, name, 0);
+			unlinkat(sp->queue_fd, name, 0);
 		}
-		m->fd = durable_open(sp->incoming_fd, name);
+		m->fd = durable_open(sp->queue_fd, name);
 		if (m->fd != -1)
 			return 0;
 		if (errno != EEXIST)
 			return -1;
 	}
 	return -1;
+}
+
+int
+spool_msg_open_read(const struct spool_msg *m)
+{
+	char	name[SPOOL_ID_LEN + 8];
+
+	snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX, m->id);
+	return openat(m->spool->queue_fd, name, O_RDONLY | O_CLOEXEC);
 }
 
 void
@@ -324,10 +343,12 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len)
 int
 spool_msg_commit(struct spool_msg *m)
 {
-	struct spool	*sp = m->spool;
-	char		 name[SPOOL_ID_LEN + 8];
-	int		 fd, saved;
+	struct spool		*sp = m->spool;
+	struct committing	 c = { sp, 0 };
+	char			 part[SPOOL_ID_LEN + 8], name[SPOOL_ID_LEN + 8];
+	int			 fd, saved, r;
 
+	snprintf(part, sizeof(part), "%s" SPOOL_PART_SUFFIX, m->id);
 	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
 	if (m->error != 0) {
 		errno = m->error;
@@ -337,18 +358,28 @@ spool_msg_commit(struct spool_msg *m)
 	if (m->recycled && ftruncate(m->fd, (off_t)m->written) == -1)
 		goto fail;		/* abort closes m->fd */
 	/*
-	 * Steps 3 and 4: the rename into queue/ is the commit point, made
-	 * durable in both directories; concurrent commits share the fsyncs
+	 * Steps 3 and 4: the rename of queue/ID.part to queue/ID.msg is the
+	 * commit point (never over a message of the same id), made durable
+	 * by one fsync of queue/ that the commits of that moment share
 	 * (group commit).
 	 */
 	fd = m->fd;
 	m->fd = -1;
-	if (durable_commit(fd, sp->incoming_fd, name, sp->queue_fd, name,
-	    commit_sync_both, sp) == -1) {
-		/* Nothing is left before the rename; after it, the message
-		 * is not known to be on disk and was never acknowledged. */
+	/* The run of the fsync that starts while this one syncs its file
+	 * waits for it (a little: durable.h). */
+	group_sync_expect(&commit_sync);
+	r = durable_commit_new(fd, sp->queue_fd, part, sp->queue_fd, name,
+	    commit_sync_queue, &c);
+	if (!c.asked)
+		group_sync_cancel(&commit_sync);
+	if (r == -1) {
+		/* Nothing is left before the rename (EEXIST: it did not
+		 * happen, and ID.msg is another message's); after it, the
+		 * message is not known to be on disk and was never
+		 * acknowledged. */
 		saved = errno;
-		unlinkat(sp->queue_fd, name, 0);
+		if (saved != EEXIST)
+			unlinkat(sp->queue_fd, name, 0);
 		m->id[0] = '\0';
 		errno = saved;
 		return -1;
@@ -371,13 +402,13 @@ spool_msg_abort(struct spool_msg *m)
 		m->fd = -1;
 	}
 	if (m->spool != NULL && m->id[0] != '\0') {
-		snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
-		/* Never in queue/: nothing refers to it, reuse it at once
+		snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX, m->id);
+		/* Never committed: nothing refers to it, reuse it at once
 		 * (unless it is large). */
 		if (m->written <= SPOOL_FREE_KEEP)
 			to_free(m->spool, name);
 		else
-			unlinkat(m->spool->incoming_fd, name, 0);
+			unlinkat(m->spool->queue_fd, name, 0);
 	}
 	m->id[0] = '\0';
 }
@@ -392,7 +423,7 @@ spool_remove(struct spool *sp, const char *id)
 	snprintf(msg, sizeof(msg), "%s" SPOOL_MSG_SUFFIX, id);
 	snprintf(dead, sizeof(dead), "%s" SPOOL_DEAD_SUFFIX, id);
 	snprintf(env, sizeof(env), "%s" SPOOL_ENV_SUFFIX, id);
-	if (renameat(sp->queue_fd, msg, sp->incoming_fd, dead) == -1) {
+	if (renameat(sp->queue_fd, msg, sp->queue_fd, dead) == -1) {
 		if (errno != ENOENT)
 			return -1;
 	} else {
@@ -404,7 +435,7 @@ spool_remove(struct spool *sp, const char *id)
 		pthread_mutex_unlock(&sp->dead_lock);
 		/* No room to wait: not recycled, gone. */
 		if (!listed)
-			unlinkat(sp->incoming_fd, dead, 0);
+			unlinkat(sp->queue_fd, dead, 0);
 	}
 	if (unlinkat(sp->queue_fd, env, 0) == -1 && errno != ENOENT)
 		return -1;
@@ -446,11 +477,11 @@ spool_recycle(struct spool *sp)
 	ok = n == 0 || fsync_dirfd(sp->queue_fd) == 0;
 	for (i = 0; i < n; i++) {
 		snprintf(dead, sizeof(dead), "%s" SPOOL_DEAD_SUFFIX, ids[i]);
-		if (ok && fstatat(sp->incoming_fd, dead, &st, 0) == 0 &&
+		if (ok && fstatat(sp->queue_fd, dead, &st, 0) == 0 &&
 		    st.st_size <= SPOOL_FREE_KEEP)
 			to_free(sp, dead);
 		else
-			unlinkat(sp->incoming_fd, dead, 0);
+			unlinkat(sp->queue_fd, dead, 0);
 	}
 	free(ids);
 }

@@ -13,7 +13,7 @@
 #include "server/shared/envelope.h"
 
 /*
- * A delivered message's file is not unlinked but kept in incoming/ as
+ * A delivered message's file is not unlinked but kept in queue/ as
  * free.K (K < SPOOL_FREE_MAX) for a new message to take: creating and
  * deleting files is what costs most on ext4 (INTERNALS.md, "Recycled
  * files").
@@ -34,7 +34,11 @@
 
 struct spool {
 	int		 dirfd;		/* spool/ */
-	int		 incoming_fd;	/* spool/incoming/ */
+	/*
+	 * spool/incoming/, where an older version received messages, or -1:
+	 * the queue's clean-up empties it (INTERNALS.md, "Spool layout").
+	 */
+	int		 incoming_fd;
 	int		 queue_fd;	/* spool/queue/ */
 	/*
 	 * Taking recycled files: only when nshares > 0 (one thread per
@@ -44,14 +48,14 @@ struct spool {
 	unsigned	 cache[SPOOL_FREE_CACHE];	/* K of free.K seen */
 	size_t		 ncache;
 	unsigned	 skip;		/* creates left before the next scan */
-	/* Removed messages (incoming/ID.dead) waiting for spool_recycle(). */
+	/* Removed messages (queue/ID.dead) waiting for spool_recycle(). */
 	pthread_mutex_t	 dead_lock;
 	char		 dead[SPOOL_FREE_MAX][SPOOL_ID_LEN + 1];
 	size_t		 ndead;
 };
 
-/* Create spool/, incoming/, queue/ and run/ (0700) when missing; owner uid/gid
- * when they are not -1.  Returns 0 or -1 with err set. */
+/* Create spool/, queue/ and run/ (0700) when missing; owner uid/gid when
+ * they are not -1.  Returns 0 or -1 with err set. */
 int	spool_setup(const char *path, long uid, long gid, char *err,
 	    size_t errlen);
 /* Open the directories.  Returns 0 or -1 (errno). */
@@ -77,7 +81,7 @@ int	spool_valid_id(const char *s, size_t len);
 struct spool_msg {
 	struct spool	*spool;
 	char		 id[SPOOL_ID_LEN + 1];
-	int		 fd;		/* incoming/ID.msg, -1 when closed */
+	int		 fd;		/* queue/ID.part, -1 when closed */
 	int		 error;		/* errno of the first failure */
 	int		 recycled;	/* a free.K taken: may be longer */
 	uint64_t	 size;		/* octets of the message written */
@@ -85,10 +89,12 @@ struct spool_msg {
 };
 
 /*
- * Create incoming/ID.msg with a fresh id, or take a recycled file for it.
+ * Create queue/ID.part with a fresh id, or take a recycled file for it.
  * Returns 0 or -1 (errno).
  */
 int	spool_msg_create(struct spool *, struct spool_msg *);
+/* Another descriptor of the uncommitted file, to read it; or -1. */
+int	spool_msg_open_read(const struct spool_msg *);
 /*
  * Write the envelope (with m->id in it) first, before any of the message.
  * A failure is remembered and reported by commit.
@@ -98,8 +104,8 @@ void	spool_msg_envelope(struct spool_msg *, const char *env, size_t len);
 void	spool_msg_write(struct spool_msg *, const void *, size_t);
 /*
  * Blocking (run it off the event loop): make the file durable and commit
- * it to queue/ (one rename).  Returns 0, or -1 with errno set and the file
- * removed.
+ * it (rename to queue/ID.msg, one shared fsync of queue/).  Returns 0, or
+ * -1 with errno set and the file removed.
  */
 int	spool_msg_commit(struct spool_msg *);
 /* Forget an uncommitted message. */
@@ -107,7 +113,7 @@ void	spool_msg_abort(struct spool_msg *);
 
 /*
  * Blocking, any thread: the message is delivered; remove queue/ID.msg and
- * then queue/ID.env.  Its file waits as incoming/ID.dead for
+ * then queue/ID.env.  Its file waits as queue/ID.dead for
  * spool_recycle().  Returns 0 or -1 (errno).
  */
 int	spool_remove(struct spool *, const char *id);
@@ -147,6 +153,7 @@ long	spool_pidfile_read(const char *path, char *err, size_t errlen);
 #define SPOOL_MSG_SUFFIX	".msg"
 #define SPOOL_ENV_SUFFIX	".env"
 #define SPOOL_TMP_SUFFIX	".tmp"
-#define SPOOL_DEAD_SUFFIX	".dead"	/* incoming/: removed, to recycle */
+#define SPOOL_DEAD_SUFFIX	".dead"	/* removed, to recycle */
+#define SPOOL_PART_SUFFIX	".part"	/* being received: no message yet */
 
 #endif

@@ -1210,7 +1210,6 @@ milter_rewrite(struct session *s)
 	uint64_t	 base = m->msg_base, hlen = m->hs.body_off, blen;
 	size_t		 nh = 0, i, j, k, outlen = 0, cap;
 	uint64_t	 pos;
-	char		 name[SPOOL_ID_LEN + 8];
 	int		 r = -1, fd = sm->fd, rfd = -1;
 
 	if (sm->error != 0 || fd == -1 || hlen > HDRS_REWRITE_MAX ||
@@ -1220,9 +1219,7 @@ milter_rewrite(struct session *s)
 	}
 	blen = sm->size - hlen;
 	/* The spool's descriptor only writes: read through another. */
-	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, sm->id);
-	if ((rfd = openat(sm->spool->incoming_fd, name, O_RDONLY |
-	    O_CLOEXEC)) == -1)
+	if ((rfd = spool_msg_open_read(sm)) == -1)
 		return -1;
 	if ((hdrs = malloc(hlen + 1)) == NULL)
 		goto done;

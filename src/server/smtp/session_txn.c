@@ -187,7 +187,7 @@ session_body_input(struct session *s, uint64_t *left)
 	struct evbuffer_iovec	 in, out;
 	size_t			 n, used, outlen;
 	/*
-	 * The queue takes a file in incoming/ untouched for 2 x data-timeout
+	 * The queue takes a queue/ID.part untouched for 2 x data-timeout
 	 * for a crash's leftover: when BODY_FLUSH octets may take longer than
 	 * data-timeout to arrive at data-min-rate, every input is written.
 	 */
