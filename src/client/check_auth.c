@@ -51,6 +51,15 @@ cannot_auth(const struct checker *ck)
 		    "(--insecure-plaintext-auth overrides)";
 	if (ck->o.tls != TLSMODE_NONE && !ck->tls_ok)
 		return "no TLS session";
+	/*
+	 * --insecure lets the handshake through any certificate, so that the
+	 * other checks can run; a password goes only where tls-cert did not
+	 * fail (an expired one, another name's).
+	 */
+	if (ck->o.tls != TLSMODE_NONE &&
+	    ck->res[C_TLS_CERT].status == CHECK_FAIL)
+		return "the certificate failed tls-cert: no password is sent "
+		    "over it";
 	if ((caps = auth_caps(ck)) == NULL ||
 	    !reply_ehlo_keyword(caps, "AUTH", NULL, NULL))
 		return "AUTH is not offered";

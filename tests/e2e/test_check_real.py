@@ -57,8 +57,13 @@ def pki(tmp_path_factory):
 @pytest.fixture(scope="module")
 def postfix(pki):
     dv = Dovecot().start()
+    # Stock submission, but with a certificate a client must refuse.
+    badcert = {name: POSTFIX_SUBMISSION + [
+        "smtpd_tls_cert_file=%s" % pki[name][0],
+        "smtpd_tls_key_file=%s" % pki[name][1]]
+        for name in ("expired", "wronghost")}
     pf = Postfix(*pki["good"], dv.sock,
-                 SERVICES | postfix_tls_audit_services(pki["audit"]))
+                 SERVICES | badcert | postfix_tls_audit_services(pki["audit"]))
     try:
         yield pf.start()
     finally:
@@ -587,3 +592,26 @@ def test_tls_audit_skipped(pki, postfix):
               "none", user=None, audit=True)
     for k in AUDIT_IDS:
         assert p.status[k] == "skip" and p.summary[k] == "--tls none"
+
+
+@pytest.mark.parametrize("cert,why", [("expired", ("expired",)),
+                                      ("wronghost", ("mismatch", "not for"))])
+def test_postfix_bad_certificate_fails_and_no_password_is_sent(
+        pki, postfix, cert, why):
+    # Stock submission with an expired certificate, or one for another
+    # name: tls-cert fails, and --insecure (which relaxes only the trust
+    # in the issuer) still fails it, and the password is not sent.
+    for extra in ((), ("--insecure",)):
+        p = check(pki, postfix.target(cert), *extra)
+        assert p.returncode == 1, (extra, p.out)
+        assert p.status["tls-cert"] == "fail", p.summary["tls-cert"]
+        assert any(w in p.summary["tls-cert"] for w in why), \
+            p.summary["tls-cert"]
+        assert p.status["auth-good"] == "skip", p.summary["auth-good"]
+    # openssl s_client, as independent evidence, refuses it too.
+    out = subprocess.run(
+        ["openssl", "s_client", "-starttls", "smtp", "-connect",
+         postfix.target(cert), "-CAfile", str(pki["ca"]),
+         "-verify_hostname", "localhost", "-verify_return_error"],
+        input=b"QUIT\r\n", capture_output=True, timeout=T(30))
+    assert out.returncode != 0
