@@ -153,35 +153,26 @@ dv_init(struct backend_env *env)
 static void
 dv_connect(void)
 {
-	char	hello[64];
-	int	n;
+	const char	*why;
+	char		 hello[64];
+	int		 n, r;
 
 	D.state = DS_HANDSHAKE;
 	D.have_plain = 0;
 	D.version_ok = 0;
 	memset(&D.hs_mechs, 0, sizeof(D.hs_mechs));
-	D.bev = bufferevent_socket_new(D.base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (D.bev == NULL) {
-		dv_down("out of memory");
-		return;
-	}
-	bufferevent_setcb(D.bev, dv_read_cb, NULL, dv_event_cb, NULL);
-	if (bufferevent_socket_connect(D.bev, (struct sockaddr *)&D.ss,
-	    (int)D.sslen) == -1) {
-		dv_down(strerror(errno));
-		return;
-	}
-	if (D.bev == NULL)
-		return;		/* failed at once: dv_event_cb ran */
-	/* Never wait for the server's greeting (Dovecot 2.4 waits for us). */
 	n = snprintf(hello, sizeof(hello), "VERSION\t1\t2\nCPID\t%ld\n",
 	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(hello) ||
-	    bufferevent_write(D.bev, hello, (size_t)n) == -1 ||
-	    bufferevent_enable(D.bev, EV_READ) == -1) {
-		dv_down("cannot send the handshake");
+	if (n < 0 || (size_t)n >= sizeof(hello)) {
+		dv_down("cannot make the handshake");
 		return;
 	}
+	r = dovecot_connect(D.base, &D.bev, &D.ss, D.sslen, dv_read_cb,
+	    dv_event_cb, hello, (size_t)n, &why);
+	if (r == -1)
+		dv_down(why);
+	if (r != 0)
+		return;
 	{
 		struct timeval	tv = { (time_t)D.conf->backend_timeout, 0 };
 

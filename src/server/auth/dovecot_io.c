@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,34 @@ dovecot_sockaddr(const char *spec, struct sockaddr_storage *ss,
 	freeaddrinfo(res);
 	free(buf);
 	return rc;
+}
+
+int
+dovecot_connect(struct event_base *base, struct bufferevent **bevp,
+    const struct sockaddr_storage *ss, socklen_t sslen,
+    void (*readcb)(struct bufferevent *, void *),
+    void (*eventcb)(struct bufferevent *, short, void *),
+    const char *hello, size_t hellolen, const char **why)
+{
+	*bevp = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (*bevp == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	bufferevent_setcb(*bevp, readcb, NULL, eventcb, NULL);
+	if (bufferevent_socket_connect(*bevp, (const struct sockaddr *)ss,
+	    (int)sslen) == -1) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (*bevp == NULL)
+		return 1;	/* failed at once: eventcb ran */
+	if (bufferevent_write(*bevp, hello, hellolen) == -1 ||
+	    bufferevent_enable(*bevp, EV_READ) == -1) {
+		*why = "cannot send the handshake";
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -1,8 +1,8 @@
 /*
  * What the two Dovecot connections of the auth process share (the
  * auth-client one of backend_dovecot.c, the auth-master one of
- * dovecot_userdb.c): the socket's address, the bounded line reader, the
- * reconnection backoff.
+ * dovecot_userdb.c): the socket's address, connecting, the bounded line
+ * reader, the reconnection backoff.
  */
 #ifndef SMTPAUTHD_DOVECOT_IO_H
 #define SMTPAUTHD_DOVECOT_IO_H
@@ -15,6 +15,7 @@
 
 struct bufferevent;
 struct event;
+struct event_base;
 
 /*
  * spec: "unix:PATH" or "inet:HOST:PORT" (a name resolved now, once) into
@@ -22,6 +23,19 @@ struct event;
  */
 int	dovecot_sockaddr(const char *spec, struct sockaddr_storage *ss,
 	    socklen_t *sslen, char *err, size_t errlen);
+
+/*
+ * A bufferevent in *bevp connecting to ss, with readcb and eventcb (arg
+ * NULL), hello written first (we never wait for the server's greeting:
+ * Dovecot 2.4 waits for ours) and reading enabled.  0; -1 with the reason
+ * in *why (the caller's outage: *bevp may still be set); 1 when the
+ * connection failed at once and eventcb has already dealt with it.
+ */
+int	dovecot_connect(struct event_base *base, struct bufferevent **bevp,
+	    const struct sockaddr_storage *ss, socklen_t sslen,
+	    void (*readcb)(struct bufferevent *, void *),
+	    void (*eventcb)(struct bufferevent *, short, void *),
+	    const char *hello, size_t hellolen, const char **why);
 
 /*
  * Each whole line in *bevp's input (at most DVC_LINE_MAX octets, copied

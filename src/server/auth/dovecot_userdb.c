@@ -100,27 +100,15 @@ static int
 du_open(void)
 {
 	static const char	hello[] = "VERSION\t1\t0\n";
+	const char		*why;
+	int			 r;
 
-	U.bev = bufferevent_socket_new(U.base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (U.bev == NULL) {
-		du_down("out of memory");
-		return -1;
-	}
-	bufferevent_setcb(U.bev, du_read_cb, NULL, du_event_cb, NULL);
 	U.state = US_OPEN;
-	if (bufferevent_socket_connect(U.bev, (struct sockaddr *)&U.ss,
-	    (int)U.sslen) == -1) {
-		du_down(strerror(errno));
-		return -1;
-	}
-	if (U.bev == NULL)
-		return -1;	/* failed at once: du_event_cb ran */
-	if (bufferevent_write(U.bev, hello, sizeof(hello) - 1) == -1 ||
-	    bufferevent_enable(U.bev, EV_READ) == -1) {
-		du_down("cannot send the handshake");
-		return -1;
-	}
-	return 0;
+	r = dovecot_connect(U.base, &U.bev, &U.ss, U.sslen, du_read_cb,
+	    du_event_cb, hello, sizeof(hello) - 1, &why);
+	if (r == -1)
+		du_down(why);
+	return r == 0 ? 0 : -1;
 }
 
 static void
