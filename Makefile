@@ -30,7 +30,7 @@ CFLAGS ?= -O2 -g
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(SERVER_CFLAGS)
-LDLIBS += $(PKG_LIBS) -lpthread
+LDLIBS += $(PKG_LIBS) -lpthread -lm
 SAN_FLAGS :=
 
 PREFIX ?= /usr/local

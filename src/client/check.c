@@ -10,7 +10,8 @@
  *   --insecure-plaintext-auth), and never over TLS whose certificate did
  *   not verify (unless --insecure); the probes in clear use made-up names;
  * - at most one wrong password per run, so that a guard against guessing
- *   is not tripped;
+ *   is not tripped (the opt-in probes of check_probe.c send more, counted
+ *   against --failure-budget);
  * - relay probes end with RSET, never DATA; only --send sends a message.
  *
  * TLS contexts here never fail a handshake on a bad certificate: the
@@ -75,6 +76,13 @@ static const char *const check_ids[] = {
 	[C_RELAY_ALLOWED] = "relay-allowed-auth",
 	[C_SEND] = "send",
 	[C_QUIT] = "quit",
+	[C_BANNER_DISCLOSURE] = "banner-disclosure",
+	[C_VRFY] = "vrfy",
+	[C_EXPN] = "expn",
+	[C_RCPT_ENUM] = "rcpt-enumeration",
+	[C_PROXY_SPOOF] = "proxy-spoofing",
+	[C_AUTH_TIMING] = "auth-timing",
+	[C_AUTH_GUARD] = "auth-guard",
 };
 static_assert(sizeof(check_ids) / sizeof(check_ids[0]) == C_COUNT,
     "check_ids: one name per check");
@@ -122,6 +130,7 @@ static const char check_usage[] =
 "  --json                 the result as JSON\n"
 "  --junit FILE           the result as JUnit XML too: one testcase per\n"
 "                         check and port\n"
+PROBE_USAGE
 "Exit status: 0 no check failed, 1 a check failed, 2 usage error or\n"
 "nothing could be tested (no port answered with a greeting).\n"
 "Shared options:\n";
@@ -167,6 +176,7 @@ run(struct checker *ck)
 {
 	int	stop;
 
+	probe_notice(ck);
 	if ((stop = check_connect(ck)) != 0)
 		return stop;
 	check_source(ck);
@@ -185,6 +195,7 @@ run(struct checker *ck)
 	check_auth_advertised(ck);
 	check_relay_denied(ck);
 	check_local_accepted(ck);
+	check_enumeration(ck);
 	check_auth_bad(ck);
 	check_auth_good(ck);
 	check_relay_allowed(ck);
@@ -192,6 +203,10 @@ run(struct checker *ck)
 	check_quit(ck);
 	check_injection(ck);
 	check_tls_audit(ck);
+	check_banner_disclosure(ck);
+	check_proxy_spoofing(ck);
+	check_auth_timing(ck);
+	check_auth_guard(ck);
 	source_verdict(ck);
 	ck_skip_unset(ck, "not run");
 	return 0;
@@ -296,7 +311,8 @@ source_verdict(struct checker *ck)
 		return;
 	}
 	ids[0] = '\0';
-	for (i = 0; i < C_COUNT && o < sizeof(ids); i++)
+	for (i = 0; i < C_COUNT && i < 8 * sizeof(ck->src_changed) &&
+	    o < sizeof(ids); i++)
 		if (ck->src_changed & (1u << i))
 			o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%s",
 			    o > 0 ? ", " : "", check_ids[i]);
@@ -326,16 +342,22 @@ check_banner(struct checker *ck)
 			ck_set(ck, C_BANNER, CHECK_FAIL, "%s: %s",
 			    smtpc_malformed(ck->c) ? "a greeting that is not "
 			    "SMTP" : "no greeting", smtpc_error(ck->c));
+		/* A port that waits for a PROXY header greets nobody else. */
+		check_proxy_spoofing(ck);
 		ck_skip_unset(ck, "no greeting");
-		return 2;	/* nothing could be tested */
+		/* Nothing could be tested, unless PROXY was. */
+		return ck->res[C_PROXY_SPOOF].status == CHECK_FAIL ? 1 : 2;
 	}
 	if (r->code != 220) {
 		ck_set(ck, C_BANNER, CHECK_FAIL, "greeting %s", ck_brief(r, b,
 		    sizeof(b)));
+		check_proxy_spoofing(ck);
 		ck_skip_unset(ck, "the server refused the session");
 		return 1;
 	}
 	ck_set(ck, C_BANNER, CHECK_PASS, "%s", ck_brief(r, b, sizeof(b)));
+	if (reply_dup(&ck->greeting, r) == 0)
+		ck->have_greeting = 1;
 	return 0;
 }
 
@@ -561,7 +583,7 @@ check_option(void *ctx, int ch, const char *arg, char *err, size_t errlen)
 		ck->junit_file = arg;
 		return 0;
 	}
-	return -1;
+	return probe_option(ck, ch, arg, err, errlen) == 1 ? 0 : -1;
 }
 
 /* "mx" or "submission": ROLE_*, else -1. */
@@ -644,6 +666,7 @@ ck_run_target(const struct checker *tmpl, struct ck_target *t)
 	smtpc_close(ck->c);
 	reply_free(&ck->caps_plain);
 	reply_free(&ck->caps_tls);
+	reply_free(&ck->greeting);
 	password_wipe(&ck->pw);
 	password_wipe(&ck->token);
 	explicit_bzero(ck, sizeof(*ck));
@@ -831,6 +854,7 @@ cmd_check(int argc, char **argv)
 		{ "targets", required_argument, NULL, OPT_TARGETS },
 		{ "parallel", required_argument, NULL, OPT_PARALLEL },
 		{ "junit", required_argument, NULL, OPT_JUNIT },
+		PROBE_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct checker		*ck;
@@ -847,6 +871,7 @@ cmd_check(int argc, char **argv)
 		return 2;
 	cliopt_init(&ck->o);
 	ck->relay_to = DEFAULT_RELAY_TO;
+	ck->budget = -1;
 	ck->tout.fp = stderr;
 	ck->tout.style = TRACE_TRANSCRIPT;
 	ck->parallel = CK_PARALLEL_DEFAULT;
@@ -861,6 +886,10 @@ cmd_check(int argc, char **argv)
 	    !cliopt_is_address(ck->relay_to) || (ck->from_opt != NULL &&
 	    ck->from_opt[0] != '\0' && !cliopt_is_address(ck->from_opt))) {
 		rv = bad_usage("--to, --relay-to and --from take addresses");
+		goto done;
+	}
+	if (probe_validate(ck, err, sizeof(err)) == -1) {
+		rv = bad_usage(err);
 		goto done;
 	}
 	if (ck->targets_file != NULL) {
@@ -936,6 +965,9 @@ cmd_check(int argc, char **argv)
 		free(t);
 	}
 	tls_ctx_free(ck->tctx);
+	reply_free(&ck->caps_plain);
+	reply_free(&ck->caps_tls);
+	reply_free(&ck->greeting);
 	password_wipe(&ck->pw);
 	password_wipe(&ck->token);
 	explicit_bzero(ck, sizeof(*ck));

@@ -22,75 +22,8 @@
 	"after failed attempts (a ban, Dovecot's auth penalty); wait and run " \
 	"again, or check from another address (--source)"
 
-static const struct reply *auth_caps(const struct checker *);
-static const char *cannot_auth(const struct checker *);
-static enum auth_mech pick_mech(const struct checker *,
-		    const struct auth_cred *, char *, size_t);
 static void	check_auth_hidden(struct checker *);
 static void	check_auth_refused(struct checker *);
-
-/* The EHLO reply that says what AUTH offers where the password goes. */
-static const struct reply *
-auth_caps(const struct checker *ck)
-{
-	if (ck->have_tls)
-		return &ck->caps_tls;
-	if (ck->o.tls == TLSMODE_NONE && ck->have_plain)
-		return &ck->caps_plain;
-	return NULL;
-}
-
-/* Why AUTH cannot be tried now, or NULL. */
-static const char *
-cannot_auth(const struct checker *ck)
-{
-	const struct reply	*caps;
-
-	if (ck->o.tls == TLSMODE_NONE && !ck->o.insecure_plaintext_auth)
-		return "--tls none: no password is sent without TLS "
-		    "(--insecure-plaintext-auth overrides)";
-	if (ck->o.tls != TLSMODE_NONE && !ck->tls_ok)
-		return "no TLS session";
-	/*
-	 * --insecure lets the handshake through any certificate, so that the
-	 * other checks can run; a password goes only where tls-cert did not
-	 * fail (an expired one, another name's).
-	 */
-	if (ck->o.tls != TLSMODE_NONE &&
-	    ck->res[C_TLS_CERT].status == CHECK_FAIL)
-		return "the certificate failed tls-cert: no password is sent "
-		    "over it";
-	if ((caps = auth_caps(ck)) == NULL ||
-	    !reply_ehlo_keyword(caps, "AUTH", NULL, NULL))
-		return "AUTH is not offered";
-	return NULL;
-}
-
-static enum auth_mech
-pick_mech(const struct checker *ck, const struct auth_cred *cr, char *why,
-    size_t size)
-{
-	const struct reply	*caps = auth_caps(ck);
-	const char		*adv = "";
-	size_t			 advlen = 0;
-	enum auth_mech		 m;
-
-	why[0] = '\0';
-	if (caps != NULL)
-		(void)reply_ehlo_keyword(caps, "AUTH", &adv, &advlen);
-	if (ck->o.mech != AUTH_MECH_NONE) {
-		if (!reply_word_in(adv, advlen, auth_mech_name(ck->o.mech))) {
-			(void)snprintf(why, size, "AUTH %s is not offered",
-			    auth_mech_name(ck->o.mech));
-			return AUTH_MECH_NONE;
-		}
-		return ck->o.mech;
-	}
-	if ((m = auth_mech_best(adv, advlen, cr)) == AUTH_MECH_NONE)
-		(void)snprintf(why, size, "no mechanism offered that smtpauth "
-		    "can use with these credentials");
-	return m;
-}
 
 /* Before any TLS: AUTH neither offered nor accepted in clear. */
 void
@@ -225,7 +158,7 @@ check_auth_refused(struct checker *ck)
 void
 check_auth_advertised(struct checker *ck)
 {
-	const struct reply	*caps = auth_caps(ck);
+	const struct reply	*caps = ck_auth_caps(ck);
 	const char		*adv;
 	char			 esc[200];
 	size_t			 n;
@@ -272,7 +205,7 @@ check_auth_bad(struct checker *ck)
 		ck_set(ck, C_AUTH_BAD, CHECK_SKIP, "--no-bad-auth");
 		return;
 	}
-	if ((why_not = cannot_auth(ck)) != NULL) {
+	if ((why_not = ck_cannot_auth(ck)) != NULL) {
 		ck_set(ck, C_AUTH_BAD, CHECK_SKIP, "%s", why_not);
 		return;
 	}
@@ -291,7 +224,7 @@ check_auth_bad(struct checker *ck)
 	cr.token = wrong;
 	cr.tokenlen = strlen(wrong);
 	cr.probe = 1;
-	if ((m = pick_mech(ck, &cr, why, sizeof(why))) == AUTH_MECH_NONE) {
+	if ((m = ck_pick_mech(ck, &cr, why, sizeof(why))) == AUTH_MECH_NONE) {
 		ck_set(ck, C_AUTH_BAD, CHECK_SKIP, "%s", why);
 		return;
 	}
@@ -301,6 +234,7 @@ check_auth_bad(struct checker *ck)
 		return;
 	}
 	(void)auth_run(ck->c, m, &cr, &ar);
+	ck->spent++;
 	(void)snprintf(who, sizeof(who), "AUTH %s%s", auth_mech_name(m),
 	    ck->o.user == NULL ? " as an unknown user (no --user)" : "");
 	if (ar.code == 0) {
@@ -348,18 +282,12 @@ check_auth_good(struct checker *ck)
 		ck_set(ck, C_AUTH_GOOD, CHECK_SKIP, "no --user given");
 		return;
 	}
-	if ((why_not = cannot_auth(ck)) != NULL) {
+	if ((why_not = ck_cannot_auth(ck)) != NULL) {
 		ck_set(ck, C_AUTH_GOOD, CHECK_SKIP, "%s", why_not);
 		return;
 	}
-	memset(&cr, 0, sizeof(cr));
-	cr.user = ck->o.user;
-	cr.userlen = strlen(ck->o.user);
-	cr.pass = ck->pw.buf;
-	cr.passlen = ck->pw.len;
-	cr.token = ck->token.buf;
-	cr.tokenlen = ck->token.len;
-	if ((m = pick_mech(ck, &cr, why, sizeof(why))) == AUTH_MECH_NONE) {
+	ck_real_cred(ck, &cr);
+	if ((m = ck_pick_mech(ck, &cr, why, sizeof(why))) == AUTH_MECH_NONE) {
 		ck_set(ck, C_AUTH_GOOD, ck->o.mech != AUTH_MECH_NONE ?
 		    CHECK_FAIL : CHECK_SKIP, "%s", why);
 		return;

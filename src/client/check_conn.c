@@ -5,7 +5,9 @@
  * new connection's certificate is judged again.
  */
 #include <stdio.h>
+#include <string.h>
 
+#include "client/auth.h"
 #include "client/check_priv.h"
 #include "client/cliopt.h"
 #include "client/report.h"
@@ -142,4 +144,80 @@ cert_again(struct checker *ck)
 	    "NOT verified on a later connection: %s (%s)%s",
 	    tls_peer_verify_error(t), subj, ck->o.insecure ? "; --insecure" :
 	    "");
+}
+
+/* The EHLO reply that says what AUTH offers where the password goes. */
+const struct reply *
+ck_auth_caps(const struct checker *ck)
+{
+	if (ck->have_tls)
+		return &ck->caps_tls;
+	if (ck->o.tls == TLSMODE_NONE && ck->have_plain)
+		return &ck->caps_plain;
+	return NULL;
+}
+
+/* Why AUTH cannot be tried now, or NULL. */
+const char *
+ck_cannot_auth(const struct checker *ck)
+{
+	const struct reply	*caps;
+
+	if (ck->o.tls == TLSMODE_NONE && !ck->o.insecure_plaintext_auth)
+		return "--tls none: no password is sent without TLS "
+		    "(--insecure-plaintext-auth overrides)";
+	if (ck->o.tls != TLSMODE_NONE && !ck->tls_ok)
+		return "no TLS session";
+	/*
+	 * --insecure lets the handshake through any certificate, so that the
+	 * other checks can run; a password goes only where tls-cert did not
+	 * fail (an expired one, another name's).
+	 */
+	if (ck->o.tls != TLSMODE_NONE &&
+	    ck->res[C_TLS_CERT].status == CHECK_FAIL)
+		return "the certificate failed tls-cert: no password is sent "
+		    "over it";
+	if ((caps = ck_auth_caps(ck)) == NULL ||
+	    !reply_ehlo_keyword(caps, "AUTH", NULL, NULL))
+		return "AUTH is not offered";
+	return NULL;
+}
+
+enum auth_mech
+ck_pick_mech(const struct checker *ck, const struct auth_cred *cr, char *why,
+    size_t size)
+{
+	const struct reply	*caps = ck_auth_caps(ck);
+	const char		*adv = "";
+	size_t			 advlen = 0;
+	enum auth_mech		 m;
+
+	why[0] = '\0';
+	if (caps != NULL)
+		(void)reply_ehlo_keyword(caps, "AUTH", &adv, &advlen);
+	if (ck->o.mech != AUTH_MECH_NONE) {
+		if (!reply_word_in(adv, advlen, auth_mech_name(ck->o.mech))) {
+			(void)snprintf(why, size, "AUTH %s is not offered",
+			    auth_mech_name(ck->o.mech));
+			return AUTH_MECH_NONE;
+		}
+		return ck->o.mech;
+	}
+	if ((m = auth_mech_best(adv, advlen, cr)) == AUTH_MECH_NONE)
+		(void)snprintf(why, size, "no mechanism offered that smtpauth "
+		    "can use with these credentials");
+	return m;
+}
+
+/* The real credentials (--user and its password or token). */
+void
+ck_real_cred(const struct checker *ck, struct auth_cred *cr)
+{
+	memset(cr, 0, sizeof(*cr));
+	cr->user = ck->o.user;
+	cr->userlen = strlen(ck->o.user);
+	cr->pass = ck->pw.buf;
+	cr->passlen = ck->pw.len;
+	cr->token = ck->token.buf;
+	cr->tokenlen = ck->token.len;
 }

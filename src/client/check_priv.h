@@ -2,18 +2,21 @@
  * The pieces of smtpauth check, private to src/client/check*.c: the
  * checker's state, the verdict bookkeeping (check.c), the connections the
  * checks run on (check_conn.c) and the checklist's steps, by what they
- * probe (check_tls.c, check_tlsaudit.c, check_auth.c, check_relay.c).  run() in check.c
+ * probe (check_tls.c, check_tlsaudit.c, check_auth.c, check_relay.c,
+ * check_probe.c).  run() in check.c
  * calls the steps in the seed's order; a step calls back only into the
  * bookkeeping and the connections, never into another step's file.
  */
 #ifndef SMTPAUTH_CHECK_PRIV_H
 #define SMTPAUTH_CHECK_PRIV_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "client/auth.h"
 #include "client/cliopt.h"
 #include "client/password.h"
 #include "client/report.h"
@@ -29,7 +32,10 @@ enum {
 	C_TLS_OCSP,
 	C_EHLO_TLS,
 	C_AUTH_ADV, C_AUTH_BAD, C_AUTH_GOOD, C_RELAY_DENIED,
-	C_LOCAL_ACCEPTED, C_RELAY_ALLOWED, C_SEND, C_QUIT, C_COUNT
+	C_LOCAL_ACCEPTED, C_RELAY_ALLOWED, C_SEND, C_QUIT,
+	C_BANNER_DISCLOSURE, C_VRFY, C_EXPN, C_RCPT_ENUM, C_PROXY_SPOOF,
+	C_AUTH_TIMING, C_AUTH_GUARD,
+	C_COUNT
 };
 
 /* What a port is for: 25 takes mail from anyone, 587 and 465 want AUTH. */
@@ -49,6 +55,36 @@ struct ck_port {
 	int	role;		/* ROLE_*; 0: as the number says */
 	int	tls;		/* enum tls_mode; 0: as the number says */
 };
+/*
+ * The audit probes' options (check_probe.c parses them): codes far above
+ * check.c's own, their long options and their usage lines.
+ */
+enum {
+	OPT_PROBE_TIMING = OPT_LOCAL + 0x40,
+	OPT_PROBE_GUARD,
+	OPT_PROBE_GUARD_SOURCE,
+	OPT_PROBE_GUARD_WAIT,
+	OPT_FAILURE_BUDGET,
+};
+#define PROBE_LONGOPTS							\
+	{ "probe-timing", required_argument, NULL, OPT_PROBE_TIMING },	\
+	{ "probe-guard", no_argument, NULL, OPT_PROBE_GUARD },		\
+	{ "probe-guard-source", required_argument, NULL,		\
+	    OPT_PROBE_GUARD_SOURCE },					\
+	{ "probe-guard-wait", required_argument, NULL,			\
+	    OPT_PROBE_GUARD_WAIT },					\
+	{ "failure-budget", required_argument, NULL, OPT_FAILURE_BUDGET }
+#define PROBE_USAGE							\
+"  --failure-budget N     the most wrong passwords the run may send\n"	\
+"                         (refused when the probes asked for need more)\n" \
+"  --probe-timing N       AUTH timing probe: N wrong passwords for an\n" \
+"                         unknown user and N for --user (8..100)\n"	\
+"  --probe-guard          send wrong passwords (at most 50) until the\n"	\
+"                         server refuses: THIS ADDRESS WILL BE BANNED\n"	\
+"  --probe-guard-source ADDR  a second local address that must still\n"	\
+"                         be served once the first is banned\n"		\
+"  --probe-guard-wait SEC how long to wait for the ban to lift\n"	\
+"                         (polled; 1..7200)\n"
 
 /* A made-up credential for the probes: never the real one. */
 #define PROBE_USER		"smtpauth-probe@example.invalid"
@@ -87,6 +123,14 @@ struct checker {
 	struct password		 token;
 	int			 have_secret;
 	char			 connerr[256];
+	struct reply		 greeting;	/* the first 220 */
+	int			 have_greeting;
+	int			 probe_timing;	/* --probe-timing N, or 0 */
+	int			 probe_guard;	/* --probe-guard */
+	const char		*guard_source;	/* --probe-guard-source */
+	int			 guard_wait;	/* --probe-guard-wait SEC */
+	int			 budget;	/* --failure-budget, or -1 */
+	int			 spent;		/* wrong passwords sent */
 	int			 closed;	/* a port of the host's list,
 						   closed: not tested */
 	int64_t			 ms[C_COUNT];	/* each check's time */
@@ -159,6 +203,12 @@ struct smtpc	*ck_open_session(struct checker *, struct tls_ctx *, int,
 		    char *, size_t);
 int		 ck_need_conn(struct checker *, int);
 void		 ck_drop_conn(struct checker *);
+/* Where AUTH can go (check_auth.c and check_probe.c alike). */
+const struct reply *ck_auth_caps(const struct checker *);
+const char	*ck_cannot_auth(const struct checker *);
+enum auth_mech	 ck_pick_mech(const struct checker *,
+		    const struct auth_cred *, char *, size_t);
+void		 ck_real_cred(const struct checker *, struct auth_cred *);
 
 /* check_tls.c: TLS, the certificate, STARTTLS. */
 int		 check_tls_implicit(struct checker *);
@@ -181,5 +231,22 @@ void		 check_relay_denied(struct checker *);
 void		 check_local_accepted(struct checker *);
 void		 check_relay_allowed(struct checker *);
 void		 check_send(struct checker *);
+
+/*
+ * check_probe.c: the audit probes.  probe_option() takes their options
+ * (1 taken, 0 not one of them, -1 bad); probe_validate() checks them
+ * against each other and the failure budget after parsing (0, or -1 with
+ * the reason); probe_notice() warns on stderr before a run that will ban
+ * the tester's address.
+ */
+int		 probe_option(struct checker *, int, const char *, char *,
+		    size_t);
+int		 probe_validate(struct checker *, char *, size_t);
+void		 probe_notice(const struct checker *);
+void		 check_banner_disclosure(struct checker *);
+void		 check_enumeration(struct checker *);
+void		 check_proxy_spoofing(struct checker *);
+void		 check_auth_timing(struct checker *);
+void		 check_auth_guard(struct checker *);
 
 #endif

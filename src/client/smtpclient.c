@@ -45,6 +45,7 @@ struct smtpc {
 	int			 timeout_ms;
 	int			 secret;	/* 334s are secret */
 	int			 malformed;	/* the last read: not a reply */
+	int			 timedout;	/* the last read: the timeout */
 	struct reply_parser	 parser;
 	char			 rbuf[RBUF_SIZE];
 	size_t			 rstart, rend;
@@ -412,6 +413,7 @@ smtpc_read_reply(struct smtpc *c, const struct reply **r)
 
 	*r = NULL;
 	c->malformed = 0;
+	c->timedout = 0;
 	deadline = mono_msec() + c->timeout_ms;
 	for (;;) {
 		if (c->rstart < c->rend) {
@@ -433,6 +435,7 @@ smtpc_read_reply(struct smtpc *c, const struct reply **r)
 		if (n == FILL_TIMEOUT) {
 			set_error(c, "timed out waiting for a reply");
 			c->alive = 0;
+			c->timedout = 1;
 			return -1;
 		}
 		if (n == FILL_EOF || n == FILL_ERROR) {
@@ -806,6 +809,12 @@ const char *
 smtpc_error(const struct smtpc *c)
 {
 	return c->err[0] != '\0' ? c->err : "no error";
+}
+
+int
+smtpc_timed_out(const struct smtpc *c)
+{
+	return c != NULL && c->timedout;
 }
 
 int

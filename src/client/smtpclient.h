@@ -89,6 +89,8 @@ int		 smtpc_starttls(struct smtpc *, struct tls_ctx *,
 int		 smtpc_read_reply(struct smtpc *, const struct reply **r);
 /* Did the last read fail on something that is not an SMTP reply? */
 int		 smtpc_malformed(const struct smtpc *);
+/* 1 if the last reply did not come within the timeout. */
+int		 smtpc_timed_out(const struct smtpc *);
 /* Send one command line: CRLF is added; a CR or LF inside is refused. */
 int		 smtpc_send_line(struct smtpc *, int secret, const char *line,
 		    size_t len);

@@ -348,12 +348,16 @@ class FakeServer:
     later_cert    (certfile, keyfile): hang up on a failed AUTH under TLS
                   instead of answering, and from then on every TLS handshake gets this
                   certificate (later_conns counts them)
+    ident         the greeting's words after the host name: "ESMTP", as
+                  a server that names no software; None for aiosmtpd's
+                  own ("Python SMTP 1.4.3", which banner-disclosure warns
+                  of)
     """
 
     def __init__(self, cert, starttls=True, implicit=False,
                  auth_in_clear=False, any_password=False, auth_503=False,
                  open_relay=False, vulnerable=False, users=None,
-                 host="127.0.0.1", later_cert=None):
+                 host="127.0.0.1", later_cert=None, ident="ESMTP"):
         self.handler = Handler(open_relay=open_relay, users=users)
         self.host = host
         self.port = free_port(host)
@@ -378,6 +382,8 @@ class FakeServer:
                   server_hostname="mx.test", authenticator=self.authenticate,
                   auth_require_tls=not (auth_in_clear or implicit),
                   ready_timeout=T(10))
+        if ident is not None:
+            kw["ident"] = ident
         if implicit:
             kw["ssl_context"] = ctx
         elif starttls:

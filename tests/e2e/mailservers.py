@@ -51,8 +51,11 @@ def stop_pid(proc):
 class Dovecot:
     """A private Dovecot: only its auth service, its socket in dir."""
 
-    def __init__(self, users=DOVE_USERS, sock=None, inet=False):
+    def __init__(self, users=DOVE_USERS, sock=None, inet=False,
+                 penalty=False):
         # inet: a TCP listener on loopback too, for dovecot-auth inet:.
+        # penalty: Dovecot's per-address auth penalty as it ships (each
+        # failure delays the next answer: 2, 4, 8, then 15 s).
         self.inet_port = free_port() if inet else None
         self.dir = Path(tempfile.mkdtemp(prefix="smtpauth-dovecot-",
                                          dir="/tmp"))
@@ -100,13 +103,12 @@ service auth {{
   }}
 {inet}
 }}
-# The per-address penalty would slow the guard's tests down.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-""".format(d=self.dir, sock=self.sock, userdb=self.userdb_sock, inet=(
+{anvil}
+""".format(d=self.dir, sock=self.sock, userdb=self.userdb_sock,
+           anvil="" if penalty else (
+            "# The per-address penalty would slow the guard's tests down.\n"
+            "service anvil {\n  unix_listener anvil-auth-penalty {\n"
+            "    mode = 0\n  }\n}"), inet=(
             "  inet_listener {\n    address = 127.0.0.1\n    port = %d\n  }"
             % self.inet_port) if inet else ""))
         self.proc = None

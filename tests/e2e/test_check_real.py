@@ -12,6 +12,7 @@ AUTH in clear, and from 127.0.0.2 it does what it does for everyone.
 import json
 import os
 import re
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -218,7 +219,10 @@ def test_dovecot_submission_from_outside(pki, dovecot_submission):
     # it.  All right.
     p = check(pki, dovecot_submission.target, "--source", OUTSIDE)
     assert p.returncode == 0, (p.out, dovecot_submission.log())
-    assert not not_passed(p), not_passed(p)
+    # Its stock greeting names it: a warning (login_greeting changes it).
+    assert set(not_passed(p)) == {"banner-disclosure"}, not_passed(p)
+    assert "Dovecot, Debian in 'submission.test Dovecot (Debian) ready.'" \
+        in p.summary["banner-disclosure"]
     assert "no mechanism" in p.summary["auth-hidden-plaintext"]
     assert "523 5.7.10" in p.summary["auth-refused-plaintext"]
     assert "hung up" in p.summary["starttls-injection"]
@@ -397,6 +401,8 @@ def audit(pki, postfix, name, *extra, role="submission"):
     probes = p.err.split("tls audit: probe ")[1:]
     assert len(probes) == int(n.group(1))
     for t in probes:
+        # A probe ends where the next connection (of another check) starts.
+        t = t.split("*  connected to ")[0]
         sent = [ln for ln in t.splitlines() if ln.startswith("C: ")]
         assert set(sent) <= {"C: EHLO [127.0.0.1]", "C: STARTTLS",
                              "C: QUIT"}, sent
@@ -615,3 +621,154 @@ def test_postfix_bad_certificate_fails_and_no_password_is_sent(
          "-verify_hostname", "localhost", "-verify_return_error"],
         input=b"QUIT\r\n", capture_output=True, timeout=T(30))
     assert out.returncode != 0
+# -- The audit probes (issue 15) against a Postfix that knows its users
+
+# Debian's main.cf: the banner names the software; the recipients of the
+# relay domain are listed, so that VRFY and RCPT can tell users apart.
+PROBE_MAIN = """\
+smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)
+relay_recipient_maps = inline:{{alice@example.org=ok}, {bob@example.org=ok}}
+"""
+
+PROBE_SERVICES = {
+    # Port 25 as Debian ships it: VRFY on (252 for a user, 550 for none).
+    "mx": [],
+    "novrfy": ["disable_vrfy_command=yes"],
+    # Debian's submission entry: 554 at RCPT for anyone before AUTH.
+    "submission": POSTFIX_SUBMISSION,
+    # A submission port that forgot smtpd_client_restrictions: RCPT
+    # before AUTH tells bob from a made-up user.
+    "leaky": ["smtpd_sasl_auth_enable=yes", "smtpd_tls_auth_only=yes"],
+    # Behind a balancer, but reachable by anyone.
+    "proxy": ["smtpd_upstream_proxy_protocol=haproxy",
+              "smtpd_upstream_proxy_timeout=2s"],
+}
+
+
+def postfix_greets(pf, names):
+    """Does this Postfix answer on each port?  A free port can be taken by
+    another process (other tests on the machine) before Postfix binds it:
+    Postfix's master then exits, and whatever took the port answers."""
+    for name in names:
+        try:
+            with socket.create_connection(("127.0.0.1", pf.ports[name]),
+                                          5) as c:
+                c.settimeout(5)
+                if not c.recv(100).startswith(b"220 mx.example.org"):
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def postfix_probe(pki):
+    dv = Dovecot().start()
+    for attempt in range(3):
+        pf = Postfix(*pki["good"], dv.sock, PROBE_SERVICES,
+                     main_extra=PROBE_MAIN).start()
+        if postfix_greets(pf, [n for n in PROBE_SERVICES if n != "proxy"]):
+            break
+        pf.cleanup()
+    else:
+        dv.cleanup()
+        pytest.fail("Postfix did not answer on its ports")
+    try:
+        yield pf
+    finally:
+        pf.cleanup()
+        dv.cleanup()
+
+
+def test_postfix_stock_vrfy_and_banner_warn(pki, postfix_probe):
+    p = check(pki, postfix_probe.target("mx"), "--role", "mx", "--source",
+              OUTSIDE, user=None)
+    assert p.returncode == 0, p.out
+    assert p.status["vrfy"] == "warn", p.summary["vrfy"]
+    assert "VRFY tells users apart: <bob@example.org> 252 2.0.0" in \
+        p.summary["vrfy"]
+    assert "550 5.1.1" in p.summary["vrfy"]
+    # Postfix has no EXPN: 500 for both.
+    assert p.status["expn"] == "pass", p.summary["expn"]
+    assert "500 5.5.2" in p.summary["expn"]
+    assert p.status["banner-disclosure"] == "warn"
+    assert "Postfix, Debian, GNU in 'mx.example.org ESMTP Postfix " \
+        "(Debian/GNU)'" in p.summary["banner-disclosure"]
+    # Port 25 must tell recipients apart: not judged.
+    assert p.status["rcpt-enumeration"] == "skip"
+    assert p.status["proxy-spoofing"] == "pass"
+    assert "v1 taken as a command (500 5.5.2" in p.summary["proxy-spoofing"]
+
+
+def test_postfix_vrfy_disabled_passes(pki, postfix_probe):
+    p = check(pki, postfix_probe.target("novrfy"), "--role", "mx",
+              "--source", OUTSIDE, user=None)
+    assert p.status["vrfy"] == "pass", p.summary["vrfy"]
+    assert "502 5.5.1 VRFY command is disabled" in p.summary["vrfy"]
+
+
+def test_postfix_submission_rcpt_enumeration(pki, postfix_probe):
+    # Stock submission: 554 5.7.1 for the user and the made-up one alike.
+    p = check(pki, postfix_probe.target("submission"), "--role",
+              "submission", "--source", OUTSIDE)
+    assert p.status["rcpt-enumeration"] == "pass", p.summary
+    assert "554 5.7.1" in p.summary["rcpt-enumeration"]
+    # Without smtpd_client_restrictions: bob 250, the made-up one 550.
+    p = check(pki, postfix_probe.target("leaky"), "--role", "submission",
+              "--source", OUTSIDE)
+    assert p.status["rcpt-enumeration"] == "warn", p.summary
+    s = p.summary["rcpt-enumeration"]
+    assert s.startswith("RCPT before AUTH tells users apart: "
+                        "<bob@example.org> 250"), s
+    assert "550 5.1.1" in s and "user enumeration" in s, s
+
+
+def test_postfix_proxy_protocol_from_anyone_fails(pki, postfix_probe):
+    # smtpd_upstream_proxy_protocol on a port anyone reaches: no greeting
+    # without a header, and a forged 192.0.2.1 taken with one.
+    p = check(pki, postfix_probe.target("proxy"), "--source", OUTSIDE)
+    assert p.returncode == 1, p.out
+    assert p.status["banner"] == "fail", p.summary["banner"]
+    assert p.status["proxy-spoofing"] == "fail", p.summary
+    assert p.summary["proxy-spoofing"].startswith(
+        "a PROXY v1 and v2 header from 127.0.0.2"), p.summary
+    assert "192.0.2.1" in postfix_probe.log()
+
+
+def test_postfix_without_guard(pki, postfix_probe):
+    # Postfix bans nobody (Dovecot's penalty is off here): every wrong
+    # password answered 535.  Nine of the budget: auth-bad-password's and
+    # eight for the guard, under smtpd_soft_error_limit.
+    p = check(pki, postfix_probe.target("submission"), "--source", OUTSIDE,
+              "--probe-guard", "--failure-budget", "9")
+    assert p.status["auth-guard"] == "fail", p.summary
+    s = p.summary["auth-guard"]
+    assert s.startswith("no guard: 9 wrong passwords from 127.0.0.2, "
+                        "every one answered 535"), s
+    assert "--failure-budget" in s
+    assert "WILL BAN THIS ADDRESS" in p.err
+
+
+@pytest.fixture(scope="module")
+def postfix_penalty(pki):
+    dv = Dovecot(penalty=True).start()
+    pf = Postfix(*pki["good"], dv.sock, {"submission": POSTFIX_SUBMISSION})
+    try:
+        yield pf.start()
+    finally:
+        pf.cleanup()
+        dv.cleanup()
+
+
+def test_dovecot_auth_penalty_is_a_throttle(pki, postfix_penalty):
+    # Dovecot's penalty answers each failure from an address later (2, 4,
+    # 8, then 15 s), always with 535; Postfix waits 10 s for Dovecot, then
+    # answers 454.  A slow 454 is a timeout behind a throttle: a warning,
+    # not a ban.  About 45 s of penalties.
+    p = check(pki, postfix_penalty.target("submission"), "--source",
+              OUTSIDE, "--probe-guard", "--failure-budget", "8")
+    assert p.status["auth-guard"] == "warn", p.summary
+    s = p.summary["auth-guard"]
+    assert "wrong passwords from 127.0.0.2, never banned: the answers " \
+        "slowed down from " in s, s
+    assert "454 4.7.0" in s and "not a ban" in s, s

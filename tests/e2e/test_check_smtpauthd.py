@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from clientlib import run
-from e2elib import T
+from e2elib import T, free_port
 from test_auth import PASSWORD, auth_server, plain
 from test_tls import pki, tls_server  # noqa: F401 - the session-wide CA
 
@@ -24,6 +24,7 @@ def check(srv, pki, port, *extra):
             env={"SMTPAUTH_PASSWORD": PASSWORD})
     p.json = json.loads(p.out)
     p.status = {c["id"]: c["status"] for c in p.json["checks"]}
+    p.summary = {c["id"]: c["summary"] for c in p.json["checks"]}
     return p
 
 
@@ -190,3 +191,113 @@ def test_tls_audit_passes_on_the_default_config(server, pki, cert):
     assert len(re.findall("auth result=", srv.log())) == 1, srv.log()
     assert "auth result=fail" in srv.log()
     assert " queued id=" not in srv.log()
+# -- The audit probes (issue 15)
+
+def test_audit_probes_pass_against_smtpauthd(server, pki):
+    # VRFY gets 252 "cannot VRFY" for anyone, EXPN 502: nothing told
+    # apart; the greeting names no software; a PROXY header on a listener
+    # without proxy is answered as a command.
+    srv = auth_server(server, pki, submission=True)
+    p = check(srv, pki, srv.port)
+    for k in ("vrfy", "expn", "banner-disclosure", "proxy-spoofing",
+              "rcpt-enumeration"):
+        assert p.status[k] == "pass", (k, p.out)
+    assert p.summary["vrfy"].startswith("the same answer"), p.out
+    assert "252 2.5.0" in p.summary["vrfy"]
+    assert "502 5.5.1" in p.summary["expn"]
+    assert "v1 taken as a command (500" in p.summary["proxy-spoofing"]
+    # Port 25 style on a high port: RCPT tells users apart, as it must.
+    assert "right for a port for incoming mail" in \
+        p.summary["rcpt-enumeration"]
+    assert p.status["auth-timing"] == "skip"
+    assert p.status["auth-guard"] == "skip"
+    # On the submission listener MAIL needs AUTH: no RCPT is looked at.
+    p = check(srv, pki, srv.sub_port, "--role", "submission")
+    assert p.status["rcpt-enumeration"] == "pass", p.out
+    assert "530" in p.summary["rcpt-enumeration"]
+
+
+def test_guard_probe_bans(server, pki):
+    # auth-max-failures 3: auth-bad-password's wrong password and two of
+    # the guard's, the third answered 421 and closed; the right password
+    # is refused at connect once banned; another address is served; the
+    # ban lifts after auth-ban.
+    srv = auth_server(server, pki, extra=[
+        "auth-max-failures 3", "auth-ban 4", "auth-failure-delay 50"])
+    p = check(srv, pki, srv.port, "--source", "127.0.0.2", "--probe-guard",
+              "--probe-guard-source", "127.0.0.3", "--probe-guard-wait",
+              "30")
+    assert p.status["auth-guard"] == "pass", p.out
+    s = p.summary["auth-guard"]
+    assert s.startswith("banned after 3 wrong passwords from 127.0.0.2 "
+                        "(2 of them this probe's"), s
+    assert "421 4.7.0" in s and "then at connect" in s, s
+    assert "the right password cannot even be tried" in s, s
+    assert "127.0.0.3 still served" in s, s
+    assert "lifted after about" in s, s
+    assert "WILL BAN THIS ADDRESS" in p.err
+    srv.wait_log(r"auth: ban ip=127\.0\.0\.2 ")
+    assert "ban ip=127.0.0.3" not in srv.log()
+    for secret in (PASSWORD, plain(USER, PASSWORD)):
+        assert secret not in p.out + p.err
+
+
+def test_guard_probe_counts_against_the_budget(server, pki):
+    srv = auth_server(server, pki, extra=["auth-failure-delay 50"])
+    p = run(["check", "--probe-guard", "--failure-budget", "1",
+             "127.0.0.1:%d" % srv.port])
+    assert p.returncode == 2
+    assert "--failure-budget 1" in p.err and "need 2" in p.err, p.err
+    p = run(["check", "--probe-timing", "20", "--failure-budget", "30",
+             "--user", USER, "127.0.0.1:%d" % srv.port],
+            env={"SMTPAUTH_PASSWORD": PASSWORD})
+    assert p.returncode == 2
+    assert "need 41" in p.err, p.err
+    assert "auth result=" not in srv.log()
+
+
+def test_timing_probe_smtpauthd_equalised(server, pki):
+    # An unknown user is hashed against a dummy of the same cost, and the
+    # failure delay is the same for both: not told apart.  Exempt from the
+    # guard, so that 16 wrong passwords ban nobody.
+    srv = auth_server(server, pki, extra=[
+        "auth-failure-delay 100", "auth-exempt 127.0.0.0/8"])
+    p = check(srv, pki, srv.port, "--probe-timing", "8",
+              "--failure-budget", "17")
+    assert p.status["auth-timing"] == "pass", p.out
+    s = p.summary["auth-timing"]
+    assert "not told apart by timing" in s and "8 tries each" in s, s
+    assert "16 wrong passwords of the failure budget spent" in s, s
+    assert len(re.findall("auth result=fail", srv.log())) == 17
+
+
+def proxy_listener(server, pki, trusted):
+    port = free_port()
+    srv = auth_server(server, pki, extra=[
+        "listen 127.0.0.1:%d submission proxy" % port,
+        "proxy-from %s" % trusted, "proxy-timeout 2"])
+    srv.proxy_port = port
+    return srv
+
+
+def test_proxy_spoofing_untrusted_refused(server, pki):
+    # From 127.0.0.2, outside proxy-from: closed before anything is read.
+    srv = proxy_listener(server, pki, "127.0.0.1/32")
+    p = check(srv, pki, srv.proxy_port, "--source", "127.0.0.2")
+    assert p.status["proxy-spoofing"] == "pass", p.out
+    assert "v1 no greeting" in p.summary["proxy-spoofing"], p.out
+    assert p.returncode == 2            # no greeting: nothing else tested
+    srv.wait_log(r"refuse reason=proxy-not-allowed ip=127\.0\.0\.2 ")
+
+
+def test_proxy_spoofing_trusted_tester_fails(server, pki):
+    # proxy-from names the tester's address: its forged 192.0.2.1 is
+    # taken.  The port greets no one without a header, and says so.
+    srv = proxy_listener(server, pki, "127.0.0.1/32")
+    p = check(srv, pki, srv.proxy_port)
+    assert p.returncode == 1, p.out
+    assert p.status["proxy-spoofing"] == "fail", p.out
+    s = p.summary["proxy-spoofing"]
+    assert s.startswith("a PROXY v1 and v2 header from 127.0.0.1"), s
+    assert "proxy-from" in s and "--source" in s, s
+    srv.wait_log(r"connect ip=192\.0\.2\.1 port=12345 ")
