@@ -99,7 +99,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libserver.a $(BUILD)/libclient.a $(BUI
 # Its fsync(2) and fdatasync(2) calls go through the test's wrappers,
 # which count them.
 $(BUILD)/tests/test_maildir: UNIT_LDFLAGS = -Wl,--wrap=fsync -Wl,--wrap=fdatasync
-$(BUILD)/tests/test_spool: UNIT_LDFLAGS = -Wl,--wrap=fsync -Wl,--wrap=fdatasync
+$(BUILD)/tests/test_spool: UNIT_LDFLAGS = -Wl,--wrap=fsync -Wl,--wrap=fdatasync -Wl,--wrap=syncfs
 
 # The CPU a DKIM signature costs (bench/RESULTS.md); run by hand.
 $(BUILD)/bench/dkim_sign: bench/dkim_sign.c $(BUILD)/libserver.a $(BUILD)/libcommon.a

@@ -86,8 +86,9 @@ durable_open(int dirfd, const char *name)
 }
 
 /* rename(2) that fails with EEXIST rather than replace toname. */
-static int
-rename_new(int dirfd, const char *name, int todirfd, const char *toname)
+int
+durable_rename_new(int dirfd, const char *name, int todirfd,
+    const char *toname)
 {
 	if (renameat2(dirfd, name, todirfd, toname, RENAME_NOREPLACE) == 0)
 		return 0;
@@ -120,7 +121,7 @@ commit(int fd, int dirfd, const char *name, int todirfd,
 	}
 	if (close(fd) == -1)
 		goto fail;
-	r = noreplace ? rename_new(dirfd, name, todirfd, toname) :
+	r = noreplace ? durable_rename_new(dirfd, name, todirfd, toname) :
 	    renameat(dirfd, name, todirfd, toname);
 	if (r == -1)
 		goto fail;
@@ -309,15 +310,16 @@ group_sync_expected(struct group_sync *g, int (*fn)(void *), void *arg)
 }
 
 /*
- * fsync_dir_shared(): a small table of the directories being synced, each
- * with its group_sync.  A slot is taken while any thread uses it; when all
- * are taken the sync is not shared.
+ * fsync_dir_shared() and syncfs_shared(): a small table of what is being
+ * synced (a directory, or a whole file system: inode 0), each with its
+ * group_sync.  A slot is taken while any thread uses it; when all are
+ * taken the sync is not shared.
  */
 #define DIRSYNC_SLOTS	16
 
 struct dirsync {
 	dev_t			dev;
-	ino_t			ino;
+	ino_t			ino;	/* 0: syncfs of the file system */
 	unsigned		users;
 	struct group_sync	g;
 };
@@ -343,36 +345,58 @@ dirsync_run(void *arg)
 	return fsync_dirfd(*(const int *)arg);
 }
 
-int
-fsync_dir_shared(int dirfd, long delay_us)
+static int
+fssync_run(void *arg)
+{
+	/* Any descriptor on the file system will do. */
+	return syncfs(*(const int *)arg);
+}
+
+static int
+shared(int fd, int whole_fs, long delay_us)
 {
 	struct dirsync	*d = NULL;
 	struct stat	 st;
 	size_t		 i;
+	ino_t		 ino;
+	int		 (*run)(void *) = whole_fs ? fssync_run : dirsync_run;
 	int		 r;
 
-	if (fstat(dirfd, &st) == -1)
-		return fsync_dirfd(dirfd);
+	if (fstat(fd, &st) == -1)
+		return run(&fd);
+	ino = whole_fs ? 0 : st.st_ino;
 	pthread_once(&dirsync_once, dirsync_init);
 	pthread_mutex_lock(&dirsync_lock);
 	for (i = 0; i < DIRSYNC_SLOTS && d == NULL; i++)
 		if (dirsync[i].users > 0 && dirsync[i].dev == st.st_dev &&
-		    dirsync[i].ino == st.st_ino)
+		    dirsync[i].ino == ino)
 			d = &dirsync[i];
 	for (i = 0; i < DIRSYNC_SLOTS && d == NULL; i++)
 		if (dirsync[i].users == 0) {
 			d = &dirsync[i];
 			d->dev = st.st_dev;
-			d->ino = st.st_ino;
+			d->ino = ino;
 		}
 	if (d != NULL)
 		d->users++;
 	pthread_mutex_unlock(&dirsync_lock);
 	if (d == NULL)
-		return fsync_dirfd(dirfd);
-	r = sync_shared(&d->g, dirsync_run, &dirfd, 0, delay_us);
+		return run(&fd);
+	r = sync_shared(&d->g, run, &fd, 0, delay_us);
 	pthread_mutex_lock(&dirsync_lock);
 	d->users--;
 	pthread_mutex_unlock(&dirsync_lock);
 	return r;
+}
+
+int
+fsync_dir_shared(int dirfd, long delay_us)
+{
+	return shared(dirfd, 0, delay_us);
+}
+
+int
+syncfs_shared(int fd, long delay_us)
+{
+	return shared(fd, 1, delay_us);
 }

@@ -60,6 +60,13 @@ int	durable_commit_new(int fd, int dirfd, const char *name, int todirfd,
  * "Maildir delivery").  Returns its descriptor, or -1.
  */
 int	durable_mkdir(int dirfd, const char *name, mode_t mode);
+/*
+ * rename(2) that never replaces: EEXIST when todirfd/toname exists
+ * (renameat2(RENAME_NOREPLACE), or link(2) and unlink(2) where the file
+ * system lacks it).  Nothing is synced.  0 or -1 (errno).
+ */
+int	durable_rename_new(int dirfd, const char *name, int todirfd,
+	    const char *toname);
 
 /*
  * Both steps in one directory for a small file: create dirfd/tmpname (a
@@ -111,5 +118,13 @@ void	group_sync_cancel(struct group_sync *);
  * a caller that can wait (a delivery, which no client waits for).
  */
 int	fsync_dir_shared(int dirfd, long delay_us);
+/*
+ * syncfs(2) of fd's file system, shared the same way with the threads of
+ * the process that sync that file system at the same moment: one run
+ * makes the data and names of every file written before it started
+ * durable.  A write-back error anywhere on the file system since fd was
+ * opened fails it.
+ */
+int	syncfs_shared(int fd, long delay_us);
 
 #endif

@@ -105,6 +105,64 @@ def test_restart_cleans_what_a_crash_left_in_queue(server):
     broken.unlink()
 
 
+def _spool_file(qid, subject, seal=True):
+    """A spool file as a worker writes it (INTERNALS.md, "The seal")."""
+    import hashlib
+    rest = ("v 1\nid %s\ntime 1700000000\nip 192.0.2.1\nhelo h\n"
+            "from s@example.com\nbody 7BIT\nsmtputf8 0\n"
+            "local user@example.org\n\nSubject: %s\r\n\r\n%s\r\n" %
+            (qid, subject, subject)).encode()
+    if not seal:
+        return rest
+    head = b"seal %016x %s\n" % (len(rest),
+                                   hashlib.sha256(rest).hexdigest().encode())
+    assert len(head) == 87
+    return head + rest
+
+
+def test_a_torn_spool_file_is_set_aside_never_delivered(server):
+    """What a power cut before a commit's syncfs may leave (spool-sync
+    filesystem): an ID.msg whose data did not all reach the disk, or a
+    recycled file still holding the old message.  Its seal does not match:
+    never acknowledged, so the queue sets it aside as ID.torn and delivers
+    the rest, sealed or (written by an older version) not."""
+    srv = server()
+    srv.stop()
+    q = srv.spool / "queue"
+    st = q.stat()
+    files = {
+        "00000000000000F1": _spool_file("00000000000000F1", "sealed"),
+        # One octet of the body changed after the seal.
+        "00000000000000F2": _spool_file("00000000000000F2",
+                                        "torn").replace(b"torn\r\n\r\n",
+                                                        b"tOrn\r\n\r\n"),
+        # Cut short.
+        "00000000000000F3": _spool_file("00000000000000F3", "short")[:-4],
+        # A recycled file's old message, whole and sealed, of another id.
+        "00000000000000F4": _spool_file("00000000000000F9", "recycled"),
+        "00000000000000F5": _spool_file("00000000000000F5", "unsealed",
+                                        seal=False),
+    }
+    for qid, data in files.items():
+        (q / (qid + ".msg")).write_bytes(data)
+        os.chown(q / (qid + ".msg"), st.st_uid, st.st_gid)
+    mark = len(srv.log())
+    srv.start()
+    for qid in ("00000000000000F2", "00000000000000F3", "00000000000000F4"):
+        srv.wait_log(r"id=%s torn: .*never acknowledged, set aside as "
+                     r"queue/%s\.torn" % (qid, qid), after=mark)
+        assert (q / (qid + ".torn")).exists()
+        assert not (q / (qid + ".msg")).exists()
+    msgs = srv.wait_messages("user@example.org", 2)
+    subjects = sorted(re.search(rb"Subject: (\w+)", m).group(1).decode()
+                      for m in msgs)
+    assert subjects == ["sealed", "unsealed"], subjects
+    wait_until(lambda: not [f for f in os.listdir(q) if f.endswith(".msg")],
+               T(30), what="no message left in queue/")
+    # Still only those two: the torn ones stay aside.
+    assert len(srv.message_files("user@example.org")) == 2
+
+
 def test_start_empties_an_older_versions_incoming(server):
     """Versions up to 0.11.0 received into spool/incoming/ (INTERNALS.md,
     "Spool layout"): a spool they left, with recycled files, a removed

@@ -154,7 +154,7 @@ static void
 test_deliver_syncs_every_created_folder(void **state)
 {
 	struct maildir_msg	m = { "0123456789ABCDEF", 1700000000,
-	    "ann@example.org", "mx.test", -1, 0, "Delivered-To: x\n", 16 };
+	    "ann@example.org", "mx.test", -1, 0, "Delivered-To: x\n", 16, 0 };
 	char			root[64], msgpath[64], path[1024], buf[128];
 	int			rootfd, again, fd;
 	ssize_t			n;

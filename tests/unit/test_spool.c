@@ -7,8 +7,13 @@
  * messages' files are recycled, and what a commit syncs: its file's data
  * and queue/, once, shared by the commits of the same moment.
  *
- * Linked with -Wl,--wrap=fsync and --wrap=fdatasync (Makefile): the
- * wrappers count every sync of the code under test, by inode.
+ * With spool-sync filesystem (sync_fs): the commit is one syncfs shared by
+ * the commits of the same moment, and a file whose seal does not match
+ * (torn, truncated, a recycled file's old content) is refused with
+ * EBADMSG and can be set aside.
+ *
+ * Linked with -Wl,--wrap=fsync, --wrap=fdatasync and --wrap=syncfs
+ * (Makefile): the wrappers count every sync of the code under test.
  */
 #include <sys/stat.h>
 
@@ -34,11 +39,13 @@ int	__real_fsync(int);
 int	__wrap_fsync(int);
 int	__real_fdatasync(int);
 int	__wrap_fdatasync(int);
+int	__real_syncfs(int);
+int	__wrap_syncfs(int);
 
 /* Syncs since the last reset: fsyncs of queue/, fdatasyncs, the rest. */
 static pthread_mutex_t	count_lock = PTHREAD_MUTEX_INITIALIZER;
 static ino_t		queue_ino;
-static unsigned		n_queue_fsync, n_fdatasync, n_other;
+static unsigned		n_queue_fsync, n_fdatasync, n_other, n_syncfs;
 
 int
 __wrap_fsync(int fd)
@@ -63,6 +70,15 @@ __wrap_fdatasync(int fd)
 	return __real_fdatasync(fd);
 }
 
+int
+__wrap_syncfs(int fd)
+{
+	pthread_mutex_lock(&count_lock);
+	n_syncfs++;
+	pthread_mutex_unlock(&count_lock);
+	return __real_syncfs(fd);
+}
+
 static void
 reset_counts(int queue_fd)
 {
@@ -71,7 +87,7 @@ reset_counts(int queue_fd)
 	assert_int_equal(fstat(queue_fd, &st), 0);
 	pthread_mutex_lock(&count_lock);
 	queue_ino = st.st_ino;
-	n_queue_fsync = n_fdatasync = n_other = 0;
+	n_queue_fsync = n_fdatasync = n_other = n_syncfs = 0;
 	pthread_mutex_unlock(&count_lock);
 }
 
@@ -509,6 +525,7 @@ test_commit_never_replaces(void **state)
 	FILE			*fp;
 
 	assert_int_equal(spool_msg_create(&f->sp, &m), 0);
+	spool_msg_envelope(&m, "v 1\n", 4);
 	spool_msg_write(&m, "second\r\n", 8);
 	snprintf(name, sizeof(name), "%s/queue/%s.msg", f->dir, m.id);
 	snprintf(part, sizeof(part), "%s/queue/%s.part", f->dir, m.id);
@@ -522,6 +539,145 @@ test_commit_never_replaces(void **state)
 	assert_int_equal(stat(part, &st), -1);
 }
 
+/* spool-sync filesystem: no fdatasync, no fsync; one syncfs a commit. */
+static void
+test_commit_syncfs(void **state)
+{
+	struct fixture	*f = *state;
+	struct envelope	 env;
+	char		 id[SPOOL_ID_LEN + 1], err[256], body[64];
+	off_t		 off;
+	uint64_t	 size;
+	int		 fd;
+
+	f->sp.sync_fs = 1;
+	reset_counts(f->sp.queue_fd);
+	spool_one(f, 2, "sealed\r\n", id);
+	assert_int_equal(n_syncfs, 1);
+	assert_int_equal(n_fdatasync, 0);
+	assert_int_equal(n_queue_fsync, 0);
+	assert_int_equal(n_other, 0);
+	fd = spool_open_queued(f->sp.queue_fd, id, &env, &off, &size, err,
+	    sizeof(err));
+	assert_true(fd != -1);
+	assert_string_equal(env.id, id);
+	assert_int_equal(env.nrcpts, 2);
+	assert_int_equal(size, 8);
+	assert_int_equal(pread(fd, body, sizeof(body), off), 8);
+	assert_memory_equal(body, "sealed\r\n", 8);
+	envelope_free(&env);
+	close(fd);
+}
+
+/* Group commit with syncfs: fewer syncs than commits, and nothing else. */
+static void
+test_group_commit_syncfs(void **state)
+{
+	struct fixture		*f = *state;
+	struct committer	 c[COMMITTERS];
+	pthread_t		 th[COMMITTERS];
+	pthread_barrier_t	 start;
+	int			 i;
+
+	f->sp.sync_fs = 1;
+	assert_int_equal(pthread_barrier_init(&start, NULL, COMMITTERS), 0);
+	reset_counts(f->sp.queue_fd);
+	for (i = 0; i < COMMITTERS; i++) {
+		c[i].f = f;
+		c[i].start = &start;
+		assert_int_equal(pthread_create(&th[i], NULL, committer_main,
+		    &c[i]), 0);
+	}
+	for (i = 0; i < COMMITTERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+	print_message("%d commits: %u syncfs\n", COMMITTERS * COMMITS,
+	    n_syncfs);
+	assert_int_equal(n_fdatasync + n_queue_fsync + n_other, 0);
+	assert_true(n_syncfs >= 1 && n_syncfs < COMMITTERS * COMMITS);
+}
+
+/* Open id: -1 with EBADMSG and "torn" in the reason. */
+static void
+assert_torn(struct fixture *f, const char *id)
+{
+	struct envelope	 env;
+	char		 err[256];
+	off_t		 off;
+	uint64_t	 size;
+
+	errno = 0;
+	assert_int_equal(spool_open_queued(f->sp.queue_fd, id, &env, &off,
+	    &size, err, sizeof(err)), -1);
+	assert_int_equal(errno, EBADMSG);
+	assert_non_null(strstr(err, "torn"));
+}
+
+/*
+ * What a crash before the commit's syncfs may leave under ID.msg, each
+ * refused: an octet changed, the file cut short or left longer, a seal
+ * that is not one, and a recycled file's old message (a valid seal, of
+ * another id).  spool_set_torn() sets one aside as ID.torn.
+ */
+static void
+test_torn_files(void **state)
+{
+	struct fixture	*f = *state;
+	struct stat	 st;
+	char		 a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1];
+	char		 pa[128], pb[128], pt[128], buf[4096];
+	ssize_t		 n;
+	int		 fd;
+
+	f->sp.sync_fs = 1;
+	spool_one(f, 1, "first message\r\n", a);
+	spool_one(f, 1, "second message\r\n", b);
+	snprintf(pa, sizeof(pa), "%s/queue/%s.msg", f->dir, a);
+	snprintf(pb, sizeof(pb), "%s/queue/%s.msg", f->dir, b);
+	/* One octet of the body. */
+	assert_true((fd = open(pa, O_RDWR)) != -1);
+	assert_true(fstat(fd, &st) == 0);
+	assert_int_equal(pwrite(fd, "F", 1, st.st_size - 5), 1);
+	assert_torn(f, a);
+	assert_int_equal(pwrite(fd, "g", 1, st.st_size - 5), 1);
+	/* Cut short, then longer (a recycled file not yet cut). */
+	assert_int_equal(ftruncate(fd, st.st_size - 3), 0);
+	assert_torn(f, a);
+	assert_int_equal(ftruncate(fd, st.st_size + 100), 0);
+	assert_torn(f, a);
+	assert_int_equal(ftruncate(fd, st.st_size), 0);
+	assert_int_equal(pwrite(fd, "e\r\n", 3, st.st_size - 3), 3);
+	/* A seal that is not one. */
+	assert_int_equal(pwrite(fd, "x", 1, 10), 1);
+	assert_torn(f, a);
+	close(fd);
+	/* b's whole file under a's name. */
+	assert_true((fd = open(pb, O_RDONLY)) != -1);
+	assert_true((n = read(fd, buf, sizeof(buf))) > 0);
+	close(fd);
+	assert_true((fd = open(pa, O_WRONLY | O_TRUNC)) != -1);
+	assert_int_equal(write(fd, buf, (size_t)n), n);
+	close(fd);
+	assert_torn(f, a);
+	/* Set aside: gone as a message, kept as ID.torn. */
+	assert_int_equal(spool_set_torn(f->sp.queue_fd, a), 0);
+	snprintf(pt, sizeof(pt), "%s/queue/%s.torn", f->dir, a);
+	assert_int_equal(stat(pa, &st), -1);
+	assert_int_equal(stat(pt, &st), 0);
+	/* b is untouched. */
+	{
+		struct envelope	env;
+		char		err[256];
+		off_t		off;
+		uint64_t	size;
+
+		assert_true((fd = spool_open_queued(f->sp.queue_fd, b, &env,
+		    &off, &size, err, sizeof(err))) != -1);
+		envelope_free(&env);
+		close(fd);
+	}
+}
+
 int
 main(void)
 {
@@ -531,6 +687,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_commit_syncs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_commit_syncfs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_syncfs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_torn_files, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_commit_never_replaces,
 		    setup, teardown),

@@ -1,6 +1,7 @@
 /*
- * Maildir delivery: tmp/UNIQUE, fsync, rename to new/NAME (never over an
- * existing file), fsync new/.  NAME comes from the message and the
+ * Maildir delivery: tmp/UNIQUE, fsync (or, with spool-sync filesystem, a
+ * syncfs shared with the deliveries of the moment), rename to new/NAME
+ * (never over an existing file), fsync new/.  NAME comes from the message and the
  * recipient, so a delivery repeated after a crash finds its file.
  */
 #include <sys/stat.h>
@@ -224,9 +225,24 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 	if (held_cr && write_all(fd, "\r", 1) == -1)
 		goto fail;
 	/* Deliveries to this Maildir at the same moment share the fsync
-	 * of new/. */
-	r = durable_commit_new(fd, mfd, tmpname, mfd, newname, sync_new,
-	    &newfd);
+	 * of new/ (and with spool-sync filesystem, the syncfs before the
+	 * rename that makes their data durable). */
+	if (m->sync_fs) {
+		if (syncfs_shared(fd, MAILDIR_SYNC_DELAY_US) == -1)
+			goto fail;
+		r = close(fd);
+		fd = -1;
+		if (r == -1)
+			goto fail;
+		if ((r = durable_rename_new(mfd, tmpname, mfd, newname)) ==
+		    -1 && errno == EEXIST) {
+			unlinkat(mfd, tmpname, 0);
+			errno = EEXIST;
+		} else if (r == 0)
+			r = sync_new(&newfd);
+	} else
+		r = durable_commit_new(fd, mfd, tmpname, mfd, newname,
+		    sync_new, &newfd);
 	fd = -1;
 	if (r == -1 && errno == EEXIST)
 		goto found;

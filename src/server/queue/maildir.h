@@ -19,6 +19,12 @@ struct maildir_msg {
 	off_t		 msgoff;
 	const char	*prefix;	/* header lines, LF-terminated */
 	size_t		 prefixlen;
+	/*
+	 * spool-sync filesystem: the file's data made durable by a syncfs
+	 * shared with the deliveries of the same moment, not its own
+	 * fdatasync (the rename still follows it).
+	 */
+	int		 sync_fs;
 };
 
 /*

@@ -374,6 +374,7 @@ queue_main(const struct config *conf, int notify_fd, int ctl_listen)
 		fatalx("event_base_new");
 	if (spool_open(&q->spool, conf->spool) == -1)
 		fatal("spool %s", conf->spool);
+	q->spool.sync_fs = conf->spool_sync_fs;
 	if ((q->wq = workq_new(q->base, QUEUE_THREADS)) == NULL)
 		fatalx("workq_new");
 	if ((q->dns = dns_new(q->base, conf->resolver, err, sizeof(err))) ==
@@ -627,7 +628,17 @@ load_work(void *arg)
 		j->env = NULL;
 		if (errno == ENOENT)
 			j->result = 0;	/* delivered meanwhile */
-		else
+		else if (errno == EBADMSG) {
+			/* Never committed (INTERNALS.md): set aside. */
+			if (spool_set_torn(sp->queue_fd, j->e->id) == -1)
+				log_warn("id=%s %s: set aside", j->e->id, err);
+			else {
+				log_warnx("id=%s %s: never acknowledged, set "
+				    "aside as queue/%s" SPOOL_TORN_SUFFIX,
+				    j->e->id, err, j->e->id);
+				j->result = 0;
+			}
+		} else
 			log_warnx("id=%s cannot read it: %s", j->e->id, err);
 		return;
 	}
@@ -665,6 +676,7 @@ load_work(void *arg)
 		m.msgoff = j->body_off;
 		m.prefix = prefix;
 		m.prefixlen = plen;
+		m.sync_fs = conf->spool_sync_fs;
 		j->local[i] = (signed char)maildir_deliver(conf->mailbox_root,
 		    &m, path, sizeof(path), &again);
 		j->errnos[i] = errno;

@@ -24,7 +24,8 @@ static void		 queue_cleanup_dir(struct queue *, int, int);
  * Remove what a crash left behind in queue/: uncommitted files (ID.part)
  * older than two DATA timeouts (a live session may still be writing
  * younger ones), removed messages' files never recycled (ID.dead), the
- * queue's envelopes of messages that are gone.
+ * queue's envelopes of messages that are gone, and set-aside files whose
+ * seal did not match (ID.torn) after SPOOL_TORN_KEEP.
  */
 static void
 queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
@@ -78,7 +79,9 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 			if (fstatat(dirfd, msg, &st, 0) == 0 || errno != ENOENT)
 				continue;
 		} else if (fstatat(dirfd, de->d_name, &st, 0) == -1 ||
-		    st.st_mtime > limit)
+		    st.st_mtime > (is_queue && strcmp(de->d_name +
+		    SPOOL_ID_LEN, SPOOL_TORN_SUFFIX) == 0 ? time(NULL) -
+		    SPOOL_TORN_KEEP : limit))
 			continue;
 		log_info("cleanup remove=%s/%s", is_queue ? "queue" :
 		    "incoming", de->d_name);

@@ -58,6 +58,8 @@ static int	 conf_metrics_listen(struct parser *,
 		    const struct directive *, int, char **);
 static int	 conf_log_format(struct parser *, const struct directive *,
 		    int, char **);
+static int	 conf_spool_sync(struct parser *, const struct directive *,
+		    int, char **);
 
 #define F(field)	offsetof(struct config, field)
 
@@ -158,6 +160,7 @@ static const struct directive directives[] = {
 	{ "control-group", conf_string, 1, 1, 0, F(control_group), 0, 0 },
 	{ "metrics-listen", conf_metrics_listen, 1, 1, 0, 0, 0, 0 },
 	{ "log-format", conf_log_format, 1, 1, 0, 0, 0, 0 },
+	{ "spool-sync", conf_spool_sync, 1, 1, 0, 0, 0, 0 },
 };
 
 #define NDIRECTIVES	(sizeof(directives) / sizeof(directives[0]))
@@ -761,6 +764,7 @@ set_defaults(struct config *conf)
 	conf->data_timeout = CONF_DEFAULT_DATA_TIMEOUT;
 	conf->data_min_rate = CONF_DEFAULT_DATA_MIN_RATE;
 	conf->spool_min_free = CONF_DEFAULT_SPOOL_MIN_FREE;
+	conf->spool_sync_fs = 1;
 	conf->proxy_timeout = CONF_DEFAULT_PROXY_TIMEOUT;
 	conf->relay_port = 0;
 	conf->relay_tls = RELAY_TLS_OPPORTUNISTIC;
@@ -1366,6 +1370,22 @@ conf_log_format(struct parser *p, const struct directive *d, int argc,
 	else {
 		conf_perr(p, "%s: expected text or json, not \"%s\"", d->name,
 		    argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+conf_spool_sync(struct parser *p, const struct directive *d, int argc,
+    char **argv)
+{
+	if (strcmp(argv[0], "filesystem") == 0)
+		p->conf->spool_sync_fs = 1;
+	else if (strcmp(argv[0], "file") == 0)
+		p->conf->spool_sync_fs = 0;
+	else {
+		conf_perr(p, "%s: expected filesystem or file, not \"%s\"",
+		    d->name, argv[0]);
 		return -1;
 	}
 	return 0;

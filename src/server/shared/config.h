@@ -190,6 +190,8 @@ struct config {
 	unsigned		 data_timeout;		/* seconds (600) */
 	unsigned		 data_min_rate;		/* bytes/s (500); 0: off */
 	unsigned		 spool_min_free;	/* bytes kept free */
+	/* spool-sync: 1 filesystem (one shared syncfs a commit), 0 file */
+	int			 spool_sync_fs;
 
 	/* DKIM signing (smtpauthd.conf(5), "DKIM"). */
 	struct dkim_conf	*dkim;		/* dkim-sign lines */

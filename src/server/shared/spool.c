@@ -16,12 +16,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 #include "common/durable.h"
 #include "server/shared/spool.h"
 
 static int	make_dir(const char *, long, long, char *, size_t);
 static int	sync_queue(void *);
+static int	sync_fs(void *);
 static int	commit_sync_queue(void *);
+static int	digest_range(int, off_t, uint64_t, unsigned char *);
+static void	seal_format(char *, uint64_t, const unsigned char *);
+static int	seal_parse(const char *, size_t, uint64_t *,
+		    unsigned char *);
+static int	seal(struct spool_msg *, const char *);
+static int	seal_check(int, const struct stat *, const char *, size_t,
+		    char *, size_t);
 static void	to_free(struct spool *, const char *);
 static int	take_free(struct spool *, const char *);
 
@@ -45,6 +56,20 @@ sync_queue(void *arg)
 	return fsync_dirfd(sp->queue_fd);
 }
 
+static int
+sync_fs(void *arg)
+{
+	const struct spool	*sp = arg;
+
+	/*
+	 * Every file and folder of the spool's file system: the data of the
+	 * sealed files and their renames, of every commit that asked before
+	 * this run started.  Linux reports a write-back error that happened
+	 * since queue_fd was opened (5.8 and later).
+	 */
+	return syncfs(sp->queue_fd);
+}
+
 /* A commit on its way to the group sync (expected there). */
 struct committing {
 	struct spool	*sp;
@@ -57,7 +82,191 @@ commit_sync_queue(void *arg)
 	struct committing	*c = arg;
 
 	c->asked = 1;
-	return group_sync_expected(&commit_sync, sync_queue, c->sp);
+	return group_sync_expected(&commit_sync, c->sp->sync_fs ? sync_fs :
+	    sync_queue, c->sp);
+}
+
+/* SHA-256 of fd's octets [from, from + len).  0; -1 with errno (ENODATA:
+ * the file is shorter). */
+static int
+digest_range(int fd, off_t from, uint64_t len, unsigned char *md)
+{
+	EVP_MD_CTX	*ctx;
+	char		 buf[16384];
+	ssize_t		 n;
+	int		 r = -1;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		errno = EIO;
+		goto out;
+	}
+	while (len > 0) {
+		n = pread(fd, buf, len < sizeof(buf) ? (size_t)len :
+		    sizeof(buf), from);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto out;
+		if (n == 0) {
+			errno = ENODATA;
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+			errno = EIO;
+			goto out;
+		}
+		from += n;
+		len -= (uint64_t)n;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, NULL) != 1) {
+		errno = EIO;
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+/* The seal line (SPOOL_SEAL_LEN octets and a NUL) for len octets, md. */
+static void
+seal_format(char *line, uint64_t len, const unsigned char *md)
+{
+	static const char	hex[] = "0123456789abcdef";
+	char			*p;
+	size_t			 i;
+
+	(void)snprintf(line, SPOOL_SEAL_LEN + 1, SPOOL_SEAL_KEY "%016llx ",
+	    (unsigned long long)len);
+	p = line + sizeof(SPOOL_SEAL_KEY) - 1 + 17;
+	for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		*p++ = hex[md[i] >> 4];
+		*p++ = hex[md[i] & 15];
+	}
+	*p++ = '\n';
+	*p = '\0';
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* A seal line at the head of buf: 1 with *len and md; 0 none; -1 bad. */
+static int
+seal_parse(const char *buf, size_t buflen, uint64_t *len, unsigned char *md)
+{
+	const char	*p = buf + sizeof(SPOOL_SEAL_KEY) - 1;
+	size_t		 i;
+	int		 hi, lo;
+
+	if (buflen < sizeof(SPOOL_SEAL_KEY) - 1 || memcmp(buf,
+	    SPOOL_SEAL_KEY, sizeof(SPOOL_SEAL_KEY) - 1) != 0)
+		return 0;
+	if (buflen < SPOOL_SEAL_LEN || buf[SPOOL_SEAL_LEN - 1] != '\n' ||
+	    p[16] != ' ')
+		return -1;
+	for (*len = 0, i = 0; i < 16; i++) {
+		if ((hi = hexval(p[i])) == -1)
+			return -1;
+		*len = *len << 4 | (uint64_t)hi;
+	}
+	for (p += 17, i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		if ((hi = hexval(p[2 * i])) == -1 ||
+		    (lo = hexval(p[2 * i + 1])) == -1)
+			return -1;
+		md[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 1;
+}
+
+/*
+ * Seal queue/part (open as m->fd): the digest of everything after the
+ * seal, read back (a milter may have rewritten it in place), written
+ * over the placeholder.  0 or -1 (errno).
+ */
+static int
+seal(struct spool_msg *m, const char *part)
+{
+	unsigned char	md[SHA256_DIGEST_LENGTH];
+	char		line[SPOOL_SEAL_LEN + 1];
+	int		rfd, r, saved;
+
+	if (m->written < SPOOL_SEAL_LEN) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((rfd = openat(m->spool->queue_fd, part, O_RDONLY | O_CLOEXEC)) ==
+	    -1)
+		return -1;
+	r = digest_range(rfd, SPOOL_SEAL_LEN, m->written - SPOOL_SEAL_LEN, md);
+	saved = errno;
+	close(rfd);
+	if (r == -1) {
+		errno = saved == ENODATA ? EIO : saved;
+		return -1;
+	}
+	seal_format(line, m->written - SPOOL_SEAL_LEN, md);
+	if (pwrite(m->fd, line, SPOOL_SEAL_LEN, 0) != SPOOL_SEAL_LEN) {
+		if (errno == 0)
+			errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The file's seal (its first SPOOL_SEAL_LEN octets in hdr) against the
+ * rest of it: 0 it matches, or the file has none (written before seals);
+ * -1 with errno EBADMSG and err set when it does not match, another errno
+ * when it could not be read.
+ */
+static int
+seal_check(int fd, const struct stat *st, const char *hdr, size_t hdrlen,
+    char *err, size_t errlen)
+{
+	unsigned char	want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+	uint64_t	len;
+	int		r;
+
+	if ((r = seal_parse(hdr, hdrlen, &len, want)) == 0)
+		return 0;
+	if (r == -1) {
+		snprintf(err, errlen, "torn: a seal that is not one");
+		errno = EBADMSG;
+		return -1;
+	}
+	if (st->st_size < SPOOL_SEAL_LEN || (uint64_t)(st->st_size -
+	    SPOOL_SEAL_LEN) != len) {
+		snprintf(err, errlen, "torn: %lld octets, the seal says %llu",
+		    (long long)st->st_size - SPOOL_SEAL_LEN,
+		    (unsigned long long)len);
+		errno = EBADMSG;
+		return -1;
+	}
+	if (digest_range(fd, SPOOL_SEAL_LEN, len, got) == -1) {
+		if (errno == ENODATA) {
+			snprintf(err, errlen, "torn: shorter than its seal");
+			errno = EBADMSG;
+		}
+		return -1;
+	}
+	if (memcmp(want, got, sizeof(got)) != 0) {
+		snprintf(err, errlen, "torn: its digest does not match the "
+		    "seal");
+		errno = EBADMSG;
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -316,15 +525,46 @@ spool_msg_open_read(const struct spool_msg *m)
 void
 spool_msg_envelope(struct spool_msg *m, const char *env, size_t len)
 {
+	/* The seal's place: written over at the commit. */
+	static const char	placeholder[SPOOL_SEAL_LEN + 1] =
+	    SPOOL_SEAL_KEY "0000000000000000 "
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "\n";
+	struct iovec		iov[3];
+	ssize_t			n;
+	size_t			want = SPOOL_SEAL_LEN + len + 1;
+
 	if (m->error != 0 || m->fd == -1)
 		return;
-	if (len + 1 > SPOOL_ENV_MAX || m->size != 0)
+	if (len + 1 > SPOOL_ENV_MAX || m->size != 0 || m->written != 0) {
 		m->error = EFBIG;
-	else if (write_all(m->fd, env, len) == -1 ||
-	    write_all(m->fd, "\n", 1) == -1)
+		return;
+	}
+	iov[0].iov_base = (void *)placeholder;
+	iov[0].iov_len = SPOOL_SEAL_LEN;
+	iov[1].iov_base = (void *)env;
+	iov[1].iov_len = len;
+	iov[2].iov_base = (void *)"\n";
+	iov[2].iov_len = 1;
+	do
+		n = writev(m->fd, iov, 3);
+	while (n == -1 && errno == EINTR);
+	if (n == (ssize_t)want) {
+		m->written = want;
+		return;
+	}
+	/* Short (a full disk, a signal): the rest the slow way. */
+	if (n == -1) {
+		m->error = errno;
+		return;
+	}
+	if (lseek(m->fd, 0, SEEK_SET) == -1 ||
+	    write_all(m->fd, placeholder, SPOOL_SEAL_LEN) == -1 ||
+	    write_all(m->fd, env, len) == -1 || write_all(m->fd, "\n", 1) ==
+	    -1)
 		m->error = errno;
 	else
-		m->written += len + 1;
+		m->written = want;
 }
 
 void
@@ -354,22 +594,43 @@ spool_msg_commit(struct spool_msg *m)
 		errno = m->error;
 		goto fail;
 	}
-	/* Step 2: the file on disk (a recycled one cut to its length). */
+	/*
+	 * Step 2: the file complete (a recycled one cut to its length) and
+	 * sealed: its length and digest at its head.
+	 */
 	if (m->recycled && ftruncate(m->fd, (off_t)m->written) == -1)
 		goto fail;		/* abort closes m->fd */
+	if (seal(m, part) == -1)
+		goto fail;
 	/*
 	 * Steps 3 and 4: the rename of queue/ID.part to queue/ID.msg is the
 	 * commit point (never over a message of the same id), made durable
-	 * by one fsync of queue/ that the commits of that moment share
-	 * (group commit).
+	 * by one sync that the commits of that moment share (group commit):
+	 * a syncfs(2) of the spool's file system, which makes the files'
+	 * data durable with their renames (a crash before it may leave an
+	 * ID.msg whose seal does not match: never acknowledged, set aside
+	 * by the queue); or, with spool-sync file, the file's fdatasync
+	 * and then a fsync of queue/.
 	 */
 	fd = m->fd;
 	m->fd = -1;
-	/* The run of the fsync that starts while this one syncs its file
+	/* The run of the sync that starts while this one gets ready
 	 * waits for it (a little: durable.h). */
 	group_sync_expect(&commit_sync);
-	r = durable_commit_new(fd, sp->queue_fd, part, sp->queue_fd, name,
-	    commit_sync_queue, &c);
+	if (sp->sync_fs) {
+		if (close(fd) == -1 || durable_rename_new(sp->queue_fd, part,
+		    sp->queue_fd, name) == -1) {
+			saved = errno;
+			unlinkat(sp->queue_fd, part, 0);
+			group_sync_cancel(&commit_sync);
+			m->id[0] = '\0';
+			errno = saved;
+			return -1;
+		}
+		r = commit_sync_queue(&c);
+	} else
+		r = durable_commit_new(fd, sp->queue_fd, part, sp->queue_fd,
+		    name, commit_sync_queue, &c);
 	if (!c.asked)
 		group_sync_cancel(&commit_sync);
 	if (r == -1) {
@@ -573,9 +834,12 @@ spool_open_queued(int queue_fd, const char *id, struct envelope *env,
     off_t *body_off, uint64_t *size, char *err, size_t errlen)
 {
 	struct stat	 st;
+	struct envelope	 mine;
+	unsigned char	 md[SHA256_DIGEST_LENGTH];
 	char		 name[SPOOL_ID_LEN + 8], *hdr = NULL, *own = NULL;
-	size_t		 hdrlen = 0, ownlen = 0;
-	int		 fd, saved;
+	size_t		 hdrlen = 0, ownlen = 0, skip;
+	uint64_t	 sealed_len;
+	int		 fd, saved, sealed;
 
 	snprintf(err, errlen, "%s", strerror(EINVAL));
 	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, id);
@@ -590,30 +854,58 @@ spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	*body_off = (off_t)hdrlen + 1;
 	*size = st.st_size > *body_off ? (uint64_t)(st.st_size - *body_off) :
 	    0;
+	if (seal_check(fd, &st, hdr, hdrlen, err, errlen) == -1)
+		goto fail;
+	sealed = seal_parse(hdr, hdrlen, &sealed_len, md) == 1;
+	skip = sealed ? SPOOL_SEAL_LEN : 0;
+	/*
+	 * Always parse the file's own envelope: its id must be this one's.
+	 * A sealed file of another id is a recycled file whose new content
+	 * never reached the disk (a crash before the commit's sync).
+	 */
+	if (envelope_parse(hdr + skip, hdrlen - skip, &mine, err, errlen) ==
+	    -1) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (strcmp(mine.id, id) != 0) {
+		snprintf(err, errlen, "%sthe envelope is of %s", sealed ?
+		    "torn: " : "", mine.id);
+		envelope_free(&mine);
+		errno = sealed ? EBADMSG : EINVAL;
+		goto fail;
+	}
 	if (env != NULL) {
 		/* The queue's later copy, if it wrote one, supersedes. */
 		snprintf(name, sizeof(name), "%s" SPOOL_ENV_SUFFIX, id);
 		if ((own = read_envelope_file(queue_fd, name, &ownlen)) ==
-		    NULL && errno != ENOENT)
-			goto fail;
-		if (envelope_parse(own != NULL ? own : hdr, own != NULL ?
-		    ownlen : hdrlen, env, err, errlen) == -1) {
-			errno = EINVAL;
+		    NULL && errno != ENOENT) {
+			envelope_free(&mine);
 			goto fail;
 		}
-		if (strcmp(env->id, id) != 0) {
+		if (own == NULL) {
+			*env = mine;
+			memset(&mine, 0, sizeof(mine));
+		} else if (envelope_parse(own, ownlen, env, err, errlen) ==
+		    -1) {
+			envelope_free(&mine);
+			errno = EINVAL;
+			goto fail;
+		} else if (strcmp(env->id, id) != 0) {
 			snprintf(err, errlen, "the envelope is of %s", env->id);
 			envelope_free(env);
+			envelope_free(&mine);
 			errno = EINVAL;
 			goto fail;
 		}
 	}
+	envelope_free(&mine);
 	free(own);
 	free(hdr);
 	return fd;
 fail:
 	saved = errno;
-	if (errno != EINVAL)
+	if (errno != EINVAL && errno != EBADMSG)
 		snprintf(err, errlen, "%s", strerror(errno));
 	if (fd != -1)
 		close(fd);
@@ -621,6 +913,22 @@ fail:
 	free(hdr);
 	errno = saved;
 	return -1;
+}
+
+int
+spool_set_torn(int queue_fd, const char *id)
+{
+	char	msg[SPOOL_ID_LEN + 8], torn[SPOOL_ID_LEN + 8];
+
+	snprintf(msg, sizeof(msg), "%s" SPOOL_MSG_SUFFIX, id);
+	snprintf(torn, sizeof(torn), "%s" SPOOL_TORN_SUFFIX, id);
+	if (renameat(queue_fd, msg, queue_fd, torn) == -1)
+		return -1;
+	/* The queue's envelope of it, if any, is gone with it. */
+	snprintf(msg, sizeof(msg), "%s" SPOOL_ENV_SUFFIX, id);
+	if (unlinkat(queue_fd, msg, 0) == -1 && errno != ENOENT)
+		return -1;
+	return fsync_dirfd(queue_fd);
 }
 
 /* Field 22 of /proc/PID/stat (after the parenthesised name).  0 or -1. */

@@ -41,6 +41,12 @@ struct spool {
 	int		 incoming_fd;
 	int		 queue_fd;	/* spool/queue/ */
 	/*
+	 * How a commit is made durable (spool-sync): 1, one syncfs(2) of
+	 * the spool's file system shared by the commits of that moment;
+	 * 0, the file's fdatasync and a shared fsync of queue/.
+	 */
+	int		 sync_fs;
+	/*
 	 * Taking recycled files: only when nshares > 0 (one thread per
 	 * struct), and only free.K with K % nshares == share.
 	 */
@@ -73,10 +79,17 @@ void	spool_new_id(char id[SPOOL_ID_LEN + 1]);
 int	spool_valid_id(const char *s, size_t len);
 
 /*
- * A spool file is the envelope (envelope_format()), an empty line, then the
- * message.  The envelope part is at most SPOOL_ENV_MAX octets.
+ * A spool file is the seal, the envelope (envelope_format()), an empty
+ * line, then the message.  The envelope part is at most SPOOL_ENV_MAX
+ * octets.  The seal is one line of SPOOL_SEAL_LEN octets, "seal", the
+ * length of the rest of the file (16 hex digits) and its SHA-256 (64 hex
+ * digits), written at the commit: a file whose rest does not match it was
+ * never committed (INTERNALS.md, "Accepting a message").  Files written
+ * before the seal existed start with the envelope.
  */
 #define SPOOL_ENV_MAX	(1024 * 1024)
+#define SPOOL_SEAL_LEN	87
+#define SPOOL_SEAL_KEY	"seal "
 
 struct spool_msg {
 	struct spool	*spool;
@@ -130,11 +143,20 @@ void	spool_recycle(struct spool *);
  * Blocking: open the committed message queue/ID.msg.  Returns its
  * descriptor, with *body_off where the message starts and *size its
  * length; or -1 with errno set (ENOENT: no such message; EINVAL: a bad
- * file, err says why).  When env is not NULL it gets the envelope: the
- * queue's own copy queue/ID.env if there is one, else the file's.
+ * file, err says why; EBADMSG: its seal does not match, it was never
+ * committed: spool_set_torn()).  When env is not NULL it gets the
+ * envelope: the queue's own copy queue/ID.env if there is one, else the
+ * file's.  The whole file is read once to check the seal.
  */
 int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	    off_t *body_off, uint64_t *size, char *err, size_t errlen);
+/*
+ * A queue/ID.msg whose seal does not match (a crash before its commit was
+ * durable: never acknowledged) is set aside as queue/ID.torn, never read
+ * again; the clean-up removes it after SPOOL_TORN_KEEP seconds.  0 or -1.
+ */
+int	spool_set_torn(int queue_fd, const char *id);
+#define SPOOL_TORN_KEEP		(7 * 24 * 3600)
 
 /*
  * run/smtpauthd.pid: the parent's pid and its start time (field 22 of
@@ -155,5 +177,6 @@ long	spool_pidfile_read(const char *path, char *err, size_t errlen);
 #define SPOOL_TMP_SUFFIX	".tmp"
 #define SPOOL_DEAD_SUFFIX	".dead"	/* removed, to recycle */
 #define SPOOL_PART_SUFFIX	".part"	/* being received: no message yet */
+#define SPOOL_TORN_SUFFIX	".torn"	/* its seal did not match */
 
 #endif

@@ -97,6 +97,7 @@ worker_main(const struct config *conf, const struct userset *users,
 	event_config_free(cfg);
 	if (spool_open(&w->spool, conf->spool) == -1)
 		fatal("spool %s", conf->spool);
+	w->spool.sync_fs = conf->spool_sync_fs;
 	/* Messages are created on this loop only: take recycled files. */
 	spool_set_share(&w->spool, slot, conf->workers > 0 ? conf->workers :
 	    1);
