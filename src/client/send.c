@@ -273,6 +273,22 @@ queue_id(const struct reply *r, char *buf, size_t size)
 			}
 		}
 	}
+	/*
+	 * Exim's "250 OK id=1rXyZ-000abc-7Q": the id without its "id=", as
+	 * Exim's log and exim -M take it.
+	 */
+	for (p = t; p + 3 < end; p++) {
+		if ((p == t || p[-1] == ' ') && strncasecmp(p, "id=", 3) == 0) {
+			w = p + 3;
+			for (i = 0; w + i < end && w[i] != ' ' &&
+			    w[i] != ')' && w[i] != ';'; i++)
+				;
+			if (i > 0) {
+				report_escape(w, i, buf, size);
+				return;
+			}
+		}
+	}
 	/* Else the last word (qmail: "ok 1113954693 qp 29052"). */
 	while (end > t && end[-1] == ' ')
 		end--;

@@ -24,7 +24,8 @@ int	message_build(const char *from, const char *const *to, size_t nto,
 
 /*
  * The queue id in the reply to the end of DATA: the word after "queued
- * as", else the last word of the reply.  Escaped; "" when there is none.
+ * as", else the rest of a word "id=ID" (Exim), else the last word of the
+ * reply.  Escaped; "" when there is none.
  */
 void	queue_id(const struct reply *, char *buf, size_t size);
 

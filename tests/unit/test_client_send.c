@@ -33,7 +33,11 @@ test_queue_id(void **state)
 		{ "250 2.0.0 Ok: queued as 4F2A9C01DEADBEEF\r\n",
 		    "4F2A9C01DEADBEEF" },
 		{ "250 ok 1113954693 qp 29052\r\n", "29052" },	/* qmail */
-		{ "250 2.0.0 OK id=1rXyZ-000abc-7Q\r\n", "id=1rXyZ-000abc-7Q" },
+		/* Exim: the id as its log and exim -M know it. */
+		{ "250 OK id=1rXyZ-000abc-7Q\r\n", "1rXyZ-000abc-7Q" },
+		{ "250 2.0.0 OK id=1rXyZ-000abc-7Q\r\n", "1rXyZ-000abc-7Q" },
+		{ "250 OK id=\r\n", "id=" },
+		{ "250 OK pid=12 done\r\n", "done" },
 		{ "250 2.0.0 Ok (queued as ABC123)\r\n", "ABC123" },
 		{ "250-first line\r\n250 Queued As X1; thanks\r\n", "X1" },
 		{ "250 trailing spaces   \r\n", "spaces" },
