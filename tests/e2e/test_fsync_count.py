@@ -43,6 +43,13 @@ class Traced:
         self.srv.wrapper = ["strace", "-f", "--seccomp-bpf", "-qq", "-y",
                             "-o", str(self.out),
                             "-e", "trace=" + ",".join(SYNCS)]
+        if os.environ.get("SMTPAUTH_SANITIZED"):
+            # LeakSanitizer cannot run under ptrace (it stops the process
+            # with ptrace itself); ASan and UBSan still do.
+            opts = [o for o in os.environ.get("ASAN_OPTIONS", "").split(":")
+                    if o and not o.startswith("detect_leaks=")]
+            self.srv.wrapper[:0] = ["env", "ASAN_OPTIONS=" + ":".join(
+                opts + ["detect_leaks=0"])]
         self.srv.allow_crash = False
         self.srv.start(timeout=20)
         self.mark = 0
@@ -166,7 +173,8 @@ def test_fsyncs_a_message_one_client(traced):
         assert calls[("fsync", "spool/queue")] <= n // 4, calls
         assert per <= 3.3, calls
     else:
-        assert calls[("fsync", "spool/queue")] <= n + n // 8, calls
+        # Its commits 1 a message, the recycling about 1 for 50 ms.
+        assert calls[("fsync", "spool/queue")] <= n + n // 4, calls
         assert per <= 4.2, calls
 
 
