@@ -572,9 +572,14 @@ def test_targets_run_in_parallel_within_the_bound(tmp_path):
     assert sessions[1][0] < sessions[0][1], sessions
     assert at[2] - at[0] > 1.5 and at[3] - at[1] > 1.5, at
     # A target holds its session open while its probes run: at most two
-    # connections a target, four at once (the server may see a close
-    # late); without the bound, eight.
-    assert most <= 5, (most, conns)
+    # connections a target, four at once; without the bound, eight.  The
+    # server sees a close late (when both targets end at once and the next
+    # two start, by two): counted from the connections' times, each end
+    # taken 0.5 s early (every connection lasts the 2 s of a timeout).
+    overlap = max(sum(1 for d in conns if d[0] <= c[0] < d[1] - 0.5)
+                  for c in conns)
+    assert overlap <= 4, (overlap, most, conns)
+    assert most <= 6, (most, conns)
 
 
 def test_targets_one_good_one_silent(pki, tmp_path):
