@@ -407,7 +407,7 @@ tlshello_parse(const struct tlshello_offer *o, const uint8_t *buf,
 {
 	uint8_t		 hs[4 + TLSHELLO_SH_MAX];
 	size_t		 off = 0, hsl = 0, rlen, take, mlen;
-	unsigned int	 type, maj, min;
+	unsigned int	 type, maj, min, warnings = 0;
 
 	memset(a, 0, sizeof(*a));
 	for (;;) {
@@ -449,6 +449,19 @@ tlshello_parse(const struct tlshello_offer *o, const uint8_t *buf,
 			a->desc = buf[off + 6];
 			if (a->level != 1 && a->level != 2)
 				return bad(a, "alert level %u", a->level);
+			/*
+			 * A warning (unrecognized_name from a server without
+			 * a name of ours) may come before a ServerHello;
+			 * a warning close_notify or user_canceled ends it.
+			 */
+			if (a->level == 1 && a->desc != 0 && a->desc != 90) {
+				if (++warnings > 4)
+					return bad(a, "more than 4 warning "
+					    "alerts");
+				a->level = a->desc = 0;
+				off += 5 + rlen;
+				continue;
+			}
 			a->kind = TLSHELLO_ALERT;
 			return TLSHELLO_ALERT;
 		}

@@ -156,7 +156,8 @@ server_hello(uint8_t *b, unsigned int v, unsigned int suite,
 	b[n++] = suite >> 8;
 	b[n++] = suite & 0xff;
 	b[n++] = comp;
-	memcpy(b + n, ext, extlen);
+	if (extlen > 0)
+		memcpy(b + n, ext, extlen);
 	return n + extlen;
 }
 
@@ -218,8 +219,12 @@ static void
 test_parse_alert(void **state)
 {
 	static const uint8_t	al[] = { 21, 3, 1, 0, 2, 2, 40 };
+	static const uint8_t	warn[] = { 21, 3, 1, 0, 2, 1, 112 };
+	static const uint8_t	closing[] = { 21, 3, 1, 0, 2, 1, 0 };
 	struct tlshello_offer	o;
 	struct tlshello_answer	a;
+	uint8_t			b[200];
+	size_t			n, i;
 
 	(void)state;
 	offer_init(&o, TLSHELLO_TLS12, 1);
@@ -229,6 +234,20 @@ test_parse_alert(void **state)
 	assert_int_equal(a.level, 2);
 	assert_int_equal(a.desc, 40);
 	assert_string_equal(tlshello_alert_name(a.desc), "handshake_failure");
+	/* A warning before the ServerHello is not an answer yet. */
+	memcpy(b, warn, sizeof(warn));
+	n = server_hello(b + sizeof(warn), 0x0303, 0x000a, 0, NULL, 0);
+	assert_int_equal(tlshello_parse(&o, b, sizeof(warn), &a),
+	    TLSHELLO_MORE);
+	assert_int_equal(tlshello_parse(&o, b, sizeof(warn) + n, &a),
+	    TLSHELLO_HELLO);
+	for (i = 0; i < 5; i++)
+		memcpy(b + i * sizeof(warn), warn, sizeof(warn));
+	assert_int_equal(tlshello_parse(&o, b, 5 * sizeof(warn), &a),
+	    TLSHELLO_BAD);
+	/* A warning close_notify is the end. */
+	assert_int_equal(tlshello_parse(&o, closing, sizeof(closing), &a),
+	    TLSHELLO_ALERT);
 	assert_null(tlshello_alert_name(255));
 }
 
