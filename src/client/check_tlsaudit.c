@@ -1279,7 +1279,8 @@ verdict_protocols(struct audit *a)
 		sb_add(&sb, "; SSLv3 asked by a raw ClientHello");
 	else if (a->raw.sslv3) {
 		sb_add(&sb, "; SSLv3 not known: %s", a->raw.sslv3_why[0] ?
-		    a->raw.sslv3_why : a->err[0] ? a->err : "not probed");
+		    a->raw.sslv3_why : a->err[0] ? a->err :
+		    "the connection budget is spent");
 		if (st == CHECK_PASS)
 			st = CHECK_WARN;
 	}
