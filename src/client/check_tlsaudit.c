@@ -13,14 +13,27 @@
  * offer the list, note the suite the server picks, take it off the list,
  * again until the server refuses; the weak classes first, so that the
  * connection budget (AUDIT_MAX_CONN) can only cut the list of the strong
- * ones short.  Only what this OpenSSL can offer is found: a suite it was
- * built without (RC4, DES, 3DES, export in OpenSSL 3) is said to be not
- * probed, never said to be refused.
+ * ones short.  What this OpenSSL cannot offer (SSLv3, RC4, DES, 3DES,
+ * export in OpenSSL 3) is asked with a ClientHello of our own
+ * (client/tlshello.c), as testssl.sh does in its sockets mode: written
+ * after STARTTLS, the server's first answer read and the connection
+ * closed, the handshake never completed.  An answer that is neither a
+ * ServerHello with what was offered nor a refusal is said to be a
+ * protocol violation, never taken for an acceptance.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -34,11 +47,18 @@
 #include "client/cliopt.h"
 #include "client/report.h"
 #include "client/smtpclient.h"
+#include "client/tlshello.h"
+#include "common/clock.h"
 #include "common/reply.h"
 #include "common/tls.h"
 
-/* Connections the audit may open to one port, all probes included. */
-#define AUDIT_MAX_CONN		40
+/*
+ * Connections the audit may open to one port, all probes included: 40
+ * for OpenSSL's handshakes as before, and the two raw ClientHellos a
+ * server that refuses SSLv3 and the weak suites costs (up to five for one
+ * that takes every weak class: then the list of strong suites is cut).
+ */
+#define AUDIT_MAX_CONN		42
 #define AUDIT_MAX_SUITES	192	/* candidates of one version */
 #define SUITE_LIST_MAX		(AUDIT_MAX_SUITES * 48)
 #define MIN_RSA_BITS		2048
@@ -83,6 +103,27 @@ struct vstate {
 	int			 order;		/* ORDER_* */
 };
 
+/*
+ * The raw ClientHellos: SSLv3 in one, then the weak classes this OpenSSL
+ * lacks, all on offer, one class less after each ServerHello, until the
+ * server refuses.
+ */
+#define RAW_ACC_MAX	8
+struct rawstate {
+	int		 sslv3;		/* 1: SSLv3 asked raw */
+	int		 sslv3_acc;	/* ACC_* */
+	uint16_t	 sslv3_suite;	/* the suite the server chose */
+	char		 sslv3_why[200]; /* ACC_UNKNOWN: why */
+	unsigned int	 classes;	/* 1 << W_*: the classes asked raw */
+	unsigned int	 seen;		/* 1 << W_*: accepted */
+	unsigned int	 refused;	/* 1 << W_*: refused */
+	char		 why[200];	/* the others: why not known */
+	struct {
+		uint16_t	 suite, version;
+	}		 acc[RAW_ACC_MAX];
+	size_t		 nacc;
+};
+
 struct audit {
 	struct checker	*ck;
 	int		 nconn;
@@ -93,6 +134,7 @@ struct audit {
 	int		 dh_bits;	/* smallest finite-field group seen */
 	char		 dh_suite[64];
 	char		 groups[160];	/* other key exchange groups seen */
+	struct rawstate	 raw;
 };
 
 /* A summary under construction: appends that never overflow. */
@@ -111,6 +153,16 @@ static int	probe(struct audit *, size_t, const char *,
 static int	cant_probe(struct audit *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	probe_conn(struct audit *, struct smtpc *, struct tls_ctx *);
+static int	to_handshake(struct audit *, struct smtpc *);
+static int	raw_class(uint16_t, uint16_t);
+static int	raw_probe(struct audit *, const struct tlshello_offer *,
+		    const char *, struct tlshello_answer *, char *, size_t);
+static int	raw_read(struct smtpc *, int, const struct tlshello_offer *,
+		    struct tlshello_answer *, char *, size_t);
+static void	raw_take(struct rawstate *, uint16_t, uint16_t);
+static void	raw_run(struct audit *, int);
+static void	raw_plan(struct audit *);
+static void	class_list(unsigned int, struct sbuf *);
 static void	note_kx(struct audit *, SSL *);
 static void	judge_cert(struct audit *, SSL *, SSL_CTX *);
 static void	judge_key(struct audit *, X509 *, STACK_OF(X509) *);
@@ -350,6 +402,24 @@ cant_probe(struct audit *a, const char *fmt, ...)
 static int
 probe_conn(struct audit *a, struct smtpc *c, struct tls_ctx *ctx)
 {
+	const struct reply	*r = NULL;
+
+	if (to_handshake(a, c) == -1)
+		return -1;
+	if (smtpc_tls(c, ctx, a->ck->o.host) == -1)
+		return 0;
+	/* The greeting comes first under implicit TLS; any reply will do. */
+	(void)smtpc_cmd(c, &r, "QUIT");
+	return 1;
+}
+
+/*
+ * Greeting, EHLO and STARTTLS with its 220 (nothing under implicit TLS):
+ * 0, or -1 (a->err, a->broken).
+ */
+static int
+to_handshake(struct audit *a, struct smtpc *c)
+{
 	struct checker		*ck = a->ck;
 	const struct reply	*r = NULL;
 	char			 b[200];
@@ -373,11 +443,310 @@ probe_conn(struct audit *a, struct smtpc *c, struct tls_ctx *ctx)
 			return cant_probe(a, "STARTTLS: %s", ck_brief(r, b,
 			    sizeof(b)));
 	}
-	if (smtpc_tls(c, ctx, ck->o.host) == -1)
-		return 0;
-	/* The greeting comes first under implicit TLS; any reply will do. */
-	(void)smtpc_cmd(c, &r, "QUIT");
-	return 1;
+	return 0;
+}
+
+/* The weak class (W_*) of a raw suite chosen at version v, or -1. */
+static int
+raw_class(uint16_t suite, uint16_t v)
+{
+	const struct tlshello_suite	*t;
+
+	if ((t = tlshello_suite(suite)) == NULL)
+		return -1;
+	switch (t->cls) {
+	case TLSHELLO_EXPORT:
+		return W_EXPORT;
+	case TLSHELLO_RC4:
+		return W_RC4;
+	case TLSHELLO_DES:
+		return W_DES;
+	case TLSHELLO_3DES:
+		return W_3DES;
+	default:
+		/* The others of the table are all CBC with SHA-1. */
+		return v <= TLSHELLO_TLS10 ? W_BEAST : -1;
+	}
+}
+
+/*
+ * One connection up to the handshake, the ClientHello of o written, the
+ * answer read: ACC_YES (*ans the ServerHello), ACC_NO (an alert, or the
+ * connection closed), ACC_UNKNOWN (why: a protocol violation, a cut
+ * answer, none in time), or -1 (no probe: a->err, a->broken).
+ */
+static int
+raw_probe(struct audit *a, const struct tlshello_offer *o, const char *what,
+    struct tlshello_answer *ans, char *why, size_t whylen)
+{
+	struct checker		*ck = a->ck;
+	struct smtpc_opts	 so;
+	struct smtpc		*c;
+	uint8_t			 hello[TLSHELLO_MAX];
+	size_t			 hlen;
+	int			 rv;
+
+	memset(ans, 0, sizeof(*ans));
+	why[0] = '\0';
+	if (a->broken)
+		return -1;
+	if (a->nconn >= AUDIT_MAX_CONN)
+		return cant_probe(a, "the budget of %d connections is spent",
+		    AUDIT_MAX_CONN);
+	if (tlshello_build(o, hello, sizeof(hello), &hlen) == -1)
+		return cant_probe(a, "no ClientHello for %s", what);
+	a->nconn++;
+	ck_smtpc_opts(ck, &so);
+	if ((c = smtpc_connect(ck->o.host, ck->o.port, &so, a->err,
+	    sizeof(a->err))) == NULL) {
+		a->broken = 1;
+		return -1;
+	}
+	if (ck->o.verbose)
+		smtpc_trace(c, SMTPC_INFO, "tls audit: probe %d, raw "
+		    "ClientHello %s, %s (%zu suites)", a->nconn,
+		    tlshello_version_name(o->version), what, o->nsuites);
+	if (to_handshake(a, c) == -1) {
+		smtpc_close(c);
+		return -1;
+	}
+	if (smtpc_pending(c) > 0) {
+		(void)snprintf(why, whylen, "%zu octets in clear after the "
+		    "220 to STARTTLS, before the handshake", smtpc_pending(c));
+		rv = ACC_UNKNOWN;
+	} else if (smtpc_write(c, hello, hlen) == -1) {
+		(void)snprintf(why, whylen, "the ClientHello could not be "
+		    "sent: %s", smtpc_error(c));
+		rv = ACC_UNKNOWN;
+	} else
+		rv = raw_read(c, so.timeout_ms > 0 ? so.timeout_ms : 30000, o,
+		    ans, why, whylen);
+	if (ck->o.verbose) {
+		if (rv == ACC_YES)
+			smtpc_trace(c, SMTPC_INFO, "tls audit: ServerHello "
+			    "%s, 0x%04x %s: accepted", tlshello_version_name(
+			    ans->version), ans->suite,
+			    tlshello_suite(ans->suite)->iana);
+		else if (rv == ACC_NO && ans->kind == TLSHELLO_ALERT)
+			smtpc_trace(c, SMTPC_INFO, "tls audit: alert %u (%s): "
+			    "refused", ans->desc, tlshello_alert_name(
+			    ans->desc) ? tlshello_alert_name(ans->desc) : "?");
+		else if (rv == ACC_NO)
+			smtpc_trace(c, SMTPC_INFO, "tls audit: the server "
+			    "closed the connection: refused");
+		else
+			smtpc_trace(c, SMTPC_INFO, "tls audit: %s", why);
+	}
+	/* Never further: no alert of ours, the connection just closes. */
+	smtpc_close(c);
+	return rv;
+}
+
+/*
+ * The server's answer to the ClientHello, bounded in size and time:
+ * ACC_YES, ACC_NO or ACC_UNKNOWN as raw_probe().
+ */
+static int
+raw_read(struct smtpc *c, int timeout_ms, const struct tlshello_offer *o,
+    struct tlshello_answer *ans, char *why, size_t whylen)
+{
+	struct pollfd	 pfd;
+	uint8_t		*buf;
+	size_t		 got = 0;
+	int64_t		 deadline, left;
+	ssize_t		 n;
+	int		 rv = ACC_UNKNOWN, k;
+
+	if ((buf = malloc(TLSHELLO_ANSWER_MAX)) == NULL) {
+		(void)snprintf(why, whylen, "out of memory");
+		return ACC_UNKNOWN;
+	}
+	deadline = mono_msec() + timeout_ms;
+	for (;;) {
+		if (got == TLSHELLO_ANSWER_MAX) {
+			(void)snprintf(why, whylen, "no ServerHello in the "
+			    "first %d octets", TLSHELLO_ANSWER_MAX);
+			break;
+		}
+		if ((left = deadline - mono_msec()) <= 0) {
+			(void)snprintf(why, whylen, "no answer within %d ms "
+			    "(%zu octets)", timeout_ms, got);
+			break;
+		}
+		pfd.fd = smtpc_fd(c);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if ((n = poll(&pfd, 1, (int)left)) == -1) {
+			if (errno == EINTR)
+				continue;
+			(void)snprintf(why, whylen, "poll: %s",
+			    strerror(errno));
+			break;
+		}
+		if (n == 0)
+			continue;
+		n = read(pfd.fd, buf + got, TLSHELLO_ANSWER_MAX - got);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			continue;
+		if ((n == 0 || (n == -1 && errno == ECONNRESET)) && got == 0) {
+			rv = ACC_NO;	/* a close is a refusal */
+			break;
+		}
+		if (n == 0) {
+			(void)snprintf(why, whylen, "the connection closed "
+			    "after %zu octets, in the middle of a record", got);
+			break;
+		}
+		if (n == -1) {
+			(void)snprintf(why, whylen, "read: %s",
+			    strerror(errno));
+			break;
+		}
+		got += (size_t)n;
+		if ((k = tlshello_parse(o, buf, got, ans)) == TLSHELLO_MORE)
+			continue;
+		if (k == TLSHELLO_HELLO)
+			rv = ACC_YES;
+		else if (k == TLSHELLO_ALERT)
+			rv = ACC_NO;
+		else
+			(void)snprintf(why, whylen, "protocol violation: %s",
+			    ans->why);
+		break;
+	}
+	free(buf);
+	return rv;
+}
+
+/* A weak suite the server chose, once. */
+static void
+raw_take(struct rawstate *r, uint16_t suite, uint16_t v)
+{
+	size_t	i;
+	int	w;
+
+	if ((w = raw_class(suite, v)) >= 0)
+		r->seen |= 1u << w;
+	if (w < 0)
+		return;
+	for (i = 0; i < r->nacc; i++)
+		if (r->acc[i].suite == suite && r->acc[i].version == v)
+			return;
+	if (r->nacc < RAW_ACC_MAX) {
+		r->acc[r->nacc].suite = suite;
+		r->acc[r->nacc].version = v;
+		r->nacc++;
+	}
+}
+
+/*
+ * What the raw ClientHellos ask: SSLv3 when this OpenSSL cannot, and the
+ * weak classes it has no suite of at any version.
+ */
+static void
+raw_plan(struct audit *a)
+{
+	struct rawstate	*r = &a->raw;
+	size_t		 vi, i;
+	unsigned int	 have = 0;
+	int		 w;
+
+	r->sslv3 = 1;
+	for (vi = 0; vi < NVERSIONS; vi++) {
+		if (versions[vi].v == SSL3_VERSION)
+			r->sslv3 = 0;
+		for (i = 0; i < a->vs[vi].ncand; i++)
+			if ((w = weak_class(a->vs[vi].cand[i],
+			    TLS1_2_VERSION)) >= 0)
+				have |= 1u << w;
+	}
+	r->classes = ((1u << W_EXPORT) | (1u << W_RC4) | (1u << W_DES) |
+	    (1u << W_3DES)) & ~have;
+}
+
+/* The raw ClientHellos, within the first `limit' connections. */
+static void
+raw_run(struct audit *a, int limit)
+{
+	struct rawstate		*r = &a->raw;
+	struct tlshello_offer	 o;
+	struct tlshello_answer	 ans;
+	struct in6_addr		 in6;
+	struct in_addr		 in4;
+	uint16_t		 suites[TLSHELLO_SUITES_MAX];
+	char			 host[256], what[100];
+	struct sbuf		 wb;
+	size_t			 i, n;
+	unsigned int		 left;
+	int			 rv, w;
+
+	memset(&o, 0, sizeof(o));
+	o.suites = suites;
+	if (r->sslv3 && !a->broken && a->nconn < limit) {
+		for (i = 0; i < tlshello_nsuites && i < TLSHELLO_SUITES_MAX;
+		    i++)
+			suites[i] = tlshello_suites[i].code;
+		o.nsuites = i;
+		o.version = TLSHELLO_SSL3;
+		arc4random_buf(o.random, sizeof(o.random));
+		rv = raw_probe(a, &o, "the weak suites and the CBC ones of "
+		    "its time", &ans, r->sslv3_why, sizeof(r->sslv3_why));
+		if (rv == ACC_YES) {
+			r->sslv3_acc = ACC_YES;
+			r->sslv3_suite = ans.suite;
+			raw_take(r, ans.suite, ans.version);
+		} else if (rv == ACC_NO)
+			r->sslv3_acc = ACC_NO;
+	}
+
+	/* SNI is a DNS name, never an address (RFC 6066). */
+	(void)snprintf(host, sizeof(host), "%s", a->ck->o.host);
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	o.version = TLSHELLO_TLS12;
+	o.extensions = 1;
+	o.servername = host[0] == '\0' || strlen(host) > 255 ||
+	    inet_pton(AF_INET, host, &in4) == 1 ||
+	    inet_pton(AF_INET6, host, &in6) == 1 ? NULL : host;
+	left = r->classes & ~r->seen;
+	while (left != 0 && !a->broken && a->nconn < limit) {
+		for (i = 0, n = 0; i < tlshello_nsuites &&
+		    n < TLSHELLO_SUITES_MAX; i++) {
+			w = raw_class(tlshello_suites[i].code, TLSHELLO_TLS12);
+			if (w >= 0 && (left & (1u << w)))
+				suites[n++] = tlshello_suites[i].code;
+		}
+		o.nsuites = n;
+		sb_init(&wb, what, sizeof(what));
+		class_list(left, &wb);
+		arc4random_buf(o.random, sizeof(o.random));
+		rv = raw_probe(a, &o, what, &ans, r->why, sizeof(r->why));
+		if (rv == ACC_YES) {
+			raw_take(r, ans.suite, ans.version);
+			w = raw_class(ans.suite, ans.version);
+			/* Offered, so of a class in left (tlshello_parse). */
+			left &= w >= 0 ? ~(1u << w) : 0;
+		} else {
+			if (rv == ACC_NO)
+				r->refused |= left;
+			break;
+		}
+	}
+}
+
+/* The names of the classes in mask, joined with ", ". */
+static void
+class_list(unsigned int mask, struct sbuf *sb)
+{
+	int	w, n = 0;
+
+	for (w = 0; w < W_COUNT; w++)
+		if (mask & (1u << w))
+			sb_add(sb, "%s%s", n++ > 0 ? ", " : "", weak_names[w]);
 }
 
 /* The key exchange's group: the smallest finite-field one is judged. */
@@ -873,6 +1242,13 @@ verdict_protocols(struct audit *a)
 				modern++;
 		}
 	}
+	if (a->raw.sslv3 && a->raw.sslv3_acc != ACC_UNKNOWN) {
+		struct sbuf *t = a->raw.sslv3_acc == ACC_YES ? &y : &n;
+
+		sb_add(t, "%sSSLv3", t->len > 0 ? " " : "");
+		if (a->raw.sslv3_acc == ACC_YES)
+			legacy++;
+	}
 	if (legacy > 0) {
 		st = mx_lenient(a, &sb);
 		sb_add(&sb, "accepts %s (TLS 1.0 and older are broken)", yes);
@@ -896,52 +1272,84 @@ verdict_protocols(struct audit *a)
 		if (st == CHECK_PASS)
 			st = CHECK_WARN;
 	}
-#ifdef OPENSSL_NO_SSL3
-	sb_add(&sb, "; SSLv3 not probed (not in this OpenSSL)");
-#endif
+	if (a->raw.sslv3 && a->raw.sslv3_acc == ACC_YES)
+		sb_add(&sb, "; SSLv3 found by a raw ClientHello (the server "
+		    "chose %s)", tlshello_suite(a->raw.sslv3_suite)->name);
+	else if (a->raw.sslv3 && a->raw.sslv3_acc == ACC_NO)
+		sb_add(&sb, "; SSLv3 asked by a raw ClientHello");
+	else if (a->raw.sslv3) {
+		sb_add(&sb, "; SSLv3 not known: %s", a->raw.sslv3_why[0] ?
+		    a->raw.sslv3_why : a->err[0] ? a->err :
+		    "the connection budget is spent");
+		if (st == CHECK_PASS)
+			st = CHECK_WARN;
+	}
 	sb_add(&sb, "; the audit took %d connections", a->nconn);
 	ck_set(a->ck, C_TLS_PROTOCOLS, st, "%s", buf);
 }
 
-/* Suites of class w accepted at any version: a few named, the rest counted. */
+/*
+ * Suites of class w accepted at any version, by OpenSSL's handshakes or a
+ * raw ClientHello: a few named, the rest counted.
+ */
 static void
 weak_summary(struct audit *a, int w, struct sbuf *sb)
 {
-	const SSL_CIPHER	*named[2], *c;
+	static const uint16_t	 vorder[] = { TLS1_3_VERSION, TLS1_2_VERSION,
+	    TLS1_1_VERSION, TLS1_VERSION, SSL3_VERSION };
+	const char		*named[2], *nm;
+	const struct rawstate	*r = &a->raw;
+	unsigned int		 vat = 0;
 	char			 vers[64];
 	struct sbuf		 vb;
-	size_t			 vi, i, k, nnamed = 0, more = 0;
-	int			 at;
+	size_t			 vi, i, k, nnamed = 0, more = 0, n;
+	uint16_t		 v;
 
-	sb_init(&vb, vers, sizeof(vers));
-	for (vi = 0; vi < NVERSIONS; vi++) {
-		at = 0;
-		for (i = 0; i < a->vs[vi].nacc; i++) {
-			c = a->vs[vi].acc[i];
-			if (weak_class(c, versions[vi].v) != w)
-				continue;
-			at = 1;
+	n = sizeof(vorder) / sizeof(vorder[0]);
+	for (vi = 0; vi < NVERSIONS + r->nacc; vi++) {
+		for (i = 0; ; i++) {
+			if (vi < NVERSIONS) {
+				if (i >= a->vs[vi].nacc)
+					break;
+				v = (uint16_t)versions[vi].v;
+				if (weak_class(a->vs[vi].acc[i], v) != w)
+					continue;
+				nm = SSL_CIPHER_get_name(a->vs[vi].acc[i]);
+			} else {
+				/* The raw ones, one an entry. */
+				if (i > 0)
+					break;
+				v = r->acc[vi - NVERSIONS].version;
+				if (raw_class(r->acc[vi - NVERSIONS].suite,
+				    v) != w)
+					continue;
+				nm = tlshello_suite(r->acc[vi -
+				    NVERSIONS].suite)->name;
+			}
+			for (k = 0; k < n; k++)
+				if (vorder[k] == v)
+					vat |= 1u << k;
 			for (k = 0; k < nnamed; k++)
-				if (SSL_CIPHER_get_id(named[k]) ==
-				    SSL_CIPHER_get_id(c))
+				if (strcmp(named[k], nm) == 0)
 					break;
 			if (k < nnamed)
 				continue;
 			if (nnamed < 2)
-				named[nnamed++] = c;
+				named[nnamed++] = nm;
 			else
 				more++;	/* may count one at two versions */
 		}
-		if (at)
-			sb_add(&vb, "%s%s", vb.len > 0 ? " " : "",
-			    versions[vi].name);
 	}
 	if (nnamed == 0)
 		return;
+	sb_init(&vb, vers, sizeof(vers));
+	for (k = 0; k < n; k++)
+		if (vat & (1u << k))
+			sb_add(&vb, "%s%s", vb.len > 0 ? " " : "",
+			    tlshello_version_name(vorder[k]));
 	sb_add(sb, "%s%s at %s (%s%s%s", sb->len > 0 ? ", " : "weak: ",
-	    weak_names[w], vers, SSL_CIPHER_get_name(named[0]),
-	    nnamed > 1 ? ", " : "", nnamed > 1 ?
-	    SSL_CIPHER_get_name(named[1]) : "");
+	    weak_names[w], vers, named[0], nnamed > 1 ? ", " : "",
+	    nnamed > 1 ? named[1] : "");
 	if (more > 0)
 		sb_add(sb, " and more");
 	sb_add(sb, ")");
@@ -969,13 +1377,14 @@ verdict_ciphers(struct audit *a)
 	struct vstate		*vs;
 	struct sbuf		 sb, all;
 	char			 buf[REPORT_SUMMARY_MAX], list[SUITE_LIST_MAX];
-	unsigned int		 seen = 0;
+	unsigned int		 seen = 0, refused, unknown;
 	size_t			 vi, i;
-	int			 st = CHECK_PASS, old = 0, any = 0, w, offerable;
+	int			 st = CHECK_PASS, old = 0, any = 0, w;
 
 	sb_init(&sb, buf, sizeof(buf));
 	for (vi = 0; vi < NVERSIONS; vi++)
 		seen |= a->vs[vi].weak_seen;
+	seen |= a->raw.seen;
 	/* The weak ones first: the summary may be cut. */
 	for (w = 0; w < W_COUNT; w++)
 		if (seen & (1u << w)) {
@@ -1017,7 +1426,7 @@ verdict_ciphers(struct audit *a)
 			    " (and maybe more)");
 		}
 	}
-	if (!any) {
+	if (!any && a->raw.seen == 0) {
 		ck_set(ck, C_TLS_CIPHERS, CHECK_SKIP, "no version accepted%s%s",
 		    a->err[0] ? ": " : "", a->err);
 		return;
@@ -1030,16 +1439,34 @@ verdict_ciphers(struct audit *a)
 		    "the budget of %d connections", AUDIT_MAX_CONN);
 	if (a->broken && a->err[0] != '\0')
 		sb_add(&sb, "; a probe failed: %s", a->err);
-	/* What OpenSSL 3 cannot offer is not probed, not refused. */
-	for (vi = 0, offerable = 0; vi < NVERSIONS; vi++)
-		for (i = 0; i < a->vs[vi].ncand; i++) {
-			w = weak_class(a->vs[vi].cand[i], TLS1_2_VERSION);
-			if (w == W_RC4 || w == W_3DES)
-				offerable = 1;
-		}
-	if (!offerable)
-		sb_add(&sb, "; RC4, DES, 3DES, export not probed (not in "
-		    "this OpenSSL)");
+	/*
+	 * What this OpenSSL cannot offer was asked raw: refused, or not
+	 * known (a violation, no answer, the budget), never taken for
+	 * refused.
+	 */
+	refused = a->raw.classes & a->raw.refused & ~a->raw.seen;
+	unknown = a->raw.classes & ~(a->raw.refused | a->raw.seen);
+	if (refused != 0) {
+		sb_add(&sb, "; ");
+		class_list(refused, &sb);
+		sb_add(&sb, " refused (raw ClientHello)");
+	}
+	if (unknown != 0) {
+		sb_add(&sb, "; ");
+		class_list(unknown, &sb);
+		sb_add(&sb, " not known: %s", a->raw.why[0] ? a->raw.why :
+		    a->err[0] ? a->err : "the connection budget is spent");
+		if (st == CHECK_PASS)
+			st = CHECK_WARN;
+	}
+	for (i = 0; ck->o.verbose && i < a->raw.nacc; i++) {
+		const struct tlshello_suite *t = tlshello_suite(
+		    a->raw.acc[i].suite);
+
+		fprintf(stderr, "*  tls-ciphers raw: %s (0x%04x %s) at %s\n",
+		    t->name, t->code, t->iana,
+		    tlshello_version_name(a->raw.acc[i].version));
+	}
 	ck_set(ck, C_TLS_CIPHERS, st, "%s", buf);
 }
 
@@ -1126,6 +1553,9 @@ check_tls_audit(struct checker *ck)
 	}
 	/* Kept for the order probes, and one for dh_probe(). */
 	reserve++;
+	/* SSLv3 and the weak classes this OpenSSL lacks, raw. */
+	raw_plan(a);
+	raw_run(a, AUDIT_MAX_CONN - reserve);
 	/* A suite of each weak class, at every version; TLS 1.3's five. */
 	for (vi = 1; vi < NVERSIONS; vi++)
 		if (a->vs[vi].accepted == ACC_YES)

@@ -396,7 +396,9 @@ def audit(pki, postfix, name, *extra, role="submission"):
               user=None, audit=True)
     n = re.search(r"the audit took (\d+) connections",
                   p.summary["tls-protocols"])
-    assert n and 4 <= int(n.group(1)) <= 40, p.summary["tls-protocols"]
+    # 40 for OpenSSL's handshakes, and the raw ClientHellos: SSLv3 and
+    # the weak suites, refused by every Postfix here (2).
+    assert n and 6 <= int(n.group(1)) <= 42, p.summary["tls-protocols"]
     # A probe is one handshake and QUIT: never AUTH, never mail.
     probes = p.err.split("tls audit: probe ")[1:]
     assert len(probes) == int(n.group(1))
@@ -525,9 +527,11 @@ def test_tls_audit_null_ciphers(pki, postfix):
     assert p.status["tls-ciphers"] == "fail", s
     m = re.match(r"weak: NULL at TLSv1.2 \(([A-Z0-9-]+)", s)
     assert m, s
-    # RC4, 3DES and export suites: Debian's OpenSSL 3 has none of them,
-    # and the audit says it could not probe them.
-    assert "RC4, DES, 3DES, export not probed (not in this OpenSSL)" in s
+    # RC4, DES, 3DES and export suites: Debian's OpenSSL 3 has none of
+    # them, so the audit asks with a raw ClientHello; this Postfix's
+    # OpenSSL cannot take them either.
+    assert "export, RC4, DES, 3DES refused (raw ClientHello)" in s, s
+    assert "not probed" not in s, s
     out, ok = s_client(postfix.target("tlsnull"), "-tls1_2", "-cipher",
                        m.group(1) + ":@SECLEVEL=0")
     assert ok and ok.group(2) == m.group(1), out
@@ -598,6 +602,37 @@ def test_tls_audit_skipped(pki, postfix):
               "none", user=None, audit=True)
     for k in AUDIT_IDS:
         assert p.status[k] == "skip" and p.summary[k] == "--tls none"
+
+
+def raw_probes(p):
+    """The first line of each raw ClientHello probe (-v)."""
+    return [t.split("\n")[0] for t in p.err.split("tls audit: probe ")[1:]
+            if "raw ClientHello" in t.split("\n")[0]]
+
+
+@pytest.mark.parametrize("name,role", [("mx", "submission"), ("mx", "mx"),
+                                       ("tlsold", "submission"),
+                                       ("tlsgood", "submission")])
+def test_tls_audit_raw_probes_refused(pki, postfix, name, role):
+    # SSLv3, RC4, DES, 3DES and export are asked with ClientHellos of the
+    # audit's own (Debian's OpenSSL 3 cannot offer them); Debian's
+    # OpenSSL 3 in Postfix cannot take them: each is refused, in two
+    # connections, and nothing is left "not probed".
+    p = audit(pki, postfix, name, role=role)
+    c, pr = p.summary["tls-ciphers"], p.summary["tls-protocols"]
+    assert "; export, RC4, DES, 3DES refused (raw ClientHello)" in c, c
+    assert "not probed" not in c and "not known" not in c, c
+    assert re.search(r"refuses [^;]*SSLv3; SSLv3 asked by a raw "
+                     r"ClientHello", pr), pr
+    assert "not probed" not in pr and "not known" not in pr, pr
+    raws = raw_probes(p)
+    assert [r.split(", ")[1] for r in raws] == [
+        "raw ClientHello SSLv3", "raw ClientHello TLSv1.2"], raws
+    assert p.err.count("tls audit: alert ") + p.err.count(
+        "tls audit: the server closed the connection: refused") == 2
+    # The audit's other verdicts are those of the tests above.
+    assert p.status["tls-protocols"] == {"tlsgood": "pass"}.get(
+        name, "warn" if role == "mx" else "fail"), pr
 
 
 @pytest.mark.parametrize("cert,why", [("expired", ("expired",)),

@@ -170,6 +170,11 @@ def test_tls_audit_passes_on_the_default_config(server, pki, cert):
     n = int(re.search(r"took (\d+) connections", s["tls-protocols"])[1])
     assert n <= 40
     assert "weak" not in s["tls-ciphers"]
+    # What OpenSSL 3 cannot offer, asked with raw ClientHellos: refused.
+    assert "refuses TLSv1.1 TLSv1.0 SSLv3; SSLv3 asked by a raw " \
+        "ClientHello" in s["tls-protocols"], s["tls-protocols"]
+    assert "; export, RC4, DES, 3DES refused (raw ClientHello)" in \
+        s["tls-ciphers"], s["tls-ciphers"]
     assert re.search(r"TLSv1.3: 3 suites, server order, first TLS_AES_256",
                      s["tls-ciphers"]), s["tls-ciphers"]
     assert re.search(r"TLSv1.2: \d suites, server order, first ECDHE-",
