@@ -8,7 +8,8 @@ differently, the OVERRIDES table below says what we expect instead and why.
 
 chamuyero, as used by these files:
     c tcp_connect HOST:PORT   connect (to our listener, whatever the port)
-    c tls_connect HOST:PORT   implicit TLS: such dialogs are skipped
+    c tls_connect HOST:PORT   connect to our implicit-TLS listener (the
+                              certificate checked against the test CA)
     c -> LINE                 send LINE + CRLF
     c ~> EXPR                 send a Python string expression (raw octets)
     c <- LINE                 expect this line
@@ -20,21 +21,39 @@ import ast
 import operator
 import re
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from e2elib import PEER_SUITES, QUEUE_ID_RE, T, split_delivered
+from e2elib import (HOSTNAME, PEER_SUITES, QUEUE_ID_RE, T, free_port,
+                    split_delivered)
+from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
 DIALOGS = PEER_SUITES / "chasquid-dialogs"
 FILES = sorted(DIALOGS.glob("*.cmy")) if DIALOGS.is_dir() else []
 
 # Where smtpauthd answers differently on purpose: (file, the expectation as
-# written) -> (code, enhanced code or None, closes, reason).
+# written) -> (code, enhanced code or None, closes, reason); closes is True
+# (the connection closed after the reply) or the start of one more reply
+# line that comes before the close.
 HTTP_421 = ("421", "4.7.0", True,
             "DESIGN.md: HTTP verbs as a command get 421 4.7.0 and the "
             "connection is closed (ALPACA); chasquid answers 502 and goes on")
 OVERRIDES = {
+    ("auth_multi_dialog.cmy", "534"): (
+        "504", "5.5.4", False,
+        "DESIGN.md and RFC 4954: an unknown mechanism gets 504 5.5.4 "
+        "(chasquid: 534)"),
+    ("auth_not_tls.cmy", "503 5.7.10 You feel vulnerable"): (
+        "538", "5.7.11", False,
+        "DESIGN.md and RFC 4954: AUTH before TLS gets 538 5.7.11 "
+        "Encryption required (chasquid: 503 5.7.10)"),
+    ("auth_too_many_failures.cmy", "421 4.5.0 Too many errors, bye"): (
+        "501", "5.5.2", "421 4.7.0",
+        "DESIGN.md: the error that reaches max-errors gets its own reply, "
+        "then 421 4.7.0 and the close, as Postfix does (chasquid answers "
+        "it with 421 4.5.0 instead)"),
     ("wrong_proto.cmy", "502 5.7.0 You hear someone cursing shoplifters"):
         HTTP_421,
     ("bad_data.cmy", "554 5.6.0 Error parsing message"): (
@@ -90,15 +109,6 @@ OVERRIDES = {
         "long (chasquid: 554)"),
 }
 
-SKIP_REASON = "needs AUTH/TLS: issues 3/4"
-
-
-def _needs_auth_or_tls(path):
-    text = path.read_text(encoding="utf-8")
-    return (path.name.startswith("auth_") or "tls_connect" in text
-            or re.search(r"\bSTARTTLS\b|\bAUTH\b", text) is not None)
-
-
 def _safe_eval(expr):
     """The string expressions of `~>` lines: literals, + and * only."""
     ops = {ast.Add: operator.add, ast.Mult: operator.mul}
@@ -147,9 +157,11 @@ def _code_of(expected):
 
 
 class Conn:
-    def __init__(self, port):
+    def __init__(self, port, ctx=None):
         self.sock = socket.create_connection(("127.0.0.1", port),
                                              timeout=T(10))
+        if ctx is not None:
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=HOSTNAME)
         self.buf = b""
 
     def send(self, data):
@@ -182,8 +194,9 @@ class Conn:
         self.sock.close()
 
 
-def run_dialog(path, port):
-    """Run one script; returns the queue ids the server gave."""
+def run_dialog(path, port, tls_port=None, ctx=None):
+    """Run one script; returns the queue ids the server gave.  tcp_connect
+    goes to port, tls_connect to tls_port (implicit TLS, with ctx)."""
     conn = None
     qids = []
     name = path.name
@@ -200,6 +213,10 @@ def run_dialog(path, port):
             m = re.match(r"\d{3}[ -](\d\.\d{1,3}\.\d{1,3})\b", got)
             assert m and m.group(1) == want_enh, \
                 "%s\n  got: %r (enhanced code)" % (where, got)
+        if isinstance(closes, str):
+            then = conn.readline()
+            assert then.startswith(closes), \
+                "%s\n  then: %r, not %s" % (where, then, closes)
         if closes:
             rest = conn.closed()
             assert rest == b"", "%s: expected close, got %r" % (where, rest)
@@ -210,6 +227,10 @@ def run_dialog(path, port):
                 if conn:
                     conn.close()
                 conn = Conn(port)
+            elif op == "tls_connect":
+                if conn:
+                    conn.close()
+                conn = Conn(tls_port, ctx)
             elif op == "close":
                 conn.close()
                 conn = None
@@ -248,20 +269,36 @@ def run_dialog(path, port):
     return qids
 
 
+# The account of chasquid's auth dialogs (their AUTH PLAIN lines).
+USER, PASSWORD = "user@testserver", "secretpassword"
+
+
 @pytest.fixture(scope="module")
-def chasquid_server(module_server_factory):
-    # chasquid's reference config: hostname testserver, 1 MiB messages.
-    return module_server_factory(users=["user@testserver"],
-                                 domains=["testserver"],
-                                 extra=["max-message-size 1M"])
+def chasquid_server(module_server_factory, pki):
+    # chasquid's reference config: hostname testserver, 1 MiB messages; its
+    # submission-over-TLS port is our smtps listener; it closes a session
+    # at its third protocol error (auth_too_many_failures.cmy), so does
+    # this server here (max-errors; the default is 10).
+    tls_port = free_port()
+    srv = module_server_factory(
+        users=[USER], domains=["testserver"], start=False,
+        extra=["max-message-size 1M", "max-errors 3",
+               "listen 127.0.0.1:%d smtps" % tls_port,
+               "tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki])
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"],
+                            input=PASSWORD, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    srv.users_path.write_text("%s:%s\n" % (USER, hashed))
+    srv.start()
+    srv.tls_port = tls_port
+    return srv
 
 
 @pytest.mark.skipif(not FILES, reason="%s not present" % DIALOGS)
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_chasquid_dialog(chasquid_server, path):
-    if _needs_auth_or_tls(path):
-        pytest.skip(SKIP_REASON)
-    qids = run_dialog(path, chasquid_server.port)
+def test_chasquid_dialog(chasquid_server, pki, path):
+    qids = run_dialog(path, chasquid_server.port, chasquid_server.tls_port,
+                      ctx_for(pki))
     verify = Path(str(path) + ".verify")
     if verify.exists():
         assert len(qids) == 1, qids

@@ -9,7 +9,8 @@ string and CRLF (a newline inside a quoted string is dropped, as its lexer
 does); `expect smtp` takes any reply, `ok` a single-line 2xx/3xx, `helo` a
 2xx/3xx of any length, `tempfail` a single-line 4xx, `permfail` a
 single-line 5xx; `expect disconnect` wants EOF with no data before it.
-Test-cases that need STARTTLS are skipped.
+`starttls` turns the connection into TLS (verifying the server's
+certificate against the test CA) and must find nothing read ahead.
 
 The scripts assume OpenSMTPD's regress setup: the domain `localhost` is
 local (here with the users the scripts name) and mail to `foo.bar` is
@@ -18,12 +19,14 @@ answers differently, OVERRIDES says what we expect instead and why.
 """
 import re
 import socket
+import ssl
 import string
 import time
 
 import pytest
 
-from e2elib import PEER_SUITES, T
+from e2elib import HOSTNAME, PEER_SUITES, T
+from test_tls import ctx_for, pki  # noqa: F401 - the session-wide test CA
 
 SCRIPTS = PEER_SUITES / "opensmtpd-smtpscript"
 FILES = sorted(SCRIPTS.glob("test.*")) if SCRIPTS.is_dir() else []
@@ -223,22 +226,6 @@ class Parser:
         raise SyntaxError("%s: unknown statement %r" % (self.fname, w))
 
 
-def uses(op, procs, what):
-    """Does the op tree contain an op of kind `what` (calls followed)?"""
-    kind = op[0]
-    if kind == what:
-        return True
-    if kind == "block":
-        return any(uses(o, procs, what) for o in op[1])
-    if kind == "repeat":
-        return uses(op[2], procs, what)
-    if kind == "random":
-        return uses(op[1], procs, what)
-    if kind == "call":
-        return uses(procs[op[1]], procs, what)
-    return False
-
-
 # ----------------------------------------------------------------------
 # Interpreter
 
@@ -247,8 +234,9 @@ class ScriptFailure(AssertionError):
 
 
 class Runner:
-    def __init__(self, port, procs, override=None):
+    def __init__(self, port, procs, override=None, ctx=None):
         self.port = port
+        self.ctx = ctx
         self.procs = procs
         self.sock = None
         self.buf = b""
@@ -305,6 +293,8 @@ class Runner:
         elif kind == "write":
             self.trace.append(">>> " + op[1].rstrip("\r\n"))
             self.sock.sendall(op[1].encode("utf-8"))
+        elif kind == "starttls":
+            self.starttls()
         elif kind == "expect_disconnect":
             self.expect_disconnect()
         elif kind == "expect_smtp":
@@ -313,6 +303,19 @@ class Runner:
             self.expect_smtp(want)
         else:
             raise ScriptFailure("unsupported op %r" % (op,))
+
+    def starttls(self):
+        # Bytes read ahead of the handshake were sent in clear: a server
+        # that sends them is open to STARTTLS injection.
+        if self.buf:
+            raise ScriptFailure("data before the TLS handshake: %r"
+                                % self.buf)
+        try:
+            self.sock = self.ctx.wrap_socket(self.sock,
+                                             server_hostname=HOSTNAME)
+        except (ssl.SSLError, OSError) as e:
+            raise ScriptFailure("TLS handshake: %s" % e)
+        self.trace.append("--- TLS %s" % self.sock.version())
 
     def expect_smtp(self, want):
         multiline = want in ("any", "helo")
@@ -418,24 +421,23 @@ CASES = _collect()
 
 
 @pytest.fixture(scope="module")
-def smtpscript_server(module_server_factory):
+def smtpscript_server(module_server_factory, pki):
     users = ["gilles@localhost", "test@localhost", "root@localhost",
              "test@foo.bar"]
     return module_server_factory(
         users=users, domains=["localhost", "foo.bar"],
-        extra=["max-errors 5",          # "disconnects on the 5th"
+        extra=["tls-cert %s/ec.pem" % pki, "tls-key %s/ec.key" % pki,
+               "max-errors 5",          # "disconnects on the 5th"
                "max-recipients 1000"])  # "1000 RCPT per message"
 
 
 @pytest.mark.skipif(not FILES, reason="%s not present" % SCRIPTS)
 @pytest.mark.parametrize("fname,cid,case,procs", CASES)
-def test_smtpscript(smtpscript_server, fname, cid, case, procs):
+def test_smtpscript(smtpscript_server, pki, fname, cid, case, procs):
     if case["skip"]:
         pytest.skip("marked skip in the script")
-    if uses(case["body"], procs, "starttls"):
-        pytest.skip("needs STARTTLS: issue 4")
     ov = OVERRIDES.get((fname, cid), {})
-    r = Runner(smtpscript_server.port, procs, ov)
+    r = Runner(smtpscript_server.port, procs, ov, ctx=ctx_for(pki))
     try:
         if not case["noconnect"]:
             r.connect()
