@@ -21,6 +21,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, MISSING
 
+import e2elib
 from e2elib import BUILD, CRASH_RE, T
 
 SMTPAUTH = BUILD / "smtpauth"
@@ -328,9 +329,7 @@ class TestController(Controller):
 
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return e2elib.free_port(family, host)
 
 
 class FakeServer:

@@ -49,10 +49,21 @@ def T(seconds):
     return seconds * SLOW
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free now, never one this test run handed out before: the
+    kernel may give the same ephemeral port to two bind(0) calls in a row
+    once the first socket is closed, and a test that asks for two ports
+    before starting a server must get two."""
+    while True:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def ipv6_available():
