@@ -2,11 +2,17 @@
  * The durable-write helper (INTERNALS.md, "Every write goes through one
  * helper").
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+
+#include <linux/futex.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -345,11 +351,174 @@ dirsync_run(void *arg)
 	return fsync_dirfd(*(const int *)arg);
 }
 
+/*
+ * The syncfs ledger (durable.h, syncfs_wait()): per file system, the
+ * tickets of the syncfs runs started and the highest one that succeeded,
+ * in memory every process of the server shares once durable_share() ran
+ * (before the fork), else in this process's.  A futex word is bumped
+ * when a run ends, for the callers that wait for one.
+ */
+#define LEDGER_SLOTS	8
+
+struct ledger_slot {
+	atomic_ulong		dev;		/* st_dev + 1; 0: free */
+	atomic_ullong		started;	/* the last ticket taken */
+	atomic_ullong		done;		/* the last that succeeded */
+	atomic_uint		ended;		/* futex word */
+	atomic_uint		waiters;
+	atomic_llong		prompt_ns;	/* the last run nobody held */
+};
+
+/*
+ * A caller waits for another's run only while runs that wait for nobody
+ * (commits: a client waits for them) come; without them it would wait
+ * for nothing (a queue delivering its backlog, say), and waits this long
+ * at most.
+ */
+#define LEDGER_QUIET_NS		50000000LL
+#define LEDGER_QUIET_WAIT_US	1000L
+
+struct ledger {
+	struct ledger_slot	slot[LEDGER_SLOTS];
+};
+
+static struct ledger	 ledger_local;
+static struct ledger	*ledger = &ledger_local;
+
+int
+durable_share(void)
+{
+	void	*p;
+
+	p = mmap(NULL, sizeof(struct ledger), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	/* Zeroed: every slot free. */
+	ledger = p;
+	return 0;
+}
+
+static struct ledger_slot *
+ledger_slot(dev_t dev)
+{
+	unsigned long	key = (unsigned long)dev + 1, cur;
+	size_t		i;
+
+	for (i = 0; i < LEDGER_SLOTS; i++)
+		if (atomic_load(&ledger->slot[i].dev) == key)
+			return &ledger->slot[i];
+	for (i = 0; i < LEDGER_SLOTS; i++) {
+		cur = 0;
+		if (atomic_compare_exchange_strong(&ledger->slot[i].dev, &cur,
+		    key) || cur == key)
+			return &ledger->slot[i];
+	}
+	return NULL;
+}
+
+static long long
+mono_ns(void)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+static long
+us_until(const struct timespec *end)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(end->tv_sec - now.tv_sec) * 1000000L +
+	    (end->tv_nsec - now.tv_nsec) / 1000L;
+}
+
+/* Sleep until the slot's futex word is not `seen`, at most us. */
+static void
+ledger_sleep(struct ledger_slot *s, unsigned seen, long us)
+{
+	struct timespec	ts = { us / 1000000L, (us % 1000000L) * 1000L };
+
+	atomic_fetch_add(&s->waiters, 1);
+	/* Not FUTEX_PRIVATE: the word may be in memory other processes
+	 * share. */
+	syscall(SYS_futex, &s->ended, FUTEX_WAIT, seen, &ts, NULL, 0);
+	atomic_fetch_sub(&s->waiters, 1);
+}
+
+int
+syncfs_wait(int fd, long wait_us)
+{
+	struct ledger_slot	*s;
+	struct stat		 st;
+	struct timespec		 end;
+	unsigned long long	 mine, ticket, done;
+	unsigned		 seen;
+	long			 left;
+	int			 r, saved;
+
+	if (fstat(fd, &st) == -1 || (s = ledger_slot(st.st_dev)) == NULL)
+		return syncfs(fd);
+	if (wait_us > LEDGER_QUIET_WAIT_US &&
+	    mono_ns() - atomic_load(&s->prompt_ns) > LEDGER_QUIET_NS)
+		wait_us = LEDGER_QUIET_WAIT_US;
+	if (wait_us > 0) {
+		/*
+		 * What was written before this load is covered by any run
+		 * with a later ticket: its ticket was taken after the load,
+		 * and its syncfs called after that.
+		 */
+		mine = atomic_load(&s->started);
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		end.tv_sec += wait_us / 1000000L;
+		end.tv_nsec += (wait_us % 1000000L) * 1000L;
+		if (end.tv_nsec >= 1000000000L) {
+			end.tv_sec++;
+			end.tv_nsec -= 1000000000L;
+		}
+		for (;;) {
+			seen = atomic_load(&s->ended);
+			if (atomic_load(&s->done) > mine)
+				return 0;
+			if ((left = us_until(&end)) <= 0)
+				break;
+			ledger_sleep(s, seen, left);
+		}
+	}
+	ticket = atomic_fetch_add(&s->started, 1) + 1;
+	if (wait_us == 0)
+		atomic_store(&s->prompt_ns, mono_ns());
+	r = syncfs(fd);
+	saved = errno;
+	if (r == 0) {
+		done = atomic_load(&s->done);
+		while (done < ticket &&
+		    !atomic_compare_exchange_weak(&s->done, &done, ticket))
+			;
+	}
+	atomic_fetch_add(&s->ended, 1);
+	if (atomic_load(&s->waiters) > 0)
+		syscall(SYS_futex, &s->ended, FUTEX_WAKE, INT_MAX, NULL,
+		    NULL, 0);
+	errno = saved;
+	return r;
+}
+
+struct fssync_arg {
+	int	fd;
+	long	wait_us;
+};
+
 static int
 fssync_run(void *arg)
 {
+	const struct fssync_arg	*a = arg;
+
 	/* Any descriptor on the file system will do. */
-	return syncfs(*(const int *)arg);
+	return syncfs_wait(a->fd, a->wait_us);
 }
 
 static int
@@ -359,11 +528,17 @@ shared(int fd, int whole_fs, long delay_us)
 	struct stat	 st;
 	size_t		 i;
 	ino_t		 ino;
+	struct fssync_arg fa = { fd, delay_us };
 	int		 (*run)(void *) = whole_fs ? fssync_run : dirsync_run;
+	void		*arg = whole_fs ? (void *)&fa : (void *)&fd;
 	int		 r;
 
+	/* A syncfs waits in the ledger (for a run of another process
+	 * too), not in the group's linger. */
+	if (whole_fs)
+		delay_us = 0;
 	if (fstat(fd, &st) == -1)
-		return run(&fd);
+		return run(arg);
 	ino = whole_fs ? 0 : st.st_ino;
 	pthread_once(&dirsync_once, dirsync_init);
 	pthread_mutex_lock(&dirsync_lock);
@@ -381,8 +556,8 @@ shared(int fd, int whole_fs, long delay_us)
 		d->users++;
 	pthread_mutex_unlock(&dirsync_lock);
 	if (d == NULL)
-		return run(&fd);
-	r = sync_shared(&d->g, run, &fd, 0, delay_us);
+		return run(arg);
+	r = sync_shared(&d->g, run, arg, 0, delay_us);
 	pthread_mutex_lock(&dirsync_lock);
 	d->users--;
 	pthread_mutex_unlock(&dirsync_lock);

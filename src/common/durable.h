@@ -123,8 +123,28 @@ int	fsync_dir_shared(int dirfd, long delay_us);
  * the process that sync that file system at the same moment: one run
  * makes the data and names of every file written before it started
  * durable.  A write-back error anywhere on the file system since fd was
- * opened fails it.
+ * opened fails it.  Its run is syncfs_wait(fd, delay_us): it waits for
+ * another process's run rather than for more threads.
  */
 int	syncfs_shared(int fd, long delay_us);
+
+/*
+ * A syncfs(2) of fd's file system that started after the call: another
+ * one's, of any thread or (after durable_share()) any process of the
+ * server, if one starts and succeeds within wait_us, else its own (at once
+ * when wait_us is 0).  Every run is entered in a ledger per file system
+ * (tickets: the last run started, the last that succeeded), so that a
+ * caller that can wait (a delivery) takes a commit's run instead of
+ * flushing the disk once more.  A failed run covers nobody; a waiter that
+ * saw none succeed runs its own and gets its result.  It waits that long
+ * only while runs with wait_us 0 come (at least one in the last 50 ms),
+ * else at most 1 ms: with no commits coming, nobody else will run one.
+ */
+int	syncfs_wait(int fd, long wait_us);
+/*
+ * Put the ledger in memory shared with the processes forked after this
+ * call (the parent, before it starts its children).  0 or -1.
+ */
+int	durable_share(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/durable.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "server/auth/authd.h"
@@ -905,7 +906,8 @@ parent_main(const char *conffile, struct config *conf, struct userset *users,
 	    spool_move_check(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (iplimit_init() == -1 || banlist_init(conf->ban_table_size) == -1 ||
-	    metrics_init() == -1 || authstate_init() == -1)
+	    metrics_init() == -1 || authstate_init() == -1 ||
+	    durable_share() == -1)
 		fatal("shared tables");
 	if ((P.ctl_fd = ctl_bind(conf, err, sizeof(err))) == -1 ||
 	    ((P.metrics_fd = metrics_bind(conf, err, sizeof(err))) == -1 &&

@@ -2,8 +2,10 @@
  * Unit tests for the group commit in src/common/durable.c: group_sync()
  * runs fn for many callers at once, never returns before a run that began
  * after the call, and passes a failure to every caller it covered;
- * fsync_dir_shared() syncs directories from many threads; and the one
- * commit sequence (durable_open(), durable_commit(), durable_write()).
+ * fsync_dir_shared() syncs directories from many threads; syncfs_wait()
+ * takes a run another process started after the call, and no other; and
+ * the one commit sequence (durable_open(), durable_commit(),
+ * durable_write()).
  */
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -25,6 +27,38 @@
 #include <cmocka.h>
 
 #include "common/durable.h"
+
+/*
+ * syncfs(2) through the linker's --wrap: counted, and in a child of the
+ * ledger tests slowed down or failed, with a byte written to a pipe when
+ * a run starts.
+ */
+int	__real_syncfs(int);
+
+static unsigned long	syncfs_calls;
+static long		syncfs_delay_us;
+static int		syncfs_fail;
+static int		syncfs_note_fd = -1;
+
+int
+__wrap_syncfs(int fd)
+{
+	struct timespec	ts;
+
+	syncfs_calls++;
+	if (syncfs_note_fd != -1 && write(syncfs_note_fd, "s", 1) != 1)
+		return -1;
+	if (syncfs_delay_us > 0) {
+		ts.tv_sec = syncfs_delay_us / 1000000;
+		ts.tv_nsec = (syncfs_delay_us % 1000000) * 1000;
+		nanosleep(&ts, NULL);
+	}
+	if (syncfs_fail) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_syncfs(fd);
+}
 
 #define NTHREADS	8
 #define NCALLS		50
@@ -364,6 +398,158 @@ test_durable_write(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+static double
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * A child that, once told (a byte on go[0]), sleeps before_us and runs
+ * syncfs_wait(fd, 0) with its syncfs slowed by delay_us (or failing),
+ * writing a byte on note when its run starts.
+ */
+static pid_t
+ledger_child(int fd, int go[2], int note[2], long before_us, long delay_us,
+    int fail)
+{
+	struct timespec	ts = { before_us / 1000000,
+			    (before_us % 1000000) * 1000 };
+	pid_t		pid;
+	char		c;
+
+	assert_int_not_equal(pid = fork(), -1);
+	if (pid != 0)
+		return pid;
+	close(go[1]);
+	close(note[0]);
+	if (read(go[0], &c, 1) != 1)
+		_exit(2);
+	nanosleep(&ts, NULL);
+	syncfs_note_fd = note[1];
+	syncfs_delay_us = delay_us;
+	syncfs_fail = fail;
+	_exit(syncfs_wait(fd, 0) == 0 ? 0 : 1);
+}
+
+static void
+ledger_reap(pid_t pid, int want)
+{
+	int	status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), want);
+}
+
+/* A run another process starts within the wait is taken: none of our own. */
+static void
+test_syncfs_wait_takes_another_process_run(void **state)
+{
+	int	go[2], note[2], fd;
+	pid_t	pid;
+	double	t0, dt;
+
+	assert_int_equal(durable_share(), 0);
+	assert_int_not_equal(fd = open("/tmp", O_RDONLY | O_DIRECTORY), -1);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(note), 0);
+	pid = ledger_child(fd, go, note, 30000, 0, 0);
+	/* A commit's run just now: mail is coming, a delivery waits. */
+	assert_int_equal(syncfs_wait(fd, 0), 0);
+	syncfs_calls = 0;
+	assert_int_equal(write(go[1], "g", 1), 1);
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 5000000), 0);
+	dt = now_ms() - t0;
+	assert_int_equal(syncfs_calls, 0);
+	/* Not before the child's run, well before the wait's end. */
+	assert_true(dt >= 25 && dt < 4000);
+	ledger_reap(pid, 0);
+	close(go[0]); close(go[1]); close(note[0]); close(note[1]);
+	close(fd);
+}
+
+/*
+ * Alone: its own run.  While runs that wait for nobody came in the last
+ * 50 ms, after the whole wait; with none, after 1 ms at most (nobody is
+ * coming).
+ */
+static void
+test_syncfs_wait_alone_runs_its_own(void **state)
+{
+	struct timespec	quiet = { 0, 60000000 };
+	double		t0, dt;
+	int		fd;
+
+	assert_int_equal(durable_share(), 0);
+	assert_int_not_equal(fd = open("/tmp", O_RDONLY | O_DIRECTORY), -1);
+	syncfs_calls = 0;
+	/* 0: at once, its own. */
+	assert_int_equal(syncfs_wait(fd, 0), 0);
+	assert_int_equal(syncfs_calls, 1);
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 40000), 0);
+	dt = now_ms() - t0;
+	assert_int_equal(syncfs_calls, 2);
+	assert_true(dt >= 39);
+
+	nanosleep(&quiet, NULL);
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 40000), 0);
+	dt = now_ms() - t0;
+	assert_int_equal(syncfs_calls, 3);
+	assert_true(dt < 30);
+	close(fd);
+}
+
+/*
+ * A run that started before the call (it may have missed what the caller
+ * wrote) does not count, though it ends within the wait; nor does one
+ * that fails.
+ */
+static void
+test_syncfs_wait_not_an_earlier_or_failed_run(void **state)
+{
+	int	go[2], note[2], fd;
+	pid_t	pid;
+	double	t0;
+	char	c;
+
+	assert_int_equal(durable_share(), 0);
+	assert_int_not_equal(fd = open("/tmp", O_RDONLY | O_DIRECTORY), -1);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(note), 0);
+	pid = ledger_child(fd, go, note, 0, 20000, 0);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	/* The child's run marks the ledger busy as it starts. */
+	assert_int_equal(read(note[0], &c, 1), 1);	/* its run started */
+	syncfs_calls = 0;
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 100000), 0);
+	assert_true(now_ms() - t0 >= 99);
+	assert_int_equal(syncfs_calls, 1);
+	ledger_reap(pid, 0);
+	close(go[0]); close(go[1]); close(note[0]); close(note[1]);
+
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(note), 0);
+	pid = ledger_child(fd, go, note, 10000, 0, 1);
+	assert_int_equal(syncfs_wait(fd, 0), 0);	/* mail is coming */
+	assert_int_equal(write(go[1], "g", 1), 1);
+	syncfs_calls = 0;
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 100000), 0);
+	assert_true(now_ms() - t0 >= 99);
+	assert_int_equal(syncfs_calls, 1);
+	ledger_reap(pid, 1);
+	close(go[0]); close(go[1]); close(note[0]); close(note[1]);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -375,6 +561,9 @@ main(void)
 		cmocka_unit_test(test_durable_commit),
 		cmocka_unit_test(test_durable_commit_new),
 		cmocka_unit_test(test_durable_write),
+		cmocka_unit_test(test_syncfs_wait_takes_another_process_run),
+		cmocka_unit_test(test_syncfs_wait_alone_runs_its_own),
+		cmocka_unit_test(test_syncfs_wait_not_an_earlier_or_failed_run),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

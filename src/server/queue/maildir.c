@@ -1,8 +1,11 @@
 /*
- * Maildir delivery: tmp/UNIQUE, fsync (or, with spool-sync filesystem, a
- * syncfs shared with the deliveries of the moment), rename to new/NAME
- * (never over an existing file), fsync new/.  NAME comes from the message and the
- * recipient, so a delivery repeated after a crash finds its file.
+ * Maildir delivery: tmp/UNIQUE, fsync, rename to new/NAME (never over an
+ * existing file), fsync new/; or, with spool-sync filesystem, a syncfs
+ * before the rename and one after it, each the first of any process that
+ * starts after the step (syncfs_wait(): usually a commit's), so that
+ * deliveries add no flush of their own while mail comes in.  NAME comes
+ * from the message and the recipient, so a delivery repeated after a
+ * crash finds its file.
  */
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -105,10 +108,13 @@ open_maildir(const char *root, const char *domain, const char *local)
 
 /*
  * The fsync of new/ waits MAILDIR_SYNC_DELAY_US for the deliveries that
- * follow, so one covers them: no client waits for a delivery, and even at
- * one client at a time messages come a millisecond or two apart.
+ * follow, so one covers them: no client waits for a delivery, and even at one client at a
+ * time messages come a millisecond or two apart.
  */
 #define MAILDIR_SYNC_DELAY_US	4000
+/* A syncfs waits longer for a commit's: commits come as often as the
+ * slowest client's messages, and none waits for the delivery. */
+#define MAILDIR_SYNCFS_WAIT_US	10000
 
 static int
 sync_new(void *newfd)
@@ -225,10 +231,13 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 	if (held_cr && write_all(fd, "\r", 1) == -1)
 		goto fail;
 	/* Deliveries to this Maildir at the same moment share the fsync
-	 * of new/ (and with spool-sync filesystem, the syncfs before the
-	 * rename that makes their data durable). */
+	 * of new/.  With spool-sync filesystem, the syncfs before the
+	 * rename makes the data durable and the one after it the name:
+	 * each waits MAILDIR_SYNCFS_WAIT_US for another process's (a
+	 * commit's, which syncs the same file system when the spool and
+	 * the Maildirs share one) before it runs its own. */
 	if (m->sync_fs) {
-		if (syncfs_shared(fd, MAILDIR_SYNC_DELAY_US) == -1)
+		if (syncfs_shared(fd, MAILDIR_SYNCFS_WAIT_US) == -1)
 			goto fail;
 		r = close(fd);
 		fd = -1;
@@ -239,7 +248,7 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 			unlinkat(mfd, tmpname, 0);
 			errno = EEXIST;
 		} else if (r == 0)
-			r = sync_new(&newfd);
+			r = syncfs_shared(newfd, MAILDIR_SYNCFS_WAIT_US);
 	} else
 		r = durable_commit_new(fd, mfd, tmpname, mfd, newname,
 		    sync_new, &newfd);

@@ -65,9 +65,11 @@ sync_fs(void *arg)
 	 * Every file and folder of the spool's file system: the data of the
 	 * sealed files and their renames, of every commit that asked before
 	 * this run started.  Linux reports a write-back error that happened
-	 * since queue_fd was opened (5.8 and later).
+	 * since queue_fd was opened (5.8 and later).  Run at once (a
+	 * client waits), and in the ledger, so that the deliveries waiting
+	 * for a syncfs of this file system take this one (durable.h).
 	 */
-	return syncfs(sp->queue_fd);
+	return syncfs_wait(sp->queue_fd, 0);
 }
 
 /* A commit on its way to the group sync (expected there). */
