@@ -142,6 +142,14 @@ int	syncfs_shared(int fd, long delay_us);
  */
 int	syncfs_wait(int fd, long wait_us);
 /*
+ * Start the write-back of fd's data and wait for it (sync_file_range(2)),
+ * before a syncfs that must cover it: on a journaled file system with
+ * delayed allocation the syncfs then commits the journal once, not twice
+ * (bench/RESULTS.md).  It makes nothing durable.  0, or -1 with errno (a
+ * write error).
+ */
+int	durable_writeback(int fd);
+/*
  * Put the ledger in memory shared with the processes forked after this
  * call (the parent, before it starts its children).  0 or -1.
  */

@@ -550,6 +550,30 @@ test_syncfs_wait_not_an_earlier_or_failed_run(void **state)
 	close(fd);
 }
 
+/* The write-back before a syncfs: done on a file, nothing to do on a pipe
+ * (no file system), an error on a bad descriptor. */
+static void
+test_durable_writeback(void **state)
+{
+	char	path[64];
+	int	fd, p[2];
+
+	snprintf(path, sizeof(path), "/tmp/test_durable.c.wb.%d",
+	    (int)getpid());
+	assert_int_not_equal(fd = open(path, O_RDWR | O_CREAT | O_EXCL,
+	    0600), -1);
+	assert_int_equal(write_all(fd, "hail eris\n", 10), 0);
+	assert_int_equal(durable_writeback(fd), 0);
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(durable_writeback(p[1]), 0);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(durable_writeback(p[1]), -1);
+	assert_int_equal(errno, EBADF);
+}
+
 int
 main(void)
 {
@@ -564,6 +588,7 @@ main(void)
 		cmocka_unit_test(test_syncfs_wait_takes_another_process_run),
 		cmocka_unit_test(test_syncfs_wait_alone_runs_its_own),
 		cmocka_unit_test(test_syncfs_wait_not_an_earlier_or_failed_run),
+		cmocka_unit_test(test_durable_writeback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

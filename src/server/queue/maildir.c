@@ -237,7 +237,8 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 	 * commit's, which syncs the same file system when the spool and
 	 * the Maildirs share one) before it runs its own. */
 	if (m->sync_fs) {
-		if (syncfs_shared(fd, MAILDIR_SYNCFS_WAIT_US) == -1)
+		if (durable_writeback(fd) == -1 ||
+		    syncfs_shared(fd, MAILDIR_SYNCFS_WAIT_US) == -1)
 			goto fail;
 		r = close(fd);
 		fd = -1;

@@ -620,9 +620,20 @@ spool_msg_commit(struct spool_msg *m)
 	 * waits for it (a little: durable.h). */
 	group_sync_expect(&commit_sync);
 	if (sp->sync_fs) {
-		if (close(fd) == -1 || durable_rename_new(sp->queue_fd, part,
-		    sp->queue_fd, name) == -1) {
+		/* Its blocks allocated before the syncfs: one journal
+		 * commit, not two (durable.h). */
+		r = durable_writeback(fd);
+		saved = errno;
+		if (close(fd) == -1 && r == 0) {
+			r = -1;
 			saved = errno;
+		}
+		if (r == 0 && durable_rename_new(sp->queue_fd, part,
+		    sp->queue_fd, name) == -1) {
+			r = -1;
+			saved = errno;
+		}
+		if (r == -1) {
 			unlinkat(sp->queue_fd, part, 0);
 			group_sync_cancel(&commit_sync);
 			m->id[0] = '\0';
