@@ -501,7 +501,11 @@ spool_msg_create(struct spool *sp, struct spool_msg *m)
 			m->fd = openat(sp->queue_fd, name, O_WRONLY |
 			    O_CLOEXEC);
 			if (m->fd != -1) {
+				struct stat	st;
+
 				m->recycled = 1;
+				if (fstat(m->fd, &st) == 0 && st.st_size > 0)
+					m->allocated = (uint64_t)st.st_size;
 				return 0;
 			}
 			unlinkat(sp->queue_fd, name, 0);
@@ -621,8 +625,9 @@ spool_msg_commit(struct spool_msg *m)
 	group_sync_expect(&commit_sync);
 	if (sp->sync_fs) {
 		/* Its blocks allocated before the syncfs: one journal
-		 * commit, not two (durable.h). */
-		r = durable_writeback(fd);
+		 * commit, not two (durable.h).  A recycled file written
+		 * within its old length has them. */
+		r = m->written > m->allocated ? durable_writeback(fd) : 0;
 		saved = errno;
 		if (close(fd) == -1 && r == 0) {
 			r = -1;
