@@ -130,6 +130,7 @@ def measure(t, clients, n):
     # allocates.
     writebacks = {w: k for (c, w), k in calls.items()
                   if c == "sync_file_range"}
+    print("write-backs: %s" % writebacks)
     calls = collections.Counter({cw: k for cw, k in calls.items()
                                  if cw[0] != "sync_file_range"})
     total = sum(calls.values())
@@ -142,10 +143,10 @@ def measure(t, clients, n):
     if t.mode == "filesystem":
         # Every Maildir file (new: its blocks are allocated by that
         # write-back); a spool file only when it is new or longer than
-        # the recycled file it was (else its blocks are there).
+        # the blocks of the recycled file it was (else they are there).
         assert writebacks.get("mail/example.org/user/tmp/UNIQUE") == n, \
             writebacks
-        assert writebacks.get("spool/queue/ID.part", 0) <= n // 10, \
+        assert writebacks.get("spool/queue/ID.part", 0) <= n // 4, \
             writebacks
         assert set(writebacks) <= {"mail/example.org/user/tmp/UNIQUE",
                                    "spool/queue/ID.part"}, writebacks
@@ -164,12 +165,13 @@ def measure(t, clients, n):
         assert {c for c, _ in calls} <= {"fsync", "fdatasync"}, calls
         assert calls[("fdatasync", "spool/queue/ID.part")] == n, calls
     # Each message's Maildir file synced, once (with filesystem, by a
-    # syncfs of the Maildir's file system shared with the deliveries of
-    # the moment: here the spool's too, so counted with the commits').
+    # syncfs of the Maildir's file system: the first that starts after
+    # its write-back, often a commit's, which is then counted with the
+    # commits'; all of them may be).
     if t.mode == "filesystem":
         assert calls[("fdatasync", "mail/example.org/user/tmp/UNIQUE")] \
             == 0, calls
-        assert 0 < calls[("syncfs", "mail/example.org/user/tmp/UNIQUE")] \
+        assert calls[("syncfs", "mail/example.org/user/tmp/UNIQUE")] \
             <= n, calls
     else:
         assert calls[("fdatasync", "mail/example.org/user/tmp/UNIQUE")] \

@@ -504,8 +504,11 @@ spool_msg_create(struct spool *sp, struct spool_msg *m)
 				struct stat	st;
 
 				m->recycled = 1;
-				if (fstat(m->fd, &st) == 0 && st.st_size > 0)
-					m->allocated = (uint64_t)st.st_size;
+				/* Whole blocks: a message a few octets
+				 * longer than the last still fits. */
+				if (fstat(m->fd, &st) == 0 && st.st_blocks > 0)
+					m->allocated = (uint64_t)st.st_blocks *
+					    512;
 				return 0;
 			}
 			unlinkat(sp->queue_fd, name, 0);
@@ -626,7 +629,7 @@ spool_msg_commit(struct spool_msg *m)
 	if (sp->sync_fs) {
 		/* Its blocks allocated before the syncfs: one journal
 		 * commit, not two (durable.h).  A recycled file written
-		 * within its old length has them. */
+		 * within its old blocks has them. */
 		r = m->written > m->allocated ? durable_writeback(fd) : 0;
 		saved = errno;
 		if (close(fd) == -1 && r == 0) {

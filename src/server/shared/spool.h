@@ -97,7 +97,7 @@ struct spool_msg {
 	int		 fd;		/* queue/ID.part, -1 when closed */
 	int		 error;		/* errno of the first failure */
 	int		 recycled;	/* a free.K taken: may be longer */
-	uint64_t	 allocated;	/* ... and its length then */
+	uint64_t	 allocated;	/* ... and the octets its blocks hold */
 	uint64_t	 size;		/* octets of the message written */
 	uint64_t	 written;	/* octets in the file, envelope too */
 };
