@@ -426,16 +426,6 @@ mono_ns(void)
 	return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 }
 
-static long
-us_until(const struct timespec *end)
-{
-	struct timespec	now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(end->tv_sec - now.tv_sec) * 1000000L +
-	    (end->tv_nsec - now.tv_nsec) / 1000L;
-}
-
 /* Sleep until the slot's futex word is not `seen`, at most us. */
 static void
 ledger_sleep(struct ledger_slot *s, unsigned seen, long us)
@@ -454,10 +444,9 @@ syncfs_wait(int fd, long wait_us)
 {
 	struct ledger_slot	*s;
 	struct stat		 st;
-	struct timespec		 end;
 	unsigned long long	 mine, ticket, done;
+	long long		 end, left;
 	unsigned		 seen;
-	long			 left;
 	int			 r, saved;
 
 	if (fstat(fd, &st) == -1 || (s = ledger_slot(st.st_dev)) == NULL)
@@ -472,20 +461,14 @@ syncfs_wait(int fd, long wait_us)
 		 * and its syncfs called after that.
 		 */
 		mine = atomic_load(&s->started);
-		clock_gettime(CLOCK_MONOTONIC, &end);
-		end.tv_sec += wait_us / 1000000L;
-		end.tv_nsec += (wait_us % 1000000L) * 1000L;
-		if (end.tv_nsec >= 1000000000L) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000L;
-		}
+		end = mono_ns() + (long long)wait_us * 1000;
 		for (;;) {
 			seen = atomic_load(&s->ended);
 			if (atomic_load(&s->done) > mine)
 				return 0;
-			if ((left = us_until(&end)) <= 0)
+			if ((left = (end - mono_ns()) / 1000) <= 0)
 				break;
-			ledger_sleep(s, seen, left);
+			ledger_sleep(s, seen, (long)left);
 		}
 	}
 	ticket = atomic_fetch_add(&s->started, 1) + 1;

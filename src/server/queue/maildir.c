@@ -108,8 +108,8 @@ open_maildir(const char *root, const char *domain, const char *local)
 
 /*
  * The fsync of new/ waits MAILDIR_SYNC_DELAY_US for the deliveries that
- * follow, so one covers them: no client waits for a delivery, and even at one client at a
- * time messages come a millisecond or two apart.
+ * follow, so one covers them: no client waits for a delivery, and even at
+ * one client at a time messages come a millisecond or two apart.
  */
 #define MAILDIR_SYNC_DELAY_US	4000
 /* A syncfs waits longer for a commit's: commits come as often as the
