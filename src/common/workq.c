@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,7 +33,7 @@ struct workq {
 	struct jobq	 first;		/* waiting for a thread, before todo */
 	struct jobq	 todo;		/* waiting for a thread */
 	struct jobq	 finished;	/* waiting for done() on the loop */
-	unsigned	 pending;	/* submitted, done() not yet run */
+	atomic_uint	 pending;	/* submitted, done() not yet run */
 	int		 stopping;
 	int		 efd;
 	struct event	*ev;
@@ -122,7 +123,7 @@ submit(struct workq *wq, int first, void (*work)(void *),
 	j->arg = arg;
 	pthread_mutex_lock(&wq->lock);
 	jobq_push(first ? &wq->first : &wq->todo, j);
-	wq->pending++;
+	atomic_fetch_add(&wq->pending, 1);
 	pthread_cond_signal(&wq->cond);
 	pthread_mutex_unlock(&wq->lock);
 	return 0;
@@ -145,7 +146,7 @@ workq_submit_first(struct workq *wq, void (*work)(void *),
 unsigned
 workq_pending(const struct workq *wq)
 {
-	return wq->pending;
+	return atomic_load(&wq->pending);
 }
 
 static void *
@@ -171,10 +172,18 @@ workq_thread(void *arg)
 		pthread_mutex_lock(&wq->lock);
 		wake = wq->finished.head == NULL;
 		jobq_push(&wq->finished, j);
-		/* One wake-up per batch: the loop takes the whole list. */
-		if (wake && write(wq->efd, &one, sizeof(one)) == -1 &&
-		    errno != EAGAIN)
-			log_warn("workq: eventfd write");
+		if (wake) {
+			/*
+			 * One wake-up per batch: the loop takes the whole
+			 * list.  Written without the lock, which the loop
+			 * it wakes takes at once.
+			 */
+			pthread_mutex_unlock(&wq->lock);
+			if (write(wq->efd, &one, sizeof(one)) == -1 &&
+			    errno != EAGAIN)
+				log_warn("workq: eventfd write");
+			pthread_mutex_lock(&wq->lock);
+		}
 	}
 	pthread_mutex_unlock(&wq->lock);
 	return NULL;
@@ -191,9 +200,8 @@ workq_run_done(struct workq *wq)
 	pthread_mutex_unlock(&wq->lock);
 	for (; j != NULL; j = next) {
 		next = j->next;
-		pthread_mutex_lock(&wq->lock);
-		wq->pending--;
-		pthread_mutex_unlock(&wq->lock);
+		/* Only the loop's thread reads it (workq_pending()). */
+		atomic_fetch_sub(&wq->pending, 1);
 		if (j->done)
 			j->done(j->arg);
 		free(j);

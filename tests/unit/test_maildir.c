@@ -3,7 +3,8 @@
  * durable_mkdir() (src/common/durable.c): every directory a delivery
  * creates is fsynced, and so is its parent, before the delivery returns;
  * a directory already there costs no fsync; a second delivery of the same
- * message to the same recipient finds its file and makes no copy.
+ * message to the same recipient finds its file and makes no copy; a
+ * Maildir kept open is not delivered into once moved or replaced.
  *
  * The binary is linked with -Wl,--wrap=fsync and --wrap=fdatasync
  * (Makefile): every fsync(2) and fdatasync(2) of the code under test goes
@@ -211,12 +212,74 @@ test_deliver_syncs_every_created_folder(void **state)
 	remove_tree(root);
 }
 
+/*
+ * The Maildirs kept open between deliveries: a Maildir moved away, or
+ * replaced, or replaced by a symbolic link, is not delivered into by its
+ * old descriptor: the next delivery goes to the path, as an uncached one.
+ */
+static void
+test_deliver_cached_maildir_moved_or_replaced(void **state)
+{
+	struct maildir_msg	m = { "0123456789ABCDE0", 1700000000,
+	    "ann@example.org", "mx.test", -1, 0, "Delivered-To: x\n", 16, 0 };
+	char			root[64], msgpath[64], path[1024], p1[512];
+	char			p2[512];
+	int			rootfd, again;
+
+	make_root(root, sizeof(root), &rootfd);
+	m.msgfd = message_file(msgpath, sizeof(msgpath));
+	assert_int_equal(maildir_deliver(root, &m, path, sizeof(path),
+	    &again), 1);
+	m.id = "0123456789ABCDE1";
+	assert_int_equal(maildir_deliver(root, &m, path, sizeof(path),
+	    &again), 1);
+	assert_int_equal(count_entries(rootfd, "example.org/ann/new"), 2);
+
+	/* Moved away: a new Maildir at the path gets the next message. */
+	snprintf(p1, sizeof(p1), "%s/example.org/ann", root);
+	snprintf(p2, sizeof(p2), "%s/example.org/ann.old", root);
+	assert_int_equal(rename(p1, p2), 0);
+	m.id = "0123456789ABCDE2";
+	assert_int_equal(maildir_deliver(root, &m, path, sizeof(path),
+	    &again), 1);
+	assert_int_equal(count_entries(rootfd, "example.org/ann/new"), 1);
+	assert_int_equal(count_entries(rootfd, "example.org/ann.old/new"), 2);
+
+	/* Replaced by another (made by hand): that one gets it. */
+	snprintf(path, sizeof(path), "rm -rf '%s'", p1);
+	assert_int_equal(system(path), 0);
+	assert_int_equal(mkdir(p1, 0700), 0);
+	assert_int_equal(mkdirat(rootfd, "example.org/ann/tmp", 0700), 0);
+	assert_int_equal(mkdirat(rootfd, "example.org/ann/new", 0700), 0);
+	assert_int_equal(mkdirat(rootfd, "example.org/ann/cur", 0700), 0);
+	m.id = "0123456789ABCDE3";
+	assert_int_equal(maildir_deliver(root, &m, path, sizeof(path),
+	    &again), 1);
+	assert_int_equal(count_entries(rootfd, "example.org/ann/new"), 1);
+
+	/* Replaced by a symbolic link: refused, as it always was (no
+	 * delivery through a link), and nothing lands behind it. */
+	snprintf(path, sizeof(path), "rm -rf '%s'", p1);
+	assert_int_equal(system(path), 0);
+	assert_int_equal(symlink("ann.old", p1), 0);
+	m.id = "0123456789ABCDE4";
+	assert_int_equal(maildir_deliver(root, &m, path, sizeof(path),
+	    &again), -1);
+	assert_int_equal(count_entries(rootfd, "example.org/ann.old/new"), 2);
+
+	close(m.msgfd);
+	unlink(msgpath);
+	close(rootfd);
+	remove_tree(root);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durable_mkdir_syncs_new_and_parent),
 		cmocka_unit_test(test_deliver_syncs_every_created_folder),
+		cmocka_unit_test(test_deliver_cached_maildir_moved_or_replaced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

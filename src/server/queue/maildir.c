@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,84 @@ open_maildir(const char *root, const char *domain, const char *local)
 }
 
 /*
+ * The Maildirs a pool thread delivered into last, open: a delivery into
+ * one of them costs one stat of its path (the same directory still
+ * there under that name: its device and inode) instead of opening the
+ * root, the domain, the Maildir, cur/ and new/.  Per thread, so nothing is
+ * shared or locked; MAILDIR_CACHE of them, the least recently used
+ * closed.  A Maildir removed or replaced is opened again (and made again,
+ * as before).
+ */
+#define MAILDIR_CACHE	4
+
+struct maildir_open {
+	char		 path[PATH_MAX];	/* root/domain/local */
+	int		 mfd, newfd;		/* -1: free */
+	dev_t		 dev;
+	ino_t		 ino;
+	unsigned long	 used;
+};
+
+static _Thread_local struct maildir_open	mcache[MAILDIR_CACHE] = {
+	[0 ... MAILDIR_CACHE - 1] = { .mfd = -1, .newfd = -1 }
+};
+static _Thread_local unsigned long		mcache_clock;
+
+/* The cached descriptors of path, still that directory; or NULL. */
+static struct maildir_open *
+cache_find(const char *path)
+{
+	struct maildir_open	*o;
+	struct stat		 st;
+	size_t			 i;
+
+	for (i = 0; i < MAILDIR_CACHE; i++) {
+		o = &mcache[i];
+		if (o->mfd == -1 || strcmp(o->path, path) != 0)
+			continue;
+		if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode) && st.st_dev == o->dev &&
+		    st.st_ino == o->ino) {
+			o->used = ++mcache_clock;
+			return o;
+		}
+		/* Gone or replaced: forget it. */
+		close(o->mfd);
+		close(o->newfd);
+		o->mfd = o->newfd = -1;
+		return NULL;
+	}
+	return NULL;
+}
+
+/* Keep mfd and newfd for path: 0 (the cache closes them), or -1. */
+static int
+cache_keep(const char *path, int mfd, int newfd)
+{
+	struct maildir_open	*o = &mcache[0];
+	struct stat		 st;
+	size_t			 i;
+
+	if (strlen(path) >= sizeof(o->path) || fstat(mfd, &st) == -1)
+		return -1;
+	for (i = 1; i < MAILDIR_CACHE && o->mfd != -1; i++)
+		if (mcache[i].mfd == -1 || mcache[i].used < o->used)
+			o = &mcache[i];
+	if (o->mfd != -1) {
+		close(o->mfd);
+		close(o->newfd);
+		o->mfd = o->newfd = -1;
+	}
+	o->mfd = mfd;
+	o->newfd = newfd;
+	snprintf(o->path, sizeof(o->path), "%s", path);
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	o->used = ++mcache_clock;
+	return 0;
+}
+
+/*
  * The fsync of new/ waits MAILDIR_SYNC_DELAY_US for the deliveries that
  * follow, so one covers them: no client waits for a delivery, and even at
  * one client at a time messages come a millisecond or two apart.
@@ -181,7 +260,9 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
     size_t pathlen, int *again)
 {
 	char		 local[128], domain[256], name[512], tmpname[600];
-	char		 newname[600], buf[65536];
+	char		 newname[600], buf[65536], full[PATH_MAX];
+	struct maildir_open *o;
+	int		 cached = 0;	/* mfd and newfd are the cache's */
 	const char	*at, *rcpt = m->rcpt;
 	int		 mfd, fd = -1, newfd = -1, saved, r;
 	ssize_t		 n;
@@ -199,16 +280,31 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 	local[at - rcpt] = '\0';
 	snprintf(domain, sizeof(domain), "%s", at + 1);
 
-	if ((mfd = open_maildir(root, domain, local)) == -1)
-		return -1;
+	n = snprintf(full, sizeof(full), "%s/%s/%s", root, domain, local);
+	if (n < 0 || (size_t)n >= sizeof(full))
+		full[0] = '\0';	/* too long: not cached */
+	if (full[0] != '\0' && (o = cache_find(full)) != NULL) {
+		/* The cache's: not closed here. */
+		mfd = o->mfd;
+		newfd = o->newfd;
+		cached = 1;
+	} else {
+		if ((mfd = open_maildir(root, domain, local)) == -1)
+			return -1;
+		if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1) {
+			saved = errno;
+			close(mfd);
+			errno = saved;
+			return -1;
+		}
+		cached = full[0] != '\0' && cache_keep(full, mfd, newfd) == 0;
+	}
 	message_name(m->id, m->when, rcpt, m->hostname, name, sizeof(name));
 	snprintf(newname, sizeof(newname), "new/%s", name);
 	snprintf(path, pathlen, "%s/%s/%s", domain, local, newname);
 	unique_name(m->hostname, name, sizeof(name));
 	snprintf(tmpname, sizeof(tmpname), "tmp/%s", name);
-	if ((newfd = openat(mfd, "new", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		goto fail;
 	/* Delivered before a crash, not yet recorded: done, once synced. */
 	if (faccessat(mfd, newname, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		goto found;
@@ -258,26 +354,31 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 		goto found;
 	if (r == -1)
 		goto fail;
-	close(newfd);
-	close(mfd);
+	if (!cached) {
+		close(newfd);
+		close(mfd);
+	}
 	return 1;
 found:
 	/* Its rename may not have been synced when the crash came. */
 	*again = 1;
 	r = sync_new(&newfd);
 	saved = errno;
-	close(newfd);
-	close(mfd);
+	if (!cached) {
+		close(newfd);
+		close(mfd);
+	}
 	errno = saved;
 	return r == 0 ? 1 : -1;
 fail:
 	saved = errno;
 	if (fd != -1)
 		close(fd);
-	if (newfd != -1)
-		close(newfd);
 	unlinkat(mfd, tmpname, 0);
-	close(mfd);
+	if (!cached) {
+		close(newfd);
+		close(mfd);
+	}
 	errno = saved;
 	return -1;
 }
