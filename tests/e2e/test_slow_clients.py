@@ -8,6 +8,7 @@ The configured values are small so that the tests are fast; the trickles
 send a byte far more often than the timeouts (which, before these
 deadlines, were pushed back by every byte and so never fired).
 """
+import socket
 import time
 
 from e2elib import T
@@ -173,3 +174,42 @@ def test_junk_commands_do_not_hold_a_session(server):
         assert c.cmd("DATA").code == 354
         c.send(b"Subject: junk\r\n\r\nok\r\n.\r\n")
         assert c.reply().code == 250
+
+
+def test_client_that_never_reads_does_not_keep_its_session(server):
+    """A client that pipelines commands and never reads a reply: the
+    replies fill the socket, the session stops, its timeout says 421 into
+    a full socket, and the session is freed 10 s later (CLOSE_LINGER_SECONDS)
+    whatever is left unwritten.  With max-sessions 1 a second client gets
+    220 once it is gone (before, the first kept it for ever)."""
+    srv = server(extra=["command-timeout 2", "max-sessions 1"], workers=1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", srv.port))
+    s.setblocking(False)
+    data = b"EHLO x\r\n" * 60000
+    sent = 0
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end and sent < len(data):
+        try:
+            sent += s.send(data[sent:sent + 65536])
+        except BlockingIOError:
+            time.sleep(0.01)
+    assert sent >= 200000, "the server read everything: %d bytes" % sent
+    start = time.monotonic()
+    seen_full = False
+    while True:
+        with socket.create_connection(("127.0.0.1", srv.port), T(5)) as c:
+            c.settimeout(T(5))
+            got = c.recv(100)
+        if got.startswith(b"220 "):
+            break
+        assert got.startswith(b"421 4.7.0 "), got
+        seen_full = True
+        assert time.monotonic() - start < T(16), "session still kept"
+        time.sleep(0.5)
+    took = time.monotonic() - start
+    assert seen_full
+    assert 9 <= took, took
+    srv.wait_log(r"disconnect reason=timeout")
+    s.close()

@@ -416,6 +416,137 @@ def test_200_concurrent_tls_sessions_deliver(server, pki):
     assert seen == list(range(200))
 
 
+class HandTLS:
+    """A TLS client driven by hand over memory buffers."""
+
+    def __init__(self, pki):
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx_for(pki).wrap_bio(self.incoming, self.outgoing,
+                                         server_hostname=HOSTNAME)
+
+    def do_handshake(self):
+        self.obj.do_handshake()
+
+    def read(self, n):
+        return self.obj.read(n)
+
+
+def client_hello(pki):
+    """A hand-driven TLS client and its ClientHello, to send."""
+    o = HandTLS(pki)
+    try:
+        o.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return o, o.outgoing.read()
+
+
+def starttls_begun(srv):
+    """A plain connection that said STARTTLS and read its 220."""
+    raw = socket.create_connection(("127.0.0.1", srv.port), T(10))
+    raw.settimeout(T(10))
+    f = raw.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    raw.sendall(b"EHLO c.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    raw.sendall(b"STARTTLS\r\n")
+    assert f.readline().startswith(b"220 ")
+    return raw
+
+
+def read_to_close(sock, within):
+    """What arrives until EOF (or a reset), which must come within `within`
+    seconds."""
+    sock.settimeout(T(within))
+    got = b""
+    try:
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            got += d
+    except ConnectionResetError:
+        pass
+    return got
+
+
+def test_stalled_handshakes_are_dropped_at_the_timeout(server, pki):
+    """A client silent before or in the middle of a TLS handshake has no
+    SMTP reply to read: it is disconnected at command-timeout (before,
+    the 421 waited for the handshake and the session stayed for ever)."""
+    srv = tls_server(server, pki, extra=["command-timeout 2"])
+    silent = socket.create_connection(("127.0.0.1", srv.smtps_port), T(10))
+    hello = socket.create_connection(("127.0.0.1", srv.smtps_port), T(10))
+    hello.sendall(client_hello(pki)[1])
+    starttls = starttls_begun(srv)
+    starttls.sendall(client_hello(pki)[1])
+    start = time.monotonic()
+    assert read_to_close(silent, 6) == b""
+    for c in (hello, starttls):
+        got = read_to_close(c, 6)
+        # The server's first flight and nothing after it.
+        assert got[:1] == b"\x16", got[:20]
+        assert b"421" not in got
+    assert 1.5 <= time.monotonic() - start < T(6)
+    for c in (silent, hello, starttls):
+        c.close()
+    wait_until(lambda: len(re.findall(r"disconnect reason=timeout",
+                                      srv.log())) >= 3, T(5),
+               what="three timeouts")
+    test_smtps_alive(srv, pki)
+
+
+@pytest.mark.parametrize("listener", ["smtps", "starttls"])
+def test_reload_in_the_middle_of_a_handshake(server, pki, listener):
+    """SIGHUP while a client is half-way through its handshake: the
+    handshake ends, the client is told 421 4.3.2 over TLS, and the old
+    worker stops at once (before, it waited for that session until the
+    client gave up, and a reload made clients time out)."""
+    srv = tls_server(server, pki)
+    mark = len(srv.log())
+    if listener == "smtps":
+        raw = socket.create_connection(("127.0.0.1", srv.smtps_port), T(10))
+        raw.settimeout(T(10))
+    else:
+        raw = starttls_begun(srv)
+    worker = srv.wait_log(r"worker (\d+): session=\S+ connect .* "
+                          r"listen=127.0.0.1:%d " % (srv.smtps_port if
+                          listener == "smtps" else srv.port),
+                          after=mark).group(1)
+    o, ch = client_hello(pki)
+    raw.sendall(ch)
+    flight = raw.recv(65536)       # the server's first flight
+    assert flight[:1] == b"\x16", flight[:20]
+    mark = len(srv.log())
+    os.kill(srv.proc.pid, 1)
+    srv.wait_log(r"worker %s: stopping sessions=1" % worker, after=mark)
+    o.incoming.write(flight)
+    while True:
+        try:
+            o.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(o.outgoing.read())
+            o.incoming.write(raw.recv(65536))
+    raw.sendall(o.outgoing.read())
+    text = b""
+    while b"\r\n" not in text:
+        try:
+            d = o.read(4096)
+            assert d, "TLS closed before the 421: %r" % text
+            text += d
+        except ssl.SSLWantReadError:
+            d = raw.recv(65536)
+            assert d, "closed before the 421"
+            o.incoming.write(d)
+    assert text.startswith(b"421 4.3.2 "), text
+    srv.wait_log(r"worker %s: stopped sessions=0" % worker, timeout=5,
+                 after=mark)
+    raw.close()
+    test_smtps_alive(srv, pki)
+
+
 def test_reload_picks_up_a_new_certificate(server, pki):
     srv = tls_server(server, pki)
 

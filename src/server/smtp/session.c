@@ -43,6 +43,7 @@
 #define IN_MAX		(128 * 1024)	/* stop reading above this */
 #define OUT_MAX		(64 * 1024)	/* stop processing above this */
 #define SASL_LINE_MAX	12288	/* RFC 4954 4: an AUTH line, CRLF included */
+#define CLOSE_LINGER_SECONDS 10	/* for the last replies of a closed session */
 
 static void	session_set_peer(struct session *, const struct sockaddr *,
 		    socklen_t);
@@ -265,6 +266,11 @@ session_new(struct worker *w, const struct listen_conf *lc, int fd,
 static void
 session_greet(struct session *s)
 {
+	/* The worker began to stop while the client was not yet greeted. */
+	if (s->flags & SF_DRAIN) {
+		session_quit_now(s, R_SHUTDOWN, "shutdown");
+		return;
+	}
 	session_reply(s, R_GREETING, s->w->conf->hostname);
 	session_set_state(s, STATE_CONNECTED);
 	milter_start(s);
@@ -397,10 +403,9 @@ session_tls_handshake(struct session *s)
 	s->auth_user = NULL;
 	s->helo[0] = '\0';
 	s->flags &= ~SF_EHLO;
+	session_set_state(s, STATE_CONNECTED);
 	if (s->lc->mode == LISTEN_SMTPS)
 		session_greet(s);
-	else
-		session_set_state(s, STATE_CONNECTED);
 	session_arm_timer(s);
 	session_process(s);
 }
@@ -543,6 +548,8 @@ session_arm_timer(struct session *s)
 	struct timeval		 tv = { 0, 0 };
 	long long		 left, cmd;
 
+	if (s->flags & SF_DEAD)
+		return;		/* the linger of session_close() */
 	if (s->flags & SF_BUSY) {
 		evtimer_del(s->ev_timer);
 		return;
@@ -604,6 +611,12 @@ session_timeout(int fd, short events, void *arg)
 {
 	struct session	*s = arg;
 
+	/* Closed, and its last replies not read in CLOSE_LINGER_SECONDS. */
+	if (s->flags & SF_DEAD) {
+		s->flags |= SF_WERR;
+		session_settle(s);
+		return;
+	}
 	/* A balancer that sends no header gets no SMTP reply either. */
 	if (s->state == STATE_PROXY) {
 		log_info("session=%s reject reason=proxy-timeout ip=%s",
@@ -622,6 +635,15 @@ session_timeout(int fd, short events, void *arg)
 void
 session_quit_now(struct session *s, const char *fmt, const char *why)
 {
+	/*
+	 * In the middle of a TLS handshake no reply can be understood,
+	 * and writing one would wait for the handshake to go on: the
+	 * connection is just closed.
+	 */
+	if (s->state == STATE_TLS) {
+		session_close(s, why);
+		return;
+	}
 	evbuffer_add_printf(s->out, fmt, s->w->conf->hostname);
 	evbuffer_add(s->out, "\r\n", 2);
 	s->flags |= SF_CLOSING;
@@ -860,8 +882,19 @@ session_close(struct session *s, const char *reason)
 	s->flags |= SF_DEAD;
 	event_del(s->ev_read);
 	evtimer_del(s->ev_timer);
-	if (s->flags & SF_CLOSING)
-		session_flush(s);
+	if (!(s->flags & SF_CLOSING))
+		return;
+	session_flush(s);
+	/*
+	 * A client that does not read its last replies (or a TLS write that
+	 * waits for input no longer read) does not keep the session: it is
+	 * freed after CLOSE_LINGER_SECONDS whatever is left unwritten.
+	 */
+	if (!(s->flags & SF_WERR) && evbuffer_get_length(s->out) > 0) {
+		struct timeval	tv = { CLOSE_LINGER_SECONDS, 0 };
+
+		evtimer_add(s->ev_timer, &tv);
+	}
 }
 
 static void
@@ -900,6 +933,13 @@ void
 session_drain(struct session *s)
 {
 	s->flags |= SF_DRAIN;
+	/*
+	 * A PROXY header or a TLS handshake still on its way ends in the
+	 * greeting (or STARTTLS's fresh start), which says 421 instead;
+	 * their own timers bound them.
+	 */
+	if (s->state == STATE_PROXY || s->state == STATE_TLS)
+		return;
 	if (!(s->flags & (SF_BUSY | SF_CLOSING | SF_DEAD)) &&
 	    !session_in_transaction(s))
 		session_quit_now(s, R_SHUTDOWN,
