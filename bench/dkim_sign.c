@@ -87,7 +87,7 @@ main(int argc, char *argv[])
 			return 1;
 		t0 = cpu_seconds();
 		for (i = 0; i < n; i++) {
-			if ((sig = dkim_sign_fd(ks, fd, 0, time(NULL), &len,
+			if ((sig = dkim_sign_fd(ks, fd, 0, sizeof(msg), time(NULL), &len,
 			    &why)) == NULL) {
 				fprintf(stderr, "dkim_sign: %s\n", why ? why :
 				    "out of memory");

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,25 @@ write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+ssize_t
+pread_upto(int fd, void *buf, size_t len, off_t off, off_t end)
+{
+	ssize_t	n;
+
+	if (off >= end)
+		return 0;
+	if ((uint64_t)(end - off) < len)
+		len = (size_t)(end - off);
+	do
+		n = pread(fd, buf, len, off);
+	while (n == -1 && errno == EINTR);
+	if (n == 0) {
+		errno = EIO;	/* shorter than it says */
+		return -1;
+	}
+	return n;
 }
 
 int

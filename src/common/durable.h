@@ -15,6 +15,14 @@
 /* write(2) until everything is written or an error other than EINTR. */
 int	write_all(int fd, const void *, size_t);
 
+/*
+ * pread(2) of at most len octets at off, never past end (a file may go on
+ * after what its reader must read: a spool file's seal gives its end).
+ * Returns the octets read, 0 at or past end, -1 with errno (EIO: the file
+ * ends before end); EINTR is retried.
+ */
+ssize_t	pread_upto(int fd, void *, size_t len, off_t off, off_t end);
+
 /* fsync(fd) and close(fd), both checked; fd is closed in every case. */
 int	fsync_close(int fd);
 

@@ -15,6 +15,7 @@ private configuration).
 - `smtpauthd -n` refuses a key that does not load or an RSA key of 1024
   bits.
 """
+import json
 import os
 import re
 import smtplib
@@ -23,9 +24,9 @@ import subprocess
 
 import pytest
 
-from e2elib import SMTPAUTHD, T, crlf
+from e2elib import BUILD, SMTPAUTHD, T, crlf
 from test_relay import (PASSWORD, SENDER, Sink, relay_server, start_server,
-                        sha512crypt)  # noqa: F401
+                        sha512crypt, submit)  # noqa: F401
 
 dkim = pytest.importorskip("dkim")
 dnslib = pytest.importorskip("dnslib")
@@ -228,6 +229,49 @@ def test_relayed_mail_verifies(server, dns, tmp_path, ed25519):
     assert ver.opendkim(forged) is False
     assert not ver.dkimpy(first.replace(b"two of them", b"two of then"))
     srv.wait_log(r"relay id=\S+ to=<bob@relay\.example> .*result=sent")
+
+
+def test_a_spool_file_longer_than_its_seal(server, dns, tmp_path):
+    """A spool file may go on after the message its seal covers (a recycled
+    file written over and not cut, INTERNALS.md "The seal"): the relay, the
+    DKIM signature over what it sends, and `smtpauthctl show` all stop
+    where the seal says."""
+    key, name, txt = keygen(tmp_path, "example.org", "s1", True)
+    ver = Verifiers(tmp_path, {name: txt})
+    sink = Sink()                      # down: the message waits
+    ctl = [str(BUILD / "smtpauthctl")]
+    try:
+        srv = relay_server(server, extra=[
+            "resolver %s" % dns, "relay-port %d" % sink.port,
+            "retry-min 300", "dkim-sign example.org s1 %s" % key])
+        ctl += ["-f", str(srv.conf_path)]
+        msg = MESSAGES[0]
+        q, = submit(srv, ["bob@relay.example"], [msg])
+        srv.wait_log(r"relay id=%s .*result=deferred" % q)
+        path = srv.spool / "queue" / (q + ".msg")
+        tail = (b"X-Tail: an old message\r\n\r\n.\r\n"
+                b"MAIL FROM:<tail@evil.example>\r\n")
+        with open(path, "ab") as f:
+            f.write(tail)
+        r = subprocess.run(ctl + ["--json", "show", q], capture_output=True,
+                           timeout=T(20))
+        assert r.returncode == 0, r.stderr
+        shown = json.loads(r.stdout)
+        assert shown["truncated"] is False
+        assert shown["message"].encode().endswith(
+            msg.split(b"\r\n\r\n", 1)[1]), shown["message"][-200:]
+        sink.start()
+        assert subprocess.run(ctl + ["flush"], timeout=T(20)).returncode \
+            == 0
+        got = sink.wait(1)
+    finally:
+        sink.stop()
+    content = got[0][2]
+    assert b"X-Tail" not in content and b"evil" not in content
+    assert content.endswith(msg.split(b"\r\n\r\n", 1)[1])
+    assert ver.dkimpy(content), content[:600]
+    assert ver.opendkim(content) is True, content[:600]
+    srv.wait_log(r"relay id=%s to=<bob@relay\.example> .*result=sent" % q)
 
 
 def test_no_key_for_the_from_domain(server, dns, tmp_path):

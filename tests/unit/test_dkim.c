@@ -219,6 +219,16 @@ msgfile(const char *text)
 	return fd;
 }
 
+/* Where fd's file ends. */
+static off_t
+fend(int fd)
+{
+	off_t	end = lseek(fd, 0, SEEK_END);
+
+	assert_true(end >= 0);
+	return end;
+}
+
 /* Messages that are not signed, and the reason given. */
 static const char *const unsigned_msgs[][2] = {
 	{ "From: x@sub.example.org\r\n\r\nbody\r\n",
@@ -256,7 +266,7 @@ test_sign_shape(void **state)
 	fd = msgfile("Received: from x\r\n\tby y\r\n"
 	    "From: A <a@EXAMPLE.org>\r\nTo: b@c\r\nTo: d@e\r\n"
 	    "Subject: s\r\n\r\nbody\r\n");
-	sig = dkim_sign_fd(ks, fd, 0, 1700000000, &len, &why);
+	sig = dkim_sign_fd(ks, fd, 0, fend(fd), 1700000000, &len, &why);
 	close(fd);
 	assert_non_null(sig);
 	assert_int_equal(strlen(sig), len);
@@ -277,7 +287,7 @@ test_sign_shape(void **state)
 
 	/* RSA for the other domain. */
 	fd = msgfile("From: x@example.net\r\n\r\n");
-	assert_non_null(sig = dkim_sign_fd(ks, fd, 0, 1, &len, &why));
+	assert_non_null(sig = dkim_sign_fd(ks, fd, 0, fend(fd), 1, &len, &why));
 	close(fd);
 	assert_non_null(strstr(sig, "a=rsa-sha256; c=relaxed/relaxed; "
 	    "d=example.net; s=s2;"));
@@ -287,16 +297,38 @@ test_sign_shape(void **state)
 	for (i = 0; i < sizeof(unsigned_msgs) / sizeof(unsigned_msgs[0]);
 	    i++) {
 		fd = msgfile(unsigned_msgs[i][0]);
-		assert_null(dkim_sign_fd(ks, fd, 0, 1, &len, &why));
+		assert_null(dkim_sign_fd(ks, fd, 0, fend(fd), 1, &len, &why));
 		assert_non_null(why);
 		assert_string_equal(why, unsigned_msgs[i][1]);
 		close(fd);
 	}
 	/* Headers only, without the empty line, are signed. */
 	fd = msgfile("From: x@example.org\r\nSubject: y");
-	assert_non_null(sig = dkim_sign_fd(ks, fd, 0, 1, &len, &why));
+	assert_non_null(sig = dkim_sign_fd(ks, fd, 0, fend(fd), 1, &len, &why));
 	free(sig);
 	close(fd);
+	/* Only to end: what follows it in the file is not signed. */
+	{
+		char	*sig2;
+		size_t	 len2;
+		off_t	 end;
+
+		fd = msgfile("From: x@example.org\r\n\r\nbody\r\n");
+		end = fend(fd);
+		assert_non_null(sig = dkim_sign_fd(ks, fd, 0, end, 1, &len,
+		    &why));
+		assert_int_equal(pwrite(fd, "tail\r\n", 6, end), 6);
+		assert_non_null(sig2 = dkim_sign_fd(ks, fd, 0, end, 1, &len2,
+		    &why));
+		assert_int_equal(len, len2);
+		assert_memory_equal(sig, sig2, len);
+		free(sig2);
+		/* An end past the file's: not signed, not read as shorter. */
+		assert_null(dkim_sign_fd(ks, fd, 0, end + 100, 1, &len2,
+		    &why));
+		free(sig);
+		close(fd);
+	}
 
 	dkim_keys_free(ks);
 	config_free(c);

@@ -138,10 +138,15 @@ test_durable_mkdir_syncs_new_and_parent(void **state)
 	remove_tree(root);
 }
 
+/* The message, and the octets its file goes on with (msgend is before
+ * them: a recycled spool file's old content). */
+#define MESSAGE		"Subject: s\r\n\r\nbody\r\n"
+#define MESSAGE_END	((off_t)sizeof(MESSAGE) - 1)
+
 static int
 message_file(char *path, size_t len)
 {
-	static const char	msg[] = "Subject: s\r\n\r\nbody\r\n";
+	static const char	msg[] = MESSAGE "an old message's tail\r\n";
 	int			fd;
 
 	snprintf(path, len, "/tmp/test_maildir.c.msg.%d", (int)getpid());
@@ -155,7 +160,8 @@ static void
 test_deliver_syncs_every_created_folder(void **state)
 {
 	struct maildir_msg	m = { "0123456789ABCDEF", 1700000000,
-	    "ann@example.org", "mx.test", -1, 0, "Delivered-To: x\n", 16, 0 };
+	    "ann@example.org", "mx.test", -1, 0, MESSAGE_END,
+	    "Delivered-To: x\n", 16, 0 };
 	char			root[64], msgpath[64], path[1024], buf[128];
 	int			rootfd, again, fd;
 	ssize_t			n;
@@ -221,7 +227,8 @@ static void
 test_deliver_cached_maildir_moved_or_replaced(void **state)
 {
 	struct maildir_msg	m = { "0123456789ABCDE0", 1700000000,
-	    "ann@example.org", "mx.test", -1, 0, "Delivered-To: x\n", 16, 0 };
+	    "ann@example.org", "mx.test", -1, 0, MESSAGE_END,
+	    "Delivered-To: x\n", 16, 0 };
 	char			root[64], msgpath[64], path[1024], p1[512];
 	char			p2[512];
 	int			rootfd, again;

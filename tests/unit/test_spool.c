@@ -32,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include "common/durable.h"
 #include "server/shared/envelope.h"
 #include "server/shared/spool.h"
 
@@ -615,7 +616,7 @@ assert_torn(struct fixture *f, const char *id)
 
 /*
  * What a crash before the commit's syncfs may leave under ID.msg, each
- * refused: an octet changed, the file cut short or left longer, a seal
+ * refused: an octet changed, the file cut short, a seal
  * that is not one, and a recycled file's old message (a valid seal, of
  * another id).  spool_set_torn() sets one aside as ID.torn.
  */
@@ -639,12 +640,40 @@ test_torn_files(void **state)
 	assert_true(fstat(fd, &st) == 0);
 	assert_int_equal(pwrite(fd, "F", 1, st.st_size - 5), 1);
 	assert_torn(f, a);
-	assert_int_equal(pwrite(fd, "g", 1, st.st_size - 5), 1);
-	/* Cut short, then longer (a recycled file not yet cut). */
+	assert_int_equal(pwrite(fd, "a", 1, st.st_size - 5), 1);
+	/* Cut short. */
 	assert_int_equal(ftruncate(fd, st.st_size - 3), 0);
 	assert_torn(f, a);
-	assert_int_equal(ftruncate(fd, st.st_size + 100), 0);
-	assert_torn(f, a);
+	/* Longer (a recycled file not cut): whole, and it ends where its
+	 * seal says, the size the readers stop at. */
+	assert_int_equal(ftruncate(fd, st.st_size), 0);
+	assert_int_equal(pwrite(fd, "e\r\n", 3, st.st_size - 3), 3);
+	assert_int_equal(pwrite(fd, "an old message's tail\r\n", 23,
+	    st.st_size), 23);
+	{
+		struct envelope	env;
+		char		err[256], body[64];
+		off_t		off;
+		uint64_t	size;
+		int		mfd;
+
+		assert_true((mfd = spool_open_queued(f->sp.queue_fd, a, &env,
+		    &off, &size, err, sizeof(err))) != -1);
+		assert_int_equal(off + (off_t)size, st.st_size);
+		assert_true(size < sizeof(body));
+		assert_int_equal(pread_upto(mfd, body, sizeof(body), off,
+		    off + (off_t)size), (ssize_t)size);
+		assert_int_equal(size, 15);
+		assert_memory_equal(body, "first message\r\n", 15);
+		assert_int_equal(pread_upto(mfd, body, sizeof(body), off +
+		    (off_t)size, off + (off_t)size), 0);
+		/* An end the file does not reach. */
+		assert_int_equal(pread_upto(mfd, body, sizeof(body),
+		    st.st_size + 23, st.st_size + 40), -1);
+		assert_int_equal(errno, EIO);
+		envelope_free(&env);
+		close(mfd);
+	}
 	assert_int_equal(ftruncate(fd, st.st_size), 0);
 	assert_int_equal(pwrite(fd, "e\r\n", 3, st.st_size - 3), 3);
 	/* A seal that is not one. */

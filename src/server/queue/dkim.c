@@ -19,6 +19,7 @@
 #include <openssl/rsa.h>
 
 #include "common/base64.h"
+#include "common/durable.h"
 #include "common/log.h"
 #include "server/queue/dkim.h"
 
@@ -551,8 +552,8 @@ sign(const struct dkim_key *key, const unsigned char *digest, size_t dlen,
 }
 
 char *
-dkim_sign_fd(const struct dkim_keys *ks, int fd, off_t off, time_t now,
-    size_t *outlen, const char **why)
+dkim_sign_fd(const struct dkim_keys *ks, int fd, off_t off, off_t end,
+    time_t now, size_t *outlen, const char **why)
 {
 	const struct dkim_key	*key;
 	struct field		*fs = NULL;
@@ -578,10 +579,8 @@ dkim_sign_fd(const struct dkim_keys *ks, int fd, off_t off, time_t now,
 	if ((buf = malloc(DKIM_HEADER_MAX)) == NULL)
 		return NULL;
 	while (have < DKIM_HEADER_MAX && !eof) {
-		r = pread(fd, buf + have, DKIM_HEADER_MAX - have,
-		    off + (off_t)have);
-		if (r == -1 && errno == EINTR)
-			continue;
+		r = pread_upto(fd, buf + have, DKIM_HEADER_MAX - have,
+		    off + (off_t)have, end);
 		if (r == -1) {
 			*why = "cannot read the message";
 			goto out;
@@ -621,9 +620,7 @@ dkim_sign_fd(const struct dkim_keys *ks, int fd, off_t off, time_t now,
 	dkim_body_init(&body, emit_md, md);
 	dkim_body_update(&body, buf + hlen, have - hlen);
 	while (!eof) {
-		r = pread(fd, buf, READ_CHUNK, off + (off_t)have);
-		if (r == -1 && errno == EINTR)
-			continue;
+		r = pread_upto(fd, buf, READ_CHUNK, off + (off_t)have, end);
 		if (r == -1) {
 			*why = "cannot read the message";
 			goto out;
@@ -708,8 +705,8 @@ out:
 
 char *
 dkim_sign_spooled(const struct dkim_keys *ks, const struct config *conf,
-    const struct envelope *env, int fd, off_t off, int flush, time_t now,
-    size_t *len)
+    const struct envelope *env, int fd, off_t off, off_t end, int flush,
+    time_t now, size_t *len)
 {
 	const char	*why;
 	char		*sig;
@@ -726,7 +723,7 @@ dkim_sign_spooled(const struct dkim_keys *ks, const struct config *conf,
 			break;
 	if (i == env->nrcpts)
 		return NULL;	/* nothing leaves now */
-	if ((sig = dkim_sign_fd(ks, fd, off, now, len, &why)) == NULL) {
+	if ((sig = dkim_sign_fd(ks, fd, off, end, now, len, &why)) == NULL) {
 		if (why == NULL)
 			log_warnx("id=%s dkim: out of memory: sent unsigned",
 			    env->id);

@@ -41,13 +41,13 @@ size_t			 dkim_keys_count(const struct dkim_keys *);
 
 /*
  * The DKIM-Signature field (folded, ending in CRLF, malloc'd) for the
- * message at off in fd, signed by the key of its From domain at time
+ * message from off to end in fd (the file may go on after it), signed by the key of its From domain at time
  * now; NULL with *why set to a static reason when it is not signed
  * ("no key for the From domain", ...), or NULL with *why NULL when out of
  * memory.  Reads the whole message: call it off the event loop.
  */
-char	*dkim_sign_fd(const struct dkim_keys *, int fd, off_t off, time_t now,
-	    size_t *len, const char **why);
+char	*dkim_sign_fd(const struct dkim_keys *, int fd, off_t off, off_t end,
+	    time_t now, size_t *len, const char **why);
 
 /*
  * The queue's policy: NULL unless the message has a remote recipient due
@@ -56,8 +56,8 @@ char	*dkim_sign_fd(const struct dkim_keys *, int fd, off_t off, time_t now,
  * should have been signed was not.
  */
 char	*dkim_sign_spooled(const struct dkim_keys *, const struct config *,
-	    const struct envelope *, int fd, off_t off, int flush, time_t now,
-	    size_t *len);
+	    const struct envelope *, int fd, off_t off, off_t end, int flush,
+	    time_t now, size_t *len);
 
 /*
  * Relaxed canonicalization (RFC 6376 3.4.2) of one header field, given

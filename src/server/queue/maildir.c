@@ -313,9 +313,7 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 	if (write_all(fd, m->prefix, m->prefixlen) == -1)
 		goto fail;
 	for (;;) {
-		n = pread(m->msgfd, buf, sizeof(buf), off);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = pread_upto(m->msgfd, buf, sizeof(buf), off, m->msgend);
 		if (n == -1)
 			goto fail;
 		if (n == 0)

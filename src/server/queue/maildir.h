@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <time.h>
 
-/* One delivery: the message in msgfd from msgoff to its end, for rcpt. */
+/* One delivery: the message in msgfd from msgoff to msgend, for rcpt. */
 struct maildir_msg {
 	const char	*id;		/* the spool id */
 	time_t		 when;		/* when it arrived (the envelope) */
@@ -17,6 +17,7 @@ struct maildir_msg {
 	const char	*hostname;
 	int		 msgfd;
 	off_t		 msgoff;
+	off_t		 msgend;	/* the file may go on after it */
 	const char	*prefix;	/* header lines, LF-terminated */
 	size_t		 prefixlen;
 	/*

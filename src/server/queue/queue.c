@@ -674,6 +674,7 @@ load_work(void *arg)
 		m.hostname = conf->hostname;
 		m.msgfd = msgfd;
 		m.msgoff = j->body_off;
+		m.msgend = j->body_off + (off_t)j->size;
 		m.prefix = prefix;
 		m.prefixlen = plen;
 		m.sync_fs = conf->spool_sync_fs;
@@ -692,7 +693,7 @@ load_work(void *arg)
 		}
 	}
 	j->dkim = dkim_sign_spooled(queue_cred()->dkim, conf, j->env, msgfd,
-	    j->body_off, j->flush, j->now, &j->dkimlen);
+	    j->body_off, j->body_off + (off_t)j->size, j->flush, j->now, &j->dkimlen);
 	close(msgfd);
 	j->result = 1;
 	load_record(j);

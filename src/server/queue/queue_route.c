@@ -199,6 +199,7 @@ dispatch_remote(struct qentry *e, time_t now)
 		j->txn.nrcpts = j->n;
 		j->txn.msgfd = -1;
 		j->txn.msgoff = e->body_off;
+		j->txn.msgend = e->body_off + (off_t)e->size;
 		j->txn.prefix = e->dkim;
 		j->txn.prefixlen = e->dkimlen;
 		j->txn.size = e->size + e->dkimlen;

@@ -152,7 +152,8 @@ write_bounce(struct queue *q, struct writejob *w)
 		return -1;
 	if ((fd = openat(q->spool.queue_fd, name, O_RDONLY | O_CLOEXEC)) !=
 	    -1) {
-		n = pread(fd, hdr, DSN_HEADERS_MAX, w->e->body_off);
+		n = pread_upto(fd, hdr, DSN_HEADERS_MAX, w->e->body_off,
+		    w->e->body_off + (off_t)w->e->size);
 		close(fd);
 	}
 	if (n < 0)

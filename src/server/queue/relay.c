@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "common/base64.h"
+#include "common/durable.h"
 #include "common/log.h"
 #include "common/sasl.h"
 #include "common/tls.h"
@@ -1138,9 +1139,8 @@ conn_body_fill(struct relay_conn *c)
 	size_t	len;
 
 	while (!c->body_eof && evbuffer_get_length(c->out) < OUT_LOW) {
-		n = pread(c->txn->msgfd, in, sizeof(in), c->body_off);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = pread_upto(c->txn->msgfd, in, sizeof(in), c->body_off,
+		    c->txn->msgend);
 		if (n == -1) {
 			/* Our trouble, not the server's: abandon it. */
 			conn_kill(c, "4.3.0 cannot read the queued message: "

@@ -51,6 +51,7 @@ struct relay_txn {
 	size_t			 nrcpts;
 	int			 msgfd;		/* the spooled message */
 	off_t			 msgoff;	/* where it starts in msgfd */
+	off_t			 msgend;	/* and ends (the file may go on) */
 	/* Sent before it as it is (a DKIM-Signature field); may be NULL. */
 	const char		*prefix;
 	size_t			 prefixlen;

@@ -228,9 +228,11 @@ seal(struct spool_msg *m, const char *part)
 
 /*
  * The file's seal (its first SPOOL_SEAL_LEN octets in hdr) against the
- * rest of it: 0 it matches, or the file has none (written before seals);
- * -1 with errno EBADMSG and err set when it does not match, another errno
- * when it could not be read.
+ * octets after it, as many as it says (the file may go on: what follows
+ * is no one's, and every reader stops at the seal's length): 0 it
+ * matches, or the file has none (written before seals); -1 with errno
+ * EBADMSG and err set when it does not match, another errno when it could
+ * not be read.
  */
 static int
 seal_check(int fd, const struct stat *st, const char *hdr, size_t hdrlen,
@@ -248,7 +250,7 @@ seal_check(int fd, const struct stat *st, const char *hdr, size_t hdrlen,
 		return -1;
 	}
 	if (st->st_size < SPOOL_SEAL_LEN || (uint64_t)(st->st_size -
-	    SPOOL_SEAL_LEN) != len) {
+	    SPOOL_SEAL_LEN) < len) {
 		snprintf(err, errlen, "torn: %lld octets, the seal says %llu",
 		    (long long)st->st_size - SPOOL_SEAL_LEN,
 		    (unsigned long long)len);
@@ -859,7 +861,7 @@ spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	unsigned char	 md[SHA256_DIGEST_LENGTH];
 	char		 name[SPOOL_ID_LEN + 8], *hdr = NULL, *own = NULL;
 	size_t		 hdrlen = 0, ownlen = 0, skip;
-	uint64_t	 sealed_len;
+	uint64_t	 sealed_len, end;
 	int		 fd, saved, sealed;
 
 	snprintf(err, errlen, "%s", strerror(EINVAL));
@@ -873,12 +875,20 @@ spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 		goto fail;
 	}
 	*body_off = (off_t)hdrlen + 1;
-	*size = st.st_size > *body_off ? (uint64_t)(st.st_size - *body_off) :
-	    0;
 	if (seal_check(fd, &st, hdr, hdrlen, err, errlen) == -1)
 		goto fail;
 	sealed = seal_parse(hdr, hdrlen, &sealed_len, md) == 1;
 	skip = sealed ? SPOOL_SEAL_LEN : 0;
+	/* The message ends where its seal says, the file maybe later. */
+	end = sealed ? (uint64_t)SPOOL_SEAL_LEN + sealed_len :
+	    (uint64_t)st.st_size;
+	if (end < (uint64_t)*body_off) {
+		snprintf(err, errlen, "%sno end of the envelope", sealed ?
+		    "torn: " : "");
+		errno = sealed ? EBADMSG : EINVAL;
+		goto fail;
+	}
+	*size = end - (uint64_t)*body_off;
 	/*
 	 * Always parse the file's own envelope: its id must be this one's.
 	 * A sealed file of another id is a recycled file whose new content

@@ -143,7 +143,8 @@ void	spool_recycle(struct spool *);
 /*
  * Blocking: open the committed message queue/ID.msg.  Returns its
  * descriptor, with *body_off where the message starts and *size its
- * length; or -1 with errno set (ENOENT: no such message; EINVAL: a bad
+ * length (to the end its seal gives: the file may go on, and every reader
+ * stops there, pread_upto()); or -1 with errno set (ENOENT: no such message; EINVAL: a bad
  * file, err says why; EBADMSG: its seal does not match, it was never
  * committed: spool_set_torn()).  When env is not NULL it gets the
  * envelope: the queue's own copy queue/ID.env if there is one, else the
