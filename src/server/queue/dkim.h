@@ -41,10 +41,11 @@ size_t			 dkim_keys_count(const struct dkim_keys *);
 
 /*
  * The DKIM-Signature field (folded, ending in CRLF, malloc'd) for the
- * message from off to end in fd (the file may go on after it), signed by the key of its From domain at time
- * now; NULL with *why set to a static reason when it is not signed
- * ("no key for the From domain", ...), or NULL with *why NULL when out of
- * memory.  Reads the whole message: call it off the event loop.
+ * message from off to end in fd (the file may go on after it), signed by
+ * the key of its From domain at time now; NULL with *why set to a static
+ * reason when it is not signed ("no key for the From domain", ...; "cannot
+ * read the message" when the file ends before end), or NULL with *why NULL
+ * when out of memory.  Reads the whole message: call it off the event loop.
  */
 char	*dkim_sign_fd(const struct dkim_keys *, int fd, off_t off, off_t end,
 	    time_t now, size_t *len, const char **why);

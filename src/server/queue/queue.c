@@ -693,7 +693,8 @@ load_work(void *arg)
 		}
 	}
 	j->dkim = dkim_sign_spooled(queue_cred()->dkim, conf, j->env, msgfd,
-	    j->body_off, j->body_off + (off_t)j->size, j->flush, j->now, &j->dkimlen);
+	    j->body_off, j->body_off + (off_t)j->size, j->flush, j->now,
+	    &j->dkimlen);
 	close(msgfd);
 	j->result = 1;
 	load_record(j);

@@ -144,11 +144,11 @@ void	spool_recycle(struct spool *);
  * Blocking: open the committed message queue/ID.msg.  Returns its
  * descriptor, with *body_off where the message starts and *size its
  * length (to the end its seal gives: the file may go on, and every reader
- * stops there, pread_upto()); or -1 with errno set (ENOENT: no such message; EINVAL: a bad
- * file, err says why; EBADMSG: its seal does not match, it was never
- * committed: spool_set_torn()).  When env is not NULL it gets the
- * envelope: the queue's own copy queue/ID.env if there is one, else the
- * file's.  The whole file is read once to check the seal.
+ * stops there, pread_upto()); or -1 with errno set (ENOENT: no such
+ * message; EINVAL: a bad file, err says why; EBADMSG: its seal does not
+ * match, it was never committed: spool_set_torn()).  When env is not NULL
+ * it gets the envelope: the queue's own copy queue/ID.env if there is
+ * one, else the file's.  The message is read once to check the seal.
  */
 int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	    off_t *body_off, uint64_t *size, char *err, size_t errlen);
