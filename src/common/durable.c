@@ -511,6 +511,35 @@ syncfs_wait(int fd, long wait_us)
 }
 
 int
+syncfs_ticket(int fd, unsigned long long *ticket)
+{
+	struct ledger_slot	*s;
+	struct stat		 st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if ((s = ledger_slot(st.st_dev)) == NULL) {
+		errno = ENOSPC;
+		return -1;
+	}
+	/* As in syncfs_wait(): a run with a later ticket took it after
+	 * this load, and called syncfs after the caller's change. */
+	*ticket = atomic_load(&s->started);
+	return 0;
+}
+
+int
+syncfs_covered(int fd, unsigned long long ticket)
+{
+	struct ledger_slot	*s;
+	struct stat		 st;
+
+	if (fstat(fd, &st) == -1 || (s = ledger_slot(st.st_dev)) == NULL)
+		return 0;
+	return atomic_load(&s->done) > ticket;
+}
+
+int
 durable_writeback(int fd)
 {
 	/*

@@ -150,6 +150,17 @@ int	syncfs_shared(int fd, long delay_us);
  */
 int	syncfs_wait(int fd, long wait_us);
 /*
+ * The ledger for a change that need not be durable at once, only before a
+ * later step relies on it (a recycled spool file renamed to its new name
+ * ahead of its message): syncfs_ticket() right after the change gives a
+ * ticket; syncfs_covered() says 1 once a syncfs(2) of that file system
+ * that started after the ticket was taken has succeeded, run by anyone
+ * through syncfs_wait(), else 0.  syncfs_ticket() is 0 or -1 (errno; a
+ * ledger with no room: such a change is never covered).
+ */
+int	syncfs_ticket(int fd, unsigned long long *ticket);
+int	syncfs_covered(int fd, unsigned long long ticket);
+/*
  * Start the write-back of fd's data and wait for it (sync_file_range(2)),
  * before a syncfs that must cover it: on a journaled file system with
  * delayed allocation the syncfs then commits the journal once, not twice

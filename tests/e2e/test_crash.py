@@ -277,3 +277,64 @@ def alive(pid):
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def spool_id(path):
+    """The envelope id of a spool file (after its seal line), or None."""
+    head = path.read_bytes()[:4096]
+    m = re.search(rb"\nid ([0-9A-F]{16})\n", head)
+    return m.group(1).decode() if m else None
+
+
+def test_in_place_commit_without_its_rename_is_recovered(server):
+    """A power cut after an in-place commit (its 250 given: the sealed
+    data is on disk under the name ID.part) and before the rename to
+    ID.msg reached the disk leaves a sealed ID.part of its own id; the
+    queue takes it as committed at its start and delivers it
+    (INTERNALS.md, "The in-place commit").  A stocked file (a delivered
+    message's old content under a new id's ID.part) is no message.
+
+    The state is made from a real one: a delivered message's recycled
+    file still holds it, sealed with its id; renamed back to that id's
+    ID.part and its Maildir copy removed, it is what the cut leaves."""
+    srv = server()
+    sent = []
+    with Client(srv.port, timeout=T(10)) as c:
+        c.ehlo("crash.test")
+        for i in range(2):
+            assert c.cmd("MAIL FROM:<s@example.com>").code == 250
+            assert c.cmd("RCPT TO:<user@example.org>").code == 250
+            assert c.cmd("DATA").code == 354
+            c.send(crlf("Subject: in place %d\n\nbody %d\n" % (i, i))
+                   + b".\r\n")
+            m = QUEUE_ID_RE.match(c.reply().line)
+            assert m, "no 250"
+            sent.append(m.group(1))
+    wait_until(lambda: len(srv.message_files("user@example.org")) == 2,
+               T(20), what="both delivered")
+    srv.wait_queue_empty(timeout=30)
+    queue = srv.spool / "queue"
+    wait_until(lambda: {spool_id(p) for p in queue.glob("free.*")}
+               >= set(sent), T(10), what="both files recycled")
+    assert srv.stop() == 0
+    free = {spool_id(p): p for p in queue.glob("free.*")}
+    committed, stocked = sent
+    free[committed].rename(queue / (committed + ".part"))
+    other = "%016X" % random.getrandbits(64)
+    free[stocked].rename(queue / (other + ".part"))
+    for p in srv.message_files("user@example.org"):
+        if received_id(p.read_bytes()) == committed:
+            p.unlink()
+    mark = len(srv.log())
+    srv.start()
+    srv.wait_log(r"cleanup recover=queue/%s\.part: committed in place" %
+                 committed, after=mark)
+    wait_until(lambda: len(srv.message_files("user@example.org")) == 2,
+               T(20), what="the recovered message delivered")
+    srv.wait_queue_empty(timeout=30)
+    got = sorted(received_id(p.read_bytes())
+                 for p in srv.message_files("user@example.org"))
+    assert got == sorted(sent), got
+    # The stocked file is left for the clean-up (young: kept), unread.
+    assert (queue / (other + ".part")).exists()
+    assert "recover=queue/%s" % other not in srv.log()[mark:]

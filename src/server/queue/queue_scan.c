@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/durable.h"
 #include "common/log.h"
 #include "server/queue/queue_priv.h"
 #include "server/shared/queuelist.h"
@@ -21,11 +22,12 @@
 static void		 queue_cleanup_dir(struct queue *, int, int);
 
 /*
- * Remove what a crash left behind in queue/: uncommitted files (ID.part)
- * older than two DATA timeouts (a live session may still be writing
- * younger ones), removed messages' files never recycled (ID.dead), the
- * queue's envelopes of messages that are gone, and set-aside files whose
- * seal did not match (ID.torn) after SPOOL_TORN_KEEP.
+ * Remove what a crash left behind in queue/: uncommitted files (ID.part
+ * that is not sealed as its own: spool_recover_part()) older than two
+ * DATA timeouts (a live session may still be writing younger ones),
+ * removed messages' files never recycled (ID.dead), the queue's envelopes
+ * of messages that are gone, and set-aside files whose seal did not match
+ * (ID.torn) after SPOOL_TORN_KEEP.
  */
 static void
 queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
@@ -33,10 +35,10 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 	struct dirent	*de;
 	struct stat	 st;
 	DIR		*dir;
-	char		 msg[SPOOL_ID_LEN + 8];
+	char		 msg[SPOOL_ID_LEN + 8], id[SPOOL_ID_LEN + 1];
 	time_t		 limit = time(NULL) - 2 * (time_t)q->conf->data_timeout;
-	size_t		 len;
-	int		 fd;
+	size_t		 len, recovered = 0;
+	int		 fd, r;
 
 	if ((fd = dup(dirfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
 		log_warn("cleanup: opendir");
@@ -69,6 +71,26 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 		if (is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
 		    SPOOL_MSG_SUFFIX) == 0)
 			continue;
+		/*
+		 * So is a sealed ID.part of its own id: an in-place commit
+		 * whose rename to ID.msg a crash kept from the disk, or one
+		 * a worker is renaming now (it takes ours).
+		 */
+		if (is_queue && len == SPOOL_ID_LEN + strlen(SPOOL_PART_SUFFIX)
+		    && strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_PART_SUFFIX) ==
+		    0) {
+			memcpy(id, de->d_name, SPOOL_ID_LEN);
+			id[SPOOL_ID_LEN] = '\0';
+			if ((r = spool_recover_part(dirfd, id)) == 1) {
+				log_info("cleanup recover=queue/%s: committed "
+				    "in place, now %s" SPOOL_MSG_SUFFIX,
+				    de->d_name, id);
+				recovered++;
+				continue;
+			}
+			if (r == -1)
+				log_warn("cleanup: %s", de->d_name);
+		}
 		/* The queue's envelope of a message that is gone: a crash
 		 * between the two unlinks.  Any other file once it is old. */
 		if (is_queue && (strcmp(de->d_name + SPOOL_ID_LEN,
@@ -88,6 +110,9 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 		unlinkat(dirfd, de->d_name, 0);
 	}
 	closedir(dir);
+	/* The scan that follows schedules them: their names first. */
+	if (recovered > 0 && fsync_dirfd(dirfd) == -1)
+		log_warn("cleanup: fsync queue");
 }
 
 /* Schedule every message in queue/; cleanup: remove crash leftovers too. */

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "common/clock.h"
 #include "common/durable.h"
 #include "server/shared/spool.h"
 
@@ -35,6 +36,19 @@ static int	seal_check(int, const struct stat *, const char *, size_t,
 		    char *, size_t);
 static void	to_free(struct spool *, const char *);
 static int	take_free(struct spool *, const char *);
+static void	stock_fill(struct spool *);
+static int	stock_take(struct spool *, struct spool_msg *);
+static int	commit_rename(struct spool *, const char *, const char *,
+		    ino_t);
+static int	commit_in_place(struct spool_msg *, const char *,
+		    const char *, ino_t);
+static int	close_rename(struct spool_msg *, int, int, const char *,
+		    const char *, ino_t);
+static int	commit_shared(struct spool_msg *, const char *,
+		    const char *, ino_t);
+static int	open_spooled(int, const char *, const char *,
+		    struct envelope *, off_t *, uint64_t *, int *, char *,
+		    size_t);
 
 /*
  * Group commit of the spool (durable.h): the commits of one moment share
@@ -43,6 +57,8 @@ static int	take_free(struct spool *, const char *);
 static struct group_sync	commit_sync = GROUP_SYNC_INITIALIZER;
 /* Picks the next free.K name (any thread). */
 static atomic_uint		free_next;
+/* Commits under way in this process: one alone commits in place. */
+static atomic_uint		committing;
 
 static int
 sync_queue(void *arg)
@@ -486,33 +502,125 @@ to_free(struct spool *sp, const char *name)
 	unlinkat(sp->queue_fd, name, 0);
 }
 
+/* Open the recycled file queue/name for m, to be written over from its
+ * start (what follows its seal's end is no one's).  0 or -1. */
+static int
+recycled_open(struct spool_msg *m, const char *name)
+{
+	struct stat	st;
+
+	if ((m->fd = openat(m->spool->queue_fd, name, O_WRONLY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	m->recycled = 1;
+	/* Whole blocks: a message a few octets longer than the last still
+	 * fits. */
+	if (fstat(m->fd, &st) == 0 && st.st_blocks > 0)
+		m->allocated = (uint64_t)st.st_blocks * 512;
+	return 0;
+}
+
+void
+spool_set_stock(struct spool *sp, unsigned max_age)
+{
+	char	name[SPOOL_ID_LEN + 8];
+	size_t	i;
+
+	if (max_age == 0)
+		for (i = 0; i < sp->nstock; i++) {
+			snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX,
+			    sp->stock[i].id);
+			to_free(sp, name);
+		}
+	if (max_age == 0)
+		sp->nstock = 0;
+	sp->stock_max_age = max_age;
+}
+
+/*
+ * Rename free files to new ids' ID.part until the stock is full, each
+ * with its ticket taken after the rename.  Its mtime is now: the queue's
+ * clean-up goes by it (an ID.part untouched for two DATA timeouts).
+ */
+static void
+stock_fill(struct spool *sp)
+{
+	struct spool_stock	*e;
+	char			 name[SPOOL_ID_LEN + 8];
+
+	while (sp->nstock < SPOOL_STOCK) {
+		e = &sp->stock[sp->nstock];
+		spool_new_id(e->id);
+		snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX, e->id);
+		if (take_free(sp, name) == -1)
+			return;
+		if (utimensat(sp->queue_fd, name, NULL, 0) == -1 ||
+		    syncfs_ticket(sp->queue_fd, &e->ticket) == -1) {
+			to_free(sp, name);
+			return;
+		}
+		e->since = mono_sec();
+		sp->nstock++;
+	}
+}
+
+/*
+ * The oldest stocked file for m: in place when a syncfs since its rename
+ * made its name durable.  Files too old for the clean-up's limit go back
+ * to free.K.  0, or -1 when none is left.
+ */
+static int
+stock_take(struct spool *sp, struct spool_msg *m)
+{
+	struct spool_stock	 e;
+	char			 name[SPOOL_ID_LEN + 8];
+	long long		 now = mono_sec();
+
+	while (sp->nstock > 0) {
+		e = sp->stock[0];
+		memmove(&sp->stock[0], &sp->stock[1], --sp->nstock *
+		    sizeof(sp->stock[0]));
+		snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX, e.id);
+		if (now - e.since >= (long long)sp->stock_max_age) {
+			to_free(sp, name);
+			continue;
+		}
+		memcpy(m->id, e.id, sizeof(m->id));
+		/* ENOENT: the clean-up took it after all (a clock step). */
+		if (recycled_open(m, name) == -1) {
+			m->id[0] = '\0';
+			continue;
+		}
+		m->in_place = sp->sync_fs &&
+		    syncfs_covered(sp->queue_fd, e.ticket);
+		return 0;
+	}
+	return -1;
+}
+
 int
 spool_msg_create(struct spool *sp, struct spool_msg *m)
 {
 	char	name[SPOOL_ID_LEN + 8];
-	int	tries;
+	int	tries, r;
 
 	memset(m, 0, sizeof(*m));
 	m->spool = sp;
 	m->fd = -1;
+	if (sp->stock_max_age > 0) {
+		r = stock_take(sp, m);
+		/* The stock's next files are renamed now, for a sync that
+		 * comes after (this message's, or a delivery's) to cover. */
+		stock_fill(sp);
+		if (r == 0)
+			return 0;
+	}
 	for (tries = 0; tries < 8; tries++) {
 		spool_new_id(m->id);
 		snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX, m->id);
 		if (take_free(sp, name) == 0) {
-			/* Written over from the start, cut at commit. */
-			m->fd = openat(sp->queue_fd, name, O_WRONLY |
-			    O_CLOEXEC);
-			if (m->fd != -1) {
-				struct stat	st;
-
-				m->recycled = 1;
-				/* Whole blocks: a message a few octets
-				 * longer than the last still fits. */
-				if (fstat(m->fd, &st) == 0 && st.st_blocks > 0)
-					m->allocated = (uint64_t)st.st_blocks *
-					    512;
+			if (recycled_open(m, name) == 0)
 				return 0;
-			}
 			unlinkat(sp->queue_fd, name, 0);
 		}
 		m->fd = durable_open(sp->queue_fd, name);
@@ -591,13 +699,34 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len)
 	}
 }
 
+/*
+ * Rename queue/part to queue/name, never over a file (durable_rename_new();
+ * nothing synced).  ENOENT with name the file (inode ino) is success: the
+ * queue's clean-up found the sealed part first and committed it
+ * (spool_recover_part()).  0 or -1 (errno).
+ */
+static int
+commit_rename(struct spool *sp, const char *part, const char *name,
+    ino_t ino)
+{
+	struct stat	st;
+
+	if (durable_rename_new(sp->queue_fd, part, sp->queue_fd, name) == 0)
+		return 0;
+	if (errno == ENOENT && fstatat(sp->queue_fd, name, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ino)
+		return 0;
+	if (errno == ENOENT || errno == 0)
+		errno = EIO;
+	return -1;
+}
+
 int
 spool_msg_commit(struct spool_msg *m)
 {
-	struct spool		*sp = m->spool;
-	struct committing	 c = { sp, 0 };
-	char			 part[SPOOL_ID_LEN + 8], name[SPOOL_ID_LEN + 8];
-	int			 fd, saved, r;
+	struct stat	st;
+	char		part[SPOOL_ID_LEN + 8], name[SPOOL_ID_LEN + 8];
+	int		saved, r;
 
 	snprintf(part, sizeof(part), "%s" SPOOL_PART_SUFFIX, m->id);
 	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, m->id);
@@ -606,74 +735,127 @@ spool_msg_commit(struct spool_msg *m)
 		goto fail;
 	}
 	/*
-	 * Step 2: the file complete (a recycled one cut to its length) and
-	 * sealed: its length and digest at its head.
+	 * Step 2: the file complete and sealed: its length and digest at its
+	 * head.  A recycled file is not cut: what follows the seal's end is
+	 * no one's (a size change would cost a journal commit).
 	 */
-	if (m->recycled && ftruncate(m->fd, (off_t)m->written) == -1)
+	if (seal(m, part) == -1 || fstat(m->fd, &st) == -1)
 		goto fail;		/* abort closes m->fd */
-	if (seal(m, part) == -1)
-		goto fail;
 	/*
-	 * Steps 3 and 4: the rename of queue/ID.part to queue/ID.msg is the
-	 * commit point (never over a message of the same id), made durable
-	 * by one sync that the commits of that moment share (group commit):
-	 * a syncfs(2) of the spool's file system, which makes the files'
-	 * data durable with their renames (a crash before it may leave an
-	 * ID.msg whose seal does not match: never acknowledged, set aside
-	 * by the queue); or, with spool-sync file, the file's fdatasync
-	 * and then a fsync of queue/.
+	 * In place only alone: commits of the same moment share one syncfs
+	 * (a journal commit for all) where each would flush the disk once.
+	 */
+	r = atomic_fetch_add(&committing, 1) == 0 && m->in_place;
+	r = r ? commit_in_place(m, part, name, st.st_ino) :
+	    commit_shared(m, part, name, st.st_ino);
+	atomic_fetch_sub(&committing, 1);
+	return r;
+fail:
+	saved = errno;
+	spool_msg_abort(m);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * The in-place commit: the name ID.part is on disk already (a syncfs since
+ * the stocked file's rename), so its data with the seal is the commit, one
+ * fdatasync (written over blocks it has: no journal commit).  A crash from
+ * here on leaves a sealed ID.part of its own id, which the queue takes as
+ * committed at its start (spool_recover_part()).  The rename to ID.msg,
+ * for the queue, needs no sync: the next one makes it durable, and until
+ * then ID.part stands for it.
+ */
+static int
+commit_in_place(struct spool_msg *m, const char *part, const char *name,
+    ino_t ino)
+{
+	int	fd = m->fd;
+
+	m->fd = -1;
+	return close_rename(m, fd, fdatasync(fd), part, name, ino);
+}
+
+/*
+ * After the file's own step (r, and its errno): close it (checked), then
+ * rename queue/part to queue/name.  On a failure nothing is left under
+ * either name (EEXIST: ID.msg is another message's, this file is not
+ * one).  0 or -1 (errno).
+ */
+static int
+close_rename(struct spool_msg *m, int fd, int r, const char *part,
+    const char *name, ino_t ino)
+{
+	int	saved = errno;
+
+	if (close(fd) == -1 && r == 0) {
+		r = -1;
+		saved = errno;
+	}
+	if (r == 0 && commit_rename(m->spool, part, name, ino) == -1) {
+		r = -1;
+		saved = errno;
+	}
+	if (r == -1) {
+		unlinkat(m->spool->queue_fd, part, 0);
+		m->id[0] = '\0';
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+commit_shared(struct spool_msg *m, const char *part, const char *name,
+    ino_t ino)
+{
+	struct spool		*sp = m->spool;
+	struct committing	 c = { sp, 0 };
+	int			 fd, saved, r;
+
+	/*
+	 * Steps 3 and 4: the rename of queue/ID.part to queue/ID.msg (never
+	 * over a message of the same id), made durable by one sync that the
+	 * commits of that moment share (group commit): a syncfs(2) of the
+	 * spool's file system, which makes the files' data durable with their
+	 * renames (a crash before it may leave an ID.msg whose seal does not
+	 * match: never acknowledged, set aside by the queue); or, with
+	 * spool-sync file, the file's fdatasync before the rename and then a
+	 * fsync of queue/.
 	 */
 	fd = m->fd;
 	m->fd = -1;
 	/* The run of the sync that starts while this one gets ready
 	 * waits for it (a little: durable.h). */
 	group_sync_expect(&commit_sync);
-	if (sp->sync_fs) {
-		/* Its blocks allocated before the syncfs: one journal
-		 * commit, not two (durable.h).  A recycled file written
-		 * within its old blocks has them. */
+	/*
+	 * syncfs: its blocks allocated before, one journal commit, not two
+	 * (durable.h); a recycled file written within its old blocks has
+	 * them.
+	 */
+	if (sp->sync_fs)
 		r = m->written > m->allocated ? durable_writeback(fd) : 0;
+	else
+		r = fdatasync(fd);
+	if (close_rename(m, fd, r, part, name, ino) == -1) {
 		saved = errno;
-		if (close(fd) == -1 && r == 0) {
-			r = -1;
-			saved = errno;
-		}
-		if (r == 0 && durable_rename_new(sp->queue_fd, part,
-		    sp->queue_fd, name) == -1) {
-			r = -1;
-			saved = errno;
-		}
-		if (r == -1) {
-			unlinkat(sp->queue_fd, part, 0);
-			group_sync_cancel(&commit_sync);
-			m->id[0] = '\0';
-			errno = saved;
-			return -1;
-		}
-		r = commit_sync_queue(&c);
-	} else
-		r = durable_commit_new(fd, sp->queue_fd, part, sp->queue_fd,
-		    name, commit_sync_queue, &c);
+		group_sync_cancel(&commit_sync);
+		errno = saved;
+		return -1;
+	}
+	r = commit_sync_queue(&c);
 	if (!c.asked)
 		group_sync_cancel(&commit_sync);
 	if (r == -1) {
-		/* Nothing is left before the rename (EEXIST: it did not
-		 * happen, and ID.msg is another message's); after it, the
-		 * message is not known to be on disk and was never
+		/* The message is not known to be on disk and was never
 		 * acknowledged. */
 		saved = errno;
-		if (saved != EEXIST)
-			unlinkat(sp->queue_fd, name, 0);
+		unlinkat(sp->queue_fd, name, 0);
 		m->id[0] = '\0';
 		errno = saved;
 		return -1;
 	}
 	return 0;
-fail:
-	saved = errno;
-	spool_msg_abort(m);
-	errno = saved;
-	return -1;
 }
 
 void
@@ -856,6 +1038,48 @@ int
 spool_open_queued(int queue_fd, const char *id, struct envelope *env,
     off_t *body_off, uint64_t *size, char *err, size_t errlen)
 {
+	int	sealed;
+
+	return open_spooled(queue_fd, id, SPOOL_MSG_SUFFIX, env, body_off,
+	    size, &sealed, err, errlen);
+}
+
+int
+spool_recover_part(int queue_fd, const char *id)
+{
+	char		part[SPOOL_ID_LEN + 8], name[SPOOL_ID_LEN + 8];
+	char		err[256];
+	off_t		off;
+	uint64_t	size;
+	int		fd, sealed;
+
+	if ((fd = open_spooled(queue_fd, id, SPOOL_PART_SUFFIX, NULL, &off,
+	    &size, &sealed, err, sizeof(err))) == -1)
+		/* Torn, another id's (a stocked file), the placeholder:
+		 * not a message.  Anything else: unknown. */
+		return errno == EBADMSG || errno == EINVAL || errno == ENOENT ?
+		    0 : -1;
+	close(fd);
+	/* Without a seal it was never committed (an older version's
+	 * partial file, or one being written). */
+	if (!sealed)
+		return 0;
+	snprintf(part, sizeof(part), "%s" SPOOL_PART_SUFFIX, id);
+	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, id);
+	if (durable_rename_new(queue_fd, part, queue_fd, name) == -1)
+		return errno == ENOENT ? 0 : -1;
+	return 1;
+}
+
+/*
+ * spool_open_queued() of queue/ID followed by suffix; *sealed: the file
+ * has a seal (it matched), else it is an older version's.
+ */
+static int
+open_spooled(int queue_fd, const char *id, const char *suffix,
+    struct envelope *env, off_t *body_off, uint64_t *size, int *sealedp,
+    char *err, size_t errlen)
+{
 	struct stat	 st;
 	struct envelope	 mine;
 	unsigned char	 md[SHA256_DIGEST_LENGTH];
@@ -865,7 +1089,7 @@ spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	int		 fd, saved, sealed;
 
 	snprintf(err, errlen, "%s", strerror(EINVAL));
-	snprintf(name, sizeof(name), "%s" SPOOL_MSG_SUFFIX, id);
+	snprintf(name, sizeof(name), "%s%s", id, suffix);
 	if ((fd = openat(queue_fd, name, O_RDONLY | O_CLOEXEC)) == -1)
 		goto fail;
 	if (fstat(fd, &st) == -1 || (hdr = read_envelope_part(fd,
@@ -933,6 +1157,7 @@ spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	envelope_free(&mine);
 	free(own);
 	free(hdr);
+	*sealedp = sealed;
 	return fd;
 fail:
 	saved = errno;

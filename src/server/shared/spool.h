@@ -32,6 +32,21 @@
 /* A larger file is deleted, not kept: the pool holds at most 16 MiB. */
 #define SPOOL_FREE_KEEP		(64 * 1024)
 
+/*
+ * A worker keeps up to SPOOL_STOCK recycled files already renamed to
+ * ID.part for its next messages (INTERNALS.md, "The in-place commit"):
+ * once a syncfs that started after that rename has succeeded (the
+ * ledger's ticket), the name is on disk and a message written into it is
+ * committed by its seal and one fdatasync.
+ */
+#define SPOOL_STOCK		16
+
+struct spool_stock {
+	char			id[SPOOL_ID_LEN + 1];
+	unsigned long long	ticket;		/* syncfs_ticket() after it */
+	long long		since;		/* mono_sec() of the rename */
+};
+
 struct spool {
 	int		 dirfd;		/* spool/ */
 	/*
@@ -54,6 +69,14 @@ struct spool {
 	unsigned	 cache[SPOOL_FREE_CACHE];	/* K of free.K seen */
 	size_t		 ncache;
 	unsigned	 skip;		/* creates left before the next scan */
+	/*
+	 * Stocked files (spool_set_stock()), the oldest first, and how long
+	 * one may wait: the queue's clean-up removes an ID.part untouched for
+	 * two DATA timeouts.  max_age 0: no stock.
+	 */
+	struct spool_stock stock[SPOOL_STOCK];
+	size_t		 nstock;
+	unsigned	 stock_max_age;
 	/* Removed messages (queue/ID.dead) waiting for spool_recycle(). */
 	pthread_mutex_t	 dead_lock;
 	char		 dead[SPOOL_FREE_MAX][SPOOL_ID_LEN + 1];
@@ -72,6 +95,12 @@ void	spool_close(struct spool *);
  * nshares (the workers).  The caller creates messages from one thread.
  */
 void	spool_set_share(struct spool *, unsigned share, unsigned nshares);
+
+/*
+ * With spool-sync filesystem, keep stocked files (above) that wait at most
+ * max_age seconds (the DATA timeout); 0 stops.  After spool_set_share().
+ */
+void	spool_set_stock(struct spool *, unsigned max_age);
 
 /* A new random queue id (SPOOL_ID_LEN hex digits). */
 void	spool_new_id(char id[SPOOL_ID_LEN + 1]);
@@ -97,6 +126,7 @@ struct spool_msg {
 	int		 fd;		/* queue/ID.part, -1 when closed */
 	int		 error;		/* errno of the first failure */
 	int		 recycled;	/* a free.K taken: may be longer */
+	int		 in_place;	/* a stocked file whose name is durable */
 	uint64_t	 allocated;	/* ... and the octets its blocks hold */
 	uint64_t	 size;		/* octets of the message written */
 	uint64_t	 written;	/* octets in the file, envelope too */
@@ -118,8 +148,10 @@ void	spool_msg_envelope(struct spool_msg *, const char *env, size_t len);
 void	spool_msg_write(struct spool_msg *, const void *, size_t);
 /*
  * Blocking (run it off the event loop): make the file durable and commit
- * it (rename to queue/ID.msg, one shared fsync of queue/).  Returns 0, or
- * -1 with errno set and the file removed.
+ * it: seal it, then its fdatasync when its name ID.part is durable (a
+ * stocked file), else a shared sync after the rename to queue/ID.msg; the
+ * rename is made in both cases.  Returns 0, or -1 with errno set and the
+ * file removed.
  */
 int	spool_msg_commit(struct spool_msg *);
 /* Forget an uncommitted message. */
@@ -152,6 +184,16 @@ void	spool_recycle(struct spool *);
  */
 int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
 	    off_t *body_off, uint64_t *size, char *err, size_t errlen);
+/*
+ * Blocking, the queue's clean-up: is queue/ID.part a committed message (a
+ * crash after an in-place commit, before its rename to ID.msg reached the
+ * disk)?  It is when it has a seal that matches and its envelope's id is
+ * ID (a stocked file's old content has another id).  Then it is renamed
+ * to ID.msg (never over one) and 1 returned; the caller makes that
+ * durable.  0: it is not one (nothing changed); -1: it could not be read
+ * or renamed (errno).
+ */
+int	spool_recover_part(int queue_fd, const char *id);
 /*
  * A queue/ID.msg whose seal does not match (a crash before its commit was
  * durable: never acknowledged) is set aside as queue/ID.torn, never read

@@ -101,6 +101,9 @@ worker_main(const struct config *conf, const struct userset *users,
 	/* Messages are created on this loop only: take recycled files. */
 	spool_set_share(&w->spool, slot, conf->workers > 0 ? conf->workers :
 	    1);
+	/* The in-place commit (INTERNALS.md): files kept renamed ahead. */
+	if (conf->spool_sync_fs)
+		spool_set_stock(&w->spool, conf->data_timeout);
 	if ((w->wq = workq_new(w->base, SPOOL_THREADS)) == NULL)
 		fatalx("workq_new");
 	if (authsock != NULL &&
@@ -127,6 +130,8 @@ worker_main(const struct config *conf, const struct userset *users,
 
 	/* Let commits in flight finish: their clients wait for a reply. */
 	workq_free(w->wq);
+	/* The stocked files are free ones again, for the next worker. */
+	spool_set_stock(&w->spool, 0);
 	if (w->auth != NULL)
 		authclient_free(w->auth);
 	log_info("stopped sessions=%u", w->nsessions);
