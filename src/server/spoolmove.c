@@ -316,6 +316,26 @@ do_export(const struct config *conf, const char *dir)
 	    fsync_dirfd(dfd) == -1)
 		goto fail;
 	what = "queue";
+	/*
+	 * What a crash left committed in place (a sealed ID.part of its own
+	 * id) is a message, as the queue's start would take it
+	 * (INTERNALS.md, "The in-place commit").
+	 */
+	if (list_ids(qfd, SPOOL_PART_SUFFIX, &ids) == -1)
+		goto fail;
+	for (i = 0, n = 0; i < ids.n; i++)
+		switch (spool_recover_part(qfd, ids.id[i])) {
+		case 1:
+			n++;
+			break;
+		case -1:
+			fprintf(stderr, "smtpauthd: export: %s%s: %s\n",
+			    ids.id[i], SPOOL_PART_SUFFIX, strerror(errno));
+			break;
+		}
+	if (n > 0 && fsync_dirfd(qfd) == -1)
+		goto fail;
+	ids.n = 0;
 	if (list_ids(qfd, SPOOL_MSG_SUFFIX, &ids) == -1)
 		goto fail;
 	for (i = 0; i < ids.n; i++) {

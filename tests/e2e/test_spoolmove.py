@@ -88,6 +88,37 @@ def test_export_import_delivers_each_once(server, tmp_path):
         sink.stop()
 
 
+def test_export_takes_a_message_committed_in_place(server, tmp_path):
+    """A stopped node's spool after a power cut may hold a message whose
+    in-place commit reached the disk and whose rename to ID.msg did not:
+    a sealed ID.part of its own id (INTERNALS.md, "The in-place commit").
+    Export takes it as the queue's start would, and it is sent once."""
+    n = 3
+    sink = Sink()
+    try:
+        a = deferred_node(server, sink, n, "in place")
+        queue = a.spool / "queue"
+        msg = sorted(queue.glob("*.msg"))[0]
+        qid = msg.name[:-4]
+        msg.rename(queue / (qid + ".part"))
+        out = tmp_path / "export"
+        r = move(a, "export", out)
+        assert r.returncode == 0, r.stderr
+        assert "export: %d messages to %s; the spool's queue is empty" % (
+            n, out) in r.stdout, r.stdout
+        assert (out / (qid + ".msg")).is_file()
+        assert not list(queue.glob("*.part")) and not list(queue.glob("*.msg"))
+        b = relay_server(server, extra=relay_to(sink))
+        r = move(b, "import", out)
+        assert r.returncode == 0, r.stderr
+        sink.start()
+        assert ctl(b, "flush").returncode == 0
+        exactly_once(sink, n, "in place")
+        b.wait_queue_empty()
+    finally:
+        sink.stop()
+
+
 def test_import_killed_at_random_points_then_rerun(server, tmp_path):
     n = 300
     sink = Sink()
