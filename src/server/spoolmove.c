@@ -57,6 +57,7 @@ static int	write_copy(int, const char *, const struct envelope *, int,
 		    off_t, uint64_t, long, long);
 static int	node_running(const char *);
 static int	open_dir_durably(const char *);
+static void	export_unreadable(const char *, int, void *);
 static int	do_export(const struct config *, const char *);
 static int	export_one(int, int, const char *);
 static int	do_import(const struct config *, const char *);
@@ -266,6 +267,14 @@ open_dir_durably(const char *path)
 	return fd;
 }
 
+static void
+export_unreadable(const char *id, int r, void *arg)
+{
+	if (r == -1)
+		fprintf(stderr, "smtpauthd: export: %s" SPOOL_PART_SUFFIX
+		    ": %s\n", id, strerror(errno));
+}
+
 static int
 do_export(const struct config *conf, const char *dir)
 {
@@ -321,21 +330,8 @@ do_export(const struct config *conf, const char *dir)
 	 * id) is a message, as the queue's start would take it
 	 * (INTERNALS.md, "The in-place commit").
 	 */
-	if (list_ids(qfd, SPOOL_PART_SUFFIX, &ids) == -1)
+	if (spool_recover_all(qfd, export_unreadable, NULL) == -1)
 		goto fail;
-	for (i = 0, n = 0; i < ids.n; i++)
-		switch (spool_recover_part(qfd, ids.id[i])) {
-		case 1:
-			n++;
-			break;
-		case -1:
-			fprintf(stderr, "smtpauthd: export: %s%s: %s\n",
-			    ids.id[i], SPOOL_PART_SUFFIX, strerror(errno));
-			break;
-		}
-	if (n > 0 && fsync_dirfd(qfd) == -1)
-		goto fail;
-	ids.n = 0;
 	if (list_ids(qfd, SPOOL_MSG_SUFFIX, &ids) == -1)
 		goto fail;
 	for (i = 0; i < ids.n; i++) {

@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/durable.h"
 #include "common/log.h"
 #include "server/queue/queue_priv.h"
 #include "server/shared/queuelist.h"
 #include "server/shared/spool.h"
 
 static void		 queue_cleanup_dir(struct queue *, int, int);
+static void		 recovered(const char *, int, void *);
 
 /*
  * Remove what a crash left behind in queue/: uncommitted files (ID.part
@@ -35,11 +35,18 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 	struct dirent	*de;
 	struct stat	 st;
 	DIR		*dir;
-	char		 msg[SPOOL_ID_LEN + 8], id[SPOOL_ID_LEN + 1];
+	char		 msg[SPOOL_ID_LEN + 8];
 	time_t		 limit = time(NULL) - 2 * (time_t)q->conf->data_timeout;
-	size_t		 len, recovered = 0;
-	int		 fd, r;
+	size_t		 len;
+	int		 fd;
 
+	/*
+	 * A sealed ID.part of its own id is committed: an in-place commit
+	 * whose rename to ID.msg a crash kept from the disk, or one a worker
+	 * is renaming now (it takes ours).  The scan after this schedules it.
+	 */
+	if (is_queue && spool_recover_all(dirfd, recovered, NULL) == -1)
+		log_warn("cleanup: recover");
 	if ((fd = dup(dirfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
 		log_warn("cleanup: opendir");
 		if (fd != -1)
@@ -71,26 +78,6 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 		if (is_queue && strcmp(de->d_name + SPOOL_ID_LEN,
 		    SPOOL_MSG_SUFFIX) == 0)
 			continue;
-		/*
-		 * So is a sealed ID.part of its own id: an in-place commit
-		 * whose rename to ID.msg a crash kept from the disk, or one
-		 * a worker is renaming now (it takes ours).
-		 */
-		if (is_queue && len == SPOOL_ID_LEN + strlen(SPOOL_PART_SUFFIX)
-		    && strcmp(de->d_name + SPOOL_ID_LEN, SPOOL_PART_SUFFIX) ==
-		    0) {
-			memcpy(id, de->d_name, SPOOL_ID_LEN);
-			id[SPOOL_ID_LEN] = '\0';
-			if ((r = spool_recover_part(dirfd, id)) == 1) {
-				log_info("cleanup recover=queue/%s: committed "
-				    "in place, now %s" SPOOL_MSG_SUFFIX,
-				    de->d_name, id);
-				recovered++;
-				continue;
-			}
-			if (r == -1)
-				log_warn("cleanup: %s", de->d_name);
-		}
 		/* The queue's envelope of a message that is gone: a crash
 		 * between the two unlinks.  Any other file once it is old. */
 		if (is_queue && (strcmp(de->d_name + SPOOL_ID_LEN,
@@ -110,9 +97,16 @@ queue_cleanup_dir(struct queue *q, int dirfd, int is_queue)
 		unlinkat(dirfd, de->d_name, 0);
 	}
 	closedir(dir);
-	/* The scan that follows schedules them: their names first. */
-	if (recovered > 0 && fsync_dirfd(dirfd) == -1)
-		log_warn("cleanup: fsync queue");
+}
+
+static void
+recovered(const char *id, int r, void *arg)
+{
+	if (r == 1)
+		log_info("cleanup recover=queue/%s" SPOOL_PART_SUFFIX
+		    ": committed in place, now %s" SPOOL_MSG_SUFFIX, id, id);
+	else
+		log_warn("cleanup: %s" SPOOL_PART_SUFFIX, id);
 }
 
 /* Schedule every message in queue/; cleanup: remove crash leftovers too. */

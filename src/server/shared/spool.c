@@ -26,7 +26,6 @@
 static int	make_dir(const char *, long, long, char *, size_t);
 static int	sync_queue(void *);
 static int	sync_fs(void *);
-static int	commit_sync_queue(void *);
 static int	digest_range(int, off_t, uint64_t, unsigned char *);
 static void	seal_format(char *, uint64_t, const unsigned char *);
 static int	seal_parse(const char *, size_t, uint64_t *,
@@ -88,21 +87,6 @@ sync_fs(void *arg)
 	return syncfs_wait(sp->queue_fd, 0);
 }
 
-/* A commit on its way to the group sync (expected there). */
-struct committing {
-	struct spool	*sp;
-	int		 asked;
-};
-
-static int
-commit_sync_queue(void *arg)
-{
-	struct committing	*c = arg;
-
-	c->asked = 1;
-	return group_sync_expected(&commit_sync, c->sp->sync_fs ? sync_fs :
-	    sync_queue, c->sp);
-}
 
 /* SHA-256 of fd's octets [from, from + len).  0; -1 with errno (ENODATA:
  * the file is shorter). */
@@ -526,14 +510,14 @@ spool_set_stock(struct spool *sp, unsigned max_age)
 	char	name[SPOOL_ID_LEN + 8];
 	size_t	i;
 
-	if (max_age == 0)
+	if (max_age == 0) {
 		for (i = 0; i < sp->nstock; i++) {
 			snprintf(name, sizeof(name), "%s" SPOOL_PART_SUFFIX,
 			    sp->stock[i].id);
 			to_free(sp, name);
 		}
-	if (max_age == 0)
 		sp->nstock = 0;
+	}
 	sp->stock_max_age = max_age;
 }
 
@@ -809,9 +793,8 @@ static int
 commit_shared(struct spool_msg *m, const char *part, const char *name,
     ino_t ino)
 {
-	struct spool		*sp = m->spool;
-	struct committing	 c = { sp, 0 };
-	int			 fd, saved, r;
+	struct spool	*sp = m->spool;
+	int		 fd, saved, r;
 
 	/*
 	 * Steps 3 and 4: the rename of queue/ID.part to queue/ID.msg (never
@@ -843,10 +826,9 @@ commit_shared(struct spool_msg *m, const char *part, const char *name,
 		errno = saved;
 		return -1;
 	}
-	r = commit_sync_queue(&c);
-	if (!c.asked)
-		group_sync_cancel(&commit_sync);
-	if (r == -1) {
+	/* Expected there since group_sync_expect() above. */
+	if (group_sync_expected(&commit_sync, sp->sync_fs ? sync_fs :
+	    sync_queue, sp) == -1) {
 		/* The message is not known to be on disk and was never
 		 * acknowledged. */
 		saved = errno;
@@ -1069,6 +1051,39 @@ spool_recover_part(int queue_fd, const char *id)
 	if (durable_rename_new(queue_fd, part, queue_fd, name) == -1)
 		return errno == ENOENT ? 0 : -1;
 	return 1;
+}
+
+int
+spool_recover_all(int queue_fd, void (*said)(const char *, int, void *),
+    void *arg)
+{
+	struct dirent	*de;
+	DIR		*dir;
+	char		 id[SPOOL_ID_LEN + 1];
+	int		 fd, r, n = 0;
+
+	if ((fd = dup(queue_fd)) == -1)
+		return -1;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (strlen(de->d_name) != SPOOL_ID_LEN +
+		    strlen(SPOOL_PART_SUFFIX) || strcmp(de->d_name +
+		    SPOOL_ID_LEN, SPOOL_PART_SUFFIX) != 0 ||
+		    !spool_valid_id(de->d_name, SPOOL_ID_LEN))
+			continue;
+		memcpy(id, de->d_name, SPOOL_ID_LEN);
+		id[SPOOL_ID_LEN] = '\0';
+		if ((r = spool_recover_part(queue_fd, id)) == 1)
+			n++;
+		if (r != 0 && said != NULL)
+			said(id, r, arg);
+	}
+	closedir(dir);
+	return n > 0 && fsync_dirfd(queue_fd) == -1 ? -1 : n;
 }
 
 /*

@@ -195,6 +195,15 @@ int	spool_open_queued(int queue_fd, const char *id, struct envelope *env,
  */
 int	spool_recover_part(int queue_fd, const char *id);
 /*
+ * spool_recover_part() of every ID.part in queue/, then one fsync of
+ * queue/ when any was recovered.  said(id, r, arg), when not NULL, hears
+ * of each one recovered (r 1) or that could not be read (r -1, errno).
+ * Returns how many were recovered, or -1 (errno: queue/ could not be
+ * read, or its fsync failed).
+ */
+int	spool_recover_all(int queue_fd, void (*said)(const char *, int,
+	    void *), void *arg);
+/*
  * A queue/ID.msg whose seal does not match (a crash before its commit was
  * durable: never acknowledged) is set aside as queue/ID.torn, never read
  * again; the clean-up removes it after SPOOL_TORN_KEEP seconds.  0 or -1.
