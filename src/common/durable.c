@@ -274,12 +274,17 @@ linger(struct group_sync *g, long delay_us)
 			break;
 }
 
+/*
+ * wait, if not NULL, is what a leader does before its run: 1 if it saw
+ * another's run cover the requests made so far (no run then), else 0, and
+ * the run covers the requests made during the wait too.
+ */
 static int
-sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected,
-    long delay_us)
+sync_shared(struct group_sync *g, int (*wait)(void *), int (*fn)(void *),
+    void *arg, int expected, long delay_us)
 {
 	unsigned long	mine, target;
-	int		r = 0, led = 0;
+	int		r = 0, led = 0, covered;
 
 	pthread_mutex_lock(&g->lock);
 	mine = ++g->requested;
@@ -299,15 +304,27 @@ sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected,
 		g->running = 1;
 		linger(g, delay_us);
 		target = g->requested;
-		pthread_mutex_unlock(&g->lock);
-		r = fn(arg);
-		led = 1;
-		pthread_mutex_lock(&g->lock);
-		g->running = 0;
-		if (r == -1) {
-			g->error = errno;
-			g->failed = target;
+		covered = 0;
+		if (wait != NULL) {
+			pthread_mutex_unlock(&g->lock);
+			covered = wait(arg) == 1;
+			pthread_mutex_lock(&g->lock);
+			/* Not covered: asked before the run starts, so their
+			 * writes come before it. */
+			if (!covered)
+				target = g->requested;
 		}
+		if (!covered) {
+			pthread_mutex_unlock(&g->lock);
+			r = fn(arg);
+			led = 1;
+			pthread_mutex_lock(&g->lock);
+			if (r == -1) {
+				g->error = errno;
+				g->failed = target;
+			}
+		}
+		g->running = 0;
 		g->done = target;
 		pthread_cond_broadcast(&g->cond);
 	}
@@ -326,13 +343,13 @@ sync_shared(struct group_sync *g, int (*fn)(void *), void *arg, int expected,
 int
 group_sync(struct group_sync *g, int (*fn)(void *), void *arg)
 {
-	return sync_shared(g, fn, arg, 0, 0);
+	return sync_shared(g, NULL, fn, arg, 0, 0);
 }
 
 int
 group_sync_expected(struct group_sync *g, int (*fn)(void *), void *arg)
 {
-	return sync_shared(g, fn, arg, 1, 0);
+	return sync_shared(g, NULL, fn, arg, 1, 0);
 }
 
 /*
@@ -391,12 +408,12 @@ struct ledger_slot {
 
 /*
  * A caller waits for another's run only while runs that wait for nobody
- * (commits: a client waits for them) come; without them it would wait
- * for nothing (a queue delivering its backlog, say), and waits this long
- * at most.
+ * (commits: a client waits for them) come, at least one in the last
+ * LEDGER_QUIET_NS; without them it would wait for nothing (deliveries at
+ * one client, whose commits are made in place, or a queue delivering its
+ * backlog), and runs its own at once.
  */
 #define LEDGER_QUIET_NS		50000000LL
-#define LEDGER_QUIET_WAIT_US	1000L
 
 struct ledger {
 	struct ledger_slot	slot[LEDGER_SLOTS];
@@ -459,40 +476,45 @@ ledger_sleep(struct ledger_slot *s, unsigned seen, long us)
 	atomic_fetch_sub(&s->waiters, 1);
 }
 
-int
-syncfs_wait(int fd, long wait_us)
+/*
+ * Wait at most wait_us for a run of anyone's that starts after this call
+ * and succeeds: 1 if one did, else 0.  Not while the ledger is quiet.
+ */
+static int
+ledger_wait(struct ledger_slot *s, long wait_us)
 {
-	struct ledger_slot	*s;
-	struct stat		 st;
-	unsigned long long	 mine, ticket, done;
+	unsigned long long	 mine;
 	long long		 end, left;
 	unsigned		 seen;
-	int			 r, saved;
 
-	if (fstat(fd, &st) == -1 || (s = ledger_slot(st.st_dev)) == NULL)
-		return syncfs(fd);
-	if (wait_us > LEDGER_QUIET_WAIT_US &&
-	    mono_ns() - atomic_load(&s->prompt_ns) > LEDGER_QUIET_NS)
-		wait_us = LEDGER_QUIET_WAIT_US;
-	if (wait_us > 0) {
-		/*
-		 * What was written before this load is covered by any run
-		 * with a later ticket: its ticket was taken after the load,
-		 * and its syncfs called after that.
-		 */
-		mine = atomic_load(&s->started);
-		end = mono_ns() + (long long)wait_us * 1000;
-		for (;;) {
-			seen = atomic_load(&s->ended);
-			if (atomic_load(&s->done) > mine)
-				return 0;
-			if ((left = (end - mono_ns()) / 1000) <= 0)
-				break;
-			ledger_sleep(s, seen, (long)left);
-		}
+	if (mono_ns() - atomic_load(&s->prompt_ns) > LEDGER_QUIET_NS)
+		return 0;
+	/*
+	 * What was written before this load is covered by any run with a
+	 * later ticket: its ticket was taken after the load, and its
+	 * syncfs called after that.
+	 */
+	mine = atomic_load(&s->started);
+	end = mono_ns() + (long long)wait_us * 1000;
+	for (;;) {
+		seen = atomic_load(&s->ended);
+		if (atomic_load(&s->done) > mine)
+			return 1;
+		if ((left = (end - mono_ns()) / 1000) <= 0)
+			return 0;
+		ledger_sleep(s, seen, (long)left);
 	}
+}
+
+/* A run of syncfs(2), in the ledger; prompt: it waited for nobody. */
+static int
+ledger_run(int fd, struct ledger_slot *s, int prompt)
+{
+	unsigned long long	ticket, done;
+	int			r, saved;
+
 	ticket = atomic_fetch_add(&s->started, 1) + 1;
-	if (wait_us == 0)
+	if (prompt)
 		atomic_store(&s->prompt_ns, mono_ns());
 	r = syncfs(fd);
 	saved = errno;
@@ -508,6 +530,19 @@ syncfs_wait(int fd, long wait_us)
 		    NULL, 0);
 	errno = saved;
 	return r;
+}
+
+int
+syncfs_wait(int fd, long wait_us)
+{
+	struct ledger_slot	*s;
+	struct stat		 st;
+
+	if (fstat(fd, &st) == -1 || (s = ledger_slot(st.st_dev)) == NULL)
+		return syncfs(fd);
+	if (wait_us > 0 && ledger_wait(s, wait_us))
+		return 0;
+	return ledger_run(fd, s, wait_us == 0);
 }
 
 int
@@ -559,9 +594,19 @@ durable_writeback(int fd)
 }
 
 struct fssync_arg {
-	int	fd;
-	long	wait_us;
+	int			 fd;
+	long			 wait_us;
+	struct ledger_slot	*slot;		/* NULL: not in the ledger */
 };
+
+static int
+fssync_wait(void *arg)
+{
+	const struct fssync_arg	*a = arg;
+
+	return a->slot != NULL && a->wait_us > 0 &&
+	    ledger_wait(a->slot, a->wait_us);
+}
 
 static int
 fssync_run(void *arg)
@@ -569,7 +614,9 @@ fssync_run(void *arg)
 	const struct fssync_arg	*a = arg;
 
 	/* Any descriptor on the file system will do. */
-	return syncfs_wait(a->fd, a->wait_us);
+	if (a->slot == NULL)
+		return syncfs(a->fd);
+	return ledger_run(a->fd, a->slot, a->wait_us == 0);
 }
 
 static int
@@ -579,17 +626,20 @@ shared(int fd, int whole_fs, long delay_us)
 	struct stat	 st;
 	size_t		 i;
 	ino_t		 ino;
-	struct fssync_arg fa = { fd, delay_us };
+	struct fssync_arg fa = { fd, delay_us, NULL };
+	int		 (*wait)(void *) = whole_fs ? fssync_wait : NULL;
 	int		 (*run)(void *) = whole_fs ? fssync_run : dirsync_run;
 	void		*arg = whole_fs ? (void *)&fa : (void *)&fd;
 	int		 r;
 
-	/* A syncfs waits in the ledger (for a run of another process
-	 * too), not in the group's linger. */
-	if (whole_fs)
-		delay_us = 0;
 	if (fstat(fd, &st) == -1)
 		return run(arg);
+	/* A syncfs waits in the ledger (for a run of another process
+	 * too), not in the group's linger. */
+	if (whole_fs) {
+		fa.slot = ledger_slot(st.st_dev);
+		delay_us = 0;
+	}
 	ino = whole_fs ? 0 : st.st_ino;
 	pthread_once(&dirsync_once, dirsync_init);
 	pthread_mutex_lock(&dirsync_lock);
@@ -607,8 +657,8 @@ shared(int fd, int whole_fs, long delay_us)
 		d->users++;
 	pthread_mutex_unlock(&dirsync_lock);
 	if (d == NULL)
-		return run(arg);
-	r = sync_shared(&d->g, run, arg, 0, delay_us);
+		return wait != NULL && wait(arg) == 1 ? 0 : run(arg);
+	r = sync_shared(&d->g, wait, run, arg, 0, delay_us);
 	pthread_mutex_lock(&dirsync_lock);
 	d->users--;
 	pthread_mutex_unlock(&dirsync_lock);

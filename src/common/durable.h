@@ -131,8 +131,10 @@ int	fsync_dir_shared(int dirfd, long delay_us);
  * the process that sync that file system at the same moment: one run
  * makes the data and names of every file written before it started
  * durable.  A write-back error anywhere on the file system since fd was
- * opened fails it.  Its run is syncfs_wait(fd, delay_us): it waits for
- * another process's run rather than for more threads.
+ * opened fails it.  Its leader first waits as syncfs_wait(fd, delay_us)
+ * does, for another process's run rather than for more threads, and the
+ * threads that ask during that wait are covered by the run that follows
+ * it.
  */
 int	syncfs_shared(int fd, long delay_us);
 
@@ -144,9 +146,9 @@ int	syncfs_shared(int fd, long delay_us);
  * (tickets: the last run started, the last that succeeded), so that a
  * caller that can wait (a delivery) takes a commit's run instead of
  * flushing the disk once more.  A failed run covers nobody; a waiter that
- * saw none succeed runs its own and gets its result.  It waits that long
- * only while runs with wait_us 0 come (at least one in the last 50 ms),
- * else at most 1 ms: with no commits coming, nobody else will run one.
+ * saw none succeed runs its own and gets its result.  It waits only while
+ * runs with wait_us 0 come (at least one in the last 50 ms), else runs its
+ * own at once: with no commits coming, nobody else will run one.
  */
 int	syncfs_wait(int fd, long wait_us);
 /*

@@ -505,8 +505,7 @@ test_syncfs_wait_takes_another_process_run(void **state)
 
 /*
  * Alone: its own run.  While runs that wait for nobody came in the last
- * 50 ms, after the whole wait; with none, after 1 ms at most (nobody is
- * coming).
+ * 50 ms, after the whole wait; with none, at once (nobody is coming).
  */
 static void
 test_syncfs_wait_alone_runs_its_own(void **state)
@@ -529,6 +528,56 @@ test_syncfs_wait_alone_runs_its_own(void **state)
 	assert_int_equal(syncfs_wait(fd, 40000), 0);
 	assert_true(now_ms() - t0 < 30);
 	assert_int_equal(syncfs_calls, 1);
+	close(fd);
+}
+
+/*
+ * syncfs_shared(): a thread that asks while the leader waits in the
+ * ledger (for a commit's run that does not come) is covered by the run
+ * that ends the wait, not by one of its own after a wait of its own.
+ */
+struct shared_arg {
+	int	fd;
+	int	r;
+};
+
+static void *
+shared_thread(void *p)
+{
+	struct shared_arg	*a = p;
+
+	a->r = syncfs_shared(a->fd, 200000);
+	return NULL;
+}
+
+static void
+test_syncfs_shared_covers_who_asked_during_the_wait(void **state)
+{
+	struct timespec		later = { 0, 30000000 };
+	struct shared_arg	a, b;
+	pthread_t		ta, tb;
+	double			t0, dt;
+	int			fd;
+
+	assert_int_equal(durable_share(), 0);
+	assert_int_not_equal(fd = open("/tmp", O_RDONLY | O_DIRECTORY), -1);
+	/* A commit's run just now: mail is coming, deliveries wait. */
+	assert_int_equal(syncfs_wait(fd, 0), 0);
+	syncfs_calls = 0;
+	a.fd = b.fd = fd;
+	a.r = b.r = -2;
+	t0 = now_ms();
+	assert_int_equal(pthread_create(&ta, NULL, shared_thread, &a), 0);
+	nanosleep(&later, NULL);
+	assert_int_equal(pthread_create(&tb, NULL, shared_thread, &b), 0);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	dt = now_ms() - t0;
+	assert_int_equal(a.r, 0);
+	assert_int_equal(b.r, 0);
+	/* One wait, one run, for both. */
+	assert_int_equal(syncfs_calls, 1);
+	assert_true(dt >= 195 && dt < 390);
 	close(fd);
 }
 
@@ -600,6 +649,7 @@ main(void)
 		cmocka_unit_test(test_durable_write),
 		cmocka_unit_test(test_syncfs_wait_takes_another_process_run),
 		cmocka_unit_test(test_syncfs_wait_alone_runs_its_own),
+		cmocka_unit_test(test_syncfs_shared_covers_who_asked_during_the_wait),
 		cmocka_unit_test(test_syncfs_wait_not_an_earlier_or_failed_run),
 		cmocka_unit_test(test_durable_writeback),
 	};
