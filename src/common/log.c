@@ -187,6 +187,40 @@ log_setproc(const char *procname)
 	log_proc = procname;
 }
 
+/*
+ * One line on stderr with one write(2), so that processes do not
+ * interleave (dprintf(3) costs an fstat and an lseek a line); a line too
+ * long for buf is cut, its newline kept.
+ */
+static void
+put_line(const char *fmt, ...)
+{
+	char		 buf[4096 * 6 + 512];
+	va_list		 ap;
+	size_t		 len, off = 0;
+	ssize_t		 w;
+	int		 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		len = sizeof(buf) - 1;
+		buf[len - 1] = '\n';
+	} else
+		len = (size_t)n;
+	while (off < len) {
+		if ((w = write(STDERR_FILENO, buf + off, len - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		off += (size_t)w;
+	}
+}
+
 static void
 vlog(int pri, const char *fmt, va_list ap)
 {
@@ -211,15 +245,15 @@ vlog(int pri, const char *fmt, va_list ap)
 		    ts.tv_nsec / 1000000);
 		json_line(out, sizeof(out), stamp, pri, line);
 		if (log_journal)
-			dprintf(STDERR_FILENO, "<%d>%s\n", pri, out);
+			put_line("<%d>%s\n", pri, out);
 		else if (log_foreground)
-			dprintf(STDERR_FILENO, "%s\n", out);
+			put_line("%s\n", out);
 		else
 			syslog(pri, "%s", out);
 		return;
 	}
 	if (log_journal)
-		dprintf(STDERR_FILENO, "<%d>%s%s%s\n", pri,
+		put_line("<%d>%s%s%s\n", pri,
 		    log_proc ? log_proc : "", log_proc ? ": " : "", line);
 	else if (log_foreground) {
 		struct timespec	ts;
@@ -230,7 +264,7 @@ vlog(int pri, const char *fmt, va_list ap)
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		/* One write per line so that processes do not interleave. */
-		dprintf(STDERR_FILENO, "%s.%03ld %s[%ld]: %s%s%s\n", stamp,
+		put_line("%s.%03ld %s[%ld]: %s%s%s\n", stamp,
 		    ts.tv_nsec / 1000000, log_ident, (long)getpid(),
 		    log_proc ? log_proc : "", log_proc ? ": " : "", line);
 	} else
