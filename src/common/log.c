@@ -263,7 +263,6 @@ vlog(int pri, const char *fmt, va_list ap)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		localtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		/* One write per line so that processes do not interleave. */
 		put_line("%s.%03ld %s[%ld]: %s%s%s\n", stamp,
 		    ts.tv_nsec / 1000000, log_ident, (long)getpid(),
 		    log_proc ? log_proc : "", log_proc ? ": " : "", line);
