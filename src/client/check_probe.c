@@ -416,8 +416,8 @@ scan_text(const char *t, size_t n, char *words, size_t size)
  * VRFY and EXPN of the real local user and of a made-up one in the same
  * domain: different answers confirm which users exist (a warning: the
  * addresses are then a list for password guessing and spam).  The same
- * answer for both (252 "cannot VRFY", 502 "not implemented", 550 for
- * both) tells nothing and passes.
+ * answer for both (252 "cannot VRFY", 502 for a command the server does
+ * not offer, 550 for both) tells nothing and passes.
  */
 void
 check_enumeration(struct checker *ck)

@@ -575,9 +575,10 @@ test_syncfs_shared_covers_who_asked_during_the_wait(void **state)
 	dt = now_ms() - t0;
 	assert_int_equal(a.r, 0);
 	assert_int_equal(b.r, 0);
-	/* One wait, one run, for both. */
+	/* One wait, one run, for both (b waiting a second time would be a
+	 * second run: the count is what tells, not the time). */
 	assert_int_equal(syncfs_calls, 1);
-	assert_true(dt >= 195 && dt < 390);
+	assert_true(dt >= 195);
 	close(fd);
 }
 
