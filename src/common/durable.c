@@ -404,6 +404,11 @@ struct ledger_slot {
 	atomic_uint		ended;		/* futex word */
 	atomic_uint		waiters;
 	atomic_llong		prompt_ns;	/* the last run nobody held */
+	atomic_llong		end_ns;		/* when the last run ended */
+	atomic_llong		cost_ns;	/* how long runs take */
+	atomic_llong		commit_ns;	/* the last commit noted */
+	atomic_llong		cadence_ns;	/* the time between commits */
+	atomic_uint		commits;	/* a count of them */
 };
 
 /*
@@ -414,6 +419,15 @@ struct ledger_slot {
  * backlog), and runs its own at once.
  */
 #define LEDGER_QUIET_NS		50000000LL
+
+/*
+ * Pacing (ledger_pace()): a run that may wait and would take longer than
+ * the time between two commits starts LEDGER_PACE times the runs' cost
+ * after the last one ended, then right after a commit, waiting at most
+ * LEDGER_ALIGN_MAX_NS for one.
+ */
+#define LEDGER_PACE		2
+#define LEDGER_ALIGN_MAX_NS	5000000LL
 
 struct ledger {
 	struct ledger_slot	slot[LEDGER_SLOTS];
@@ -506,18 +520,110 @@ ledger_wait(struct ledger_slot *s, long wait_us)
 	}
 }
 
+/*
+ * Sleep until the slot's futex word moves past `seen` or until `until`
+ * (monotonic ns): 1 once a run that started after `mine` was taken has
+ * succeeded, -1 once `until` passed, 0 when woken otherwise.
+ */
+static int
+ledger_nap(struct ledger_slot *s, unsigned long long mine, long long until)
+{
+	unsigned	seen = atomic_load(&s->ended);
+	long long	left;
+
+	if (atomic_load(&s->done) > mine)
+		return 1;
+	if ((left = (until - mono_ns()) / 1000) <= 0)
+		return -1;
+	ledger_sleep(s, seen, (long)left);
+	return atomic_load(&s->done) > mine;
+}
+
+/*
+ * A commit (a client waits for it) ended now: its cadence, for
+ * ledger_pace(), and a wake-up for the runs that wait to follow it.
+ */
+static void
+ledger_commit(struct ledger_slot *s)
+{
+	long long	now = mono_ns(), last, gap, cad;
+
+	/* An average of the last few gaps, as the runs' cost is (races
+	 * between processes lose an update now and then: harmless); 0
+	 * until there are two commits. */
+	if ((last = atomic_exchange(&s->commit_ns, now)) != 0) {
+		gap = now - last;
+		if (gap > LEDGER_QUIET_NS)
+			gap = LEDGER_QUIET_NS;
+		cad = atomic_load(&s->cadence_ns);
+		atomic_store(&s->cadence_ns, cad == 0 ? gap :
+		    (7 * cad + gap) / 8);
+	}
+	atomic_fetch_add(&s->commits, 1);
+	atomic_fetch_add(&s->ended, 1);
+	if (atomic_load(&s->waiters) > 0)
+		syscall(SYS_futex, &s->ended, FUTEX_WAKE, INT_MAX, NULL,
+		    NULL, 0);
+}
+
+/*
+ * Before a run that may wait (a delivery's), while commits come: a run
+ * that takes longer than the time between two of them cannot keep out of
+ * their way, and each commit it meets waits for it (on a journaled file
+ * system a syncfs is a journal commit, and on a loop device every flush
+ * writes what is dirty in the image).  Such runs are spaced: the next
+ * starts LEDGER_PACE times their cost after the last ended, so that
+ * they take at most a third of the device's time, and then right after a
+ * commit, when the client has its reply and the device is free the
+ * longest.  A run that fits between two commits starts at once.  1 if
+ * another's run covered the caller meanwhile, else 0.
+ */
+static int
+ledger_pace(struct ledger_slot *s)
+{
+	unsigned long long	mine = atomic_load(&s->started);
+	long long		cost = atomic_load(&s->cost_ns), until;
+	long long		cadence = atomic_load(&s->cadence_ns);
+	unsigned		n;
+	int			r;
+
+	if (mono_ns() - atomic_load(&s->commit_ns) > LEDGER_QUIET_NS ||
+	    cadence == 0 || cost <= cadence)
+		return 0;
+	until = atomic_load(&s->end_ns) + LEDGER_PACE * cost;
+	while ((r = ledger_nap(s, mine, until)) == 0)
+		;
+	if (r == 1)
+		return 1;
+	n = atomic_load(&s->commits);
+	until = mono_ns() + LEDGER_ALIGN_MAX_NS;
+	while (atomic_load(&s->commits) == n)
+		if ((r = ledger_nap(s, mine, until)) != 0)
+			return r == 1;
+	return 0;
+}
+
 /* A run of syncfs(2), in the ledger; prompt: it waited for nobody. */
 static int
 ledger_run(int fd, struct ledger_slot *s, int prompt)
 {
 	unsigned long long	ticket, done;
+	long long		start, end, cost;
 	int			r, saved;
 
 	ticket = atomic_fetch_add(&s->started, 1) + 1;
+	start = mono_ns();
 	if (prompt)
-		atomic_store(&s->prompt_ns, mono_ns());
+		atomic_store(&s->prompt_ns, start);
 	r = syncfs(fd);
 	saved = errno;
+	end = mono_ns();
+	atomic_store(&s->end_ns, end);
+	cost = atomic_load(&s->cost_ns);
+	atomic_store(&s->cost_ns, cost == 0 ? end - start :
+	    (7 * cost + end - start) / 8);
+	if (prompt)
+		ledger_commit(s);
 	if (r == 0) {
 		done = atomic_load(&s->done);
 		while (done < ticket &&
@@ -540,9 +646,24 @@ syncfs_wait(int fd, long wait_us)
 
 	if (fstat(fd, &st) == -1 || (s = ledger_slot(st.st_dev)) == NULL)
 		return syncfs(fd);
-	if (wait_us > 0 && ledger_wait(s, wait_us))
+	if (wait_us > 0 && (ledger_wait(s, wait_us) || ledger_pace(s)))
 		return 0;
 	return ledger_run(fd, s, wait_us == 0);
+}
+
+int
+fdatasync_commit(int fd)
+{
+	struct ledger_slot	*s;
+	struct stat		 st;
+	int			 r, saved;
+
+	r = fdatasync(fd);
+	saved = errno;
+	if (fstat(fd, &st) == 0 && (s = ledger_slot(st.st_dev)) != NULL)
+		ledger_commit(s);
+	errno = saved;
+	return r;
 }
 
 int
@@ -605,7 +726,7 @@ fssync_wait(void *arg)
 	const struct fssync_arg	*a = arg;
 
 	return a->slot != NULL && a->wait_us > 0 &&
-	    ledger_wait(a->slot, a->wait_us);
+	    (ledger_wait(a->slot, a->wait_us) || ledger_pace(a->slot));
 }
 
 static int

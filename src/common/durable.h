@@ -148,9 +148,19 @@ int	syncfs_shared(int fd, long delay_us);
  * flushing the disk once more.  A failed run covers nobody; a waiter that
  * saw none succeed runs its own and gets its result.  It waits only while
  * runs with wait_us 0 come (at least one in the last 50 ms), else runs its
- * own at once: with no commits coming, nobody else will run one.
+ * own at once: with no commits coming, nobody else will run one.  While
+ * commits come and a run takes longer than the time between two, its own
+ * run (wait_us > 0) is paced: it starts twice the runs' cost after the
+ * last one ended, and then right after a commit.
  */
 int	syncfs_wait(int fd, long wait_us);
+/*
+ * fdatasync(2) of fd for a commit a client waits for, noted in the ledger
+ * of its file system: a run that may wait and would not fit between two
+ * commits is paced and starts right after one (syncfs_wait(),
+ * syncfs_shared()).  As fdatasync(2).
+ */
+int	fdatasync_commit(int fd);
 /*
  * The ledger for a change that need not be durable at once, only before a
  * later step relies on it (a recycled spool file renamed to its new name

@@ -3,7 +3,8 @@
  * runs fn for many callers at once, never returns before a run that began
  * after the call, and passes a failure to every caller it covered;
  * fsync_dir_shared() syncs directories from many threads; syncfs_wait()
- * takes a run another process started after the call, and no other; and
+ * takes a run another process started after the call, and no other, and
+ * spaces runs that take longer than the time between two commits; and
  * the one commit sequence (durable_open(), durable_commit(),
  * durable_write()).
  */
@@ -613,6 +614,118 @@ test_syncfs_wait_not_an_earlier_or_failed_run(void **state)
 	close(fd);
 }
 
+/*
+ * Pacing: commits (fdatasync_commit()) from a thread; a run that may wait
+ * starts at once while runs take less than the time between two, and
+ * while they take longer (a syncfs slowed to 20 ms, commits 2 ms apart)
+ * twice their cost after the last one ended (then after a commit: with
+ * one every 2 ms, not told apart here by the time).
+ */
+struct committer {
+	int		fd;
+	int		n;		/* commits, gap_ms apart */
+	long		gap_ms;
+	int		r;
+	double		last;		/* when the last one ended */
+	pthread_mutex_t	lock;
+};
+
+static void *
+committer_thread(void *p)
+{
+	struct committer	*c = p;
+	struct timespec		 gap = { 0, c->gap_ms * 1000000L };
+	int			 i;
+
+	for (i = 0; i < c->n; i++) {
+		if (fdatasync_commit(c->fd) == -1)
+			c->r = -1;
+		pthread_mutex_lock(&c->lock);
+		c->last = now_ms();
+		pthread_mutex_unlock(&c->lock);
+		nanosleep(&gap, NULL);
+	}
+	return NULL;
+}
+
+static void
+committer_start(struct committer *c, pthread_t *t, const char *path, int n,
+    long gap_ms)
+{
+	c->n = n;
+	c->gap_ms = gap_ms;
+	c->r = 0;
+	c->last = 0;
+	pthread_mutex_init(&c->lock, NULL);
+	assert_int_not_equal(c->fd = open(path, O_RDWR | O_CREAT | O_TRUNC,
+	    0600), -1);
+	assert_int_equal(pthread_create(t, NULL, committer_thread, c), 0);
+}
+
+static void
+committer_join(struct committer *c, pthread_t t, const char *path)
+{
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(c->r, 0);
+	close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	unlink(path);
+}
+
+static void
+test_syncfs_wait_paced_between_commits(void **state)
+{
+	struct timespec		 warm = { 0, 20000000 };
+	struct committer	 c;
+	pthread_t		 t;
+	char			 path[64];
+	double			 t0, t1, e, dt, since;
+	int			 fd;
+
+	snprintf(path, sizeof(path), "/tmp/test_durable.c.pace.%d",
+	    (int)getpid());
+	assert_int_equal(durable_share(), 0);
+	assert_int_not_equal(fd = open("/tmp", O_RDONLY | O_DIRECTORY), -1);
+
+	/* Runs quicker than the commits (20 ms apart here): at once, after
+	 * the ledger's wait (1 ms) only. */
+	assert_int_equal(syncfs_wait(fd, 0), 0);
+	committer_start(&c, &t, path, 5, 20);
+	nanosleep(&warm, NULL);
+	nanosleep(&warm, NULL);
+	syncfs_calls = 0;
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 1000), 0);
+	assert_true(now_ms() - t0 < 15);
+	assert_int_equal(syncfs_calls, 1);
+	committer_join(&c, t, path);
+
+	/* Slow runs (a commit's run of 20 ms, then a delivery's): paced. */
+	assert_int_equal(durable_share(), 0);
+	syncfs_delay_us = 20000;
+	assert_int_equal(syncfs_wait(fd, 0), 0);
+	e = now_ms();
+	committer_start(&c, &t, path, 60, 2);
+	nanosleep(&warm, NULL);
+	syncfs_calls = 0;
+	t0 = now_ms();
+	assert_int_equal(syncfs_wait(fd, 1000), 0);
+	t1 = now_ms();
+	pthread_mutex_lock(&c.lock);
+	since = c.last;
+	pthread_mutex_unlock(&c.lock);
+	syncfs_delay_us = 0;
+	committer_join(&c, t, path);
+	dt = t1 - e;
+	assert_int_equal(syncfs_calls, 1);
+	/* Its run (20 ms) not before twice the cost after the last run
+	 * (40 ms); unpaced it would end 41 ms after it.  A commit came
+	 * meanwhile, which it followed. */
+	assert_true(dt >= 59 && dt < 1000);
+	assert_true(since > t0);
+	close(fd);
+}
+
 /* The write-back before a syncfs: done on a file, nothing to do on a pipe
  * (no file system), an error on a bad descriptor. */
 static void
@@ -652,6 +765,7 @@ main(void)
 		cmocka_unit_test(test_syncfs_wait_alone_runs_its_own),
 		cmocka_unit_test(test_syncfs_shared_covers_who_asked_during_the_wait),
 		cmocka_unit_test(test_syncfs_wait_not_an_earlier_or_failed_run),
+		cmocka_unit_test(test_syncfs_wait_paced_between_commits),
 		cmocka_unit_test(test_durable_writeback),
 	};
 

@@ -757,7 +757,7 @@ commit_in_place(struct spool_msg *m, const char *part, const char *name,
 	int	fd = m->fd;
 
 	m->fd = -1;
-	return close_rename(m, fd, fdatasync(fd), part, name, ino);
+	return close_rename(m, fd, fdatasync_commit(fd), part, name, ino);
 }
 
 /*
