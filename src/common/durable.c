@@ -405,9 +405,9 @@ struct ledger_slot {
 	atomic_uint		waiters;
 	atomic_llong		prompt_ns;	/* the last run nobody held */
 	atomic_llong		end_ns;		/* when the last run ended */
-	atomic_llong		cost_ns;	/* how long runs take */
+	atomic_llong		cost_ns;	/* how long runs take (average) */
 	atomic_llong		commit_ns;	/* the last commit noted */
-	atomic_llong		cadence_ns;	/* the time between commits */
+	atomic_llong		cadence_ns;	/* the time between (average) */
 	atomic_uint		commits;	/* a count of them */
 };
 
@@ -491,33 +491,15 @@ ledger_sleep(struct ledger_slot *s, unsigned seen, long us)
 }
 
 /*
- * Wait at most wait_us for a run of anyone's that starts after this call
- * and succeeds: 1 if one did, else 0.  Not while the ledger is quiet.
+ * An average of the last few values (races between processes lose an
+ * update now and then: harmless); 0 until the first.
  */
-static int
-ledger_wait(struct ledger_slot *s, long wait_us)
+static void
+average_add(atomic_llong *avg, long long v)
 {
-	unsigned long long	 mine;
-	long long		 end, left;
-	unsigned		 seen;
+	long long	a = atomic_load(avg);
 
-	if (mono_ns() - atomic_load(&s->prompt_ns) > LEDGER_QUIET_NS)
-		return 0;
-	/*
-	 * What was written before this load is covered by any run with a
-	 * later ticket: its ticket was taken after the load, and its
-	 * syncfs called after that.
-	 */
-	mine = atomic_load(&s->started);
-	end = mono_ns() + (long long)wait_us * 1000;
-	for (;;) {
-		seen = atomic_load(&s->ended);
-		if (atomic_load(&s->done) > mine)
-			return 1;
-		if ((left = (end - mono_ns()) / 1000) <= 0)
-			return 0;
-		ledger_sleep(s, seen, (long)left);
-	}
+	atomic_store(avg, a == 0 ? v : (7 * a + v) / 8);
 }
 
 /*
@@ -540,25 +522,43 @@ ledger_nap(struct ledger_slot *s, unsigned long long mine, long long until)
 }
 
 /*
+ * Wait at most wait_us for a run of anyone's that starts after this call
+ * and succeeds: 1 if one did, else 0.  Not while the ledger is quiet.
+ */
+static int
+ledger_wait(struct ledger_slot *s, long wait_us)
+{
+	unsigned long long	 mine;
+	long long		 end;
+	int			 r;
+
+	if (mono_ns() - atomic_load(&s->prompt_ns) > LEDGER_QUIET_NS)
+		return 0;
+	/*
+	 * What was written before this load is covered by any run with a
+	 * later ticket: its ticket was taken after the load, and its
+	 * syncfs called after that.
+	 */
+	mine = atomic_load(&s->started);
+	end = mono_ns() + (long long)wait_us * 1000;
+	while ((r = ledger_nap(s, mine, end)) == 0)
+		;
+	return r == 1;
+}
+
+/*
  * A commit (a client waits for it) ended now: its cadence, for
  * ledger_pace(), and a wake-up for the runs that wait to follow it.
  */
 static void
 ledger_commit(struct ledger_slot *s)
 {
-	long long	now = mono_ns(), last, gap, cad;
+	long long	now = mono_ns(), last;
 
-	/* An average of the last few gaps, as the runs' cost is (races
-	 * between processes lose an update now and then: harmless); 0
-	 * until there are two commits. */
-	if ((last = atomic_exchange(&s->commit_ns, now)) != 0) {
-		gap = now - last;
-		if (gap > LEDGER_QUIET_NS)
-			gap = LEDGER_QUIET_NS;
-		cad = atomic_load(&s->cadence_ns);
-		atomic_store(&s->cadence_ns, cad == 0 ? gap :
-		    (7 * cad + gap) / 8);
-	}
+	/* The cadence is 0 until there are two commits. */
+	if ((last = atomic_exchange(&s->commit_ns, now)) != 0)
+		average_add(&s->cadence_ns, now - last > LEDGER_QUIET_NS ?
+		    LEDGER_QUIET_NS : now - last);
 	atomic_fetch_add(&s->commits, 1);
 	atomic_fetch_add(&s->ended, 1);
 	if (atomic_load(&s->waiters) > 0)
@@ -608,7 +608,7 @@ static int
 ledger_run(int fd, struct ledger_slot *s, int prompt)
 {
 	unsigned long long	ticket, done;
-	long long		start, end, cost;
+	long long		start, end;
 	int			r, saved;
 
 	ticket = atomic_fetch_add(&s->started, 1) + 1;
@@ -619,9 +619,7 @@ ledger_run(int fd, struct ledger_slot *s, int prompt)
 	saved = errno;
 	end = mono_ns();
 	atomic_store(&s->end_ns, end);
-	cost = atomic_load(&s->cost_ns);
-	atomic_store(&s->cost_ns, cost == 0 ? end - start :
-	    (7 * cost + end - start) / 8);
+	average_add(&s->cost_ns, end - start);
 	if (prompt)
 		ledger_commit(s);
 	if (r == 0) {
