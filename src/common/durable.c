@@ -408,7 +408,8 @@ struct ledger_slot {
 	atomic_llong		cost_ns;	/* how long runs take (average) */
 	atomic_llong		commit_ns;	/* the last commit noted */
 	atomic_llong		cadence_ns;	/* the time between (average) */
-	atomic_uint		commits;	/* a count of them */
+	atomic_uint		commits;	/* a count of them; futex word */
+	atomic_uint		commit_waiters;
 };
 
 /*
@@ -477,17 +478,21 @@ mono_ns(void)
 	return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 }
 
-/* Sleep until the slot's futex word is not `seen`, at most us. */
+/*
+ * Sleep until a futex word of the slot (ended: a run ended; commits: a
+ * commit) is not `seen`, at most us; waiters counts the sleepers on it.
+ */
 static void
-ledger_sleep(struct ledger_slot *s, unsigned seen, long us)
+ledger_sleep(atomic_uint *word, atomic_uint *waiters, unsigned seen,
+    long us)
 {
 	struct timespec	ts = { us / 1000000L, (us % 1000000L) * 1000L };
 
-	atomic_fetch_add(&s->waiters, 1);
+	atomic_fetch_add(waiters, 1);
 	/* Not FUTEX_PRIVATE: the word may be in memory other processes
 	 * share. */
-	syscall(SYS_futex, &s->ended, FUTEX_WAIT, seen, &ts, NULL, 0);
-	atomic_fetch_sub(&s->waiters, 1);
+	syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+	atomic_fetch_sub(waiters, 1);
 }
 
 /*
@@ -517,7 +522,7 @@ ledger_nap(struct ledger_slot *s, unsigned long long mine, long long until)
 		return 1;
 	if ((left = (until - mono_ns()) / 1000) <= 0)
 		return -1;
-	ledger_sleep(s, seen, (long)left);
+	ledger_sleep(&s->ended, &s->waiters, seen, (long)left);
 	return atomic_load(&s->done) > mine;
 }
 
@@ -548,7 +553,9 @@ ledger_wait(struct ledger_slot *s, long wait_us)
 
 /*
  * A commit (a client waits for it) ended now: its cadence, for
- * ledger_pace(), and a wake-up for the runs that wait to follow it.
+ * ledger_pace(), and a wake-up for the runs that wait to follow it, only
+ * those: the others wait for a run's end, which a commit in place is not,
+ * and the committer would wake them all on its way to its reply.
  */
 static void
 ledger_commit(struct ledger_slot *s)
@@ -560,9 +567,8 @@ ledger_commit(struct ledger_slot *s)
 		average_add(&s->cadence_ns, now - last > LEDGER_QUIET_NS ?
 		    LEDGER_QUIET_NS : now - last);
 	atomic_fetch_add(&s->commits, 1);
-	atomic_fetch_add(&s->ended, 1);
-	if (atomic_load(&s->waiters) > 0)
-		syscall(SYS_futex, &s->ended, FUTEX_WAKE, INT_MAX, NULL,
+	if (atomic_load(&s->commit_waiters) > 0)
+		syscall(SYS_futex, &s->commits, FUTEX_WAKE, INT_MAX, NULL,
 		    NULL, 0);
 }
 
@@ -582,7 +588,7 @@ static int
 ledger_pace(struct ledger_slot *s)
 {
 	unsigned long long	mine = atomic_load(&s->started);
-	long long		cost = atomic_load(&s->cost_ns), until;
+	long long		cost = atomic_load(&s->cost_ns), until, left;
 	long long		cadence = atomic_load(&s->cadence_ns);
 	unsigned		n;
 	int			r;
@@ -597,10 +603,14 @@ ledger_pace(struct ledger_slot *s)
 		return 1;
 	n = atomic_load(&s->commits);
 	until = mono_ns() + LEDGER_ALIGN_MAX_NS;
-	while (atomic_load(&s->commits) == n)
-		if ((r = ledger_nap(s, mine, until)) != 0)
-			return r == 1;
-	return 0;
+	while (atomic_load(&s->commits) == n) {
+		if (atomic_load(&s->done) > mine)
+			return 1;
+		if ((left = (until - mono_ns()) / 1000) <= 0)
+			return 0;
+		ledger_sleep(&s->commits, &s->commit_waiters, n, (long)left);
+	}
+	return atomic_load(&s->done) > mine;
 }
 
 /* A run of syncfs(2), in the ledger; prompt: it waited for nobody. */
