@@ -329,10 +329,13 @@ maildir_deliver(const char *root, const struct maildir_msg *m, char *path,
 	 * rename makes the data durable and the one after it the name:
 	 * each waits MAILDIR_SYNCFS_WAIT_US for another process's (a
 	 * commit's, which syncs the same file system when the spool and
-	 * the Maildirs share one) before it runs its own. */
+	 * the Maildirs share one) before it runs its own.  The data is
+	 * not written back first: it goes to the disk with that syncfs,
+	 * the deliveries' data together, not a file at a time between
+	 * two commits, each of which would then flush it (bench/RESULTS.md,
+	 * issue 19). */
 	if (m->sync_fs) {
-		if (durable_writeback(fd) == -1 ||
-		    syncfs_shared(fd, MAILDIR_SYNCFS_WAIT_US) == -1)
+		if (syncfs_shared(fd, MAILDIR_SYNCFS_WAIT_US) == -1)
 			goto fail;
 		r = close(fd);
 		fd = -1;
