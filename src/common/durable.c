@@ -508,21 +508,23 @@ average_add(atomic_llong *avg, long long v)
 }
 
 /*
- * Sleep until the slot's futex word moves past `seen` or until `until`
- * (monotonic ns): 1 once a run that started after `mine` was taken has
- * succeeded, -1 once `until` passed, 0 when woken otherwise.
+ * Sleep on one of the slot's futex words (ended or commits, with its
+ * count of waiters) while it is `seen`, until `until` (monotonic ns): 1
+ * once a run that started after `mine` was taken has succeeded, -1 once
+ * `until` passed, 0 when woken otherwise.  The caller loads `seen` before
+ * the call, so that a change after the check below is not slept through.
  */
 static int
-ledger_nap(struct ledger_slot *s, unsigned long long mine, long long until)
+ledger_nap(struct ledger_slot *s, atomic_uint *word, atomic_uint *waiters,
+    unsigned seen, unsigned long long mine, long long until)
 {
-	unsigned	seen = atomic_load(&s->ended);
 	long long	left;
 
 	if (atomic_load(&s->done) > mine)
 		return 1;
 	if ((left = (until - mono_ns()) / 1000) <= 0)
 		return -1;
-	ledger_sleep(&s->ended, &s->waiters, seen, (long)left);
+	ledger_sleep(word, waiters, seen, (long)left);
 	return atomic_load(&s->done) > mine;
 }
 
@@ -546,7 +548,8 @@ ledger_wait(struct ledger_slot *s, long wait_us)
 	 */
 	mine = atomic_load(&s->started);
 	end = mono_ns() + (long long)wait_us * 1000;
-	while ((r = ledger_nap(s, mine, end)) == 0)
+	while ((r = ledger_nap(s, &s->ended, &s->waiters,
+	    atomic_load(&s->ended), mine, end)) == 0)
 		;
 	return r == 1;
 }
@@ -588,7 +591,7 @@ static int
 ledger_pace(struct ledger_slot *s)
 {
 	unsigned long long	mine = atomic_load(&s->started);
-	long long		cost = atomic_load(&s->cost_ns), until, left;
+	long long		cost = atomic_load(&s->cost_ns), until;
 	long long		cadence = atomic_load(&s->cadence_ns);
 	unsigned		n;
 	int			r;
@@ -597,19 +600,17 @@ ledger_pace(struct ledger_slot *s)
 	    cadence == 0 || cost <= cadence)
 		return 0;
 	until = atomic_load(&s->end_ns) + LEDGER_PACE * cost;
-	while ((r = ledger_nap(s, mine, until)) == 0)
+	while ((r = ledger_nap(s, &s->ended, &s->waiters,
+	    atomic_load(&s->ended), mine, until)) == 0)
 		;
 	if (r == 1)
 		return 1;
+	/* Then the next commit. */
 	n = atomic_load(&s->commits);
 	until = mono_ns() + LEDGER_ALIGN_MAX_NS;
-	while (atomic_load(&s->commits) == n) {
-		if (atomic_load(&s->done) > mine)
-			return 1;
-		if ((left = (until - mono_ns()) / 1000) <= 0)
-			return 0;
-		ledger_sleep(&s->commits, &s->commit_waiters, n, (long)left);
-	}
+	while (atomic_load(&s->commits) == n && (r = ledger_nap(s,
+	    &s->commits, &s->commit_waiters, n, mine, until)) == 0)
+		;
 	return atomic_load(&s->done) > mine;
 }
 

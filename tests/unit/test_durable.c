@@ -8,6 +8,7 @@
  * the one commit sequence (durable_open(), durable_commit(),
  * durable_write()).
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -734,6 +735,64 @@ test_syncfs_wait_paced_between_commits(void **state)
 	close(fd);
 }
 
+/*
+ * A commit wakes only the runs that wait to follow one (pacing's second
+ * step), not those waiting for a run's end: a thread waiting 150 ms for a
+ * run nobody starts, while a commit comes every 2 ms, is woken by none of
+ * them (it would switch about 75 times; it sleeps once, then paces or
+ * runs its own).  Counted as the waiting thread's voluntary switches.
+ */
+struct runwaiter {
+	int	fd;
+	int	r;
+	long	switches;
+};
+
+static void *
+runwaiter_thread(void *p)
+{
+	struct runwaiter	*w = p;
+	struct rusage		 a, b;
+
+	getrusage(RUSAGE_THREAD, &a);
+	w->r = syncfs_wait(w->fd, 150000);
+	getrusage(RUSAGE_THREAD, &b);
+	w->switches = b.ru_nvcsw - a.ru_nvcsw;
+	return NULL;
+}
+
+static void
+test_commit_does_not_wake_run_waiters(void **state)
+{
+	struct timespec		 warm = { 0, 10000000 };
+	struct committer	 c;
+	struct runwaiter	 w;
+	pthread_t		 t, tw;
+	char			 path[64];
+	int			 fd;
+
+	snprintf(path, sizeof(path), "/tmp/test_durable.c.wake.%d",
+	    (int)getpid());
+	assert_int_equal(durable_share(), 0);
+	assert_int_not_equal(fd = open("/tmp", O_RDONLY | O_DIRECTORY), -1);
+	/* A commit's run just now: mail is coming, a delivery waits. */
+	assert_int_equal(syncfs_wait(fd, 0), 0);
+	committer_start(&c, &t, path, 100, 2);
+	nanosleep(&warm, NULL);
+	w.fd = fd;
+	w.r = -2;
+	syncfs_calls = 0;
+	assert_int_equal(pthread_create(&tw, NULL, runwaiter_thread, &w), 0);
+	assert_int_equal(pthread_join(tw, NULL), 0);
+	committer_join(&c, t, path);
+	assert_int_equal(w.r, 0);
+	/* Nobody else ran: its own run after the wait. */
+	assert_int_equal(syncfs_calls, 1);
+	/* Its one sleep, pacing's (a few), its syncfs's own. */
+	assert_true(w.switches < 25);
+	close(fd);
+}
+
 /* The write-back before a syncfs: done on a file, nothing to do on a pipe
  * (no file system), an error on a bad descriptor. */
 static void
@@ -774,6 +833,7 @@ main(void)
 		cmocka_unit_test(test_syncfs_shared_covers_who_asked_during_the_wait),
 		cmocka_unit_test(test_syncfs_wait_not_an_earlier_or_failed_run),
 		cmocka_unit_test(test_syncfs_wait_paced_between_commits),
+		cmocka_unit_test(test_commit_does_not_wake_run_waiters),
 		cmocka_unit_test(test_durable_writeback),
 	};
 
