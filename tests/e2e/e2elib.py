@@ -23,8 +23,10 @@ SMTPAUTHD = BUILD / "smtpauthd"
 SANITIZED = os.environ.get("SMTPAUTH_SANITIZED") == "1"
 # Everything is slower under AddressSanitizer: scale every timeout.
 SLOW = 5.0 if SANITIZED else 1.0
-# Material written by other projects; read in place, never copied here.
-PEER_SUITES = REPO.parent / "shared" / "peer-suites"
+# Material written by other projects; read in place, never copied here
+# (next to the checkout, or where SMTPAUTH_PEER_SUITES says).
+PEER_SUITES = Path(os.environ.get("SMTPAUTH_PEER_SUITES")
+                   or REPO.parent / "shared" / "peer-suites")
 
 HOSTNAME = "mx.test"
 # A well-formed hash (smtpauthd -n checks that) of a password no test uses.
