@@ -522,7 +522,8 @@ on_grace(int fd, short events, void *arg)
 /*
  * Removed messages' files are recycled in batches: one fsync of queue/ for
  * all of them (INTERNALS.md, "Recycled files"), at once when a batch is
- * full, else within RECYCLE_MS.
+ * full, else within RECYCLE_MS; before the deliveries waiting for a
+ * thread, which would hold it until the removed files overflow.
  */
 void
 queue_recycle(struct queue *q)
@@ -539,7 +540,7 @@ queue_recycle(struct queue *q)
 	}
 	evtimer_del(q->ev_recycle);
 	q->recycling = 1;
-	if (workq_submit(q->wq, recycle_work, recycle_done, q) == -1) {
+	if (workq_submit_first(q->wq, recycle_work, recycle_done, q) == -1) {
 		q->recycling = 0;
 		evtimer_add(q->ev_recycle, &tv);
 	}
@@ -554,7 +555,7 @@ on_recycle(int fd, short events, void *arg)
 	if (q->recycling || spool_dead(&q->spool) == 0)
 		return;
 	q->recycling = 1;
-	if (workq_submit(q->wq, recycle_work, recycle_done, q) == -1) {
+	if (workq_submit_first(q->wq, recycle_work, recycle_done, q) == -1) {
 		q->recycling = 0;
 		evtimer_add(q->ev_recycle, &tv);
 	}
