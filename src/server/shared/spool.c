@@ -386,55 +386,33 @@ spool_set_share(struct spool *sp, unsigned share, unsigned nshares)
 	sp->skip = 0;
 }
 
-/* free.K -> K, or -1 for any other name. */
-static int
-free_number(const char *name)
-{
-	const char	*p;
-	unsigned	 k = 0;
-
-	if (strncmp(name, SPOOL_FREE_PREFIX, strlen(SPOOL_FREE_PREFIX)) != 0)
-		return -1;
-	p = name + strlen(SPOOL_FREE_PREFIX);
-	if (*p == '\0' || strlen(p) > 3)
-		return -1;
-	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		k = k * 10 + (unsigned)(*p - '0');
-	}
-	return k < SPOOL_FREE_MAX ? (int)k : -1;
-}
-
 /*
- * Refill the cache from queue/.  After a scan that found nothing the
- * next SPOOL_FREE_SKIP messages get new files without one.
+ * Refill the cache: the names free.K of this worker's share that exist,
+ * looked up one by one (SPOOL_FREE_MAX / nshares lookups, answered by the
+ * dentry cache: the names are used over and over), not by reading
+ * queue/, which under load holds every message waiting for its delivery
+ * (thousands when the deliveries lag behind, all read for a few free
+ * files: bench/RESULTS.md, issue 19).  After a scan that found nothing
+ * the next SPOOL_FREE_SKIP messages get new files without one.
  */
 static void
 scan_free(struct spool *sp)
 {
-	char		 buf[8192];
-	struct dirent64	*de;
-	ssize_t		 n, off;
-	int		 fd, k;
+	struct stat	st;
+	char		name[32];
+	unsigned	k;
 
 	if (sp->skip > 0) {
 		sp->skip--;
 		return;
 	}
-	if ((fd = openat(sp->dirfd, "queue", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return;
-	while (sp->ncache < SPOOL_FREE_CACHE &&
-	    (n = getdents64(fd, buf, sizeof(buf))) > 0)
-		for (off = 0; off < n && sp->ncache < SPOOL_FREE_CACHE;
-		    off += de->d_reclen) {
-			de = (struct dirent64 *)(void *)(buf + off);
-			if ((k = free_number(de->d_name)) != -1 &&
-			    (unsigned)k % sp->nshares == sp->share)
-				sp->cache[sp->ncache++] = (unsigned)k;
-		}
-	close(fd);
+	for (k = sp->share; k < SPOOL_FREE_MAX &&
+	    sp->ncache < SPOOL_FREE_CACHE; k += sp->nshares) {
+		snprintf(name, sizeof(name), SPOOL_FREE_PREFIX "%u", k);
+		if (fstatat(sp->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0 && S_ISREG(st.st_mode))
+			sp->cache[sp->ncache++] = k;
+	}
 	if (sp->ncache == 0)
 		sp->skip = SPOOL_FREE_SKIP;
 }
