@@ -608,8 +608,8 @@ ledger_pace(struct ledger_slot *s)
 	/* Then the next commit. */
 	n = atomic_load(&s->commits);
 	until = mono_ns() + LEDGER_ALIGN_MAX_NS;
-	while (atomic_load(&s->commits) == n && (r = ledger_nap(s,
-	    &s->commits, &s->commit_waiters, n, mine, until)) == 0)
+	while (atomic_load(&s->commits) == n && ledger_nap(s, &s->commits,
+	    &s->commit_waiters, n, mine, until) == 0)
 		;
 	return atomic_load(&s->done) > mine;
 }
